@@ -1,0 +1,342 @@
+package devcluster
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// SupervisorLog is the log file of the background supervisor in a cluster directory.
+const SupervisorLog = "supervisor.log"
+
+// DefaultDir is where `dynamoctl dev cluster` keeps its cluster without --dir.
+func DefaultDir() string { return filepath.Join(CacheDir(), "dev-cluster") }
+
+// ErrAlreadyRunning means a cluster directory already has a live supervisor.
+var ErrAlreadyRunning = errors.New("a dev cluster is already running")
+
+// Supervise runs a cluster in the foreground of this process until ctx ends (a signal) or a
+// component exits, recording its state in opts.Dir. It is the body of the background process
+// that `dynamoctl dev cluster up` starts, and of `up --foreground`.
+func Supervise(ctx context.Context, opts Options) error {
+	if opts.Dir == "" {
+		return errors.New("supervise needs a cluster directory")
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return err
+	}
+	opts.KeepDir = true
+	self := os.Getpid()
+	if err := WriteState(opts.Dir, State{Dir: opts.Dir, Phase: PhaseStarting, Supervisor: self, Profile: opts.Profile.String(), StartedAt: time.Now().UTC()}); err != nil {
+		return err
+	}
+	c, err := Start(ctx, opts)
+	if err != nil {
+		_ = WriteState(opts.Dir, State{Dir: opts.Dir, Phase: PhaseFailed, Error: err.Error(), Supervisor: self, Profile: opts.Profile.String()})
+		return err
+	}
+	record := func(phase Phase, msg string) {
+		s := c.State()
+		s.Supervisor, s.Phase, s.Error = self, phase, msg
+		_ = WriteState(opts.Dir, s)
+	}
+	record(PhaseReady, "")
+	fmt.Fprintf(opts.Progress, "cluster ready: %s\n", c.Server())
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(opts.Progress, "stopping: signal received")
+		record(PhaseStopping, "")
+		err = c.Stop()
+		if err != nil {
+			record(PhaseFailed, err.Error())
+		}
+		return err
+	case exitErr := <-c.Exited():
+		fmt.Fprintf(opts.Progress, "stopping: %v\n", exitErr)
+		record(PhaseFailed, exitErr.Error())
+		return errors.Join(exitErr, c.Stop())
+	}
+}
+
+// LaunchOptions start a background supervisor.
+type LaunchOptions struct {
+	Dir string
+	// Command is the supervisor's argv: the program and arguments that run Supervise for Dir.
+	Command []string
+	// Timeout bounds the wait for the cluster to become Ready.
+	Timeout time.Duration
+	// Progress receives the supervisor's progress lines while Launch waits.
+	Progress io.Writer
+}
+
+// Launch starts a detached supervisor (its own session, so it outlives this process and the
+// terminal) and waits until its cluster is Ready or has failed. When ctx ends first (Ctrl-C),
+// or the wait times out, the supervisor is stopped and nothing is left running.
+func Launch(ctx context.Context, opts LaunchOptions) (State, error) {
+	if opts.Progress == nil {
+		opts.Progress = io.Discard
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return State{}, fmt.Errorf("create cluster dir: %w", err)
+	}
+	if s, err := ReadState(opts.Dir); err == nil && ProcessAlive(s.Supervisor) {
+		return s, fmt.Errorf("%w in %s (supervisor pid %d): stop it with `dynamoctl dev cluster down`", ErrAlreadyRunning, opts.Dir, s.Supervisor)
+	}
+	// Whatever a dead supervisor left is stale: clear it so the new cluster starts clean.
+	if err := removeClusterFiles(opts.Dir); err != nil {
+		return State{}, err
+	}
+	logPath := filepath.Join(opts.Dir, SupervisorLog)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return State{}, err
+	}
+	cmd := exec.Command(opts.Command[0], opts.Command[1:]...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	logFile.Close()
+	if err != nil {
+		return State{}, fmt.Errorf("start supervisor: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	tail, err := os.Open(logPath)
+	if err != nil {
+		return State{}, err
+	}
+	defer tail.Close()
+	lines := bufio.NewReader(tail)
+	deadline := time.NewTimer(opts.Timeout)
+	defer deadline.Stop()
+	for {
+		copyLines(lines, opts.Progress)
+		if s, err := ReadState(opts.Dir); err == nil && s.Supervisor == cmd.Process.Pid {
+			switch s.Phase {
+			case PhaseReady:
+				return s, nil
+			case PhaseFailed:
+				<-exited
+				copyLines(lines, opts.Progress)
+				return s, fmt.Errorf("cluster failed to start: %s (logs in %s)", s.Error, filepath.Join(opts.Dir, "logs"))
+			}
+		}
+		select {
+		case err := <-exited:
+			copyLines(lines, opts.Progress)
+			return State{}, fmt.Errorf("supervisor exited before the cluster was ready (%v); see %s", err, logPath)
+		case <-ctx.Done():
+			stopSupervisor(cmd.Process.Pid, exited)
+			return State{}, fmt.Errorf("interrupted: cluster start aborted and stopped: %w", ctx.Err())
+		case <-deadline.C:
+			stopSupervisor(cmd.Process.Pid, exited)
+			return State{}, fmt.Errorf("cluster not ready after %s: stopped it; see %s", opts.Timeout, logPath)
+		case <-time.After(150 * time.Millisecond):
+		}
+	}
+}
+
+func copyLines(r *bufio.Reader, w io.Writer) {
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			// A partial line stays for the next call: ReadString returned it, so write it back
+			// by keeping it is not possible with bufio; print it as it is.
+			if line != "" {
+				fmt.Fprint(w, line)
+			}
+			return
+		}
+		fmt.Fprint(w, line)
+	}
+}
+
+func stopSupervisor(pid int, exited <-chan error) {
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		<-exited
+	}
+}
+
+// DownResult says what Down did.
+type DownResult struct {
+	Dir     string `json:"dir"`
+	Stopped bool   `json:"stopped"` // a running cluster was stopped
+	Removed bool   `json:"removed"` // its files were removed
+}
+
+// Down stops the cluster recorded in dir: SIGTERM to the supervisor (which stops the
+// components), SIGKILL to anything still alive after the grace period, then removes the cluster's
+// files unless keep. A directory without a cluster is not an error, so Down is safe to repeat.
+func Down(ctx context.Context, dir string, keep bool) (DownResult, error) {
+	res := DownResult{Dir: dir}
+	s, err := ReadState(dir)
+	if errors.Is(err, ErrNoCluster) {
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	if ProcessAlive(s.Supervisor) {
+		res.Stopped = true
+		_ = syscall.Kill(s.Supervisor, syscall.SIGTERM)
+		if !waitGone(ctx, s.Supervisor, 45*time.Second) {
+			_ = syscall.Kill(s.Supervisor, syscall.SIGKILL)
+		}
+	}
+	// Components die with their supervisor (Pdeathsig); make sure of it.
+	for _, comp := range s.Components {
+		if ProcessAlive(comp.PID) {
+			res.Stopped = true
+			_ = killGroup(comp.PID, syscall.SIGKILL)
+			waitGone(ctx, comp.PID, 5*time.Second)
+		}
+	}
+	if keep {
+		return res, nil
+	}
+	if err := removeClusterFiles(dir); err != nil {
+		return res, err
+	}
+	res.Removed = true
+	return res, nil
+}
+
+func waitGone(ctx context.Context, pid int, limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for ProcessAlive(pid) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
+// clusterFiles are the entries a cluster creates in its directory; only these are removed, so a
+// --dir that holds other files keeps them.
+var clusterFiles = []string{"pki", "kubeconfigs", "kubeconfig", "etcd", "logs", "apiserver", "kwok.yaml", StateFile, StateFile + ".tmp", SupervisorLog}
+
+func removeClusterFiles(dir string) error {
+	var errs []error
+	for _, f := range clusterFiles {
+		if err := os.RemoveAll(filepath.Join(dir, f)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) == 0 {
+		_ = os.Remove(dir)
+	}
+	return errors.Join(errs...)
+}
+
+// Status is a health report of a recorded cluster.
+type Status struct {
+	State      State             `json:"state"`
+	Running    bool              `json:"running"`
+	Healthy    bool              `json:"healthy"`
+	Components []ComponentHealth `json:"components"`
+	Nodes      []NodeSummary     `json:"nodes"`
+	NodesError string            `json:"nodesError,omitempty"`
+}
+
+// NodeSummary is one node as `status` shows it.
+type NodeSummary struct {
+	Name       string            `json:"name"`
+	Ready      bool              `json:"ready"`
+	Kind       string            `json:"kind,omitempty"`
+	Zone       string            `json:"zone,omitempty"`
+	GPUProduct string            `json:"gpuProduct,omitempty"`
+	GPUs       int64             `json:"gpus"`
+	MIG        map[string]int64  `json:"mig,omitempty"`
+	Labels     map[string]string `json:"-"`
+}
+
+// GetStatus checks the cluster recorded in dir: supervisor, every component's health endpoint,
+// and the nodes as the API server reports them. It returns ErrNoCluster when dir has none.
+func GetStatus(ctx context.Context, dir string) (Status, error) {
+	s, err := ReadState(dir)
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{State: s, Running: ProcessAlive(s.Supervisor)}
+	if !st.Running {
+		return st, nil
+	}
+	st.Components = s.CheckHealth(ctx)
+	st.Healthy = s.Phase == PhaseReady && len(st.Components) > 0
+	for _, h := range st.Components {
+		st.Healthy = st.Healthy && h.Healthy
+	}
+	if s.Phase != PhaseReady {
+		return st, nil
+	}
+	nodes, err := listNodes(ctx, s.Kubeconfig)
+	if err != nil {
+		st.NodesError = err.Error()
+		st.Healthy = false
+		return st, nil
+	}
+	st.Nodes = nodes
+	return st, nil
+}
+
+func listNodes(ctx context.Context, kubeconfig string) ([]NodeSummary, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Timeout = 10 * time.Second
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	out := make([]NodeSummary, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, SummarizeNode(&list.Items[i]))
+	}
+	return out, nil
+}
+
+// SummarizeNode reduces a node to what `status` prints.
+func SummarizeNode(n *corev1.Node) NodeSummary {
+	s := NodeSummary{
+		Name:       n.Name,
+		Ready:      NodeReady(n),
+		Kind:       n.Labels[LabelNodeKind],
+		Zone:       n.Labels[LabelZone],
+		GPUProduct: n.Labels[LabelGPUProduct],
+	}
+	for name, q := range n.Status.Allocatable {
+		switch {
+		case name == ResourceGPU:
+			s.GPUs = q.Value()
+		case len(name) > len(ResourceMIGPrefix) && string(name[:len(ResourceMIGPrefix)]) == ResourceMIGPrefix:
+			if s.MIG == nil {
+				s.MIG = map[string]int64{}
+			}
+			s.MIG[string(name[len(ResourceMIGPrefix):])] = q.Value()
+		}
+	}
+	return s
+}

@@ -1,0 +1,183 @@
+package devcluster
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+)
+
+// CreateNodes creates the given nodes; kwok then initializes them and keeps them Ready.
+func (c *Cluster) CreateNodes(ctx context.Context, nodes []*corev1.Node) error {
+	for _, n := range nodes {
+		if _, err := c.client.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create node %s: %w", n.Name, err)
+		}
+	}
+	return nil
+}
+
+// AddNodes adds nodes of a profile to the running cluster, numbering them after the nodes that
+// already exist, waits until they are Ready and returns their names.
+func (c *Cluster) AddNodes(ctx context.Context, p Profile) ([]string, error) {
+	list, err := c.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	taken := map[string]bool{}
+	for _, n := range list.Items {
+		taken[n.Name] = true
+	}
+	nodes, err := NodesForProfile(p, taken, len(list.Items))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.CreateNodes(ctx, nodes); err != nil {
+		return nil, err
+	}
+	names := make([]string, len(nodes))
+	for i, n := range nodes {
+		names[i] = n.Name
+	}
+	return names, c.WaitNodesReady(ctx)
+}
+
+// WaitNodesReady waits until every node in the cluster reports Ready, printing a progress line
+// every few seconds.
+func (c *Cluster) WaitNodesReady(ctx context.Context) error {
+	start := time.Now()
+	lastReport := start
+	for {
+		list, err := c.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err == nil {
+			var notReady []string
+			for _, n := range list.Items {
+				if !NodeReady(&n) {
+					notReady = append(notReady, n.Name)
+				}
+			}
+			if len(notReady) == 0 {
+				return nil
+			}
+			if time.Since(lastReport) > 2*time.Second {
+				fmt.Fprintf(c.opts.Progress, "  %d/%d nodes Ready (%s)\n", len(list.Items)-len(notReady), len(list.Items), time.Since(start).Round(time.Second))
+				lastReport = time.Now()
+			}
+			err = fmt.Errorf("nodes not Ready: %s", strings.Join(notReady, ", "))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v", ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// WaitDefaultServiceAccount waits until the controller-manager has created the "default"
+// service account of namespace ns; pods cannot be created there before it exists.
+func (c *Cluster) WaitDefaultServiceAccount(ctx context.Context, ns string) error {
+	for {
+		_, err := c.client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		if err == nil {
+			return nil
+		}
+		if !apierrors.IsNotFound(err) && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("get service account %s/default: %w", ns, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("service account %s/default not created: %w", ns, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// NodeReady reports whether a node's Ready condition is True.
+func NodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// LoadNodesFile reads Node manifests (YAML or JSON, several documents allowed) for
+// --nodes-file. Unknown fields are errors; nodes get the kwok annotation when they lack it.
+func LoadNodesFile(path string) ([]*corev1.Node, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return DecodeNodes(f, path)
+}
+
+// DecodeNodes decodes Node manifests from r; source names r in errors.
+func DecodeNodes(r io.Reader, source string) ([]*corev1.Node, error) {
+	dec := utilyaml.NewYAMLReader(bufio.NewReader(r))
+	var nodes []*corev1.Node
+	seen := map[string]bool{}
+	for doc := 1; ; doc++ {
+		raw, err := dec.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", source, doc, err)
+		}
+		if len(bytes.TrimSpace(stripComments(raw))) == 0 {
+			continue
+		}
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal(raw, &meta); err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", source, doc, err)
+		}
+		if meta.Kind != "Node" || meta.APIVersion != "v1" {
+			return nil, fmt.Errorf("%s: document %d: kind %q apiVersion %q: want kind Node, apiVersion v1", source, doc, meta.Kind, meta.APIVersion)
+		}
+		var n corev1.Node
+		if err := yaml.UnmarshalStrict(raw, &n); err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", source, doc, err)
+		}
+		if n.Name == "" {
+			return nil, fmt.Errorf("%s: document %d: node has no metadata.name", source, doc)
+		}
+		if seen[n.Name] {
+			return nil, fmt.Errorf("%s: node %q defined twice", source, n.Name)
+		}
+		seen[n.Name] = true
+		if n.Annotations == nil {
+			n.Annotations = map[string]string{}
+		}
+		if _, ok := n.Annotations[AnnotationKwokNode]; !ok {
+			n.Annotations[AnnotationKwokNode] = KwokNodeValue
+		}
+		nodes = append(nodes, &n)
+	}
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("%s: no Node manifests found", source)
+	}
+	return nodes, nil
+}
+
+func stripComments(b []byte) []byte {
+	var out [][]byte
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if t := bytes.TrimSpace(l); len(t) > 0 && t[0] != '#' {
+			out = append(out, l)
+		}
+	}
+	return bytes.Join(out, []byte("\n"))
+}

@@ -1,0 +1,157 @@
+package devcluster
+
+import (
+	"fmt"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Zones the simulated nodes are spread over, round-robin in creation order.
+var zones = []string{"dev-zone-a", "dev-zone-b", "dev-zone-c"}
+
+const (
+	region         = "dev-region-1"
+	podsPerNode    = "110"
+	ephemeralDisk  = "1Ti"
+	kubeletVersion = "kwok-v0.8.0"
+)
+
+// KwokToleration is the toleration a pod needs to be scheduled onto a simulated node.
+func KwokToleration() corev1.Toleration {
+	return corev1.Toleration{Key: TaintKwokNode, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
+}
+
+// NodesForProfile builds the Node objects a profile asks for. Names are "<kind>-<i>"; names
+// already in taken are skipped, so nodes can be added to a running cluster. The first node gets
+// zone index firstZone.
+func NodesForProfile(p Profile, taken map[string]bool, firstZone int) ([]*corev1.Node, error) {
+	var nodes []*corev1.Node
+	zone := firstZone
+	for _, e := range p {
+		kind, ok := LookupNodeKind(e.Kind)
+		if !ok {
+			return nil, fmt.Errorf("unknown node kind %q", e.Kind)
+		}
+		for i, made := 0, 0; made < e.Count; i++ {
+			name := kind.Name + "-" + strconv.Itoa(i)
+			if taken[name] {
+				continue
+			}
+			nodes = append(nodes, NewNode(kind, name, zones[zone%len(zones)]))
+			zone++
+			made++
+		}
+	}
+	return nodes, nil
+}
+
+// NewNode builds one simulated node of the given kind: GFD-style labels, capacity and
+// allocatable for CPU, memory, pods and the NVIDIA resources, the kwok annotation and taint.
+func NewNode(kind NodeKind, name, zone string) *corev1.Node {
+	labels := map[string]string{
+		LabelHostname:     name,
+		LabelOS:           "linux",
+		LabelArch:         "amd64",
+		LabelInstanceType: kind.InstanceType,
+		LabelZone:         zone,
+		LabelRegion:       region,
+		LabelKwokType:     "kwok",
+		LabelNodeKind:     kind.Name,
+		LabelManagedBy:    ManagedByValue,
+	}
+	resources := corev1.ResourceList{
+		corev1.ResourceCPU:              resource.MustParse(kind.CPU),
+		corev1.ResourceMemory:           resource.MustParse(kind.Memory),
+		corev1.ResourcePods:             resource.MustParse(podsPerNode),
+		corev1.ResourceEphemeralStorage: resource.MustParse(ephemeralDisk),
+	}
+	if g := kind.GPU; g != nil {
+		addGPULabels(labels, kind)
+		resources[ResourceGPU] = *resource.NewQuantity(int64(wholeGPUs(g)), resource.DecimalSI)
+		if g.MIG != nil {
+			for _, d := range g.MIG.Devices {
+				resources[corev1.ResourceName(ResourceMIGPrefix+d.Profile)] = *resource.NewQuantity(int64(d.Count), resource.DecimalSI)
+			}
+		}
+	}
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        name,
+			Labels:      labels,
+			Annotations: map[string]string{AnnotationKwokNode: KwokNodeValue},
+		},
+		Spec: corev1.NodeSpec{
+			Taints: []corev1.Taint{{Key: TaintKwokNode, Value: KwokNodeValue, Effect: corev1.TaintEffectNoSchedule}},
+		},
+		Status: corev1.NodeStatus{
+			Capacity:    resources,
+			Allocatable: resources.DeepCopy(),
+			NodeInfo: corev1.NodeSystemInfo{
+				Architecture:    "amd64",
+				OperatingSystem: "linux",
+				KubeletVersion:  kubeletVersion,
+				OSImage:         "Simulated by kwok (dynamoctl dev cluster)",
+			},
+		},
+	}
+}
+
+// wholeGPUs is the nvidia.com/gpu count: every GPU, less those partitioned into MIG devices.
+func wholeGPUs(g *GPUSpec) int {
+	if g.MIG != nil {
+		return g.MIG.WholeGPUs
+	}
+	return g.Count
+}
+
+func addGPULabels(labels map[string]string, kind NodeKind) {
+	g := kind.GPU
+	itoa := strconv.Itoa
+	set := map[string]string{
+		LabelGPUPresent:        "true",
+		LabelNFDNvidiaPCI:      "true",
+		LabelGPUCount:          itoa(wholeGPUs(g)),
+		LabelGPUProduct:        g.Product,
+		LabelGPUMemory:         itoa(g.MemoryMiB),
+		LabelGPUFamily:         g.Family,
+		LabelGPUComputeMajor:   itoa(g.ComputeMajor),
+		LabelGPUComputeMinor:   itoa(g.ComputeMinor),
+		LabelGPUMachine:        kind.InstanceType,
+		LabelGPUMode:           "compute",
+		LabelGPUReplicas:       "1",
+		LabelGPUSharing:        "none",
+		LabelMIGCapable:        strconv.FormatBool(g.Family == "ampere" || g.Family == "hopper"),
+		LabelMPSCapable:        "false",
+		LabelDriverFull:        driverMajor + "." + driverMinor + "." + driverRevision,
+		LabelDriverMajor:       driverMajor,
+		LabelDriverMinor:       driverMinor,
+		LabelDriverRevision:    driverRevision,
+		LabelRuntimeFull:       runtimeMajor + "." + runtimeMinor,
+		LabelRuntimeMajor:      runtimeMajor,
+		LabelRuntimeMinor:      runtimeMinor,
+		LabelLegacyDriverMajor: driverMajor,
+		LabelLegacyDriverMinor: driverMinor,
+		LabelLegacyDriverRev:   driverRevision,
+		LabelLegacyRuntimeMaj:  runtimeMajor,
+		LabelLegacyRuntimeMin:  runtimeMinor,
+	}
+	if g.MIG != nil {
+		set[LabelMIGStrategy] = "mixed"
+		for _, d := range g.MIG.Devices {
+			p := "nvidia.com/mig-" + d.Profile + "."
+			set[p+"count"] = itoa(d.Count)
+			set[p+"memory"] = itoa(d.MemoryMiB)
+			set[p+"multiprocessors"] = itoa(d.Multiprocessors)
+			set[p+"slices.gi"] = itoa(d.SlicesGI)
+			set[p+"slices.ci"] = itoa(d.SlicesCI)
+		}
+	} else {
+		set[LabelMIGStrategy] = "none"
+	}
+	for k, v := range set {
+		labels[k] = v
+	}
+}

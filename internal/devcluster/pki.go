@@ -1,0 +1,168 @@
+package devcluster
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// certValidity is long enough for any dev cluster; certificates are made fresh at every start.
+const certValidity = 365 * 24 * time.Hour
+
+// pki holds the paths of the cluster's certificates and keys, all under one directory.
+type pki struct {
+	dir string
+}
+
+func (p pki) path(name string) string { return filepath.Join(p.dir, name) }
+
+// Files the cluster components read.
+func (p pki) caCert() string        { return p.path("ca.crt") }
+func (p pki) caKey() string         { return p.path("ca.key") }
+func (p pki) servingCert() string   { return p.path("serving.crt") }
+func (p pki) servingKey() string    { return p.path("serving.key") }
+func (p pki) saKey() string         { return p.path("sa.key") }
+func (p pki) saPub() string         { return p.path("sa.pub") }
+func (p pki) clientCert(user string) string { return p.path(user + ".crt") }
+func (p pki) clientKey(user string) string  { return p.path(user + ".key") }
+
+// clientIdentity is a client certificate subject: CommonName is the user, Organization the groups.
+type clientIdentity struct {
+	file   string
+	user   string
+	groups []string
+}
+
+// Identities of the cluster's clients. The controller-manager and scheduler use the names the
+// bootstrap RBAC roles are bound to, as on a kubeadm cluster.
+var (
+	adminIdentity      = clientIdentity{file: "admin", user: "dynamo-dev-admin", groups: []string{"system:masters"}}
+	controllerIdentity = clientIdentity{file: "controller-manager", user: "system:kube-controller-manager"}
+	schedulerIdentity  = clientIdentity{file: "scheduler", user: "system:kube-scheduler"}
+	kwokIdentity       = clientIdentity{file: "kwok", user: "kwok-controller", groups: []string{"system:masters"}}
+	apiserverKubelet   = clientIdentity{file: "apiserver-kubelet-client", user: "kube-apiserver-kubelet-client", groups: []string{"system:masters"}}
+)
+
+// generate writes a CA, a serving certificate for loopback (used by the API server and kwok),
+// client certificates for every identity and the service-account signing key pair.
+func (p pki) generate(now time.Time) error {
+	if err := os.MkdirAll(p.dir, 0o700); err != nil {
+		return err
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: "dynamo-dev-cluster-ca"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(certValidity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return fmt.Errorf("create CA: %w", err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return err
+	}
+	if err := writeCertKey(p.caCert(), p.caKey(), caDER, caKey); err != nil {
+		return err
+	}
+
+	serving := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: "kube-apiserver"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(certValidity),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), net.ParseIP(serviceClusterIP)},
+	}
+	if err := p.issue(serving, p.servingCert(), p.servingKey(), caCert, caKey); err != nil {
+		return err
+	}
+
+	for _, id := range []clientIdentity{adminIdentity, controllerIdentity, schedulerIdentity, kwokIdentity, apiserverKubelet} {
+		tmpl := &x509.Certificate{
+			SerialNumber: serial(),
+			Subject:      pkix.Name{CommonName: id.user, Organization: id.groups},
+			NotBefore:    now.Add(-time.Hour),
+			NotAfter:     now.Add(certValidity),
+			KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		}
+		if err := p.issue(tmpl, p.clientCert(id.file), p.clientKey(id.file), caCert, caKey); err != nil {
+			return err
+		}
+	}
+
+	// Service-account tokens are signed with RSA (RS256), which every client library verifies.
+	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(saKey)
+	if err != nil {
+		return err
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
+	if err != nil {
+		return err
+	}
+	if err := writePEM(p.saKey(), "PRIVATE KEY", keyDER); err != nil {
+		return err
+	}
+	return writePEM(p.saPub(), "PUBLIC KEY", pubDER)
+}
+
+func (p pki) issue(tmpl *x509.Certificate, certPath, keyPath string, ca *x509.Certificate, caKey *ecdsa.PrivateKey) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return fmt.Errorf("issue certificate %s: %w", tmpl.Subject.CommonName, err)
+	}
+	return writeCertKey(certPath, keyPath, der, key)
+}
+
+func writeCertKey(certPath, keyPath string, der []byte, key *ecdsa.PrivateKey) error {
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := writePEM(certPath, "CERTIFICATE", der); err != nil {
+		return err
+	}
+	return writePEM(keyPath, "PRIVATE KEY", keyDER)
+}
+
+func writePEM(path, typ string, der []byte) error {
+	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
+}
+
+func serial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		// crypto/rand never fails on Linux; a constant serial would still give a usable cert.
+		return big.NewInt(1)
+	}
+	return n
+}

@@ -1,0 +1,45 @@
+// Package version reports the build's version, stamped by the Makefile through -ldflags.
+package version
+
+import (
+	"runtime"
+	"runtime/debug"
+)
+
+// Set at link time: -X github.com/dynamo-infra/dynamo-infra/internal/version.version=v0.1.0 (and commit).
+var (
+	version = "dev"
+	commit  = ""
+)
+
+// Info describes the running binary.
+type Info struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit"`
+	GoVersion string `json:"goVersion"`
+	Platform  string `json:"platform"`
+}
+
+// Get returns the binary's version info. Without a stamped commit it falls back to the VCS
+// revision Go records in the build info, when there is one.
+func Get() Info {
+	c := commit
+	if c == "" {
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" {
+					c = s.Value
+				}
+			}
+		}
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	return Info{
+		Version:   version,
+		Commit:    c,
+		GoVersion: runtime.Version(),
+		Platform:  runtime.GOOS + "/" + runtime.GOARCH,
+	}
+}
