@@ -373,6 +373,9 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		"--kubelet-certificate-authority=" + p.caCert(),
 		"--kubelet-preferred-address-types=InternalIP",
 		"--profiling=false",
+		// The API server listens on loopback, which the kubernetes Service's endpoints may not
+		// hold; no simulated pod could reach it anyway.
+		"--endpoint-reconciler-type=none",
 	}
 	if err := c.start(BinAPIServer, args, c.Server()+"/readyz"); err != nil {
 		return err

@@ -29,8 +29,9 @@ var ErrAlreadyRunning = errors.New("a dev cluster is already running")
 
 // Supervise runs a cluster in the foreground of this process until ctx ends (a signal) or a
 // component exits, recording its state in opts.Dir. It is the body of the background process
-// that `dynamoctl dev cluster up` starts, and of `up --foreground`.
-func Supervise(ctx context.Context, opts Options) error {
+// that `dynamoctl dev cluster up` starts, and of `up --foreground`. onReady, when set, is called
+// once the cluster is Ready.
+func Supervise(ctx context.Context, opts Options, onReady func(State)) error {
 	if opts.Dir == "" {
 		return errors.New("supervise needs a cluster directory")
 	}
@@ -54,6 +55,9 @@ func Supervise(ctx context.Context, opts Options) error {
 	}
 	record(PhaseReady, "")
 	fmt.Fprintf(opts.Progress, "cluster ready: %s\n", c.Server())
+	if onReady != nil {
+		onReady(c.State())
+	}
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(opts.Progress, "stopping: signal received")
@@ -88,15 +92,15 @@ func Launch(ctx context.Context, opts LaunchOptions) (State, error) {
 	if opts.Progress == nil {
 		opts.Progress = io.Discard
 	}
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
-		return State{}, fmt.Errorf("create cluster dir: %w", err)
-	}
 	if s, err := ReadState(opts.Dir); err == nil && ProcessAlive(s.Supervisor) {
 		return s, fmt.Errorf("%w in %s (supervisor pid %d): stop it with `dynamoctl dev cluster down`", ErrAlreadyRunning, opts.Dir, s.Supervisor)
 	}
 	// Whatever a dead supervisor left is stale: clear it so the new cluster starts clean.
 	if err := removeClusterFiles(opts.Dir); err != nil {
 		return State{}, err
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return State{}, fmt.Errorf("create cluster dir: %w", err)
 	}
 	logPath := filepath.Join(opts.Dir, SupervisorLog)
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)

@@ -77,8 +77,8 @@ var nodeKinds = []NodeKind{
 		GPU: &GPUSpec{Product: "NVIDIA-A100-SXM4-80GB", Count: 8, MemoryMiB: 81920, Family: "ampere", ComputeMajor: 8, ComputeMinor: 0},
 	},
 	{
-		Name:        "a100-mig",
-		Description: "8x A100 80GB, MIG mixed: 2 whole GPUs, 4 as 7x 1g.10gb, 2 as 3x 2g.20gb",
+		Name:         "a100-mig",
+		Description:  "8x A100 80GB, MIG mixed: 2 whole GPUs, 4 as 7x 1g.10gb, 2 as 3x 2g.20gb",
 		InstanceType: "p4de.24xlarge", CPU: "96", Memory: "1152Gi",
 		GPU: &GPUSpec{
 			Product: "NVIDIA-A100-SXM4-80GB", Count: 8, MemoryMiB: 81920, Family: "ampere", ComputeMajor: 8, ComputeMinor: 0,

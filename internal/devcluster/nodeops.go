@@ -14,9 +14,19 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
 )
+
+// nodeDecoder decodes core/v1 objects strictly: unknown or duplicate fields are errors that name
+// the field path.
+var nodeDecoder = func() runtime.Decoder {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(corev1.AddToScheme(scheme))
+	return serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer()
+}()
 
 // CreateNodes creates the given nodes; kwok then initializes them and keeps them Ready.
 func (c *Cluster) CreateNodes(ctx context.Context, nodes []*corev1.Node) error {
@@ -140,17 +150,18 @@ func DecodeNodes(r io.Reader, source string) ([]*corev1.Node, error) {
 		if len(bytes.TrimSpace(stripComments(raw))) == 0 {
 			continue
 		}
-		var meta metav1.TypeMeta
-		if err := yaml.Unmarshal(raw, &meta); err != nil {
+		obj, gvk, err := nodeDecoder.Decode(raw, nil, nil)
+		if err != nil {
+			if gvk != nil && (gvk.Kind != "Node" || gvk.Version != "v1" || gvk.Group != "") {
+				return nil, fmt.Errorf("%s: document %d: kind %q apiVersion %q: want kind Node, apiVersion v1", source, doc, gvk.Kind, gvk.GroupVersion().String())
+			}
 			return nil, fmt.Errorf("%s: document %d: %w", source, doc, err)
 		}
-		if meta.Kind != "Node" || meta.APIVersion != "v1" {
-			return nil, fmt.Errorf("%s: document %d: kind %q apiVersion %q: want kind Node, apiVersion v1", source, doc, meta.Kind, meta.APIVersion)
+		np, ok := obj.(*corev1.Node)
+		if !ok {
+			return nil, fmt.Errorf("%s: document %d: kind %q apiVersion %q: want kind Node, apiVersion v1", source, doc, gvk.Kind, gvk.GroupVersion().String())
 		}
-		var n corev1.Node
-		if err := yaml.UnmarshalStrict(raw, &n); err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", source, doc, err)
-		}
+		n := *np
 		if n.Name == "" {
 			return nil, fmt.Errorf("%s: document %d: node has no metadata.name", source, doc)
 		}

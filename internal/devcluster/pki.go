@@ -27,12 +27,12 @@ type pki struct {
 func (p pki) path(name string) string { return filepath.Join(p.dir, name) }
 
 // Files the cluster components read.
-func (p pki) caCert() string        { return p.path("ca.crt") }
-func (p pki) caKey() string         { return p.path("ca.key") }
-func (p pki) servingCert() string   { return p.path("serving.crt") }
-func (p pki) servingKey() string    { return p.path("serving.key") }
-func (p pki) saKey() string         { return p.path("sa.key") }
-func (p pki) saPub() string         { return p.path("sa.pub") }
+func (p pki) caCert() string                { return p.path("ca.crt") }
+func (p pki) caKey() string                 { return p.path("ca.key") }
+func (p pki) servingCert() string           { return p.path("serving.crt") }
+func (p pki) servingKey() string            { return p.path("serving.key") }
+func (p pki) saKey() string                 { return p.path("sa.key") }
+func (p pki) saPub() string                 { return p.path("sa.pub") }
 func (p pki) clientCert(user string) string { return p.path(user + ".crt") }
 func (p pki) clientKey(user string) string  { return p.path(user + ".key") }
 

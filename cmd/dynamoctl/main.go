@@ -1,0 +1,32 @@
+// Command dynamoctl is the dynamo-infra command line (also usable as `kubectl dynamo`).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/cli"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+	err := cli.NewRootCommand(streams).ExecuteContext(ctx)
+	interrupted := ctx.Err() != nil
+	stop()
+	if err == nil {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "error: %v\n", err)
+	code := exit.Code(err)
+	if interrupted && code == exit.Failure {
+		code = exit.Interrupted
+	}
+	os.Exit(code)
+}

@@ -1,0 +1,153 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+)
+
+func newStatusCommand(streams genericiooptions.IOStreams) *cobra.Command {
+	var dir string
+	var out *output.Flag
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Report the health of each dev cluster component and its nodes",
+		Long: `Check every process of the dev cluster in --dir (alive, health endpoint answering) and list its
+nodes. Exit codes: 0 healthy, 1 running but unhealthy, 3 no cluster running.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := out.Format()
+			if err != nil {
+				return exit.UsageError(err)
+			}
+			d, err := absDir(dir)
+			if err != nil {
+				return err
+			}
+			st, err := devcluster.GetStatus(cmd.Context(), d)
+			if errors.Is(err, devcluster.ErrNoCluster) {
+				return exit.WithCode(exit.Unreachable, fmt.Errorf("no dev cluster in %s: start one with `dynamoctl dev cluster up`", d))
+			}
+			if err != nil {
+				return err
+			}
+			if format == output.Table || format == output.Wide {
+				err = printStatus(streams.Out, st, format == output.Wide)
+			} else {
+				err = output.Encode(streams.Out, format, st)
+			}
+			if err != nil {
+				return err
+			}
+			switch {
+			case !st.Running:
+				return exit.WithCode(exit.Unreachable, fmt.Errorf("the dev cluster in %s is not running (its supervisor is gone): run `dynamoctl dev cluster down` then `up`", d))
+			case !st.Healthy:
+				return exit.WithCode(exit.Failure, errors.New("the dev cluster is not healthy: see the table above and the logs it names"))
+			}
+			return nil
+		},
+	}
+	addDirFlag(cmd, &dir)
+	out = output.AddFlag(cmd, output.Table, output.Wide, output.JSON, output.YAML)
+	return cmd
+}
+
+func printStatus(w io.Writer, st devcluster.Status, wide bool) error {
+	s := st.State
+	phase := string(s.Phase)
+	if !st.Running {
+		phase = "Stopped"
+	}
+	fmt.Fprintf(w, "Cluster:     %s", phase)
+	if s.Profile != "" {
+		fmt.Fprintf(w, " (profile %s", s.Profile)
+		if !s.StartedAt.IsZero() && st.Running {
+			fmt.Fprintf(w, ", up %s", time.Since(s.StartedAt).Round(time.Second))
+		}
+		fmt.Fprint(w, ")")
+	}
+	fmt.Fprintln(w)
+	if s.Error != "" {
+		fmt.Fprintf(w, "Error:       %s\n", s.Error)
+	}
+	if s.Server != "" {
+		fmt.Fprintf(w, "Server:      %s\nKubeconfig:  %s\n", s.Server, s.Kubeconfig)
+	}
+	if len(st.Components) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		header := "COMPONENT\tPID\tHEALTH\tDETAIL"
+		if wide {
+			header += "\tENDPOINT\tLOG"
+		}
+		fmt.Fprintln(tw, header)
+		for _, c := range st.Components {
+			health := "ok"
+			if !c.Healthy {
+				health = "FAILING"
+			}
+			row := []string{c.Name, strconv.Itoa(c.PID), health, dash(c.Detail)}
+			if wide {
+				row = append(row, c.HealthURL, c.Log)
+			}
+			fmt.Fprintln(tw, strings.Join(row, "\t"))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if st.NodesError != "" {
+		fmt.Fprintf(w, "\nNodes: %s\n", st.NodesError)
+	}
+	if len(st.Nodes) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		header := "NODE\tREADY\tKIND\tGPU PRODUCT\tGPUS\tMIG"
+		if wide {
+			header += "\tZONE"
+		}
+		fmt.Fprintln(tw, header)
+		for _, n := range st.Nodes {
+			row := []string{n.Name, strconv.FormatBool(n.Ready), dash(n.Kind), dash(n.GPUProduct), strconv.FormatInt(n.GPUs, 10), dash(formatMIG(n.MIG))}
+			if wide {
+				row = append(row, dash(n.Zone))
+			}
+			fmt.Fprintln(tw, strings.Join(row, "\t"))
+		}
+		return tw.Flush()
+	}
+	return nil
+}
+
+func formatMIG(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + strconv.FormatInt(m[k], 10)
+	}
+	return strings.Join(parts, ",")
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,175 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+)
+
+// UpOptions are the flags of `dev cluster up` (and of the hidden `serve` it starts).
+type UpOptions struct {
+	Dir        string
+	Profile    string
+	NodesFile  string
+	BinDir     string
+	Timeout    time.Duration
+	Foreground bool
+
+	profile devcluster.Profile
+	nodes   []*corev1.Node
+	streams genericiooptions.IOStreams
+}
+
+func (o *UpOptions) addFlags(cmd *cobra.Command) {
+	addDirFlag(cmd, &o.Dir)
+	cmd.Flags().StringVar(&o.Profile, "profile", devcluster.DefaultProfile,
+		"Nodes to create, KIND=COUNT,... (kinds: "+strings.Join(devcluster.NodeKindNames(), ", ")+"); empty with --nodes-file for user nodes only")
+	cmd.Flags().StringVar(&o.NodesFile, "nodes-file", "", "YAML file of Node manifests to create in addition to the profile")
+	cmd.Flags().StringVar(&o.BinDir, "bin-dir", "", "Directory of the control-plane binaries (default: bin/k8s of this repository, then the build cache; or $"+devcluster.EnvBinDir+")")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", devcluster.DefaultStartTimeout, "How long to wait for the cluster to become Ready")
+	_ = cmd.RegisterFlagCompletionFunc("profile", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return devcluster.NodeKindNames(), cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
+	})
+	_ = cmd.MarkFlagFilename("nodes-file", "yaml", "yml", "json")
+}
+
+// Complete parses the profile and the nodes file and resolves paths.
+func (o *UpOptions) Complete() error {
+	var err error
+	if o.Dir, err = absDir(o.Dir); err != nil {
+		return err
+	}
+	if strings.TrimSpace(o.Profile) != "" || o.NodesFile == "" {
+		if o.profile, err = devcluster.ParseProfile(o.Profile); err != nil {
+			return exit.UsageError(fmt.Errorf("--profile: %w", err))
+		}
+	}
+	if o.NodesFile != "" {
+		if o.NodesFile, err = filepath.Abs(o.NodesFile); err != nil {
+			return err
+		}
+		if o.nodes, err = devcluster.LoadNodesFile(o.NodesFile); err != nil {
+			return exit.UsageError(fmt.Errorf("--nodes-file: %w", err))
+		}
+	}
+	if o.BinDir == "" {
+		if o.BinDir, err = devcluster.FindBinDir(); err != nil {
+			return err
+		}
+	} else if o.BinDir, err = filepath.Abs(o.BinDir); err != nil {
+		return err
+	}
+	if o.Timeout <= 0 {
+		return exit.UsageError(errors.New("--timeout must be positive"))
+	}
+	return nil
+}
+
+func (o *UpOptions) clusterOptions() devcluster.Options {
+	return devcluster.Options{
+		BinDir:       o.BinDir,
+		Dir:          o.Dir,
+		Profile:      o.profile,
+		ExtraNodes:   o.nodes,
+		StartTimeout: o.Timeout,
+	}
+}
+
+// supervisorCommand is the argv of the background `serve` process for these options.
+func (o *UpOptions) supervisorCommand() ([]string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find dynamoctl executable: %w", err)
+	}
+	args := []string{exe, "dev", "cluster", "serve", "--dir", o.Dir, "--profile", o.Profile, "--bin-dir", o.BinDir, "--timeout", o.Timeout.String()}
+	if o.NodesFile != "" {
+		args = append(args, "--nodes-file", o.NodesFile)
+	}
+	return args, nil
+}
+
+// Run starts the cluster in the background (or the foreground) and prints the export line.
+func (o *UpOptions) Run(ctx context.Context) error {
+	start := time.Now()
+	if o.Foreground {
+		opts := o.clusterOptions()
+		opts.Progress = o.streams.ErrOut
+		return devcluster.Supervise(ctx, opts, func(s devcluster.State) { o.printReady(s, start) })
+	}
+	argv, err := o.supervisorCommand()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.streams.ErrOut, "Starting dev cluster in %s (profile %s)\n", o.Dir, o.profile)
+	s, err := devcluster.Launch(ctx, devcluster.LaunchOptions{Dir: o.Dir, Command: argv, Timeout: o.Timeout + 30*time.Second, Progress: o.streams.ErrOut})
+	if err != nil {
+		if ctx.Err() != nil {
+			return exit.WithCode(exit.Interrupted, err)
+		}
+		return err
+	}
+	o.printReady(s, start)
+	return nil
+}
+
+func (o *UpOptions) printReady(s devcluster.State, start time.Time) {
+	fmt.Fprintf(o.streams.ErrOut, "Dev cluster ready in %s: %s\nStop it with: dynamoctl dev cluster down --dir %s\n",
+		time.Since(start).Round(100*time.Millisecond), s.Server, o.Dir)
+	fmt.Fprintf(o.streams.Out, "export KUBECONFIG=%s\n", s.Kubeconfig)
+}
+
+func newUpCommand(streams genericiooptions.IOStreams) *cobra.Command {
+	o := &UpOptions{streams: streams}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Start the dev cluster in the background and wait until its nodes are Ready",
+		Long: `Start etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok in the background,
+create the simulated nodes, wait until every node is Ready, and print the line that points kubectl
+at the cluster. Exits non-zero when a cluster is already running in --dir.`,
+		Example: `  eval "$(dynamoctl dev cluster up --profile h100=4,a100-mig=2,cpu=2)"
+  kubectl get nodes -L nvidia.com/gpu.product,nvidia.com/gpu.count
+  dynamoctl dev cluster up --nodes-file my-nodes.yaml --profile ""`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.addFlags(cmd)
+	cmd.Flags().BoolVar(&o.Foreground, "foreground", false, "Run the cluster in this process until Ctrl-C instead of in the background")
+	return cmd
+}
+
+// newServeCommand is the hidden body of the background supervisor that `up` starts.
+func newServeCommand(streams genericiooptions.IOStreams) *cobra.Command {
+	o := &UpOptions{streams: streams}
+	cmd := &cobra.Command{
+		Use:    "serve",
+		Short:  "Run the dev cluster supervisor (started by 'up')",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			opts := o.clusterOptions()
+			opts.Progress = streams.Out
+			return devcluster.Supervise(cmd.Context(), opts, nil)
+		},
+	}
+	o.addFlags(cmd)
+	return cmd
+}

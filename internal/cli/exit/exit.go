@@ -1,0 +1,59 @@
+// Package exit maps command errors to dynamoctl's documented exit codes.
+package exit
+
+import (
+	"errors"
+	"strings"
+)
+
+// Exit codes of every dynamoctl command (docs/cli/exit-codes.md).
+const (
+	OK = 0
+	// Failure: the command ran and failed (or found a failing result).
+	Failure = 1
+	// Usage: bad flags, arguments or input; nothing was done.
+	Usage = 2
+	// Unreachable: the cluster is not running or cannot be reached.
+	Unreachable = 3
+	// Interrupted: stopped by SIGINT/SIGTERM after cleaning up (128 + SIGINT, as shells report).
+	Interrupted = 130
+)
+
+// Error carries an exit code with the error a person reads.
+type Error struct {
+	Code int
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// WithCode wraps err with an exit code; a nil err stays nil.
+func WithCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Code: code, Err: err}
+}
+
+// UsageError wraps err as a usage error (exit 2).
+func UsageError(err error) error { return WithCode(Usage, err) }
+
+// Code returns the exit code for err: the code it carries, Usage for cobra's own argument and
+// command errors, Failure otherwise.
+func Code(err error) int {
+	if err == nil {
+		return OK
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires ", "invalid argument"} {
+		if strings.HasPrefix(msg, p) {
+			return Usage
+		}
+	}
+	return Failure
+}

@@ -1,0 +1,76 @@
+// Package output implements the -o flag shared by dynamoctl commands.
+package output
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+)
+
+// Format is an -o value.
+type Format string
+
+// Formats every command may offer.
+const (
+	Table Format = "table"
+	Wide  Format = "wide"
+	JSON  Format = "json"
+	YAML  Format = "yaml"
+)
+
+// Flag is an -o/--output flag restricted to a set of formats.
+type Flag struct {
+	Value   string
+	allowed []Format
+}
+
+// AddFlag registers -o on cmd with the given formats; the first is the default.
+func AddFlag(cmd *cobra.Command, allowed ...Format) *Flag {
+	f := &Flag{Value: string(allowed[0]), allowed: allowed}
+	names := f.names()
+	cmd.Flags().StringVarP(&f.Value, "output", "o", f.Value, "Output format: "+strings.Join(names, "|"))
+	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return names, cobra.ShellCompDirectiveNoFileComp
+	})
+	return f
+}
+
+func (f *Flag) names() []string {
+	names := make([]string, len(f.allowed))
+	for i, a := range f.allowed {
+		names[i] = string(a)
+	}
+	return names
+}
+
+// Format validates and returns the chosen format.
+func (f *Flag) Format() (Format, error) {
+	v := Format(strings.ToLower(f.Value))
+	if !slices.Contains(f.allowed, v) {
+		return "", fmt.Errorf("unknown output format %q: use one of %s", f.Value, strings.Join(f.names(), ", "))
+	}
+	return v, nil
+}
+
+// Encode writes v as JSON or YAML.
+func Encode(w io.Writer, format Format, v any) error {
+	switch format {
+	case JSON:
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	case YAML:
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	return fmt.Errorf("format %q is not a data format", format)
+}

@@ -1,0 +1,34 @@
+// Package cli builds dynamoctl's command tree. Commands parse flags, call one package function
+// and print; the work lives in the internal packages.
+package cli
+
+import (
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/dev"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/version"
+)
+
+// NewRootCommand returns the dynamoctl root command writing to streams.
+func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "dynamoctl",
+		Short: "Deploy and operate NVIDIA Dynamo inference graphs on Kubernetes GPU clusters",
+		Long: `dynamoctl is the command line of dynamo-infra: GPU inventory, pre-deployment checks, PVC tooling,
+DynamoGraphDeployment render/plan, and a local simulated GPU cluster for development.
+It also works as a kubectl plugin: kubectl dynamo ...
+
+Exit codes: 0 success, 1 failure, 2 usage error, 3 cluster not running or unreachable,
+130 interrupted (after cleaning up).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.ErrOut)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exit.UsageError(err) })
+	root.AddCommand(version.NewCommand(streams), dev.NewCommand(streams))
+	return root
+}

@@ -1,0 +1,58 @@
+// Package devclustertest starts simulated clusters for tests: one call, stopped in t.Cleanup.
+package devclustertest
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+)
+
+// EnvKeep keeps a test cluster's directory (logs, etcd data) after the test when set to 1.
+const EnvKeep = "DYNAMO_KEEP_TEST_CLUSTER"
+
+// Start starts a cluster with the given profile and stops it when the test ends, whether it
+// passes or fails. A failed test gets the tail of each component's log.
+func Start(t testing.TB, profile string, mutate ...func(*devcluster.Options)) *devcluster.Cluster {
+	t.Helper()
+	p, err := devcluster.ParseProfile(profile)
+	if err != nil {
+		t.Fatalf("profile %q: %v", profile, err)
+	}
+	opts := devcluster.Options{Profile: p, KeepDir: os.Getenv(EnvKeep) == "1"}
+	for _, m := range mutate {
+		m(&opts)
+	}
+	c, err := devcluster.Start(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("start dev cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			logTails(t, c)
+		}
+		if err := c.Stop(); err != nil {
+			t.Errorf("stop dev cluster: %v", err)
+		}
+		if opts.KeepDir {
+			t.Logf("kept dev cluster files in %s", c.Dir())
+		}
+	})
+	return c
+}
+
+func logTails(t testing.TB, c *devcluster.Cluster) {
+	for _, comp := range c.State().Components {
+		b, err := os.ReadFile(comp.Log)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if len(lines) > 15 {
+			lines = lines[len(lines)-15:]
+		}
+		t.Logf("--- last lines of %s:\n%s", comp.Log, strings.Join(lines, "\n"))
+	}
+}
