@@ -27,6 +27,14 @@ func DefaultDir() string { return filepath.Join(CacheDir(), "dev-cluster") }
 // ErrAlreadyRunning means a cluster directory already has a live supervisor.
 var ErrAlreadyRunning = errors.New("a dev cluster is already running")
 
+// checkNotRunning fails with ErrAlreadyRunning when dir records a live supervisor.
+func checkNotRunning(dir string) error {
+	if s, err := ReadState(dir); err == nil && ProcessAlive(s.Supervisor) {
+		return fmt.Errorf("%w in %s (supervisor pid %d): stop it with `dynamoctl dev cluster down --dir %s`", ErrAlreadyRunning, dir, s.Supervisor, dir)
+	}
+	return nil
+}
+
 // Supervise runs a cluster in the foreground of this process until ctx ends (a signal) or a
 // component exits, recording its state in opts.Dir. It is the body of the background process
 // that `dynamoctl dev cluster up` starts, and of `up --foreground`. onReady, when set, is called
@@ -36,6 +44,9 @@ func Supervise(ctx context.Context, opts Options, onReady func(State)) error {
 		return errors.New("supervise needs a cluster directory")
 	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return err
+	}
+	if err := checkNotRunning(opts.Dir); err != nil {
 		return err
 	}
 	opts.KeepDir = true
@@ -62,11 +73,12 @@ func Supervise(ctx context.Context, opts Options, onReady func(State)) error {
 	case <-ctx.Done():
 		fmt.Fprintln(opts.Progress, "stopping: signal received")
 		record(PhaseStopping, "")
-		err = c.Stop()
-		if err != nil {
+		if err := c.Stop(); err != nil {
 			record(PhaseFailed, err.Error())
+			return err
 		}
-		return err
+		record(PhaseStopped, "")
+		return nil
 	case exitErr := <-c.Exited():
 		fmt.Fprintf(opts.Progress, "stopping: %v\n", exitErr)
 		record(PhaseFailed, exitErr.Error())
@@ -83,6 +95,8 @@ type LaunchOptions struct {
 	Timeout time.Duration
 	// Progress receives the supervisor's progress lines while Launch waits.
 	Progress io.Writer
+	// Description says what is being started, for the first progress line.
+	Description string
 }
 
 // Launch starts a detached supervisor (its own session, so it outlives this process and the
@@ -92,9 +106,10 @@ func Launch(ctx context.Context, opts LaunchOptions) (State, error) {
 	if opts.Progress == nil {
 		opts.Progress = io.Discard
 	}
-	if s, err := ReadState(opts.Dir); err == nil && ProcessAlive(s.Supervisor) {
-		return s, fmt.Errorf("%w in %s (supervisor pid %d): stop it with `dynamoctl dev cluster down`", ErrAlreadyRunning, opts.Dir, s.Supervisor)
+	if err := checkNotRunning(opts.Dir); err != nil {
+		return State{}, err
 	}
+	fmt.Fprintf(opts.Progress, "Starting dev cluster in %s (%s)\n", opts.Dir, opts.Description)
 	// Whatever a dead supervisor left is stale: clear it so the new cluster starts clean.
 	if err := removeClusterFiles(opts.Dir); err != nil {
 		return State{}, err
@@ -157,11 +172,9 @@ func copyLines(r *bufio.Reader, w io.Writer) {
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
-			// A partial line stays for the next call: ReadString returned it, so write it back
-			// by keeping it is not possible with bufio; print it as it is.
-			if line != "" {
-				fmt.Fprint(w, line)
-			}
+			// At the end of what was written so far: print the partial line; the reader has
+			// consumed it, and its rest comes with the next call.
+			fmt.Fprint(w, line)
 			return
 		}
 		fmt.Fprint(w, line)

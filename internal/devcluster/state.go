@@ -1,6 +1,7 @@
 package devcluster
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -24,6 +26,7 @@ const (
 	PhaseReady    Phase = "Ready"
 	PhaseFailed   Phase = "Failed"
 	PhaseStopping Phase = "Stopping"
+	PhaseStopped  Phase = "Stopped"
 )
 
 // StateFile is the name of the state file in a cluster directory.
@@ -94,13 +97,24 @@ func ReadState(dir string) (State, error) {
 	return s, nil
 }
 
-// ProcessAlive reports whether a process with the given pid exists.
+// ProcessAlive reports whether a process with the given pid exists and has not exited. A zombie
+// (exited, not yet reaped — a detached supervisor whose new parent does not reap) is not alive.
 func ProcessAlive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist)
+	}
+	// The state letter follows the parenthesized command name, which may itself hold ") ".
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z' && stat[i+2] != 'X'
+	}
+	return true
 }
 
 // CheckHealth checks every component of a recorded cluster: process alive and health endpoint

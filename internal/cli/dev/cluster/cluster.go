@@ -3,8 +3,6 @@
 package cluster
 
 import (
-	"path/filepath"
-
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -38,8 +36,4 @@ func addDirFlag(cmd *cobra.Command, dir *string) {
 	*dir = devcluster.DefaultDir()
 	cmd.Flags().StringVar(dir, "dir", *dir, "State directory of the cluster (PIDs, logs, kubeconfig, etcd data)")
 	_ = cmd.MarkFlagDirname("dir")
-}
-
-func absDir(dir string) (string, error) {
-	return filepath.Abs(dir)
 }

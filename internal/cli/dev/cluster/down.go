@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -20,7 +21,7 @@ logs, kubeconfig). Only the cluster's own files are removed. Running it when no 
 is not an error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := absDir(dir)
+			d, err := filepath.Abs(dir)
 			if err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,7 +33,7 @@ nodes. Exit codes: 0 healthy, 1 running but unhealthy, 3 no cluster running.`,
 			if err != nil {
 				return exit.UsageError(err)
 			}
-			d, err := absDir(dir)
+			d, err := filepath.Abs(dir)
 			if err != nil {
 				return err
 			}

@@ -47,7 +47,7 @@ func (o *UpOptions) addFlags(cmd *cobra.Command) {
 // Complete parses the profile and the nodes file and resolves paths.
 func (o *UpOptions) Complete() error {
 	var err error
-	if o.Dir, err = absDir(o.Dir); err != nil {
+	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
 		return err
 	}
 	if strings.TrimSpace(o.Profile) != "" || o.NodesFile == "" {
@@ -111,8 +111,13 @@ func (o *UpOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.streams.ErrOut, "Starting dev cluster in %s (profile %s)\n", o.Dir, o.profile)
-	s, err := devcluster.Launch(ctx, devcluster.LaunchOptions{Dir: o.Dir, Command: argv, Timeout: o.Timeout + 30*time.Second, Progress: o.streams.ErrOut})
+	s, err := devcluster.Launch(ctx, devcluster.LaunchOptions{
+		Dir:         o.Dir,
+		Command:     argv,
+		Timeout:     o.Timeout + 30*time.Second,
+		Progress:    o.streams.ErrOut,
+		Description: o.describe(),
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return exit.WithCode(exit.Interrupted, err)
@@ -121,6 +126,17 @@ func (o *UpOptions) Run(ctx context.Context) error {
 	}
 	o.printReady(s, start)
 	return nil
+}
+
+func (o *UpOptions) describe() string {
+	parts := []string{}
+	if len(o.profile) > 0 {
+		parts = append(parts, "profile "+o.profile.String())
+	}
+	if o.NodesFile != "" {
+		parts = append(parts, fmt.Sprintf("%d nodes from %s", len(o.nodes), o.NodesFile))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (o *UpOptions) printReady(s devcluster.State, start time.Time) {

@@ -1,0 +1,118 @@
+// Package e2e runs the built dynamoctl binary against the simulated cluster, as a user would.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// dynamoctl is the path of the binary built once for the package.
+var dynamoctl string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "dynamoctl-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	dynamoctl = filepath.Join(dir, "dynamoctl")
+	build := exec.Command("go", "build", "-o", dynamoctl, "github.com/dynamo-infra/dynamo-infra/cmd/dynamoctl")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build dynamoctl:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// result is one finished dynamoctl run.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// runCLI runs dynamoctl with args and a time limit; a run that hits the limit fails the test.
+func runCLI(t *testing.T, timeout time.Duration, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, dynamoctl, args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("dynamoctl %s: timed out after %s\nstderr:\n%s", strings.Join(args, " "), timeout, errOut.String())
+	}
+	r := result{stdout: out.String(), stderr: errOut.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("dynamoctl %s: %v", strings.Join(args, " "), err)
+	}
+	return r
+}
+
+// processesMentioning lists the pids of live processes whose command line contains s. Every
+// cluster process names its state directory in its arguments.
+func processesMentioning(s string) []string {
+	var pids []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		// Zombies have an empty cmdline and are not running.
+		if bytes.Contains(b, []byte(s)) {
+			pids = append(pids, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return pids
+}
+
+// assertNoProcesses waits briefly for processes naming dir to be gone, then fails on any left.
+func assertNoProcesses(t *testing.T, dir string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left := processesMentioning(dir)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes still running for %s:\n%s", dir, strings.Join(left, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// clusterDir returns a fresh state directory and makes sure whatever the test starts in it is
+// stopped when the test ends, pass or fail.
+func clusterDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "cluster")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		_ = exec.CommandContext(ctx, dynamoctl, "dev", "cluster", "down", "--dir", dir).Run()
+	})
+	return dir
+}
