@@ -49,7 +49,9 @@ demo: build cluster-bin ## Start the simulated GPU cluster, schedule GPU workloa
 
 .PHONY: bench
 bench: cluster-bin ## Run the benchmarks (numbers go to docs/benchmarks.md)
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime=$${BENCHTIME:-1s} ./...
+	$(GO) test -run '^$$' -bench . -skip 'Cluster' -benchmem ./...
+	@# Whole-cluster benchmarks take seconds per iteration: a fixed count keeps the run short.
+	$(GO) test -run '^$$' -bench 'Cluster' -benchtime=$${CLUSTER_BENCHTIME:-3x} ./...
 
 .PHONY: clean
 clean: ## Remove build outputs (the cluster-binary cache under ~/.cache stays)

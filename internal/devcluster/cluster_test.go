@@ -398,8 +398,7 @@ func TestStartFailureCleansUp(t *testing.T) {
 	p, _ := devcluster.ParseProfile("cpu=1")
 	c, err := devcluster.Start(context.Background(), devcluster.Options{BinDir: bin, Dir: dir, Profile: p, StartTimeout: time.Minute})
 	if err == nil {
-		c.Stop()
-		t.Fatal("Start succeeded with a crashing controller-manager")
+		t.Fatalf("Start succeeded with a crashing controller-manager (stop: %v)", c.Stop())
 	}
 	if !strings.Contains(err.Error(), "kube-controller-manager exited") || !strings.Contains(err.Error(), "kube-controller-manager.log") {
 		t.Errorf("error %q does not name the crashed component and its log", err)

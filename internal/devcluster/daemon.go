@@ -130,8 +130,12 @@ func Launch(ctx context.Context, opts LaunchOptions) (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("start supervisor: %w", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
 
 	tail, err := os.Open(logPath)
 	if err != nil {
@@ -154,9 +158,13 @@ func Launch(ctx context.Context, opts LaunchOptions) (State, error) {
 			}
 		}
 		select {
-		case err := <-exited:
+		case <-exited:
 			copyLines(lines, opts.Progress)
-			return State{}, fmt.Errorf("supervisor exited before the cluster was ready (%v); see %s", err, logPath)
+			how := "exit status 0"
+			if waitErr != nil {
+				how = waitErr.Error()
+			}
+			return State{}, fmt.Errorf("supervisor exited before the cluster was ready (%s); see %s", how, logPath)
 		case <-ctx.Done():
 			stopSupervisor(cmd.Process.Pid, exited)
 			return State{}, fmt.Errorf("interrupted: cluster start aborted and stopped: %w", ctx.Err())
@@ -181,7 +189,7 @@ func copyLines(r *bufio.Reader, w io.Writer) {
 	}
 }
 
-func stopSupervisor(pid int, exited <-chan error) {
+func stopSupervisor(pid int, exited <-chan struct{}) {
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	select {
 	case <-exited:

@@ -88,7 +88,7 @@ func (c *Cluster) WaitNodesReady(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %v", ctx.Err(), err)
+			return fmt.Errorf("%w: %w", ctx.Err(), err)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

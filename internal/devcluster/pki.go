@@ -43,11 +43,13 @@ type clientIdentity struct {
 	groups []string
 }
 
-// Identities of the cluster's clients. The controller-manager and scheduler use the names the
-// bootstrap RBAC roles are bound to, as on a kubeadm cluster.
+// Identities of the cluster's clients. The scheduler uses the name its bootstrap RBAC role is
+// bound to, as on a kubeadm cluster. The controller-manager runs every controller under its own
+// identity instead of one service account per controller: fetching those tokens one controller
+// at a time made each start about 5 s slower, and nothing tested here depends on that split.
 var (
 	adminIdentity      = clientIdentity{file: "admin", user: "dynamo-dev-admin", groups: []string{"system:masters"}}
-	controllerIdentity = clientIdentity{file: "controller-manager", user: "system:kube-controller-manager"}
+	controllerIdentity = clientIdentity{file: "controller-manager", user: "system:kube-controller-manager", groups: []string{"system:masters"}}
 	schedulerIdentity  = clientIdentity{file: "scheduler", user: "system:kube-scheduler"}
 	kwokIdentity       = clientIdentity{file: "kwok", user: "kwok-controller", groups: []string{"system:masters"}}
 	apiserverKubelet   = clientIdentity{file: "apiserver-kubelet-client", user: "kube-apiserver-kubelet-client", groups: []string{"system:masters"}}

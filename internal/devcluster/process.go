@@ -75,7 +75,7 @@ func (p *process) exitError() error {
 // once the process has been reaped; it is safe to call more than once.
 func (p *process) stop(grace time.Duration) error {
 	if p.exited() {
-		killGroup(p.pid(), syscall.SIGKILL) // children that outlived their leader
+		_ = killGroup(p.pid(), syscall.SIGKILL) // children that outlived their leader
 		return nil
 	}
 	if err := killGroup(p.pid(), syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
