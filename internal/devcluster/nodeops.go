@@ -63,8 +63,8 @@ func (c *Cluster) AddNodes(ctx context.Context, p Profile) ([]string, error) {
 	return names, c.WaitNodesReady(ctx)
 }
 
-// WaitNodesReady waits until every node in the cluster reports Ready, printing a progress line
-// every few seconds.
+// WaitNodesReady waits until every node in the cluster is Ready and free of the not-ready and
+// unreachable taints (NodeSchedulable), printing a progress line every few seconds.
 func (c *Cluster) WaitNodesReady(ctx context.Context) error {
 	start := time.Now()
 	lastReport := start
@@ -73,7 +73,7 @@ func (c *Cluster) WaitNodesReady(ctx context.Context) error {
 		if err == nil {
 			var notReady []string
 			for _, n := range list.Items {
-				if !NodeReady(&n) {
+				if !NodeSchedulable(&n) {
 					notReady = append(notReady, n.Name)
 				}
 			}
@@ -111,6 +111,21 @@ func (c *Cluster) WaitDefaultServiceAccount(ctx context.Context, ns string) erro
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// NodeSchedulable reports whether a node is Ready and the node lifecycle controller has lifted
+// its not-ready and unreachable taints. A node's Ready condition turns True before the taint is
+// removed, and a pod scheduled in between fails with "untolerated taint".
+func NodeSchedulable(n *corev1.Node) bool {
+	if !NodeReady(n) {
+		return false
+	}
+	for _, t := range n.Spec.Taints {
+		if t.Key == corev1.TaintNodeNotReady || t.Key == corev1.TaintNodeUnreachable {
+			return false
+		}
+	}
+	return true
 }
 
 // NodeReady reports whether a node's Ready condition is True.

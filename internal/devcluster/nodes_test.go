@@ -209,3 +209,28 @@ func tolerates(taint corev1.Taint) bool {
 	tol := KwokToleration()
 	return tol.ToleratesTaint(klog.Background(), &taint, false)
 }
+
+func TestNodeSchedulable(t *testing.T) {
+	ready := []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+	notReady := []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse}}
+	tests := []struct {
+		name       string
+		conditions []corev1.NodeCondition
+		taints     []corev1.Taint
+		want       bool
+	}{
+		{"ready, kwok taint only", ready, []corev1.Taint{{Key: TaintKwokNode, Effect: corev1.TaintEffectNoSchedule}}, true},
+		{"ready but not-ready taint not yet lifted", ready, []corev1.Taint{{Key: corev1.TaintNodeNotReady, Effect: corev1.TaintEffectNoSchedule}}, false},
+		{"ready but unreachable taint", ready, []corev1.Taint{{Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoExecute}}, false},
+		{"not ready", notReady, nil, false},
+		{"no conditions yet", nil, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := &corev1.Node{Spec: corev1.NodeSpec{Taints: tt.taints}, Status: corev1.NodeStatus{Conditions: tt.conditions}}
+			if got := NodeSchedulable(n); got != tt.want {
+				t.Errorf("NodeSchedulable = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
