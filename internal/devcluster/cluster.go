@@ -142,8 +142,11 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		start := time.Now()
 		fmt.Fprintf(opts.Progress, "• %s\n", s.name)
 		if err := s.run(ctx); err != nil {
-			if ctx.Err() != nil {
+			switch {
+			case errors.Is(ctx.Err(), context.DeadlineExceeded):
 				err = fmt.Errorf("%w (cluster start timed out after %s; logs in %s)", err, opts.StartTimeout, c.logDir())
+			case ctx.Err() != nil:
+				err = fmt.Errorf("interrupted: %w", ctx.Err())
 			}
 			return c, fmt.Errorf("%s: %w", s.name, err)
 		}

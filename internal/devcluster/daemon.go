@@ -218,7 +218,8 @@ func Down(ctx context.Context, dir string, keep bool) (DownResult, error) {
 	if err != nil {
 		return res, err
 	}
-	if ProcessAlive(s.Supervisor) {
+	// A foreground supervisor cleaning up after itself is the caller: never signal ourselves.
+	if s.Supervisor != os.Getpid() && ProcessAlive(s.Supervisor) {
 		res.Stopped = true
 		_ = syscall.Kill(s.Supervisor, syscall.SIGTERM)
 		if !waitGone(ctx, s.Supervisor, 45*time.Second) {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -208,5 +209,57 @@ func TestDevClusterSupervisorTerminated(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, devcluster.StateFile)); !os.IsNotExist(err) {
 		t.Errorf("state file left after down: %v", err)
+	}
+}
+
+// `up --foreground` serves until Ctrl-C, then stops everything and removes its files (exit 0).
+func TestDevClusterForeground(t *testing.T) {
+	dir := clusterDir(t)
+	cmd := exec.Command(dynamoctl, "dev", "cluster", "up", "--foreground", "--dir", dir, "--profile", "cpu=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	ready := make(chan string, 1)
+	go func() {
+		b := make([]byte, 4096)
+		n, _ := stdout.Read(b)
+		ready <- string(b[:n])
+		_, _ = io.Copy(io.Discard, stdout)
+		done <- cmd.Wait()
+	}()
+	select {
+	case line := <-ready:
+		if line != "export KUBECONFIG="+filepath.Join(dir, "kubeconfig")+"\n" {
+			t.Errorf("foreground stdout %q, want the export line", line)
+		}
+	case <-time.After(3 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatalf("foreground cluster not ready; stderr:\n%s", stderr.String())
+	}
+	if again := runCLI(t, 30*time.Second, "dev", "cluster", "up", "--foreground", "--dir", dir); again.code != 1 || !strings.Contains(again.stderr, "already running") {
+		t.Errorf("second foreground up: exit %d, %q", again.code, again.stderr)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("foreground up after Ctrl-C: %v, want exit 0; stderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(90 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("foreground up did not exit after SIGINT")
+	}
+	assertNoProcesses(t, dir)
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("foreground cluster left %s behind (%v)", dir, err)
 	}
 }

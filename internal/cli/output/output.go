@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
@@ -73,4 +74,14 @@ func Encode(w io.Writer, format Format, v any) error {
 		return err
 	}
 	return fmt.Errorf("format %q is not a data format", format)
+}
+
+// WriteTable writes rows under a header as kubectl does: upper-case columns, two spaces apart.
+func WriteTable(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
 }

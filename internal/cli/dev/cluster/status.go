@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -69,8 +68,8 @@ nodes. Exit codes: 0 healthy, 1 running but unhealthy, 3 no cluster running.`,
 func printStatus(w io.Writer, st devcluster.Status, wide bool) error {
 	s := st.State
 	phase := string(s.Phase)
-	if !st.Running {
-		phase = "Stopped"
+	if !st.Running && s.Phase != devcluster.PhaseFailed {
+		phase = string(devcluster.PhaseStopped)
 	}
 	fmt.Fprintf(w, "Cluster:     %s", phase)
 	if s.Profile != "" {
@@ -88,13 +87,11 @@ func printStatus(w io.Writer, st devcluster.Status, wide bool) error {
 		fmt.Fprintf(w, "Server:      %s\nKubeconfig:  %s\n", s.Server, s.Kubeconfig)
 	}
 	if len(st.Components) > 0 {
-		fmt.Fprintln(w)
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		header := "COMPONENT\tPID\tHEALTH\tDETAIL"
+		header := []string{"COMPONENT", "PID", "HEALTH", "DETAIL"}
 		if wide {
-			header += "\tENDPOINT\tLOG"
+			header = append(header, "ENDPOINT", "LOG")
 		}
-		fmt.Fprintln(tw, header)
+		rows := make([][]string, 0, len(st.Components))
 		for _, c := range st.Components {
 			health := "ok"
 			if !c.Healthy {
@@ -104,33 +101,33 @@ func printStatus(w io.Writer, st devcluster.Status, wide bool) error {
 			if wide {
 				row = append(row, c.HealthURL, c.Log)
 			}
-			fmt.Fprintln(tw, strings.Join(row, "\t"))
+			rows = append(rows, row)
 		}
-		if err := tw.Flush(); err != nil {
+		fmt.Fprintln(w)
+		if err := output.WriteTable(w, header, rows); err != nil {
 			return err
 		}
 	}
 	if st.NodesError != "" {
 		fmt.Fprintf(w, "\nNodes: %s\n", st.NodesError)
 	}
-	if len(st.Nodes) > 0 {
-		fmt.Fprintln(w)
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		header := "NODE\tREADY\tKIND\tGPU PRODUCT\tGPUS\tMIG"
-		if wide {
-			header += "\tZONE"
-		}
-		fmt.Fprintln(tw, header)
-		for _, n := range st.Nodes {
-			row := []string{n.Name, strconv.FormatBool(n.Ready), dash(n.Kind), dash(n.GPUProduct), strconv.FormatInt(n.GPUs, 10), dash(formatMIG(n.MIG))}
-			if wide {
-				row = append(row, dash(n.Zone))
-			}
-			fmt.Fprintln(tw, strings.Join(row, "\t"))
-		}
-		return tw.Flush()
+	if len(st.Nodes) == 0 {
+		return nil
 	}
-	return nil
+	header := []string{"NODE", "READY", "KIND", "GPU PRODUCT", "GPUS", "MIG"}
+	if wide {
+		header = append(header, "ZONE")
+	}
+	rows := make([][]string, 0, len(st.Nodes))
+	for _, n := range st.Nodes {
+		row := []string{n.Name, strconv.FormatBool(n.Ready), dash(n.Kind), dash(n.GPUProduct), strconv.FormatInt(n.GPUs, 10), dash(formatMIG(n.MIG))}
+		if wide {
+			row = append(row, dash(n.Zone))
+		}
+		rows = append(rows, row)
+	}
+	fmt.Fprintln(w)
+	return output.WriteTable(w, header, rows)
 }
 
 func formatMIG(m map[string]int64) string {

@@ -105,7 +105,15 @@ func (o *UpOptions) Run(ctx context.Context) error {
 	if o.Foreground {
 		opts := o.clusterOptions()
 		opts.Progress = o.streams.ErrOut
-		return devcluster.Supervise(ctx, opts, func(s devcluster.State) { o.printReady(s, start) })
+		err := devcluster.Supervise(ctx, opts, func(s devcluster.State) { o.printReady(s, start) })
+		if errors.Is(err, devcluster.ErrAlreadyRunning) {
+			return err
+		}
+		// Like `down`: the cluster is gone, so are its files (a fresh context: ctx is done).
+		cleanCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, derr := devcluster.Down(cleanCtx, o.Dir, false)
+		return errors.Join(err, derr)
 	}
 	argv, err := o.supervisorCommand()
 	if err != nil {
