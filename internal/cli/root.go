@@ -8,7 +8,9 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/dev"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/gpus"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/version"
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 )
 
 // NewRootCommand returns the dynamoctl root command writing to streams.
@@ -29,6 +31,10 @@ Exit codes: 0 success, 1 failure, 2 usage error, 3 cluster not running or unreac
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exit.UsageError(err) })
-	root.AddCommand(version.NewCommand(streams), dev.NewCommand(streams))
+	// kubectl's connection flags (--kubeconfig, --context, -n, --request-timeout, ...) for every
+	// command that talks to a cluster.
+	kubeFlags := kube.NewConfigFlags()
+	kubeFlags.AddFlags(root.PersistentFlags())
+	root.AddCommand(version.NewCommand(streams), dev.NewCommand(streams), gpus.NewCommand(kubeFlags, streams))
 	return root
 }

@@ -48,6 +48,15 @@ const (
 	// LabelNFDNvidiaPCI is Node Feature Discovery's label for an NVIDIA PCI device (vendor 10de).
 	LabelNFDNvidiaPCI = "feature.node.kubernetes.io/pci-10de.present"
 
+	LabelGKEAccelerator    = "cloud.google.com/gke-accelerator"
+	LabelAKSAccelerator    = "kubernetes.azure.com/accelerator"
+	LabelKarpenterGPUName  = "karpenter.k8s.aws/instance-gpu-name"
+	LabelKarpenterGPUCount = "karpenter.k8s.aws/instance-gpu-count"
+	LabelKarpenterGPUMem   = "karpenter.k8s.aws/instance-gpu-memory"
+	LabelKarpenterGPUMaker = "karpenter.k8s.aws/instance-gpu-manufacturer"
+
+	// ResourceGPUShared is the renamed resource of a shared GPU (time-slicing/MPS with rename).
+	ResourceGPUShared = "nvidia.com/gpu.shared"
 	// ResourceGPU is the device plugin's extended resource for a whole GPU.
 	ResourceGPU = "nvidia.com/gpu"
 	// ResourceMIGPrefix prefixes MIG device resources under the mixed strategy (nvidia.com/mig-1g.10gb).

@@ -70,7 +70,11 @@ func NewNode(kind NodeKind, name, zone string) *corev1.Node {
 	}
 	if g := kind.GPU; g != nil {
 		addGPULabels(labels, kind)
-		resources[ResourceGPU] = *resource.NewQuantity(int64(wholeGPUs(g)), resource.DecimalSI)
+		gpuResource := corev1.ResourceName(ResourceGPU)
+		if g.Sharing != nil && g.Sharing.Rename {
+			gpuResource = ResourceGPUShared
+		}
+		resources[gpuResource] = *resource.NewQuantity(int64(advertisedGPUs(g)), resource.DecimalSI)
 		if g.MIG != nil {
 			for _, d := range g.MIG.Devices {
 				resources[corev1.ResourceName(ResourceMIGPrefix+d.Profile)] = *resource.NewQuantity(int64(d.Count), resource.DecimalSI)
@@ -99,23 +103,59 @@ func NewNode(kind NodeKind, name, zone string) *corev1.Node {
 	}
 }
 
-// wholeGPUs is the nvidia.com/gpu count: every GPU, less those partitioned into MIG devices.
+// wholeGPUs is the whole-GPU count GFD labels: every GPU, less those partitioned into MIG
+// devices (mixed), or the MIG devices themselves (single).
 func wholeGPUs(g *GPUSpec) int {
-	if g.MIG != nil {
+	switch {
+	case g.MIG != nil:
 		return g.MIG.WholeGPUs
+	case g.MIGSingle != nil:
+		return g.MIGSingle.Count
 	}
 	return g.Count
+}
+
+// advertisedGPUs is what the device plugin advertises: whole GPUs times sharing replicas.
+func advertisedGPUs(g *GPUSpec) int {
+	if g.Sharing != nil {
+		return wholeGPUs(g) * g.Sharing.Replicas
+	}
+	return wholeGPUs(g)
 }
 
 func addGPULabels(labels map[string]string, kind NodeKind) {
 	g := kind.GPU
 	itoa := strconv.Itoa
+	switch g.Exposure {
+	case ExposeGKE:
+		labels[LabelGKEAccelerator] = g.CloudAccelerator
+		return
+	case ExposeAKS:
+		labels[LabelAKSAccelerator] = g.CloudAccelerator
+		return
+	case ExposeKarpenter:
+		labels[LabelKarpenterGPUName] = g.CloudAccelerator
+		labels[LabelKarpenterGPUCount] = itoa(g.Count)
+		labels[LabelKarpenterGPUMem] = itoa(g.MemoryMiB)
+		labels[LabelKarpenterGPUMaker] = "nvidia"
+		return
+	case ExposeNFD:
+		labels[LabelNFDNvidiaPCI] = "true"
+		return
+	}
+	product, memory := g.Product, g.MemoryMiB
+	if g.MIGSingle != nil {
+		product, memory = g.Product+"-MIG-"+g.MIGSingle.Profile, g.MIGSingle.MemoryMiB
+	}
+	if g.Sharing != nil && !g.Sharing.Rename {
+		product += "-SHARED"
+	}
 	set := map[string]string{
 		LabelGPUPresent:        "true",
 		LabelNFDNvidiaPCI:      "true",
 		LabelGPUCount:          itoa(wholeGPUs(g)),
-		LabelGPUProduct:        g.Product,
-		LabelGPUMemory:         itoa(g.MemoryMiB),
+		LabelGPUProduct:        product,
+		LabelGPUMemory:         itoa(memory),
 		LabelGPUFamily:         g.Family,
 		LabelGPUComputeMajor:   itoa(g.ComputeMajor),
 		LabelGPUComputeMinor:   itoa(g.ComputeMinor),
@@ -138,7 +178,18 @@ func addGPULabels(labels map[string]string, kind NodeKind) {
 		LabelLegacyRuntimeMaj:  runtimeMajor,
 		LabelLegacyRuntimeMin:  runtimeMinor,
 	}
-	if g.MIG != nil {
+	if g.Sharing != nil {
+		set[LabelGPUReplicas] = itoa(g.Sharing.Replicas)
+		set[LabelGPUSharing] = g.Sharing.Strategy
+	}
+	switch {
+	case g.MIGSingle != nil:
+		d := g.MIGSingle
+		set[LabelMIGStrategy] = "single"
+		set["nvidia.com/gpu.multiprocessors"] = itoa(d.Multiprocessors)
+		set["nvidia.com/gpu.slices.gi"] = itoa(d.SlicesGI)
+		set["nvidia.com/gpu.slices.ci"] = itoa(d.SlicesCI)
+	case g.MIG != nil:
 		set[LabelMIGStrategy] = "mixed"
 		for _, d := range g.MIG.Devices {
 			p := "nvidia.com/mig-" + d.Profile + "."
@@ -148,7 +199,7 @@ func addGPULabels(labels map[string]string, kind NodeKind) {
 			set[p+"slices.gi"] = itoa(d.SlicesGI)
 			set[p+"slices.ci"] = itoa(d.SlicesCI)
 		}
-	} else {
+	default:
 		set[LabelMIGStrategy] = "none"
 	}
 	for k, v := range set {

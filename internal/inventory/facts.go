@@ -108,7 +108,7 @@ func (n *NodeGPU) Resource(name string) ResourceUsage {
 }
 
 // MIGLayout is a short stable description of the MIG setup, used in pool keys and tables:
-// "none", "single 1g.10gb", "mixed 1g.10gb×28,2g.20gb×6", "invalid".
+// "none", "single 1g.10gb", "mixed 1g.10gb=28,2g.20gb=6", "invalid".
 func (m MIG) MIGLayout() string {
 	switch {
 	case m.Invalid:
@@ -118,7 +118,7 @@ func (m MIG) MIGLayout() string {
 	case m.Strategy == MIGMixed && len(m.Devices) > 0:
 		parts := make([]string, len(m.Devices))
 		for i, d := range m.Devices {
-			parts[i] = d.Profile + "x" + strconv.FormatInt(d.Count, 10)
+			parts[i] = d.Profile + "=" + strconv.FormatInt(d.Count, 10)
 		}
 		return "mixed " + strings.Join(parts, ",")
 	}

@@ -102,7 +102,7 @@ func TestNodeFacts(t *testing.T) {
 				Product: "NVIDIA-A100-SXM4-80GB", LabelProduct: "NVIDIA-A100-SXM4-80GB-MIG-INVALID", MemoryMiB: 81920, MemoryInferred: true,
 				MIG: MIG{Capable: true, Strategy: MIGSingle, Invalid: true}, Sharing: none(),
 				Resources: []ResourceUsage{usage(ResourceGPU, 0)}, Ready: true,
-				Warnings:  []string{"MIG layout is invalid (product NVIDIA-A100-SXM4-80GB-MIG-INVALID): GPUs mix MIG enabled and disabled, use several profiles, or have no MIG devices"},
+				Warnings: []string{"MIG layout is invalid (product NVIDIA-A100-SXM4-80GB-MIG-INVALID): GPUs mix MIG enabled and disabled, use several profiles, or have no MIG devices"},
 			},
 		},
 		{

@@ -126,7 +126,14 @@ func Build(nodes []corev1.Node, pods []PodUsage, opts BuildOptions) Inventory {
 		}
 	}
 	sort.Slice(inv.Nodes, func(i, j int) bool { return inv.Nodes[i].Name < inv.Nodes[j].Name })
+	inv.aggregate()
+	return inv
+}
+
+// aggregate recomputes pools, GPU totals and the summary from the nodes.
+func (inv *Inventory) aggregate() {
 	inv.Pools = Pools(inv.Nodes)
+	inv.Totals.GPUs, inv.Totals.Allocatable, inv.Totals.Requested, inv.Totals.Free = 0, 0, 0, 0
 	for _, p := range inv.Pools {
 		inv.Totals.GPUs += p.GPUs
 		inv.Totals.Allocatable += p.Allocatable
@@ -134,7 +141,6 @@ func Build(nodes []corev1.Node, pods []PodUsage, opts BuildOptions) Inventory {
 		inv.Totals.Free += p.Free
 	}
 	inv.Summary = Summarize(inv.Nodes)
-	return inv
 }
 
 // applyRequests adds pod requests to a node's resources, including resources the node does not

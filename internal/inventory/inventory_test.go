@@ -120,7 +120,7 @@ func TestBuild(t *testing.T) {
 		{Name: "NVIDIA-H100-80GB-HBM3 79.6GiB", Product: "NVIDIA-H100-80GB-HBM3", MemoryMiB: 81559, MIGLayout: "none",
 			Nodes: []string{"h100-0", "h100-1"}, GPUs: 16, Allocatable: 16, Requested: 11, Free: 5},
 		{Name: "NVIDIA-L4 22.5GiB", Product: "NVIDIA-L4", MemoryMiB: 23034, MIGLayout: "none", Nodes: []string{"l4-0"}, GPUs: 4, Allocatable: 4, Free: 4},
-		{Name: "NVIDIA-A100-SXM4-80GB 80.0GiB MIG mixed 1g.10gbx28", Product: "NVIDIA-A100-SXM4-80GB", MemoryMiB: 81920, MIGLayout: "mixed 1g.10gbx28",
+		{Name: "NVIDIA-A100-SXM4-80GB 80.0GiB MIG mixed 1g.10gb=28", Product: "NVIDIA-A100-SXM4-80GB", MemoryMiB: 81920, MIGLayout: "mixed 1g.10gb=28",
 			Nodes: []string{"mig-0"}, GPUs: 2, Allocatable: 2, Free: 2,
 			MIG: []ResourceUsage{{Name: "nvidia.com/mig-1g.10gb", Capacity: 28, Allocatable: 28, Requested: 5, Free: 23}}},
 	}

@@ -1,0 +1,199 @@
+package inventory
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/pager"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
+)
+
+// Sources `dynamoctl gpus --source` accepts.
+const (
+	SourceAuto    = "auto"
+	SourceAPI     = "api"
+	SourceKubectl = "kubectl"
+)
+
+// pageSize is the number of objects per LIST page.
+const pageSize = 500
+
+// activePodsSelector asks the server for pods that can hold resources: bound and not terminal.
+const activePodsSelector = "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed"
+
+// Input is what Build reads: trimmed nodes and the NVIDIA requests of active pods.
+type Input struct {
+	Nodes []corev1.Node
+	Pods  []PodUsage
+}
+
+// ListFromAPI lists nodes (by label selector) and active pods page by page, keeping only the
+// fields the inventory reads, so memory grows with the node count, not with whole Pod objects.
+func ListFromAPI(ctx context.Context, cs kubernetes.Interface, selector string) (Input, error) {
+	var in Input
+	nodePager := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		return cs.CoreV1().Nodes().List(ctx, opts)
+	})
+	nodePager.PageSize = pageSize
+	err := nodePager.EachListItem(ctx, metav1.ListOptions{LabelSelector: selector}, func(obj runtime.Object) error {
+		in.Nodes = append(in.Nodes, TrimNode(obj.(*corev1.Node)))
+		return nil
+	})
+	if err != nil {
+		return Input{}, fmt.Errorf("list nodes: %w", err)
+	}
+	podPager := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		return cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+	})
+	podPager.PageSize = pageSize
+	podPager.PageBufferSize = 1
+	err = podPager.EachListItem(ctx, metav1.ListOptions{FieldSelector: activePodsSelector}, func(obj runtime.Object) error {
+		if u, ok := PodUsageOf(obj.(*corev1.Pod)); ok {
+			in.Pods = append(in.Pods, u)
+		}
+		return nil
+	})
+	if err != nil {
+		return Input{}, fmt.Errorf("list pods: %w", err)
+	}
+	return in, nil
+}
+
+// ListFromKubectl gets the same lists through `kubectl get -o json`.
+func ListFromKubectl(ctx context.Context, k kube.Kubectl, selector string) (Input, error) {
+	args := []string{"get", "nodes", "-o", "json"}
+	if selector != "" {
+		args = append(args, "-l", selector)
+	}
+	out, err := k.Output(ctx, args...)
+	if err != nil {
+		return Input{}, err
+	}
+	var nodes corev1.NodeList
+	if err := json.NewDecoder(bytes.NewReader(out)).Decode(&nodes); err != nil {
+		return Input{}, fmt.Errorf("decode kubectl get nodes: %w", err)
+	}
+	in := Input{Nodes: make([]corev1.Node, 0, len(nodes.Items))}
+	for i := range nodes.Items {
+		in.Nodes = append(in.Nodes, TrimNode(&nodes.Items[i]))
+	}
+	out, err = k.Output(ctx, "get", "pods", "--all-namespaces", "-o", "json", "--field-selector", activePodsSelector)
+	if err != nil {
+		return Input{}, err
+	}
+	var pods corev1.PodList
+	if err := json.NewDecoder(bytes.NewReader(out)).Decode(&pods); err != nil {
+		return Input{}, fmt.Errorf("decode kubectl get pods: %w", err)
+	}
+	for i := range pods.Items {
+		if u, ok := PodUsageOf(&pods.Items[i]); ok {
+			in.Pods = append(in.Pods, u)
+		}
+	}
+	return in, nil
+}
+
+// TrimNode keeps the fields NodeFacts reads: name, labels, taints, cordon, NVIDIA capacity and
+// allocatable, and the Ready condition.
+func TrimNode(n *corev1.Node) corev1.Node {
+	t := corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: n.Labels},
+		Spec:       corev1.NodeSpec{Unschedulable: n.Spec.Unschedulable, Taints: n.Spec.Taints},
+	}
+	keep := func(l corev1.ResourceList) corev1.ResourceList {
+		var out corev1.ResourceList
+		for name, q := range l {
+			if isNvidiaResource(string(name)) {
+				if out == nil {
+					out = corev1.ResourceList{}
+				}
+				out[name] = q
+			}
+		}
+		return out
+	}
+	t.Status.Capacity = keep(n.Status.Capacity)
+	t.Status.Allocatable = keep(n.Status.Allocatable)
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			t.Status.Conditions = []corev1.NodeCondition{{Type: c.Type, Status: c.Status}}
+		}
+	}
+	return t
+}
+
+// ErrUnreachable marks errors that mean no source could reach the cluster.
+var ErrUnreachable = errors.New("cluster unreachable")
+
+// CollectOptions choose and configure the source.
+type CollectOptions struct {
+	// Source is auto, api or kubectl.
+	Source   string
+	Selector string
+	// API returns the clientset; it is called only when the API source is tried.
+	API     func() (kubernetes.Interface, error)
+	Kubectl kube.Kubectl
+}
+
+// Collect reads the input from the chosen source. With auto, the API is tried first and kubectl
+// second when the API fails; the returned note says why. An error wraps ErrUnreachable when the
+// cluster could not be reached at all.
+func Collect(ctx context.Context, opts CollectOptions) (in Input, source, note string, err error) {
+	fromAPI := func() (Input, error) {
+		cs, err := opts.API()
+		if err != nil {
+			return Input{}, err
+		}
+		return ListFromAPI(ctx, cs, opts.Selector)
+	}
+	switch opts.Source {
+	case SourceAPI:
+		in, err = fromAPI()
+		return in, SourceAPI, "", classify(err)
+	case SourceKubectl:
+		in, err = ListFromKubectl(ctx, opts.Kubectl, opts.Selector)
+		return in, SourceKubectl, "", classify(err)
+	case SourceAuto, "":
+	default:
+		return Input{}, "", "", fmt.Errorf("unknown source %q: use auto, api or kubectl", opts.Source)
+	}
+	in, apiErr := fromAPI()
+	if apiErr == nil {
+		return in, SourceAPI, "", nil
+	}
+	if ctx.Err() != nil {
+		return Input{}, SourceAPI, "", apiErr
+	}
+	in, kErr := ListFromKubectl(ctx, opts.Kubectl, opts.Selector)
+	if kErr == nil {
+		return in, SourceKubectl, "API failed: " + oneLine(apiErr), nil
+	}
+	err = fmt.Errorf("api: %w; kubectl: %w", apiErr, kErr)
+	if kube.IsUnreachable(apiErr) {
+		err = fmt.Errorf("%w: %w", ErrUnreachable, err)
+	}
+	return Input{}, "", "", err
+}
+
+func classify(err error) error {
+	if err != nil && kube.IsUnreachable(err) {
+		return fmt.Errorf("%w: %w", ErrUnreachable, err)
+	}
+	return err
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
