@@ -46,6 +46,9 @@ kubectl get pods -o wide
 say "Why the third replica is Pending"
 kubectl get events --field-selector reason=FailedScheduling -o custom-columns=POD:.involvedObject.name,MESSAGE:.message --no-headers | head -1
 
+say "GPU inventory: dynamoctl gpus --aggregate"
+"$dynamoctl" gpus --aggregate
+
 say "Result"
 running=$(kubectl get pods -l app.kubernetes.io/name=gpu-demo --field-selector=status.phase=Running -o jsonpath='{range .items[*]}{.spec.nodeName}{" "}{end}')
 echo "8-GPU replicas Running on: $running(one per H100 node); 1 Pending: Insufficient nvidia.com/gpu"
