@@ -324,3 +324,15 @@ func FuzzParseCount(f *testing.F) {
 		}
 	})
 }
+
+func FuzzMemoryFromProductName(f *testing.F) {
+	for _, s := range []string{"NVIDIA-H100-80GB-HBM3", "nvidia-h200-141gb", "GB200", "x-0GB", "a-99999GB-b", "-80 GB-"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		mib, ok := MemoryFromProductName(s)
+		if ok != (mib > 0) || mib < 0 || mib > 9999*1024 {
+			t.Fatalf("MemoryFromProductName(%q) = %d, %v", s, mib, ok)
+		}
+	})
+}

@@ -151,3 +151,23 @@ func TestSummarizeNoFacts(t *testing.T) {
 		t.Errorf("%+v", s)
 	}
 }
+
+func TestTrimNodeKeepsWhatFactsRead(t *testing.T) {
+	nodes := []*corev1.Node{
+		gfdH100("h").label("kubernetes.io/hostname", "h", "topology.kubernetes.io/zone", "a").res("cpu", 8).obj(),
+		makeNode("g").label(LabelGKEAccelerator, "nvidia-l4", LabelGKESharing, "mps", "cloud.google.com/machine-family", "g2").res(ResourceGPU, 1).obj(),
+		makeNode("k").label(LabelKarpenterGPUName, "h100", LabelKarpenterGPUCount, "8", "karpenter.sh/nodepool", "gpu").obj(),
+		makeNode("a").label(LabelAKSAccelerator, "nvidia", LabelNFDNvidiaPCI, "true").res(ResourceGPU, 2).notReady().obj(),
+	}
+	for _, n := range nodes {
+		trimmed := TrimNode(n)
+		if diff := cmp.Diff(NodeFacts(n), NodeFacts(&trimmed)); diff != "" {
+			t.Errorf("%s: facts differ after TrimNode (-full +trimmed):\n%s", n.Name, diff)
+		}
+		for k := range trimmed.Labels {
+			if !readsLabel(k) {
+				t.Errorf("%s: kept label %s", n.Name, k)
+			}
+		}
+	}
+}

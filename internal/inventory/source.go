@@ -45,6 +45,7 @@ func ListFromAPI(ctx context.Context, cs kubernetes.Interface, selector string) 
 		return cs.CoreV1().Nodes().List(ctx, opts)
 	})
 	nodePager.PageSize = pageSize
+	nodePager.PageBufferSize = 1
 	err := nodePager.EachListItem(ctx, metav1.ListOptions{LabelSelector: selector}, func(obj runtime.Object) error {
 		in.Nodes = append(in.Nodes, TrimNode(obj.(*corev1.Node)))
 		return nil
@@ -103,11 +104,20 @@ func ListFromKubectl(ctx context.Context, k kube.Kubectl, selector string) (Inpu
 	return in, nil
 }
 
-// TrimNode keeps the fields NodeFacts reads: name, labels, taints, cordon, NVIDIA capacity and
-// allocatable, and the Ready condition.
+// TrimNode keeps the fields NodeFacts reads: name, GPU-related labels, taints, cordon, NVIDIA
+// capacity and allocatable, and the Ready condition.
 func TrimNode(n *corev1.Node) corev1.Node {
+	var labels map[string]string
+	for k, v := range n.Labels {
+		if readsLabel(k) {
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			labels[k] = v
+		}
+	}
 	t := corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: n.Labels},
+		ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: labels},
 		Spec:       corev1.NodeSpec{Unschedulable: n.Spec.Unschedulable, Taints: n.Spec.Taints},
 	}
 	keep := func(l corev1.ResourceList) corev1.ResourceList {
@@ -130,6 +140,18 @@ func TrimNode(n *corev1.Node) corev1.Node {
 		}
 	}
 	return t
+}
+
+// readLabelPrefixes are the label families NodeFacts reads; TrimNode drops every other label.
+var readLabelPrefixes = []string{"nvidia.com/", "cloud.google.com/gke-", "kubernetes.azure.com/accelerator", "karpenter.k8s.aws/instance-gpu-", LabelNFDNvidiaPCI}
+
+func readsLabel(key string) bool {
+	for _, p := range readLabelPrefixes {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrUnreachable marks errors that mean no source could reach the cluster.

@@ -1,0 +1,223 @@
+// Command gpus benchmarks `dynamoctl gpus -o json` against its floor on a large simulated
+// cluster: 2,000 GPU nodes and 20,000 pods. The floor is this program's `floor` mode: the same
+// LISTs (nodes, then active pods; paged, protobuf) decoded into typed objects and dropped —
+// what any client-go tool must at least do. Each is run as its own process, several times; the
+// report gives the median wall time and the peak RSS of each.
+//
+//	go run ./bench/gpus [-nodes 2000] [-pods 20000] [-runs 5] [-dynamoctl bin/dynamoctl]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+)
+
+func main() {
+	if len(os.Args) > 2 && os.Args[1] == "floor" {
+		if err := floor(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	nodes := flag.Int("nodes", 2000, "GPU nodes to create")
+	pods := flag.Int("pods", 20000, "pods to create, bound round-robin to the nodes")
+	runs := flag.Int("runs", 5, "runs of each program")
+	bin := flag.String("dynamoctl", "bin/dynamoctl", "dynamoctl binary to measure")
+	flag.Parse()
+	if err := run(*nodes, *pods, *runs, *bin); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(nodes, pods, runs int, bin string) error {
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	p, _ := devcluster.ParseProfile("cpu=1")
+	start := time.Now()
+	c, err := devcluster.Start(ctx, devcluster.Options{Profile: p, StartTimeout: 5 * time.Minute})
+	if err != nil {
+		return err
+	}
+	defer c.Stop()
+	fmt.Printf("cluster up in %s\n", time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	names, err := createNodes(ctx, c.Client(), nodes)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("created %d nodes in %s\n", len(names), time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	if err := createPods(ctx, c.Client(), names, pods); err != nil {
+		return err
+	}
+	fmt.Printf("created %d pods in %s\n", pods, time.Since(start).Round(time.Millisecond))
+
+	measure := func(name string, argv ...string) ([]time.Duration, int64, error) {
+		var times []time.Duration
+		var rss int64
+		for i := 0; i < runs; i++ {
+			cmd := exec.Command(argv[0], argv[1:]...)
+			cmd.Stdout, cmd.Stderr = nil, os.Stderr
+			t0 := time.Now()
+			if err := cmd.Run(); err != nil {
+				return nil, 0, fmt.Errorf("%s: %w", name, err)
+			}
+			times = append(times, time.Since(t0))
+			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+				rss = max(rss, ru.Maxrss)
+			}
+		}
+		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+		return times, rss, nil
+	}
+	// One warm-up each, not counted: the API server's caches, the page cache.
+	_, _, _ = measure("floor", self, "floor", c.KubeconfigPath())
+	floorT, floorRSS, err := measure("floor", self, "floor", c.KubeconfigPath())
+	if err != nil {
+		return err
+	}
+	gpusT, gpusRSS, err := measure("dynamoctl gpus", bin, "gpus", "--kubeconfig", c.KubeconfigPath(), "-o", "json", "--source", "api")
+	if err != nil {
+		return err
+	}
+	med := func(t []time.Duration) time.Duration { return t[len(t)/2] }
+	fmt.Printf("\n%d nodes, %d pods, %d runs each (median wall time, range, peak RSS)\n", nodes+1, pods, runs)
+	fmt.Printf("floor (client-go LISTs only)  %8s  [%s–%s]  %6.1f MiB\n", med(floorT).Round(time.Millisecond), floorT[0].Round(time.Millisecond), floorT[len(floorT)-1].Round(time.Millisecond), float64(floorRSS)/1024)
+	fmt.Printf("dynamoctl gpus -o json        %8s  [%s–%s]  %6.1f MiB\n", med(gpusT).Round(time.Millisecond), gpusT[0].Round(time.Millisecond), gpusT[len(gpusT)-1].Round(time.Millisecond), float64(gpusRSS)/1024)
+	fmt.Printf("ratio (time)                  %8.2fx\n", float64(med(gpusT))/float64(med(floorT)))
+	return nil
+}
+
+// createNodes makes n GPU nodes of mixed kinds, 16 requests at a time.
+func createNodes(ctx context.Context, cs kubernetes.Interface, n int) ([]string, error) {
+	kinds := []string{"h100", "h200", "a100-mig", "l4", "l4-timeslice", "aks-a100"}
+	names := make([]string, n)
+	err := parallel(n, func(i int) error {
+		kind, _ := devcluster.LookupNodeKind(kinds[i%len(kinds)])
+		node := devcluster.NewNode(kind, fmt.Sprintf("bench-%s-%d", kind.Name, i), "dev-zone-a")
+		names[i] = node.Name
+		_, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+		return err
+	})
+	return names, err
+}
+
+// createPods binds pods straight to nodes (no scheduling needed); every other one asks for a GPU.
+func createPods(ctx context.Context, cs kubernetes.Interface, nodes []string, n int) error {
+	return parallel(n, func(i int) error {
+		res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("256Mi")}
+		if i%2 == 0 {
+			res["nvidia.com/gpu"] = resource.MustParse("1")
+		}
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bench-%d", i), Namespace: "default",
+				Labels: map[string]string{"app": "bench", "app.kubernetes.io/part-of": "dynamo-bench"}},
+			Spec: corev1.PodSpec{
+				NodeName:    nodes[i%len(nodes)],
+				Tolerations: []corev1.Toleration{devcluster.KwokToleration()},
+				Containers: []corev1.Container{{Name: "main", Image: "nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.6.1",
+					Args: []string{"--model", "Qwen/Qwen3-0.6B"}, Resources: corev1.ResourceRequirements{Requests: res, Limits: res},
+					Env: []corev1.EnvVar{{Name: "DYN_NAMESPACE", Value: "bench"}, {Name: "NATS_SERVER", Value: "nats://nats:4222"}}}},
+			},
+		}
+		_, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+		return err
+	})
+}
+
+func parallel(n int, f func(int) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := f(i); err != nil {
+					once.Do(func() { first = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// floor lists what `dynamoctl gpus` lists, the same way (paged, protobuf, server-side filters),
+// and keeps nothing.
+func floor(kubeconfig string) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.ContentType = runtime.ContentTypeProtobuf
+	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf
+	cfg.QPS, cfg.Burst = 50, 100
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	count := 0
+	opts := metav1.ListOptions{Limit: 500}
+	for {
+		l, err := cs.CoreV1().Nodes().List(ctx, opts)
+		if err != nil {
+			return err
+		}
+		count += len(l.Items)
+		if opts.Continue = l.Continue; opts.Continue == "" {
+			break
+		}
+	}
+	opts = metav1.ListOptions{Limit: 500, FieldSelector: "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed"}
+	for {
+		l, err := cs.CoreV1().Pods("").List(ctx, opts)
+		if err != nil {
+			return err
+		}
+		count += len(l.Items)
+		if opts.Continue = l.Continue; opts.Continue == "" {
+			break
+		}
+	}
+	if count == 0 {
+		return fmt.Errorf("listed nothing")
+	}
+	return nil
+}
