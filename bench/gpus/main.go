@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -49,8 +50,8 @@ func main() {
 	}
 }
 
-func run(nodes, pods, runs int, bin string) error {
-	bin, err := filepath.Abs(bin)
+func run(nodes, pods, runs int, bin string) (err error) {
+	bin, err = filepath.Abs(bin)
 	if err != nil {
 		return err
 	}
@@ -65,7 +66,7 @@ func run(nodes, pods, runs int, bin string) error {
 	if err != nil {
 		return err
 	}
-	defer c.Stop()
+	defer func() { err = errors.Join(err, c.Stop()) }()
 	fmt.Printf("cluster up in %s\n", time.Since(start).Round(time.Millisecond))
 
 	start = time.Now()
