@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 )
 
 // nodeDecoder decodes core/v1 objects strictly: unknown or duplicate fields are errors that name
@@ -129,14 +131,7 @@ func NodeSchedulable(n *corev1.Node) bool {
 }
 
 // NodeReady reports whether a node's Ready condition is True.
-func NodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
+func NodeReady(n *corev1.Node) bool { return kube.NodeReady(n) }
 
 // LoadNodesFile reads Node manifests (YAML or JSON, several documents allowed) for
 // --nodes-file. Unknown fields are errors; nodes get the kwok annotation when they lack it.

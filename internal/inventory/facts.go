@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 )
 
 // NodeGPU is what the inventory knows about one node.
@@ -130,7 +132,7 @@ func (m MIG) MIGLayout() string {
 func NodeFacts(node *corev1.Node) NodeGPU {
 	n := NodeGPU{
 		Name:          node.Name,
-		Ready:         nodeReady(node),
+		Ready:         kube.NodeReady(node),
 		Unschedulable: node.Spec.Unschedulable,
 		Sharing:       Sharing{Strategy: "none", Replicas: 1},
 		MIG:           MIG{Strategy: MIGNone},
@@ -156,15 +158,6 @@ func NodeFacts(node *corev1.Node) NodeGPU {
 	}
 	n.GPU = n.GPU || len(n.Sources) > 0
 	return n
-}
-
-func nodeReady(node *corev1.Node) bool {
-	for _, c := range node.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // readResources records capacity and allocatable of every NVIDIA resource.

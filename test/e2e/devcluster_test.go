@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"os"
@@ -152,32 +151,13 @@ func TestDevClusterUpInterrupted(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	// Interrupt once the supervisor is recorded, i.e. while the cluster is starting.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if s, err := devcluster.ReadState(dir); err == nil && s.Supervisor > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("supervisor never recorded; stderr:\n%s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-			t.Errorf("interrupted up: %v, want exit 130; stderr:\n%s", err, stderr.String())
-		}
-	case <-time.After(90 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatal("up did not exit after SIGINT")
+	code := interruptAndWait(t, cmd, &stderr, func() bool {
+		s, err := devcluster.ReadState(dir)
+		return err == nil && s.Supervisor > 0
+	})
+	if code != 130 {
+		t.Errorf("interrupted up: exit %d, want 130; stderr:\n%s", code, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), "interrupted") {
 		t.Errorf("stderr does not say it was interrupted:\n%s", stderr.String())

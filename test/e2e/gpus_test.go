@@ -3,12 +3,10 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -114,32 +112,13 @@ func TestGPUsProbeInterrupted(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	sel := metav1.ListOptions{LabelSelector: inventory.LabelManagedBy + "=" + inventory.ManagedByDynamoctl}
-	for {
+	code := interruptAndWait(t, cmd, &stderr, func() bool {
 		pods, err := cs.CoreV1().Pods("default").List(ctx, sel)
-		if err == nil && len(pods.Items) > 0 {
-			break
-		}
-		if ctx.Err() != nil {
-			_ = cmd.Process.Kill()
-			t.Fatalf("probe pod never appeared; stderr:\n%s", stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-			t.Errorf("interrupted gpus --probe: %v, want exit 130; stderr:\n%s", err, stderr.String())
-		}
-	case <-time.After(time.Minute):
-		_ = cmd.Process.Kill()
-		t.Fatal("gpus --probe did not exit after SIGINT")
+		return err == nil && len(pods.Items) > 0
+	})
+	if code != 130 {
+		t.Errorf("interrupted gpus --probe: exit %d, want 130; stderr:\n%s", code, stderr.String())
 	}
 	jobs, err := cs.BatchV1().Jobs("default").List(ctx, sel)
 	if err != nil {

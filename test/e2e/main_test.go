@@ -116,3 +116,38 @@ func clusterDir(t *testing.T) string {
 	})
 	return dir
 }
+
+// interruptAndWait sends SIGINT to a started command once ready returns true (polled every
+// 50 ms for up to a minute) and returns its exit code; it fails the test if the command does not
+// end within a minute after the signal.
+func interruptAndWait(t *testing.T, cmd *exec.Cmd, stderr fmt.Stringer, ready func() bool) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(time.Minute)
+	for !ready() {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("not ready to interrupt after a minute (killed: %v); stderr:\n%s", <-done, stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatalf("did not exit within a minute of SIGINT; stderr:\n%s", stderr.String())
+		return -1
+	}
+}
