@@ -36,8 +36,13 @@ lint: ## gofmt, go vet, golangci-lint (built from tools/lint, cached), go mod ti
 	hack/verify-tidy.sh
 
 .PHONY: verify
-verify: lint ## Regenerate generated files (CLI docs) and fail on a diff
+verify: lint ## Regenerate generated files (deepcopy, CRDs, CLI docs) and fail on a diff
 	hack/verify-docs.sh
+	hack/verify-generate.sh
+
+.PHONY: generate
+generate: ## Regenerate deepcopy functions and CRDs (config/crd) from the API markers
+	hack/generate.sh
 
 .PHONY: docs
 docs: ## Regenerate the CLI reference in docs/cli

@@ -377,6 +377,13 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		"--kubelet-client-key=" + p.clientKey(apiserverKubelet.file),
 		"--kubelet-certificate-authority=" + p.caCert(),
 		"--kubelet-preferred-address-types=InternalIP",
+		// The front-proxy settings kubeadm sets; without them every aggregated-auth consumer
+		// (controller-manager, scheduler, operators) logs a missing requestheader CA.
+		"--requestheader-client-ca-file=" + p.caCert(),
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
 		"--profiling=false",
 		// The API server listens on loopback, which the kubernetes Service's endpoints may not
 		// hold; no simulated pod could reach it anyway.

@@ -1,0 +1,44 @@
+package v1alpha1_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestGeneratedFilesUpToDate fails when the deepcopy functions or the CRD no longer match the
+// types' markers (run make generate).
+func TestGeneratedFilesUpToDate(t *testing.T) {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := filepath.Join(root, "hack", "controller-gen.sh")
+	out, err := exec.Command(gen, "object:headerFile=hack/boilerplate.go.txt", "paths=./api/...", "output:object:stdout").Output()
+	if err != nil {
+		t.Fatalf("controller-gen object: %v", err)
+	}
+	committed, err := os.ReadFile("zz_generated.deepcopy.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(committed), string(out)); diff != "" {
+		t.Errorf("zz_generated.deepcopy.go is stale; run make generate (-committed +generated):\n%s", diff)
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command(gen, "crd:allowDangerousTypes=false", "paths=./api/...", "output:crd:artifacts:config="+dir).CombinedOutput(); err != nil {
+		t.Fatalf("controller-gen crd: %v\n%s", err, out)
+	}
+	name := "nvidia.com_dynamographdeployments.yaml"
+	want, _ := os.ReadFile(filepath.Join(dir, name))
+	got, err := os.ReadFile(filepath.Join(root, "config", "crd", "bases", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(want) != string(got) {
+		t.Errorf("config/crd/bases/%s is stale; run make generate", name)
+	}
+}

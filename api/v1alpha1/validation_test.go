@@ -1,0 +1,230 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/yaml"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+)
+
+var dgdGVR = schema.GroupVersionResource{Group: "nvidia.com", Version: "v1alpha1", Resource: "dynamographdeployments"}
+
+// installCRD applies the generated CRD to the cluster and waits until it is served.
+func installCRD(t *testing.T, c *devcluster.Cluster) dynamic.ResourceInterface {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.UnmarshalStrict(raw, &crd); err != nil {
+		t.Fatal(err)
+	}
+	ext := apiextensionsclient.NewForConfigOrDie(c.RESTConfig())
+	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, &crd, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create CRD: %v", err)
+	}
+	err = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		got, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, cond := range got.Status.Conditions {
+			if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("CRD not established: %v", err)
+	}
+	return dynamic.NewForConfigOrDie(c.RESTConfig()).Resource(dgdGVR).Namespace("default")
+}
+
+// referenceDGD is the original's example, verbatim, with ${IMAGE} substituted.
+func referenceDGD(t *testing.T) map[string]any {
+	t.Helper()
+	// The original's file lives in shared/ beside the repository (as in CI); it is not ours to copy.
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "reference", "dgd.yaml"))
+	if err != nil {
+		t.Fatalf("the reference example must be beside the repository: %v", err)
+	}
+	var obj map[string]any
+	if err := yaml.Unmarshal([]byte(strings.ReplaceAll(string(raw), "${IMAGE}", "nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.6.1")), &obj); err != nil {
+		t.Fatal(err)
+	}
+	return obj
+}
+
+func create(ctx context.Context, ri dynamic.ResourceInterface, obj map[string]any) error {
+	_, err := ri.Create(ctx, &unstructured.Unstructured{Object: obj}, metav1.CreateOptions{FieldValidation: metav1.FieldValidationStrict})
+	return err
+}
+
+// mutate returns a deep copy of the reference with f applied to its spec.
+func mutate(t *testing.T, name string, f func(spec map[string]any)) map[string]any {
+	obj := referenceDGD(t)
+	obj["metadata"].(map[string]any)["name"] = name
+	f(obj["spec"].(map[string]any))
+	return obj
+}
+
+func service(spec map[string]any, name string) map[string]any {
+	return spec["services"].(map[string]any)[name].(map[string]any)
+}
+
+func TestCRDValidation(t *testing.T) {
+	c := devclustertest.Start(t, "cpu=1")
+	ri := installCRD(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// The original's example applies unchanged.
+	if err := create(ctx, ri, referenceDGD(t)); err != nil {
+		t.Fatalf("reference dgd.yaml refused: %v", err)
+	}
+	got, err := ri.Get(ctx, "dynamo", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct, _, _ := unstructured.NestedString(got.Object, "spec", "services", "Frontend", "componentType"); ct != "frontend" {
+		t.Errorf("Frontend componentType %q", ct)
+	}
+
+	manyServices := map[string]any{}
+	for i := range 26 {
+		manyServices[fmt.Sprintf("svc%d", i)] = map[string]any{"extraPodSpec": map[string]any{"mainContainer": map[string]any{"image": "x"}}}
+	}
+	var manyPVCs []any
+	for i := range 101 {
+		manyPVCs = append(manyPVCs, map[string]any{"name": fmt.Sprintf("p%d", i)})
+	}
+	tests := []struct {
+		name string
+		obj  map[string]any
+		want string
+	}{
+		{"no services", mutate(t, "v1", func(s map[string]any) { s["services"] = map[string]any{} }), "spec.services: Invalid value"},
+		{"services missing", mutate(t, "v2", func(s map[string]any) { delete(s, "services") }), "spec.services: Required value"},
+		{"26 services", mutate(t, "v3", func(s map[string]any) { s["services"] = manyServices }), "spec.services: Too many"},
+		{"no image", mutate(t, "v4", func(s map[string]any) { delete(service(s, "Frontend"), "extraPodSpec") }), "extraPodSpec.mainContainer.image is required"},
+		{"empty image", mutate(t, "v5", func(s map[string]any) {
+			service(s, "Frontend")["extraPodSpec"] = map[string]any{"mainContainer": map[string]any{"image": ""}}
+		}), "extraPodSpec.mainContainer.image is required"},
+		{"negative replicas", mutate(t, "v6", func(s map[string]any) { service(s, "Frontend")["replicas"] = -1 }), "spec.services.Frontend.replicas"},
+		{"bad componentType", mutate(t, "v7", func(s map[string]any) { service(s, "Frontend")["componentType"] = "router" }), `spec.services.Frontend.componentType: Unsupported value: "router"`},
+		{"bad backendFramework", mutate(t, "v8", func(s map[string]any) { s["backendFramework"] = "tgi" }), `spec.backendFramework: Unsupported value: "tgi"`},
+		{"pvc create without size", mutate(t, "v9", func(s map[string]any) { s["pvcs"] = []any{map[string]any{"name": "cache", "create": true}} }), "storageClass, size and volumeAccessMode are required when create is true"},
+		{"pvc bad name", mutate(t, "v10", func(s map[string]any) { s["pvcs"] = []any{map[string]any{"name": "My_PVC"}} }), "spec.pvcs[0].name"},
+		{"101 pvcs", mutate(t, "v11", func(s map[string]any) { s["pvcs"] = manyPVCs }), "spec.pvcs: Too many"},
+		{"pvc bad access mode", mutate(t, "v12", func(s map[string]any) {
+			s["pvcs"] = []any{map[string]any{"name": "c", "create": true, "size": "1Gi", "storageClass": "x", "volumeAccessMode": "RWX"}}
+		}), `spec.pvcs[0].volumeAccessMode: Unsupported value: "RWX"`},
+		{"name too long", mutate(t, strings.Repeat("n", 41), func(map[string]any) {}), "metadata.name: at most 40 characters"},
+		{"service name with underscore", mutate(t, "v14", func(s map[string]any) {
+			s["services"].(map[string]any)["vllm_worker"] = service(s, "Frontend")
+		}), "service names must be alphanumeric"},
+		{"child name over 63", mutate(t, strings.Repeat("d", 40), func(s map[string]any) {
+			s["services"].(map[string]any)[strings.Repeat("s", 23)] = service(s, "Frontend")
+		}), "must fit in 63 characters"},
+		{"unknown spec field", mutate(t, "v16", func(s map[string]any) { s["servicez"] = 1 }), `unknown field "spec.servicez"`},
+		{"unknown service field", mutate(t, "v17", func(s map[string]any) { service(s, "Frontend")["replica"] = 1 }), `unknown field "spec.services.Frontend.replica"`},
+		{"unknown main container field", mutate(t, "v18", func(s map[string]any) {
+			service(s, "Frontend")["extraPodSpec"].(map[string]any)["mainContainer"].(map[string]any)["imagePullPolicyy"] = "Always"
+		}), `unknown field "spec.services.Frontend.extraPodSpec.mainContainer.imagePullPolicyy"`},
+		{"multinode", mutate(t, "v19", func(s map[string]any) { service(s, "VllmDecodeWorker")["multinode"] = map[string]any{"nodeCount": 2} }), "multinode is not supported by dynamo-infra yet"},
+		{"ingress", mutate(t, "v20", func(s map[string]any) { service(s, "Frontend")["ingress"] = map[string]any{"enabled": true} }), "ingress is not supported by dynamo-infra yet"},
+		{"scalingAdapter", mutate(t, "v21", func(s map[string]any) {
+			service(s, "VllmDecodeWorker")["scalingAdapter"] = map[string]any{"enabled": true}
+		}), "scalingAdapter is not supported"},
+		{"checkpoint", mutate(t, "v22", func(s map[string]any) { service(s, "VllmDecodeWorker")["checkpoint"] = map[string]any{} }), "checkpoint is not supported"},
+		{"autoscaling", mutate(t, "v23", func(s map[string]any) {
+			service(s, "VllmDecodeWorker")["autoscaling"] = map[string]any{"enabled": true}
+		}), "autoscaling is not supported"},
+		{"restart", mutate(t, "v24", func(s map[string]any) { s["restart"] = map[string]any{"id": "1"} }), "spec.restart is not supported by dynamo-infra yet"},
+		{"topologyConstraint", mutate(t, "v25", func(s map[string]any) { s["topologyConstraint"] = map[string]any{"packDomain": "rack"} }), "spec.topologyConstraint is not supported"},
+		{"gpu not a number", mutate(t, "v26", func(s map[string]any) {
+			service(s, "VllmDecodeWorker")["resources"] = map[string]any{"limits": map[string]any{"gpu": "one"}}
+		}), "spec.services.VllmDecodeWorker.resources.limits.gpu"},
+		{"relative mount point", mutate(t, "v27", func(s map[string]any) {
+			service(s, "VllmDecodeWorker")["volumeMounts"] = []any{map[string]any{"name": "cache", "mountPoint": "data"}}
+		}), "spec.services.VllmDecodeWorker.volumeMounts[0].mountPoint"},
+		{"duplicate env", mutate(t, "v28", func(s map[string]any) {
+			s["envs"] = []any{map[string]any{"name": "A", "value": "1"}, map[string]any{"name": "A", "value": "2"}}
+		}), "spec.envs[1]: Duplicate value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := create(ctx, ri, tt.obj)
+			if err == nil {
+				t.Fatalf("accepted; want refusal mentioning %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not mention %q", err, tt.want)
+			}
+		})
+	}
+
+	// backendFramework is immutable once set.
+	obj := mutate(t, "immutable", func(s map[string]any) { s["backendFramework"] = "vllm" })
+	if err := create(ctx, ri, obj); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := ri.Get(ctx, "immutable", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unstructured.SetNestedField(cur.Object, "sglang", "spec", "backendFramework"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ri.Update(ctx, cur, metav1.UpdateOptions{})
+	if err == nil || !strings.Contains(err.Error(), "spec.backendFramework is immutable") {
+		t.Errorf("changing backendFramework: %v, want it refused as immutable", err)
+	}
+}
+
+// The scheme decodes the reference example into the Go types without loss of known fields.
+func TestSchemeDecodesReference(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := yaml.Marshal(referenceDGD(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, _, err := serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer().Decode(raw, nil, nil)
+	if err != nil {
+		t.Fatalf("strict decode of the reference: %v", err)
+	}
+	dgd := obj.(*v1alpha1.DynamoGraphDeployment)
+	w := dgd.Spec.Services["VllmPrefillWorker"]
+	if w == nil || w.ComponentType != "prefill" || w.Resources.Limits.GPU != "1" || *w.ExtraPodSpec.TerminationGracePeriodSeconds != 120 ||
+		w.ExtraPodSpec.MainContainer.WorkingDir != "/workspace/components/backends/vllm" || len(w.ExtraPodSpec.MainContainer.Args) != 4 {
+		t.Errorf("decoded prefill worker: %+v", w)
+	}
+	if dgd.Annotations["nvidia.com/dynamo-discovery-backend"] != "kubernetes" || len(dgd.Spec.Envs) != 1 {
+		t.Errorf("decoded metadata/envs: %v %v", dgd.Annotations, dgd.Spec.Envs)
+	}
+}

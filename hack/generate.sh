@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# make generate: deepcopy functions and CRDs from the API types' markers.
+# Usage: hack/generate.sh [CRD_DIR]   (default config/crd/bases)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+crd_dir=${1:-config/crd/bases}
+cd "$root"
+hack/controller-gen.sh object:headerFile=hack/boilerplate.go.txt paths=./api/...
+hack/controller-gen.sh crd:allowDangerousTypes=false paths=./api/... output:crd:artifacts:config="$crd_dir"
