@@ -141,6 +141,8 @@ func TestCRDValidation(t *testing.T) {
 		{"pvc bad access mode", mutate(t, "v12", func(s map[string]any) {
 			s["pvcs"] = []any{map[string]any{"name": "c", "create": true, "size": "1Gi", "storageClass": "x", "volumeAccessMode": "RWX"}}
 		}), `spec.pvcs[0].volumeAccessMode: Unsupported value: "RWX"`},
+		{"dotted name", mutate(t, "llama.70b", func(map[string]any) {}), "metadata.name: lowercase letters, digits and dashes"},
+		{"name starting with a digit", mutate(t, "70b", func(map[string]any) {}), "metadata.name: lowercase letters, digits and dashes"},
 		{"name too long", mutate(t, strings.Repeat("n", 41), func(map[string]any) {}), "metadata.name: at most 40 characters"},
 		{"service name with underscore", mutate(t, "v14", func(s map[string]any) {
 			s["services"].(map[string]any)["vllm_worker"] = service(s, "Frontend")

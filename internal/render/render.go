@@ -1,0 +1,245 @@
+// Package render turns a DynamoGraphDeployment and the operator's configuration into the child
+// objects the operator applies: PVCs to create, the discovery ServiceAccount/Role/RoleBinding,
+// and a Deployment and a Service per service. Pure functions, no client: the operator and
+// `dynamoctl render` share them, so what the CLI prints is what the operator applies.
+package render
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+)
+
+// Config is the operator configuration that shapes children.
+type Config struct {
+	// NATSAddress is injected as NATS_SERVER when set.
+	NATSAddress string
+	// EtcdAddress is injected as ETCD_ENDPOINTS when set.
+	EtcdAddress string
+	// DiscoveryBackend is DYN_DISCOVERY_BACKEND unless the graph's annotation says otherwise.
+	DiscoveryBackend string
+}
+
+// Defaults of rendered pods.
+var (
+	defaultSharedMemory  = resource.MustParse("8Gi")
+	defaultGracePeriod   = int64(60)
+	defaultFSGroup       = int64(1000)
+	defaultReplicas      = int32(1)
+	rollingMaxSurge      = intstr.FromString("25%")
+	rollingMaxUnavail    = intstr.FromString("25%")
+	workerStartupFailure = int32(720)
+)
+
+// ManagedBy is the app.kubernetes.io/managed-by value of every child.
+const ManagedBy = "dynamo-operator"
+
+// Graph returns the desired children of dgd, in apply order: PVCs, discovery RBAC, then for each
+// service (sorted by name) its Deployment and Service. Every object carries its TypeMeta; owner
+// references point at dgd when it has a UID (PVCs excepted: they outlive the graph).
+func Graph(dgd *v1alpha1.DynamoGraphDeployment, cfg Config) ([]runtime.Object, error) {
+	if len(dgd.Spec.Services) == 0 {
+		return nil, fmt.Errorf("graph %s has no services", dgd.Name)
+	}
+	var out []runtime.Object
+	for _, p := range dgd.Spec.PVCs {
+		if p.Create != nil && *p.Create {
+			out = append(out, PVC(dgd, p))
+		}
+	}
+	discovery := discoveryBackend(dgd, cfg) == v1alpha1.DiscoveryKubernetes
+	if discovery {
+		sa, role, rb := DiscoveryRBAC(dgd)
+		out = append(out, sa, role, rb)
+	}
+	for _, name := range ServiceNames(dgd) {
+		d, err := Deployment(dgd, name, cfg)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d, Service(dgd, name, cfg))
+	}
+	return out, nil
+}
+
+// ServiceNames returns the graph's service names, sorted.
+func ServiceNames(dgd *v1alpha1.DynamoGraphDeployment) []string {
+	names := make([]string, 0, len(dgd.Spec.Services))
+	for n := range dgd.Spec.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ChildName is the name of a service's Deployment and Service: <dgd>-<lowercased service>.
+func ChildName(dgd *v1alpha1.DynamoGraphDeployment, service string) string {
+	return dgd.Name + "-" + strings.ToLower(service)
+}
+
+// DynamoNamespace is the Dynamo namespace of a graph: <k8s namespace>-<name, dots as dashes>.
+func DynamoNamespace(dgd *v1alpha1.DynamoGraphDeployment) string {
+	return dgd.Namespace + "-" + strings.ReplaceAll(dgd.Name, ".", "-")
+}
+
+// ComponentType returns the service's component type, defaulted as the CRD defaults it.
+func ComponentType(s *v1alpha1.ServiceSpec) string {
+	if s.ComponentType == "" {
+		return v1alpha1.ComponentDefault
+	}
+	return s.ComponentType
+}
+
+func isWorker(ct string) bool {
+	return ct == v1alpha1.ComponentWorker || ct == v1alpha1.ComponentPrefill || ct == v1alpha1.ComponentDecode
+}
+
+func discoveryBackend(dgd *v1alpha1.DynamoGraphDeployment, cfg Config) string {
+	if v := dgd.Annotations[v1alpha1.AnnotationDiscoveryBackend]; v != "" {
+		return v
+	}
+	if cfg.DiscoveryBackend != "" {
+		return cfg.DiscoveryBackend
+	}
+	return v1alpha1.DiscoveryKubernetes
+}
+
+func ownerRefs(dgd *v1alpha1.DynamoGraphDeployment) []metav1.OwnerReference {
+	if dgd.UID == "" {
+		return nil
+	}
+	return []metav1.OwnerReference{{
+		APIVersion: v1alpha1.GroupVersion.String(), Kind: "DynamoGraphDeployment",
+		Name: dgd.Name, UID: dgd.UID, Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+	}}
+}
+
+// selectorLabels select one service's pods.
+func selectorLabels(dgd *v1alpha1.DynamoGraphDeployment, service string) map[string]string {
+	return map[string]string{v1alpha1.LabelSelector: ChildName(dgd, service)}
+}
+
+// childLabels are a service's children's labels: graph labels < service labels < ours.
+func childLabels(dgd *v1alpha1.DynamoGraphDeployment, service string) map[string]string {
+	s := dgd.Spec.Services[service]
+	l := merge(dgd.Spec.Labels, s.Labels)
+	metrics := "true"
+	if strings.EqualFold(dgd.Annotations[v1alpha1.AnnotationEnableMetrics], "false") {
+		metrics = "false"
+	}
+	for k, v := range map[string]string{
+		v1alpha1.LabelGraphDeploymentName: dgd.Name,
+		v1alpha1.LabelComponent:           service,
+		v1alpha1.LabelComponentType:       ComponentType(s),
+		v1alpha1.LabelDynamoNamespace:     DynamoNamespace(dgd),
+		v1alpha1.LabelSelector:            ChildName(dgd, service),
+		v1alpha1.LabelMetricsEnabled:      metrics,
+		"app.kubernetes.io/managed-by":    ManagedBy,
+		"app.kubernetes.io/part-of":       dgd.Name,
+		"app.kubernetes.io/component":     ComponentType(s),
+	} {
+		l[k] = v
+	}
+	return l
+}
+
+func childAnnotations(dgd *v1alpha1.DynamoGraphDeployment, service string) map[string]string {
+	a := merge(dgd.Spec.Annotations, dgd.Spec.Services[service].Annotations)
+	if len(a) == 0 {
+		return nil
+	}
+	return a
+}
+
+func merge(maps ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range maps {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Service renders the Service of one service: frontend 8000/http, others 9090/system.
+func Service(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) *corev1.Service {
+	name, port := v1alpha1.PortNameSystem, int32(v1alpha1.PortSystem)
+	if ComponentType(dgd.Spec.Services[service]) == v1alpha1.ComponentFrontend {
+		name, port = v1alpha1.PortNameFrontend, v1alpha1.PortFrontend
+	}
+	labels := childLabels(dgd, service)
+	if discoveryBackend(dgd, cfg) == v1alpha1.DiscoveryKubernetes {
+		labels[v1alpha1.LabelDiscoveryBackend] = v1alpha1.DiscoveryKubernetes
+		labels[v1alpha1.LabelDiscoveryEnabled] = "true"
+	}
+	return &corev1.Service{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: ChildName(dgd, service), Namespace: dgd.Namespace,
+			Labels: labels, Annotations: childAnnotations(dgd, service), OwnerReferences: ownerRefs(dgd),
+		},
+		Spec: corev1.ServiceSpec{
+			Selector: selectorLabels(dgd, service),
+			Ports:    []corev1.ServicePort{{Name: name, Port: port, TargetPort: intstr.FromString(name), Protocol: corev1.ProtocolTCP}},
+		},
+	}
+}
+
+// PVC renders a claim the graph creates. It has no owner reference: model caches outlive the
+// graph; the annotation says which graph made it.
+func PVC(dgd *v1alpha1.DynamoGraphDeployment, p v1alpha1.PVC) *corev1.PersistentVolumeClaim {
+	pvc := &corev1.PersistentVolumeClaim{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: p.Name, Namespace: dgd.Namespace,
+			Labels:      map[string]string{v1alpha1.LabelGraphDeploymentName: dgd.Name, "app.kubernetes.io/managed-by": ManagedBy},
+			Annotations: map[string]string{v1alpha1.AnnotationCreatedBy: dgd.Namespace + "/" + dgd.Name},
+		},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{p.VolumeAccessMode}},
+	}
+	if p.StorageClass != "" {
+		pvc.Spec.StorageClassName = ptr.To(p.StorageClass)
+	}
+	if p.Size != nil {
+		pvc.Spec.Resources.Requests = corev1.ResourceList{corev1.ResourceStorage: *p.Size}
+	}
+	return pvc
+}
+
+// DiscoveryRBAC renders what Kubernetes-based discovery needs: a ServiceAccount for the graph's
+// pods and a Role to read endpoints, endpoint slices and pods and manage worker metadata.
+func DiscoveryRBAC(dgd *v1alpha1.DynamoGraphDeployment) (*corev1.ServiceAccount, *rbacv1.Role, *rbacv1.RoleBinding) {
+	base := dgd.Name + "-k8s-service-discovery"
+	meta := func(name string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Namespace: dgd.Namespace, OwnerReferences: ownerRefs(dgd),
+			Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: dgd.Name, "app.kubernetes.io/managed-by": ManagedBy}}
+	}
+	read := []string{"get", "list", "watch"}
+	sa := &corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}, ObjectMeta: meta(base)}
+	role := &rbacv1.Role{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
+		ObjectMeta: meta(base + "-role"),
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"endpoints", "pods"}, Verbs: read},
+			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: read},
+			{APIGroups: []string{"nvidia.com"}, Resources: []string{"dynamoworkermetadatas"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
+		},
+	}
+	rb := &rbacv1.RoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+		ObjectMeta: meta(base + "-binding"),
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa.Name, Namespace: dgd.Namespace}},
+	}
+	return sa, role, rb
+}
