@@ -23,6 +23,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/reference"
 )
 
 var dgdGVR = schema.GroupVersionResource{Group: "nvidia.com", Version: "v1alpha1", Resource: "dynamographdeployments"}
@@ -65,13 +66,12 @@ func installCRD(t *testing.T, c *devcluster.Cluster) dynamic.ResourceInterface {
 // referenceDGD is the original's example, verbatim, with ${IMAGE} substituted.
 func referenceDGD(t *testing.T) map[string]any {
 	t.Helper()
-	// The original's file lives in shared/ beside the repository (as in CI); it is not ours to copy.
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "reference", "dgd.yaml"))
+	raw, err := reference.DGDExample()
 	if err != nil {
-		t.Fatalf("the reference example must be beside the repository: %v", err)
+		t.Fatal(err)
 	}
 	var obj map[string]any
-	if err := yaml.Unmarshal([]byte(strings.ReplaceAll(string(raw), "${IMAGE}", "nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.6.1")), &obj); err != nil {
+	if err := yaml.Unmarshal(raw, &obj); err != nil {
 		t.Fatal(err)
 	}
 	return obj

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/reference"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/out")
@@ -90,12 +91,15 @@ func TestGraphGolden(t *testing.T) {
 
 // The original's example, read from shared/ beside the repository (it is not ours to copy).
 func TestGraphReference(t *testing.T) {
-	path := filepath.Join("..", "..", "..", "shared", "reference", "dgd.yaml")
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("the reference example must be beside the repository: %v", err)
+	raw, err := reference.DGDExample()
+	if err != nil {
+		t.Fatal(err)
 	}
-	dgd := decodeFile(t, path, "${IMAGE}", "nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.6.1")
-	objs, err := Graph(dgd, testConfig)
+	dgds, err := DecodeGraphs(bytes.NewReader(raw), "reference dgd.yaml", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := Graph(dgds[0], testConfig)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,8 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/reference"
 )
 
 // Every object `dynamoctl render` prints is accepted by a real API server (strict server-side
@@ -37,12 +39,12 @@ func TestRenderedObjectsAreValid(t *testing.T) {
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(cfg)))
 
 	inputs, _ := filepath.Glob(filepath.Join("..", "..", "internal", "render", "testdata", "in", "*.yaml"))
-	ref, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "reference", "dgd.yaml"))
+	ref, err := reference.DGDExample()
 	if err != nil {
-		t.Fatalf("reference example: %v", err)
+		t.Fatal(err)
 	}
 	refFile := filepath.Join(t.TempDir(), "reference.yaml")
-	if err := os.WriteFile(refFile, []byte(strings.ReplaceAll(string(ref), "${IMAGE}", "nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.6.1")), 0o644); err != nil {
+	if err := os.WriteFile(refFile, ref, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	inputs = append(inputs, refFile)
