@@ -18,7 +18,7 @@ go_version=$(go env GOVERSION)
 
 # The cache key names every pin and the toolchain, plus a hash of go.sum so a changed dependency
 # graph rebuilds; nothing is trusted across versions.
-sum=$(sha256sum "$tools/go.mod" "$tools/go.sum" | sha256sum | cut -c1-12)
+sum=$(cat "$tools/go.mod" "$tools/go.sum" | sha256sum | cut -c1-12)
 cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/dynamo-infra/cluster-bin
 cache="$cache_root/k8s-$k8s_version-etcd-$etcd_version-kwok-$kwok_version-$go_version-$sum"
 mkdir -p "$cache" "$out"
