@@ -17,8 +17,9 @@ help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build dynamoctl into bin/
+build: ## Build dynamoctl and dynamo-operator into bin/
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/dynamoctl ./cmd/dynamoctl
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/dynamo-operator ./cmd/dynamo-operator
 
 .PHONY: cluster-bin
 cluster-bin: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok into bin/k8s (cached)

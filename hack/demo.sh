@@ -10,7 +10,13 @@ profile=${DEMO_PROFILE:-h100=2,a100-mig=1,l4=1,cpu=1}
 
 if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
 say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
+operator_pid=
 cleanup() {
+  if [ -n "$operator_pid" ]; then
+    say "Stopping the operator"
+    kill "$operator_pid" 2>/dev/null || true
+    wait "$operator_pid" 2>/dev/null || true
+  fi
   say "Stopping the cluster"
   "$dynamoctl" dev cluster down --dir "$dir" || true
 }
@@ -46,6 +52,25 @@ kubectl get pods -o wide
 say "Why the third replica is Pending"
 kubectl get events --field-selector reason=FailedScheduling -o custom-columns=POD:.involvedObject.name,MESSAGE:.message --no-headers | head -1
 
+say "A DynamoGraphDeployment: CRD, operator, deploy/examples/dgd.yaml"
+kubectl apply --server-side -f config/crd/bases/nvidia.com_dynamographdeployments.yaml
+for _ in $(seq 100); do
+  [ "$(kubectl get crd dynamographdeployments.nvidia.com -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>/dev/null)" = True ] && break
+  sleep 0.2
+done
+"$root/bin/dynamo-operator" --metrics-bind-address=0 --health-probe-bind-address=0 \
+  --nats-address=nats://nats.dynamo-system:4222 --etcd-address=http://etcd.dynamo-system:2379 \
+  >"$dir/operator.log" 2>&1 &
+operator_pid=$!
+kubectl apply -f deploy/examples/dgd.yaml
+deadline=$((SECONDS + 90))
+until [ "$(kubectl get dgd qwen-disagg -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; do
+  [ $SECONDS -lt $deadline ] || { echo "demo: the graph did not become Ready in 90s" >&2; kubectl get dgd qwen-disagg -o yaml; tail -20 "$dir/operator.log"; exit 1; }
+  sleep 1
+done
+kubectl get dgd
+kubectl get deployments,services -l nvidia.com/dynamo-graph-deployment-name=qwen-disagg
+
 say "GPU inventory: dynamoctl gpus --aggregate"
 "$dynamoctl" gpus --aggregate
 
@@ -53,3 +78,4 @@ say "Result"
 running=$(kubectl get pods -l app.kubernetes.io/name=gpu-demo --field-selector=status.phase=Running -o jsonpath='{range .items[*]}{.spec.nodeName}{" "}{end}')
 echo "8-GPU replicas Running on: $running(one per H100 node); 1 Pending: Insufficient nvidia.com/gpu"
 echo "MIG pod Running on: $(kubectl get pod mig-demo -o jsonpath='{.spec.nodeName}')"
+echo "Graph qwen-disagg: $(kubectl get dgd qwen-disagg -o jsonpath='{.status.state}'), $(kubectl get dgd qwen-disagg -o jsonpath='{.status.conditions[0].message}')"

@@ -270,8 +270,29 @@ func (c *Cluster) prepare(context.Context) error {
 		ClientKey:  c.pki.clientKey(adminIdentity.file),
 		StartedAt:  time.Now().UTC(),
 	}
+	if err := os.WriteFile(c.admissionConfigPath(), []byte(admissionConfig), 0o644); err != nil {
+		return err
+	}
 	return os.WriteFile(filepath.Join(c.dir, "kwok.yaml"), []byte(c.kwokConfig()), 0o644)
 }
+
+func (c *Cluster) admissionConfigPath() string { return filepath.Join(c.dir, "admission.yaml") }
+
+// admissionConfig makes every pod tolerate the kwok taint through the PodTolerationRestriction
+// admission plugin, so manifests written for real clusters (the DGD example) schedule onto the
+// simulated nodes unchanged, while the nodes keep the taint kwok recommends.
+const admissionConfig = `apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: PodTolerationRestriction
+  configuration:
+    apiVersion: podtolerationrestriction.admission.k8s.io/v1alpha1
+    kind: Configuration
+    default:
+    - key: ` + TaintKwokNode + `
+      operator: Exists
+      effect: NoSchedule
+`
 
 func (c *Cluster) kubeconfigFor(id clientIdentity) string {
 	return filepath.Join(c.dir, "kubeconfigs", id.file+".kubeconfig")
@@ -385,6 +406,8 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		"--requestheader-group-headers=X-Remote-Group",
 		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
 		"--profiling=false",
+		"--enable-admission-plugins=PodTolerationRestriction",
+		"--admission-control-config-file=" + c.admissionConfigPath(),
 		// The API server listens on loopback, which the kubernetes Service's endpoints may not
 		// hold; no simulated pod could reach it anyway.
 		"--endpoint-reconciler-type=none",

@@ -414,3 +414,30 @@ func TestStartFailureCleansUp(t *testing.T) {
 		}
 	}
 }
+
+// A pod written for a real cluster (no kwok toleration) still lands on a simulated node: the
+// cluster's admission adds the toleration.
+func TestPodsTolerateKwokTaintByDefault(t *testing.T) {
+	c := sharedCluster(t)
+	ctx := testContext(t)
+	ns := "no-toleration"
+	newNamespace(t, c, ns)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "plain", Namespace: ns},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "registry.example/app:1"}}},
+	}
+	if _, err := c.Client().CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		p, err := c.Client().CoreV1().Pods(ns).Get(ctx, "plain", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning, nil
+	})
+	if err != nil {
+		t.Fatalf("a pod without the kwok toleration did not run: %v", err)
+	}
+	p, _ := c.Client().CoreV1().Pods(ns).Get(ctx, "plain", metav1.GetOptions{})
+	if !slices.ContainsFunc(p.Spec.Tolerations, func(tol corev1.Toleration) bool { return tol.Key == devcluster.TaintKwokNode }) {
+		t.Errorf("tolerations %v lack the kwok toleration", p.Spec.Tolerations)
+	}
+}

@@ -1,0 +1,53 @@
+// Command dynamo-operator reconciles nvidia.com/v1alpha1 DynamoGraphDeployments into
+// Deployments, Services, PVCs and discovery RBAC.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/controller"
+	"github.com/dynamo-infra/dynamo-infra/internal/version"
+)
+
+func main() {
+	var o controller.Options
+	flag.StringVar(&o.Render.NATSAddress, "nats-address", "", "NATS address injected into every component as NATS_SERVER")
+	flag.StringVar(&o.Render.EtcdAddress, "etcd-address", "", "etcd endpoints injected into every component as ETCD_ENDPOINTS")
+	flag.StringVar(&o.Render.DiscoveryBackend, "discovery-backend", "kubernetes", "DYN_DISCOVERY_BACKEND for graphs that do not set nvidia.com/dynamo-discovery-backend")
+	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", "Address of the metrics endpoint (0 disables it)")
+	flag.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz")
+	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader so that only one replica reconciles")
+	flag.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election Lease (default: the pod's namespace)")
+	flag.StringVar(&o.WatchNamespace, "watch-namespace", "", "Only reconcile graphs in this namespace (default: all namespaces)")
+	showVersion := flag.Bool("version", false, "Print the version and exit")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	if *showVersion {
+		v := version.Get()
+		fmt.Printf("dynamo-operator %s (commit %s, %s)\n", v.Version, v.Commit, v.GoVersion)
+		return
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		log.Error(err, "no cluster configuration: set --kubeconfig or KUBECONFIG, or run in a pod")
+		os.Exit(3)
+	}
+	mgr, err := controller.NewManager(cfg, o)
+	if err != nil {
+		log.Error(err, "set up the operator")
+		os.Exit(1)
+	}
+	log.Info("starting", "version", version.Get().Version, "watchNamespace", o.WatchNamespace, "leaderElection", o.LeaderElection)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "operator stopped")
+		os.Exit(1)
+	}
+}

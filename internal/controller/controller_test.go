@@ -1,0 +1,278 @@
+package controller_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/controller"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/reference"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
+)
+
+var renderConfig = render.Config{NATSAddress: "nats://nats:4222", EtcdAddress: "http://etcd:2379"}
+
+// writeCounter counts write requests (anything but GET/LIST/WATCH) made through a config.
+type writeCounter struct{ n atomic.Int64 }
+
+func (w *writeCounter) wrap(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if req.Method != http.MethodGet {
+				w.n.Add(1)
+			}
+			return rt.RoundTrip(req)
+		})
+	})
+	return cfg
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// startOperator runs the operator's manager in this process until the test ends.
+func startOperator(t *testing.T, c *devcluster.Cluster) {
+	t.Helper()
+	mgr, err := controller.NewManager(c.RESTConfig(), controller.Options{Render: renderConfig, MetricsBindAddress: "0", HealthProbeBindAddress: "0", SkipControllerNameValidation: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+}
+
+func eventually(t *testing.T, what string, timeout time.Duration, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var last error
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		ok, err := cond(ctx)
+		if ctx.Err() == nil {
+			last = err
+		}
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: %v (last: %v)", what, err, last)
+	}
+}
+
+func readyCondition(d *v1alpha1.DynamoGraphDeployment) *metav1.Condition {
+	return meta.FindStatusCondition(d.Status.Conditions, controller.ConditionReady)
+}
+
+func TestOperatorReconcilesReferenceGraph(t *testing.T) {
+	c := devclustertest.Start(t, "h100=2,cpu=1")
+	devclustertest.InstallCRDs(t, c, filepath.Join("..", "..", "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"))
+	startOperator(t, c)
+	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: controller.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	raw, err := reference.DGDExample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dgds, err := render.DecodeGraphs(bytes.NewReader(raw), "reference", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dgd := dgds[0]
+	if err := cl.Create(ctx, dgd); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKeyFromObject(dgd)
+
+	// Children with the right env, ports and limits; pods Running → Ready.
+	eventually(t, "graph Ready", 90*time.Second, func(ctx context.Context) (bool, error) {
+		got := &v1alpha1.DynamoGraphDeployment{}
+		if err := cl.Get(ctx, key, got); err != nil {
+			return false, err
+		}
+		cond := readyCondition(got)
+		return cond != nil && cond.Status == metav1.ConditionTrue && got.Status.State == controller.StateSuccessful && got.Status.ObservedGeneration == got.Generation, fmt.Errorf("status %+v", got.Status)
+	})
+	decode := &appsv1.Deployment{}
+	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-vllmdecodeworker"}, decode); err != nil {
+		t.Fatal(err)
+	}
+	main := decode.Spec.Template.Spec.Containers[0]
+	env := map[string]string{}
+	for _, e := range main.Env {
+		env[e.Name] = e.Value
+	}
+	if env["NATS_SERVER"] != "nats://nats:4222" || env["DYN_NAMESPACE"] != "default-dynamo" || env["DYN_LOG"] != "debug" ||
+		main.Resources.Limits.Name(v1alpha1.ResourceGPU, "").Value() != 1 || main.Ports[0].ContainerPort != 9090 || len(decode.OwnerReferences) != 1 {
+		t.Errorf("decode worker Deployment: env %v limits %v ports %v owners %v", env, main.Resources.Limits, main.Ports, decode.OwnerReferences)
+	}
+	svc := &corev1.Service{}
+	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-frontend"}, svc); err != nil || svc.Spec.Ports[0].Port != 8000 {
+		t.Fatalf("frontend Service: %v %+v", err, svc.Spec.Ports)
+	}
+
+	// A resync of the converged graph writes nothing.
+	var writes writeCounter
+	direct, err := client.New(writes.wrap(c.RESTConfig()), client.Options{Scheme: controller.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &controller.Reconciler{Client: direct, Config: renderConfig}
+	if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: key}); err != nil {
+		t.Fatal(err)
+	}
+	if n := writes.n.Load(); n != 0 {
+		t.Errorf("resync of a converged graph made %d write requests, want 0", n)
+	}
+
+	// Scale a service: its Deployment follows.
+	patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) {
+		d.Spec.Services["VllmDecodeWorker"].Replicas = ptrTo(int32(2))
+	})
+	eventually(t, "decode worker scaled to 2", time.Minute, func(ctx context.Context) (bool, error) {
+		d := &appsv1.Deployment{}
+		err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-vllmdecodeworker"}, d)
+		return err == nil && *d.Spec.Replicas == 2, err
+	})
+
+	// Delete a child: it comes back.
+	if err := cl.Delete(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "deleted Service recreated", time.Minute, func(ctx context.Context) (bool, error) {
+		s := &corev1.Service{}
+		err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-frontend"}, s)
+		return err == nil && s.UID != svc.UID, err
+	})
+
+	// Edit a child: the edit is corrected.
+	front := &appsv1.Deployment{}
+	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-frontend"}, front); err != nil {
+		t.Fatal(err)
+	}
+	front.Spec.Template.Spec.Containers[0].Image = "tampered:latest"
+	if err := cl.Update(ctx, front); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "edited Deployment corrected", time.Minute, func(ctx context.Context) (bool, error) {
+		d := &appsv1.Deployment{}
+		err := cl.Get(ctx, client.ObjectKeyFromObject(front), d)
+		return err == nil && d.Spec.Template.Spec.Containers[0].Image == reference.Image, err
+	})
+
+	// Too many GPUs: Ready=False naming the Pending service and why.
+	patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) {
+		d.Spec.Services["VllmPrefillWorker"].Resources.Limits.GPU = "16"
+	})
+	eventually(t, "Ready=False naming the prefill worker", time.Minute, func(ctx context.Context) (bool, error) {
+		got := &v1alpha1.DynamoGraphDeployment{}
+		if err := cl.Get(ctx, key, got); err != nil {
+			return false, err
+		}
+		cond := readyCondition(got)
+		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == controller.ReasonResourcesNotReady &&
+			strings.Contains(cond.Message, "VllmPrefillWorker") && strings.Contains(cond.Message, "Insufficient nvidia.com/gpu"), fmt.Errorf("condition %+v", cond)
+	})
+}
+
+// A created PVC outlives its graph; the graph's other children go with it.
+func TestDeleteKeepsCreatedPVC(t *testing.T) {
+	c := devclustertest.Start(t, "cpu=1")
+	devclustertest.InstallCRDs(t, c, filepath.Join("..", "..", "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"))
+	startOperator(t, c)
+	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: controller.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	dgds, err := render.DecodeGraphs(strings.NewReader(`apiVersion: nvidia.com/v1alpha1
+kind: DynamoGraphDeployment
+metadata: {name: cache}
+spec:
+  pvcs:
+  - {name: model-cache, create: true, storageClass: standard, size: 10Gi, volumeAccessMode: ReadWriteOnce}
+  - {name: missing-claim}
+  services:
+    Frontend:
+      componentType: frontend
+      volumeMounts: [{name: model-cache, mountPoint: /models}]
+      extraPodSpec: {mainContainer: {image: registry.example/frontend:1}}
+`), "inline", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dgd := dgds[0]
+	if err := cl.Create(ctx, dgd); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "missing PVC reported", time.Minute, func(ctx context.Context) (bool, error) {
+		got := &v1alpha1.DynamoGraphDeployment{}
+		if err := cl.Get(ctx, client.ObjectKeyFromObject(dgd), got); err != nil {
+			return false, err
+		}
+		cond := readyCondition(got)
+		return cond != nil && cond.Status == metav1.ConditionFalse && strings.Contains(cond.Message, "PVC missing-claim not found"), fmt.Errorf("%+v", cond)
+	})
+	pvc := &corev1.PersistentVolumeClaim{}
+	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "model-cache"}, pvc); err != nil {
+		t.Fatal(err)
+	}
+	if len(pvc.OwnerReferences) != 0 || pvc.Annotations[v1alpha1.AnnotationCreatedBy] != "default/cache" {
+		t.Errorf("created PVC owners %v annotations %v", pvc.OwnerReferences, pvc.Annotations)
+	}
+	if err := cl.Delete(ctx, dgd); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "children garbage-collected", time.Minute, func(ctx context.Context) (bool, error) {
+		err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "cache-frontend"}, &appsv1.Deployment{})
+		return apierrors.IsNotFound(err), err
+	})
+	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "model-cache"}, &corev1.PersistentVolumeClaim{}); err != nil {
+		t.Errorf("created PVC deleted with its graph: %v", err)
+	}
+}
+
+func patchSpec(t *testing.T, cl client.Client, key client.ObjectKey, f func(*v1alpha1.DynamoGraphDeployment)) {
+	t.Helper()
+	eventually(t, "update graph spec", 30*time.Second, func(ctx context.Context) (bool, error) {
+		d := &v1alpha1.DynamoGraphDeployment{}
+		if err := cl.Get(ctx, key, d); err != nil {
+			return false, err
+		}
+		f(d)
+		err := cl.Update(ctx, d)
+		return err == nil, err
+	})
+}
+
+func ptrTo[T any](v T) *T { return &v }

@@ -1,0 +1,89 @@
+package controller
+
+import (
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
+)
+
+// Options configure the operator's manager.
+type Options struct {
+	Render                 render.Config
+	MetricsBindAddress     string
+	HealthProbeBindAddress string
+	LeaderElection         bool
+	LeaderElectionID       string
+	LeaderElectionNS       string
+	// WatchNamespace restricts the operator to one namespace; empty means all.
+	WatchNamespace string
+	// SkipControllerNameValidation lets tests run several managers in one process.
+	SkipControllerNameValidation bool
+}
+
+// Scheme holds the kinds the operator reads and writes.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(v1alpha1.AddToScheme(s))
+	return s
+}
+
+// NewManager builds the manager with the DGD reconciler, health checks and metrics. Its caches
+// hold only objects the operator manages (by label), never every Pod or Deployment of the
+// cluster.
+func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	owned := labels.SelectorFromSet(labels.Set{"app.kubernetes.io/managed-by": render.ManagedBy})
+	byObject := map[client.Object]cache.ByObject{}
+	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &corev1.Pod{}, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}, &corev1.PersistentVolumeClaim{}} {
+		byObject[obj] = cache.ByObject{Label: owned}
+	}
+	cacheOpts := cache.Options{ByObject: byObject}
+	if o.WatchNamespace != "" {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{o.WatchNamespace: {}}
+	}
+	if o.LeaderElectionID == "" {
+		o.LeaderElectionID = "dynamo-operator.nvidia.com"
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  Scheme(),
+		Cache:                   cacheOpts,
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress:  o.HealthProbeBindAddress,
+		LeaderElection:          o.LeaderElection,
+		LeaderElectionID:        o.LeaderElectionID,
+		LeaderElectionNamespace: o.LeaderElectionNS,
+		// Referenced PVCs the graph did not create carry no label of ours: read them directly.
+		Client:     client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.PersistentVolumeClaim{}}}},
+		Controller: config.Controller{SkipNameValidation: &o.SkipControllerNameValidation},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	r := &Reconciler{Client: mgr.GetClient(), Config: o.Render, Recorder: mgr.GetEventRecorder("dynamo-operator")}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}

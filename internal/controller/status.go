@@ -1,0 +1,122 @@
+package controller
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
+)
+
+// Condition types and reasons of a DynamoGraphDeployment.
+const (
+	ConditionReady = "Ready"
+
+	ReasonAllResourcesReady = "AllResourcesReady"
+	ReasonResourcesNotReady = "ResourcesNotReady"
+	ReasonReconcileFailed   = "ReconcileFailed"
+
+	StateInitializing = "initializing"
+	StatePending      = "pending"
+	StateSuccessful   = "successful"
+	StateFailed       = "failed"
+)
+
+// Observed is what the reconciler read about a graph's children.
+type Observed struct {
+	// Deployments by service name; a missing entry means not created yet.
+	Deployments map[string]*appsv1.Deployment
+	// Pods by service name, for the reason a service is not ready.
+	Pods map[string][]corev1.Pod
+	// MissingPVCs are referenced, not created by the graph, and absent.
+	MissingPVCs []string
+}
+
+// ComputeStatus rolls the children up into the graph's status: per-service replica counts,
+// state, and the Ready condition (via meta.SetStatusCondition, so its transition time only moves
+// when its status does). reconcileErr, when set, makes the graph failed.
+func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileErr error) v1alpha1.DynamoGraphDeploymentStatus {
+	st := *dgd.Status.DeepCopy()
+	st.Services = map[string]v1alpha1.ServiceReplicaStatus{}
+	var notReady []string
+	for _, name := range render.ServiceNames(dgd) {
+		want := int32(1)
+		if r := dgd.Spec.Services[name].Replicas; r != nil {
+			want = *r
+		}
+		d := obs.Deployments[name]
+		if d == nil {
+			notReady = append(notReady, name+": not created yet")
+			continue
+		}
+		st.Services[name] = v1alpha1.ServiceReplicaStatus{
+			Replicas: d.Status.Replicas, UpdatedReplicas: d.Status.UpdatedReplicas,
+			ReadyReplicas: d.Status.ReadyReplicas, AvailableReplicas: d.Status.AvailableReplicas,
+		}
+		if reason := deploymentNotReady(d, want, obs.Pods[name]); reason != "" {
+			notReady = append(notReady, name+": "+reason)
+		}
+	}
+	for _, p := range obs.MissingPVCs {
+		notReady = append(notReady, "PVC "+p+" not found (create it, or set create: true in spec.pvcs)")
+	}
+	cond := metav1.Condition{Type: ConditionReady, ObservedGeneration: dgd.Generation}
+	switch {
+	case reconcileErr != nil:
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, ReasonReconcileFailed, reconcileErr.Error()
+		st.State = StateFailed
+	case len(notReady) > 0:
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, ReasonResourcesNotReady, "Resources not ready: "+strings.Join(notReady, "; ")
+		st.State = StatePending
+	default:
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, ReasonAllResourcesReady, "All services have their replicas ready"
+		st.State = StateSuccessful
+	}
+	meta.SetStatusCondition(&st.Conditions, cond)
+	if reconcileErr == nil {
+		st.ObservedGeneration = dgd.Generation
+	}
+	return st
+}
+
+// deploymentNotReady says why a Deployment does not have its replicas ready, or "".
+func deploymentNotReady(d *appsv1.Deployment, want int32, pods []corev1.Pod) string {
+	if d.Status.ObservedGeneration < d.Generation {
+		return "rollout not observed yet"
+	}
+	if d.Status.UpdatedReplicas < want {
+		return fmt.Sprintf("%d/%d replicas updated", d.Status.UpdatedReplicas, want)
+	}
+	if d.Status.ReadyReplicas >= want && d.Status.Replicas == want {
+		return ""
+	}
+	reason := fmt.Sprintf("%d/%d replicas ready", d.Status.ReadyReplicas, want)
+	if why := podProblem(pods); why != "" {
+		reason += " (" + why + ")"
+	}
+	return reason
+}
+
+// podProblem names the first pod that cannot be scheduled or whose container is waiting.
+func podProblem(pods []corev1.Pod) string {
+	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
+	for _, p := range pods {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Message != "" {
+				return "pod " + p.Name + " " + c.Reason + ": " + c.Message
+			}
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			if w := cs.State.Waiting; w != nil && w.Reason != "" {
+				return "pod " + p.Name + " " + w.Reason
+			}
+		}
+	}
+	return ""
+}
