@@ -33,7 +33,7 @@ test: cluster-bin ## Run every test: unit, fuzz seeds, integration and e2e on th
 lint: ## gofmt, go vet, golangci-lint (built from tools/lint, cached), go mod tidy check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	hack/golangci-lint.sh
+	hack/tool.sh golangci-lint run ./...
 	hack/verify-tidy.sh
 
 .PHONY: verify

@@ -5,6 +5,6 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 crd_dir=${1:-config/crd/bases}
 cd "$root"
-hack/controller-gen.sh object:headerFile=hack/boilerplate.go.txt paths=./api/...
-hack/controller-gen.sh crd:allowDangerousTypes=false paths=./api/... output:crd:artifacts:config="$crd_dir"
-hack/controller-gen.sh rbac:roleName=dynamo-operator paths=./internal/controller/... output:rbac:artifacts:config=config/rbac
+hack/tool.sh controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/...
+hack/tool.sh controller-gen crd:allowDangerousTypes=false paths=./api/... output:crd:artifacts:config="$crd_dir"
+hack/tool.sh controller-gen rbac:roleName=dynamo-operator paths=./internal/controller/... output:rbac:artifacts:config=config/rbac

@@ -4,9 +4,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$root"
-hack/controller-gen.sh object:headerFile=hack/boilerplate.go.txt paths=./api/... output:object:stdout > "$tmp/deepcopy.go"
+hack/tool.sh controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/... output:object:stdout > "$tmp/deepcopy.go"
 diff -u api/v1alpha1/zz_generated.deepcopy.go "$tmp/deepcopy.go" || { echo "deepcopy is stale: run 'make generate'" >&2; exit 1; }
-hack/controller-gen.sh crd:allowDangerousTypes=false paths=./api/... output:crd:artifacts:config="$tmp/crd"
+hack/tool.sh controller-gen crd:allowDangerousTypes=false paths=./api/... output:crd:artifacts:config="$tmp/crd"
 diff -ru config/crd/bases "$tmp/crd" || { echo "CRDs are stale: run 'make generate'" >&2; exit 1; }
-hack/controller-gen.sh rbac:roleName=dynamo-operator paths=./internal/controller/... output:rbac:artifacts:config="$tmp/rbac"
+hack/tool.sh controller-gen rbac:roleName=dynamo-operator paths=./internal/controller/... output:rbac:artifacts:config="$tmp/rbac"
 diff -ru config/rbac "$tmp/rbac" || { echo "RBAC is stale: run 'make generate'" >&2; exit 1; }

@@ -16,8 +16,8 @@ func TestGeneratedFilesUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gen := filepath.Join(root, "hack", "controller-gen.sh")
-	out, err := exec.Command(gen, "object:headerFile=hack/boilerplate.go.txt", "paths=./api/...", "output:object:stdout").Output()
+	tool := filepath.Join(root, "hack", "tool.sh")
+	out, err := exec.Command(tool, "controller-gen", "object:headerFile=hack/boilerplate.go.txt", "paths=./api/...", "output:object:stdout").Output()
 	if err != nil {
 		t.Fatalf("controller-gen object: %v", err)
 	}
@@ -29,7 +29,7 @@ func TestGeneratedFilesUpToDate(t *testing.T) {
 		t.Errorf("zz_generated.deepcopy.go is stale; run make generate (-committed +generated):\n%s", diff)
 	}
 	dir := t.TempDir()
-	if out, err := exec.Command(gen, "crd:allowDangerousTypes=false", "paths=./api/...", "output:crd:artifacts:config="+dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command(tool, "controller-gen", "crd:allowDangerousTypes=false", "paths=./api/...", "output:crd:artifacts:config="+dir).CombinedOutput(); err != nil {
 		t.Fatalf("controller-gen crd: %v\n%s", err, out)
 	}
 	name := "nvidia.com_dynamographdeployments.yaml"

@@ -91,14 +91,21 @@ func readyCondition(d *v1alpha1.DynamoGraphDeployment) *metav1.Condition {
 	return meta.FindStatusCondition(d.Status.Conditions, controller.ConditionReady)
 }
 
-func TestOperatorReconcilesReferenceGraph(t *testing.T) {
-	c := devclustertest.Start(t, "h100=2,cpu=1")
+// setup starts a cluster with the CRD installed and the operator running, and returns a client.
+func setup(t *testing.T, profile string) (*devcluster.Cluster, client.Client) {
+	t.Helper()
+	c := devclustertest.Start(t, profile)
 	devclustertest.InstallCRDs(t, c, filepath.Join("..", "..", "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"))
 	startOperator(t, c)
 	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: controller.Scheme()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, cl
+}
+
+func TestOperatorReconcilesReferenceGraph(t *testing.T) {
+	c, cl := setup(t, "h100=2,cpu=1")
 	ctx := context.Background()
 	raw, err := reference.DGDExample()
 	if err != nil {
@@ -207,13 +214,7 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 
 // A created PVC outlives its graph; the graph's other children go with it.
 func TestDeleteKeepsCreatedPVC(t *testing.T) {
-	c := devclustertest.Start(t, "cpu=1")
-	devclustertest.InstallCRDs(t, c, filepath.Join("..", "..", "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"))
-	startOperator(t, c)
-	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: controller.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cl := setup(t, "cpu=1")
 	ctx := context.Background()
 	dgds, err := render.DecodeGraphs(strings.NewReader(`apiVersion: nvidia.com/v1alpha1
 kind: DynamoGraphDeployment
