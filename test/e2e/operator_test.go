@@ -1,0 +1,150 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func httpGet(url string) (int, string) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The operator binary as deployed: flags, /healthz and /readyz, metrics, a leader-election
+// Lease, and --watch-namespace leaving other namespaces alone.
+func TestOperatorBinary(t *testing.T) {
+	kc, cs := upCluster(t, "h100=1,cpu=1")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if r := runCLI(t, time.Minute, "version"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	// CRD and two namespaces.
+	out, err := exec.CommandContext(ctx, "kubectl", "--kubeconfig", kc, "apply", "--server-side", "-f", filepath.Join("..", "..", "config", "crd", "bases")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("install CRD: %v\n%s", err, out)
+	}
+	for _, ns := range []string{"watched", "ignored"} {
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	operator := filepath.Join(filepath.Dir(dynamoctl), "dynamo-operator")
+	if out, err := exec.Command("go", "build", "-o", operator, "github.com/dynamo-infra/dynamo-infra/cmd/dynamo-operator").CombinedOutput(); err != nil {
+		t.Fatalf("build operator: %v\n%s", err, out)
+	}
+	metrics, health := freePort(t), freePort(t)
+	cmd := exec.Command(operator, "--kubeconfig", kc, "--leader-elect", "--leader-election-namespace", "watched",
+		"--watch-namespace", "watched", "--nats-address", "nats://nats:4222",
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metrics), fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", health))
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(interruptSignal)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("operator log:\n%s", logs.String())
+		}
+	})
+
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for !cond() {
+			if ctx.Err() != nil {
+				t.Fatalf("%s: timed out", what)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitFor("/readyz", func() bool { code, _ := httpGet(fmt.Sprintf("http://127.0.0.1:%d/readyz", health)); return code == 200 })
+	if code, _ := httpGet(fmt.Sprintf("http://127.0.0.1:%d/healthz", health)); code != 200 {
+		t.Errorf("/healthz %d", code)
+	}
+	waitFor("leader lease", func() bool {
+		l, err := cs.CoordinationV1().Leases("watched").Get(ctx, "dynamo-operator.nvidia.com", metav1.GetOptions{})
+		return err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != ""
+	})
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dgds := dynamic.NewForConfigOrDie(cfg).Resource(schema.GroupVersionResource{Group: "nvidia.com", Version: "v1alpha1", Resource: "dynamographdeployments"})
+	graph := func(ns string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "nvidia.com/v1alpha1", "kind": "DynamoGraphDeployment",
+			"metadata": map[string]any{"name": "g", "namespace": ns},
+			"spec": map[string]any{"services": map[string]any{"Frontend": map[string]any{
+				"componentType": "frontend", "extraPodSpec": map[string]any{"mainContainer": map[string]any{"image": "registry.example/frontend:1"}}}}},
+		}}
+	}
+	for _, ns := range []string{"watched", "ignored"} {
+		if _, err := dgds.Namespace(ns).Create(ctx, graph(ns), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor("graph in the watched namespace Ready", func() bool {
+		u, err := dgds.Namespace("watched").Get(ctx, "g", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		state, _, _ := unstructured.NestedString(u.Object, "status", "state")
+		return state == "successful"
+	})
+	if _, err := cs.AppsV1().Deployments("ignored").Get(ctx, "g-frontend", metav1.GetOptions{}); err == nil {
+		t.Error("the operator reconciled a graph outside --watch-namespace")
+	}
+	if u, err := dgds.Namespace("ignored").Get(ctx, "g", metav1.GetOptions{}); err == nil {
+		if _, found, _ := unstructured.NestedMap(u.Object, "status"); found {
+			t.Error("the graph outside --watch-namespace got a status")
+		}
+	}
+	code, body := httpGet(fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics))
+	for _, want := range []string{`dynamo_operator_reconcile_total{result="success"}`, "dynamo_operator_reconcile_duration_seconds_bucket",
+		`dynamo_operator_resources_total{state="successful"} 1`, `dynamo_operator_child_applies_total{kind="Deployment"}`, "controller_runtime_reconcile_total"} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("/metrics (HTTP %d) lacks %s", code, want)
+		}
+	}
+}
