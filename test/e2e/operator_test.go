@@ -78,10 +78,11 @@ func TestOperatorBinary(t *testing.T) {
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(interruptSignal)
 		select {
-		case <-done:
+		case err := <-done:
+			t.Logf("operator exited: %v", err)
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
-			<-done
+			t.Errorf("operator ignored SIGINT for 30s (killed: %v)", <-done)
 		}
 		if t.Failed() {
 			t.Logf("operator log:\n%s", logs.String())
