@@ -69,11 +69,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	applyErr := r.applyChildren(ctx, dgd)
 	obs, readErr := r.observe(ctx, dgd)
-	if err := r.writeStatus(ctx, dgd, obs, applyErr); err != nil {
+	st, err := r.writeStatus(ctx, dgd, obs, applyErr)
+	if err != nil {
 		reconcileErrors.WithLabelValues("status").Inc()
 		return ctrl.Result{}, errors.Join(applyErr, readErr, err)
 	}
-	r.countStates(ctx)
+	r.countStates(ctx, req.NamespacedName, st.State)
 	return ctrl.Result{}, errors.Join(applyErr, readErr)
 }
 
@@ -213,16 +214,16 @@ func (r *Reconciler) observe(ctx context.Context, dgd *v1alpha1.DynamoGraphDeplo
 }
 
 // writeStatus writes the computed status when it differs, and records an event when Ready flips.
-func (r *Reconciler) writeStatus(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, obs Observed, applyErr error) error {
+func (r *Reconciler) writeStatus(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, obs Observed, applyErr error) (v1alpha1.DynamoGraphDeploymentStatus, error) {
 	st := ComputeStatus(dgd, obs, applyErr)
 	if equality.Semantic.DeepEqual(st, dgd.Status) {
-		return nil
+		return st, nil
 	}
 	before := readyStatus(dgd.Status)
 	updated := dgd.DeepCopy()
 	updated.Status = st
 	if err := r.Client.Status().Update(ctx, updated); err != nil {
-		return fmt.Errorf("update status: %w", err)
+		return st, fmt.Errorf("update status: %w", err)
 	}
 	if after := readyStatus(st); after != before && r.Recorder != nil {
 		c := findReady(st)
@@ -233,7 +234,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, dgd *v1alpha1.DynamoGraphD
 		r.Recorder.Eventf(updated, nil, eventType, c.Reason, "Reconcile", "%s", c.Message)
 	}
 	log.FromContext(ctx).V(1).Info("status updated", "state", st.State)
-	return nil
+	return st, nil
 }
 
 func findReady(st v1alpha1.DynamoGraphDeploymentStatus) *struct{ Reason, Message string } {
@@ -254,8 +255,9 @@ func readyStatus(st v1alpha1.DynamoGraphDeploymentStatus) string {
 	return ""
 }
 
-// countStates refreshes the resources gauge from the cache.
-func (r *Reconciler) countStates(ctx context.Context) {
+// countStates refreshes the resources gauge from the cache, taking the state just computed for
+// the current graph (the cache may not have seen that status write yet).
+func (r *Reconciler) countStates(ctx context.Context, current client.ObjectKey, state string) {
 	list := &v1alpha1.DynamoGraphDeploymentList{}
 	if err := r.Client.List(ctx, list); err != nil {
 		return
@@ -263,6 +265,9 @@ func (r *Reconciler) countStates(ctx context.Context) {
 	counts := map[string]float64{StateInitializing: 0, StatePending: 0, StateSuccessful: 0, StateFailed: 0}
 	for _, d := range list.Items {
 		s := d.Status.State
+		if client.ObjectKeyFromObject(&d) == current {
+			s = state
+		}
 		if s == "" {
 			s = StateInitializing
 		}
