@@ -27,7 +27,7 @@ var dgdGVR = schema.GroupVersionResource{Group: "nvidia.com", Version: "v1alpha1
 // installCRD installs the generated CRD and returns a client for DGDs in default.
 func installCRD(t *testing.T, c *devcluster.Cluster) dynamic.ResourceInterface {
 	t.Helper()
-	devclustertest.InstallCRDs(t, c, filepath.Join("..", "..", "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"))
+	devclustertest.InstallCRDs(t, c.RESTConfig(), filepath.Join("..", "..", "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"))
 	return dynamic.NewForConfigOrDie(c.RESTConfig()).Resource(dgdGVR).Namespace("default")
 }
 

@@ -95,7 +95,7 @@ func readyCondition(d *v1alpha1.DynamoGraphDeployment) *metav1.Condition {
 func setup(t *testing.T, profile string) (*devcluster.Cluster, client.Client) {
 	t.Helper()
 	c := devclustertest.Start(t, profile)
-	devclustertest.InstallCRDs(t, c, filepath.Join("..", "..", "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"))
+	devclustertest.InstallCRDs(t, c.RESTConfig(), filepath.Join("..", "..", "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"))
 	startOperator(t, c)
 	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: controller.Scheme()})
 	if err != nil {
@@ -148,7 +148,20 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 		t.Fatalf("frontend Service: %v %+v", err, svc.Spec.Ports)
 	}
 
-	// A resync of the converged graph writes nothing.
+	// A resync of the converged graph writes nothing. Converged: the status holds every
+	// Deployment's final counts (availableReplicas can trail readyReplicas by one update).
+	eventually(t, "status converged", time.Minute, func(ctx context.Context) (bool, error) {
+		got := &v1alpha1.DynamoGraphDeployment{}
+		if err := cl.Get(ctx, key, got); err != nil {
+			return false, err
+		}
+		for name, s := range got.Status.Services {
+			if s.Replicas != 1 || s.ReadyReplicas != 1 || s.AvailableReplicas != 1 || s.UpdatedReplicas != 1 {
+				return false, fmt.Errorf("%s: %+v", name, s)
+			}
+		}
+		return len(got.Status.Services) == 3, nil
+	})
 	var writes writeCounter
 	direct, err := client.New(writes.wrap(c.RESTConfig()), client.Options{Scheme: controller.Scheme()})
 	if err != nil {
@@ -173,7 +186,7 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 	})
 
 	// Delete a child: it comes back.
-	if err := cl.Delete(ctx, svc); err != nil {
+	if err := cl.Delete(ctx, svc); err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
 	}
 	eventually(t, "deleted Service recreated", time.Minute, func(ctx context.Context) (bool, error) {
@@ -184,13 +197,14 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 
 	// Edit a child: the edit is corrected.
 	front := &appsv1.Deployment{}
-	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-frontend"}, front); err != nil {
-		t.Fatal(err)
-	}
-	front.Spec.Template.Spec.Containers[0].Image = "tampered:latest"
-	if err := cl.Update(ctx, front); err != nil {
-		t.Fatal(err)
-	}
+	eventually(t, "edit the frontend Deployment", 30*time.Second, func(ctx context.Context) (bool, error) {
+		if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-frontend"}, front); err != nil {
+			return false, err
+		}
+		front.Spec.Template.Spec.Containers[0].Image = "tampered:latest"
+		err := cl.Update(ctx, front)
+		return err == nil, err
+	})
 	eventually(t, "edited Deployment corrected", time.Minute, func(ctx context.Context) (bool, error) {
 		d := &appsv1.Deployment{}
 		err := cl.Get(ctx, client.ObjectKeyFromObject(front), d)

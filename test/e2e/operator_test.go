@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 )
 
 func freePort(t *testing.T) int {
@@ -51,10 +53,11 @@ func TestOperatorBinary(t *testing.T) {
 		t.Fatal(r.stderr)
 	}
 	// CRD and two namespaces.
-	out, err := exec.CommandContext(ctx, "kubectl", "--kubeconfig", kc, "apply", "--server-side", "-f", filepath.Join("..", "..", "config", "crd", "bases")).CombinedOutput()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
 	if err != nil {
-		t.Fatalf("install CRD: %v\n%s", err, out)
+		t.Fatal(err)
 	}
+	devclustertest.InstallCRDs(t, cfg, filepath.Join("..", "..", "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"))
 	for _, ns := range []string{"watched", "ignored"} {
 		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -107,10 +110,6 @@ func TestOperatorBinary(t *testing.T) {
 		return err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != ""
 	})
 
-	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dgds := dynamic.NewForConfigOrDie(cfg).Resource(schema.GroupVersionResource{Group: "nvidia.com", Version: "v1alpha1", Resource: "dynamographdeployments"})
 	graph := func(ns string) *unstructured.Unstructured {
 		return &unstructured.Unstructured{Object: map[string]any{

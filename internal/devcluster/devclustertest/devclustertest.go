@@ -12,6 +12,7 @@ import (
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
@@ -65,11 +66,11 @@ func logTails(t testing.TB, c *devcluster.Cluster) {
 }
 
 // InstallCRDs creates the CRDs in the given YAML files and waits until each is served.
-func InstallCRDs(t testing.TB, c *devcluster.Cluster, files ...string) {
+func InstallCRDs(t testing.TB, cfg *rest.Config, files ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ext := apiextensionsclient.NewForConfigOrDie(c.RESTConfig())
+	ext := apiextensionsclient.NewForConfigOrDie(cfg)
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
