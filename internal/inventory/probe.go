@@ -271,17 +271,31 @@ func waitProbePod(ctx context.Context, cs kubernetes.Interface, ns, job string) 
 	}
 }
 
-// deleteProbe deletes the Job and its pods now (grace 0), without waiting for garbage collection.
+// deleteProbe deletes the Job and its pods (grace 0) and waits until both are gone, deleting
+// again any pod the Job controller made before it saw the Job's deletion. ctx bounds the wait.
 func deleteProbe(ctx context.Context, cs kubernetes.Interface, ns, job string) error {
-	bg := metav1.DeletePropagationBackground
-	err := cs.BatchV1().Jobs(ns).Delete(ctx, job, metav1.DeleteOptions{PropagationPolicy: &bg, GracePeriodSeconds: ptr.To[int64](0)})
-	if err != nil && !isNotFound(err) {
-		return fmt.Errorf("delete job %s: %w", job, err)
+	fg := metav1.DeletePropagationForeground
+	pods := metav1.ListOptions{LabelSelector: batchv1.JobNameLabel + "=" + job}
+	for {
+		err := cs.BatchV1().Jobs(ns).Delete(ctx, job, metav1.DeleteOptions{PropagationPolicy: &fg, GracePeriodSeconds: ptr.To[int64](0)})
+		jobGone := isNotFound(err)
+		if err != nil && !jobGone {
+			return fmt.Errorf("delete job %s: %w", job, err)
+		}
+		if err := cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, pods); err != nil && !isNotFound(err) {
+			return fmt.Errorf("delete pods of job %s: %w", job, err)
+		}
+		left, err := cs.CoreV1().Pods(ns).List(ctx, pods)
+		if err != nil {
+			return fmt.Errorf("list pods of job %s: %w", job, err)
+		}
+		if jobGone && len(left.Items) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("job %s or its pods still there: %w", job, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	err = cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)},
-		metav1.ListOptions{LabelSelector: batchv1.JobNameLabel + "=" + job})
-	if err != nil && !isNotFound(err) {
-		return fmt.Errorf("delete pods of job %s: %w", job, err)
-	}
-	return nil
 }
