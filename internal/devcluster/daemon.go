@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -23,6 +24,11 @@ const SupervisorLog = "supervisor.log"
 
 // DefaultDir is where `dynamoctl dev cluster` keeps its cluster without --dir.
 func DefaultDir() string { return filepath.Join(CacheDir(), "dev-cluster") }
+
+// EnvOwnerPID, when set to a process id, ties a background cluster to that process: the
+// supervisor stops the cluster once the process is gone. Test suites set it to their own pid so a
+// killed test binary (a timeout, a closed pipe) leaves no cluster behind.
+const EnvOwnerPID = "DYNAMO_DEV_CLUSTER_OWNER_PID"
 
 // ErrAlreadyRunning means a cluster directory already has a live supervisor.
 var ErrAlreadyRunning = errors.New("a dev cluster is already running")
@@ -51,6 +57,22 @@ func Supervise(ctx context.Context, opts Options, onReady func(State)) error {
 	}
 	opts.KeepDir = true
 	self := os.Getpid()
+	if owner, err := strconv.Atoi(os.Getenv(EnvOwnerPID)); err == nil && owner > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			for ProcessAlive(owner) {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+			fmt.Fprintf(opts.Progress, "owner process %d is gone: stopping\n", owner)
+			cancel()
+		}()
+	}
 	if err := WriteState(opts.Dir, State{Dir: opts.Dir, Phase: PhaseStarting, Supervisor: self, Profile: opts.Profile.String(), StartedAt: time.Now().UTC()}); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -242,4 +243,25 @@ func TestDevClusterForeground(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("foreground cluster left %s behind (%v)", dir, err)
 	}
+}
+
+// A background cluster tied to an owner process stops when that process dies.
+func TestDevClusterStopsWithOwner(t *testing.T) {
+	dir := clusterDir(t)
+	owner := exec.Command("sleep", "300")
+	if err := owner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(dynamoctl, "dev", "cluster", "up", "--dir", dir, "--profile", "cpu=1")
+	cmd.Env = append(os.Environ(), devcluster.EnvOwnerPID+"="+strconv.Itoa(owner.Process.Pid))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		_ = owner.Process.Kill()
+		t.Fatalf("up: %v\n%s", err, out)
+	}
+	if len(processesMentioning(dir)) == 0 {
+		t.Fatal("no cluster processes after up")
+	}
+	_ = owner.Process.Kill()
+	_ = owner.Wait()
+	assertNoProcesses(t, dir)
 }

@@ -9,9 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 )
 
 // dynamoctl is the path of the binary built once for the package.
@@ -28,6 +31,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Clusters started through the CLI stop when this test binary is gone, even if it is killed
+	// before its cleanups run.
+	if err := os.Setenv(devcluster.EnvOwnerPID, strconv.Itoa(os.Getpid())); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	dynamoctl = filepath.Join(dir, "dynamoctl")
 	build := exec.Command("go", "build", "-o", dynamoctl, "github.com/dynamo-infra/dynamo-infra/cmd/dynamoctl")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
