@@ -130,6 +130,19 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 		cond := readyCondition(got)
 		return cond != nil && cond.Status == metav1.ConditionTrue && got.Status.State == controller.StateSuccessful && got.Status.ObservedGeneration == got.Generation, fmt.Errorf("status %+v", got.Status)
 	})
+	// Ready flipping to True is recorded as an event on the graph.
+	eventually(t, "AllResourcesReady event", 30*time.Second, func(ctx context.Context) (bool, error) {
+		evs := &corev1.EventList{}
+		if err := cl.List(ctx, evs, client.InNamespace("default")); err != nil {
+			return false, err
+		}
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Kind == "DynamoGraphDeployment" && e.InvolvedObject.Name == "dynamo" && e.Reason == controller.ReasonAllResourcesReady && e.Type == corev1.EventTypeNormal {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("%d events, none AllResourcesReady for dynamo", len(evs.Items))
+	})
 	decode := &appsv1.Deployment{}
 	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-vllmdecodeworker"}, decode); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
@@ -35,8 +37,6 @@ type Reconciler struct {
 	Client   client.Client
 	Config   render.Config
 	Recorder events.EventRecorder
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 }
 
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeployments,verbs=get;list;watch
@@ -219,40 +219,22 @@ func (r *Reconciler) writeStatus(ctx context.Context, dgd *v1alpha1.DynamoGraphD
 	if equality.Semantic.DeepEqual(st, dgd.Status) {
 		return st, nil
 	}
-	before := readyStatus(dgd.Status)
+	before := meta.FindStatusCondition(dgd.Status.Conditions, ConditionReady)
 	updated := dgd.DeepCopy()
 	updated.Status = st
 	if err := r.Client.Status().Update(ctx, updated); err != nil {
 		return st, fmt.Errorf("update status: %w", err)
 	}
-	if after := readyStatus(st); after != before && r.Recorder != nil {
-		c := findReady(st)
+	after := meta.FindStatusCondition(st.Conditions, ConditionReady)
+	if r.Recorder != nil && after != nil && (before == nil || before.Status != after.Status) {
 		eventType := corev1.EventTypeNormal
-		if after != "True" {
+		if after.Status != metav1.ConditionTrue {
 			eventType = corev1.EventTypeWarning
 		}
-		r.Recorder.Eventf(updated, nil, eventType, c.Reason, "Reconcile", "%s", c.Message)
+		r.Recorder.Eventf(updated, nil, eventType, after.Reason, "Reconcile", "%s", after.Message)
 	}
 	log.FromContext(ctx).V(1).Info("status updated", "state", st.State)
 	return st, nil
-}
-
-func findReady(st v1alpha1.DynamoGraphDeploymentStatus) *struct{ Reason, Message string } {
-	for _, c := range st.Conditions {
-		if c.Type == ConditionReady {
-			return &struct{ Reason, Message string }{c.Reason, c.Message}
-		}
-	}
-	return &struct{ Reason, Message string }{}
-}
-
-func readyStatus(st v1alpha1.DynamoGraphDeploymentStatus) string {
-	for _, c := range st.Conditions {
-		if c.Type == ConditionReady {
-			return string(c.Status)
-		}
-	}
-	return ""
 }
 
 // countStates refreshes the resources gauge from the cache, taking the state just computed for

@@ -94,17 +94,9 @@ func PodSpec(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) (c
 	}
 	main.LivenessProbe, main.ReadinessProbe, main.StartupProbe = defaultProbes(ct)
 	// Service-level probes replace the defaults whole; main-container probes win over both.
-	if s.LivenessProbe != nil {
-		main.LivenessProbe = s.LivenessProbe
-	}
-	if s.ReadinessProbe != nil {
-		main.ReadinessProbe = s.ReadinessProbe
-	}
-	for dst, src := range map[**corev1.Probe]*corev1.Probe{&main.LivenessProbe: mc.LivenessProbe, &main.ReadinessProbe: mc.ReadinessProbe, &main.StartupProbe: mc.StartupProbe} {
-		if src != nil {
-			*dst = src
-		}
-	}
+	main.LivenessProbe = firstProbe(mc.LivenessProbe, s.LivenessProbe, main.LivenessProbe)
+	main.ReadinessProbe = firstProbe(mc.ReadinessProbe, s.ReadinessProbe, main.ReadinessProbe)
+	main.StartupProbe = firstProbe(mc.StartupProbe, main.StartupProbe)
 
 	pod := corev1.PodSpec{
 		TerminationGracePeriodSeconds: ptr.To(defaultGracePeriod),
@@ -341,4 +333,14 @@ func defaultProbes(ct string) (liveness, readiness, startup *corev1.Probe) {
 			http("/live", v1alpha1.PortNameSystem, 0, 10, 5, workerStartupFailure)
 	}
 	return nil, nil, nil
+}
+
+// firstProbe returns the first probe that is set, in order of precedence.
+func firstProbe(probes ...*corev1.Probe) *corev1.Probe {
+	for _, p := range probes {
+		if p != nil {
+			return p
+		}
+	}
+	return nil
 }

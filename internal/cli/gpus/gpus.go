@@ -105,10 +105,7 @@ func (o *Options) Validate() error {
 // Run collects the inventory and prints it.
 func (o *Options) Run(cmd *cobra.Command) error {
 	ctx := cmd.Context()
-	ns, _, err := o.flags.ToRawKubeConfigLoader().Namespace()
-	if err != nil || ns == "" {
-		ns = "default"
-	}
+	ns := kube.Namespace(o.flags)
 	var cs kubernetes.Interface
 	inv, err := inventory.Run(ctx, inventory.Options{
 		Collect: inventory.CollectOptions{

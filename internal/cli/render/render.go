@@ -15,6 +15,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
@@ -76,11 +77,7 @@ func (o *Options) Run() error {
 		defer f.Close()
 		in = f
 	}
-	ns, _, err := o.flags.ToRawKubeConfigLoader().Namespace()
-	if err != nil || ns == "" {
-		ns = "default"
-	}
-	dgds, err := render.DecodeGraphs(in, source, ns)
+	dgds, err := render.DecodeGraphs(in, source, kube.Namespace(o.flags))
 	if err != nil {
 		return exit.UsageError(err)
 	}
