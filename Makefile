@@ -54,12 +54,14 @@ demo: build cluster-bin ## Start the simulated GPU cluster, schedule GPU workloa
 	hack/demo.sh
 
 .PHONY: bench
-bench: build cluster-bin ## Run the benchmarks (numbers go to docs/benchmarks.md); takes a few minutes
+bench: build cluster-bin ## Run the benchmarks (numbers go to docs/benchmarks.md); takes about 20 minutes
 	$(GO) test -run '^$$' -bench . -skip 'Cluster' -benchmem ./...
 	@# Whole-cluster benchmarks take seconds per iteration: a fixed count keeps the run short.
 	$(GO) test -run '^$$' -bench 'Cluster' -benchtime=$${CLUSTER_BENCHTIME:-3x} ./...
 	@# dynamoctl gpus against its client-go floor on 2,000 nodes and 20,000 pods.
 	$(GO) run ./bench/gpus -dynamoctl $(BIN)/dynamoctl
+	@# dynamo-operator: 500 graphs at once on 2,000 nodes and 20,000 other pods.
+	$(GO) run ./bench/operator -operator $(BIN)/dynamo-operator
 
 .PHONY: clean
 clean: ## Remove build outputs (the cluster-binary cache under ~/.cache stays)

@@ -14,20 +14,18 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/dynamo-infra/dynamo-infra/bench/internal/load"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 )
 
@@ -59,7 +57,8 @@ func run(nodes, pods, runs int, bin string) (err error) {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop() // Ctrl-C ends the run through the deferred cluster stop
 	p, _ := devcluster.ParseProfile("cpu=1")
 	start := time.Now()
 	c, err := devcluster.Start(ctx, devcluster.Options{Profile: p, StartTimeout: 5 * time.Minute})
@@ -70,13 +69,13 @@ func run(nodes, pods, runs int, bin string) (err error) {
 	fmt.Printf("cluster up in %s\n", time.Since(start).Round(time.Millisecond))
 
 	start = time.Now()
-	names, err := createNodes(ctx, c.Client(), nodes)
+	names, err := load.Nodes(ctx, c.Client(), nodes, "h100", "h200", "a100-mig", "l4", "l4-timeslice", "aks-a100")
 	if err != nil {
 		return err
 	}
 	fmt.Printf("created %d nodes in %s\n", len(names), time.Since(start).Round(time.Millisecond))
 	start = time.Now()
-	if err := createPods(ctx, c.Client(), names, pods); err != nil {
+	if err := load.Pods(ctx, c.Client(), names, pods); err != nil {
 		return err
 	}
 	fmt.Printf("created %d pods in %s\n", pods, time.Since(start).Round(time.Millisecond))
@@ -115,68 +114,6 @@ func run(nodes, pods, runs int, bin string) (err error) {
 	fmt.Printf("dynamoctl gpus -o json        %8s  [%s–%s]  %6.1f MiB\n", med(gpusT).Round(time.Millisecond), gpusT[0].Round(time.Millisecond), gpusT[len(gpusT)-1].Round(time.Millisecond), float64(gpusRSS)/1024)
 	fmt.Printf("ratio (time)                  %8.2fx\n", float64(med(gpusT))/float64(med(floorT)))
 	return nil
-}
-
-// createNodes makes n GPU nodes of mixed kinds, 16 requests at a time.
-func createNodes(ctx context.Context, cs kubernetes.Interface, n int) ([]string, error) {
-	kinds := []string{"h100", "h200", "a100-mig", "l4", "l4-timeslice", "aks-a100"}
-	names := make([]string, n)
-	err := parallel(n, func(i int) error {
-		kind, _ := devcluster.LookupNodeKind(kinds[i%len(kinds)])
-		node := devcluster.NewNode(kind, fmt.Sprintf("bench-%s-%d", kind.Name, i), "dev-zone-a")
-		names[i] = node.Name
-		_, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
-		return err
-	})
-	return names, err
-}
-
-// createPods binds pods straight to nodes (no scheduling needed); every other one asks for a GPU.
-func createPods(ctx context.Context, cs kubernetes.Interface, nodes []string, n int) error {
-	return parallel(n, func(i int) error {
-		res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("256Mi")}
-		if i%2 == 0 {
-			res["nvidia.com/gpu"] = resource.MustParse("1")
-		}
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bench-%d", i), Namespace: "default",
-				Labels: map[string]string{"app": "bench", "app.kubernetes.io/part-of": "dynamo-bench"}},
-			Spec: corev1.PodSpec{
-				NodeName:    nodes[i%len(nodes)],
-				Tolerations: []corev1.Toleration{devcluster.KwokToleration()},
-				Containers: []corev1.Container{{Name: "main", Image: "nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.6.1",
-					Args: []string{"--model", "Qwen/Qwen3-0.6B"}, Resources: corev1.ResourceRequirements{Requests: res, Limits: res},
-					Env: []corev1.EnvVar{{Name: "DYN_NAMESPACE", Value: "bench"}, {Name: "NATS_SERVER", Value: "nats://nats:4222"}}}},
-			},
-		}
-		_, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
-		return err
-	})
-}
-
-func parallel(n int, f func(int) error) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := f(i); err != nil {
-					once.Do(func() { first = err })
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
 }
 
 // floor lists what `dynamoctl gpus` lists, the same way (paged, protobuf, server-side filters),

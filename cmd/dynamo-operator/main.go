@@ -24,6 +24,7 @@ func main() {
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader so that only one replica reconciles")
 	flag.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election Lease (default: the pod's namespace)")
 	flag.StringVar(&o.WatchNamespace, "watch-namespace", "", "Only reconcile graphs in this namespace (default: all namespaces)")
+	flag.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Graphs reconciled at once")
 	showVersion := flag.Bool("version", false, "Print the version and exit")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)

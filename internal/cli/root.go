@@ -9,6 +9,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/dev"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/gpus"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/preflight"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/render"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/version"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
@@ -24,6 +25,7 @@ DynamoGraphDeployment render/plan, and a local simulated GPU cluster for develop
 It also works as a kubectl plugin: kubectl dynamo ...
 
 Exit codes: 0 success, 1 failure, 2 usage error, 3 cluster not running or unreachable,
+4 warnings with --strict (preflight),
 130 interrupted (after cleaning up).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -36,6 +38,6 @@ Exit codes: 0 success, 1 failure, 2 usage error, 3 cluster not running or unreac
 	// command that talks to a cluster.
 	kubeFlags := kube.NewConfigFlags()
 	kubeFlags.AddFlags(root.PersistentFlags())
-	root.AddCommand(version.NewCommand(streams), dev.NewCommand(streams), gpus.NewCommand(kubeFlags, streams), render.NewCommand(kubeFlags, streams))
+	root.AddCommand(version.NewCommand(streams), dev.NewCommand(streams), gpus.NewCommand(kubeFlags, streams), render.NewCommand(kubeFlags, streams), preflight.NewCommand(kubeFlags, streams))
 	return root
 }

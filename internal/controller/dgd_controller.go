@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -22,6 +23,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -37,6 +39,10 @@ type Reconciler struct {
 	Client   client.Client
 	Config   render.Config
 	Recorder events.EventRecorder
+	// MaxConcurrentReconciles is how many graphs are reconciled at once (default 1).
+	MaxConcurrentReconciles int
+
+	states stateCounts
 }
 
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeployments,verbs=get;list;watch
@@ -62,9 +68,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}()
 	dgd := &v1alpha1.DynamoGraphDeployment{}
 	if err := r.Client.Get(ctx, req.NamespacedName, dgd); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.states.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !dgd.DeletionTimestamp.IsZero() {
+		r.states.forget(req.NamespacedName)
 		return ctrl.Result{}, nil // children go with their owner reference; created PVCs stay
 	}
 	applyErr := r.applyChildren(ctx, dgd)
@@ -74,7 +84,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		reconcileErrors.WithLabelValues("status").Inc()
 		return ctrl.Result{}, errors.Join(applyErr, readErr, err)
 	}
-	r.countStates(ctx, req.NamespacedName, st.State)
+	r.states.set(req.NamespacedName, st.State)
 	return ctrl.Result{}, errors.Join(applyErr, readErr)
 }
 
@@ -85,13 +95,39 @@ func (r *Reconciler) applyChildren(ctx context.Context, dgd *v1alpha1.DynamoGrap
 		reconcileErrors.WithLabelValues("render").Inc()
 		return fmt.Errorf("render: %w", err)
 	}
-	var errs []error
+	// What pods need before they can start (claims, the discovery account and its role), then
+	// the Deployments and Services. Within a phase the applies run concurrently: a reconcile
+	// costs two round trips, not one per child.
+	var first, workloads []runtime.Object
 	for _, obj := range objs {
-		if err := r.applyIfChanged(ctx, obj); err != nil {
-			reconcileErrors.WithLabelValues("apply").Inc()
-			errs = append(errs, err)
+		switch obj.(type) {
+		case *appsv1.Deployment, *corev1.Service:
+			workloads = append(workloads, obj)
+		default:
+			first = append(first, obj)
 		}
 	}
+	if err := r.applyAll(ctx, first); err != nil {
+		return err
+	}
+	return r.applyAll(ctx, workloads)
+}
+
+// applyAll applies objs concurrently and joins their errors.
+func (r *Reconciler) applyAll(ctx context.Context, objs []runtime.Object) error {
+	errs := make([]error, len(objs))
+	var wg sync.WaitGroup
+	for i, obj := range objs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.applyIfChanged(ctx, obj); err != nil {
+				reconcileErrors.WithLabelValues("apply").Inc()
+				errs[i] = err
+			}
+		}()
+	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
@@ -226,37 +262,26 @@ func (r *Reconciler) writeStatus(ctx context.Context, dgd *v1alpha1.DynamoGraphD
 		return st, fmt.Errorf("update status: %w", err)
 	}
 	after := meta.FindStatusCondition(st.Conditions, ConditionReady)
-	if r.Recorder != nil && after != nil && (before == nil || before.Status != after.Status) {
-		eventType := corev1.EventTypeNormal
-		if after.Status != metav1.ConditionTrue {
-			eventType = corev1.EventTypeWarning
-		}
+	if eventType, ok := readyEvent(before, after); ok && r.Recorder != nil {
 		r.Recorder.Eventf(updated, nil, eventType, after.Reason, "Reconcile", "%s", after.Message)
 	}
 	log.FromContext(ctx).V(1).Info("status updated", "state", st.State)
 	return st, nil
 }
 
-// countStates refreshes the resources gauge from the cache, taking the state just computed for
-// the current graph (the cache may not have seen that status write yet).
-func (r *Reconciler) countStates(ctx context.Context, current client.ObjectKey, state string) {
-	list := &v1alpha1.DynamoGraphDeploymentList{}
-	if err := r.Client.List(ctx, list); err != nil {
-		return
-	}
-	counts := map[string]float64{StateInitializing: 0, StatePending: 0, StateSuccessful: 0, StateFailed: 0}
-	for _, d := range list.Items {
-		s := d.Status.State
-		if client.ObjectKeyFromObject(&d) == current {
-			s = state
-		}
-		if s == "" {
-			s = StateInitializing
-		}
-		counts[s]++
-	}
-	for s, n := range counts {
-		resourcesTotal.WithLabelValues(s).Set(n)
+// readyEvent decides whether a change of the Ready condition is worth an event: becoming
+// Ready, losing Ready, and a reconcile starting to fail. A new graph that is not Ready yet is
+// the normal start and records nothing (500 new graphs would otherwise log 500 warnings).
+func readyEvent(before, after *metav1.Condition) (eventType string, ok bool) {
+	switch {
+	case after == nil:
+		return "", false
+	case after.Status == metav1.ConditionTrue:
+		return corev1.EventTypeNormal, before == nil || before.Status != metav1.ConditionTrue
+	case after.Reason == ReasonReconcileFailed:
+		return corev1.EventTypeWarning, before == nil || before.Reason != ReasonReconcileFailed
+	default:
+		return corev1.EventTypeWarning, before != nil && before.Status == metav1.ConditionTrue
 	}
 }
 
@@ -270,5 +295,6 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&rbacv1.Role{}).
 		Owns(&rbacv1.RoleBinding{}).
 		Named("dynamographdeployment").
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
 }

@@ -6,6 +6,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -32,6 +33,8 @@ type Options struct {
 	LeaderElectionNS       string
 	// WatchNamespace restricts the operator to one namespace; empty means all.
 	WatchNamespace string
+	// MaxConcurrentReconciles is how many graphs are reconciled at once (default 1).
+	MaxConcurrentReconciles int
 	// SkipControllerNameValidation lets tests run several managers in one process.
 	SkipControllerNameValidation bool
 }
@@ -50,10 +53,12 @@ func Scheme() *runtime.Scheme {
 func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	owned := labels.SelectorFromSet(labels.Set{"app.kubernetes.io/managed-by": render.ManagedBy})
 	byObject := map[client.Object]cache.ByObject{}
-	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &corev1.Pod{}, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}, &corev1.PersistentVolumeClaim{}} {
+	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}, &corev1.PersistentVolumeClaim{}} {
 		byObject[obj] = cache.ByObject{Label: owned}
 	}
-	cacheOpts := cache.Options{ByObject: byObject}
+	byObject[&corev1.Pod{}] = cache.ByObject{Label: owned, Transform: TrimPod}
+	// managedFields are a third of a Deployment's size and nothing here reads them.
+	cacheOpts := cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
 	if o.WatchNamespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{o.WatchNamespace: {}}
 	}
@@ -75,7 +80,8 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
-	r := &Reconciler{Client: mgr.GetClient(), Config: o.Render, Recorder: mgr.GetEventRecorder("dynamo-operator")}
+	r := &Reconciler{Client: mgr.GetClient(), Config: o.Render, Recorder: mgr.GetEventRecorder("dynamo-operator"),
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up controller: %w", err)
 	}
@@ -86,4 +92,33 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// TrimPod reduces a cached Pod to what the status explains from it: identity, labels, phase,
+// the PodScheduled condition and the waiting reasons of containers. A graph's pods are its
+// largest cached kind; the spec alone is most of each.
+func TrimPod(obj any) (any, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	t := &corev1.Pod{
+		TypeMeta: p.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
+			Labels: p.Labels, OwnerReferences: p.OwnerReferences, DeletionTimestamp: p.DeletionTimestamp},
+		Status: corev1.PodStatus{Phase: p.Status.Phase},
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled {
+			t.Status.Conditions = append(t.Status.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message})
+		}
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		s := corev1.ContainerStatus{Name: cs.Name}
+		if w := cs.State.Waiting; w != nil {
+			s.State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason}
+		}
+		t.Status.ContainerStatuses = append(t.Status.ContainerStatuses, s)
+	}
+	return t, nil
 }

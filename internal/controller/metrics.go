@@ -1,7 +1,10 @@
 package controller
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
@@ -28,4 +31,44 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(reconcileTotal, reconcileDuration, reconcileErrors, resourcesTotal, childWrites)
+}
+
+// stateCounts keeps the last state of every graph this reconciler saw and moves the resources
+// gauge by the difference: O(1) per reconcile, where counting a listed cache would copy every
+// graph on every pass.
+type stateCounts struct {
+	mu     sync.Mutex
+	states map[types.NamespacedName]string
+}
+
+func (c *stateCounts) set(key types.NamespacedName, state string) {
+	if state == "" {
+		state = StateInitializing
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.states == nil {
+		c.states = map[types.NamespacedName]string{}
+		for _, s := range []string{StateInitializing, StatePending, StateSuccessful, StateFailed} {
+			resourcesTotal.WithLabelValues(s).Add(0) // every state reads 0 until counted
+		}
+	}
+	old, seen := c.states[key]
+	if seen && old == state {
+		return
+	}
+	if seen {
+		resourcesTotal.WithLabelValues(old).Dec()
+	}
+	c.states[key] = state
+	resourcesTotal.WithLabelValues(state).Inc()
+}
+
+func (c *stateCounts) forget(key types.NamespacedName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.states[key]; ok {
+		delete(c.states, key)
+		resourcesTotal.WithLabelValues(old).Dec()
+	}
 }

@@ -442,6 +442,10 @@ func (c *Cluster) startControllers(ctx context.Context) error {
 		"--cluster-signing-key-file="+p.caKey(),
 		"--controllers=*,bootstrapsigner,tokencleaner",
 		"--profiling=false",
+		// 20 QPS (the default) made 500 graphs × 3 Deployments wait minutes for their
+		// ReplicaSets and pods: kcm's endpoint, slice and status writes share the budget.
+		"--kube-api-qps=200",
+		"--kube-api-burst=400",
 	)
 	sched := append(kubeconfig(schedulerIdentity), serving(c.ports.scheduler)...)
 	sched = append(sched, "--leader-elect=false", "--profiling=false")

@@ -53,21 +53,31 @@ func ListFromAPI(ctx context.Context, cs kubernetes.Interface, selector string) 
 	if err != nil {
 		return Input{}, fmt.Errorf("list nodes: %w", err)
 	}
+	if in.Pods, err = ListPodUsage(ctx, cs); err != nil {
+		return Input{}, err
+	}
+	return in, nil
+}
+
+// ListPodUsage lists the active pods of every namespace page by page and keeps only their
+// node and NVIDIA requests.
+func ListPodUsage(ctx context.Context, cs kubernetes.Interface) ([]PodUsage, error) {
+	var usage []PodUsage
 	podPager := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 		return cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
 	})
 	podPager.PageSize = pageSize
 	podPager.PageBufferSize = 1
-	err = podPager.EachListItem(ctx, metav1.ListOptions{FieldSelector: activePodsSelector}, func(obj runtime.Object) error {
+	err := podPager.EachListItem(ctx, metav1.ListOptions{FieldSelector: activePodsSelector}, func(obj runtime.Object) error {
 		if u, ok := PodUsageOf(obj.(*corev1.Pod)); ok {
-			in.Pods = append(in.Pods, u)
+			usage = append(usage, u)
 		}
 		return nil
 	})
 	if err != nil {
-		return Input{}, fmt.Errorf("list pods: %w", err)
+		return nil, fmt.Errorf("list pods: %w", err)
 	}
-	return in, nil
+	return usage, nil
 }
 
 // ListFromKubectl gets the same lists through `kubectl get -o json`.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
@@ -21,6 +22,19 @@ var graphDecoder = func() runtime.Decoder {
 	utilruntime.Must(v1alpha1.AddToScheme(s))
 	return serializer.NewCodecFactory(s, serializer.EnableStrict).UniversalDeserializer()
 }()
+
+// ReadGraphs decodes the graphs of a file, or of stdin when path is "-".
+func ReadGraphs(path string, stdin io.Reader, namespace string) ([]*v1alpha1.DynamoGraphDeployment, error) {
+	if path == "-" {
+		return DecodeGraphs(stdin, "stdin", namespace)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return DecodeGraphs(f, path, namespace)
+}
 
 // DecodeGraphs reads DynamoGraphDeployment manifests (YAML or JSON, several documents allowed)
 // strictly: an unknown or duplicate field is an error naming its path. namespace fills in

@@ -15,6 +15,8 @@ const (
 	Usage = 2
 	// Unreachable: the cluster is not running or cannot be reached.
 	Unreachable = 3
+	// Warnings: a check command found warnings and --strict was given (dynamoctl preflight).
+	Warnings = 4
 	// Interrupted: stopped by SIGINT/SIGTERM after cleaning up (128 + SIGINT, as shells report).
 	Interrupted = 130
 )

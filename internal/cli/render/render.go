@@ -4,8 +4,6 @@ package render
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -65,28 +63,16 @@ func (o *Options) Run() error {
 	if err != nil {
 		return exit.UsageError(err)
 	}
-	var in io.Reader
-	source := o.File
-	if o.File == "-" {
-		in, source = o.streams.In, "stdin"
-	} else {
-		f, err := os.Open(o.File)
-		if err != nil {
-			return exit.UsageError(fmt.Errorf("-f: %w", err))
-		}
-		defer f.Close()
-		in = f
-	}
-	dgds, err := render.DecodeGraphs(in, source, kube.Namespace(o.flags))
+	dgds, err := render.ReadGraphs(o.File, o.streams.In, kube.Namespace(o.flags))
 	if err != nil {
-		return exit.UsageError(err)
+		return exit.UsageError(fmt.Errorf("-f: %w", err))
 	}
 	cfg := render.Config{NATSAddress: o.NATS, EtcdAddress: o.Etcd, DiscoveryBackend: o.Discovery}
 	var all []runtime.Object
 	for _, d := range dgds {
 		objs, err := render.Graph(d, cfg)
 		if err != nil {
-			return exit.UsageError(fmt.Errorf("%s: graph %s: %w", source, d.Name, err))
+			return exit.UsageError(fmt.Errorf("%s: graph %s: %w", o.File, d.Name, err))
 		}
 		all = append(all, objs...)
 	}

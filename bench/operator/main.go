@@ -1,0 +1,410 @@
+// Command operator benchmarks dynamo-operator at scale: on a simulated cluster already holding
+// 2,000 GPU nodes and 20,000 other pods, it creates 500 DynamoGraphDeployments (three services
+// each) at once and reports the time until every graph is Ready, the operator's write requests
+// per graph (from its own client metrics), and its resident memory (idle and peak).
+//
+//	go run ./bench/operator [-nodes 2000] [-pods 20000] [-graphs 500] [-workers 4] [-operator bin/dynamo-operator]
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/yaml"
+
+	"github.com/dynamo-infra/dynamo-infra/bench/internal/load"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+)
+
+var dgdResource = schema.GroupVersionResource{Group: "nvidia.com", Version: "v1alpha1", Resource: "dynamographdeployments"}
+
+type options struct {
+	nodes, pods, graphs, workers int
+	operator, manifest, crd      string
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.nodes, "nodes", 2000, "H100 nodes (8 GPUs each) to create")
+	flag.IntVar(&o.pods, "pods", 20000, "unrelated pods (scheduling-gated) the operator must not cache")
+	flag.IntVar(&o.graphs, "graphs", 500, "DynamoGraphDeployments created at once")
+	flag.IntVar(&o.workers, "workers", 4, "the operator's --max-concurrent-reconciles")
+	flag.StringVar(&o.operator, "operator", "bin/dynamo-operator", "operator binary to measure")
+	flag.StringVar(&o.manifest, "manifest", "deploy/discovery/dgd.yaml", "the graph to copy")
+	flag.StringVar(&o.crd, "crd", "config/crd/bases/nvidia.com_dynamographdeployments.yaml", "CRD to install")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) (err error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop() // Ctrl-C ends the run through the deferred cluster and operator stops
+	p, _ := devcluster.ParseProfile("cpu=1")
+	c, err := devcluster.Start(ctx, devcluster.Options{Profile: p, StartTimeout: 5 * time.Minute})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, c.Stop()) }()
+	cs := c.Client()
+	dyn, err := dynamic.NewForConfig(c.RESTConfig())
+	if err != nil {
+		return err
+	}
+	if err := installCRD(ctx, c, o.crd); err != nil {
+		return err
+	}
+	graph, err := readGraph(o.manifest)
+	if err != nil {
+		return err
+	}
+
+	step := time.Now()
+	names, err := load.Nodes(ctx, cs, o.nodes, "h100")
+	if err != nil {
+		return err
+	}
+	if err := load.GatedPods(ctx, cs, o.pods); err != nil {
+		return err
+	}
+	fmt.Printf("cluster loaded: %d nodes, %d scheduling-gated pods in %s\n", len(names)+1, o.pods, time.Since(step).Round(time.Second))
+
+	op, err := startOperator(ctx, o, c.KubeconfigPath())
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, op.stop()) }()
+	time.Sleep(3 * time.Second) // informers synced and settled
+	idleRSS := op.rss("VmRSS")
+	before, err := op.scrape()
+	if err != nil {
+		return err
+	}
+
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	step = time.Now()
+	err = load.Parallel(o.graphs, func(i int) error {
+		g := graph.DeepCopy()
+		g.SetName(fmt.Sprintf("g%03d", i))
+		_, err := dyn.Resource(dgdResource).Namespace("bench").Create(ctx, g, metav1.CreateOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create graphs: %w", err)
+	}
+	created := time.Since(step)
+	fmt.Printf("created %d graphs in %s\n", o.graphs, created.Round(time.Millisecond))
+	firstReady, allReady, err := waitReady(ctx, dyn, o.graphs, step)
+	if err != nil {
+		return err
+	}
+	if err := op.waitIdle(ctx); err != nil {
+		return err
+	}
+	after, err := op.scrape()
+	if err != nil {
+		return err
+	}
+	peakRSS := op.rss("VmHWM")
+
+	n := float64(o.graphs)
+	delta := func(family string, labels ...string) float64 {
+		return sum(after, family, labels...) - sum(before, family, labels...)
+	}
+	fmt.Printf("\n%d graphs × 3 services, %d nodes, %d other pods, --max-concurrent-reconciles=%d\n", o.graphs, len(names)+1, o.pods, o.workers)
+	fmt.Printf("  all created                  %8s\n", created.Round(time.Millisecond))
+	fmt.Printf("  first graph Ready            %8s\n", firstReady.Round(time.Millisecond))
+	fmt.Printf("  every graph Ready            %8s\n", allReady.Round(time.Millisecond))
+	fmt.Printf("  reconciles per graph         %8.2f\n", delta("dynamo_operator_reconcile_total")/n)
+	fmt.Printf("  write requests per graph     %8.2f\n", (delta("rest_client_requests_total", "method", "POST")+delta("rest_client_requests_total", "method", "PUT")+
+		delta("rest_client_requests_total", "method", "PATCH")+delta("rest_client_requests_total", "method", "DELETE"))/n)
+	for _, m := range []string{"PATCH", "PUT", "POST", "DELETE"} {
+		fmt.Printf("    %-6s                     %8.2f\n", m, delta("rest_client_requests_total", "method", m)/n)
+	}
+	fmt.Printf("  child applies per graph      %8.2f\n", delta("dynamo_operator_child_applies_total")/n)
+	fmt.Printf("  read requests per graph      %8.2f  (GET/LIST/WATCH: informer start-up is before the baseline)\n", delta("rest_client_requests_total", "method", "GET")/n)
+	fmt.Printf("  operator RSS idle            %8.1f MiB  (after start-up, before any graph)\n", float64(idleRSS)/1024)
+	fmt.Printf("  operator RSS peak            %8.1f MiB\n", float64(peakRSS)/1024)
+	return nil
+}
+
+// installCRD server-side applies the CRD (too large for client-side apply) and waits until it
+// is served.
+func installCRD(ctx context.Context, c *devcluster.Cluster, path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.UnmarshalStrict(raw, &crd); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	ext, err := apiextensionsclient.NewForConfig(c.RESTConfig())
+	if err != nil {
+		return err
+	}
+	js, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		return err
+	}
+	force := true
+	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Patch(ctx, crd.Name, types.ApplyPatchType, js,
+		metav1.PatchOptions{FieldManager: "bench", Force: &force}); err != nil {
+		return err
+	}
+	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		got, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, cond := range got.Status.Conditions {
+			if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}
+
+func readGraph(path string) (*unstructured.Unstructured, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(raw, &u.Object); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return u, nil
+}
+
+// waitReady watches the graphs (an informer: polling 500 graphs would load the API server
+// more than the operator does) until every one has Ready=True; times count from start.
+func waitReady(ctx context.Context, dyn dynamic.Interface, want int, start time.Time) (first, all time.Duration, err error) {
+	var mu sync.Mutex
+	ready := map[string]bool{}
+	note := func(obj any) {
+		u, ok := obj.(*unstructured.Unstructured)
+		if !ok {
+			return
+		}
+		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		isReady := false
+		for _, c := range conds {
+			if m, _ := c.(map[string]any); m["type"] == "Ready" && m["status"] == "True" {
+				isReady = true
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		ready[u.GetName()] = isReady
+		if isReady && first == 0 {
+			first = time.Since(start)
+		}
+	}
+	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, "bench", nil)
+	inf := factory.ForResource(dgdResource).Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: note, UpdateFunc: func(_, obj any) { note(obj) }}); err != nil {
+		return 0, 0, err
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	factory.Start(stop)
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, r := range ready {
+			if r {
+				n++
+			}
+		}
+		return n
+	}
+	lastReport := time.Now()
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 20*time.Minute, true, func(ctx context.Context) (bool, error) {
+		n := count()
+		if time.Since(lastReport) > 10*time.Second {
+			fmt.Printf("  %s: %d/%d graphs Ready\n", time.Since(start).Round(time.Second), n, want)
+			lastReport = time.Now()
+		}
+		return n == want, nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	return first, time.Since(start), err
+}
+
+type operator struct {
+	cmd     *exec.Cmd
+	metrics string
+	done    chan error
+	log     string
+}
+
+func startOperator(ctx context.Context, o options, kubeconfig string) (*operator, error) {
+	bin, err := filepath.Abs(o.operator)
+	if err != nil {
+		return nil, err
+	}
+	metrics, health := freeAddr(), freeAddr()
+	logFile, err := os.CreateTemp("", "bench-operator-*.log")
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--metrics-bind-address", metrics, "--health-probe-bind-address", health,
+		"--max-concurrent-reconciles", strconv.Itoa(o.workers), "--nats-address", "nats://nats:4222", "--zap-log-level", "error")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	op := &operator{cmd: cmd, metrics: "http://" + metrics + "/metrics", done: make(chan error, 1), log: logFile.Name()}
+	go func() { op.done <- cmd.Wait() }()
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		select {
+		case err := <-op.done:
+			return false, fmt.Errorf("operator exited (log: %s): %w", op.log, err)
+		default:
+		}
+		resp, err := httpClient.Get("http://" + health + "/readyz")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		return nil, errors.Join(err, op.stop())
+	}
+	return op, nil
+}
+
+var httpClient = &http.Client{Timeout: 5 * time.Second}
+
+func (op *operator) stop() error {
+	_ = op.cmd.Process.Signal(syscall.SIGTERM)
+	var waitErr error
+	select {
+	case waitErr = <-op.done:
+	case <-time.After(30 * time.Second):
+		_ = op.cmd.Process.Kill()
+		waitErr = <-op.done
+	}
+	_ = waitErr // the signal's exit status: expected, not a failure
+	return os.Remove(op.log)
+}
+
+// rss reads a memory field (VmRSS, VmHWM) of the operator's process in KiB.
+func (op *operator) rss(field string) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", op.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), field+":"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb
+		}
+	}
+	return 0
+}
+
+func (op *operator) scrape() (map[string]*dto.MetricFamily, error) {
+	resp, err := httpClient.Get(op.metrics)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	return p.TextToMetricFamilies(io.Reader(resp.Body))
+}
+
+// waitIdle waits until the operator has not reconciled for 5 s: the requests counted after it
+// are the whole cost of bringing the graphs up.
+func (op *operator) waitIdle(ctx context.Context) error {
+	last, since := -1.0, time.Now()
+	return wait.PollUntilContextTimeout(ctx, time.Second, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
+		m, err := op.scrape()
+		if err != nil {
+			return false, err
+		}
+		if n := sum(m, "dynamo_operator_reconcile_total"); n != last {
+			last, since = n, time.Now()
+		}
+		return time.Since(since) >= 5*time.Second, nil
+	})
+}
+
+// sum adds the samples of a counter (or gauge) family whose labels match the given pairs.
+func sum(m map[string]*dto.MetricFamily, family string, labels ...string) float64 {
+	f := m[family]
+	if f == nil {
+		return 0
+	}
+	total := 0.0
+next:
+	for _, s := range f.Metric {
+		have := map[string]string{}
+		for _, l := range s.Label {
+			have[l.GetName()] = l.GetValue()
+		}
+		for i := 0; i+1 < len(labels); i += 2 {
+			if have[labels[i]] != labels[i+1] {
+				continue next
+			}
+		}
+		switch {
+		case s.Counter != nil:
+			total += s.Counter.GetValue()
+		case s.Gauge != nil:
+			total += s.Gauge.GetValue()
+		}
+	}
+	return total
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}

@@ -1,0 +1,210 @@
+// Package preflight is `dynamoctl preflight`: checks a cluster, and optionally a graph, before
+// Dynamo is deployed on it.
+package preflight
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
+	"github.com/dynamo-infra/dynamo-infra/internal/preflight"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
+)
+
+// JUnit is the -o value for JUnit XML.
+const JUnit output.Format = "junit"
+
+// Options are the flags of `dynamoctl preflight`.
+type Options struct {
+	Profile      string
+	Require      []string
+	Skip         []string
+	File         string
+	NATS         string
+	Etcd         string
+	CheckTimeout time.Duration
+	Strict       bool
+	NoColor      bool
+
+	out     *output.Flag
+	format  output.Format
+	flags   *genericclioptions.ConfigFlags
+	streams genericiooptions.IOStreams
+}
+
+// NewCommand returns `dynamoctl preflight`.
+func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{flags: flags, streams: streams}
+	cmd := &cobra.Command{
+		Use:   "preflight",
+		Short: "Check a cluster (and a graph) before deploying Dynamo",
+		Long: `Run pre-deployment checks against the current cluster. Each check reports pass, warn, fail,
+skip or error with a one-line detail and, when not passing, what to do about it. Checks run
+concurrently on one client, each bounded by --check-timeout.
+
+Profiles: baseline (` + strings.Join(profileChecks(preflight.ProfileBaseline), ", ") + `);
+production adds ` + strings.Join(onlyIn(preflight.ProfileProduction, preflight.ProfileBaseline), ", ") + `.
+--nats, --etcd and -f add the nats, etcd and dgd-fits checks. --require adds checks, --skip
+removes them. All checks: ` + strings.Join(preflight.IDs(), ", ") + `.
+
+dgd-fits renders every service of the graph as the operator would, passes its pod through the
+cluster's admission with a server-side dry run, and places its GPU pods first-fit decreasing on
+the free GPUs of the nodes its node selector, affinity and tolerations allow.
+
+Exit codes: 0 all passed (warnings allowed), 1 a check failed or could not run, 2 usage error,
+3 cluster unreachable, 4 warnings with --strict.`,
+		Example: `  dynamoctl preflight
+  dynamoctl preflight --profile production --nats nats://nats:4222 --etcd http://etcd:2379
+  dynamoctl preflight -f dgd.yaml --skip rdma
+  dynamoctl preflight -o junit > preflight.xml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			checks, err := o.Validate()
+			if err != nil {
+				return exit.UsageError(err)
+			}
+			return o.Run(cmd, checks)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Profile, "profile", preflight.ProfileBaseline, "Checks to run: baseline or production")
+	f.StringSliceVar(&o.Require, "require", nil, "Add these checks (comma-separated ids)")
+	f.StringSliceVar(&o.Skip, "skip", nil, "Leave out these checks (comma-separated ids)")
+	f.StringVarP(&o.File, "filename", "f", "", "A DynamoGraphDeployment manifest to check for fit (- for stdin)")
+	f.StringVar(&o.NATS, "nats", "", "Check this NATS server (nats://[user:pass@]host:4222)")
+	f.StringVar(&o.Etcd, "etcd", "", "Check these etcd endpoints (http://host:2379, comma-separated)")
+	f.DurationVar(&o.CheckTimeout, "check-timeout", 10*time.Second, "Time limit of each check")
+	f.BoolVar(&o.Strict, "strict", false, "Exit 4 when a check warns")
+	f.BoolVar(&o.NoColor, "no-color", false, "No colours in the table (they are only used on a terminal anyway)")
+	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
+	_ = cmd.RegisterFlagCompletionFunc("profile", cobra.FixedCompletions(preflight.Profiles, cobra.ShellCompDirectiveNoFileComp))
+	ids := cobra.FixedCompletions(preflight.IDs(), cobra.ShellCompDirectiveNoFileComp)
+	_ = cmd.RegisterFlagCompletionFunc("require", ids)
+	_ = cmd.RegisterFlagCompletionFunc("skip", ids)
+	o.out = output.AddFlag(cmd, output.Table, output.Wide, output.JSON, output.YAML, JUnit)
+	return cmd
+}
+
+// Validate checks the flags and returns the checks to run.
+func (o *Options) Validate() ([]preflight.Check, error) {
+	var err error
+	if o.format, err = o.out.Format(); err != nil {
+		return nil, err
+	}
+	if o.CheckTimeout <= 0 {
+		return nil, errors.New("--check-timeout must be positive")
+	}
+	var have preflight.Need
+	if o.NATS != "" {
+		have |= preflight.NeedNATS
+	}
+	if o.Etcd != "" {
+		have |= preflight.NeedEtcd
+	}
+	if o.File != "" {
+		have |= preflight.NeedManifest
+	}
+	return preflight.Select(preflight.Selection{Profile: o.Profile, Require: o.Require, Skip: o.Skip, Have: have})
+}
+
+// Run runs the checks and prints the report; the exit code follows the results.
+func (o *Options) Run(cmd *cobra.Command, checks []preflight.Check) error {
+	ctx := cmd.Context()
+	ns := kube.Namespace(o.flags)
+	needsCluster := false
+	for _, c := range checks {
+		needsCluster = needsCluster || c.Needs&preflight.NeedCluster != 0
+	}
+	var env *preflight.Env
+	if needsCluster {
+		cfg, err := kube.RESTConfig(o.flags)
+		if err != nil {
+			return exit.WithCode(exit.Unreachable, err)
+		}
+		if env, err = preflight.NewEnv(cfg); err != nil {
+			return err
+		}
+	} else {
+		env, _ = preflight.NewEnv(nil)
+	}
+	env.Profile, env.Namespace, env.NATS, env.Etcd = o.Profile, ns, o.NATS, o.Etcd
+	env.Render = render.Config{NATSAddress: o.NATS, EtcdAddress: o.Etcd, DiscoveryBackend: "kubernetes"}
+	if o.File != "" {
+		graphs, err := render.ReadGraphs(o.File, o.streams.In, ns)
+		if err != nil {
+			return exit.UsageError(fmt.Errorf("-f: %w", err))
+		}
+		if len(graphs) == 0 {
+			return exit.UsageError(fmt.Errorf("-f %s: no DynamoGraphDeployment in it", o.File))
+		}
+		env.Graphs = graphs
+	}
+	rep := preflight.Run(ctx, env, checks, preflight.RunOptions{CheckTimeout: o.CheckTimeout})
+	if ctx.Err() != nil {
+		return exit.WithCode(exit.Interrupted, fmt.Errorf("interrupted: %w", ctx.Err()))
+	}
+	var err error
+	switch o.format {
+	case output.Table, output.Wide:
+		err = preflight.WriteTable(o.streams.Out, rep, preflight.TableOptions{Wide: o.format == output.Wide, Color: !o.NoColor && isTerminal(o.streams.Out)})
+	case output.JSON:
+		err = preflight.WriteJSON(o.streams.Out, rep)
+	case JUnit:
+		err = preflight.WriteJUnit(o.streams.Out, rep)
+	default:
+		err = output.Encode(o.streams.Out, o.format, rep)
+	}
+	if err != nil {
+		return err
+	}
+	switch code := rep.ExitCode(o.Strict); code {
+	case preflight.ExitUnreachable:
+		return exit.WithCode(exit.Unreachable, fmt.Errorf("the API server at %s is unreachable", rep.Server))
+	case preflight.ExitFailed:
+		return exit.WithCode(exit.Failure, fmt.Errorf("%d check(s) failed, %d could not run", rep.Summary.Failed, rep.Summary.Errors))
+	case preflight.ExitWarnings:
+		return exit.WithCode(exit.Warnings, fmt.Errorf("%d warning(s) with --strict", rep.Summary.Warnings))
+	}
+	return nil
+}
+
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func profileChecks(profile string) []string {
+	var ids []string
+	for _, c := range preflight.Registry() {
+		for _, p := range c.Profiles {
+			if p == profile {
+				ids = append(ids, c.ID)
+			}
+		}
+	}
+	return ids
+}
+
+func onlyIn(profile, not string) []string {
+	base := map[string]bool{}
+	for _, id := range profileChecks(not) {
+		base[id] = true
+	}
+	var ids []string
+	for _, id := range profileChecks(profile) {
+		if !base[id] {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}

@@ -1,0 +1,202 @@
+// Package placement answers "does this graph fit on the GPUs that are free now": first-fit
+// decreasing of every GPU pod over the free NVIDIA resources of the nodes its scheduling
+// constraints allow. It is pure — callers bring nodes, free counts and pod templates — so
+// `dynamoctl preflight` and a later `dynamoctl plan` share it.
+package placement
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+	"k8s.io/klog/v2"
+)
+
+// Node is a schedulable node and its free NVIDIA resources.
+type Node struct {
+	// Node carries the labels and taints the constraints are matched against.
+	Node *corev1.Node
+	// Free is allocatable minus requested, per NVIDIA resource.
+	Free map[string]int64
+}
+
+// Demand is one service of a graph: Replicas pods, each needing Requests of NVIDIA resources,
+// allowed on the nodes its pod spec's node selector, required node affinity and tolerations
+// accept.
+type Demand struct {
+	Service  string
+	Replicas int64
+	Requests map[string]int64
+	Pod      *corev1.PodSpec
+}
+
+// ServiceResult is where one service's pods went.
+type ServiceResult struct {
+	Service    string           `json:"service"`
+	Replicas   int64            `json:"replicas"`
+	PerPod     map[string]int64 `json:"perPod"`
+	Placed     int64            `json:"placed"`
+	Nodes      []string         `json:"nodes,omitempty"`
+	Candidates int              `json:"candidateNodes"`
+	// Shortfall is what the unplaced pods need, per resource.
+	Shortfall map[string]int64 `json:"shortfall,omitempty"`
+	// LargestFree is the most of the service's first resource free on one candidate node
+	// after placement: why a pod did not fit.
+	LargestFree int64 `json:"largestFree"`
+}
+
+// Fits reports whether every pod of the service was placed.
+func (s ServiceResult) Fits() bool { return s.Placed == s.Replicas }
+
+// Result is the outcome for a whole graph, services in the order they were placed.
+type Result struct {
+	Services []ServiceResult `json:"services"`
+}
+
+// FirstUnplaced is the first service (in placement order) with pods left over.
+func (r Result) FirstUnplaced() (ServiceResult, bool) {
+	for _, s := range r.Services {
+		if !s.Fits() {
+			return s, true
+		}
+	}
+	return ServiceResult{}, false
+}
+
+// Place assigns pods first-fit decreasing: services ordered by GPUs per pod (largest first,
+// then by name), each pod to the first allowed node, in node-name order, with enough of every
+// resource it asks for. It does not change nodes.
+func Place(nodes []Node, demands []Demand) Result {
+	free := make([]map[string]int64, len(nodes))
+	order := make([]int, len(nodes))
+	for i, n := range nodes {
+		free[i] = maps.Clone(n.Free)
+		if free[i] == nil {
+			free[i] = map[string]int64{}
+		}
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(nodes[a].Node.Name, nodes[b].Node.Name) })
+	ds := slices.Clone(demands)
+	slices.SortStableFunc(ds, func(a, b Demand) int {
+		if c := cmp.Compare(total(b.Requests), total(a.Requests)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Service, b.Service)
+	})
+	var res Result
+	for _, d := range ds {
+		sr := ServiceResult{Service: d.Service, Replicas: d.Replicas, PerPod: d.Requests}
+		var allowed []int
+		for _, i := range order {
+			if Allowed(d.Pod, nodes[i].Node) {
+				allowed = append(allowed, i)
+			}
+		}
+		sr.Candidates = len(allowed)
+		used := map[string]bool{}
+		for p := int64(0); p < d.Replicas; p++ {
+			placed := false
+			for _, i := range allowed {
+				if covers(free[i], d.Requests) {
+					for r, q := range d.Requests {
+						free[i][r] -= q
+					}
+					sr.Placed++
+					if !used[nodes[i].Node.Name] {
+						used[nodes[i].Node.Name] = true
+						sr.Nodes = append(sr.Nodes, nodes[i].Node.Name)
+					}
+					placed = true
+					break
+				}
+			}
+			if !placed {
+				break // the same pod will not fit on a later try either
+			}
+		}
+		if missing := d.Replicas - sr.Placed; missing > 0 {
+			sr.Shortfall = map[string]int64{}
+			for r, q := range d.Requests {
+				sr.Shortfall[r] = q * missing
+			}
+		}
+		if first := firstResource(d.Requests); first != "" {
+			for _, i := range allowed {
+				sr.LargestFree = max(sr.LargestFree, free[i][first])
+			}
+		}
+		res.Services = append(res.Services, sr)
+	}
+	return res
+}
+
+// Allowed reports whether a pod with this spec may run on node: node selector and required
+// node affinity match, and every NoSchedule/NoExecute taint is tolerated. Unschedulable nodes
+// are the caller's to leave out.
+func Allowed(spec *corev1.PodSpec, node *corev1.Node) bool {
+	if spec == nil {
+		spec = &corev1.PodSpec{} // no constraints, no tolerations
+	}
+	pod := &corev1.Pod{Spec: *spec}
+	if ok, _ := nodeaffinity.GetRequiredNodeAffinity(pod).Match(node); !ok {
+		return false
+	}
+	_, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints, spec.Tolerations, func(t *corev1.Taint) bool {
+		return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
+	}, true) // Gt/Lt tolerations, as the 1.36 scheduler compares them
+	return !untolerated
+}
+
+// Describe says in one line what a service needs, e.g. "2 pods × 4 nvidia.com/gpu".
+func (s ServiceResult) Describe() string {
+	return fmt.Sprintf("%d pod(s) × %s", s.Replicas, FormatResources(s.PerPod))
+}
+
+// FormatResources writes a resource map as "8 nvidia.com/gpu + 1 nvidia.com/mig-1g.10gb".
+func FormatResources(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d %s", m[k], k)
+	}
+	return strings.Join(parts, " + ")
+}
+
+func covers(free, want map[string]int64) bool {
+	for r, q := range want {
+		if free[r] < q {
+			return false
+		}
+	}
+	return true
+}
+
+func total(m map[string]int64) int64 {
+	var t int64
+	for _, q := range m {
+		t += q
+	}
+	return t
+}
+
+func firstResource(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if len(keys) == 0 {
+		return ""
+	}
+	return keys[0]
+}

@@ -1,0 +1,164 @@
+package preflight
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/placement"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
+)
+
+// Demands renders each graph's services as the operator would and returns one demand per
+// service that asks for NVIDIA resources. admit, when set, may replace a pod spec with what
+// the cluster's admission makes of it (default tolerations, node selectors).
+func Demands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit func(ns string, spec *corev1.PodSpec) *corev1.PodSpec) ([]placement.Demand, error) {
+	var out []placement.Demand
+	for _, g := range graphs {
+		for _, name := range render.ServiceNames(g) {
+			spec, err := render.PodSpec(g, name, cfg)
+			if err != nil {
+				return nil, fmt.Errorf("%s/%s: %w", g.Name, name, err)
+			}
+			req := nvidiaRequests(&spec)
+			if len(req) == 0 {
+				continue
+			}
+			replicas := int64(1)
+			if r := g.Spec.Services[name].Replicas; r != nil {
+				replicas = int64(*r)
+			}
+			service := name
+			if len(graphs) > 1 {
+				service = g.Name + "/" + name
+			}
+			pod := &spec
+			if admit != nil {
+				pod = admit(g.Namespace, pod)
+			}
+			out = append(out, placement.Demand{Service: service, Replicas: replicas, Requests: req, Pod: pod})
+		}
+	}
+	return out, nil
+}
+
+// nvidiaRequests sums the NVIDIA resources of a pod's containers (limits, which GPUs must set;
+// requests where no limit is given).
+func nvidiaRequests(spec *corev1.PodSpec) map[string]int64 {
+	out := map[string]int64{}
+	for _, c := range spec.Containers {
+		seen := map[corev1.ResourceName]bool{}
+		for name, q := range c.Resources.Limits {
+			if strings.HasPrefix(string(name), "nvidia.com/") && !q.IsZero() {
+				out[string(name)] += q.Value()
+				seen[name] = true
+			}
+		}
+		for name, q := range c.Resources.Requests {
+			if strings.HasPrefix(string(name), "nvidia.com/") && !q.IsZero() && !seen[name] {
+				out[string(name)] += q.Value()
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// Capacity turns the inventory into placement nodes: Ready, schedulable GPU nodes with their
+// free NVIDIA resources.
+func Capacity(inv inventory.Inventory, nodes []corev1.Node) []placement.Node {
+	byName := map[string]*corev1.Node{}
+	for i := range nodes {
+		byName[nodes[i].Name] = &nodes[i]
+	}
+	var out []placement.Node
+	for _, n := range inv.Nodes {
+		node := byName[n.Name]
+		if node == nil || !n.Ready || n.Unschedulable {
+			continue
+		}
+		free := map[string]int64{}
+		for _, r := range n.Resources {
+			free[r.Name] = max(r.Free, 0)
+		}
+		out = append(out, placement.Node{Node: node, Free: free})
+	}
+	return out
+}
+
+func checkFits(ctx context.Context, e *Env) Outcome {
+	inv, err := e.Inventory(ctx)
+	if err != nil {
+		return apiError("read nodes and pods", err)
+	}
+	nodes, err := e.Nodes(ctx)
+	if err != nil {
+		return apiError("list nodes", err)
+	}
+	var admitNote string
+	admit := func(ns string, spec *corev1.PodSpec) *corev1.PodSpec {
+		got, err := e.admitted(ctx, ns, spec)
+		if err != nil {
+			admitNote = fmt.Sprintf(" (admission not simulated: %s)", oneLine(err))
+			return spec
+		}
+		return got
+	}
+	demands, err := Demands(e.Graphs, e.Render, admit)
+	if err != nil {
+		return Outcome{Status: Error, Detail: "render: " + err.Error()}
+	}
+	names := make([]string, len(e.Graphs))
+	for i, g := range e.Graphs {
+		names[i] = g.Name
+	}
+	if len(demands) == 0 {
+		return Outcome{Status: Pass, Detail: fmt.Sprintf("%s: no service requests GPUs", strings.Join(names, ", "))}
+	}
+	res := placement.Place(Capacity(inv, nodes), demands)
+	if s, bad := res.FirstUnplaced(); bad {
+		return Outcome{Status: Fail,
+			Detail: fmt.Sprintf("%s does not fit: needs %s, %d placed, short %s; largest free block on its %d candidate node(s): %d%s",
+				s.Service, s.Describe(), s.Placed, placement.FormatResources(s.Shortfall), s.Candidates, s.LargestFree, admitNote),
+			Remediation: "free or add GPUs that match the service's node selector/affinity, or lower its replicas or GPUs per pod (dynamoctl gpus shows what is free)",
+			DocsURL:     docsBase + "dgd-fits"}
+	}
+	var parts []string
+	var total int64
+	for _, s := range res.Services {
+		parts = append(parts, fmt.Sprintf("%s %s on %d node(s)", s.Service, s.Describe(), len(s.Nodes)))
+		for _, q := range s.PerPod {
+			total += q * s.Replicas
+		}
+	}
+	return Outcome{Status: Pass, Detail: fmt.Sprintf("%s fits: %s; %d of %d free GPUs used%s",
+		strings.Join(names, ", "), strings.Join(parts, ", "), total, inv.Totals.Free, admitNote)}
+}
+
+// admitted sends the pod spec through the cluster's admission chain with a server-side dry
+// run, so defaults added there (PodTolerationRestriction, PodNodeSelector, mutating webhooks)
+// count when matching nodes. Nothing is created.
+func (e *Env) admitted(ctx context.Context, ns string, spec *corev1.PodSpec) (*corev1.PodSpec, error) {
+	if ns == "" {
+		ns = e.Namespace
+	}
+	if ns == "" {
+		ns = metav1.NamespaceDefault
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "dynamoctl-preflight-"}, Spec: *spec.DeepCopy()}
+	// The graph's discovery ServiceAccount may not exist before the operator creates it, and
+	// admission refuses pods of missing accounts; scheduling does not depend on it.
+	pod.Spec.ServiceAccountName = ""
+	got, err := e.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		return nil, err
+	}
+	return &got.Spec, nil
+}
