@@ -60,6 +60,8 @@ bench: build cluster-bin ## Run the benchmarks (numbers go to docs/benchmarks.md
 	$(GO) test -run '^$$' -bench 'Cluster' -benchtime=$${CLUSTER_BENCHTIME:-3x} ./...
 	@# dynamoctl gpus against its client-go floor on 2,000 nodes and 20,000 pods.
 	$(GO) run ./bench/gpus -dynamoctl $(BIN)/dynamoctl
+	@# dynamoctl preflight (baseline) against the original script's kubectl calls, 2,000 nodes.
+	$(GO) run ./bench/preflight -dynamoctl $(BIN)/dynamoctl
 	@# dynamo-operator: 500 graphs at once on 2,000 nodes and 20,000 other pods.
 	$(GO) run ./bench/operator -operator $(BIN)/dynamo-operator
 

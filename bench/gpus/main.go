@@ -13,10 +13,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"syscall"
 	"time"
 
@@ -81,22 +79,11 @@ func run(nodes, pods, runs int, bin string) (err error) {
 	fmt.Printf("created %d pods in %s\n", pods, time.Since(start).Round(time.Millisecond))
 
 	measure := func(name string, argv ...string) ([]time.Duration, int64, error) {
-		var times []time.Duration
-		var rss int64
-		for i := 0; i < runs; i++ {
-			cmd := exec.Command(argv[0], argv[1:]...)
-			cmd.Stdout, cmd.Stderr = nil, os.Stderr
-			t0 := time.Now()
-			if err := cmd.Run(); err != nil {
-				return nil, 0, fmt.Errorf("%s: %w", name, err)
-			}
-			times = append(times, time.Since(t0))
-			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-				rss = max(rss, ru.Maxrss)
-			}
+		t, rss, err := load.Runs(runs, nil, argv...)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", name, err)
 		}
-		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-		return times, rss, nil
+		return t, rss, nil
 	}
 	// One warm-up each, not counted: the API server's caches, the page cache.
 	_, _, _ = measure("floor", self, "floor", c.KubeconfigPath())
@@ -108,7 +95,7 @@ func run(nodes, pods, runs int, bin string) (err error) {
 	if err != nil {
 		return err
 	}
-	med := func(t []time.Duration) time.Duration { return t[len(t)/2] }
+	med := load.Median
 	fmt.Printf("\n%d nodes, %d pods, %d runs each (median wall time, range, peak RSS)\n", nodes+1, pods, runs)
 	fmt.Printf("floor (client-go LISTs only)  %8s  [%s–%s]  %6.1f MiB\n", med(floorT).Round(time.Millisecond), floorT[0].Round(time.Millisecond), floorT[len(floorT)-1].Round(time.Millisecond), float64(floorRSS)/1024)
 	fmt.Printf("dynamoctl gpus -o json        %8s  [%s–%s]  %6.1f MiB\n", med(gpusT).Round(time.Millisecond), gpusT[0].Round(time.Millisecond), gpusT[len(gpusT)-1].Round(time.Millisecond), float64(gpusRSS)/1024)

@@ -59,8 +59,12 @@ func NewEnv(cfg *rest.Config) (*Env, error) {
 	if cfg == nil {
 		return e, nil
 	}
+	// Built-in kinds in protobuf: listing 2,000 nodes is a third of the JSON work.
+	pcfg := rest.CopyConfig(cfg)
+	pcfg.ContentType = runtime.ContentTypeProtobuf
+	pcfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	var err error
-	if e.Client, err = kubernetes.NewForConfig(cfg); err != nil {
+	if e.Client, err = kubernetes.NewForConfig(pcfg); err != nil {
 		return nil, err
 	}
 	if e.Dynamic, err = dynamic.NewForConfig(cfg); err != nil {

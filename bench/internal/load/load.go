@@ -1,9 +1,16 @@
-// Package load fills a simulated cluster with the nodes and pods the benchmarks measure against.
+// Package load fills a simulated cluster with the nodes and pods the benchmarks measure against,
+// and times the programs measured.
 package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"syscall"
+	"time"
 	"sync"
 	"sync/atomic"
 
@@ -98,3 +105,30 @@ func Parallel(n int, f func(int) error) error {
 	wg.Wait()
 	return first
 }
+
+// Runs times argv as a separate process runs times (stdout dropped, stderr passed through) and
+// returns the wall times, sorted, and the largest peak RSS in KiB. okCodes lists exit codes
+// that count as success besides 0.
+func Runs(runs int, okCodes []int, argv ...string) ([]time.Duration, int64, error) {
+	var times []time.Duration
+	var rss int64
+	for range runs {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Stdout, cmd.Stderr = nil, os.Stderr
+		t0 := time.Now()
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !(errors.As(err, &ee) && slices.Contains(okCodes, ee.ExitCode())) {
+			return nil, 0, fmt.Errorf("%s: %w", argv[0], err)
+		}
+		times = append(times, time.Since(t0))
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			rss = max(rss, ru.Maxrss)
+		}
+	}
+	slices.Sort(times)
+	return times, rss, nil
+}
+
+// Median of sorted durations.
+func Median(t []time.Duration) time.Duration { return t[len(t)/2] }

@@ -1,0 +1,108 @@
+// Command preflight benchmarks `dynamoctl preflight` (baseline profile) on a simulated cluster
+// with 2,000 GPU nodes against the original script's approach: one kubectl process per check,
+// run one after another (the same four kubectl calls as pre-deployment-check.sh).
+//
+//	go run ./bench/preflight [-nodes 2000] [-runs 5] [-dynamoctl bin/dynamoctl] [-kubectl kubectl]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dynamo-infra/dynamo-infra/bench/internal/load"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+)
+
+// script is the original's four checks as shell: each kubectl call is its own process.
+const script = `set -u
+kubectl cluster-info >/dev/null
+kubectl get storageclass -o jsonpath='{.items[?(@.metadata.annotations.storageclass\.kubernetes\.io/is-default-class=="true")].metadata.name}' >/dev/null
+kubectl get nodes -l nvidia.com/gpu.present=true --no-headers | wc -l >/dev/null
+kubectl get pods -A -l app=gpu-operator --no-headers | grep -c Running >/dev/null || true
+`
+
+func main() {
+	nodes := flag.Int("nodes", 2000, "GPU nodes to create")
+	runs := flag.Int("runs", 5, "runs of each program")
+	bin := flag.String("dynamoctl", "bin/dynamoctl", "dynamoctl binary to measure")
+	kubectl := flag.String("kubectl", "kubectl", "kubectl for the script")
+	flag.Parse()
+	if err := run(*nodes, *runs, *bin, *kubectl); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(nodes, runs int, bin, kubectl string) (err error) {
+	if bin, err = filepath.Abs(bin); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop() // Ctrl-C ends the run through the deferred cluster stop
+	p, _ := devcluster.ParseProfile("cpu=1")
+	c, err := devcluster.Start(ctx, devcluster.Options{Profile: p, StartTimeout: 5 * time.Minute})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, c.Stop()) }()
+	start := time.Now()
+	names, err := load.Nodes(ctx, c.Client(), nodes, "h100", "h200", "a100-mig", "l4", "aks-a100")
+	if err != nil {
+		return err
+	}
+	// Three GPU Operator pods, Running, so the gpu-operator check has something to count.
+	if _, err := c.Client().CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "gpu-operator"}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	for i := range 3 {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("gpu-operator-%d", i), Labels: map[string]string{"app": "gpu-operator"}},
+			Spec: corev1.PodSpec{NodeName: names[i], Tolerations: []corev1.Toleration{devcluster.KwokToleration()},
+				Containers: []corev1.Container{{Name: "operator", Image: "nvcr.io/nvidia/gpu-operator:v25.3.0"}}}}
+		if _, err := c.Client().CoreV1().Pods("gpu-operator").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("created %d nodes in %s\n", len(names), time.Since(start).Round(time.Millisecond))
+
+	kc := c.KubeconfigPath()
+	shell := []string{"bash", "-c", script}
+	_ = os.Setenv("KUBECONFIG", kc)
+	kubectlPath, err := exec.LookPath(kubectl)
+	if err != nil {
+		return fmt.Errorf("the script needs kubectl: %w", err)
+	}
+	_ = os.Setenv("PATH", filepath.Dir(kubectlPath)+":"+os.Getenv("PATH"))
+	preflight := []string{bin, "preflight", "--kubeconfig", kc, "-o", "json"}
+	// One warm-up each (API server caches, kubectl's discovery cache), then the measured runs.
+	// preflight exits 1 here: the cluster has no StorageClass.
+	if _, _, err := load.Runs(1, []int{1}, shell...); err != nil {
+		return err
+	}
+	if _, _, err := load.Runs(1, []int{1}, preflight...); err != nil {
+		return err
+	}
+	shT, _, err := load.Runs(runs, nil, shell...)
+	if err != nil {
+		return fmt.Errorf("script: %w", err)
+	}
+	pfT, pfRSS, err := load.Runs(runs, []int{1}, preflight...)
+	if err != nil {
+		return fmt.Errorf("dynamoctl preflight: %w", err)
+	}
+	fmt.Printf("\n%d nodes, baseline profile, %d runs each (median wall time, range)\n", len(names)+1, runs)
+	fmt.Printf("script: 4 kubectl processes, sequential  %8s  [%s–%s]\n", load.Median(shT).Round(time.Millisecond), shT[0].Round(time.Millisecond), shT[len(shT)-1].Round(time.Millisecond))
+	fmt.Printf("dynamoctl preflight -o json             %8s  [%s–%s]  peak RSS %.1f MiB\n", load.Median(pfT).Round(time.Millisecond), pfT[0].Round(time.Millisecond), pfT[len(pfT)-1].Round(time.Millisecond), float64(pfRSS)/1024)
+	fmt.Printf("ratio (time)                            %8.2fx\n", float64(load.Median(pfT))/float64(load.Median(shT)))
+	return nil
+}
