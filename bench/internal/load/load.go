@@ -9,10 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"syscall"
-	"time"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
