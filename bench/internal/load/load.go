@@ -118,7 +118,8 @@ func Runs(runs int, okCodes []int, argv ...string) ([]time.Duration, int64, erro
 		t0 := time.Now()
 		err := cmd.Run()
 		var ee *exec.ExitError
-		if err != nil && !(errors.As(err, &ee) && slices.Contains(okCodes, ee.ExitCode())) {
+		expected := errors.As(err, &ee) && slices.Contains(okCodes, ee.ExitCode())
+		if err != nil && !expected {
 			return nil, 0, fmt.Errorf("%s: %w", argv[0], err)
 		}
 		times = append(times, time.Since(t0))
