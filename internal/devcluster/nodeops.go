@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 )
@@ -201,4 +202,40 @@ func stripComments(b []byte) []byte {
 		}
 	}
 	return bytes.Join(out, []byte("\n"))
+}
+
+// LoadKwokConfig reads extra kwok configuration for --kwok-config: YAML documents, each with
+// apiVersion kwok.x-k8s.io/v1alpha1 or config.kwok.x-k8s.io/v1alpha1 and a kind. kwok itself
+// validates their fields when it starts.
+func LoadKwokConfig(path string) ([]string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var docs []string
+	dec := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
+	for i := 1; ; i++ {
+		doc, err := dec.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		var meta struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+		}
+		if err := yaml.Unmarshal(doc, &meta); err != nil {
+			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		if meta.APIVersion == "" && meta.Kind == "" {
+			continue // empty document
+		}
+		if !strings.HasPrefix(meta.APIVersion, "kwok.x-k8s.io/") && !strings.HasPrefix(meta.APIVersion, "config.kwok.x-k8s.io/") || meta.Kind == "" {
+			return nil, fmt.Errorf("document %d: apiVersion %q kind %q is not kwok configuration", i, meta.APIVersion, meta.Kind)
+		}
+		docs = append(docs, string(doc))
+	}
+	return docs, nil
 }

@@ -234,3 +234,32 @@ func TestNodeSchedulable(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadKwokConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ok := write("ok.yaml", "apiVersion: kwok.x-k8s.io/v1alpha1\nkind: ClusterExec\nmetadata: {name: a}\n---\n---\napiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\n")
+	docs, err := LoadKwokConfig(ok)
+	if err != nil || len(docs) != 2 {
+		t.Fatalf("%d docs, %v", len(docs), err)
+	}
+	for name, body := range map[string]string{
+		"node.yaml":   "apiVersion: v1\nkind: Node\nmetadata: {name: a}\n",
+		"nokind.yaml": "apiVersion: kwok.x-k8s.io/v1alpha1\nmetadata: {name: a}\n",
+		"broken.yaml": "apiVersion: [\n",
+		"second.yaml": "apiVersion: kwok.x-k8s.io/v1alpha1\nkind: Stage\n---\napiVersion: apps/v1\nkind: Deployment\n",
+	} {
+		if _, err := LoadKwokConfig(write(name, body)); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+	if _, err := LoadKwokConfig(filepath.Join(dir, "missing.yaml")); err == nil {
+		t.Error("missing file accepted")
+	}
+}

@@ -22,12 +22,14 @@ type UpOptions struct {
 	Dir        string
 	Profile    string
 	NodesFile  string
+	KwokConfig string
 	BinDir     string
 	Timeout    time.Duration
 	Foreground bool
 
 	profile devcluster.Profile
 	nodes   []*corev1.Node
+	kwok    []string
 	streams genericiooptions.IOStreams
 }
 
@@ -36,12 +38,14 @@ func (o *UpOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.Profile, "profile", devcluster.DefaultProfile,
 		"Nodes to create, KIND=COUNT,... (kinds: "+strings.Join(devcluster.NodeKindNames(), ", ")+"); empty with --nodes-file for user nodes only")
 	cmd.Flags().StringVar(&o.NodesFile, "nodes-file", "", "YAML file of Node manifests to create in addition to the profile")
+	cmd.Flags().StringVar(&o.KwokConfig, "kwok-config", "", "YAML file of extra kwok configuration (ClusterExec, ClusterLogs, Stage … documents), e.g. to exec into simulated pods")
 	cmd.Flags().StringVar(&o.BinDir, "bin-dir", "", "Directory of the control-plane binaries (default: bin/k8s of this repository, then the build cache; or $"+devcluster.EnvBinDir+")")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", devcluster.DefaultStartTimeout, "How long to wait for the cluster to become Ready")
 	_ = cmd.RegisterFlagCompletionFunc("profile", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return devcluster.NodeKindNames(), cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
 	})
 	_ = cmd.MarkFlagFilename("nodes-file", "yaml", "yml", "json")
+	_ = cmd.MarkFlagFilename("kwok-config", "yaml", "yml")
 }
 
 // Complete parses the profile and the nodes file and resolves paths.
@@ -63,6 +67,14 @@ func (o *UpOptions) Complete() error {
 			return exit.UsageError(fmt.Errorf("--nodes-file: %w", err))
 		}
 	}
+	if o.KwokConfig != "" {
+		if o.KwokConfig, err = filepath.Abs(o.KwokConfig); err != nil {
+			return err
+		}
+		if o.kwok, err = devcluster.LoadKwokConfig(o.KwokConfig); err != nil {
+			return exit.UsageError(fmt.Errorf("--kwok-config: %w", err))
+		}
+	}
 	if o.BinDir == "" {
 		if o.BinDir, err = devcluster.FindBinDir(); err != nil {
 			return err
@@ -82,6 +94,7 @@ func (o *UpOptions) clusterOptions() devcluster.Options {
 		Dir:          o.Dir,
 		Profile:      o.profile,
 		ExtraNodes:   o.nodes,
+		KwokConfig:   o.kwok,
 		StartTimeout: o.Timeout,
 	}
 }
@@ -95,6 +108,9 @@ func (o *UpOptions) supervisorCommand() ([]string, error) {
 	args := []string{exe, "dev", "cluster", "serve", "--dir", o.Dir, "--profile", o.Profile, "--bin-dir", o.BinDir, "--timeout", o.Timeout.String()}
 	if o.NodesFile != "" {
 		args = append(args, "--nodes-file", o.NodesFile)
+	}
+	if o.KwokConfig != "" {
+		args = append(args, "--kwok-config", o.KwokConfig)
 	}
 	return args, nil
 }
