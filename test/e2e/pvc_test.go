@@ -102,6 +102,18 @@ spec:
 		t.Errorf("%d access pods left after cp", len(l.Items))
 	}
 
+	// A shell without a terminal: commands from stdin run in the volume; the pod goes after.
+	sh := exec.Command(dynamoctl, "pvc", "--kubeconfig", kc, "shell", "model-cache")
+	sh.Stdin = strings.NewReader("cat models/Qwen3-0.6B/config.json; exit\n")
+	var shOut, shErr bytes.Buffer
+	sh.Stdout, sh.Stderr = &shOut, &shErr
+	if err := sh.Run(); err != nil || !strings.Contains(shOut.String(), `{"layers":28}`) {
+		t.Errorf("shell: %v\n%s%s", err, shOut.String(), shErr.String())
+	}
+	if l, _ := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "dynamo-infra/pvc"}); len(l.Items) != 0 {
+		t.Errorf("%d access pods left after shell", len(l.Items))
+	}
+
 	// An access pod that stays: delete refuses, cleanup removes it, then delete works.
 	if r := pvc("access", "model-cache"); r.code != 0 || !strings.Contains(r.stdout, "pod/pvc-access-model-cache-") {
 		t.Fatalf("access: exit %d\n%s%s", r.code, r.stdout, r.stderr)
