@@ -29,12 +29,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
@@ -82,7 +79,11 @@ func run(o options) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := installCRD(ctx, c, o.crd); err != nil {
+	crd, err := os.ReadFile(o.crd)
+	if err != nil {
+		return err
+	}
+	if err := devcluster.InstallCRDs(ctx, c.RESTConfig(), crd); err != nil {
 		return err
 	}
 	graph, err := readGraph(o.manifest)
@@ -159,44 +160,6 @@ func run(o options) (err error) {
 	fmt.Printf("  operator RSS idle            %8.1f MiB  (after start-up, before any graph)\n", float64(idleRSS)/1024)
 	fmt.Printf("  operator RSS peak            %8.1f MiB\n", float64(peakRSS)/1024)
 	return nil
-}
-
-// installCRD server-side applies the CRD (too large for client-side apply) and waits until it
-// is served.
-func installCRD(ctx context.Context, c *devcluster.Cluster, path string) error {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	var crd apiextensionsv1.CustomResourceDefinition
-	if err := yaml.UnmarshalStrict(raw, &crd); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	ext, err := apiextensionsclient.NewForConfig(c.RESTConfig())
-	if err != nil {
-		return err
-	}
-	js, err := yaml.YAMLToJSON(raw)
-	if err != nil {
-		return err
-	}
-	force := true
-	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Patch(ctx, crd.Name, types.ApplyPatchType, js,
-		metav1.PatchOptions{FieldManager: "bench", Force: &force}); err != nil {
-		return err
-	}
-	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		got, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		for _, cond := range got.Status.Conditions {
-			if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
 }
 
 func readGraph(path string) (*unstructured.Unstructured, error) {

@@ -3,6 +3,7 @@ package preflight
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -235,27 +236,36 @@ func managedGPUPlatform(nodes []inventory.NodeGPU) string {
 		}
 	}
 	var names []string
-	for _, p := range sortedKeys(platforms) {
+	for _, p := range slices.Sorted(maps.Keys(platforms)) {
 		names = append(names, fmt.Sprintf("%s on %d node(s)", p, platforms[p]))
 	}
 	return strings.Join(names, ", ")
 }
 
-func checkNodePressure(ctx context.Context, e *Env) Outcome {
+// gpuNodes returns every node and the set of GPU node names; when the check cannot go on
+// (an API error, no GPU node) ok is false and out says why.
+func (e *Env) gpuNodes(ctx context.Context) (nodes []corev1.Node, gpu map[string]bool, out Outcome, ok bool) {
 	inv, err := e.Inventory(ctx)
 	if err != nil {
-		return apiError("read nodes", err)
+		return nil, nil, apiError("read nodes", err), false
 	}
-	nodes, err := e.Nodes(ctx)
-	if err != nil {
-		return apiError("list nodes", err)
+	if nodes, err = e.Nodes(ctx); err != nil {
+		return nil, nil, apiError("list nodes", err), false
 	}
-	gpu := map[string]bool{}
+	gpu = map[string]bool{}
 	for _, n := range inv.Nodes {
 		gpu[n.Name] = true
 	}
 	if len(gpu) == 0 {
-		return Outcome{Status: Skip, Detail: "no GPU nodes"}
+		return nil, nil, Outcome{Status: Skip, Detail: "no GPU nodes"}, false
+	}
+	return nodes, gpu, Outcome{}, true
+}
+
+func checkNodePressure(ctx context.Context, e *Env) Outcome {
+	nodes, gpu, out, ok := e.gpuNodes(ctx)
+	if !ok {
+		return out
 	}
 	var bad []string
 	for i := range nodes {
@@ -305,20 +315,9 @@ func NodeProblems(n *corev1.Node) []string {
 var rdmaLabels = []string{"nvidia.com/rdma.present", "feature.node.kubernetes.io/rdma.available", "feature.node.kubernetes.io/rdma.capable"}
 
 func checkRDMA(ctx context.Context, e *Env) Outcome {
-	inv, err := e.Inventory(ctx)
-	if err != nil {
-		return apiError("read nodes", err)
-	}
-	nodes, err := e.Nodes(ctx)
-	if err != nil {
-		return apiError("list nodes", err)
-	}
-	gpu := map[string]bool{}
-	for _, n := range inv.Nodes {
-		gpu[n.Name] = true
-	}
-	if len(gpu) == 0 {
-		return Outcome{Status: Skip, Detail: "no GPU nodes"}
+	nodes, gpu, out, ok := e.gpuNodes(ctx)
+	if !ok {
+		return out
 	}
 	with := 0
 	resources := map[string]bool{}
@@ -347,7 +346,7 @@ func checkRDMA(ctx context.Context, e *Env) Outcome {
 			Remediation: "for multi-node disaggregation install the NVIDIA Network Operator (RDMA shared device plugin); single-node graphs do not need it",
 			DocsURL:     "https://docs.nvidia.com/networking/display/kubernetes2410/getting-started-kubernetes.html"}
 	}
-	detail := fmt.Sprintf("%d of %d GPU nodes advertise RDMA (%s)", with, len(gpu), strings.Join(sortedKeys(resources), ", "))
+	detail := fmt.Sprintf("%d of %d GPU nodes advertise RDMA (%s)", with, len(gpu), strings.Join(slices.Sorted(maps.Keys(resources)), ", "))
 	if with < len(gpu) {
 		return Outcome{Status: Warn, Detail: detail, Remediation: "pin disaggregated workers to the RDMA nodes with a node selector"}
 	}

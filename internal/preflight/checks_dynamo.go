@@ -3,6 +3,8 @@ package preflight
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -175,7 +177,7 @@ func checkRBAC(ctx context.Context, e *Env) Outcome {
 	}
 	var parts []string
 	n := 0
-	for _, purpose := range sortedKeys(missing) {
+	for _, purpose := range slices.Sorted(maps.Keys(missing)) {
 		parts = append(parts, fmt.Sprintf("%s: %s", purpose, strings.Join(firstN(missing[purpose], 3), ", ")))
 		n += len(missing[purpose])
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -23,7 +21,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
@@ -146,7 +143,7 @@ func TestChecksOnGPUCluster(t *testing.T) {
 	})
 
 	t.Run("gpu-operator ClusterPolicy", func(t *testing.T) {
-		installCRDFile(t, cfg, filepath.Join("testdata", "crds", "clusterpolicies.yaml"))
+		devclustertest.InstallCRDs(t, cfg, filepath.Join("testdata", "crds", "clusterpolicies.yaml"))
 		dyn := dynamic.NewForConfigOrDie(cfg)
 		res := dyn.Resource(schema.GroupVersionResource{Group: "nvidia.com", Version: "v1", Resource: "clusterpolicies"})
 		cp := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "nvidia.com/v1", "kind": "ClusterPolicy", "metadata": map[string]any{"name": "cluster-policy"}, "spec": map[string]any{}}}
@@ -183,7 +180,7 @@ func TestChecksOnGPUCluster(t *testing.T) {
 
 	t.Run("prometheus-operator", func(t *testing.T) {
 		expect(t, check(t, cfg, "prometheus-operator"), preflight.Warn, "servicemonitors.monitoring.coreos.com", "podmonitors.monitoring.coreos.com")
-		installCRDFile(t, cfg, filepath.Join("testdata", "crds", "monitoring.yaml"))
+		devclustertest.InstallCRDs(t, cfg, filepath.Join("testdata", "crds", "monitoring.yaml"))
 		expect(t, check(t, cfg, "prometheus-operator"), preflight.Pass, "ServiceMonitor and PodMonitor CRDs installed")
 	})
 
@@ -197,7 +194,7 @@ func TestChecksOnGPUCluster(t *testing.T) {
 		ext := apiextensionsclient.NewForConfigOrDie(cfg)
 		_, err = ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, old, metav1.CreateOptions{})
 		must(t, err)
-		waitEstablished(t, ext, want.Name)
+		must(t, devcluster.WaitEstablished(ctx, ext, want.Name))
 		expect(t, check(t, cfg, "dynamo-crds"), preflight.Warn, "v1alpha1 schema differs")
 		got, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, want.Name, metav1.GetOptions{})
 		must(t, err)
@@ -348,34 +345,4 @@ func label(t *testing.T, cs kubernetes.Interface, node, key, value string) {
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{key: value}}})
 	_, err := cs.CoreV1().Nodes().Patch(ctxT(t), node, types.MergePatchType, patch, metav1.PatchOptions{})
 	must(t, err)
-}
-
-func installCRDFile(t *testing.T, cfg *rest.Config, path string) {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	must(t, err)
-	ext := apiextensionsclient.NewForConfigOrDie(cfg)
-	for _, doc := range strings.Split(string(raw), "\n---\n") {
-		var crd apiextensionsv1.CustomResourceDefinition
-		must(t, yaml.UnmarshalStrict([]byte(doc), &crd))
-		_, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctxT(t), &crd, metav1.CreateOptions{})
-		must(t, err)
-		waitEstablished(t, ext, crd.Name)
-	}
-}
-
-func waitEstablished(t *testing.T, ext apiextensionsclient.Interface, name string) {
-	t.Helper()
-	must(t, wait.PollUntilContextTimeout(ctxT(t), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		crd, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		for _, c := range crd.Status.Conditions {
-			if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
-				return true, nil
-			}
-		}
-		return false, nil
-	}))
 }

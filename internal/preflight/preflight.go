@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -292,14 +291,4 @@ func runOne(ctx context.Context, e *Env, c Check, timeout time.Duration) Result 
 	res.Status, res.Detail, res.Remediation, res.DocsURL = out.Status, out.Detail, out.Remediation, out.DocsURL
 	res.DurationMillis = time.Since(start).Milliseconds()
 	return res
-}
-
-// sortedKeys returns the keys of a counting map, sorted.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -1,0 +1,78 @@
+package devcluster
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
+)
+
+// InstallCRDs server-side applies the CustomResourceDefinitions in raw (YAML, several
+// documents allowed; server-side because generated CRDs outgrow the last-applied annotation)
+// and waits until each is Established.
+func InstallCRDs(ctx context.Context, cfg *rest.Config, raw []byte) error {
+	ext, err := apiextensionsclient.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	dec := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
+	for {
+		doc, err := dec.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var crd apiextensionsv1.CustomResourceDefinition
+		if err := yaml.UnmarshalStrict(doc, &crd); err != nil {
+			return fmt.Errorf("CRD document: %w", err)
+		}
+		if crd.Name == "" {
+			continue
+		}
+		js, err := yaml.YAMLToJSON(doc)
+		if err != nil {
+			return err
+		}
+		if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Patch(ctx, crd.Name, types.ApplyPatchType, js,
+			metav1.PatchOptions{FieldManager: "dynamo-infra-dev", Force: new(true)}); err != nil {
+			return fmt.Errorf("apply CRD %s: %w", crd.Name, err)
+		}
+		if err := WaitEstablished(ctx, ext, crd.Name); err != nil {
+			return err
+		}
+	}
+}
+
+// WaitEstablished waits (up to a minute) until the named CRD is Established.
+func WaitEstablished(ctx context.Context, ext apiextensionsclient.Interface, name string) error {
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		crd, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, c := range crd.Status.Conditions {
+			if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("CRD %s not Established: %w", name, err)
+	}
+	return nil
+}
