@@ -1,0 +1,105 @@
+// Package observability is `dynamoctl observability`: scrape configuration for a graph.
+package observability
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/yaml"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
+	"github.com/dynamo-infra/dynamo-infra/internal/observability"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
+)
+
+// NewCommand returns `dynamoctl observability`.
+func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "observability",
+		Short: "Generate monitoring configuration for a DynamoGraphDeployment",
+	}
+	cmd.AddCommand(scrapeConfigCommand(flags, streams))
+	return cmd
+}
+
+func scrapeConfigCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	var file, format string
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "scrape-config -f dgd.yaml",
+		Short: "Prometheus scrape jobs (or PodMonitors) for every service of a graph",
+		Long: `Print one Prometheus scrape job per service of the graph — frontend, workers, prefill, decode,
+planner alike — using Kubernetes pod discovery in the graph's namespace, kept to the service's
+pods (nvidia.com/selector) and its metrics port (http for the frontend, system for the
+others), and labelled dynamo_graph, dynamo_component and dynamo_component_type. With -o
+podmonitor, print Prometheus Operator PodMonitors that do the same. Services of a graph with
+the annotation nvidia.com/enable-metrics: "false" are left out (and named on stderr).
+
+Paste the jobs under scrape_configs: of prometheus.yml. kubernetes_sd_configs needs a
+Prometheus built with Kubernetes discovery (the upstream release has it).`,
+		Example: `  dynamoctl observability scrape-config -f dgd.yaml >> prometheus-jobs.yaml
+  dynamoctl observability scrape-config -f dgd.yaml -o podmonitor | kubectl apply -f -`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return exit.UsageError(errors.New("-f is required: the DynamoGraphDeployment manifest (- for stdin)"))
+			}
+			if format != "prometheus" && format != "podmonitor" {
+				return exit.UsageError(fmt.Errorf("-o %q: use prometheus or podmonitor", format))
+			}
+			if interval <= 0 {
+				return exit.UsageError(errors.New("--interval must be positive"))
+			}
+			graphs, err := render.ReadGraphs(file, streams.In, kube.Namespace(flags))
+			if err != nil {
+				return exit.UsageError(fmt.Errorf("-f: %w", err))
+			}
+			targets, err := observability.Targets(graphs, render.Config{})
+			if err != nil {
+				return exit.UsageError(err)
+			}
+			for _, t := range targets {
+				if !t.Enabled {
+					fmt.Fprintf(streams.ErrOut, "%s/%s: metrics disabled (nvidia.com/enable-metrics: \"false\"), not scraped\n", t.Graph, t.Service)
+				}
+			}
+			return write(streams.Out, format, targets, interval.String())
+		},
+	}
+	cmd.Flags().StringVarP(&file, "filename", "f", "", "DynamoGraphDeployment manifest (- for stdin)")
+	cmd.Flags().StringVarP(&format, "output", "o", "prometheus", "prometheus (scrape_configs) or podmonitor")
+	cmd.Flags().DurationVar(&interval, "interval", 5*time.Second, "Scrape interval")
+	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"prometheus", "podmonitor"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func write(w io.Writer, format string, targets []observability.Target, interval string) error {
+	if format == "prometheus" {
+		b, err := yaml.Marshal(map[string]any{"scrape_configs": observability.ScrapeConfigs(targets, interval)})
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	for i, pm := range observability.PodMonitors(targets, interval) {
+		b, err := yaml.Marshal(pm)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			fmt.Fprintln(w, "---")
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,226 @@
+// Package observability generates what scrapes a graph: a Prometheus scrape job or a
+// PodMonitor per service, from the same rendered pods the operator creates, so no role (frontend,
+// worker, prefill, decode, planner) goes unscraped — the original's PodMonitors selected only
+// component type "worker" and missed prefill and decode.
+package observability
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
+)
+
+// Target is one service's metrics endpoint.
+type Target struct {
+	Graph         string
+	Namespace     string
+	Service       string
+	ComponentType string
+	// Selector is the value of nvidia.com/selector on the service's pods.
+	Selector string
+	// Port is the container port's name; Path the metrics path.
+	Port string
+	Path string
+	// Enabled is false when the graph turned metrics off (nvidia.com/enable-metrics: "false").
+	Enabled bool
+}
+
+// JobName is the scrape job's (and PodMonitor's) name: dynamo-<graph>-<service>.
+func (t Target) JobName() string { return "dynamo-" + t.Graph + "-" + strings.ToLower(t.Service) }
+
+// Targets renders each graph's services and returns their metrics endpoints, in graph and
+// service order.
+func Targets(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config) ([]Target, error) {
+	var out []Target
+	for _, g := range graphs {
+		for _, name := range render.ServiceNames(g) {
+			d, err := render.Deployment(g, name, cfg)
+			if err != nil {
+				return nil, fmt.Errorf("%s/%s: %w", g.Name, name, err)
+			}
+			labels := d.Spec.Template.Labels
+			port := metricsPort(&d.Spec.Template.Spec)
+			if port == "" {
+				return nil, fmt.Errorf("%s/%s: the main container has no %q or %q port", g.Name, name, v1alpha1.PortNameFrontend, v1alpha1.PortNameSystem)
+			}
+			out = append(out, Target{
+				Graph: g.Name, Namespace: g.Namespace, Service: name,
+				ComponentType: labels[v1alpha1.LabelComponentType],
+				Selector:      labels[v1alpha1.LabelSelector],
+				Port:          port, Path: "/metrics",
+				Enabled: labels[v1alpha1.LabelMetricsEnabled] != "false",
+			})
+		}
+	}
+	return out, nil
+}
+
+// metricsPort is the port Dynamo serves /metrics on: the frontend's http, the workers' system.
+func metricsPort(spec *corev1.PodSpec) string {
+	for _, c := range spec.Containers {
+		for _, p := range c.Ports {
+			if p.Name == v1alpha1.PortNameFrontend || p.Name == v1alpha1.PortNameSystem {
+				return p.Name
+			}
+		}
+	}
+	return ""
+}
+
+// ScrapeConfig is one Prometheus scrape job (the fields we set).
+type ScrapeConfig struct {
+	JobName             string               `json:"job_name"`
+	ScrapeInterval      string               `json:"scrape_interval,omitempty"`
+	MetricsPath         string               `json:"metrics_path"`
+	KubernetesSDConfigs []KubernetesSDConfig `json:"kubernetes_sd_configs"`
+	RelabelConfigs      []RelabelConfig      `json:"relabel_configs"`
+}
+
+// KubernetesSDConfig discovers pods of some namespaces.
+type KubernetesSDConfig struct {
+	Role       string             `json:"role"`
+	Namespaces *NamespaceSelector `json:"namespaces,omitempty"`
+}
+
+// NamespaceSelector lists namespaces by name.
+type NamespaceSelector struct {
+	Names []string `json:"names"`
+}
+
+// RelabelConfig is a Prometheus relabelling step.
+type RelabelConfig struct {
+	SourceLabels []string `json:"source_labels,omitempty"`
+	Regex        string   `json:"regex,omitempty"`
+	Action       string   `json:"action,omitempty"`
+	TargetLabel  string   `json:"target_label,omitempty"`
+	Replacement  string   `json:"replacement,omitempty"`
+}
+
+// promLabel is the __meta_kubernetes_pod_label_ name of a pod label.
+func promLabel(k string) string {
+	var b strings.Builder
+	for _, r := range k {
+		if (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') || r == '_' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return "__meta_kubernetes_pod_label_" + b.String()
+}
+
+// identity are the labels every series of a target gets, so dashboards can split by role.
+func identity(t Target) []RelabelConfig {
+	return []RelabelConfig{
+		{Action: "replace", TargetLabel: "dynamo_graph", Replacement: t.Graph},
+		{Action: "replace", TargetLabel: "dynamo_component", Replacement: t.Service},
+		{Action: "replace", TargetLabel: "dynamo_component_type", Replacement: t.ComponentType},
+	}
+}
+
+// ScrapeConfigs returns one job per enabled target: Kubernetes pod discovery in the graph's
+// namespace, kept to the service's pods (nvidia.com/selector) and its metrics port, labelled
+// with graph, component and component type.
+func ScrapeConfigs(targets []Target, interval string) []ScrapeConfig {
+	out := []ScrapeConfig{}
+	for _, t := range targets {
+		if !t.Enabled {
+			continue
+		}
+		rc := []RelabelConfig{
+			{SourceLabels: []string{promLabel(v1alpha1.LabelSelector)}, Regex: t.Selector, Action: "keep"},
+			{SourceLabels: []string{"__meta_kubernetes_pod_container_port_name"}, Regex: t.Port, Action: "keep"},
+			{SourceLabels: []string{"__meta_kubernetes_namespace"}, TargetLabel: "namespace", Action: "replace"},
+			{SourceLabels: []string{"__meta_kubernetes_pod_name"}, TargetLabel: "pod", Action: "replace"},
+		}
+		out = append(out, ScrapeConfig{
+			JobName: t.JobName(), ScrapeInterval: interval, MetricsPath: t.Path,
+			KubernetesSDConfigs: []KubernetesSDConfig{{Role: "pod", Namespaces: &NamespaceSelector{Names: []string{namespaceOrDefault(t.Namespace)}}}},
+			RelabelConfigs:      append(rc, identity(t)...),
+		})
+	}
+	return out
+}
+
+// PodMonitor is a monitoring.coreos.com/v1 PodMonitor (the fields we set).
+type PodMonitor struct {
+	APIVersion string         `json:"apiVersion"`
+	Kind       string         `json:"kind"`
+	Metadata   PodMonitorMeta `json:"metadata"`
+	Spec       PodMonitorSpec `json:"spec"`
+}
+
+// PodMonitorMeta names a PodMonitor.
+type PodMonitorMeta struct {
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace"`
+	Labels    map[string]string `json:"labels,omitempty"`
+}
+
+// PodMonitorSpec selects pods and their metrics endpoint.
+type PodMonitorSpec struct {
+	Selector            LabelSelector        `json:"selector"`
+	NamespaceSelector   NamespaceNames       `json:"namespaceSelector"`
+	PodMetricsEndpoints []PodMetricsEndpoint `json:"podMetricsEndpoints"`
+}
+
+// LabelSelector matches labels exactly.
+type LabelSelector struct {
+	MatchLabels map[string]string `json:"matchLabels"`
+}
+
+// NamespaceNames lists namespaces.
+type NamespaceNames struct {
+	MatchNames []string `json:"matchNames"`
+}
+
+// PodMetricsEndpoint is a port and path to scrape.
+type PodMetricsEndpoint struct {
+	Port        string              `json:"port"`
+	Path        string              `json:"path"`
+	Interval    string              `json:"interval,omitempty"`
+	Relabelings []PodMonitorRelabel `json:"relabelings,omitempty"`
+}
+
+// PodMonitorRelabel is a Prometheus Operator relabelling (camelCase fields).
+type PodMonitorRelabel struct {
+	Action      string `json:"action"`
+	TargetLabel string `json:"targetLabel"`
+	Replacement string `json:"replacement"`
+}
+
+// PodMonitors returns one PodMonitor per enabled target, in the graph's namespace.
+func PodMonitors(targets []Target, interval string) []PodMonitor {
+	var out []PodMonitor
+	for _, t := range targets {
+		if !t.Enabled {
+			continue
+		}
+		var rl []PodMonitorRelabel
+		for _, r := range identity(t) {
+			rl = append(rl, PodMonitorRelabel{Action: r.Action, TargetLabel: r.TargetLabel, Replacement: r.Replacement})
+		}
+		out = append(out, PodMonitor{
+			APIVersion: "monitoring.coreos.com/v1", Kind: "PodMonitor",
+			Metadata: PodMonitorMeta{Name: t.JobName(), Namespace: namespaceOrDefault(t.Namespace),
+				Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: t.Graph, "app.kubernetes.io/managed-by": "dynamoctl"}},
+			Spec: PodMonitorSpec{
+				Selector:            LabelSelector{MatchLabels: map[string]string{v1alpha1.LabelSelector: t.Selector, v1alpha1.LabelMetricsEnabled: "true"}},
+				NamespaceSelector:   NamespaceNames{MatchNames: []string{namespaceOrDefault(t.Namespace)}},
+				PodMetricsEndpoints: []PodMetricsEndpoint{{Port: t.Port, Path: t.Path, Interval: interval, Relabelings: rl}},
+			},
+		})
+	}
+	return out
+}
+
+func namespaceOrDefault(ns string) string {
+	if ns == "" {
+		return "default"
+	}
+	return ns
+}
