@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// dynamoctl dev services through the binary: up prints the addresses, status reports both
+// healthy, a JetStream message and an etcd key survive down and up, down twice is exit 3.
+func TestDevServices(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "services")
+	ports := []string{"--nats-port", strconv.Itoa(freePort(t)), "--nats-monitor-port", strconv.Itoa(freePort(t)),
+		"--etcd-port", strconv.Itoa(freePort(t)), "--etcd-peer-port", strconv.Itoa(freePort(t))}
+	up := func() (natsURL, etcdURL string) {
+		t.Helper()
+		r := runCLI(t, 2*time.Minute, append([]string{"dev", "services", "up", "--dir", dir}, ports...)...)
+		if r.code != 0 {
+			t.Fatalf("up: exit %d: %s", r.code, r.stderr)
+		}
+		for _, f := range strings.Fields(strings.TrimPrefix(strings.TrimSpace(r.stdout), "export ")) {
+			k, v, _ := strings.Cut(f, "=")
+			switch k {
+			case "NATS_SERVER":
+				natsURL = v
+			case "ETCD_ENDPOINTS":
+				etcdURL = v
+			}
+		}
+		if natsURL == "" || etcdURL == "" {
+			t.Fatalf("up printed %q", r.stdout)
+		}
+		return natsURL, etcdURL
+	}
+	t.Cleanup(func() { runCLI(t, time.Minute, "dev", "services", "down", "--dir", dir) })
+	natsURL, etcdURL := up()
+
+	r := runCLI(t, time.Minute, "dev", "services", "status", "--dir", dir, "-o", "json")
+	var st struct {
+		Health []struct {
+			Name    string `json:"name"`
+			Healthy bool   `json:"healthy"`
+		} `json:"health"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || len(st.Health) != 2 || !st.Health[0].Healthy || !st.Health[1].Healthy {
+		t.Errorf("status: %v %s", err, r.stdout)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nc, err := nats.Connect(natsURL, nats.Timeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"events.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "events.a", []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	ec, err := clientv3.New(clientv3.Config{Endpoints: []string{etcdURL}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ec.Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	_ = ec.Close()
+
+	if r := runCLI(t, time.Minute, "dev", "services", "down", "--dir", dir); r.code != 0 {
+		t.Fatalf("down: %s", r.stderr)
+	}
+	if r := runCLI(t, time.Minute, "dev", "services", "status", "--dir", dir); r.code != 3 {
+		t.Errorf("status after down: exit %d", r.code)
+	}
+	if r := runCLI(t, time.Minute, "dev", "services", "down", "--dir", dir); r.code != 3 {
+		t.Errorf("second down: exit %d", r.code)
+	}
+
+	natsURL, etcdURL = up()
+	nc, err = nats.Connect(natsURL, nats.Timeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ = jetstream.New(nc)
+	stream, err := js.Stream(ctx, "EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := stream.GetLastMsgForSubject(ctx, "events.a"); err != nil || string(m.Data) != "kept" {
+		t.Errorf("JetStream message after down/up: %v %v", m, err)
+	}
+	ec, err = clientv3.New(clientv3.Config{Endpoints: []string{etcdURL}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ec.Close() }()
+	if got, err := ec.Get(ctx, "k"); err != nil || len(got.Kvs) != 1 || string(got.Kvs[0].Value) != "v" {
+		t.Errorf("etcd key after down/up: %v %v", got, err)
+	}
+}
