@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make generate: deepcopy functions and CRDs from the API types' markers.
+# make generate: deepcopy functions and CRDs from the API types' markers, RBAC from the
+# reconciler's markers, and the Helm chart's copies of both (its crds/ and files/).
 # Usage: hack/generate.sh [CRD_DIR]   (default config/crd/bases)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -8,3 +9,6 @@ cd "$root"
 hack/tool.sh controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/...
 hack/tool.sh controller-gen crd:allowDangerousTypes=false paths=./api/... output:crd:artifacts:config="$crd_dir"
 hack/tool.sh controller-gen rbac:roleName=dynamo-operator paths=./internal/controller/... output:rbac:artifacts:config=config/rbac
+# The chart ships the same CRD and the operator's rules (templates read files/operator-role.yaml).
+cp config/crd/bases/*.yaml charts/dynamo-operator/crds/
+cp config/rbac/role.yaml charts/dynamo-operator/files/operator-role.yaml

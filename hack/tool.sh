@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs a Go tool pinned in a tools/ module, built once into the user's cache dir (keyed by the
 # tool's version and the Go version), so every clone and CI run reuses the build.
-# Usage: hack/tool.sh controller-gen|golangci-lint ARGS...
+# Usage: hack/tool.sh controller-gen|golangci-lint|helm ARGS...
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 name=${1:?usage: hack/tool.sh TOOL ARGS...}; shift
 case "$name" in
   controller-gen) moddir=tools/controllergen; module=sigs.k8s.io/controller-tools; pkg=sigs.k8s.io/controller-tools/cmd/controller-gen ;;
   golangci-lint) moddir=tools/lint; module=github.com/golangci/golangci-lint/v2; pkg=github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;
+  helm) moddir=tools/helm; module=helm.sh/helm/v3; pkg=helm.sh/helm/v3/cmd/helm ;;
   *) echo "hack/tool.sh: unknown tool $name" >&2; exit 2 ;;
 esac
 ver=$(awk -v m="$module" '$1 == m && $2 ~ /^v/ {print $2; exit}' "$root/$moddir/go.mod")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fails when the generated deepcopy functions or CRDs are stale against the API markers.
+# Fails when the generated deepcopy functions, CRDs, RBAC or the chart's copies of them are stale.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -10,3 +10,5 @@ hack/tool.sh controller-gen crd:allowDangerousTypes=false paths=./api/... output
 diff -ru config/crd/bases "$tmp/crd" || { echo "CRDs are stale: run 'make generate'" >&2; exit 1; }
 hack/tool.sh controller-gen rbac:roleName=dynamo-operator paths=./internal/controller/... output:rbac:artifacts:config="$tmp/rbac"
 diff -ru config/rbac "$tmp/rbac" || { echo "RBAC is stale: run 'make generate'" >&2; exit 1; }
+diff -ru config/crd/bases charts/dynamo-operator/crds || { echo "the chart's CRDs are stale: run 'make generate'" >&2; exit 1; }
+diff -u config/rbac/role.yaml charts/dynamo-operator/files/operator-role.yaml || { echo "the chart's operator role is stale: run 'make generate'" >&2; exit 1; }

@@ -1,0 +1,303 @@
+// Package chart tests the Helm chart: helm lint, helm template for default, namespaced and
+// monitoring values, RBAC without wildcards, every rendered object accepted by a real API
+// server (server-side dry run), and the operator reconciling a graph while running as the
+// chart's ServiceAccount — the RBAC is sufficient, not only small.
+package chart
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+)
+
+var root = func() string {
+	r, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		panic(err)
+	}
+	return r
+}()
+
+const chartDir = "charts/dynamo-operator"
+
+// kubeVersion is the simulated cluster's (helm built from source defaults to v1.20).
+const kubeVersion = "v1.36.3"
+
+// helm runs the pinned helm (hack/tool.sh builds it once into the cache).
+func helm(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "tool.sh"), append([]string{"helm"}, args...)...)
+	cmd.Dir = root
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("helm %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errOut.String())
+	}
+	return out.String()
+}
+
+func render(t *testing.T, set ...string) []*unstructured.Unstructured {
+	t.Helper()
+	args := []string{"template", "dynamo", chartDir, "--namespace", "dynamo-system", "--kube-version", kubeVersion}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	out := helm(t, args...)
+	var objs []*unstructured.Unstructured
+	dec := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(out)))
+	for {
+		doc, err := dec.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal(doc, &u.Object); err != nil {
+			t.Fatalf("%v\n%s", err, doc)
+		}
+		if len(u.Object) > 0 {
+			objs = append(objs, u)
+		}
+	}
+	return objs
+}
+
+func kinds(objs []*unstructured.Unstructured) []string {
+	var k []string
+	for _, o := range objs {
+		k = append(k, o.GetKind())
+	}
+	slices.Sort(k)
+	return k
+}
+
+func TestLintAndTemplate(t *testing.T) {
+	for _, set := range [][]string{nil, {"namespaced=true"}, {"serviceMonitor.enabled=true", "podMonitors.enabled=true"}} {
+		args := []string{"lint", chartDir, "--strict", "--kube-version", kubeVersion}
+		for _, s := range set {
+			args = append(args, "--set", s)
+		}
+		helm(t, args...)
+	}
+	// The schema refuses what the operator would not accept.
+	cmd := exec.Command(filepath.Join(root, "hack", "tool.sh"), "helm", "template", "x", chartDir, "--kube-version", kubeVersion, "--set", "logging.level=loud")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "/logging/level") {
+		t.Errorf("a bad logging.level was accepted: %s", out)
+	}
+
+	def := render(t)
+	if got := kinds(def); !slices.Equal(got, []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"}) {
+		t.Errorf("default kinds: %v", got)
+	}
+	ns := render(t, "namespaced=true", "nats.address=nats://nats:4222")
+	if got := kinds(ns); !slices.Equal(got, []string{"Deployment", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount"}) {
+		t.Errorf("namespaced kinds: %v", got)
+	}
+	for _, o := range ns {
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		c, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+		main := c[0].(map[string]any)
+		args := fmt.Sprint(main["args"])
+		for _, want := range []string{"--watch-namespace=dynamo-system", "--leader-elect", "--nats-address=nats://nats:4222", "--metrics-bind-address=:8080"} {
+			if !strings.Contains(args, want) {
+				t.Errorf("manager args %s lack %s", args, want)
+			}
+		}
+		if main["name"] != "manager" {
+			t.Errorf("container %v", main["name"])
+		}
+		sc := main["securityContext"].(map[string]any)
+		if sc["readOnlyRootFilesystem"] != true || sc["allowPrivilegeEscalation"] != false {
+			t.Errorf("securityContext %v", sc)
+		}
+	}
+	mon := render(t, "serviceMonitor.enabled=true", "podMonitors.enabled=true")
+	if got := kinds(mon); !slices.Contains(got, "ServiceMonitor") || !slices.Contains(got, "PodMonitor") {
+		t.Errorf("monitoring kinds: %v", got)
+	}
+	for _, o := range mon {
+		if o.GetKind() == "PodMonitor" {
+			roles, _, _ := unstructured.NestedSlice(o.Object, "spec", "selector", "matchExpressions")
+			text := fmt.Sprint(roles)
+			for _, role := range []string{"frontend", "worker", "prefill", "decode", "planner"} {
+				if !strings.Contains(text, role) {
+					t.Errorf("the PodMonitor misses role %s: %s", role, text)
+				}
+			}
+		}
+	}
+}
+
+// No rule of any Role or ClusterRole the chart renders grants "*".
+func TestNoWildcardRBAC(t *testing.T) {
+	for _, set := range [][]string{nil, {"namespaced=true"}} {
+		for _, o := range render(t, set...) {
+			if o.GetKind() != "Role" && o.GetKind() != "ClusterRole" {
+				continue
+			}
+			rules, _, _ := unstructured.NestedSlice(o.Object, "rules")
+			if len(rules) == 0 {
+				t.Errorf("%s %s has no rules", o.GetKind(), o.GetName())
+			}
+			for _, r := range rules {
+				for _, field := range []string{"apiGroups", "resources", "verbs"} {
+					vals, _, _ := unstructured.NestedStringSlice(r.(map[string]any), field)
+					if slices.Contains(vals, "*") {
+						t.Errorf("%s %s: %s contains *", o.GetKind(), o.GetName(), field)
+					}
+				}
+			}
+		}
+	}
+}
+
+// Every object the chart renders (default and namespaced) is accepted by the API server; then
+// the chart's RBAC is installed for real and the operator, running as the chart's
+// ServiceAccount, brings the example graph to Ready.
+func TestOnClusterAsChartServiceAccount(t *testing.T) {
+	c := devclustertest.Start(t, "h100=1,cpu=1")
+	cfg := c.RESTConfig()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	crds, err := os.ReadFile(filepath.Join(root, chartDir, "crds", "nvidia.com_dynamographdeployments.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := devcluster.InstallCRDs(ctx, cfg, crds); err != nil {
+		t.Fatal(err)
+	}
+	dyn := dynamic.NewForConfigOrDie(cfg)
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(cfg)))
+	nsRes := schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "dynamo-system"}}}
+	if _, err := dyn.Resource(nsRes).Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	create := func(o *unstructured.Unstructured, dryRun bool) error {
+		m, err := mapper.RESTMapping(o.GroupVersionKind().GroupKind(), o.GroupVersionKind().Version)
+		if err != nil {
+			return err
+		}
+		opts := metav1.CreateOptions{}
+		if dryRun {
+			opts.DryRun = []string{metav1.DryRunAll}
+		}
+		var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
+		if m.Scope.Name() == "namespace" {
+			ri = dyn.Resource(m.Resource).Namespace(o.GetNamespace())
+		}
+		_, err = ri.Create(ctx, o, opts)
+		return err
+	}
+	for _, set := range [][]string{nil, {"namespaced=true"}} {
+		for _, o := range render(t, set...) {
+			if err := create(o, true); err != nil {
+				t.Errorf("%v: %s %s refused: %v", set, o.GetKind(), o.GetName(), err)
+			}
+		}
+	}
+
+	// Install the default release's ServiceAccount and RBAC for real.
+	for _, o := range render(t) {
+		if o.GetKind() == "Deployment" || o.GetKind() == "Service" {
+			continue
+		}
+		if err := create(o, false); err != nil {
+			t.Fatalf("install %s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+	}
+	// A kubeconfig that impersonates the chart's ServiceAccount.
+	raw, err := clientcmd.LoadFromFile(c.KubeconfigPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ai := range raw.AuthInfos {
+		ai.Impersonate = "system:serviceaccount:dynamo-system:dynamo-dynamo-operator"
+		ai.ImpersonateGroups = []string{"system:serviceaccounts", "system:serviceaccounts:dynamo-system", "system:authenticated"}
+	}
+	saKubeconfig := filepath.Join(t.TempDir(), "sa.kubeconfig")
+	if err := clientcmd.WriteToFile(*raw, saKubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	operator := filepath.Join(t.TempDir(), "dynamo-operator")
+	if out, err := exec.Command("go", "build", "-o", operator, "github.com/dynamo-infra/dynamo-infra/cmd/dynamo-operator").CombinedOutput(); err != nil {
+		t.Fatalf("build operator: %v\n%s", err, out)
+	}
+	var logs bytes.Buffer
+	op := exec.Command(operator, "--kubeconfig", saKubeconfig, "--leader-elect", "--leader-election-namespace", "dynamo-system",
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--nats-address", "nats://nats:4222")
+	op.Stdout, op.Stderr = &logs, &logs
+	if err := op.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = op.Process.Kill(); _ = op.Wait() }()
+
+	graph, err := os.ReadFile(filepath.Join(root, "deploy", "discovery", "dgd.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(graph, &u.Object); err != nil {
+		t.Fatal(err)
+	}
+	u.SetNamespace("default")
+	dgds := dyn.Resource(schema.GroupVersionResource{Group: "nvidia.com", Version: "v1alpha1", Resource: "dynamographdeployments"}).Namespace("default")
+	if _, err := dgds.Create(ctx, u, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		g, err := dgds.Get(ctx, u.GetName(), metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		state, _, _ := unstructured.NestedString(g.Object, "status", "state")
+		return state == "successful", nil
+	})
+	if err != nil {
+		g, _ := dgds.Get(ctx, u.GetName(), metav1.GetOptions{})
+		t.Fatalf("graph not successful as the chart's ServiceAccount: %v\nstatus: %v\noperator log:\n%s", err, g.Object["status"], tail(logs.String(), 30))
+	}
+	if strings.Contains(logs.String(), "forbidden") {
+		t.Errorf("the operator hit forbidden requests:\n%s", tail(logs.String(), 30))
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
