@@ -1,0 +1,134 @@
+// Package deploy checks the files under deploy/: the compose file loads with the compose
+// specification's own loader and every service has an image, ports and a health check;
+// prometheus.yml passes promtool and scrapes every role; NATS is configured without tracing.
+package deploy
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"sigs.k8s.io/yaml"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/devservices"
+)
+
+var deployDir = filepath.Join("..", "..", "deploy")
+
+func TestComposeFile(t *testing.T) {
+	ctx := context.Background()
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(deployDir, "docker-compose.yml")}, cli.WithWorkingDirectory(deployDir), cli.WithName("dynamo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opts.LoadProject(ctx)
+	if err != nil {
+		t.Fatalf("compose-go refuses the file: %v", err)
+	}
+	if got := slices.Sorted(func(yield func(string) bool) {
+		for name := range p.Services {
+			if !yield(name) {
+				return
+			}
+		}
+	}); !slices.Equal(got, []string{"etcd-server", "nats-server"}) {
+		t.Errorf("services %v", got)
+	}
+	published := map[string]bool{}
+	for name, s := range p.Services {
+		if s.Image == "" || strings.HasSuffix(s.Image, ":latest") || !strings.Contains(s.Image, ":") {
+			t.Errorf("%s: image %q (want a pinned tag)", name, s.Image)
+		}
+		if len(s.Ports) == 0 {
+			t.Errorf("%s: no ports", name)
+		}
+		for _, port := range s.Ports {
+			published[port.Published] = true
+		}
+		if s.HealthCheck == nil || s.HealthCheck.Disable || len(s.HealthCheck.Test) == 0 {
+			t.Errorf("%s: no health check", name)
+		}
+	}
+	// The same ports as dynamoctl dev services, so either can stand in for the other.
+	for _, port := range []int{devservices.DefaultNATSPort, devservices.DefaultNATSMonitorPort, devservices.DefaultEtcdPort} {
+		if !published[strconv.Itoa(port)] {
+			t.Errorf("port %d not published", port)
+		}
+	}
+	if len(p.Networks) == 0 || p.Networks["default"].Name != "dynamo" {
+		t.Errorf("the default network should be named dynamo: %+v", p.Networks)
+	}
+}
+
+func TestNATSConfig(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(deployDir, "nats", "nats.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		for _, bad := range []string{"trace", "debug", "logtime: false"} {
+			if strings.HasPrefix(line, bad) {
+				t.Errorf("nats.conf sets %q", line)
+			}
+		}
+	}
+	for _, want := range []string{"max_payload: 15728640", "jetstream", "http_port: 8222"} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("nats.conf lacks %q", want)
+		}
+	}
+}
+
+func TestPrometheusConfig(t *testing.T) {
+	path := filepath.Join(deployDir, "observability", "prometheus.yml")
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool not found: apt-get install -y prometheus (.ci/run does)")
+	}
+	if out, err := exec.Command(promtool, "check", "config", path).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check config: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		ScrapeConfigs []struct {
+			JobName       string `json:"job_name"`
+			StaticConfigs []struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"static_configs"`
+		} `json:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	jobs := map[string]bool{}
+	roles := map[string]bool{}
+	for _, j := range cfg.ScrapeConfigs {
+		jobs[j.JobName] = true
+		for _, sc := range j.StaticConfigs {
+			roles[sc.Labels["dynamo_component_type"]] = true
+		}
+	}
+	for _, want := range []string{"nats", "etcd", "dcgm", "dynamo-frontend", "dynamo-workers", "dynamo-operator"} {
+		if !jobs[want] {
+			t.Errorf("no job %s", want)
+		}
+	}
+	for _, role := range []string{"frontend", "worker", "prefill", "decode"} {
+		if !roles[role] {
+			t.Errorf("role %s is not scraped", role)
+		}
+	}
+}
