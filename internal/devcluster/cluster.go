@@ -88,10 +88,60 @@ type ports struct {
 	etcdClient, etcdPeer, apiserver, controllerManager, scheduler, kwok int
 }
 
+// errPortTaken means a component could not bind a port picked for it: another process took it
+// between the pick and the bind (tests start many servers at once). Start retries then.
+var errPortTaken = errors.New("a port was taken by another process")
+
 // Start brings a cluster up: etcd, the API server, then the controller-manager, scheduler and
 // kwok, then the profile's nodes, and returns once every node is Ready and the default service
 // account exists. On any error everything started so far is stopped.
-func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
+// A start that lost a port race (another process bound a port picked for a component) is
+// retried, twice at most, with fresh ports, unless the caller fixed the API server port.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := start(ctx, opts)
+		if err == nil || !errors.Is(err, errPortTaken) || attempt == 3 || opts.APIServerPort != 0 || ctx.Err() != nil {
+			return c, err
+		}
+		fmt.Fprintf(progressOf(opts), "  a port was taken during start (%v); retrying with new ports\n", err)
+	}
+}
+
+func progressOf(o Options) io.Writer {
+	if o.Progress == nil {
+		return io.Discard
+	}
+	return o.Progress
+}
+
+// logTail returns the last n non-empty lines of a log file as "\n  | line" text ("" when
+// unreadable), for errors that should say why a process died.
+func logTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	var out strings.Builder
+	for _, l := range lines {
+		if len(l) > 300 {
+			l = l[:300] + "…"
+		}
+		out.WriteString("\n  | " + l)
+	}
+	return out.String()
+}
+
+// start is one attempt of Start.
+func start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = DefaultStartTimeout
 	}
@@ -518,7 +568,12 @@ func (c *Cluster) waitHealthy(ctx context.Context, name string) error {
 	var last error
 	for {
 		if proc.exited() {
-			return fmt.Errorf("%w; see %s", proc.exitError(), comp.Log)
+			tail := logTail(comp.Log, 3)
+			err := fmt.Errorf("%w; see %s%s", proc.exitError(), comp.Log, tail)
+			if strings.Contains(tail, "address already in use") {
+				err = fmt.Errorf("%w: %w", errPortTaken, err)
+			}
+			return err
 		}
 		if last = checkHealth(ctx, hc, comp.HealthURL); last == nil {
 			return nil

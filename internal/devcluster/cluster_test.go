@@ -400,8 +400,9 @@ func TestStartFailureCleansUp(t *testing.T) {
 	if err == nil {
 		t.Fatalf("Start succeeded with a crashing controller-manager (stop: %v)", c.Stop())
 	}
-	if !strings.Contains(err.Error(), "kube-controller-manager exited") || !strings.Contains(err.Error(), "kube-controller-manager.log") {
-		t.Errorf("error %q does not name the crashed component and its log", err)
+	if !strings.Contains(err.Error(), "kube-controller-manager exited") || !strings.Contains(err.Error(), "kube-controller-manager.log") ||
+		!strings.Contains(err.Error(), "| simulated crash") {
+		t.Errorf("error %q does not name the crashed component, its log and its last lines", err)
 	}
 	logText, _ := os.ReadFile(filepath.Join(dir, "logs", "kube-controller-manager.log"))
 	if !strings.Contains(string(logText), "simulated crash") {
@@ -412,6 +413,41 @@ func TestStartFailureCleansUp(t *testing.T) {
 		if out, _ := exec.Command("pgrep", "-f", filepath.Join(bin, name)).Output(); len(out) > 0 {
 			t.Errorf("%s still running: pids %s", name, out)
 		}
+	}
+}
+
+// A component that loses its port to another process (picked free, taken before the bind) makes
+// Start retry with new ports, three attempts in all, and the error says so.
+func TestStartRetriesAPortRace(t *testing.T) {
+	real, err := devcluster.FindBinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	count := filepath.Join(t.TempDir(), "starts")
+	for _, b := range devcluster.Binaries {
+		if b == devcluster.BinControllerManager {
+			script := "#!/bin/sh\necho x >> " + count + "\necho 'failed to listen on 127.0.0.1:4242: listen tcp 127.0.0.1:4242: bind: address already in use' >&2\nexit 1\n"
+			if err := os.WriteFile(filepath.Join(bin, b), []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.Symlink(filepath.Join(real, b), filepath.Join(bin, b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, _ := devcluster.ParseProfile("cpu=1")
+	c, err := devcluster.Start(context.Background(), devcluster.Options{BinDir: bin, Profile: p, StartTimeout: time.Minute})
+	if err == nil {
+		t.Fatalf("Start succeeded (stop: %v)", c.Stop())
+	}
+	if !strings.Contains(err.Error(), "a port was taken") || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("error %q does not say a port was taken", err)
+	}
+	starts, _ := os.ReadFile(count)
+	if n := strings.Count(string(starts), "x"); n != 3 {
+		t.Errorf("the controller-manager was started %d times, want 3 (two retries)", n)
 	}
 }
 
