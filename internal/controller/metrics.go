@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,4 +72,24 @@ func (c *stateCounts) forget(key types.NamespacedName) {
 		delete(c.states, key)
 		resourcesTotal.WithLabelValues(old).Dec()
 	}
+}
+
+// MetricNames lists the names of the operator's own metrics (for the dashboards' metric list,
+// checked in test/deploy).
+func MetricNames() []string {
+	var names []string
+	for _, c := range []prometheus.Collector{reconcileTotal, reconcileDuration, reconcileErrors, resourcesTotal, childWrites} {
+		ch := make(chan *prometheus.Desc, 4)
+		c.Describe(ch)
+		close(ch)
+		for d := range ch {
+			// Desc has no name accessor; its String form is `Desc{fqName: "name", ...}`.
+			s := d.String()
+			if i := strings.Index(s, `fqName: "`); i >= 0 {
+				rest := s[i+len(`fqName: "`):]
+				names = append(names, rest[:strings.IndexByte(rest, '"')])
+			}
+		}
+	}
+	return names
 }
