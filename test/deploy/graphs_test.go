@@ -1,0 +1,34 @@
+package deploy
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
+)
+
+// Our example graphs decode strictly and render; the GPU one asks for GPUs on prefill and decode,
+// the CPU one for none, with the same three services.
+func TestExampleGraphs(t *testing.T) {
+	for file, wantGPU := range map[string]bool{"dgd.yaml": true, "dgd-cpu.yaml": false} {
+		graphs, err := render.ReadGraphs(filepath.Join(deployDir, "discovery", file), nil, "default")
+		if err != nil || len(graphs) != 1 {
+			t.Fatalf("%s: %d graphs, %v", file, len(graphs), err)
+		}
+		g := graphs[0]
+		if got := strings.Join(render.ServiceNames(g), ","); got != "Decode,Frontend,Prefill" {
+			t.Errorf("%s: services %s", file, got)
+		}
+		for _, name := range render.ServiceNames(g) {
+			spec, err := render.PodSpec(g, name, render.Config{})
+			if err != nil {
+				t.Fatalf("%s/%s: %v", file, name, err)
+			}
+			_, gpu := spec.Containers[0].Resources.Limits["nvidia.com/gpu"]
+			if want := wantGPU && name != "Frontend"; gpu != want {
+				t.Errorf("%s/%s: GPU limit %v, want %v", file, name, gpu, want)
+			}
+		}
+	}
+}
