@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
@@ -30,15 +29,7 @@ func upCluster(t *testing.T, profile string) (string, kubernetes.Interface) {
 		t.Fatalf("up: exit %d\n%s", r.code, r.stderr)
 	}
 	kc := filepath.Join(dir, "kubeconfig")
-	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kc, cs
+	return kc, clientFor(t, kc)
 }
 
 func TestGPUsJSONAndExitCodes(t *testing.T) {
