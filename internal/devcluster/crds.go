@@ -1,12 +1,9 @@
 package devcluster
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -14,9 +11,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/yamldoc"
 )
 
 // InstallCRDs server-side applies the CustomResourceDefinitions in raw (YAML, several
@@ -27,21 +25,10 @@ func InstallCRDs(ctx context.Context, cfg *rest.Config, raw []byte) error {
 	if err != nil {
 		return err
 	}
-	dec := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
-	for {
-		doc, err := dec.Read()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	return yamldoc.Each(bytes.NewReader(raw), "CRDs", func(_ int, doc []byte) error {
 		var crd apiextensionsv1.CustomResourceDefinition
 		if err := yaml.UnmarshalStrict(doc, &crd); err != nil {
-			return fmt.Errorf("CRD document: %w", err)
-		}
-		if crd.Name == "" {
-			continue
+			return err
 		}
 		js, err := yaml.YAMLToJSON(doc)
 		if err != nil {
@@ -51,10 +38,8 @@ func InstallCRDs(ctx context.Context, cfg *rest.Config, raw []byte) error {
 			metav1.PatchOptions{FieldManager: "dynamo-infra-dev", Force: new(true)}); err != nil {
 			return fmt.Errorf("apply CRD %s: %w", crd.Name, err)
 		}
-		if err := WaitEstablished(ctx, ext, crd.Name); err != nil {
-			return err
-		}
-	}
+		return WaitEstablished(ctx, ext, crd.Name)
+	})
 }
 
 // WaitEstablished waits (up to a minute) until the named CRD is Established.

@@ -1,8 +1,6 @@
 package devcluster
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,10 +15,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
+	"github.com/dynamo-infra/dynamo-infra/internal/yamldoc"
 )
 
 // nodeDecoder decodes core/v1 objects strictly: unknown or duplicate fields are errors that name
@@ -147,37 +145,26 @@ func LoadNodesFile(path string) ([]*corev1.Node, error) {
 
 // DecodeNodes decodes Node manifests from r; source names r in errors.
 func DecodeNodes(r io.Reader, source string) ([]*corev1.Node, error) {
-	dec := utilyaml.NewYAMLReader(bufio.NewReader(r))
 	var nodes []*corev1.Node
 	seen := map[string]bool{}
-	for doc := 1; ; doc++ {
-		raw, err := dec.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", source, doc, err)
-		}
-		if len(bytes.TrimSpace(stripComments(raw))) == 0 {
-			continue
-		}
+	err := yamldoc.Each(r, source, func(_ int, raw []byte) error {
 		obj, gvk, err := nodeDecoder.Decode(raw, nil, nil)
 		if err != nil {
 			if gvk != nil && (gvk.Kind != "Node" || gvk.Version != "v1" || gvk.Group != "") {
-				return nil, fmt.Errorf("%s: document %d: kind %q apiVersion %q: want kind Node, apiVersion v1", source, doc, gvk.Kind, gvk.GroupVersion().String())
+				return fmt.Errorf("kind %q apiVersion %q: want kind Node, apiVersion v1", gvk.Kind, gvk.GroupVersion().String())
 			}
-			return nil, fmt.Errorf("%s: document %d: %w", source, doc, err)
+			return err
 		}
 		np, ok := obj.(*corev1.Node)
 		if !ok {
-			return nil, fmt.Errorf("%s: document %d: kind %q apiVersion %q: want kind Node, apiVersion v1", source, doc, gvk.Kind, gvk.GroupVersion().String())
+			return fmt.Errorf("kind %q apiVersion %q: want kind Node, apiVersion v1", gvk.Kind, gvk.GroupVersion().String())
 		}
 		n := *np
 		if n.Name == "" {
-			return nil, fmt.Errorf("%s: document %d: node has no metadata.name", source, doc)
+			return errors.New("node has no metadata.name")
 		}
 		if seen[n.Name] {
-			return nil, fmt.Errorf("%s: node %q defined twice", source, n.Name)
+			return fmt.Errorf("node %q defined twice", n.Name)
 		}
 		seen[n.Name] = true
 		if n.Annotations == nil {
@@ -187,6 +174,10 @@ func DecodeNodes(r io.Reader, source string) ([]*corev1.Node, error) {
 			n.Annotations[AnnotationKwokNode] = KwokNodeValue
 		}
 		nodes = append(nodes, &n)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("%s: no Node manifests found", source)
@@ -194,48 +185,29 @@ func DecodeNodes(r io.Reader, source string) ([]*corev1.Node, error) {
 	return nodes, nil
 }
 
-func stripComments(b []byte) []byte {
-	var out [][]byte
-	for _, l := range bytes.Split(b, []byte("\n")) {
-		if t := bytes.TrimSpace(l); len(t) > 0 && t[0] != '#' {
-			out = append(out, l)
-		}
-	}
-	return bytes.Join(out, []byte("\n"))
-}
-
 // LoadKwokConfig reads extra kwok configuration for --kwok-config: YAML documents, each with
 // apiVersion kwok.x-k8s.io/v1alpha1 or config.kwok.x-k8s.io/v1alpha1 and a kind. kwok itself
 // validates their fields when it starts.
 func LoadKwokConfig(path string) ([]string, error) {
-	raw, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
 	var docs []string
-	dec := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
-	for i := 1; ; i++ {
-		doc, err := dec.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("document %d: %w", i, err)
-		}
+	err = yamldoc.Each(f, path, func(_ int, doc []byte) error {
 		var meta struct {
 			APIVersion string `json:"apiVersion"`
 			Kind       string `json:"kind"`
 		}
 		if err := yaml.Unmarshal(doc, &meta); err != nil {
-			return nil, fmt.Errorf("document %d: %w", i, err)
-		}
-		if meta.APIVersion == "" && meta.Kind == "" {
-			continue // empty document
+			return err
 		}
 		if !strings.HasPrefix(meta.APIVersion, "kwok.x-k8s.io/") && !strings.HasPrefix(meta.APIVersion, "config.kwok.x-k8s.io/") || meta.Kind == "" {
-			return nil, fmt.Errorf("document %d: apiVersion %q kind %q is not kwok configuration", i, meta.APIVersion, meta.Kind)
+			return fmt.Errorf("apiVersion %q kind %q is not kwok configuration", meta.APIVersion, meta.Kind)
 		}
 		docs = append(docs, string(doc))
-	}
-	return docs, nil
+		return nil
+	})
+	return docs, err
 }
