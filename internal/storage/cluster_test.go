@@ -151,6 +151,27 @@ func TestClaimsAndAccessPods(t *testing.T) {
 		t.Errorf("verify after a change: %v", err)
 	}
 
+	// Copy through a pod started for it (carol has none): verified, and the pod is gone after.
+	var carolPod string
+	res2, err := storage.Copy(ctx, ex, storage.CopyRequest{
+		Src: storage.Location{Path: src}, Dst: storage.Location{Claim: "cache", Path: "models/carol"}, Verify: true,
+		Access: func(ctx context.Context, claim string) (*corev1.Pod, bool, error) {
+			p, reused, err := storage.StartAccess(ctx, cs, storage.AccessSpec{Claim: claim, Namespace: ns, User: "carol"}, storage.AccessOptions{Timeout: time.Minute})
+			if p != nil {
+				carolPod = p.Name
+			}
+			return p, reused, err
+		},
+		DeletePod: func(ctx context.Context, p *corev1.Pod) error { return storage.DeletePod(ctx, cs, p.Namespace, p.Name) },
+	})
+	if err != nil || res2.Verified != 3 || res2.Stats.Files != 3 {
+		t.Errorf("Copy: %+v %v", res2, err)
+	}
+	if _, err := cs.CoreV1().Pods(ns).Get(ctx, carolPod, metav1.GetOptions{}); err == nil {
+		t.Errorf("the pod started for the copy (%s) is still there", carolPod)
+	}
+	assertTree(t, filepath.Join(volume, "models", "carol"))
+
 	// The claim is mounted: delete refuses; cleanup removes our pods only, never the claim.
 	if err := storage.DeleteClaim(ctx, cs, ns, "cache"); !errors.Is(err, storage.ErrInUse) || !strings.Contains(err.Error(), alice.Name) {
 		t.Errorf("delete while mounted: %v", err)

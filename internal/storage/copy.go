@@ -393,3 +393,51 @@ func remoteStderr(b *bytes.Buffer) string {
 	}
 	return ""
 }
+
+// CopyRequest is one `pvc cp`: exactly one of Src and Dst is inside a claim.
+type CopyRequest struct {
+	Src, Dst Location
+	// Access starts (or reuses) the access pod for the claim; a pod it started is deleted after
+	// the copy unless Keep.
+	Access       func(ctx context.Context, claim string) (pod *corev1.Pod, reused bool, err error)
+	DeletePod    func(ctx context.Context, pod *corev1.Pod) error
+	Keep, Verify bool
+}
+
+// CopyResult is what a copy moved and, with Verify, how many files were compared.
+type CopyResult struct {
+	Stats    Stats
+	Verified int
+}
+
+// Copy runs a copy in either direction through an access pod, verifies it when asked, and
+// deletes a pod it started (also on error and interrupt).
+func Copy(ctx context.Context, ex Execer, r CopyRequest) (res CopyResult, err error) {
+	if r.Src.Remote() == r.Dst.Remote() {
+		return res, errors.New("one side must be pvc:NAME:/path and the other a local path")
+	}
+	remote, local := r.Src, r.Dst
+	if r.Dst.Remote() {
+		remote, local = r.Dst, r.Src
+		if _, err := os.Lstat(r.Src.Path); err != nil {
+			return res, err
+		}
+	}
+	pod, reused, err := r.Access(ctx, remote.Claim)
+	if err != nil {
+		return res, err
+	}
+	if !reused && !r.Keep {
+		defer func() { err = errors.Join(err, r.DeletePod(ctx, pod)) }()
+	}
+	if r.Dst.Remote() {
+		res.Stats, err = CopyIn(ctx, ex, pod, local.Path, remote.Path)
+	} else {
+		res.Stats, err = CopyOut(ctx, ex, pod, remote.Path, local.Path)
+	}
+	if err != nil || !r.Verify {
+		return res, err
+	}
+	res.Verified, err = Verify(ctx, ex, pod, remote.Path, local.Path)
+	return res, err
+}

@@ -220,9 +220,7 @@ pointing out). --verify compares the SHA-256 of every file on both sides.`,
 			if src.Remote() == dst.Remote() {
 				return exit.UsageError(errors.New("one side must be pvc:NAME:/path and the other a local path"))
 			}
-			remote, local := src, dst
 			if dst.Remote() {
-				remote, local = dst, src
 				if _, err := os.Lstat(src.Path); err != nil {
 					return exit.UsageError(err)
 				}
@@ -232,33 +230,22 @@ pointing out). --verify compares the SHA-256 of every file on both sides.`,
 				return err
 			}
 			ctx := cmd.Context()
-			pod, reused, err := c.start(ctx, cs, remote.Claim, a)
-			if err != nil {
-				return err
+			res, err := storage.Copy(ctx, storage.RemoteExecer{Config: cfg, Client: cs}, storage.CopyRequest{
+				Src: src, Dst: dst, Keep: keep, Verify: verify,
+				Access:    func(ctx context.Context, claim string) (*corev1.Pod, bool, error) { return c.start(ctx, cs, claim, a) },
+				DeletePod: func(ctx context.Context, p *corev1.Pod) error { return storage.DeletePod(ctx, cs, p.Namespace, p.Name) },
+			})
+			for _, s := range res.Stats.Skipped {
+				fmt.Fprintf(c.streams.ErrOut, "skipped %s\n", s)
 			}
-			if !reused && !keep {
-				defer func() { _ = storage.DeletePod(ctx, cs, pod.Namespace, pod.Name) }()
-			}
-			ex := storage.RemoteExecer{Config: cfg, Client: cs}
-			var st storage.Stats
-			if dst.Remote() {
-				st, err = storage.CopyIn(ctx, ex, pod, local.Path, remote.Path)
-			} else {
-				st, err = storage.CopyOut(ctx, ex, pod, remote.Path, local.Path)
+			if res.Stats.Files+res.Stats.Dirs > 0 {
+				fmt.Fprintf(c.streams.Out, "copied %d files, %d directories, %s\n", res.Stats.Files, res.Stats.Dirs, humanBytes(res.Stats.Bytes))
 			}
 			if err != nil {
 				return failed(ctx, err)
 			}
-			for _, s := range st.Skipped {
-				fmt.Fprintf(c.streams.ErrOut, "skipped %s\n", s)
-			}
-			fmt.Fprintf(c.streams.Out, "copied %d files, %d directories, %s\n", st.Files, st.Dirs, humanBytes(st.Bytes))
 			if verify {
-				n, err := storage.Verify(ctx, ex, pod, remote.Path, local.Path)
-				if err != nil {
-					return failed(ctx, err)
-				}
-				fmt.Fprintf(c.streams.Out, "verified %d files (SHA-256)\n", n)
+				fmt.Fprintf(c.streams.Out, "verified %d files (SHA-256)\n", res.Verified)
 			}
 			return nil
 		},
