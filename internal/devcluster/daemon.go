@@ -30,6 +30,29 @@ func DefaultDir() string { return filepath.Join(CacheDir(), "dev-cluster") }
 // killed test binary (a timeout, a closed pipe) leaves no cluster behind.
 const EnvOwnerPID = "DYNAMO_DEV_CLUSTER_OWNER_PID"
 
+// WithOwner returns a context that also ends once the process named in EnvOwnerPID is gone
+// (saying so on progress); without the variable, ctx itself. Background supervisors (dev
+// cluster, dev services) run under it.
+func WithOwner(ctx context.Context, progress io.Writer) (context.Context, context.CancelFunc) {
+	owner, err := strconv.Atoi(os.Getenv(EnvOwnerPID))
+	if err != nil || owner <= 0 {
+		return context.WithCancel(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		for ProcessAlive(owner) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+		fmt.Fprintf(progress, "owner process %d is gone: stopping\n", owner)
+		cancel()
+	}()
+	return ctx, cancel
+}
+
 // ErrAlreadyRunning means a cluster directory already has a live supervisor.
 var ErrAlreadyRunning = errors.New("a dev cluster is already running")
 
@@ -57,22 +80,8 @@ func Supervise(ctx context.Context, opts Options, onReady func(State)) error {
 	}
 	opts.KeepDir = true
 	self := os.Getpid()
-	if owner, err := strconv.Atoi(os.Getenv(EnvOwnerPID)); err == nil && owner > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		go func() {
-			for ProcessAlive(owner) {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(500 * time.Millisecond):
-				}
-			}
-			fmt.Fprintf(opts.Progress, "owner process %d is gone: stopping\n", owner)
-			cancel()
-		}()
-	}
+	ctx, cancel := WithOwner(ctx, opts.Progress)
+	defer cancel()
 	if err := WriteState(opts.Dir, State{Dir: opts.Dir, Phase: PhaseStarting, Supervisor: self, Profile: opts.Profile.String(), StartedAt: time.Now().UTC()}); err != nil {
 		return err
 	}

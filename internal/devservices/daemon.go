@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -76,17 +75,8 @@ func Serve(ctx context.Context, dir string, o Options, progress io.Writer) error
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if owner, err := strconv.Atoi(os.Getenv(devcluster.EnvOwnerPID)); err == nil && owner > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		go func() {
-			for devcluster.ProcessAlive(owner) && ctx.Err() == nil {
-				time.Sleep(500 * time.Millisecond)
-			}
-			cancel()
-		}()
-	}
+	ctx, cancel := devcluster.WithOwner(ctx, progress)
+	defer cancel()
 	st := State{Phase: PhaseStarting, PID: os.Getpid(), DataDir: o.DataDir, StartedAt: time.Now().UTC()}
 	if err := writeState(dir, st); err != nil {
 		return err

@@ -98,7 +98,7 @@ func CopyIn(ctx context.Context, ex Execer, pod *corev1.Pod, src, dst string) (S
 	}()
 	var stderr bytes.Buffer
 	cmd := []string{"sh", "-c", `mkdir -p "$1" && exec tar -xpf - -C "$1"`, "sh", parent}
-	err := ex.Exec(ctx, pod, cmd, remotecommand.StreamOptions{Stdin: pr, Stdout: discard, Stderr: &stderr})
+	err := ex.Exec(ctx, pod, cmd, remotecommand.StreamOptions{Stdin: pr, Stdout: io.Discard, Stderr: &stderr})
 	_ = pr.CloseWithError(errors.New("remote side ended"))
 	werr := <-writeErr
 	if err != nil {

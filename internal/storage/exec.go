@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"fmt"
-	"io"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -50,6 +49,3 @@ func (r RemoteExecer) Exec(ctx context.Context, pod *corev1.Pod, cmd []string, s
 	}
 	return nil
 }
-
-// discard is a writer for streams nobody reads.
-var discard io.Writer = io.Discard
