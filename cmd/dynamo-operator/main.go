@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
+	"github.com/dynamo-infra/dynamo-infra/internal/tracing"
 	"github.com/dynamo-infra/dynamo-infra/internal/version"
 )
 
@@ -41,14 +43,27 @@ func main() {
 		log.Error(err, "no cluster configuration: set --kubeconfig or KUBECONFIG, or run in a pod")
 		os.Exit(3)
 	}
+	ctx := ctrl.SetupSignalHandler()
+	tp, stopTracing, err := tracing.Setup(ctx, "dynamo-operator", version.Get().Version)
+	if err != nil {
+		log.Error(err, "set up tracing: check "+tracing.EnvEndpoint)
+		os.Exit(1)
+	}
+	o.TracerProvider = tp
 	mgr, err := controller.NewManager(cfg, o)
 	if err != nil {
 		log.Error(err, "set up the operator")
 		os.Exit(1)
 	}
-	log.Info("starting", "version", version.Get().Version, "watchNamespace", o.WatchNamespace, "leaderElection", o.LeaderElection)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		log.Error(err, "operator stopped")
+	log.Info("starting", "version", version.Get().Version, "watchNamespace", o.WatchNamespace, "leaderElection", o.LeaderElection,
+		"tracesTo", tracing.Endpoint())
+	runErr := mgr.Start(ctx)
+	// Flush the last spans; the context above is already done after a signal.
+	if err := stopTracing(context.Background()); err != nil {
+		log.Error(err, "flush traces")
+	}
+	if runErr != nil {
+		log.Error(runErr, "operator stopped")
 		os.Exit(1)
 	}
 }

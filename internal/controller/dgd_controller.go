@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -41,6 +43,8 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	// MaxConcurrentReconciles is how many graphs are reconciled at once (default 1).
 	MaxConcurrentReconciles int
+	// Tracer traces each reconcile (nil: no traces).
+	Tracer trace.Tracer
 
 	states stateCounts
 }
@@ -58,6 +62,7 @@ type Reconciler struct {
 // changed.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	start := time.Now()
+	ctx, span := r.startSpan(ctx, "Reconcile", attribute.String(AttrGraphName, req.Name), attribute.String(AttrGraphNamespace, req.Namespace))
 	defer func() {
 		reconcileDuration.Observe(time.Since(start).Seconds())
 		result := "success"
@@ -65,6 +70,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 			result = "error"
 		}
 		reconcileTotal.WithLabelValues(result).Inc()
+		endSpan(span, err)
 	}()
 	dgd := &v1alpha1.DynamoGraphDeployment{}
 	if err := r.Client.Get(ctx, req.NamespacedName, dgd); err != nil {
@@ -77,13 +83,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		r.states.forget(req.NamespacedName)
 		return ctrl.Result{}, nil // children go with their owner reference; created PVCs stay
 	}
+	span.SetAttributes(attribute.Int64(AttrGraphGeneration, dgd.Generation))
 	applyErr := r.applyChildren(ctx, dgd)
-	obs, readErr := r.observe(ctx, dgd)
-	st, err := r.writeStatus(ctx, dgd, obs, applyErr)
+	octx, ospan := r.startSpan(ctx, "observe")
+	obs, readErr := r.observe(octx, dgd)
+	endSpan(ospan, readErr)
+	sctx, sspan := r.startSpan(ctx, "write status")
+	st, err := r.writeStatus(sctx, dgd, obs, applyErr)
+	endSpan(sspan, err)
 	if err != nil {
-		reconcileErrors.WithLabelValues("status").Inc()
+		reconcileErrors.WithLabelValues(stepStatus).Inc()
 		return ctrl.Result{}, errors.Join(applyErr, readErr, err)
 	}
+	span.SetAttributes(attribute.String(AttrGraphState, st.State))
 	r.states.set(req.NamespacedName, st.State)
 	return ctrl.Result{}, errors.Join(applyErr, readErr)
 }
@@ -92,7 +104,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 func (r *Reconciler) applyChildren(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment) error {
 	objs, err := render.Graph(dgd, r.Config)
 	if err != nil {
-		reconcileErrors.WithLabelValues("render").Inc()
+		reconcileErrors.WithLabelValues(stepRender).Inc()
 		return fmt.Errorf("render: %w", err)
 	}
 	// What pods need before they can start (claims, the discovery account and its role), then
@@ -107,14 +119,16 @@ func (r *Reconciler) applyChildren(ctx context.Context, dgd *v1alpha1.DynamoGrap
 			first = append(first, obj)
 		}
 	}
-	if err := r.applyAll(ctx, first); err != nil {
+	if err := r.applyAll(ctx, "apply prerequisites", first); err != nil {
 		return err
 	}
-	return r.applyAll(ctx, workloads)
+	return r.applyAll(ctx, "apply workloads", workloads)
 }
 
-// applyAll applies objs concurrently and joins their errors.
-func (r *Reconciler) applyAll(ctx context.Context, objs []runtime.Object) error {
+// applyAll applies objs concurrently and joins their errors; phase names its span.
+func (r *Reconciler) applyAll(ctx context.Context, phase string, objs []runtime.Object) (err error) {
+	ctx, span := r.startSpan(ctx, phase, attribute.Int(AttrObjects, len(objs)))
+	defer func() { endSpan(span, err) }()
 	errs := make([]error, len(objs))
 	var wg sync.WaitGroup
 	for i, obj := range objs {
@@ -122,7 +136,7 @@ func (r *Reconciler) applyAll(ctx context.Context, objs []runtime.Object) error 
 		go func() {
 			defer wg.Done()
 			if err := r.applyIfChanged(ctx, obj); err != nil {
-				reconcileErrors.WithLabelValues("apply").Inc()
+				reconcileErrors.WithLabelValues(stepApply).Inc()
 				errs[i] = err
 			}
 		}()

@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 
+	"go.opentelemetry.io/otel/trace"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -35,6 +36,8 @@ type Options struct {
 	WatchNamespace string
 	// MaxConcurrentReconciles is how many graphs are reconciled at once (default 1).
 	MaxConcurrentReconciles int
+	// TracerProvider traces reconciles (nil: no traces); see internal/tracing.
+	TracerProvider trace.TracerProvider
 	// SkipControllerNameValidation lets tests run several managers in one process.
 	SkipControllerNameValidation bool
 }
@@ -82,6 +85,9 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	r := &Reconciler{Client: mgr.GetClient(), Config: o.Render, Recorder: mgr.GetEventRecorder("dynamo-operator"),
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles}
+	if o.TracerProvider != nil {
+		r.Tracer = o.TracerProvider.Tracer(TracerName)
+	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up controller: %w", err)
 	}

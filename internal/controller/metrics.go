@@ -30,8 +30,22 @@ var (
 	}, []string{"kind"})
 )
 
+// Steps of reconcileErrors.
+const (
+	stepRender = "render"
+	stepApply  = "apply"
+	stepStatus = "status"
+)
+
 func init() {
 	metrics.Registry.MustRegister(reconcileTotal, reconcileDuration, reconcileErrors, resourcesTotal, childWrites)
+	// Series that read 0 until something happens, so rate() and alerts see 0, not "no data".
+	for _, step := range []string{stepRender, stepApply, stepStatus} {
+		reconcileErrors.WithLabelValues(step).Add(0)
+	}
+	for _, result := range []string{"success", "error"} {
+		reconcileTotal.WithLabelValues(result).Add(0)
+	}
 }
 
 // stateCounts keeps the last state of every graph this reconciler saw and moves the resources

@@ -9,8 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
@@ -35,7 +38,9 @@ type Options struct {
 	// Host is the address every listener binds (default 127.0.0.1).
 	Host                      string
 	NATSPort, NATSMonitorPort int
-	EtcdPort, EtcdPeerPort    int
+	// NATSMetricsPort serves NATS's metrics in the NATS exporter's format (-1: off).
+	NATSMetricsPort        int
+	EtcdPort, EtcdPeerPort int
 	// StartTimeout bounds the wait for both servers to be ready (default 1 minute).
 	StartTimeout time.Duration
 }
@@ -49,6 +54,9 @@ func (o *Options) defaults() {
 	}
 	if o.NATSMonitorPort == 0 {
 		o.NATSMonitorPort = DefaultNATSMonitorPort
+	}
+	if o.NATSMetricsPort == 0 {
+		o.NATSMetricsPort = DefaultNATSMetricsPort
 	}
 	if o.EtcdPort == 0 {
 		o.EtcdPort = DefaultEtcdPort
@@ -65,19 +73,23 @@ func (o *Options) defaults() {
 type Services struct {
 	opts Options
 	nats *natsserver.Server
-	etcd *embed.Etcd
+	// natsMetrics serves NATS's Prometheus metrics (nil when off).
+	natsMetrics *http.Server
+	etcd        *embed.Etcd
 }
 
 // Endpoints are the addresses clients use.
 type Endpoints struct {
 	NATS        string `json:"nats"`
 	NATSMonitor string `json:"natsMonitor"`
+	// NATSMetrics is NATS's Prometheus endpoint (empty when off).
+	NATSMetrics string `json:"natsMetrics,omitempty"`
 	Etcd        string `json:"etcd"`
 	// EtcdMetrics is etcd's Prometheus endpoint.
 	EtcdMetrics string `json:"etcdMetrics"`
 }
 
-// Start starts NATS (JetStream on, monitoring on) and etcd (metrics on its client port) and
+// Start starts NATS (JetStream on, monitoring on, Prometheus metrics) and etcd (metrics on its client port) and
 // waits until both serve. On error nothing is left running.
 func Start(ctx context.Context, o Options) (_ *Services, err error) {
 	o.defaults()
@@ -101,6 +113,11 @@ func Start(ctx context.Context, o Options) (_ *Services, err error) {
 	go s.nats.Start()
 	if !s.nats.ReadyForConnections(o.StartTimeout) {
 		return nil, fmt.Errorf("nats: not accepting connections on %s:%d after %s (port in use?)", o.Host, o.NATSPort, o.StartTimeout)
+	}
+	if o.NATSMetricsPort > 0 {
+		if s.natsMetrics, err = serveNATSMetrics(s.nats, net.JoinHostPort(o.Host, strconv.Itoa(o.NATSMetricsPort))); err != nil {
+			return nil, err
+		}
 	}
 
 	cfg := embed.NewConfig()
@@ -131,12 +148,16 @@ func Start(ctx context.Context, o Options) (_ *Services, err error) {
 // Endpoints returns the client addresses.
 func (s *Services) Endpoints() Endpoints {
 	o := s.opts
-	return Endpoints{
+	e := Endpoints{
 		NATS:        fmt.Sprintf("nats://%s:%d", o.Host, o.NATSPort),
 		NATSMonitor: fmt.Sprintf("http://%s:%d", o.Host, o.NATSMonitorPort),
 		Etcd:        fmt.Sprintf("http://%s:%d", o.Host, o.EtcdPort),
 		EtcdMetrics: fmt.Sprintf("http://%s:%d/metrics", o.Host, o.EtcdPort),
 	}
+	if o.NATSMetricsPort > 0 {
+		e.NATSMetrics = fmt.Sprintf("http://%s:%d/metrics", o.Host, o.NATSMetricsPort)
+	}
+	return e
 }
 
 // Err reports a server that stopped on its own (etcd's fatal errors); nil channel reads block.
@@ -152,6 +173,10 @@ func (s *Services) Stop() {
 	if s.etcd != nil {
 		s.etcd.Close() // stops serving, then closes the backend
 		s.etcd = nil
+	}
+	if s.natsMetrics != nil {
+		_ = s.natsMetrics.Close()
+		s.natsMetrics = nil
 	}
 	if s.nats != nil {
 		s.nats.Shutdown() // closes JetStream stores after flushing them

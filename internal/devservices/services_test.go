@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -40,7 +42,7 @@ func must(t *testing.T, err error) {
 func TestServicesSurviveRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	opts := devservices.Options{DataDir: t.TempDir(), NATSPort: freePort(t), NATSMonitorPort: freePort(t), EtcdPort: freePort(t), EtcdPeerPort: freePort(t)}
+	opts := devservices.Options{DataDir: t.TempDir(), NATSPort: freePort(t), NATSMonitorPort: freePort(t), NATSMetricsPort: -1, EtcdPort: freePort(t), EtcdPeerPort: freePort(t)}
 	s, err := devservices.Start(ctx, opts)
 	must(t, err)
 	ep := s.Endpoints()
@@ -131,8 +133,80 @@ func TestStartPortInUse(t *testing.T) {
 	defer l.Close()
 	busy := l.Addr().(*net.TCPAddr).Port
 	_, err = devservices.Start(context.Background(), devservices.Options{DataDir: t.TempDir(), NATSPort: freePort(t), NATSMonitorPort: freePort(t),
-		EtcdPort: busy, EtcdPeerPort: freePort(t), StartTimeout: 10 * time.Second})
+		NATSMetricsPort: freePort(t), EtcdPort: busy, EtcdPeerPort: freePort(t), StartTimeout: 10 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "etcd") {
 		t.Fatalf("err = %v, want an etcd error", err)
 	}
+}
+
+// NATS's metrics endpoint serves every series it declares, under the NATS exporter's names,
+// with values that follow the server: messages in, connections, JetStream messages stored.
+func TestNATSMetrics(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := devservices.Start(ctx, devservices.Options{DataDir: t.TempDir(), NATSPort: freePort(t), NATSMonitorPort: freePort(t),
+		NATSMetricsPort: freePort(t), EtcdPort: freePort(t), EtcdPeerPort: freePort(t)})
+	must(t, err)
+	defer s.Stop()
+	ep := s.Endpoints()
+	if ep.NATSMetrics == "" {
+		t.Fatal("no NATS metrics endpoint")
+	}
+	nc, err := nats.Connect(ep.NATS, nats.Timeout(5*time.Second))
+	must(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	must(t, err)
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"ev.>"}})
+	must(t, err)
+	for range 5 {
+		_, err := js.Publish(ctx, "ev.x", []byte("m"))
+		must(t, err)
+	}
+	got := scrape(t, ep.NATSMetrics)
+	for _, name := range devservices.NATSMetricNames() {
+		if _, ok := got[name]; !ok {
+			t.Errorf("%s declared but not served", name)
+		}
+	}
+	for name, check := range map[string]func(float64) bool{
+		"gnatsd_up":                       func(v float64) bool { return v == 1 },
+		"gnatsd_varz_connections":         func(v float64) bool { return v >= 1 },
+		"gnatsd_varz_in_msgs":             func(v float64) bool { return v >= 5 },
+		"gnatsd_varz_mem":                 func(v float64) bool { return v > 0 },
+		"jetstream_server_total_streams":  func(v float64) bool { return v == 1 },
+		"jetstream_server_total_messages": func(v float64) bool { return v == 5 },
+	} {
+		if v, ok := got[name]; !ok || !check(v) {
+			t.Errorf("%s = %v (served: %v)", name, v, ok)
+		}
+	}
+}
+
+// scrape fetches a Prometheus text endpoint and returns each series name's first value.
+func scrape(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	must(t, err)
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %s", url, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	must(t, err)
+	out := map[string]float64{}
+	for name, f := range families {
+		m := f.GetMetric()[0]
+		switch {
+		case m.GetGauge() != nil:
+			out[name] = m.GetGauge().GetValue()
+		case m.GetCounter() != nil:
+			out[name] = m.GetCounter().GetValue()
+		case m.GetUntyped() != nil:
+			out[name] = m.GetUntyped().GetValue()
+		}
+	}
+	return out
 }

@@ -1,14 +1,17 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +46,66 @@ func httpGet(url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// startOperator builds the operator binary (once per package run) and runs it with args and
+// extra environment until the test ends; it fails the test if the operator ignores SIGINT and
+// prints its log when the test failed.
+func startOperator(t *testing.T, env []string, args ...string) {
+	t.Helper()
+	operator := filepath.Join(filepath.Dir(dynamoctl), "dynamo-operator")
+	buildOperator.Do(func() {
+		buildOperatorOut, buildOperatorErr = exec.Command("go", "build", "-o", operator, "github.com/dynamo-infra/dynamo-infra/cmd/dynamo-operator").CombinedOutput()
+	})
+	if buildOperatorErr != nil {
+		t.Fatalf("build operator: %v\n%s", buildOperatorErr, buildOperatorOut)
+	}
+	cmd := exec.Command(operator, args...)
+	cmd.Env = append(os.Environ(), env...)
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(interruptSignal)
+		select {
+		case err := <-done:
+			t.Logf("operator exited: %v", err)
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("operator ignored SIGINT for 30s (killed: %v)", <-done)
+		}
+		if t.Failed() {
+			t.Logf("operator log:\n%s", logs.String())
+		}
+	})
+}
+
+var (
+	buildOperator    sync.Once
+	buildOperatorOut []byte
+	buildOperatorErr error
+)
+
+// syncBuffer is a bytes.Buffer safe for a process's output and a test reading it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // The operator binary as deployed: flags, /healthz and /readyz, metrics, a leader-election
 // Lease, and --watch-namespace leaving other namespaces alone.
 func TestOperatorBinary(t *testing.T) {
@@ -63,34 +126,10 @@ func TestOperatorBinary(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	operator := filepath.Join(filepath.Dir(dynamoctl), "dynamo-operator")
-	if out, err := exec.Command("go", "build", "-o", operator, "github.com/dynamo-infra/dynamo-infra/cmd/dynamo-operator").CombinedOutput(); err != nil {
-		t.Fatalf("build operator: %v\n%s", err, out)
-	}
 	metrics, health := freePort(t), freePort(t)
-	cmd := exec.Command(operator, "--kubeconfig", kc, "--leader-elect", "--leader-election-namespace", "watched",
+	startOperator(t, nil, "--kubeconfig", kc, "--leader-elect", "--leader-election-namespace", "watched",
 		"--watch-namespace", "watched", "--nats-address", "nats://nats:4222",
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metrics), fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", health))
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(interruptSignal)
-		select {
-		case err := <-done:
-			t.Logf("operator exited: %v", err)
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("operator ignored SIGINT for 30s (killed: %v)", <-done)
-		}
-		if t.Failed() {
-			t.Logf("operator log:\n%s", logs.String())
-		}
-	})
 
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()

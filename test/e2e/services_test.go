@@ -20,6 +20,7 @@ import (
 func TestDevServices(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "services")
 	ports := []string{"--nats-port", strconv.Itoa(freePort(t)), "--nats-monitor-port", strconv.Itoa(freePort(t)),
+		"--nats-metrics-port", strconv.Itoa(freePort(t)),
 		"--etcd-port", strconv.Itoa(freePort(t)), "--etcd-peer-port", strconv.Itoa(freePort(t))}
 	up := func() (natsURL, etcdURL string) {
 		t.Helper()

@@ -23,6 +23,8 @@ type upOptions struct {
 	opts       devservices.Options
 	timeout    time.Duration
 	foreground bool
+	// natsMetricsPort is the flag's value; 0 turns the endpoint off.
+	natsMetricsPort int
 }
 
 func (u *upOptions) addFlags(cmd *cobra.Command) {
@@ -32,6 +34,7 @@ func (u *upOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&u.opts.Host, "host", "127.0.0.1", "Address every listener binds")
 	f.IntVar(&u.opts.NATSPort, "nats-port", devservices.DefaultNATSPort, "NATS client port")
 	f.IntVar(&u.opts.NATSMonitorPort, "nats-monitor-port", devservices.DefaultNATSMonitorPort, "NATS monitoring port (/varz, /healthz, /jsz)")
+	f.IntVar(&u.natsMetricsPort, "nats-metrics-port", devservices.DefaultNATSMetricsPort, "NATS Prometheus metrics port, as the NATS exporter's (0: off)")
 	f.IntVar(&u.opts.EtcdPort, "etcd-port", devservices.DefaultEtcdPort, "etcd client port (also /metrics, /health)")
 	f.IntVar(&u.opts.EtcdPeerPort, "etcd-peer-port", devservices.DefaultEtcdPeerPort, "etcd peer port")
 	f.DurationVar(&u.timeout, "timeout", time.Minute, "How long to wait for both services")
@@ -53,6 +56,14 @@ func (u *upOptions) complete() error {
 			return exit.UsageError(fmt.Errorf("%s %d: want a port from 1 to 65535", name, p))
 		}
 	}
+	switch {
+	case u.natsMetricsPort < 0 || u.natsMetricsPort > 65535:
+		return exit.UsageError(fmt.Errorf("--nats-metrics-port %d: want a port from 1 to 65535, or 0 to turn it off", u.natsMetricsPort))
+	case u.natsMetricsPort == 0:
+		u.opts.NATSMetricsPort = -1
+	default:
+		u.opts.NATSMetricsPort = u.natsMetricsPort
+	}
 	if u.timeout <= 0 {
 		return exit.UsageError(errors.New("--timeout must be positive"))
 	}
@@ -67,7 +78,8 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		Short: "NATS (JetStream) and etcd for local development, without Docker",
 		Long: `Run NATS with JetStream and etcd — the real servers, embedded in one background process — on
 the ports of deploy/docker-compose.yml: NATS 4222 (monitoring 8222), etcd 2379 (metrics on
-/metrics). Data lives in --data-dir and survives down and up. down shuts both down gracefully:
+/metrics). NATS's metrics are served on 7777 under the NATS exporter's names, so
+deploy/observability/prometheus.yml scrapes both setups alike. Data lives in --data-dir and survives down and up. down shuts both down gracefully:
 no acknowledged JetStream message or etcd write is lost.
 
 Exit codes: 0 ok, 1 failure, 2 usage error, 3 not running (status, down), 130 interrupted.`,
@@ -98,6 +110,7 @@ func upCommand(streams genericiooptions.IOStreams) *cobra.Command {
 			}
 			argv := []string{exe, "dev", "services", "serve", "--dir", u.dir, "--data-dir", u.opts.DataDir, "--host", u.opts.Host,
 				"--nats-port", strconv.Itoa(u.opts.NATSPort), "--nats-monitor-port", strconv.Itoa(u.opts.NATSMonitorPort),
+				"--nats-metrics-port", strconv.Itoa(u.natsMetricsPort),
 				"--etcd-port", strconv.Itoa(u.opts.EtcdPort), "--etcd-peer-port", strconv.Itoa(u.opts.EtcdPeerPort), "--timeout", u.timeout.String()}
 			fmt.Fprintf(streams.ErrOut, "Starting NATS and etcd (data in %s)\n", u.opts.DataDir)
 			s, err := devservices.Launch(ctx, u.dir, argv, u.timeout)
@@ -107,8 +120,12 @@ func upCommand(streams genericiooptions.IOStreams) *cobra.Command {
 				}
 				return err
 			}
-			fmt.Fprintf(streams.ErrOut, "Ready: NATS %s (monitoring %s), etcd %s. Stop with: dynamoctl dev services down --dir %s\n",
-				s.Endpoints.NATS, s.Endpoints.NATSMonitor, s.Endpoints.Etcd, u.dir)
+			metrics := s.Endpoints.EtcdMetrics
+			if s.Endpoints.NATSMetrics != "" {
+				metrics = s.Endpoints.NATSMetrics + ", " + metrics
+			}
+			fmt.Fprintf(streams.ErrOut, "Ready: NATS %s (monitoring %s), etcd %s; metrics %s. Stop with: dynamoctl dev services down --dir %s\n",
+				s.Endpoints.NATS, s.Endpoints.NATSMonitor, s.Endpoints.Etcd, metrics, u.dir)
 			fmt.Fprintf(streams.Out, "export NATS_SERVER=%s ETCD_ENDPOINTS=%s\n", s.Endpoints.NATS, s.Endpoints.Etcd)
 			return nil
 		},
