@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make generate: deepcopy functions and CRDs from the API types' markers, RBAC from the
-# reconciler's markers, and the Helm chart's copies of both (its crds/ and files/).
+# reconciler's markers, the Helm chart's copies of both (its crds/ and files/), and the
+# Prometheus Operator's ServiceMonitor/PodMonitor CRDs from its API types (tools/monitoringcrds),
+# which tests install before dry-running the chart's monitors.
 # Usage: hack/generate.sh [CRD_DIR]   (default config/crd/bases)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,3 +14,8 @@ hack/tool.sh controller-gen rbac:roleName=dynamo-operator paths=./internal/contr
 # The chart ships the same CRD and the operator's rules (templates read files/operator-role.yaml).
 cp config/crd/bases/*.yaml charts/dynamo-operator/crds/
 cp config/rbac/role.yaml charts/dynamo-operator/files/operator-role.yaml
+# ServiceMonitor and PodMonitor only: the chart renders no other Prometheus Operator kind.
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+hack/monitoring-crds.sh "$tmp"
+rm -rf config/thirdparty/prometheus-operator && mkdir -p config/thirdparty/prometheus-operator
+cp "$tmp"/monitoring.coreos.com_{servicemonitors,podmonitors}.yaml config/thirdparty/prometheus-operator/

@@ -2,6 +2,8 @@
 # Runs a Go tool pinned in a tools/ module, built once into the user's cache dir (keyed by the
 # tool's version and the Go version), so every clone and CI run reuses the build.
 # Usage: hack/tool.sh controller-gen|golangci-lint|helm ARGS...
+# The tool runs in the repository root, or in $TOOL_DIR when set (controller-gen loads the Go
+# packages of the module it runs in).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 name=${1:?usage: hack/tool.sh TOOL ARGS...}; shift
@@ -19,4 +21,4 @@ if [ ! -x "$bin" ]; then
   (cd "$root/$moddir" && go build -o "$bin.tmp" "$pkg")
   mv "$bin.tmp" "$bin"
 fi
-cd "$root" && exec "$bin" "$@"
+cd "${TOOL_DIR:-$root}" && exec "$bin" "$@"

@@ -12,3 +12,8 @@ hack/tool.sh controller-gen rbac:roleName=dynamo-operator paths=./internal/contr
 diff -ru config/rbac "$tmp/rbac" || { echo "RBAC is stale: run 'make generate'" >&2; exit 1; }
 diff -ru config/crd/bases charts/dynamo-operator/crds || { echo "the chart's CRDs are stale: run 'make generate'" >&2; exit 1; }
 diff -u config/rbac/role.yaml charts/dynamo-operator/files/operator-role.yaml || { echo "the chart's operator role is stale: run 'make generate'" >&2; exit 1; }
+hack/monitoring-crds.sh "$tmp/mon"
+for f in config/thirdparty/prometheus-operator/*.yaml; do
+  diff -u "$f" "$tmp/mon/$(basename "$f")" || { echo "$f is stale: run 'make generate'" >&2; exit 1; }
+done
+[ "$(ls config/thirdparty/prometheus-operator | wc -l)" = 2 ] || { echo "config/thirdparty/prometheus-operator: want the ServiceMonitor and PodMonitor CRDs only" >&2; exit 1; }

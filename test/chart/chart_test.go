@@ -198,6 +198,21 @@ func TestOnClusterAsChartServiceAccount(t *testing.T) {
 	if err := devcluster.InstallCRDs(ctx, cfg, crds); err != nil {
 		t.Fatal(err)
 	}
+	// The Prometheus Operator's ServiceMonitor and PodMonitor CRDs, generated from its API types
+	// (make generate), so the chart's monitors are checked against their real schema.
+	monitoring, err := filepath.Glob(filepath.Join(root, "config", "thirdparty", "prometheus-operator", "*.yaml"))
+	if err != nil || len(monitoring) != 2 {
+		t.Fatalf("Prometheus Operator CRDs: %v %v", monitoring, err)
+	}
+	for _, f := range monitoring {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := devcluster.InstallCRDs(ctx, cfg, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
 	dyn := dynamic.NewForConfigOrDie(cfg)
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(cfg)))
 	nsRes := schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
@@ -221,11 +236,32 @@ func TestOnClusterAsChartServiceAccount(t *testing.T) {
 		_, err = ri.Create(ctx, o, opts)
 		return err
 	}
-	for _, set := range [][]string{nil, {"namespaced=true"}} {
+	monitors := []string{"serviceMonitor.enabled=true", "podMonitors.enabled=true"}
+	dryRun := 0
+	for _, set := range [][]string{nil, {"namespaced=true"}, monitors, append([]string{"namespaced=true"}, monitors...)} {
 		for _, o := range render(t, set...) {
 			if err := create(o, true); err != nil {
 				t.Errorf("%v: %s %s refused: %v", set, o.GetKind(), o.GetName(), err)
 			}
+			if o.GetAPIVersion() == "monitoring.coreos.com/v1" {
+				dryRun++
+			}
+		}
+	}
+	if dryRun != 4 { // a ServiceMonitor and a PodMonitor, cluster-wide and namespaced
+		t.Errorf("dry-ran %d monitors, want 4", dryRun)
+	}
+	// The schema is enforced: a PodMonitor whose selector is not an object is refused.
+	for _, o := range render(t, monitors...) {
+		if o.GetKind() != "PodMonitor" {
+			continue
+		}
+		bad := o.DeepCopy()
+		if err := unstructured.SetNestedField(bad.Object, "app=dynamo", "spec", "selector"); err != nil {
+			t.Fatal(err)
+		}
+		if err := create(bad, true); err == nil || !strings.Contains(err.Error(), "spec.selector") {
+			t.Errorf("a PodMonitor with a string selector: err = %v, want a schema error naming spec.selector", err)
 		}
 	}
 
