@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# make demo: bring the simulated GPU cluster up, show its nodes, schedule GPU workloads onto it
-# with the real kube-scheduler, print the result, and bring it down (also on error or Ctrl-C).
+# make demo: bring the simulated GPU cluster and the dev services (NATS, etcd) up, show the
+# nodes, schedule GPU workloads onto them with the real kube-scheduler, run preflight, let the
+# operator reconcile the example graph with the dev services' addresses, print the result, and
+# bring everything down (also on error or Ctrl-C).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 dynamoctl="$root/bin/dynamoctl"
 dir="$root/.demo/cluster"
+services_dir="$root/.demo/services"
 profile=${DEMO_PROFILE:-h100=2,a100-mig=1,l4=1,cpu=1}
 
 if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
@@ -17,8 +20,9 @@ cleanup() {
     kill "$operator_pid" 2>/dev/null || true
     wait "$operator_pid" 2>/dev/null || true
   fi
-  say "Stopping the cluster"
+  say "Stopping the cluster and the dev services"
   "$dynamoctl" dev cluster down --dir "$dir" || true
+  "$dynamoctl" dev services down --dir "$services_dir" || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -29,6 +33,11 @@ say "Starting a simulated GPU cluster ($profile)"
 "$dynamoctl" dev cluster down --dir "$dir" >/dev/null 2>&1 || true
 eval "$("$dynamoctl" dev cluster up --dir "$dir" --profile "$profile")"
 echo "KUBECONFIG=$KUBECONFIG"
+
+say "Starting NATS (JetStream) and etcd: dynamoctl dev services up"
+"$dynamoctl" dev services down --dir "$services_dir" >/dev/null 2>&1 || true
+eval "$("$dynamoctl" dev services up --dir "$services_dir" --data-dir "$services_dir/data")"
+echo "NATS_SERVER=$NATS_SERVER ETCD_ENDPOINTS=$ETCD_ENDPOINTS"
 
 say "Cluster status"
 "$dynamoctl" dev cluster status --dir "$dir"
@@ -52,10 +61,12 @@ kubectl get pods -o wide
 say "Why the third replica is Pending"
 kubectl get events --field-selector reason=FailedScheduling -o custom-columns=POD:.involvedObject.name,MESSAGE:.message --no-headers | head -1
 
-say "Preflight: dynamoctl preflight -f deploy/discovery/dgd.yaml"
+say "Preflight: dynamoctl preflight -f deploy/discovery/dgd.yaml --nats \$NATS_SERVER --etcd \$ETCD_ENDPOINTS"
 # The simulated cluster has no storage provisioner and no GPU Operator: those two checks fail
-# there (exit 1), and the demo goes on. dgd-fits places the graph on the GPUs still free.
-"$dynamoctl" preflight -f deploy/discovery/dgd.yaml || echo "(preflight exit $?: expected on the simulated cluster)"
+# there (exit 1), and the demo goes on. dgd-fits places the graph on the GPUs still free; nats
+# and etcd talk to the dev services.
+"$dynamoctl" preflight -f deploy/discovery/dgd.yaml --nats "$NATS_SERVER" --etcd "$ETCD_ENDPOINTS" \
+  || echo "(preflight exit $?: expected on the simulated cluster)"
 
 say "A DynamoGraphDeployment: CRD, operator, deploy/discovery/dgd.yaml"
 kubectl apply --server-side -f config/crd/bases/nvidia.com_dynamographdeployments.yaml
@@ -63,8 +74,10 @@ for _ in $(seq 100); do
   [ "$(kubectl get crd dynamographdeployments.nvidia.com -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>/dev/null)" = True ] && break
   sleep 0.2
 done
+# The simulated pods run nowhere, so 127.0.0.1 is fine here; on a real cluster give addresses
+# that pods can reach (a Service in front of NATS and etcd).
 "$root/bin/dynamo-operator" --metrics-bind-address=0 --health-probe-bind-address=0 \
-  --nats-address=nats://nats.dynamo-system:4222 --etcd-address=http://etcd.dynamo-system:2379 \
+  --nats-address="$NATS_SERVER" --etcd-address="$ETCD_ENDPOINTS" \
   >"$dir/operator.log" 2>&1 &
 operator_pid=$!
 kubectl apply -f deploy/discovery/dgd.yaml
@@ -75,6 +88,12 @@ until [ "$(kubectl get dgd qwen-disagg -o jsonpath='{.status.conditions[?(@.type
 done
 kubectl get dgd
 kubectl get deployments,services -l nvidia.com/dynamo-graph-deployment-name=qwen-disagg
+echo "Injected into every component (from the dev services):"
+kubectl get deployments -l nvidia.com/dynamo-graph-deployment-name=qwen-disagg \
+  -o jsonpath='{range .items[*]}{"  "}{.metadata.name}{": "}{range .spec.template.spec.containers[0].env[?(@.name=="NATS_SERVER")]}NATS_SERVER={.value}{end}{" "}{range .spec.template.spec.containers[0].env[?(@.name=="ETCD_ENDPOINTS")]}ETCD_ENDPOINTS={.value}{end}{"\n"}{end}'
+
+say "Dev services: dynamoctl dev services status"
+"$dynamoctl" dev services status --dir "$services_dir"
 
 say "GPU inventory: dynamoctl gpus --aggregate"
 "$dynamoctl" gpus --aggregate
@@ -84,3 +103,4 @@ running=$(kubectl get pods -l app.kubernetes.io/name=gpu-demo --field-selector=s
 echo "8-GPU replicas Running on: $running(one per H100 node); 1 Pending: Insufficient nvidia.com/gpu"
 echo "MIG pod Running on: $(kubectl get pod mig-demo -o jsonpath='{.spec.nodeName}')"
 echo "Graph qwen-disagg: $(kubectl get dgd qwen-disagg -o jsonpath='{.status.state}'), $(kubectl get dgd qwen-disagg -o jsonpath='{.status.conditions[0].message}')"
+echo "Components point at the dev services: NATS $NATS_SERVER, etcd $ETCD_ENDPOINTS"
