@@ -114,12 +114,17 @@ func TestLintAndTemplate(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "/logging/level") {
 		t.Errorf("a bad logging.level was accepted: %s", out)
 	}
+	cmd = exec.Command(filepath.Join(root, "hack", "tool.sh"), "helm", "template", "x", chartDir, "--kube-version", kubeVersion, "--set", "tracing.otlpEndpoint=tempo:4317")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "/tracing/otlpEndpoint") {
+		t.Errorf("an endpoint without a scheme was accepted: %s", out)
+	}
 
 	def := render(t)
 	if got := kinds(def); !slices.Equal(got, []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"}) {
 		t.Errorf("default kinds: %v", got)
 	}
-	ns := render(t, "namespaced=true", "nats.address=nats://nats:4222")
+	ns := render(t, "namespaced=true", "nats.address=nats://nats:4222", "tracing.otlpEndpoint=http://tempo.monitoring:4317")
 	if got := kinds(ns); !slices.Equal(got, []string{"Deployment", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount"}) {
 		t.Errorf("namespaced kinds: %v", got)
 	}
@@ -137,6 +142,9 @@ func TestLintAndTemplate(t *testing.T) {
 		}
 		if main["name"] != "manager" {
 			t.Errorf("container %v", main["name"])
+		}
+		if env := fmt.Sprint(main["env"]); !strings.Contains(env, "name:OTEL_EXPORTER_OTLP_ENDPOINT value:http://tempo.monitoring:4317") {
+			t.Errorf("tracing.otlpEndpoint not passed as OTEL_EXPORTER_OTLP_ENDPOINT: %s", env)
 		}
 		sc := main["securityContext"].(map[string]any)
 		if sc["readOnlyRootFilesystem"] != true || sc["allowPrivilegeEscalation"] != false {
