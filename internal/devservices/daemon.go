@@ -194,13 +194,16 @@ func Down(ctx context.Context, dir string) error {
 
 // Health is one service's check.
 type Health struct {
-	Name    string `json:"name"`
+	Name string `json:"name"`
+	// Address is what clients use; URL is what was probed.
+	Address string `json:"address"`
 	URL     string `json:"url"`
 	Healthy bool   `json:"healthy"`
 	Error   string `json:"error,omitempty"`
 }
 
-// Status reads the state of dir and checks NATS's /healthz and etcd's /health.
+// Status reads the state of dir and checks NATS's /healthz, NATS's metrics endpoint (when on)
+// and etcd's /health.
 func Status(ctx context.Context, dir string) (State, []Health, error) {
 	s, err := ReadState(dir)
 	if err != nil || !devcluster.ProcessAlive(s.PID) {
@@ -208,7 +211,12 @@ func Status(ctx context.Context, dir string) (State, []Health, error) {
 	}
 	hc := &http.Client{Timeout: 3 * time.Second}
 	var out []Health
-	for _, c := range []Health{{Name: "nats", URL: s.Endpoints.NATSMonitor + "/healthz"}, {Name: "etcd", URL: s.Endpoints.Etcd + "/health"}} {
+	checks := []Health{{Name: "nats", Address: s.Endpoints.NATS, URL: s.Endpoints.NATSMonitor + "/healthz"}}
+	if s.Endpoints.NATSMetrics != "" {
+		checks = append(checks, Health{Name: "nats-metrics", Address: s.Endpoints.NATSMetrics, URL: s.Endpoints.NATSMetrics})
+	}
+	checks = append(checks, Health{Name: "etcd", Address: s.Endpoints.Etcd, URL: s.Endpoints.Etcd + "/health"})
+	for _, c := range checks {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.URL, nil)
 		resp, err := hc.Do(req)
 		switch {

@@ -4,7 +4,6 @@
 package deploy
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/compose-spec/compose-go/v2/cli"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devservices"
@@ -22,22 +20,11 @@ import (
 var deployDir = filepath.Join("..", "..", "deploy")
 
 func TestComposeFile(t *testing.T) {
-	ctx := context.Background()
-	opts, err := cli.NewProjectOptions([]string{filepath.Join(deployDir, "docker-compose.yml")}, cli.WithWorkingDirectory(deployDir), cli.WithName("dynamo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := opts.LoadProject(ctx)
+	p, err := loadCompose(t, "docker-compose.yml", nil)
 	if err != nil {
 		t.Fatalf("compose-go refuses the file: %v", err)
 	}
-	if got := slices.Sorted(func(yield func(string) bool) {
-		for name := range p.Services {
-			if !yield(name) {
-				return
-			}
-		}
-	}); !slices.Equal(got, []string{"etcd-server", "nats-server"}) {
+	if got := serviceNames(p); !slices.Equal(got, []string{"etcd-server", "nats-server"}) {
 		t.Errorf("services %v", got)
 	}
 	published := map[string]bool{}

@@ -238,26 +238,7 @@ func startPrometheus(t *testing.T, bin, config string) string {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cmd := exec.Command(bin, "--config.file="+config, "--storage.tsdb.path="+t.TempDir(),
 		"--web.listen-address="+addr, "--log.level=warn")
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(interruptSignal)
-		select {
-		case err := <-done:
-			t.Logf("prometheus exited: %v", err)
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("prometheus ignored SIGINT for 30s (killed: %v)", <-done)
-		}
-		if t.Failed() {
-			t.Logf("prometheus log:\n%s", logs.String())
-		}
-	})
+	p := startProcess(t, "prometheus", cmd)
 	u := "http://" + addr
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -265,12 +246,12 @@ func startPrometheus(t *testing.T, bin, config string) string {
 			return u
 		}
 		select {
-		case err := <-done:
-			t.Fatalf("prometheus exited: %v\n%s", err, logs.String())
+		case <-p.exited:
+			t.Fatalf("prometheus exited: %v", p.err)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("prometheus not ready after a minute:\n%s", logs.String())
+			t.Fatal("prometheus not ready after a minute")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -60,26 +60,41 @@ func startOperator(t *testing.T, env []string, args ...string) {
 	}
 	cmd := exec.Command(operator, args...)
 	cmd.Env = append(os.Environ(), env...)
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
+	startProcess(t, "operator", cmd)
+}
+
+// process is a started command whose output is kept.
+type process struct {
+	logs   *syncBuffer
+	exited chan struct{} // closed when the command has ended; err is set then
+	err    error
+}
+
+// startProcess starts cmd, capturing its output. When the test ends it sends SIGINT and waits
+// up to 30 s — then kills it and fails the test — and prints the output if the test failed.
+func startProcess(t *testing.T, name string, cmd *exec.Cmd) *process {
+	t.Helper()
+	p := &process{logs: &syncBuffer{}, exited: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		t.Fatalf("start %s: %v", name, err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { p.err = cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(interruptSignal)
 		select {
-		case err := <-done:
-			t.Logf("operator exited: %v", err)
+		case <-p.exited:
+			t.Logf("%s exited: %v", name, p.err)
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
-			t.Errorf("operator ignored SIGINT for 30s (killed: %v)", <-done)
+			<-p.exited
+			t.Errorf("%s ignored SIGINT for 30s (killed: %v)", name, p.err)
 		}
 		if t.Failed() {
-			t.Logf("operator log:\n%s", logs.String())
+			t.Logf("%s output:\n%s", name, p.logs.String())
 		}
 	})
+	return p
 }
 
 var (

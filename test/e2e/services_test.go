@@ -52,8 +52,13 @@ func TestDevServices(t *testing.T) {
 			Healthy bool   `json:"healthy"`
 		} `json:"health"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || len(st.Health) != 2 || !st.Health[0].Healthy || !st.Health[1].Healthy {
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || len(st.Health) != 3 {
 		t.Errorf("status: %v %s", err, r.stdout)
+	}
+	for i, want := range []string{"nats", "nats-metrics", "etcd"} {
+		if i >= len(st.Health) || st.Health[i].Name != want || !st.Health[i].Healthy {
+			t.Errorf("status: want %s healthy at %d: %s", want, i, r.stdout)
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

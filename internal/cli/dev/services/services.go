@@ -208,11 +208,7 @@ func statusCommand(streams genericiooptions.IOStreams) *cobra.Command {
 				if !h.Healthy {
 					state, unhealthy = "unhealthy: "+h.Error, unhealthy+1
 				}
-				addr := s.Endpoints.NATS
-				if h.Name == "etcd" {
-					addr = s.Endpoints.Etcd
-				}
-				rows = append(rows, []string{h.Name, addr, state})
+				rows = append(rows, []string{h.Name, h.Address, state})
 			}
 			if err := output.WriteTable(streams.Out, []string{"SERVICE", "ADDRESS", "HEALTH"}, rows); err != nil {
 				return err
