@@ -98,6 +98,9 @@ func TestObservabilityCompose(t *testing.T) {
 			if !strings.Contains(inline, "FROM busybox:") || strings.Contains(inline, ":latest") {
 				t.Errorf("%s: inline build %q should copy the pinned upstream binary onto a pinned busybox", name, inline)
 			}
+			if s.PullPolicy != types.PullPolicyBuild {
+				t.Errorf("%s: pull_policy %q: a locally built image must not be pulled", name, s.PullPolicy)
+			}
 			if tag := s.Image[strings.LastIndex(s.Image, ":")+1:]; !strings.Contains(inline, ":"+tag+" AS upstream") {
 				t.Errorf("%s: image tag %s differs from the upstream tag built from", name, s.Image)
 			}
