@@ -63,7 +63,7 @@ func TestExportsToOTLPEndpoint(t *testing.T) {
 	}
 }
 
-// A collector that is not there costs at most the export timeout at shutdown, never a hang.
+// A collector that is not there costs at most the caller's deadline at shutdown, never a hang.
 func TestUnreachableCollectorDoesNotHang(t *testing.T) {
 	t.Setenv(tracing.EnvTracesEndpoint, "")
 	t.Setenv(tracing.EnvEndpoint, "http://127.0.0.1:1")
@@ -73,14 +73,12 @@ func TestUnreachableCollectorDoesNotHang(t *testing.T) {
 	}
 	_, span := tp.Tracer("t").Start(context.Background(), "x")
 	span.End()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- stop(ctx) }()
-	select {
-	case err := <-done: // an error or nil: either way it returned
-		t.Logf("shutdown: %v", err)
-	case <-ctx.Done():
-		t.Fatal("shutdown hung with an unreachable collector")
+	start := time.Now()
+	err = stop(ctx)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("shutdown took %s with a 2s deadline", took)
 	}
+	t.Logf("shutdown: %v", err)
 }
