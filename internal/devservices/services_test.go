@@ -17,18 +17,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devservices"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 func must(t *testing.T, err error) {
 	t.Helper()
@@ -42,7 +33,7 @@ func must(t *testing.T, err error) {
 func TestServicesSurviveRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	opts := devservices.Options{DataDir: t.TempDir(), NATSPort: freePort(t), NATSMonitorPort: freePort(t), NATSMetricsPort: -1, EtcdPort: freePort(t), EtcdPeerPort: freePort(t)}
+	opts := devservices.Options{DataDir: t.TempDir(), NATSPort: devclustertest.FreePort(t), NATSMonitorPort: devclustertest.FreePort(t), NATSMetricsPort: -1, EtcdPort: devclustertest.FreePort(t), EtcdPeerPort: devclustertest.FreePort(t)}
 	s, err := devservices.Start(ctx, opts)
 	must(t, err)
 	ep := s.Endpoints()
@@ -132,8 +123,8 @@ func TestStartPortInUse(t *testing.T) {
 	must(t, err)
 	defer l.Close()
 	busy := l.Addr().(*net.TCPAddr).Port
-	_, err = devservices.Start(context.Background(), devservices.Options{DataDir: t.TempDir(), NATSPort: freePort(t), NATSMonitorPort: freePort(t),
-		NATSMetricsPort: freePort(t), EtcdPort: busy, EtcdPeerPort: freePort(t), StartTimeout: 10 * time.Second})
+	_, err = devservices.Start(context.Background(), devservices.Options{DataDir: t.TempDir(), NATSPort: devclustertest.FreePort(t), NATSMonitorPort: devclustertest.FreePort(t),
+		NATSMetricsPort: devclustertest.FreePort(t), EtcdPort: busy, EtcdPeerPort: devclustertest.FreePort(t), StartTimeout: 10 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "etcd") {
 		t.Fatalf("err = %v, want an etcd error", err)
 	}
@@ -144,8 +135,8 @@ func TestStartPortInUse(t *testing.T) {
 func TestNATSMetrics(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := devservices.Start(ctx, devservices.Options{DataDir: t.TempDir(), NATSPort: freePort(t), NATSMonitorPort: freePort(t),
-		NATSMetricsPort: freePort(t), EtcdPort: freePort(t), EtcdPeerPort: freePort(t)})
+	s, err := devservices.Start(ctx, devservices.Options{DataDir: t.TempDir(), NATSPort: devclustertest.FreePort(t), NATSMonitorPort: devclustertest.FreePort(t),
+		NATSMetricsPort: devclustertest.FreePort(t), EtcdPort: devclustertest.FreePort(t), EtcdPeerPort: devclustertest.FreePort(t)})
 	must(t, err)
 	defer s.Stop()
 	ep := s.Endpoints()

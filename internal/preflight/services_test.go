@@ -11,21 +11,14 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"go.etcd.io/etcd/server/v3/embed"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/preflight"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // startNATS runs a real NATS server in the test process until the test ends.
 func startNATS(t *testing.T, jetstream bool, token string) string {
 	t.Helper()
-	opts := &natsserver.Options{Host: "127.0.0.1", Port: freePort(t), JetStream: jetstream, StoreDir: t.TempDir(), NoLog: true, NoSigs: true, Authorization: token}
+	opts := &natsserver.Options{Host: "127.0.0.1", Port: devclustertest.FreePort(t), JetStream: jetstream, StoreDir: t.TempDir(), NoLog: true, NoSigs: true, Authorization: token}
 	s, err := natsserver.NewServer(opts)
 	must(t, err)
 	go s.Start()
@@ -64,7 +57,7 @@ func TestNATSCheck(t *testing.T) {
 	expect(t, serviceCheck(t, "nats", nats(locked)), preflight.Fail, "Authorization Violation", "requires credentials")
 	r := serviceCheck(t, "nats", nats(lockedURL.String()))
 	expect(t, r, preflight.Pass, "JetStream on", "nats://***@")
-	expect(t, serviceCheck(t, "nats", nats(fmt.Sprintf("127.0.0.1:%d", freePort(t)))), preflight.Fail, "connection refused")
+	expect(t, serviceCheck(t, "nats", nats(fmt.Sprintf("127.0.0.1:%d", devclustertest.FreePort(t)))), preflight.Fail, "connection refused")
 	// Something that is not NATS: an HTTP-speaking etcd port answers nothing first; a TCP
 	// listener that never writes runs into the check timeout's deadline.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -81,7 +74,7 @@ func TestEtcdCheck(t *testing.T) {
 	cfg := embed.NewConfig()
 	cfg.Dir = t.TempDir()
 	cfg.LogLevel = "fatal" // closing the server logs expected errors
-	client, peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t)), fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	client, peer := fmt.Sprintf("http://127.0.0.1:%d", devclustertest.FreePort(t)), fmt.Sprintf("http://127.0.0.1:%d", devclustertest.FreePort(t))
 	cu, _ := url.Parse(client)
 	pu, _ := url.Parse(peer)
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
@@ -98,7 +91,7 @@ func TestEtcdCheck(t *testing.T) {
 	etcd := func(addr string) func(*preflight.Env) { return func(e *preflight.Env) { e.Etcd = addr } }
 	expect(t, serviceCheck(t, "etcd", etcd(client)), preflight.Pass, "etcd 3.6", "leader")
 	start := time.Now()
-	expect(t, serviceCheck(t, "etcd", etcd(fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))), preflight.Fail)
+	expect(t, serviceCheck(t, "etcd", etcd(fmt.Sprintf("http://127.0.0.1:%d", devclustertest.FreePort(t)))), preflight.Fail)
 	if time.Since(start) > 10*time.Second {
 		t.Errorf("unreachable etcd held the check for %s", time.Since(start))
 	}

@@ -47,10 +47,10 @@ func TestObservabilityLocal(t *testing.T) {
 
 	// Dev services on free ports.
 	svcDir := filepath.Join(t.TempDir(), "services")
-	natsMetrics := freePort(t)
-	r := runCLI(t, 2*time.Minute, "dev", "services", "up", "--dir", svcDir, "--nats-port", strconv.Itoa(freePort(t)),
-		"--nats-monitor-port", strconv.Itoa(freePort(t)), "--nats-metrics-port", strconv.Itoa(natsMetrics),
-		"--etcd-port", strconv.Itoa(freePort(t)), "--etcd-peer-port", strconv.Itoa(freePort(t)))
+	natsMetrics := devclustertest.FreePort(t)
+	r := runCLI(t, 2*time.Minute, "dev", "services", "up", "--dir", svcDir, "--nats-port", strconv.Itoa(devclustertest.FreePort(t)),
+		"--nats-monitor-port", strconv.Itoa(devclustertest.FreePort(t)), "--nats-metrics-port", strconv.Itoa(natsMetrics),
+		"--etcd-port", strconv.Itoa(devclustertest.FreePort(t)), "--etcd-peer-port", strconv.Itoa(devclustertest.FreePort(t)))
 	if r.code != 0 {
 		t.Fatalf("dev services up: exit %d: %s", r.code, r.stderr)
 	}
@@ -72,10 +72,10 @@ func TestObservabilityLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	devclustertest.InstallCRDs(t, cfg, filepath.Join("..", "..", "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"))
-	opMetrics := freePort(t)
+	opMetrics := devclustertest.FreePort(t)
 	startOperator(t, []string{tracing.EnvEndpoint + "=http://" + recv.Addr},
 		"--kubeconfig", kc, "--nats-address", env["NATS_SERVER"], "--etcd-address", env["ETCD_ENDPOINTS"],
-		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", opMetrics), fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", freePort(t)))
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", opMetrics), fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", devclustertest.FreePort(t)))
 
 	raw, err := os.ReadFile(filepath.Join("..", "..", "deploy", "discovery", "dgd.yaml"))
 	if err != nil {
@@ -235,7 +235,7 @@ func localPrometheusConfig(t *testing.T, moved map[string]string) (string, []str
 // startPrometheus runs Prometheus on config until the test ends and returns its URL once ready.
 func startPrometheus(t *testing.T, bin, config string) string {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", devclustertest.FreePort(t))
 	cmd := exec.Command(bin, "--config.file="+config, "--storage.tsdb.path="+t.TempDir(),
 		"--web.listen-address="+addr, "--log.level=warn")
 	p := startProcess(t, "prometheus", cmd)

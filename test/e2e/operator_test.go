@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,16 +23,6 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 func httpGet(url string) (int, string) {
 	c := &http.Client{Timeout: 5 * time.Second}
@@ -141,7 +130,7 @@ func TestOperatorBinary(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	metrics, health := freePort(t), freePort(t)
+	metrics, health := devclustertest.FreePort(t), devclustertest.FreePort(t)
 	startOperator(t, nil, "--kubeconfig", kc, "--leader-elect", "--leader-election-namespace", "watched",
 		"--watch-namespace", "watched", "--nats-address", "nats://nats:4222",
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metrics), fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", health))

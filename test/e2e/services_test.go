@@ -13,15 +13,17 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 )
 
 // dynamoctl dev services through the binary: up prints the addresses, status reports both
 // healthy, a JetStream message and an etcd key survive down and up, down twice is exit 3.
 func TestDevServices(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "services")
-	ports := []string{"--nats-port", strconv.Itoa(freePort(t)), "--nats-monitor-port", strconv.Itoa(freePort(t)),
-		"--nats-metrics-port", strconv.Itoa(freePort(t)),
-		"--etcd-port", strconv.Itoa(freePort(t)), "--etcd-peer-port", strconv.Itoa(freePort(t))}
+	ports := []string{"--nats-port", strconv.Itoa(devclustertest.FreePort(t)), "--nats-monitor-port", strconv.Itoa(devclustertest.FreePort(t)),
+		"--nats-metrics-port", strconv.Itoa(devclustertest.FreePort(t)),
+		"--etcd-port", strconv.Itoa(devclustertest.FreePort(t)), "--etcd-peer-port", strconv.Itoa(devclustertest.FreePort(t))}
 	up := func() (natsURL, etcdURL string) {
 		t.Helper()
 		r := runCLI(t, 2*time.Minute, append([]string{"dev", "services", "up", "--dir", dir}, ports...)...)

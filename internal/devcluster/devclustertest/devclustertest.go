@@ -3,6 +3,7 @@ package devclustertest
 
 import (
 	"context"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -74,4 +75,16 @@ func InstallCRDs(t testing.TB, cfg *rest.Config, files ...string) {
 			t.Fatalf("%s: %v", f, err)
 		}
 	}
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for a server a test is
+// about to start.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
