@@ -168,6 +168,25 @@ func TestChecksOnGPUCluster(t *testing.T) {
 		expect(t, check(t, cfg, "node-pressure"), preflight.Fail, "0 of 2 GPU nodes usable")
 		cordon(t, cs, "h100-0", false)
 		cordon(t, cs, "h100-1", false)
+		// Conditions as a kubelet reports them. kwok's heartbeat rewrites them only every 10–20
+		// minutes, so a patched pressure condition stays for the test; Ready=False does not (kwok's
+		// node-initialize stage makes the node Ready again at once), so NotReady is left to the
+		// NodeProblems unit test.
+		condition(t, cs, "h100-0", corev1.NodeMemoryPressure, corev1.ConditionTrue)
+		condition(t, cs, "h100-0", corev1.NodePIDPressure, corev1.ConditionTrue)
+		expect(t, check(t, cfg, "node-pressure"), preflight.Warn, "1 of 2 GPU nodes usable", "h100-0 MemoryPressure+PIDPressure")
+		condition(t, cs, "h100-1", corev1.NodeDiskPressure, corev1.ConditionTrue)
+		condition(t, cs, "h100-1", corev1.NodeNetworkUnavailable, corev1.ConditionTrue)
+		expect(t, check(t, cfg, "node-pressure"), preflight.Fail, "0 of 2 GPU nodes usable", "h100-1 DiskPressure+NetworkUnavailable")
+		for _, c := range []struct {
+			node string
+			typ  corev1.NodeConditionType
+			to   corev1.ConditionStatus
+		}{{"h100-0", corev1.NodeMemoryPressure, corev1.ConditionFalse}, {"h100-0", corev1.NodePIDPressure, corev1.ConditionFalse},
+			{"h100-1", corev1.NodeDiskPressure, corev1.ConditionFalse}, {"h100-1", corev1.NodeNetworkUnavailable, corev1.ConditionFalse}} {
+			condition(t, cs, c.node, c.typ, c.to)
+		}
+		expect(t, check(t, cfg, "node-pressure"), preflight.Pass, "2 of 2 GPU nodes usable")
 	})
 
 	t.Run("rdma", func(t *testing.T) {
@@ -337,6 +356,15 @@ func waitRunning(t *testing.T, cs kubernetes.Interface, ns string, n int) {
 func cordon(t *testing.T, cs kubernetes.Interface, node string, on bool) {
 	t.Helper()
 	_, err := cs.CoreV1().Nodes().Patch(ctxT(t), node, types.MergePatchType, fmt.Appendf(nil, `{"spec":{"unschedulable":%v}}`, on), metav1.PatchOptions{})
+	must(t, err)
+}
+
+// condition sets one condition of a node's status (a strategic merge keyed by type).
+func condition(t *testing.T, cs kubernetes.Interface, node string, typ corev1.NodeConditionType, status corev1.ConditionStatus) {
+	t.Helper()
+	patch, _ := json.Marshal(map[string]any{"status": map[string]any{"conditions": []map[string]any{{
+		"type": typ, "status": status, "reason": "PreflightTest", "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}}}})
+	_, err := cs.CoreV1().Nodes().Patch(ctxT(t), node, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
 	must(t, err)
 }
 
