@@ -304,3 +304,34 @@ func patchSpec(t *testing.T, cl client.Client, key client.ObjectKey, f func(*v1a
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// A service whose image cannot be pulled keeps the graph pending, and the Ready condition names
+// the service, the pod and the kubelet's reason (the dev cluster fails pulls from ".invalid").
+func TestStatusNamesImagePullFailure(t *testing.T) {
+	_, cl := setup(t, "cpu=1")
+	ctx := context.Background()
+	dgds, err := render.DecodeGraphs(strings.NewReader(`apiVersion: nvidia.com/v1alpha1
+kind: DynamoGraphDeployment
+metadata: {name: pullfail}
+spec:
+  services:
+    Frontend:
+      componentType: frontend
+      extraPodSpec: {mainContainer: {image: registry`+devcluster.InvalidRegistrySuffix+`/frontend:1}}
+`), "inline", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Create(ctx, dgds[0]); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Ready=False naming ErrImagePull", time.Minute, func(ctx context.Context) (bool, error) {
+		got := &v1alpha1.DynamoGraphDeployment{}
+		if err := cl.Get(ctx, client.ObjectKeyFromObject(dgds[0]), got); err != nil {
+			return false, err
+		}
+		cond := readyCondition(got)
+		return got.Status.State == controller.StatePending && cond != nil && cond.Status == metav1.ConditionFalse &&
+			strings.Contains(cond.Message, "Frontend") && strings.Contains(cond.Message, "ErrImagePull"), fmt.Errorf("state %s, condition %+v", got.Status.State, cond)
+	})
+}

@@ -477,3 +477,73 @@ func TestPodsTolerateKwokTaintByDefault(t *testing.T) {
 		t.Errorf("tolerations %v lack the kwok toleration", p.Spec.Tolerations)
 	}
 }
+
+// An image from a ".invalid" registry fails to pull as on a real node: the pod stays Pending,
+// its container waits in ErrImagePull and a Warning event says why — and it stays that way
+// (the stage does not fight kwok's pod-ready stage). A pod beside it with a normal image runs.
+func TestImagePullFailureIsSimulated(t *testing.T) {
+	c := sharedCluster(t)
+	ctx := testContext(t)
+	ns := "image-pull"
+	newNamespace(t, c, ns)
+	for name, image := range map[string]string{"bad": "registry" + devcluster.InvalidRegistrySuffix + "/app:1", "good": "registry.example/app:1"} {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{
+				{Name: "main", Image: image}, {Name: "sidecar", Image: "registry.example/sidecar:1"}}},
+		}
+		if _, err := c.Client().CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pods := c.Client().CoreV1().Pods(ns)
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		good, err1 := pods.Get(ctx, "good", metav1.GetOptions{})
+		bad, err2 := pods.Get(ctx, "bad", metav1.GetOptions{})
+		return err1 == nil && err2 == nil && good.Status.Phase == corev1.PodRunning && len(bad.Status.ContainerStatuses) == 2, nil
+	})
+	if err != nil {
+		t.Fatalf("pods did not settle: %v", err)
+	}
+	settled, err := pods.Get(ctx, "bad", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // long enough for a competing stage, or a patch loop, to show
+	bad, err := pods.Get(ctx, "bad", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad.ResourceVersion != settled.ResourceVersion {
+		t.Errorf("the pod kept changing (resourceVersion %s → %s): a stage is still playing on it", settled.ResourceVersion, bad.ResourceVersion)
+	}
+	if bad.Status.Phase != corev1.PodPending {
+		t.Errorf("phase %s, want Pending", bad.Status.Phase)
+	}
+	for _, cs := range bad.Status.ContainerStatuses {
+		switch w := cs.State.Waiting; cs.Name {
+		case "main":
+			if w == nil || w.Reason != "ErrImagePull" || cs.Ready {
+				t.Errorf("container main: %+v, want waiting in ErrImagePull", cs.State)
+			}
+		case "sidecar": // its image pulls: it runs
+			if cs.State.Running == nil || !cs.Ready {
+				t.Errorf("container sidecar: %+v, want running", cs.State)
+			}
+		}
+	}
+	for _, cond := range bad.Status.Conditions {
+		if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+			t.Error("the pod with an unpullable image is Ready")
+		}
+	}
+	events, err := c.Client().CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=bad"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(events.Items, func(e corev1.Event) bool {
+		return e.Type == corev1.EventTypeWarning && e.Reason == "Failed" && strings.Contains(e.Message, ".invalid")
+	}) {
+		t.Errorf("no Warning Failed event for the pull: %v", events.Items)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -194,8 +195,9 @@ func TestClaimsAndAccessPods(t *testing.T) {
 	must(t, storage.DeleteClaim(ctx, cs, ns, "cache"))
 }
 
-// An access pod that cannot become Ready (its claim will never bind) is deleted, with its
-// events in the error; an interrupted wait deletes it too.
+// An access pod that cannot become Ready (its claim will never bind, or its image cannot be
+// pulled) is deleted, with the reason and its events in the error; an interrupted wait deletes
+// it too.
 func TestAccessPodFailures(t *testing.T) {
 	c, cs, _ := cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -212,6 +214,17 @@ func TestAccessPodFailures(t *testing.T) {
 	}
 	if !strings.Contains(progress.String(), "waiting for access pod pvc-access-nowhere-") {
 		t.Errorf("no progress line: %q", progress.String())
+	}
+	assertNoAccessPods(t, cs)
+
+	// A bound claim but an image that cannot be pulled (the dev cluster fails pulls from a
+	// ".invalid" registry, as a kubelet would): the pull failure is in the error, the pod is gone.
+	_, err = storage.CreateClaim(ctx, cs, storage.ClaimSpec{Name: "bound", Namespace: ns, Size: "10Gi", StorageClass: "manual", AccessMode: corev1.ReadWriteOnce}, time.Minute, io.Discard)
+	must(t, err)
+	_, _, err = storage.StartAccess(ctx, cs, storage.AccessSpec{Claim: "bound", Namespace: ns, User: "alice", Image: "registry" + devcluster.InvalidRegistrySuffix + "/busybox:1.37.0"},
+		storage.AccessOptions{Timeout: 5 * time.Second})
+	if !errors.Is(err, storage.ErrNotReady) || !strings.Contains(err.Error(), "ErrImagePull") || !strings.Contains(err.Error(), "Failed to pull image") {
+		t.Errorf("unpullable image: %v", err)
 	}
 	assertNoAccessPods(t, cs)
 

@@ -1,0 +1,67 @@
+package devcluster
+
+// InvalidRegistrySuffix marks images that fail to pull on the simulated cluster: an image whose
+// registry host ends in ".invalid" (a top-level domain reserved never to resolve, RFC 2606),
+// e.g. "registry.invalid/app:1".
+const InvalidRegistrySuffix = ".invalid"
+
+// stageImagePullFailed is a kwok Stage of ours: a scheduled pod with a container image from a
+// ".invalid" registry stays Pending with that container waiting in ErrImagePull (its other
+// containers running) and a Warning event, as a kubelet reports a pull that cannot succeed. Its weight makes kwok choose it over
+// the default pod-ready stage, which matches the same pods with weight 0. The status it writes
+// has no timestamps, so playing it again changes nothing and the pod settles.
+const stageImagePullFailed = `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: dynamo-pod-image-pull-failed
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  weight: 1
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values:
+      - 'Pending'
+    - key: '.spec.containers.[] | select(.image | test("^[^/]+\\.invalid(:[0-9]+)?/")) | .name'
+      operator: 'Exists'
+  next:
+    event:
+      type: Warning
+      reason: Failed
+      message: 'Failed to pull image: the registry host ends in .invalid, which never resolves (simulated)'
+    statusTemplate: |
+      phase: Pending
+      conditions:
+      - type: Ready
+        status: "False"
+        reason: ContainersNotReady
+      - type: ContainersReady
+        status: "False"
+        reason: ContainersNotReady
+      containerStatuses:
+      {{ range .spec.containers }}
+      - name: {{ .name | Quote }}
+        image: {{ .image | Quote }}
+        imageID: ""
+        restartCount: 0
+        {{ if regexMatch "^[^/]+\\.invalid(:[0-9]+)?/" .image }}
+        ready: false
+        started: false
+        state:
+          waiting:
+            reason: ErrImagePull
+            message: {{ printf "pull %s: registry host ends in .invalid (simulated)" .image | Quote }}
+        {{ else }}
+        ready: true
+        started: true
+        state:
+          running:
+            startedAt: {{ $.metadata.creationTimestamp | Quote }}
+        {{ end }}
+      {{ end }}
+`
