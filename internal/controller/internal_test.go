@@ -1,12 +1,16 @@
 package controller
 
 import (
+	"context"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 )
 
 // The resources gauge follows each graph's latest state and forgets deleted graphs.
@@ -98,5 +102,45 @@ func TestTrimPod(t *testing.T) {
 	}
 	if other, _ := TrimPod("not a pod"); other != "not a pod" {
 		t.Error("non-pods pass through")
+	}
+}
+
+func TestPodWatchMapping(t *testing.T) {
+	pod := func(mutate func(*corev1.Pod)) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: "g"}}}
+		if mutate != nil {
+			mutate(p)
+		}
+		return p
+	}
+	if got := graphOfPod(context.Background(), pod(nil)); len(got) != 1 || got[0].Namespace != "ns" || got[0].Name != "g" {
+		t.Errorf("graphOfPod = %v", got)
+	}
+	if got := graphOfPod(context.Background(), pod(func(p *corev1.Pod) { p.Labels = nil })); len(got) != 0 {
+		t.Errorf("a pod without the graph label mapped to %v", got)
+	}
+	pulling := func(p *corev1.Pod) {
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "main", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull"}}}}
+	}
+	backoff := func(p *corev1.Pod) {
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "main", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}}}}
+	}
+	for _, tc := range []struct {
+		name          string
+		before, after *corev1.Pod
+		want          bool
+	}{
+		{"a problem appears", pod(nil), pod(pulling), true},
+		{"the problem changes", pod(pulling), pod(backoff), true},
+		{"the problem goes", pod(backoff), pod(nil), true},
+		{"nothing the status shows changed", pod(pulling), pod(func(p *corev1.Pod) { pulling(p); p.Annotations = map[string]string{"x": "y"} }), false},
+		{"an unrelated update", pod(nil), pod(func(p *corev1.Pod) { p.Status.PodIP = "10.0.0.1" }), false},
+	} {
+		if got := podProblemChanged.Update(event.UpdateEvent{ObjectOld: tc.before, ObjectNew: tc.after}); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if podProblemChanged.Create(event.CreateEvent{Object: pod(pulling)}) || podProblemChanged.Delete(event.DeleteEvent{Object: pod(pulling)}) {
+		t.Error("creations and deletions pass the pod predicate")
 	}
 }
