@@ -178,8 +178,13 @@ func waitReady(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod, o 
 	cur := pod
 	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, o.Timeout, true, func(ctx context.Context) (bool, error) {
 		p, err := cs.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
+		switch {
+		case apierrors.IsNotFound(err):
+			return false, fmt.Errorf("access pod %s was deleted while starting", pod.Name)
+		case err != nil:
+			// A failed read (a slow API server, the deadline reached mid-request) says nothing
+			// about the pod: keep polling, and report its last seen state at the deadline.
+			return false, nil
 		}
 		cur = p
 		if p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {

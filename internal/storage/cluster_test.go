@@ -222,7 +222,7 @@ func TestAccessPodFailures(t *testing.T) {
 	_, err = storage.CreateClaim(ctx, cs, storage.ClaimSpec{Name: "bound", Namespace: ns, Size: "10Gi", StorageClass: "manual", AccessMode: corev1.ReadWriteOnce}, time.Minute, io.Discard)
 	must(t, err)
 	_, _, err = storage.StartAccess(ctx, cs, storage.AccessSpec{Claim: "bound", Namespace: ns, User: "alice", Image: "registry" + devcluster.InvalidRegistrySuffix + "/busybox:1.37.0"},
-		storage.AccessOptions{Timeout: 5 * time.Second})
+		storage.AccessOptions{Timeout: 10 * time.Second}) // the whole timeout passes: leave kwok room under load
 	if !errors.Is(err, storage.ErrNotReady) || !strings.Contains(err.Error(), "ErrImagePull") || !strings.Contains(err.Error(), "Failed to pull image") {
 		t.Errorf("unpullable image: %v", err)
 	}
