@@ -1,16 +1,22 @@
 package devcluster
 
+import "strings"
+
 // InvalidRegistrySuffix marks images that fail to pull on the simulated cluster: an image whose
 // registry host ends in ".invalid" (a top-level domain reserved never to resolve, RFC 2606),
 // e.g. "registry.invalid/app:1".
 const InvalidRegistrySuffix = ".invalid"
+
+// invalidImagePattern matches such images; the stage's selector (jq) and its status template
+// (Go template) both test it. Written as it appears inside their double-quoted strings.
+const invalidImagePattern = `^[^/]+\\.invalid(:[0-9]+)?/`
 
 // stageImagePullFailed is a kwok Stage of ours: a scheduled pod with a container image from a
 // ".invalid" registry stays Pending with that container waiting in ErrImagePull (its other
 // containers running) and a Warning event, as a kubelet reports a pull that cannot succeed. Its weight makes kwok choose it over
 // the default pod-ready stage, which matches the same pods with weight 0. The status it writes
 // has no timestamps, so playing it again changes nothing and the pod settles.
-const stageImagePullFailed = `apiVersion: kwok.x-k8s.io/v1alpha1
+var stageImagePullFailed = strings.ReplaceAll(`apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
   name: dynamo-pod-image-pull-failed
@@ -27,7 +33,7 @@ spec:
       operator: 'In'
       values:
       - 'Pending'
-    - key: '.spec.containers.[] | select(.image | test("^[^/]+\\.invalid(:[0-9]+)?/")) | .name'
+    - key: '.spec.containers.[] | select(.image | test("PATTERN")) | .name'
       operator: 'Exists'
   next:
     event:
@@ -49,7 +55,7 @@ spec:
         image: {{ .image | Quote }}
         imageID: ""
         restartCount: 0
-        {{ if regexMatch "^[^/]+\\.invalid(:[0-9]+)?/" .image }}
+        {{ if regexMatch "PATTERN" .image }}
         ready: false
         started: false
         state:
@@ -64,4 +70,4 @@ spec:
             startedAt: {{ $.metadata.creationTimestamp | Quote }}
         {{ end }}
       {{ end }}
-`
+`, "PATTERN", invalidImagePattern)

@@ -1,7 +1,6 @@
 package devservices
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -110,10 +109,6 @@ func serveNATSMetrics(srv *natsserver.Server, addr string) (*http.Server, error)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Timeout: 10 * time.Second}))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			_ = l.Close()
-		}
-	}()
+	go func() { _ = hs.Serve(l) }() // returns http.ErrServerClosed on Close
 	return hs, nil
 }

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/dynamo-infra/dynamo-infra/internal/devservices"
 )
 
@@ -85,21 +83,7 @@ func TestPrometheusConfig(t *testing.T) {
 	if out, err := exec.Command(promtool, "check", "config", path).CombinedOutput(); err != nil {
 		t.Fatalf("promtool check config: %v\n%s", err, out)
 	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg struct {
-		ScrapeConfigs []struct {
-			JobName       string `json:"job_name"`
-			StaticConfigs []struct {
-				Labels map[string]string `json:"labels"`
-			} `json:"static_configs"`
-		} `json:"scrape_configs"`
-	}
-	if err := yaml.Unmarshal(raw, &cfg); err != nil {
-		t.Fatal(err)
-	}
+	cfg := readPrometheusConfig(t)
 	jobs := map[string]bool{}
 	roles := map[string]bool{}
 	for _, j := range cfg.ScrapeConfigs {
@@ -118,4 +102,22 @@ func TestPrometheusConfig(t *testing.T) {
 			t.Errorf("role %s is not scraped", role)
 		}
 	}
+}
+
+// promConfig is the part of prometheus.yml the tests read.
+type promConfig struct {
+	ScrapeConfigs []struct {
+		JobName       string `json:"job_name"`
+		StaticConfigs []struct {
+			Targets []string          `json:"targets"`
+			Labels  map[string]string `json:"labels"`
+		} `json:"static_configs"`
+	} `json:"scrape_configs"`
+}
+
+func readPrometheusConfig(t *testing.T) promConfig {
+	t.Helper()
+	var cfg promConfig
+	readYAML(t, filepath.Join(deployDir, "observability", "prometheus.yml"), &cfg)
+	return cfg
 }

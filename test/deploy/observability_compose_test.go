@@ -151,21 +151,7 @@ func TestPrometheusTargetsExist(t *testing.T) {
 			}
 		}
 	}
-	raw, err := os.ReadFile(filepath.Join(deployDir, "observability", "prometheus.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg struct {
-		ScrapeConfigs []struct {
-			JobName       string `json:"job_name"`
-			StaticConfigs []struct {
-				Targets []string `json:"targets"`
-			} `json:"static_configs"`
-		} `json:"scrape_configs"`
-	}
-	if err := yaml.Unmarshal(raw, &cfg); err != nil {
-		t.Fatal(err)
-	}
+	cfg := readPrometheusConfig(t)
 	for _, j := range cfg.ScrapeConfigs {
 		for _, sc := range j.StaticConfigs {
 			for _, target := range sc.Targets {

@@ -55,11 +55,7 @@ func TestObservabilityLocal(t *testing.T) {
 		t.Fatalf("dev services up: exit %d: %s", r.code, r.stderr)
 	}
 	t.Cleanup(func() { runCLI(t, time.Minute, "dev", "services", "down", "--dir", svcDir) })
-	env := map[string]string{}
-	for _, f := range strings.Fields(strings.TrimPrefix(strings.TrimSpace(r.stdout), "export ")) {
-		k, v, _ := strings.Cut(f, "=")
-		env[k] = v
-	}
+	env := servicesEnv(r.stdout)
 	etcdHostPort := strings.TrimPrefix(env["ETCD_ENDPOINTS"], "http://")
 	if env["NATS_SERVER"] == "" || etcdHostPort == "" {
 		t.Fatalf("dev services up printed %q", r.stdout)

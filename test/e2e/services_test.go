@@ -30,15 +30,8 @@ func TestDevServices(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("up: exit %d: %s", r.code, r.stderr)
 		}
-		for _, f := range strings.Fields(strings.TrimPrefix(strings.TrimSpace(r.stdout), "export ")) {
-			k, v, _ := strings.Cut(f, "=")
-			switch k {
-			case "NATS_SERVER":
-				natsURL = v
-			case "ETCD_ENDPOINTS":
-				etcdURL = v
-			}
-		}
+		env := servicesEnv(r.stdout)
+		natsURL, etcdURL = env["NATS_SERVER"], env["ETCD_ENDPOINTS"]
 		if natsURL == "" || etcdURL == "" {
 			t.Fatalf("up printed %q", r.stdout)
 		}
@@ -118,4 +111,14 @@ func TestDevServices(t *testing.T) {
 	if got, err := ec.Get(ctx, "k"); err != nil || len(got.Kvs) != 1 || string(got.Kvs[0].Value) != "v" {
 		t.Errorf("etcd key after down/up: %v %v", got, err)
 	}
+}
+
+// servicesEnv reads the `export NATS_SERVER=… ETCD_ENDPOINTS=…` line `dev services up` prints.
+func servicesEnv(stdout string) map[string]string {
+	env := map[string]string{}
+	for _, f := range strings.Fields(strings.TrimPrefix(strings.TrimSpace(stdout), "export ")) {
+		k, v, _ := strings.Cut(f, "=")
+		env[k] = v
+	}
+	return env
 }
