@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -54,11 +53,9 @@ spec:
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Right after the CRD is established, discovery may not list it yet: retry briefly.
-		eventually(t, "create graph "+name, 30*time.Second, func(ctx context.Context) (bool, error) {
-			err := admin.Create(ctx, dgds[0].DeepCopy())
-			return err == nil, err
-		})
+		if err := admin.Create(ctx, dgds[0]); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// trace returns the root span of the last reconcile of name and its children by name.
 	trace := func(name string) (sdktrace.ReadOnlySpan, map[string]sdktrace.ReadOnlySpan) {

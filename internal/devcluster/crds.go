@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -11,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
@@ -19,7 +21,8 @@ import (
 
 // InstallCRDs server-side applies the CustomResourceDefinitions in raw (YAML, several
 // documents allowed; server-side because generated CRDs outgrow the last-applied annotation)
-// and waits until each is Established.
+// and waits until each is Established and its resource is listed by discovery (clients that
+// map kinds through discovery can use it at once).
 func InstallCRDs(ctx context.Context, cfg *rest.Config, raw []byte) error {
 	ext, err := apiextensionsclient.NewForConfig(cfg)
 	if err != nil {
@@ -38,8 +41,34 @@ func InstallCRDs(ctx context.Context, cfg *rest.Config, raw []byte) error {
 			metav1.PatchOptions{FieldManager: "dynamo-infra-dev", Force: new(true)}); err != nil {
 			return fmt.Errorf("apply CRD %s: %w", crd.Name, err)
 		}
-		return WaitEstablished(ctx, ext, crd.Name)
+		if err := WaitEstablished(ctx, ext, crd.Name); err != nil {
+			return err
+		}
+		return waitDiscoverable(ctx, ext.Discovery(), &crd)
 	})
+}
+
+// waitDiscoverable waits (up to a minute) until discovery lists crd's resource in every served
+// version: Established comes first, and a client that builds its REST mapping right then can
+// still be told the group has no such resource.
+func waitDiscoverable(ctx context.Context, d discovery.DiscoveryInterface, crd *apiextensionsv1.CustomResourceDefinition) error {
+	for _, v := range crd.Spec.Versions {
+		if !v.Served {
+			continue
+		}
+		gv := crd.Spec.Group + "/" + v.Name
+		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+			l, err := d.ServerResourcesForGroupVersion(gv)
+			if err != nil {
+				return false, nil
+			}
+			return slices.ContainsFunc(l.APIResources, func(r metav1.APIResource) bool { return r.Name == crd.Spec.Names.Plural }), nil
+		})
+		if err != nil {
+			return fmt.Errorf("CRD %s: %s not served by discovery: %w", crd.Name, gv, err)
+		}
+	}
+	return nil
 }
 
 // WaitEstablished waits (up to a minute) until the named CRD is Established.
