@@ -48,6 +48,7 @@ type DynamoGraphDeploymentSpec struct {
 	// +kubebuilder:validation:MinProperties=1
 	// +kubebuilder:validation:MaxProperties=25
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$'))",message="service names must be alphanumeric with inner dashes (they become part of DNS names)"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, self.filter(j, j.lowerAscii() == k.lowerAscii()).size() == 1)",message="service names must differ in more than case (Frontend and FRONTEND would name the same child objects)"
 	Services map[string]*ServiceSpec `json:"services"`
 
 	// Envs are set in every service's main container; a service's own envs win.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,20 +16,19 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
+	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
-	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/reference"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
-var renderConfig = render.Config{NATSAddress: "nats://nats:4222", EtcdAddress: "http://etcd:2379"}
+var renderConfig = controllertest.RenderConfig
 
 // writeCounter counts write requests (anything but GET/LIST/WATCH) made through a config.
 type writeCounter struct{ n atomic.Int64 }
@@ -52,56 +50,18 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// startOperator runs the operator's manager in this process until the test ends.
-func startOperator(t *testing.T, c *devcluster.Cluster) {
-	t.Helper()
-	mgr, err := controller.NewManager(c.RESTConfig(), controller.Options{Render: renderConfig, MetricsBindAddress: "0", HealthProbeBindAddress: "0", SkipControllerNameValidation: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-}
-
-func eventually(t *testing.T, what string, timeout time.Duration, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var last error
-	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		ok, err := cond(ctx)
-		if ctx.Err() == nil {
-			last = err
-		}
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: %v (last: %v)", what, err, last)
-	}
-}
+var (
+	startOperator = controllertest.StartOperator
+	eventually    = controllertest.Eventually
+)
 
 func readyCondition(d *v1alpha1.DynamoGraphDeployment) *metav1.Condition {
 	return meta.FindStatusCondition(d.Status.Conditions, controller.ConditionReady)
 }
 
-// setup starts a cluster with the CRD installed and the operator running, and returns a client.
 func setup(t *testing.T, profile string) (*devcluster.Cluster, client.Client) {
 	t.Helper()
-	c := devclustertest.Start(t, profile)
-	devclustertest.InstallCRDs(t, c.RESTConfig(), filepath.Join("..", "..", "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"))
-	startOperator(t, c)
-	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: controller.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, cl
+	return controllertest.Setup(t, profile)
 }
 
 func TestOperatorReconcilesReferenceGraph(t *testing.T) {

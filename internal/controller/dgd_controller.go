@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,15 +43,21 @@ const FieldManager = "dynamo-operator"
 
 // Reconciler reconciles DynamoGraphDeployments.
 type Reconciler struct {
-	Client   client.Client
-	Config   render.Config
-	Recorder events.EventRecorder
+	Client client.Client
+	// APIReader reads past the cache, which holds only objects labelled as ours: before a
+	// child is created, it says whether an object of that name already exists (someone
+	// else's, which is never adopted). Nil: Client is used.
+	APIReader client.Reader
+	Config    render.Config
+	Recorder  events.EventRecorder
 	// MaxConcurrentReconciles is how many graphs are reconciled at once (default 1).
 	MaxConcurrentReconciles int
 	// Tracer traces each reconcile (nil: no traces).
 	Tracer trace.Tracer
 
 	states stateCounts
+	// unchanged holds, by UID, the resourceVersion of children whose revert changed nothing.
+	unchanged sync.Map
 }
 
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeployments,verbs=get;list;watch
@@ -58,8 +65,15 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=services;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete;bind;escalate
+// +kubebuilder:rbac:groups="",resources=pods;endpoints,verbs=get;list;watch
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=nvidia.com,resources=dynamoworkermetadatas,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
+
+// The operator holds every permission of the discovery Role it creates (endpoints, pods,
+// endpointslices, worker metadata) instead of the "bind" and "escalate" verbs: with those, its
+// account could write and bind any Role — cluster-admin's rules in kube-system included. The
+// API server lets it create and bind a Role only within what it holds itself.
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile is one pass over a graph: read, render, apply what changed, write status if it
@@ -112,25 +126,27 @@ func (r *Reconciler) applyChildren(ctx context.Context, dgd *v1alpha1.DynamoGrap
 		return fmt.Errorf("render: %w", err)
 	}
 	// What pods need before they can start (claims, the discovery account and its role), then
-	// the Deployments and Services. Within a phase the applies run concurrently: a reconcile
-	// costs two round trips, not one per child.
+	// the Deployments, Services and the role's binding. Within a phase the applies run
+	// concurrently: a reconcile costs two round trips, not one per child. The binding waits
+	// for the Role: without the "bind" verb, the API server authorizes a binding by reading
+	// the Role it names.
 	var first, workloads []runtime.Object
 	for _, obj := range objs {
 		switch obj.(type) {
-		case *appsv1.Deployment, *corev1.Service:
+		case *appsv1.Deployment, *corev1.Service, *rbacv1.RoleBinding:
 			workloads = append(workloads, obj)
 		default:
 			first = append(first, obj)
 		}
 	}
-	if err := r.applyAll(ctx, "apply prerequisites", first); err != nil {
+	if err := r.applyAll(ctx, dgd, "apply prerequisites", first); err != nil {
 		return err
 	}
-	return r.applyAll(ctx, "apply workloads", workloads)
+	return r.applyAll(ctx, dgd, "apply workloads", workloads)
 }
 
 // applyAll applies objs concurrently and joins their errors; phase names its span.
-func (r *Reconciler) applyAll(ctx context.Context, phase string, objs []runtime.Object) (err error) {
+func (r *Reconciler) applyAll(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, phase string, objs []runtime.Object) (err error) {
 	ctx, span := r.startSpan(ctx, phase, attribute.Int(AttrObjects, len(objs)))
 	defer func() { endSpan(span, err) }()
 	errs := make([]error, len(objs))
@@ -139,7 +155,7 @@ func (r *Reconciler) applyAll(ctx context.Context, phase string, objs []runtime.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := r.applyIfChanged(ctx, obj); err != nil {
+			if err := r.applyIfChanged(ctx, dgd, obj); err != nil {
 				reconcileErrors.WithLabelValues(stepApply).Inc()
 				errs[i] = err
 			}
@@ -150,8 +166,9 @@ func (r *Reconciler) applyAll(ctx context.Context, phase string, objs []runtime.
 }
 
 // applyIfChanged server-side applies obj unless the live object already holds every field obj
-// sets (a converged child costs no write; an edited or deleted one is put back).
-func (r *Reconciler) applyIfChanged(ctx context.Context, obj runtime.Object) error {
+// sets (a converged child costs no write; an edited or deleted one is put back). An object of
+// that name that this graph did not create is never written (see ownership).
+func (r *Reconciler) applyIfChanged(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, obj runtime.Object) error {
 	desired, ok := obj.(client.Object)
 	if !ok {
 		return fmt.Errorf("rendered %T is not an object", obj)
@@ -159,12 +176,24 @@ func (r *Reconciler) applyIfChanged(ctx context.Context, obj runtime.Object) err
 	kind := obj.GetObjectKind().GroupVersionKind().Kind
 	live, ok := newOfKind(kind)
 	if ok {
-		err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), live)
-		switch {
-		case err == nil && converged(desired, live):
-			return nil
-		case err != nil && !apierrors.IsNotFound(err):
+		found, err := r.getLive(ctx, desired, live)
+		if err != nil {
 			return fmt.Errorf("get %s %s: %w", kind, desired.GetName(), err)
+		}
+		if found {
+			switch ownership(dgd, live) {
+			case ownedByGraph:
+				if foreign := foreignManagers(live); len(foreign) > 0 {
+					return r.revert(ctx, kind, desired, live, foreign)
+				}
+				if converged(desired, live) {
+					return nil
+				}
+			case sharedClaim:
+				return nil // an existing claim is used as it is, never changed or adopted
+			default:
+				return &ConflictError{Kind: kind, Name: desired.GetName(), Owner: ownerOf(live)}
+			}
 		}
 	}
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
@@ -179,6 +208,94 @@ func (r *Reconciler) applyIfChanged(ctx context.Context, obj runtime.Object) err
 		return fmt.Errorf("apply %s %s: %w", kind, desired.GetName(), err)
 	}
 	return nil
+}
+
+// revert replaces a child's content that other writers edited (kubectl edit, scale, patch)
+// with the graph's, in one update: server-side apply would keep the fields they own.
+// A writer that set values equal to ours (a user's kubectl apply of the same manifest) keeps
+// co-owning them after the update, which then changed nothing: such a version of the object is
+// remembered and not updated again.
+func (r *Reconciler) revert(ctx context.Context, kind string, desired, live client.Object, foreign []string) error {
+	if rv, ok := r.unchanged.Load(live.GetUID()); ok && rv == live.GetResourceVersion() {
+		if converged(desired, live) {
+			return nil
+		}
+	} else {
+		log.FromContext(ctx).Info("reverting a manual change to a child", "kind", kind, "name", desired.GetName(), "managers", foreign)
+	}
+	updated := withContent(live, desired)
+	childWrites.WithLabelValues(kind).Inc()
+	if err := r.Client.Update(ctx, updated, client.FieldOwner(FieldManager)); err != nil {
+		return fmt.Errorf("revert the change by %s to %s %s: %w", strings.Join(foreign, ", "), kind, desired.GetName(), err)
+	}
+	if updated.GetResourceVersion() == live.GetResourceVersion() {
+		r.unchanged.Store(live.GetUID(), live.GetResourceVersion())
+	}
+	return nil
+}
+
+// getLive reads the live copy of desired into live: from the cache, and, when the cache has
+// none (it holds only our labelled objects, and may lag a create), from the API server.
+func (r *Reconciler) getLive(ctx context.Context, desired, live client.Object) (bool, error) {
+	key := client.ObjectKeyFromObject(desired)
+	err := r.Client.Get(ctx, key, live)
+	if err == nil || !apierrors.IsNotFound(err) {
+		return err == nil, err
+	}
+	reader := r.APIReader
+	if reader == nil {
+		return false, nil // Client reads the API server itself
+	}
+	err = reader.Get(ctx, key, live)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// ConflictError means a child's name is taken by an object this graph did not create: a
+// user's own object, or another graph's child (two graphs whose names and service names join
+// to the same child name). The graph reports it and leaves the object alone.
+type ConflictError struct {
+	Kind, Name string
+	// Owner describes who holds the object ("not created by dynamo-operator", "DynamoGraphDeployment other").
+	Owner string
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s %s already exists and belongs to %s: it is left alone; rename the graph or the service, or delete that object",
+		e.Kind, e.Name, e.Owner)
+}
+
+type owner int
+
+const (
+	ownedByGraph owner = iota
+	sharedClaim
+	someoneElse
+)
+
+// ownership decides whether a live child is this graph's: our managed-by label and a
+// controller reference to this very graph (by UID). Labels alone can be copied by anyone who
+// creates objects; the UID cannot. A claim the graph would create but that already exists is
+// used as it is.
+func ownership(dgd *v1alpha1.DynamoGraphDeployment, live client.Object) owner {
+	if live.GetLabels()[render.LabelManagedBy] == render.ManagedBy {
+		if ref := metav1.GetControllerOf(live); ref != nil && ref.UID == dgd.UID {
+			return ownedByGraph
+		}
+	}
+	if _, ok := live.(*corev1.PersistentVolumeClaim); ok {
+		return sharedClaim
+	}
+	return someoneElse
+}
+
+func ownerOf(live client.Object) string {
+	if ref := metav1.GetControllerOf(live); ref != nil {
+		return ref.Kind + " " + ref.Name
+	}
+	return "another owner (not created by dynamo-operator for this graph)"
 }
 
 func newOfKind(kind string) (client.Object, bool) {
@@ -296,8 +413,8 @@ func readyEvent(before, after *metav1.Condition) (eventType string, ok bool) {
 		return "", false
 	case after.Status == metav1.ConditionTrue:
 		return corev1.EventTypeNormal, before == nil || before.Status != metav1.ConditionTrue
-	case after.Reason == ReasonReconcileFailed:
-		return corev1.EventTypeWarning, before == nil || before.Reason != ReasonReconcileFailed
+	case after.Reason == ReasonReconcileFailed || after.Reason == ReasonResourceConflict:
+		return corev1.EventTypeWarning, before == nil || before.Reason != after.Reason
 	default:
 		return corev1.EventTypeWarning, before != nil && before.Status == metav1.ConditionTrue
 	}

@@ -54,10 +54,12 @@ func Scheme() *runtime.Scheme {
 // hold only objects the operator manages (by label), never every Pod or Deployment of the
 // cluster.
 func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
-	owned := labels.SelectorFromSet(labels.Set{"app.kubernetes.io/managed-by": render.ManagedBy})
+	owned := labels.SelectorFromSet(labels.Set{render.LabelManagedBy: render.ManagedBy})
 	byObject := map[client.Object]cache.ByObject{}
+	// managedFields are a third of a Deployment's size: the cache keeps only which other
+	// writers own part of a child's spec (a manual edit, reverted; see drift.go).
 	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}, &corev1.PersistentVolumeClaim{}} {
-		byObject[obj] = cache.ByObject{Label: owned}
+		byObject[obj] = cache.ByObject{Label: owned, Transform: noteForeignManagers}
 	}
 	byObject[&corev1.Pod{}] = cache.ByObject{Label: owned, Transform: TrimPod}
 	// managedFields are a third of a Deployment's size and nothing here reads them.
@@ -83,7 +85,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
-	r := &Reconciler{Client: mgr.GetClient(), Config: o.Render, Recorder: mgr.GetEventRecorder("dynamo-operator"),
+	r := &Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Config: o.Render, Recorder: mgr.GetEventRecorder("dynamo-operator"),
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles}
 	if o.TracerProvider != nil {
 		r.Tracer = o.TracerProvider.Tracer(TracerName)

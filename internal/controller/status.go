@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -21,6 +22,8 @@ const (
 	ReasonAllResourcesReady = "AllResourcesReady"
 	ReasonResourcesNotReady = "ResourcesNotReady"
 	ReasonReconcileFailed   = "ReconcileFailed"
+	// ReasonResourceConflict: a child's name is taken by an object the graph did not create.
+	ReasonResourceConflict = "ResourceConflict"
 
 	StateInitializing = "initializing"
 	StatePending      = "pending"
@@ -70,6 +73,10 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 	switch {
 	case reconcileErr != nil:
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, ReasonReconcileFailed, reconcileErr.Error()
+		var conflict *ConflictError
+		if errors.As(reconcileErr, &conflict) {
+			cond.Reason = ReasonResourceConflict
+		}
 		st.State = StateFailed
 	case len(notReady) > 0:
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, ReasonResourcesNotReady, "Resources not ready: "+strings.Join(notReady, "; ")
@@ -89,6 +96,13 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 func deploymentNotReady(d *appsv1.Deployment, want int32, pods []corev1.Pod) string {
 	if d.Status.ObservedGeneration < d.Generation {
 		return "rollout not observed yet"
+	}
+	// Pods the ReplicaSet could not create (Pod Security admission, a quota) leave the
+	// Deployment at 0 updated replicas for good; its ReplicaFailure condition says why.
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue {
+			return "pods cannot be created (" + c.Reason + ": " + c.Message + ")"
+		}
 	}
 	if d.Status.UpdatedReplicas < want {
 		return fmt.Sprintf("%d/%d replicas updated", d.Status.UpdatedReplicas, want)

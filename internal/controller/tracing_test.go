@@ -92,8 +92,9 @@ spec:
 	if got := slices.Sorted(maps.Keys(children)); !slices.Equal(got, steps) {
 		t.Errorf("child spans %v, want %v", got, steps)
 	}
-	if n := attr(children["apply workloads"], controller.AttrObjects); n != "2" { // Deployment and Service
-		t.Errorf("apply workloads: %s objects, want 2", n)
+	// Deployment, Service and the discovery RoleBinding (it waits for its Role).
+	if n := attr(children["apply workloads"], controller.AttrObjects); n != "3" {
+		t.Errorf("apply workloads: %s objects, want 3", n)
 	}
 	for name, s := range children {
 		if s.Status().Code == codes.Error || s.SpanContext().TraceID() != root.SpanContext().TraceID() {

@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"sigs.k8s.io/yaml"
@@ -143,23 +144,14 @@ func LoadNodesFile(path string) ([]*corev1.Node, error) {
 	return DecodeNodes(f, path)
 }
 
-// DecodeNodes decodes Node manifests from r; source names r in errors.
+// DecodeNodes decodes Node manifests from r; source names r in errors. A document may be one
+// Node, a NodeList, or a List of Nodes — what `kubectl get nodes -o yaml` prints — so a real
+// cluster's nodes can be replayed; what a live node carries that a new one must not (UID,
+// resourceVersion, conditions, addresses, …) is dropped (see freshNode).
 func DecodeNodes(r io.Reader, source string) ([]*corev1.Node, error) {
 	var nodes []*corev1.Node
 	seen := map[string]bool{}
-	err := yamldoc.Each(r, source, func(_ int, raw []byte) error {
-		obj, gvk, err := nodeDecoder.Decode(raw, nil, nil)
-		if err != nil {
-			if gvk != nil && (gvk.Kind != "Node" || gvk.Version != "v1" || gvk.Group != "") {
-				return fmt.Errorf("kind %q apiVersion %q: want kind Node, apiVersion v1", gvk.Kind, gvk.GroupVersion().String())
-			}
-			return err
-		}
-		np, ok := obj.(*corev1.Node)
-		if !ok {
-			return fmt.Errorf("kind %q apiVersion %q: want kind Node, apiVersion v1", gvk.Kind, gvk.GroupVersion().String())
-		}
-		n := *np
+	add := func(n corev1.Node) error {
 		if n.Name == "" {
 			return errors.New("node has no metadata.name")
 		}
@@ -167,14 +159,41 @@ func DecodeNodes(r io.Reader, source string) ([]*corev1.Node, error) {
 			return fmt.Errorf("node %q defined twice", n.Name)
 		}
 		seen[n.Name] = true
-		if n.Annotations == nil {
-			n.Annotations = map[string]string{}
-		}
-		if _, ok := n.Annotations[AnnotationKwokNode]; !ok {
-			n.Annotations[AnnotationKwokNode] = KwokNodeValue
-		}
-		nodes = append(nodes, &n)
+		nodes = append(nodes, freshNode(n))
 		return nil
+	}
+	err := yamldoc.Each(r, source, func(_ int, raw []byte) error {
+		obj, gvk, err := decodeNodeObject(raw)
+		if err != nil {
+			return err
+		}
+		switch o := obj.(type) {
+		case *corev1.Node:
+			return add(*o)
+		case *corev1.NodeList:
+			for i, n := range o.Items {
+				if err := add(n); err != nil {
+					return fmt.Errorf("items[%d]: %w", i, err)
+				}
+			}
+			return nil
+		case *corev1.List:
+			for i, item := range o.Items {
+				obj, _, err := decodeNodeObject(item.Raw)
+				if err != nil {
+					return fmt.Errorf("items[%d]: %w", i, err)
+				}
+				n, ok := obj.(*corev1.Node)
+				if !ok {
+					return fmt.Errorf("items[%d]: %T is not a Node", i, obj)
+				}
+				if err := add(*n); err != nil {
+					return fmt.Errorf("items[%d]: %w", i, err)
+				}
+			}
+			return nil
+		}
+		return fmt.Errorf("kind %q apiVersion %q: want kind Node, NodeList or List, apiVersion v1", gvk.Kind, gvk.GroupVersion().String())
 	})
 	if err != nil {
 		return nil, err
@@ -183,6 +202,44 @@ func DecodeNodes(r io.Reader, source string) ([]*corev1.Node, error) {
 		return nil, fmt.Errorf("%s: no Node manifests found", source)
 	}
 	return nodes, nil
+}
+
+func decodeNodeObject(raw []byte) (runtime.Object, *schema.GroupVersionKind, error) {
+	obj, gvk, err := nodeDecoder.Decode(raw, nil, nil)
+	if err != nil && gvk != nil && (gvk.Version != "v1" || gvk.Group != "") {
+		return nil, gvk, fmt.Errorf("kind %q apiVersion %q: want kind Node, NodeList or List, apiVersion v1", gvk.Kind, gvk.GroupVersion().String())
+	}
+	return obj, gvk, err
+}
+
+// freshNode keeps what describes a node (name, labels, annotations, taints, capacity,
+// allocatable) and drops what the API server, the kubelet or controllers of the cluster it came
+// from wrote: a UID or resourceVersion makes the create fail, and stale conditions, addresses
+// or images would be served as if true. nodeInfo goes too: kwok writes its own, and its
+// template reads a kernel version such as 6.1 as a number and never readies the node. It adds
+// the kwok annotation when missing.
+func freshNode(n corev1.Node) *corev1.Node {
+	out := &corev1.Node{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Node"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: n.Name, Labels: n.Labels, Annotations: map[string]string{},
+		},
+		Spec: corev1.NodeSpec{Taints: n.Spec.Taints, Unschedulable: n.Spec.Unschedulable},
+		Status: corev1.NodeStatus{
+			Capacity: n.Status.Capacity, Allocatable: n.Status.Allocatable,
+		},
+	}
+	for k, v := range n.Annotations {
+		// Annotations of the kubelet and of kubectl describe the old node's state, not this one.
+		if strings.HasPrefix(k, "kubectl.kubernetes.io/") || strings.HasPrefix(k, "node.alpha.kubernetes.io/") || strings.HasPrefix(k, "volumes.kubernetes.io/") {
+			continue
+		}
+		out.Annotations[k] = v
+	}
+	if _, ok := out.Annotations[AnnotationKwokNode]; !ok {
+		out.Annotations[AnnotationKwokNode] = KwokNodeValue
+	}
+	return out
 }
 
 // LoadKwokConfig reads extra kwok configuration for --kwok-config: YAML documents, each with

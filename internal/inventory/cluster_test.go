@@ -55,7 +55,8 @@ func TestMain(m *testing.M) {
 }
 
 // cluster starts the shared cluster. kwok serves every probe pod's log in probeNS from a
-// recorded nvidia-smi output, in the CRI log format kwok reads.
+// recorded nvidia-smi output, in the CRI log format kwok reads: one GPU, as a probe that
+// requests one GPU sees on a real node.
 func cluster(t *testing.T) *devcluster.Cluster {
 	t.Helper()
 	shared.once.Do(func() {
@@ -65,7 +66,7 @@ func cluster(t *testing.T) *devcluster.Cluster {
 			return
 		}
 		logFile := filepath.Join(dir, "smi.log")
-		if shared.err = writeCRILog(filepath.Join("testdata", "nvidia-smi", "a100-40gb-x8.csv"), logFile); shared.err != nil {
+		if shared.err = writeCRILog(filepath.Join("testdata", "nvidia-smi", "a100-40gb-x1.csv"), logFile); shared.err != nil {
 			return
 		}
 		p, _ := devcluster.ParseProfile(profile)
@@ -360,14 +361,16 @@ func TestProbes(t *testing.T) {
 		t.Fatalf("probes %+v, want one each for aks-a100-0 and nfd-gpu-0", inv.Probes)
 	}
 	for _, p := range inv.Probes {
-		if p.Status != inventory.ProbeOK || len(p.GPUs) != 8 || !strings.HasPrefix(p.Pod, "gpu-probe-") {
+		if p.Status != inventory.ProbeOK || len(p.GPUs) != 1 || !strings.HasPrefix(p.Pod, "gpu-probe-") {
 			t.Errorf("probe %+v", p)
 		}
 	}
-	for _, name := range []string{"aks-a100-0", "nfd-gpu-0"} {
+	// The model and memory come from the probe; the count stays the node's (8 and 2), not the
+	// one GPU the probe saw.
+	for name, count := range map[string]int64{"aks-a100-0": 8, "nfd-gpu-0": 2} {
 		n := nodeByName(t, inv, name)
-		if n.Product != "NVIDIA-A100-SXM4-40GB" || n.MemoryMiB != 40960 || n.NeedsProbe() {
-			t.Errorf("%s after probe: product %q memory %d sources %v", name, n.Product, n.MemoryMiB, n.Sources)
+		if n.Product != "NVIDIA-A100-SXM4-40GB" || n.MemoryMiB != 40960 || n.NeedsProbe() || n.Count != count {
+			t.Errorf("%s after probe: product %q memory %d count %d (want %d) sources %v", name, n.Product, n.MemoryMiB, n.Count, count, n.Sources)
 		}
 	}
 	if left := probeJobsLeft(t, cs); len(left) > 0 {

@@ -105,7 +105,8 @@ func ProbeNodes(ctx context.Context, cs kubernetes.Interface, nodes []NodeGPU, o
 
 // ProbeJob builds the Job that runs nvidia-smi on one node: pinned by node affinity (so the
 // scheduler, not the kubelet, decides and can say why it cannot), tolerating every taint,
-// requesting one unit of the node's GPU resource, bounded by activeDeadlineSeconds, and removed by
+// requesting one unit of the node's GPU resource (so nvidia-smi sees that one GPU: the probe
+// reports a model, memory and MIG mode taken as the node's, never a count), bounded by activeDeadlineSeconds, and removed by
 // the TTL controller even if dynamoctl dies before deleting it.
 func ProbeJob(n *NodeGPU, name string, opts ProbeOptions) *batchv1.Job {
 	opts.defaults()
@@ -240,12 +241,31 @@ func probeNode(ctx context.Context, cs kubernetes.Interface, n *NodeGPU, opts Pr
 	return res
 }
 
+// ErrProbeRefused means the cluster refused to create the probe's pod.
+var ErrProbeRefused = errors.New("probe pod refused")
+
+// refusedPod returns the message of the Job's FailedCreate event, or "".
+func refusedPod(ctx context.Context, cs kubernetes.Interface, ns, job string) string {
+	evs, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Job,involvedObject.name=" + job + ",reason=FailedCreate"})
+	if err != nil || len(evs.Items) == 0 {
+		return ""
+	}
+	return truncate(strings.TrimSpace(evs.Items[len(evs.Items)-1].Message), 300)
+}
+
 // waitProbePod waits until the Job's pod has finished. While the scheduler cannot place it, the
 // returned reason holds the scheduler's message (the wait goes on: GPUs may be freed).
 func waitProbePod(ctx context.Context, cs kubernetes.Interface, ns, job string) (*corev1.Pod, string, error) {
 	var unschedulable string
 	for {
 		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: batchv1.JobNameLabel + "=" + job})
+		if err == nil && len(pods.Items) == 0 {
+			// No pod yet: the Job controller may be unable to create one (Pod Security
+			// admission, a quota); it says so only in an event on the Job.
+			if why := refusedPod(ctx, cs, ns, job); why != "" {
+				return nil, "", fmt.Errorf("%w: %s", ErrProbeRefused, why)
+			}
+		}
 		if err == nil {
 			for i := range pods.Items {
 				p := &pods.Items[i]

@@ -127,9 +127,8 @@ func ApplyProbe(n *NodeGPU, gpus []SMIGPU) {
 	if n.MemoryMiB == 0 || n.MemoryInferred {
 		n.MemoryMiB, n.MemoryInferred = gpus[0].MemoryMiB, false
 	}
-	if n.Count == 0 {
-		n.Count = int64(len(gpus))
-	}
+	// No count from the probe: it requested one GPU, so nvidia-smi lists that one (or the
+	// MIG device it was given), whatever the node has; the count stays the node's own.
 	for _, g := range gpus {
 		if g.MIGMode != "" {
 			n.MIG.Capable = true

@@ -206,6 +206,12 @@ func Collect(ctx context.Context, opts CollectOptions) (in Input, source, note s
 	if ctx.Err() != nil {
 		return Input{}, SourceAPI, "", apiErr
 	}
+	// kubectl reads the same kubeconfig: a server that never answered, or a kubeconfig that
+	// cannot be used, would only cost it another timeout before the same answer.
+	var cfgErr *kube.ConfigError
+	if kube.IsTimeout(apiErr) || errors.As(apiErr, &cfgErr) {
+		return Input{}, SourceAPI, "", classify(apiErr)
+	}
 	in, kErr := ListFromKubectl(ctx, opts.Kubectl, opts.Selector)
 	if kErr == nil {
 		return in, SourceKubectl, "API failed: " + oneLine(apiErr), nil

@@ -6,9 +6,12 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -33,13 +36,29 @@ func NewConfigFlags() *genericclioptions.ConfigFlags {
 	return f
 }
 
+// ErrNoKubeconfig means no cluster is configured: no --kubeconfig or --server, no $KUBECONFIG,
+// no ~/.kube/config, and not running in a pod. client-go would otherwise try
+// http://localhost:8080 and report a refused connection there.
+var ErrNoKubeconfig = errors.New("no kubeconfig found (set KUBECONFIG or --kubeconfig, or --server)")
+
+// ConfigError is a kubeconfig that cannot be used: unreadable, not YAML, a --context or
+// --cluster it does not have. Commands report it like an unreachable cluster (exit 3).
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return "kubeconfig: " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
 // RESTConfig resolves the flags to a client configuration the way kubectl does: --kubeconfig,
 // $KUBECONFIG, ~/.kube/config, and in-cluster config when running in a pod with none of those.
-// Lists are requested as protobuf, every request has a timeout.
+// Lists are requested as protobuf, every request has a timeout, and once a request to a
+// server that never answered times out, the next ones fail at once (see failFast).
 func RESTConfig(f *genericclioptions.ConfigFlags) (*rest.Config, error) {
+	if err := configured(f); err != nil {
+		return nil, &ConfigError{Err: err}
+	}
 	cfg, err := f.ToRESTConfig()
 	if err != nil {
-		return nil, err
+		return nil, &ConfigError{Err: err}
 	}
 	cfg = rest.CopyConfig(cfg)
 	if cfg.Timeout == 0 {
@@ -48,7 +67,73 @@ func RESTConfig(f *genericclioptions.ConfigFlags) (*rest.Config, error) {
 	cfg.QPS, cfg.Burst = 50, 100
 	cfg.ContentType = runtime.ContentTypeProtobuf
 	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	state := &reachState{host: cfg.Host}
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &failFast{rt: rt, state: state} })
 	return cfg, nil
+}
+
+// configured returns ErrNoKubeconfig when nothing names a cluster, or the error of loading the
+// kubeconfig files.
+func configured(f *genericclioptions.ConfigFlags) error {
+	if f.APIServer != nil && *f.APIServer != "" {
+		return nil
+	}
+	raw, err := f.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return err
+	}
+	if len(raw.Clusters) > 0 || len(raw.Contexts) > 0 {
+		return nil
+	}
+	if _, err := rest.InClusterConfig(); err == nil {
+		return nil
+	}
+	return ErrNoKubeconfig
+}
+
+// failFast ends requests at once after one timed out before the server ever answered: a
+// command that makes several calls to a server that accepts connections and never replies
+// waits one timeout, not one per call (a gpus run took 66–90 s that way). Once any request got
+// an answer, nothing is short-circuited.
+type failFast struct {
+	rt    http.RoundTripper
+	state *reachState
+}
+
+type reachState struct {
+	host     string
+	mu       sync.Mutex
+	answered bool
+	err      error
+}
+
+func (f *failFast) RoundTrip(req *http.Request) (*http.Response, error) {
+	s := f.state
+	s.mu.Lock()
+	dead := !s.answered && s.err != nil
+	err := s.err
+	s.mu.Unlock()
+	if dead {
+		return nil, err
+	}
+	resp, err := f.rt.RoundTrip(req)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err == nil:
+		s.answered = true
+	case !s.answered && IsTimeout(err):
+		s.err = fmt.Errorf("the API server at %s did not answer: %w", s.host, err)
+	}
+	return resp, err
+}
+
+func (f *failFast) WrappedRoundTripper() http.RoundTripper { return f.rt }
+
+// IsTimeout reports whether err is a request that got no answer in time.
+func IsTimeout(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
 }
 
 // Clientset builds a clientset from the flags.
@@ -68,7 +153,8 @@ func IsUnreachable(err error) bool {
 	if err == nil {
 		return false
 	}
-	if clientcmd.IsEmptyConfig(err) || clientcmd.IsConfigurationInvalid(err) {
+	var cfgErr *ConfigError
+	if clientcmd.IsEmptyConfig(err) || clientcmd.IsConfigurationInvalid(err) || errors.As(err, &cfgErr) {
 		return true
 	}
 	var status apierrors.APIStatus

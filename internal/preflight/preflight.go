@@ -25,6 +25,10 @@ const (
 	Fail  Status = "fail"
 	Skip  Status = "skip"
 	Error Status = "error"
+	// Timeout: the check could not finish within --check-timeout. It is no verdict on the
+	// cluster (a busy API server of 2,000 nodes is not a broken one), so it does not fail the
+	// run; --strict counts it like a warning.
+	Timeout Status = "timeout"
 )
 
 // Profiles select the default set of checks.
@@ -166,6 +170,7 @@ type Summary struct {
 	Failed   int `json:"failed"`
 	Skipped  int `json:"skipped"`
 	Errors   int `json:"errors"`
+	TimedOut int `json:"timedOut"`
 }
 
 // Report is the whole run.
@@ -187,15 +192,15 @@ const (
 	ExitWarnings    = 4
 )
 
-// ExitCode is 3 when the cluster was unreachable, 1 when a check failed or could not run, 4
-// when strict and a check warned, else 0.
+// ExitCode is 3 when the cluster was unreachable, 1 when a check failed or could not run (an
+// API error), 4 when strict and a check warned or ran out of time, else 0.
 func (r Report) ExitCode(strict bool) int {
 	switch {
 	case r.Unreachable:
 		return ExitUnreachable
 	case r.Summary.Failed > 0 || r.Summary.Errors > 0:
 		return ExitFailed
-	case strict && r.Summary.Warnings > 0:
+	case strict && r.Summary.Warnings+r.Summary.TimedOut > 0:
 		return ExitWarnings
 	}
 	return ExitOK
@@ -244,6 +249,8 @@ func Run(ctx context.Context, e *Env, checks []Check, o RunOptions) Report {
 			rep.Summary.Failed++
 		case Skip:
 			rep.Summary.Skipped++
+		case Timeout:
+			rep.Summary.TimedOut++
 		default:
 			rep.Summary.Errors++
 		}
@@ -280,8 +287,8 @@ func runOne(ctx context.Context, e *Env, c Check, timeout time.Duration) Result 
 			select {
 			case out = <-done:
 			case <-time.After(timeoutGrace):
-				out = Outcome{Status: Error, Detail: fmt.Sprintf("timed out after %s", timeout),
-					Remediation: "raise --check-timeout, or look at the API server's load"}
+				out = Outcome{Status: Timeout, Detail: fmt.Sprintf("could not finish in %s: no verdict on the cluster", timeout),
+					Remediation: "raise --check-timeout (a large or busy cluster needs longer), or look at the API server's load"}
 			}
 			if ctx.Err() != nil {
 				out = Outcome{Status: Error, Detail: "interrupted"}

@@ -17,7 +17,7 @@ type TableOptions struct {
 	Wide bool
 }
 
-var statusColor = map[Status]string{Pass: "\033[32m", Warn: "\033[33m", Fail: "\033[31m", Error: "\033[31m", Skip: "\033[90m"}
+var statusColor = map[Status]string{Pass: "\033[32m", Warn: "\033[33m", Fail: "\033[31m", Error: "\033[31m", Skip: "\033[90m", Timeout: "\033[33m"}
 
 // WriteTable writes one row per check, each non-passing check followed by its remediation,
 // then the summary line.
@@ -58,7 +58,11 @@ func WriteTable(w io.Writer, r Report, o TableOptions) error {
 		fmt.Fprintf(w, "\nTo fix:\n%s\n", strings.Join(hints, "\n"))
 	}
 	s := r.Summary
-	_, err := fmt.Fprintf(w, "\n%d passed, %d warnings, %d failed, %d skipped, %d errors (profile %s)\n", s.Passed, s.Warnings, s.Failed, s.Skipped, s.Errors, r.Profile)
+	timedOut := ""
+	if s.TimedOut > 0 {
+		timedOut = fmt.Sprintf(", %d timed out", s.TimedOut)
+	}
+	_, err := fmt.Fprintf(w, "\n%d passed, %d warnings, %d failed, %d skipped, %d errors%s (profile %s)\n", s.Passed, s.Warnings, s.Failed, s.Skipped, s.Errors, timedOut, r.Profile)
 	return err
 }
 
@@ -128,7 +132,7 @@ func WriteJUnit(w io.Writer, r Report) error {
 		case Error:
 			tc.Error = &junitMessage{Message: c.Detail, Type: "error", Text: body}
 			suite.Errors++
-		case Skip:
+		case Skip, Timeout:
 			tc.Skipped = &junitMessage{Message: c.Detail}
 			suite.Skipped++
 		case Warn:

@@ -41,7 +41,10 @@ var (
 	workerStartupFailure = int32(720)
 )
 
-// ManagedBy is the app.kubernetes.io/managed-by value of every child.
+// LabelManagedBy is the well-known label that says which tool manages an object.
+const LabelManagedBy = "app.kubernetes.io/managed-by"
+
+// ManagedBy is the LabelManagedBy value of every child.
 const ManagedBy = "dynamo-operator"
 
 // Graph returns the desired children of dgd, in apply order: PVCs, discovery RBAC, then for each
@@ -50,6 +53,9 @@ const ManagedBy = "dynamo-operator"
 func Graph(dgd *v1alpha1.DynamoGraphDeployment, cfg Config) ([]runtime.Object, error) {
 	if len(dgd.Spec.Services) == 0 {
 		return nil, fmt.Errorf("graph %s has no services", dgd.Name)
+	}
+	if err := childNamesUnique(dgd); err != nil {
+		return nil, err
 	}
 	var out []runtime.Object
 	for _, p := range dgd.Spec.PVCs {
@@ -80,6 +86,20 @@ func ServiceNames(dgd *v1alpha1.DynamoGraphDeployment) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// childNamesUnique refuses two services whose children would share a name (Frontend and
+// FRONTEND): both would write the same Deployment forever. The CRD refuses them too.
+func childNamesUnique(dgd *v1alpha1.DynamoGraphDeployment) error {
+	seen := map[string]string{}
+	for _, name := range ServiceNames(dgd) {
+		child := ChildName(dgd, name)
+		if other, ok := seen[child]; ok {
+			return fmt.Errorf("spec.services: %s and %s both name the child %s (service names must differ in more than case)", other, name, child)
+		}
+		seen[child] = name
+	}
+	return nil
 }
 
 // ChildName is the name of a service's Deployment and Service: <dgd>-<lowercased service>.
@@ -144,7 +164,7 @@ func childLabels(dgd *v1alpha1.DynamoGraphDeployment, service string) map[string
 		v1alpha1.LabelDynamoNamespace:     DynamoNamespace(dgd),
 		v1alpha1.LabelSelector:            ChildName(dgd, service),
 		v1alpha1.LabelMetricsEnabled:      metrics,
-		"app.kubernetes.io/managed-by":    ManagedBy,
+		LabelManagedBy:                    ManagedBy,
 		"app.kubernetes.io/part-of":       dgd.Name,
 		"app.kubernetes.io/component":     ComponentType(s),
 	} {
@@ -202,7 +222,7 @@ func PVC(dgd *v1alpha1.DynamoGraphDeployment, p v1alpha1.PVC) *corev1.Persistent
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: p.Name, Namespace: dgd.Namespace,
-			Labels:      map[string]string{v1alpha1.LabelGraphDeploymentName: dgd.Name, "app.kubernetes.io/managed-by": ManagedBy},
+			Labels:      map[string]string{v1alpha1.LabelGraphDeploymentName: dgd.Name, LabelManagedBy: ManagedBy},
 			Annotations: map[string]string{v1alpha1.AnnotationCreatedBy: dgd.Namespace + "/" + dgd.Name},
 		},
 		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{p.VolumeAccessMode}},
@@ -222,7 +242,7 @@ func DiscoveryRBAC(dgd *v1alpha1.DynamoGraphDeployment) (*corev1.ServiceAccount,
 	base := dgd.Name + "-k8s-service-discovery"
 	meta := func(name string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: name, Namespace: dgd.Namespace, OwnerReferences: ownerRefs(dgd),
-			Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: dgd.Name, "app.kubernetes.io/managed-by": ManagedBy}}
+			Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: dgd.Name, LabelManagedBy: ManagedBy}}
 	}
 	read := []string{"get", "list", "watch"}
 	sa := &corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}, ObjectMeta: meta(base)}

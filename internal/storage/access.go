@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -61,8 +63,8 @@ func AccessPod(spec AccessSpec) *corev1.Pod {
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: accessPrefix(spec.Claim),
 			Namespace:    spec.Namespace,
-			Labels:       map[string]string{LabelManagedBy: ManagedBy, LabelPVC: spec.Claim, LabelUser: UserHash(spec.User)},
-			Annotations:  map[string]string{AnnotationUser: spec.User},
+			Labels:       map[string]string{LabelManagedBy: ManagedBy, LabelPVC: ClaimLabel(spec.Claim), LabelUser: UserHash(spec.User)},
+			Annotations:  map[string]string{AnnotationUser: spec.User, AnnotationPVC: spec.Claim},
 		},
 		Spec: corev1.PodSpec{
 			RestartPolicy:                 corev1.RestartPolicyNever,
@@ -101,6 +103,16 @@ func AccessPod(spec AccessSpec) *corev1.Pod {
 	}
 }
 
+// ClaimLabel is the LabelPVC value for a claim: its name, or, for a name longer than a label
+// value may be (claim names go to 253 characters), a hash of it (the full name is in
+// AnnotationPVC).
+func ClaimLabel(claim string) string {
+	if len(claim) <= 63 {
+		return claim
+	}
+	return "h-" + UserHash(claim)
+}
+
 func accessPrefix(claim string) string {
 	p := "pvc-access-" + claim
 	if len(p) > 57 { // room for "-" and the 5 random characters under the 63 of a hostname
@@ -114,15 +126,20 @@ type AccessOptions struct {
 	Timeout time.Duration
 	// Progress receives a line every 2 s while waiting.
 	Progress io.Writer
+	// Record holds the UIDs of the access pods this user created. A Running pod is reused only
+	// when its UID is in it: labels and names can be planted by anyone who may create pods in
+	// the namespace, a UID cannot. Nil: never reuse.
+	Record *PodRecord
 }
 
 // ErrNotReady means the access pod did not become Ready; the error carries its events.
 var ErrNotReady = errors.New("access pod not ready")
 
 // StartAccess returns a Ready access pod for the claim: the user's Running one when there is
-// one, else a new one. A new pod that does not become Ready within the timeout, or whose wait
-// is interrupted, is deleted before StartAccess returns; the error names the pod's events
-// (e.g. the claim is ReadWriteOnce and mounted on another node).
+// one that this user created (Record) and that still is what AccessPod builds, else a new one.
+// A new pod that does not become Ready within the timeout, or whose wait is interrupted, is
+// deleted before StartAccess returns; the error names the pod's events (e.g. the claim is
+// ReadWriteOnce and mounted on another node).
 func StartAccess(ctx context.Context, cs kubernetes.Interface, spec AccessSpec, o AccessOptions) (pod *corev1.Pod, reused bool, err error) {
 	if spec.Image == "" {
 		spec.Image = DefaultImage
@@ -143,14 +160,14 @@ func StartAccess(ctx context.Context, cs kubernetes.Interface, spec AccessSpec, 
 		}
 		return nil, false, err
 	}
-	sel := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy, LabelPVC: spec.Claim, LabelUser: UserHash(spec.User)})
+	sel := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy, LabelPVC: ClaimLabel(spec.Claim), LabelUser: UserHash(spec.User)})
 	existing, err := pods.List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
 		return nil, false, fmt.Errorf("list access pods: %w", err)
 	}
 	for i := range existing.Items {
 		p := &existing.Items[i]
-		if p.DeletionTimestamp == nil && podReady(p) && mountOf(p) == spec.Mount {
+		if p.DeletionTimestamp == nil && podReady(p) && o.Record.Has(p.UID) && sameAccessPod(p, AccessPod(spec)) {
 			return p, true, nil
 		}
 	}
@@ -167,7 +184,26 @@ func StartAccess(ctx context.Context, cs kubernetes.Interface, spec AccessSpec, 
 		}
 		return nil, false, errors.Join(fmt.Errorf("%w: %s %w%s; the pod was deleted", ErrNotReady, created.Name, err, why), derr)
 	}
+	// Not being able to remember the pod only costs its reuse.
+	_ = o.Record.Add(ready.UID, spec.TTL)
 	return ready, false, nil
+}
+
+// sameAccessPod reports whether a live pod still runs what AccessPod built: the same image,
+// command, claim and mount, and nothing added (no other container, init or ephemeral
+// container, volume, or a changed security context). A pod's image can be changed after
+// creation, so a UID alone does not say what runs in it.
+func sameAccessPod(live, want *corev1.Pod) bool {
+	l, w := live.Spec, want.Spec
+	if len(l.Containers) != 1 || len(l.InitContainers) != 0 || len(l.EphemeralContainers) != 0 || len(l.Volumes) != 1 {
+		return false
+	}
+	lc, wc := l.Containers[0], w.Containers[0]
+	return lc.Image == wc.Image && slices.Equal(lc.Command, wc.Command) && len(lc.Args) == 0 &&
+		equality.Semantic.DeepEqual(lc.VolumeMounts, wc.VolumeMounts) &&
+		equality.Semantic.DeepEqual(l.Volumes[0].VolumeSource, w.Volumes[0].VolumeSource) &&
+		equality.Semantic.DeepEqual(lc.SecurityContext, wc.SecurityContext) &&
+		equality.Semantic.DeepEqual(l.SecurityContext, w.SecurityContext) && !l.HostNetwork && !l.HostPID && !l.HostIPC
 }
 
 func waitReady(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod, o AccessOptions) (*corev1.Pod, error) {
@@ -221,11 +257,15 @@ func DeletePod(ctx context.Context, cs kubernetes.Interface, ns, name string) er
 }
 
 // Cleanup deletes dynamoctl's access pods in ns — of one claim, or of all when claim is "" —
-// and returns their names. It never touches a claim.
-func Cleanup(ctx context.Context, cs kubernetes.Interface, ns, claim string) ([]string, error) {
+// started by user, or by anyone when user is "", and returns their names. It never touches a
+// claim.
+func Cleanup(ctx context.Context, cs kubernetes.Interface, ns, claim, user string) ([]string, error) {
 	set := labels.Set{LabelManagedBy: ManagedBy}
 	if claim != "" {
-		set[LabelPVC] = claim
+		set[LabelPVC] = ClaimLabel(claim)
+	}
+	if user != "" {
+		set[LabelUser] = UserHash(user)
 	}
 	sel := labels.SelectorFromSet(set).String()
 	// Only pods that carry the claim label are access pods (the probe Jobs of dynamoctl gpus

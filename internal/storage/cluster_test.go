@@ -3,7 +3,6 @@ package storage_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -32,19 +31,7 @@ const ns = "pvc-test"
 func cluster(t *testing.T) (*devcluster.Cluster, kubernetes.Interface, string) {
 	t.Helper()
 	volume := t.TempDir()
-	c := devclustertest.Start(t, "cpu=1", func(o *devcluster.Options) {
-		o.KwokConfig = append(o.KwokConfig, fmt.Sprintf(`apiVersion: kwok.x-k8s.io/v1alpha1
-kind: ClusterExec
-metadata:
-  name: pvc-access
-spec:
-  selector:
-    matchNamespaces: [%s]
-  execs:
-  - local:
-      workDir: %s
-`, ns, volume))
-	})
+	c := devclustertest.Start(t, "cpu=1", devclustertest.ExecVolume(ns, volume))
 	cs := c.Client()
 	ctx := context.Background()
 	_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
@@ -106,8 +93,10 @@ func TestClaimsAndAccessPods(t *testing.T) {
 		t.Errorf("WaitForFirstConsumer: %+v, %v after %s", res, err, time.Since(start))
 	}
 
-	// Access pods: unique per user, reused for the same user, restricted.
-	alice, reused, err := storage.StartAccess(ctx, cs, storage.AccessSpec{Claim: "cache", Namespace: ns, User: "alice@example.com"}, storage.AccessOptions{Timeout: time.Minute, Progress: &progress})
+	// Access pods: unique per user, reused for the same user (a pod this machine recorded),
+	// restricted.
+	record := &storage.PodRecord{Path: filepath.Join(t.TempDir(), "access-pods.json")}
+	alice, reused, err := storage.StartAccess(ctx, cs, storage.AccessSpec{Claim: "cache", Namespace: ns, User: "alice@example.com"}, storage.AccessOptions{Timeout: time.Minute, Progress: &progress, Record: record})
 	must(t, err)
 	if reused || !strings.HasPrefix(alice.Name, "pvc-access-cache-") || alice.Labels[storage.LabelPVC] != "cache" || alice.Labels[storage.LabelManagedBy] != "dynamoctl" {
 		t.Errorf("alice's pod: %s reused=%v labels %v", alice.Name, reused, alice.Labels)
@@ -116,7 +105,7 @@ func TestClaimsAndAccessPods(t *testing.T) {
 	if !*alice.Spec.SecurityContext.RunAsNonRoot || *sc.AllowPrivilegeEscalation || sc.Capabilities.Drop[0] != "ALL" || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault || *alice.Spec.ActiveDeadlineSeconds != 3600 {
 		t.Errorf("not restricted: %+v %+v", alice.Spec.SecurityContext, sc)
 	}
-	again, reused, err := storage.StartAccess(ctx, cs, storage.AccessSpec{Claim: "cache", Namespace: ns, User: "alice@example.com"}, storage.AccessOptions{Timeout: time.Minute})
+	again, reused, err := storage.StartAccess(ctx, cs, storage.AccessSpec{Claim: "cache", Namespace: ns, User: "alice@example.com"}, storage.AccessOptions{Timeout: time.Minute, Record: record})
 	if err != nil || !reused || again.Name != alice.Name {
 		t.Errorf("second access for alice: %s reused=%v err=%v", again.Name, reused, err)
 	}
@@ -181,10 +170,16 @@ func TestClaimsAndAccessPods(t *testing.T) {
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
 	_, err = cs.CoreV1().Pods(ns).Create(ctx, other, metav1.CreateOptions{})
 	must(t, err)
-	deleted, err := storage.Cleanup(ctx, cs, ns, "cache")
+	// Alice's cleanup deletes her pod only; then every user's.
+	deleted, err := storage.Cleanup(ctx, cs, ns, "cache", "alice@example.com")
 	must(t, err)
-	if len(deleted) != 2 {
-		t.Errorf("cleanup deleted %v, want alice's and bob's", deleted)
+	if len(deleted) != 1 || deleted[0] != alice.Name {
+		t.Errorf("alice's cleanup deleted %v, want only %s", deleted, alice.Name)
+	}
+	deleted, err = storage.Cleanup(ctx, cs, ns, "cache", "")
+	must(t, err)
+	if len(deleted) != 1 || deleted[0] != bob.Name {
+		t.Errorf("cleanup of every user deleted %v, want bob's %s", deleted, bob.Name)
 	}
 	if _, err := cs.CoreV1().Pods(ns).Get(ctx, "not-ours", metav1.GetOptions{}); err != nil {
 		t.Errorf("cleanup touched a pod that is not ours: %v", err)

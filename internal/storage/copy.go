@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/remotecommand"
@@ -67,6 +68,15 @@ func VolumePath(p string) (string, error) {
 	return rel, nil
 }
 
+// remoteArg makes a path relative to the volume safe as an argument of a command in the access
+// pod: "./" in front, so a name like "-delete" is never read as an option by find or tar.
+func remoteArg(rel string) string {
+	if rel == "." || strings.HasPrefix(rel, "./") {
+		return rel
+	}
+	return "./" + rel
+}
+
 // Stats counts what a copy moved.
 type Stats struct {
 	Files int
@@ -92,12 +102,13 @@ func CopyIn(ctx context.Context, ex Execer, pod *corev1.Pod, src, dst string) (S
 	var st Stats
 	writeErr := make(chan error, 1)
 	go func() {
-		err := writeArchive(pw, src, base, &st)
+		var err error
+		st, err = WriteArchive(pw, src, base)
 		_ = pw.CloseWithError(err)
 		writeErr <- err
 	}()
 	var stderr bytes.Buffer
-	cmd := []string{"sh", "-c", `mkdir -p "$1" && exec tar -xpf - -C "$1"`, "sh", parent}
+	cmd := []string{"sh", "-c", `mkdir -p "$1" && exec tar -xpf - -C "$1"`, "sh", remoteArg(parent)}
 	err := ex.Exec(ctx, pod, cmd, remotecommand.StreamOptions{Stdin: pr, Stdout: io.Discard, Stderr: &stderr})
 	_ = pr.CloseWithError(errors.New("remote side ended"))
 	werr := <-writeErr
@@ -110,12 +121,24 @@ func CopyIn(ctx context.Context, ex Execer, pod *corev1.Pod, src, dst string) (S
 	return st, nil
 }
 
-// writeArchive writes src as a tar archive whose top entry is named top ("." puts a
-// directory's contents at the root), padded to a whole record.
+// WriteArchive writes src as a tar archive whose top entry is named top ("." puts a
+// directory's contents at the root), padded to a whole record. Symlinks that leave the copied
+// tree, device files and sockets are left out and listed in Stats.Skipped.
+func WriteArchive(w io.Writer, src, top string) (Stats, error) {
+	var st Stats
+	err := writeArchive(w, src, top, &st)
+	return st, err
+}
+
 func writeArchive(w io.Writer, src, top string, st *Stats) error {
 	cw := &countingWriter{w: w}
 	tw := tar.NewWriter(cw)
 	root := filepath.Clean(src)
+	// The source the user named is followed when it is a link; links inside it are copied as
+	// links.
+	if resolved, err := filepath.EvalSymlinks(root); err == nil {
+		root = resolved
+	}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -138,15 +161,15 @@ func writeArchive(w io.Writer, src, top string, st *Stats) error {
 			if link, err = os.Readlink(p); err != nil {
 				return err
 			}
-			if filepath.IsAbs(link) {
-				st.Skipped = append(st.Skipped, name+" (absolute symlink)")
+			// A link that leaves the copied tree would point at whatever lies there in the
+			// volume, and a later copy would write through it.
+			if err := SafeLink(filepath.ToSlash(rel), filepath.ToSlash(link)); err != nil {
+				st.Skipped = append(st.Skipped, name+" (symlink "+link+": "+err.Error()+")")
 				return nil
 			}
 		case info.IsDir():
 			st.Dirs++
 		case info.Mode().IsRegular():
-			st.Files++
-			st.Bytes += info.Size()
 		default:
 			st.Skipped = append(st.Skipped, name+" ("+info.Mode().Type().String()+")")
 			return nil
@@ -167,8 +190,14 @@ func writeArchive(w io.Writer, src, top string, st *Stats) error {
 			if err != nil {
 				return err
 			}
-			_, err = io.Copy(tw, f)
+			n, err := io.Copy(tw, f)
 			_ = f.Close()
+			// Counted as sent only once the whole file went: an interrupted copy reports
+			// what reached the stream, not what it meant to send.
+			st.Bytes += n
+			if err == nil {
+				st.Files++
+			}
 			return err
 		}
 		return nil
@@ -205,7 +234,7 @@ func CopyOut(ctx context.Context, ex Execer, pod *corev1.Pod, src, dst string) (
 	var stderr bytes.Buffer
 	execErr := make(chan error, 1)
 	go func() {
-		err := ex.Exec(ctx, pod, []string{"tar", "-cf", "-", "-C", parent, base}, remotecommand.StreamOptions{Stdout: pw, Stderr: &stderr})
+		err := ex.Exec(ctx, pod, []string{"tar", "-cf", "-", "-C", remoteArg(parent), remoteArg(base)}, remotecommand.StreamOptions{Stdout: pw, Stderr: &stderr})
 		_ = pw.CloseWithError(err)
 		execErr <- err
 	}()
@@ -221,11 +250,34 @@ func CopyOut(ctx context.Context, ex Execer, pod *corev1.Pod, src, dst string) (
 var ErrUnsafeEntry = errors.New("archive entry leaves the destination")
 
 // ExtractArchive writes the entries of a tar stream whose top entry is top under dst (top
-// itself becomes dst). It refuses, before writing it, any entry that would land outside dst.
+// itself becomes dst). It refuses, before writing it, any entry that would land outside dst:
+// absolute names, ".." components, links whose target leaves dst, and any entry beneath a
+// symlink — a link inside dst to a directory inside dst would pass a check of its target as
+// text, and a second link written through it could then point anywhere (d/up -> ..,
+// d/up/esc -> .., d/up/esc/file). Real directories are all tar ever writes above an entry, so
+// nothing a copy of a real tree needs is refused. All writes go through an os.Root opened at
+// dst's parent, so the kernel-level lookup cannot leave it either.
 func ExtractArchive(r io.Reader, top, dst string) (Stats, error) {
 	var st Stats
 	tr := tar.NewReader(bufio.NewReader(r))
 	dst = filepath.Clean(dst)
+	// A destination that is itself a symlink is the user's choice: write where it points.
+	if resolved, err := filepath.EvalSymlinks(dst); err == nil {
+		dst = resolved
+	}
+	parent, base := filepath.Dir(dst), filepath.Base(dst)
+	if base == string(filepath.Separator) || base == "." {
+		parent, base = dst, "."
+	}
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return st, err
+	}
+	root, err := os.OpenRoot(parent)
+	if err != nil {
+		return st, err
+	}
+	defer func() { _ = root.Close() }()
+	x := extractor{root: root, base: base, realDirs: map[string]bool{}}
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -238,46 +290,109 @@ func ExtractArchive(r io.Reader, top, dst string) (Stats, error) {
 		if err != nil {
 			return st, err
 		}
-		target := filepath.Join(dst, filepath.FromSlash(rel))
+		if err := x.noLinkAbove(rel); err != nil {
+			return st, fmt.Errorf("%w: %s (%w)", ErrUnsafeEntry, hdr.Name, err)
+		}
+		name := path.Join(base, rel)
+		mode := hdr.FileInfo().Mode().Perm()
 		switch hdr.Typeflag {
 		case tar.TypeDir:
-			if err := os.MkdirAll(target, hdr.FileInfo().Mode().Perm()|0o700); err != nil {
+			if err := x.replaceLink(name); err != nil {
 				return st, err
 			}
-			_ = os.Chmod(target, hdr.FileInfo().Mode().Perm())
+			if err := root.MkdirAll(name, mode|0o700); err != nil {
+				return st, err
+			}
+			_ = root.Chmod(name, mode)
+			x.realDirs[rel] = true
 			st.Dirs++
 		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			if err := x.prepare(name); err != nil {
 				return st, err
 			}
-			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, hdr.FileInfo().Mode().Perm())
+			f, err := root.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
 			if err != nil {
 				return st, err
 			}
 			n, err := io.Copy(f, tr)
+			st.Bytes += n
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
 			if err != nil {
 				return st, err
 			}
-			_ = os.Chmod(target, hdr.FileInfo().Mode().Perm())
+			_ = root.Chmod(name, mode)
 			st.Files++
-			st.Bytes += n
 		case tar.TypeSymlink:
 			if err := SafeLink(rel, hdr.Linkname); err != nil {
 				return st, fmt.Errorf("%w: %s -> %s (%w)", ErrUnsafeEntry, hdr.Name, hdr.Linkname, err)
 			}
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			if err := x.prepare(name); err != nil {
 				return st, err
 			}
-			if err := os.Symlink(hdr.Linkname, target); err != nil {
+			if err := root.Symlink(hdr.Linkname, name); err != nil {
 				return st, err
 			}
 		default:
 			st.Skipped = append(st.Skipped, hdr.Name)
 		}
 	}
+}
+
+// extractor holds what ExtractArchive knows of the tree it writes.
+type extractor struct {
+	root *os.Root
+	base string
+	// realDirs are directories (relative to dst) known not to be symlinks.
+	realDirs map[string]bool
+}
+
+// noLinkAbove refuses an entry when any directory between dst and it is a symlink.
+func (x *extractor) noLinkAbove(rel string) error {
+	if rel == "." {
+		return nil
+	}
+	dir := path.Dir(rel)
+	var prefix string
+	for _, part := range strings.Split(dir, "/") {
+		if part == "." {
+			break
+		}
+		prefix = path.Join(prefix, part)
+		if x.realDirs[prefix] {
+			continue
+		}
+		fi, err := x.root.Lstat(path.Join(x.base, prefix))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil // created below as a real directory
+		case err != nil:
+			return err
+		case fi.Mode()&fs.ModeSymlink != 0:
+			return fmt.Errorf("%s is a symlink", prefix)
+		case fi.IsDir():
+			x.realDirs[prefix] = true
+		}
+	}
+	return nil
+}
+
+// prepare makes the parent directories of name and removes a symlink already at name, so a
+// file is written in place of the link, never through it (as tar does).
+func (x *extractor) prepare(name string) error {
+	if err := x.root.MkdirAll(path.Dir(name), 0o755); err != nil {
+		return err
+	}
+	return x.replaceLink(name)
+}
+
+func (x *extractor) replaceLink(name string) error {
+	fi, err := x.root.Lstat(name)
+	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return x.root.Remove(name)
+	}
+	return nil
 }
 
 // EntryPath maps an archive entry name to a path relative to the destination: the top entry
@@ -329,6 +444,7 @@ func SafeLink(rel, target string) error {
 // number of files compared.
 func Verify(ctx context.Context, ex Execer, pod *corev1.Pod, remote, local string) (int, error) {
 	var out, stderr bytes.Buffer
+	remote = remoteArg(remote)
 	cmd := []string{"find", remote, "-type", "f", "-exec", "sha256sum", "{}", "+"}
 	if err := ex.Exec(ctx, pod, cmd, remotecommand.StreamOptions{Stdout: &out, Stderr: &stderr}); err != nil {
 		return 0, fmt.Errorf("remote checksums: %w%s", err, remoteStderr(&stderr))
@@ -402,6 +518,8 @@ type CopyRequest struct {
 	Access       func(ctx context.Context, claim string) (pod *corev1.Pod, reused bool, err error)
 	DeletePod    func(ctx context.Context, pod *corev1.Pod) error
 	Keep, Verify bool
+	// IdleTimeout ends the copy when no data moves for this long (0: no bound).
+	IdleTimeout time.Duration
 }
 
 // CopyResult is what a copy moved and, with Verify, how many files were compared.
@@ -423,6 +541,7 @@ func Copy(ctx context.Context, ex Execer, r CopyRequest) (res CopyResult, err er
 			return res, err
 		}
 	}
+	ex = IdleTimeout(ex, r.IdleTimeout)
 	pod, reused, err := r.Access(ctx, remote.Claim)
 	if err != nil {
 		return res, err

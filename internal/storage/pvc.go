@@ -31,6 +31,8 @@ const (
 	LabelUser = "dynamo-infra/user"
 	// AnnotationUser holds the user name itself.
 	AnnotationUser = "dynamo-infra/user"
+	// AnnotationPVC holds the claim's name itself (LabelPVC is a hash for long names).
+	AnnotationPVC = "dynamo-infra/pvc"
 )
 
 // ClaimSpec describes a claim to create.
@@ -89,6 +91,9 @@ type CreateResult struct {
 // CreateClaim creates the claim (or accepts an identical existing one) and, when its class
 // binds immediately, waits until it is Bound, reporting progress to w every 2 s.
 func CreateClaim(ctx context.Context, cs kubernetes.Interface, spec ClaimSpec, timeout time.Duration, w io.Writer) (CreateResult, error) {
+	if w == nil {
+		w = io.Discard
+	}
 	want, err := NewClaim(spec)
 	if err != nil {
 		return CreateResult{}, err
@@ -125,10 +130,13 @@ func CreateClaim(ctx context.Context, cs kubernetes.Interface, spec ClaimSpec, t
 	start := time.Now()
 	last := start
 	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		got, err = claims.Get(ctx, spec.Name, metav1.GetOptions{})
+		// A failed read (the deadline reached mid-request) returns an empty object: keep the
+		// last claim seen, so the error names its phase and its events.
+		cur, err := claims.Get(ctx, spec.Name, metav1.GetOptions{})
 		if err != nil {
-			return false, err
+			return false, nil
 		}
+		got = cur
 		if time.Since(last) >= 2*time.Second {
 			fmt.Fprintf(w, "waiting for PVC %s to be Bound (%s, %s)\n", spec.Name, got.Status.Phase, time.Since(start).Round(time.Second))
 			last = time.Now()

@@ -12,15 +12,28 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
+// MaxBytes bounds a stream Each reads: a manifest, a node list of thousands of nodes and our
+// CRDs are a few MiB; /dev/zero or a wrong file would otherwise be read until memory runs out.
+const MaxBytes = 64 << 20
+
+// MaxErrorChars bounds an error message: a decoder error can quote its whole document.
+const MaxErrorChars = 512
+
+// ErrTooLarge means a stream was longer than MaxBytes.
+var ErrTooLarge = fmt.Errorf("larger than %d MiB (not a manifest?)", MaxBytes>>20)
+
 // Each calls fn with every document of r that holds more than comments and whitespace, numbered
 // from 1 as they appear. An error from reading or from fn stops the walk and comes back as
-// "<source>: document N: <error>".
+// "<source>: document N: <error>", cut to MaxErrorChars.
 func Each(r io.Reader, source string, fn func(n int, doc []byte) error) error {
-	dec := utilyaml.NewYAMLReader(bufio.NewReader(r))
+	dec := utilyaml.NewYAMLReader(bufio.NewReader(&boundedReader{r: r, left: MaxBytes}))
 	for n := 1; ; n++ {
 		doc, err := dec.Read()
 		if errors.Is(err, io.EOF) {
 			return nil
+		}
+		if errors.Is(err, ErrTooLarge) {
+			return fmt.Errorf("%s: %w", source, ErrTooLarge)
 		}
 		if err == nil && Empty(doc) {
 			continue
@@ -29,10 +42,45 @@ func Each(r io.Reader, source string, fn func(n int, doc []byte) error) error {
 			err = fn(n, doc)
 		}
 		if err != nil {
-			return fmt.Errorf("%s: document %d: %w", source, n, err)
+			return fmt.Errorf("%s: document %d: %w", source, n, Shorten(err))
 		}
 	}
 }
+
+// boundedReader fails with ErrTooLarge once more than left bytes were asked of it.
+type boundedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, ErrTooLarge
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+// Shorten cuts err's message to MaxErrorChars, keeping it unwrappable.
+func Shorten(err error) error {
+	if err == nil || len(err.Error()) <= MaxErrorChars {
+		return err
+	}
+	return shortError{err}
+}
+
+type shortError struct{ err error }
+
+func (e shortError) Error() string {
+	msg := e.err.Error()
+	return msg[:MaxErrorChars] + fmt.Sprintf("… (%d more characters)", len(msg)-MaxErrorChars)
+}
+
+func (e shortError) Unwrap() error { return e.err }
 
 // Empty reports whether a document holds only comments, whitespace and "---" markers.
 func Empty(doc []byte) bool {

@@ -51,6 +51,31 @@ func TestComposeFile(t *testing.T) {
 	}
 }
 
+// Services without authentication are published on loopback unless the user says otherwise.
+func TestComposePortsBindLoopbackByDefault(t *testing.T) {
+	for _, file := range []string{"docker-compose.yml", "docker-observability.yml"} {
+		for _, tc := range []struct {
+			env  []string
+			want string
+		}{
+			{[]string{grafanaPasswordVar + "=x"}, "127.0.0.1"},
+			{[]string{grafanaPasswordVar + "=x", "DYNAMO_BIND_ADDRESS=0.0.0.0"}, "0.0.0.0"},
+		} {
+			p, err := loadCompose(t, file, tc.env, "nvidia")
+			if err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			for name, s := range p.Services {
+				for _, port := range s.Ports {
+					if port.HostIP != tc.want {
+						t.Errorf("%s: %s publishes %s on %q with %v, want %s", file, name, port.Published, port.HostIP, tc.env, tc.want)
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestNATSConfig(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(deployDir, "nats", "nats.conf"))
 	if err != nil {

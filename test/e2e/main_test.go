@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
 // dynamoctl is the path of the binary built once for the package.
@@ -37,10 +38,12 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	dynamoctl = filepath.Join(dir, "dynamoctl")
-	build := exec.Command("go", "build", "-o", dynamoctl, "github.com/dynamo-infra/dynamo-infra/cmd/dynamoctl")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	// pvc access records the pods it starts under XDG_STATE_HOME: keep that out of the home.
+	if err := os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if dynamoctl, err = clitest.Build(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "build dynamoctl:", err)
 		return 1
 	}
@@ -56,24 +59,8 @@ type result struct {
 // runCLI runs dynamoctl with args and a time limit; a run that hits the limit fails the test.
 func runCLI(t *testing.T, timeout time.Duration, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, dynamoctl, args...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("dynamoctl %s: timed out after %s\nstderr:\n%s", strings.Join(args, " "), timeout, errOut.String())
-	}
-	r := result{stdout: out.String(), stderr: errOut.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("dynamoctl %s: %v", strings.Join(args, " "), err)
-	}
-	return r
+	r := clitest.Run(t, dynamoctl, timeout, nil, args...)
+	return result{stdout: r.Stdout, stderr: r.Stderr, code: r.Code}
 }
 
 // processesMentioning lists the pids of live processes whose command line contains s. Every

@@ -4,6 +4,7 @@ package gpus
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -49,7 +50,11 @@ the requests of the node's bound, non-terminal pods (init containers by the max 
 overhead); free is allocatable minus requested.
 
 --probe runs nvidia-smi in a short-lived Job on each GPU node whose model or memory is unknown
-(concurrently, each bounded by --probe-timeout, always deleted, also on Ctrl-C).
+(concurrently, each bounded by --probe-timeout, always deleted, also on Ctrl-C). A probe asks
+for one GPU, so it reports that GPU's model, memory and MIG mode, taken as the node's; the
+count is the node's own. A probe the cluster refuses (Pod Security admission in the namespace,
+a quota) or whose nvidia-smi fails makes the command exit 1 after printing the inventory; one
+that cannot be scheduled (every GPU taken) or runs out of time is shown and fails nothing.
 
 Exit codes: 0 ok, 1 error, 2 usage error, 3 cluster unreachable.`,
 		Example: `  dynamoctl gpus
@@ -142,10 +147,32 @@ func (o *Options) Run(cmd *cobra.Command) error {
 			fmt.Fprintf(o.streams.ErrOut, "warning: node %s: %s\n", n.Name, w)
 		}
 	}
+	var err2 error
 	switch o.format {
 	case output.Table, output.Wide:
-		return PrintTable(o.streams.Out, inv, PrintOptions{Wide: o.format == output.Wide, Aggregate: o.Aggregate, ShowMIG: o.ShowMIG})
+		err2 = PrintTable(o.streams.Out, inv, PrintOptions{Wide: o.format == output.Wide, Aggregate: o.Aggregate, ShowMIG: o.ShowMIG})
 	default:
-		return output.Encode(o.streams.Out, o.format, inv)
+		err2 = output.Encode(o.streams.Out, o.format, inv)
 	}
+	if err2 != nil {
+		return err2
+	}
+	return probesFailed(inv.Probes)
+}
+
+// probesFailed is an error (exit 1) naming the probes that failed — refused by admission, a
+// Job that could not be created, nvidia-smi that failed — after the inventory was printed. A
+// probe that could not be scheduled or ran out of time is in the output and fails nothing:
+// the node is busy, not broken.
+func probesFailed(probes []inventory.ProbeResult) error {
+	var failed []string
+	for _, p := range probes {
+		if p.Status == inventory.ProbeFailed {
+			failed = append(failed, "node "+p.Node+": "+p.Detail)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d of %d probes failed: %s", len(failed), len(probes), strings.Join(failed, "; "))
 }

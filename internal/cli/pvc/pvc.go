@@ -81,7 +81,7 @@ func (c *common) start(ctx context.Context, cs kubernetes.Interface, claim strin
 	ns := kube.Namespace(c.flags)
 	user := storage.CurrentUser(ctx, cs, os.Getenv("USER"))
 	pod, reused, err := storage.StartAccess(ctx, cs, storage.AccessSpec{Claim: claim, Namespace: ns, Image: a.Image, Mount: a.Mount, TTL: a.TTL, User: user},
-		storage.AccessOptions{Timeout: a.Timeout, Progress: c.streams.ErrOut})
+		storage.AccessOptions{Timeout: a.Timeout, Progress: c.streams.ErrOut, Record: &storage.PodRecord{Path: storage.DefaultRecordPath()}})
 	return pod, reused, failed(ctx, err)
 }
 
@@ -159,8 +159,10 @@ func (c *common) accessCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "access NAME",
 		Short: "Start (or reuse) an access pod that mounts the PVC",
-		Long: `Start an access pod for the claim and wait until it is Ready, or reuse your Running one. If it
-does not become Ready within --timeout, its events are shown (e.g. the claim is ReadWriteOnce
+		Long: `Start an access pod for the claim and wait until it is Ready, or reuse your Running one — one
+that this machine recorded creating (by UID, in $XDG_STATE_HOME/dynamo-infra/access-pods.json)
+and that still runs what dynamoctl built; a pod that only carries your labels is never used. If
+it does not become Ready within --timeout, its events are shown (e.g. the claim is ReadWriteOnce
 and mounted on another node) and it is deleted. It stops by itself after --ttl; delete it
 earlier with "dynamoctl pvc cleanup NAME".`,
 		Example: `  dynamoctl pvc access model-cache --ttl 30m`,
@@ -193,6 +195,7 @@ earlier with "dynamoctl pvc cleanup NAME".`,
 func (c *common) cpCommand() *cobra.Command {
 	var a accessFlags
 	var verify, keep bool
+	var idle time.Duration
 	cmd := &cobra.Command{
 		Use:   "cp SRC DST",
 		Short: "Copy files or directories into or out of a PVC",
@@ -201,7 +204,10 @@ inside the volume). DST becomes the copy of SRC, like cp -r. Modes are kept. The
 tar stream over exec through an access pod (your Running one, or one started for the copy and
 deleted after it unless --keep); no kubectl is needed. Paths that leave the volume (..) are
 refused, and so are archive entries that would land outside DST (absolute names, .., links
-pointing out). --verify compares the SHA-256 of every file on both sides.`,
+pointing out, anything beneath a link); on copy-in, links that leave the copied tree are
+skipped and named. Paths in the volume are passed to tar and find as ./PATH, so a name that
+starts with "-" is a name. --verify compares the SHA-256 of every file on both sides. A copy in
+which no data moves for --idle-timeout ends with an error.`,
 		Example: `  dynamoctl pvc cp ./Qwen3-0.6B pvc:model-cache:/models/Qwen3-0.6B --verify
   dynamoctl pvc cp pvc:model-cache:/logs ./logs`,
 		Args: cobra.ExactArgs(2),
@@ -231,7 +237,7 @@ pointing out). --verify compares the SHA-256 of every file on both sides.`,
 			}
 			ctx := cmd.Context()
 			res, err := storage.Copy(ctx, storage.RemoteExecer{Config: cfg, Client: cs}, storage.CopyRequest{
-				Src: src, Dst: dst, Keep: keep, Verify: verify,
+				Src: src, Dst: dst, Keep: keep, Verify: verify, IdleTimeout: idle,
 				Access:    func(ctx context.Context, claim string) (*corev1.Pod, bool, error) { return c.start(ctx, cs, claim, a) },
 				DeletePod: func(ctx context.Context, p *corev1.Pod) error { return storage.DeletePod(ctx, cs, p.Namespace, p.Name) },
 			})
@@ -253,6 +259,7 @@ pointing out). --verify compares the SHA-256 of every file on both sides.`,
 	a.add(cmd)
 	cmd.Flags().BoolVar(&verify, "verify", false, "Compare the SHA-256 of every file after copying")
 	cmd.Flags().BoolVar(&keep, "keep", false, "Keep an access pod started for this copy (it still stops after --ttl)")
+	cmd.Flags().DurationVar(&idle, "idle-timeout", time.Minute, "End the copy when no data moves for this long (0: wait forever)")
 	return cmd
 }
 
@@ -298,12 +305,13 @@ shell ends). The shell gets a terminal when stdin is one.`,
 }
 
 func (c *common) cleanupCommand() *cobra.Command {
-	var all bool
+	var all, allUsers bool
 	cmd := &cobra.Command{
 		Use:   "cleanup [NAME]",
-		Short: "Delete access pods (never PVCs)",
-		Long:  `Delete dynamoctl's access pods of one claim, or of every claim with --all, in the namespace. Claims and their data are not touched.`,
-		Args:  cobra.MaximumNArgs(1),
+		Short: "Delete your access pods (never PVCs)",
+		Long: `Delete the access pods you started for one claim, or for every claim with --all, in the
+namespace; --all-users deletes every user's. Claims and their data are not touched.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (len(args) == 0) != all {
 				return exit.UsageError(errors.New("name a PVC or pass --all"))
@@ -317,7 +325,11 @@ func (c *common) cleanupCommand() *cobra.Command {
 				claim = args[0]
 			}
 			ctx := cmd.Context()
-			names, err := storage.Cleanup(ctx, cs, kube.Namespace(c.flags), claim)
+			user := ""
+			if !allUsers {
+				user = storage.CurrentUser(ctx, cs, os.Getenv("USER"))
+			}
+			names, err := storage.Cleanup(ctx, cs, kube.Namespace(c.flags), claim, user)
 			for _, n := range names {
 				fmt.Fprintf(c.streams.Out, "pod/%s deleted\n", n)
 			}
@@ -328,6 +340,7 @@ func (c *common) cleanupCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "Delete the access pods of every PVC in the namespace")
+	cmd.Flags().BoolVar(&allUsers, "all-users", false, "Delete every user's access pods, not only yours")
 	return cmd
 }
 

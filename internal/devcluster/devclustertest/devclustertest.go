@@ -3,6 +3,7 @@ package devclustertest
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -74,6 +75,24 @@ func InstallCRDs(t testing.TB, cfg *rest.Config, files ...string) {
 		if err := devcluster.InstallCRDs(ctx, cfg, raw); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
+	}
+}
+
+// ExecVolume makes kwok run every exec into a pod of namespace ns as a local command in dir, a
+// directory standing in for the volume the pod mounts: tar, find and sha256sum then really run.
+func ExecVolume(ns, dir string) func(*devcluster.Options) {
+	return func(o *devcluster.Options) {
+		o.KwokConfig = append(o.KwokConfig, fmt.Sprintf(`apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterExec
+metadata:
+  name: volume-%s
+spec:
+  selector:
+    matchNamespaces: [%s]
+  execs:
+  - local:
+      workDir: %s
+`, ns, ns, dir))
 	}
 }
 

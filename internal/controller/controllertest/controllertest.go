@@ -1,0 +1,84 @@
+// Package controllertest runs the operator against a simulated cluster for tests: a cluster
+// with the CRD installed, the manager in this process, a client, and a poll helper. One kit for
+// the controller's own tests and the hostile suite.
+package controllertest
+
+import (
+	"context"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/controller"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
+)
+
+// RenderConfig is the operator configuration the tests run with.
+var RenderConfig = render.Config{NATSAddress: "nats://nats:4222", EtcdAddress: "http://etcd:2379"}
+
+// RepoRoot is the repository's root directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
+}
+
+// CRDPath is the generated DynamoGraphDeployment CRD.
+func CRDPath() string {
+	return filepath.Join(RepoRoot(), "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml")
+}
+
+// StartOperator runs the operator's manager in this process until the test ends.
+func StartOperator(t testing.TB, c *devcluster.Cluster) {
+	t.Helper()
+	mgr, err := controller.NewManager(c.RESTConfig(), controller.Options{Render: RenderConfig, MetricsBindAddress: "0", HealthProbeBindAddress: "0", SkipControllerNameValidation: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+}
+
+// Setup starts a cluster with the CRD installed and the operator running, and returns a client.
+func Setup(t testing.TB, profile string, mutate ...func(*devcluster.Options)) (*devcluster.Cluster, client.Client) {
+	t.Helper()
+	c := devclustertest.Start(t, profile, mutate...)
+	devclustertest.InstallCRDs(t, c.RESTConfig(), CRDPath())
+	StartOperator(t, c)
+	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: controller.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, cl
+}
+
+// Eventually polls cond every 200 ms until it returns true or timeout passes, then fails the
+// test with the last error cond gave.
+func Eventually(t testing.TB, what string, timeout time.Duration, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var last error
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		ok, err := cond(ctx)
+		if ctx.Err() == nil {
+			last = err
+		}
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: %v (last: %v)", what, err, last)
+	}
+}

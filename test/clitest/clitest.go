@@ -1,0 +1,57 @@
+// Package clitest builds dynamoctl once for a test binary and runs it as a user would: the one
+// kit of the end-to-end and hostile suites.
+package clitest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Build builds dynamoctl into dir and returns its path.
+func Build(dir string) (string, error) {
+	bin := filepath.Join(dir, "dynamoctl")
+	build := exec.Command("go", "build", "-o", bin, "github.com/dynamo-infra/dynamo-infra/cmd/dynamoctl")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	return bin, build.Run()
+}
+
+// Result is one finished run.
+type Result struct {
+	Stdout, Stderr string
+	Code           int
+	// Took is how long the run took.
+	Took time.Duration
+}
+
+// Run runs bin with args, extra environment variables (KEY=VALUE, over the test's own) and a
+// time limit; a run that hits the limit fails the test.
+func Run(t testing.TB, bin string, timeout time.Duration, env []string, args ...string) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	start := time.Now()
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("dynamoctl %s: timed out after %s\nstderr:\n%s", strings.Join(args, " "), timeout, errOut.String())
+	}
+	r := Result{Stdout: out.String(), Stderr: errOut.String(), Took: time.Since(start)}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("dynamoctl %s: %v", strings.Join(args, " "), err)
+	}
+	return r
+}

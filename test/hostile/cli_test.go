@@ -1,0 +1,147 @@
+package hostile
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dynamo-infra/dynamo-infra/test/clitest"
+)
+
+var dynamoctl string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "dynamoctl-hostile-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if dynamoctl, err = clitest.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "build dynamoctl:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// blackHole listens on loopback, accepts every connection and never answers; it closes them
+// when the test ends.
+func blackHole(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+func kubeconfig(t *testing.T, server string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "kubeconfig")
+	must(t, os.WriteFile(p, fmt.Appendf(nil, `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://%s", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`, server), 0o600))
+	return p
+}
+
+// Against a server that accepts and never answers, every command that talks to a cluster
+// exits 3 after about one request timeout, not one per request (gpus took 66–90 s, pvc access
+// 60 s), and with no kubeconfig at all it says so instead of "localhost:8080 refused".
+func TestUnreachableClusters(t *testing.T) {
+	kc := kubeconfig(t, blackHole(t))
+	const timeout = 3 * time.Second
+	commands := [][]string{
+		{"gpus"},
+		{"pvc", "access", "cache"},
+		{"pvc", "cleanup", "cache"},
+		{"pvc", "create", "cache"},
+		{"preflight", "--check-timeout", "3s"},
+	}
+	for _, args := range commands {
+		name := strings.Join(args, " ")
+		t.Run("black hole/"+name, func(t *testing.T) {
+			t.Parallel()
+			r := clitest.Run(t, dynamoctl, 2*time.Minute, nil, append(args, "--kubeconfig", kc, "--request-timeout", timeout.String())...)
+			if r.Code != 3 {
+				t.Errorf("exit %d, want 3\n%s%s", r.Code, r.Stdout, r.Stderr)
+			}
+			// One timeout and the slack of start-up and cleanup; a hang or one timeout per
+			// request shows up far beyond it.
+			if r.Took > 6*timeout {
+				t.Errorf("took %s with --request-timeout %s", r.Took, timeout)
+			}
+		})
+		t.Run("no kubeconfig/"+name, func(t *testing.T) {
+			t.Parallel()
+			home := t.TempDir()
+			r := clitest.Run(t, dynamoctl, time.Minute, []string{"HOME=" + home, "KUBECONFIG=", "KUBERNETES_SERVICE_HOST="}, args...)
+			if r.Code != 3 || !strings.Contains(r.Stderr, "no kubeconfig found") || strings.Contains(r.Stderr, "8080") {
+				t.Errorf("exit %d, want 3 saying no kubeconfig found:\n%s", r.Code, r.Stderr)
+			}
+		})
+	}
+	garbage := filepath.Join(t.TempDir(), "garbage")
+	must(t, os.WriteFile(garbage, []byte("clusters: [unclosed\n\x00\x01"), 0o600))
+	for _, flags := range [][]string{{"--kubeconfig", garbage}, {"--kubeconfig", kc, "--context", "nope"}} {
+		t.Run("bad kubeconfig/"+strings.Join(flags, " "), func(t *testing.T) {
+			t.Parallel()
+			r := clitest.Run(t, dynamoctl, time.Minute, nil, append([]string{"gpus"}, flags...)...)
+			if r.Code != 3 || !strings.Contains(r.Stderr, "kubeconfig") {
+				t.Errorf("exit %d, want 3 naming the kubeconfig:\n%s", r.Code, r.Stderr)
+			}
+		})
+	}
+}
+
+// Files that are not manifests are refused quickly with a short message.
+func TestHostileManifestFiles(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big.yaml")
+	must(t, os.WriteFile(big, []byte("metadata:\n  name: "+strings.Repeat("x", 1<<20)+"\n"), 0o644))
+	cases := map[string][]string{
+		"/dev/zero":            {"render", "-f", "/dev/zero"},
+		"a 1 MB document":      {"render", "-f", big},
+		"preflight /dev/zero":  {"preflight", "-f", "/dev/zero"},
+		"scrape-config random": {"observability", "scrape-config", "-f", "/dev/urandom"},
+	}
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := clitest.Run(t, dynamoctl, time.Minute, []string{"KUBECONFIG=" + kubeconfig(t, "127.0.0.1:1")}, args...)
+			if r.Code == 0 || strings.Contains(r.Stderr, "fatal error") || len(r.Stderr) > 1500 {
+				t.Errorf("exit %d, stderr %d bytes: %.300s", r.Code, len(r.Stderr), r.Stderr)
+			}
+		})
+	}
+}
