@@ -50,10 +50,7 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-var (
-	startOperator = controllertest.StartOperator
-	eventually    = controllertest.Eventually
-)
+var eventually = controllertest.Eventually
 
 func readyCondition(d *v1alpha1.DynamoGraphDeployment) *metav1.Condition {
 	return meta.FindStatusCondition(d.Status.Conditions, controller.ConditionReady)

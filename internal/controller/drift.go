@@ -52,7 +52,7 @@ func foreignManagers(obj client.Object) []string {
 			continue
 		}
 		var top map[string]json.RawMessage
-		if json.Unmarshal(m.FieldsV1.Raw, &top) != nil {
+		if json.Unmarshal(m.FieldsV1.GetRawBytes(), &top) != nil {
 			continue
 		}
 		for _, f := range fields {

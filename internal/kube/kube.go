@@ -116,13 +116,17 @@ func (f *failFast) RoundTrip(req *http.Request) (*http.Response, error) {
 	if dead {
 		return nil, err
 	}
+	start := time.Now()
 	resp, err := f.rt.RoundTrip(req)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case err == nil:
 		s.answered = true
-	case !s.answered && IsTimeout(err):
+	// --request-timeout ends a request through its context's deadline or by cancelling it
+	// ("request canceled while waiting for connection"): any failure after a second of silence
+	// counts, a refused connection or a TLS error (both at once) does not.
+	case !s.answered && (IsTimeout(err) || errors.Is(req.Context().Err(), context.DeadlineExceeded) || time.Since(start) >= time.Second):
 		s.err = fmt.Errorf("the API server at %s did not answer: %w", s.host, err)
 	}
 	return resp, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
@@ -145,19 +146,15 @@ func TestEnvPrecedence(t *testing.T) {
 	}
 }
 
+// Graph refuses what the CRD refuses too, for graphs that reach it without the API server (Go
+// callers); files are refused earlier, by DecodeGraphs.
 func TestGraphErrors(t *testing.T) {
-	for _, tt := range []struct {
-		in, want string
-	}{
-		{"apiVersion: nvidia.com/v1alpha1\nkind: DynamoGraphDeployment\nmetadata: {name: x}\nspec: {services: {}}\n", "has no services"},
-		{"apiVersion: nvidia.com/v1alpha1\nkind: DynamoGraphDeployment\nmetadata: {name: x}\nspec: {services: {A: {componentType: worker}}}\n", "service A: extraPodSpec.mainContainer.image is required"},
-	} {
-		dgds, err := DecodeGraphs(strings.NewReader(tt.in), "in", "default")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := Graph(dgds[0], Config{}); err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("Graph error %v, want %q", err, tt.want)
+	noImage := &v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: "default"},
+		Spec: v1alpha1.DynamoGraphDeploymentSpec{Services: map[string]*v1alpha1.ServiceSpec{"A": {ComponentType: v1alpha1.ComponentWorker}}}}
+	empty := &v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: "default"}}
+	for dgd, want := range map[*v1alpha1.DynamoGraphDeployment]string{noImage: "service A: extraPodSpec.mainContainer.image is required", empty: "has no services"} {
+		if _, err := Graph(dgd, Config{}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Graph error %v, want %q", err, want)
 		}
 	}
 }
@@ -169,6 +166,8 @@ func TestDecodeGraphsStrict(t *testing.T) {
 		{"apiVersion: nvidia.com/v1alpha1\nkind: DynamoGraphDeployment\nmetadata: {name: x}\nspec: {servicez: {}}\n", `unknown field "spec.servicez"`},
 		{"apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n", "no kind \"Pod\" is registered"},
 		{"# nothing\n", "no DynamoGraphDeployment found"},
+		// Refused by the CRD's schema, in process, as the API server would.
+		{"apiVersion: nvidia.com/v1alpha1\nkind: DynamoGraphDeployment\nmetadata: {name: x}\nspec: {services: {}}\n", "spec.services in body should have at least 1 properties"},
 	} {
 		_, err := DecodeGraphs(strings.NewReader(tt.in), "in", "default")
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
