@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
@@ -77,7 +78,11 @@ type shortError struct{ err error }
 
 func (e shortError) Error() string {
 	msg := e.err.Error()
-	return msg[:MaxErrorChars] + fmt.Sprintf("… (%d more characters)", len(msg)-MaxErrorChars)
+	cut := MaxErrorChars
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut-- // never split a character
+	}
+	return msg[:cut] + fmt.Sprintf("… (%d more characters)", len(msg)-cut)
 }
 
 func (e shortError) Unwrap() error { return e.err }

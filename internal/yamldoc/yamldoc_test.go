@@ -2,6 +2,8 @@ package yamldoc
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 )
@@ -33,4 +35,25 @@ func FuzzEach(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		_ = Each(strings.NewReader(s), "fuzz", func(int, []byte) error { return nil })
 	})
+}
+
+// A stream with no end (/dev/zero) or a huge document is refused at MaxBytes, not read until
+// memory runs out; an error quoting a whole document is cut.
+func TestBounds(t *testing.T) {
+	err := Each(io.LimitReader(zeros{}, MaxBytes+1), "zero", func(int, []byte) error { return nil })
+	if !errors.Is(err, ErrTooLarge) {
+		t.Errorf("endless stream: %v, want ErrTooLarge", err)
+	}
+	doc := "a: " + strings.Repeat("x", 100000) + "\n"
+	err = Each(strings.NewReader(doc), "big", func(_ int, d []byte) error { return fmt.Errorf("bad document %s", d) })
+	if err == nil || len(err.Error()) > MaxErrorChars+100 || !strings.Contains(err.Error(), "more characters") {
+		t.Errorf("error of %d characters: %.200s", len(err.Error()), err)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

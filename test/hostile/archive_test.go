@@ -7,6 +7,7 @@ package hostile
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -14,6 +15,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/remotecommand"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/storage"
 )
@@ -230,5 +234,29 @@ func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// brokenExec reads n bytes of the archive, then fails, as a connection that drops mid-copy.
+type brokenExec struct{ n int64 }
+
+func (b brokenExec) Exec(_ context.Context, _ *corev1.Pod, _ []string, s remotecommand.StreamOptions) error {
+	_, _ = io.CopyN(io.Discard, s.Stdin, b.n)
+	return errors.New("connection reset")
+}
+
+// An interrupted copy in reports what was sent, not the size of everything it meant to send.
+func TestInterruptedCopyInCountsWhatWasSent(t *testing.T) {
+	src := t.TempDir()
+	big := bytes.Repeat([]byte("w"), 4<<20)
+	must(t, os.WriteFile(filepath.Join(src, "a.bin"), big, 0o644))
+	must(t, os.WriteFile(filepath.Join(src, "b.bin"), big, 0o644))
+	st, err := storage.CopyIn(t.Context(), brokenExec{n: 1 << 20}, &corev1.Pod{}, src, "m")
+	if err == nil {
+		t.Fatal("no error from a broken copy")
+	}
+	// The stream is a pipe: what was written is what was read, give or take one copy buffer.
+	if st.Bytes > 1<<20+64<<10 || st.Files != 0 {
+		t.Errorf("stats %+v after 1 MiB of 8 MiB went: more is claimed than was sent", st)
 	}
 }
