@@ -121,8 +121,8 @@ func run(nodes, pods, runs int, bin, kubectl string) (err error) {
 	return outcomes(runs, preflight)
 }
 
-// outcomes runs preflight runs times more and prints what gpu-nodes concluded and the exit
-// codes.
+// outcomes runs preflight runs times more and prints what gpu-nodes concluded, which checks
+// failed or erred, and the exit codes.
 func outcomes(runs int, argv []string) error {
 	counts := map[string]int{}
 	var codes []int
@@ -143,6 +143,9 @@ func outcomes(runs int, argv []string) error {
 			return fmt.Errorf("preflight output: %w", err)
 		}
 		for _, c := range rep.Checks {
+			if c.Status == "fail" || c.Status == "error" {
+				counts[c.ID+" "+c.Status]++
+			}
 			if c.ID != "gpu-nodes" {
 				continue
 			}
@@ -153,6 +156,6 @@ func outcomes(runs int, argv []string) error {
 			counts[s]++
 		}
 	}
-	fmt.Printf("gpu-nodes outcomes over %d runs: %v; exit codes %v\n", runs, counts, codes)
+	fmt.Printf("outcomes over %d runs (gpu-nodes, and every failed or erred check): %v; exit codes %v\n", runs, counts, codes)
 	return nil
 }
