@@ -48,6 +48,9 @@ type Reconciler struct {
 	// child is created, it says whether an object of that name already exists (someone
 	// else's, which is never adopted). Nil: Client is used.
 	APIReader client.Reader
+	// Names holds the metadata of every object of the children's kinds (not only ours), so
+	// that a free name costs no request (see getLive). Nil: APIReader is asked every time.
+	Names client.Reader
 	Config    render.Config
 	Recorder  events.EventRecorder
 	// MaxConcurrentReconciles is how many graphs are reconciled at once (default 1).
@@ -234,19 +237,27 @@ func (r *Reconciler) revert(ctx context.Context, kind string, desired, live clie
 	return nil
 }
 
-// getLive reads the live copy of desired into live: from the cache, and, when the cache has
-// none (it holds only our labelled objects, and may lag a create), from the API server.
+// getLive reads the live copy of desired into live: from the cache, which holds only our
+// labelled objects. When it has none, Names (the names of every object of that kind) says
+// whether the name is free, at no request: only a name that is taken — someone else's object,
+// or ours not yet in the cache — costs one read from the API server.
 func (r *Reconciler) getLive(ctx context.Context, desired, live client.Object) (bool, error) {
 	key := client.ObjectKeyFromObject(desired)
 	err := r.Client.Get(ctx, key, live)
 	if err == nil || !apierrors.IsNotFound(err) {
 		return err == nil, err
 	}
-	reader := r.APIReader
-	if reader == nil {
+	if r.APIReader == nil {
 		return false, nil // Client reads the API server itself
 	}
-	err = reader.Get(ctx, key, live)
+	if r.Names != nil {
+		meta := &metav1.PartialObjectMetadata{}
+		meta.SetGroupVersionKind(desired.GetObjectKind().GroupVersionKind())
+		if err := r.Names.Get(ctx, key, meta); apierrors.IsNotFound(err) {
+			return false, nil
+		}
+	}
+	err = r.APIReader.Get(ctx, key, live)
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}

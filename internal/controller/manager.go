@@ -85,7 +85,18 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
-	r := &Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Config: o.Render, Recorder: mgr.GetEventRecorder("dynamo-operator"),
+	// The metadata of every Deployment, Service, ServiceAccount, Role and RoleBinding (names,
+	// labels, owners; no managedFields), in a cache of its own: the main cache holds only our
+	// labelled objects, and a child about to be created must not take a name that is taken.
+	names, err := cache.New(cfg, cache.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient(),
+		DefaultNamespaces: cacheOpts.DefaultNamespaces, DefaultTransform: cache.TransformStripManagedFields()})
+	if err != nil {
+		return nil, fmt.Errorf("create the names cache: %w", err)
+	}
+	if err := mgr.Add(namesCache{names}); err != nil {
+		return nil, err
+	}
+	r := &Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Names: names, Config: o.Render, Recorder: mgr.GetEventRecorder("dynamo-operator"),
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles}
 	if o.TracerProvider != nil {
 		r.Tracer = o.TracerProvider.Tracer(TracerName)
@@ -130,3 +141,10 @@ func TrimPod(obj any) (any, error) {
 	}
 	return t, nil
 }
+
+// namesCache runs a second cache with the manager's caches (started and synced before the
+// controller runs), not among its other runnables.
+type namesCache struct{ cache.Cache }
+
+// GetCache puts it in the manager's group of caches.
+func (n namesCache) GetCache() cache.Cache { return n.Cache }
