@@ -50,9 +50,9 @@ type Reconciler struct {
 	APIReader client.Reader
 	// Names holds the metadata of every object of the children's kinds (not only ours), so
 	// that a free name costs no request (see getLive). Nil: APIReader is asked every time.
-	Names client.Reader
-	Config    render.Config
-	Recorder  events.EventRecorder
+	Names    client.Reader
+	Config   render.Config
+	Recorder events.EventRecorder
 	// MaxConcurrentReconciles is how many graphs are reconciled at once (default 1).
 	MaxConcurrentReconciles int
 	// Tracer traces each reconcile (nil: no traces).
