@@ -3,8 +3,12 @@
 package cli
 
 import (
+	"flag"
+	"io"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/klog/v2"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/dev"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
@@ -16,6 +20,21 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/version"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 )
+
+// SilenceKlog sends klog's output nowhere. client-go reports errors it cannot return (a stream
+// torn down by Ctrl-C, a closed connection) through klog, which would print "Unhandled Error"
+// lines over a command's own output; every error that matters reaches the command, which prints
+// it once.
+func SilenceKlog() {
+	// Errors also go to stderr at or above the stderr threshold (ERROR by default), whatever
+	// the output: raise it past them.
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	for name, value := range map[string]string{"logtostderr": "false", "alsologtostderr": "false", "stderrthreshold": "FATAL"} {
+		_ = fs.Set(name, value)
+	}
+	klog.SetOutput(io.Discard)
+}
 
 // NewRootCommand returns the dynamoctl root command writing to streams.
 func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
