@@ -25,8 +25,12 @@ build: ## Build dynamoctl and dynamo-operator into bin/
 cluster-bin: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok into bin/k8s (cached)
 	hack/cluster-bin.sh $(BIN)/k8s
 
+.PHONY: test-deps
+test-deps: ## Install what the tests need beyond Go (prometheus, procps, git) when missing
+	hack/test-deps.sh
+
 .PHONY: test
-test: cluster-bin ## Run every test: unit, fuzz seeds, integration and e2e on the simulated cluster
+test: test-deps cluster-bin ## Run every test: unit, fuzz seeds, integration and e2e on the simulated cluster
 	$(GO) test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: lint
@@ -54,13 +58,13 @@ demo: build cluster-bin ## Start the simulated GPU cluster, schedule GPU workloa
 	hack/demo.sh
 
 .PHONY: bench
-bench: build cluster-bin ## Run the benchmarks (numbers go to docs/benchmarks.md); takes about 20 minutes
+bench: build cluster-bin ## Run the benchmarks (numbers go to docs/benchmarks.md); takes over 30 minutes
 	$(GO) test -run '^$$' -bench . -skip 'Cluster' -benchmem ./...
 	@# Whole-cluster benchmarks take seconds per iteration: a fixed count keeps the run short.
 	$(GO) test -run '^$$' -bench 'Cluster' -benchtime=$${CLUSTER_BENCHTIME:-3x} ./...
 	@# dynamoctl gpus against its client-go floor on 2,000 nodes and 20,000 pods.
 	$(GO) run ./bench/gpus -dynamoctl $(BIN)/dynamoctl
-	@# dynamoctl preflight (baseline) against the original script's kubectl calls, 2,000 nodes.
+	@# dynamoctl preflight (baseline) against the original script's kubectl calls, 2,000 nodes and 20,000 pods.
 	$(GO) run ./bench/preflight -dynamoctl $(BIN)/dynamoctl
 	@# dynamo-operator: 500 graphs at once on 2,000 nodes and 20,000 other pods.
 	$(GO) run ./bench/operator -operator $(BIN)/dynamo-operator

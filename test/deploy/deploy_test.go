@@ -103,7 +103,7 @@ func TestPrometheusConfig(t *testing.T) {
 	path := filepath.Join(deployDir, "observability", "prometheus.yml")
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
-		t.Fatal("promtool not found: apt-get install -y prometheus (.ci/run does)")
+		t.Fatal("promtool not found: apt-get install -y prometheus (make test does: hack/test-deps.sh)")
 	}
 	if out, err := exec.Command(promtool, "check", "config", path).CombinedOutput(); err != nil {
 		t.Fatalf("promtool check config: %v\n%s", err, out)

@@ -39,7 +39,7 @@ import (
 func TestObservabilityLocal(t *testing.T) {
 	promBin, err := exec.LookPath("prometheus")
 	if err != nil {
-		t.Fatal("prometheus not found: apt-get install -y prometheus (.ci/run does)")
+		t.Fatal("prometheus not found: apt-get install -y prometheus (make test does: hack/test-deps.sh)")
 	}
 	kc, cs := upCluster(t, devcluster.DefaultProfile)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)

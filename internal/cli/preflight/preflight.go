@@ -49,8 +49,9 @@ func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.I
 		Use:   "preflight",
 		Short: "Check a cluster (and a graph) before deploying Dynamo",
 		Long: `Run pre-deployment checks against the current cluster. Each check reports pass, warn, fail,
-skip or error with a one-line detail and, when not passing, what to do about it. Checks run
-concurrently on one client, each bounded by --check-timeout.
+skip, error or timeout with a one-line detail and, when not passing, what to do about it. Checks
+run concurrently on one client, each bounded by --check-timeout; a check that runs out of time
+gives no verdict on the cluster and fails nothing (--strict counts it like a warning).
 
 Profiles: baseline (` + strings.Join(profileChecks(preflight.ProfileBaseline), ", ") + `);
 production adds ` + strings.Join(onlyIn(preflight.ProfileProduction, preflight.ProfileBaseline), ", ") + `.

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# make test's prerequisites beyond Go: Debian's prometheus (promtool checks
+# deploy/observability/prometheus.yml; prometheus scrapes dev services and the operator in
+# test/e2e), procps (pgrep: the cluster tests look for processes left behind) and git (version
+# stamps, verify scripts). Installs what is missing with apt-get when it can (root, Debian), and
+# otherwise says what to install. Nothing is done when everything is there.
+set -euo pipefail
+need=()
+command -v git >/dev/null || need+=(git)
+command -v pgrep >/dev/null || need+=(procps)
+{ command -v promtool && command -v prometheus; } >/dev/null || need+=(prometheus)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+  echo "test-deps: install ${need[*]} (Debian: apt-get install -y ${need[*]}), then run make test again" >&2
+  exit 1
+fi
+echo "test-deps: installing ${need[*]}"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" </dev/null
