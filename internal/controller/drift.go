@@ -8,7 +8,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -72,7 +71,7 @@ func noteForeignManagers(in any) (any, error) {
 	if !ok {
 		return in, nil
 	}
-	if _, err := meta.Accessor(obj); err != nil || contentFields(obj) == nil {
+	if contentFields(obj) == nil {
 		obj.SetManagedFields(nil)
 		return obj, nil
 	}

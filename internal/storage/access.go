@@ -46,8 +46,11 @@ type AccessSpec struct {
 }
 
 // UserHash turns a user name into a label value.
-func UserHash(user string) string {
-	sum := sha256.Sum256([]byte(user))
+func UserHash(user string) string { return shortHash(user) }
+
+// shortHash is 16 hex digits of s's SHA-256: a label value for names that are not one.
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])[:16]
 }
 
@@ -110,7 +113,7 @@ func ClaimLabel(claim string) string {
 	if len(claim) <= 63 {
 		return claim
 	}
-	return "h-" + UserHash(claim)
+	return "h-" + shortHash(claim)
 }
 
 func accessPrefix(claim string) string {
@@ -165,13 +168,14 @@ func StartAccess(ctx context.Context, cs kubernetes.Interface, spec AccessSpec, 
 	if err != nil {
 		return nil, false, fmt.Errorf("list access pods: %w", err)
 	}
+	want := AccessPod(spec)
 	for i := range existing.Items {
 		p := &existing.Items[i]
-		if p.DeletionTimestamp == nil && podReady(p) && o.Record.Has(p.UID) && sameAccessPod(p, AccessPod(spec)) {
+		if p.DeletionTimestamp == nil && podReady(p) && o.Record.Has(p.UID) && sameAccessPod(p, want) {
 			return p, true, nil
 		}
 	}
-	created, err := pods.Create(ctx, AccessPod(spec), metav1.CreateOptions{})
+	created, err := pods.Create(ctx, want, metav1.CreateOptions{})
 	if err != nil {
 		return nil, false, fmt.Errorf("create access pod: %w", err)
 	}

@@ -87,6 +87,10 @@ func TestUnreachableClusters(t *testing.T) {
 		{"pvc", "access", "cache"},
 		{"pvc", "cleanup", "cache"},
 		{"pvc", "create", "cache"},
+		{"pvc", "cp", ".", "pvc:cache:/x"},
+		{"pvc", "shell", "cache"},
+		{"pvc", "delete", "cache", "--yes"},
+		{"pvc", "snapshot", "cache"},
 		{"preflight", "--check-timeout", "5s"},
 	}
 	for _, args := range commands {

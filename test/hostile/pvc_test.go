@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/remotecommand"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/storage"
 )
@@ -101,7 +102,7 @@ func TestPVCHostile(t *testing.T) {
 			must(t, err)
 			planted = append(planted, created.Name)
 		}
-		waitPodsReady(t, ctx, cs, planted...)
+		waitPodsReady(t, cs, planted...)
 		got, reused := access("victim")
 		if reused || got.Name == planted[0] || got.Name == planted[1] {
 			t.Fatalf("the victim got pod %s (reused %v); planted: %v", got.Name, reused, planted)
@@ -147,21 +148,13 @@ func TestPVCHostile(t *testing.T) {
 	})
 }
 
-func waitPodsReady(t *testing.T, ctx context.Context, cs kubernetes.Interface, names ...string) {
+func waitPodsReady(t *testing.T, cs kubernetes.Interface, names ...string) {
 	t.Helper()
 	for _, n := range names {
-		for {
+		controllertest.Eventually(t, "pod "+n+" running", time.Minute, func(ctx context.Context) (bool, error) {
 			p, err := cs.CoreV1().Pods(pvcNS).Get(ctx, n, metav1.GetOptions{})
-			must(t, err)
-			if p.Status.Phase == corev1.PodRunning {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("pod %s not running: %v", n, ctx.Err())
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
+			return err == nil && p.Status.Phase == corev1.PodRunning, err
+		})
 	}
 }
 
