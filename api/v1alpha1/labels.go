@@ -6,6 +6,7 @@ const (
 	LabelGraphDeploymentName = "nvidia.com/dynamo-graph-deployment-name"
 	LabelComponent           = "nvidia.com/dynamo-component"
 	LabelComponentType       = "nvidia.com/dynamo-component-type"
+	LabelSubComponentType    = "nvidia.com/dynamo-sub-component-type"
 	LabelDynamoNamespace     = "nvidia.com/dynamo-namespace"
 	LabelSelector            = "nvidia.com/selector"
 	LabelMetricsEnabled      = "nvidia.com/metrics-enabled"
@@ -14,6 +15,9 @@ const (
 
 	// AnnotationDiscoveryBackend selects the discovery backend of a graph ("kubernetes").
 	AnnotationDiscoveryBackend = "nvidia.com/dynamo-discovery-backend"
+	// AnnotationKubeDiscoveryMode "container" makes each container, not each pod, a discovery
+	// endpoint (CONTAINER_NAME and DYN_KUBE_DISCOVERY_MODE are injected).
+	AnnotationKubeDiscoveryMode = "nvidia.com/dynamo-kube-discovery-mode"
 	// AnnotationEnableMetrics set to "false" turns the metrics label off.
 	AnnotationEnableMetrics = "nvidia.com/enable-metrics"
 	// AnnotationCreatedBy marks PVCs a graph created; they outlive the graph on purpose.
@@ -25,6 +29,17 @@ const (
 	ComponentDecode   = "decode"
 	ComponentPlanner  = "planner"
 	ComponentDefault  = "default"
+	ComponentEPP      = "epp"
+	ComponentMain     = "main"
+
+	// GlobalDynamoNamespace is the Dynamo namespace of services with globalDynamoNamespace.
+	GlobalDynamoNamespace = "dynamo"
+	// PlannerServiceAccount is the ServiceAccount planner pods run as.
+	PlannerServiceAccount = "planner-serviceaccount"
+	// DiscoveryModeContainer is the AnnotationKubeDiscoveryMode value for per-container discovery.
+	DiscoveryModeContainer = "container"
+	// DiscoveryEtcd is the discovery backend that turns Kubernetes discovery off.
+	DiscoveryEtcd = "etcd"
 
 	DiscoveryKubernetes = "kubernetes"
 
@@ -44,12 +59,29 @@ const (
 	EnvSystemPort         = "DYN_SYSTEM_PORT"
 	EnvSystemHealthStatus = "DYN_SYSTEM_USE_ENDPOINT_HEALTH_STATUS"
 	EnvHealthCheckEnabled = "DYN_HEALTH_CHECK_ENABLED"
+	EnvNamespacePrefix    = "DYN_NAMESPACE_PREFIX"
+	EnvNixlTelemetry      = "NIXL_TELEMETRY_ENABLE"
+	EnvNixlExporter       = "NIXL_TELEMETRY_EXPORTER"
+	EnvNixlPrometheusPort = "NIXL_TELEMETRY_PROMETHEUS_PORT"
+	EnvPlannerMetricsPort = "PLANNER_PROMETHEUS_PORT"
+	EnvContainerName      = "CONTAINER_NAME"
+	EnvKubeDiscoveryMode  = "DYN_KUBE_DISCOVERY_MODE"
+	EnvVLLMCacheRoot      = "VLLM_CACHE_ROOT"
 
-	// PortFrontend is the frontend's HTTP port; PortSystem the workers' system (health, metrics) port.
-	PortFrontend     = 8000
-	PortSystem       = 9090
-	PortNameFrontend = "http"
-	PortNameSystem   = "system"
+	// PortFrontend is the frontend's HTTP port; PortSystem the workers' and planner's system
+	// (health, metrics) port; PortNixl the workers' NIXL telemetry port; PortPlannerMetrics the
+	// planner's Prometheus port.
+	PortFrontend            = 8000
+	PortSystem              = 9090
+	PortNixl                = 19090
+	PortPlannerMetrics      = 9085
+	PortNameFrontend        = "http"
+	PortNameSystem          = "system"
+	PortNameNixl            = "nixl"
+	PortNamePlannerMetrics  = "metrics"
+	SharedMemoryVolume      = "shared-memory"
+	SharedMemoryMountPath   = "/dev/shm"
+	VLLMCompilationCacheDir = "/root/.cache/vllm"
 
 	// MainContainerName is the name of every service's main container.
 	MainContainerName = "main"

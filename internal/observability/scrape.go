@@ -52,7 +52,7 @@ func Targets(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config) ([]Tar
 				ComponentType: labels[v1alpha1.LabelComponentType],
 				Selector:      labels[v1alpha1.LabelSelector],
 				Port:          port, Path: "/metrics",
-				Enabled: labels[v1alpha1.LabelMetricsEnabled] != "false",
+				Enabled: labels[v1alpha1.LabelMetricsEnabled] == "true",
 			})
 		}
 	}
@@ -61,10 +61,13 @@ func Targets(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config) ([]Tar
 
 // metricsPort is the port Dynamo serves /metrics on: the frontend's http, the workers' system.
 func metricsPort(spec *corev1.PodSpec) string {
-	for _, c := range spec.Containers {
-		for _, p := range c.Ports {
-			if p.Name == v1alpha1.PortNameFrontend || p.Name == v1alpha1.PortNameSystem {
-				return p.Name
+	// The frontend serves /metrics on http, the planner on metrics, workers on system.
+	for _, name := range []string{v1alpha1.PortNameFrontend, v1alpha1.PortNamePlannerMetrics, v1alpha1.PortNameSystem} {
+		for _, c := range spec.Containers {
+			for _, p := range c.Ports {
+				if p.Name == name {
+					return p.Name
+				}
 			}
 		}
 	}

@@ -22,7 +22,7 @@ func targets(t *testing.T, name string) []observability.Target {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts, err := observability.Targets(graphs, render.Config{})
+	ts, err := observability.Targets(graphs.Graphs(), render.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,43 +25,113 @@ var graphDecoder = func() runtime.Decoder {
 	return serializer.NewCodecFactory(s, serializer.EnableStrict).UniversalDeserializer()
 }()
 
-// ReadGraphs decodes the graphs of a file, or of stdin when path is "-".
-func ReadGraphs(path string, stdin io.Reader, namespace string) ([]*v1alpha1.DynamoGraphDeployment, error) {
+// Documents are the documents of a manifest file, in order: graphs, decoded and validated,
+// and objects of other kinds (the ConfigMaps and Secrets a graph's file often carries), as
+// they were.
+type Documents []Document
+
+// Document is one document of a manifest file: a graph or another object.
+type Document struct {
+	Graph *v1alpha1.DynamoGraphDeployment
+	Other *unstructured.Unstructured
+}
+
+// Graphs returns the graphs of the documents.
+func (d Documents) Graphs() []*v1alpha1.DynamoGraphDeployment {
+	var out []*v1alpha1.DynamoGraphDeployment
+	for _, doc := range d {
+		if doc.Graph != nil {
+			out = append(out, doc.Graph)
+		}
+	}
+	return out
+}
+
+// Others names the documents that are not graphs ("ConfigMap/model-config").
+func (d Documents) Others() []string {
+	var out []string
+	for _, doc := range d {
+		if doc.Other != nil {
+			out = append(out, doc.Other.GetKind()+"/"+doc.Other.GetName())
+		}
+	}
+	return out
+}
+
+// ReadDocuments decodes the documents of a file, or of stdin when path is "-" (see
+// DecodeDocuments).
+func ReadDocuments(path string, stdin io.Reader, namespace string) (Documents, error) {
 	if path == "-" {
-		return DecodeGraphs(stdin, "stdin", namespace)
+		return DecodeDocuments(stdin, "stdin", namespace)
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return DecodeGraphs(f, path, namespace)
+	return DecodeDocuments(f, path, namespace)
 }
 
-// DecodeGraphs reads DynamoGraphDeployment manifests (YAML or JSON, several documents allowed)
-// strictly — an unknown or duplicate field is an error naming its path — then defaults and
-// validates each as the API server would (internal/graphschema: schema, list keys, CEL rules),
-// so a graph the API refuses is refused here with the same words. namespace fills in documents
-// without one. source names r in errors.
+// ReadGraphs decodes the graphs of a file, or of stdin when path is "-"; documents of other
+// kinds are skipped (Documents.Others names them). A file without a graph is an error.
+func ReadGraphs(path string, stdin io.Reader, namespace string) (Documents, error) {
+	docs, err := ReadDocuments(path, stdin, namespace)
+	if err != nil {
+		return nil, err
+	}
+	if len(docs.Graphs()) == 0 {
+		if path == "-" {
+			path = "stdin"
+		}
+		return nil, fmt.Errorf("%s: no DynamoGraphDeployment found", path)
+	}
+	return docs, nil
+}
+
+// DecodeGraphs decodes the graphs of r (see DecodeDocuments), skipping other kinds; no graph is
+// an error.
 func DecodeGraphs(r io.Reader, source, namespace string) ([]*v1alpha1.DynamoGraphDeployment, error) {
-	var out []*v1alpha1.DynamoGraphDeployment
+	docs, err := DecodeDocuments(r, source, namespace)
+	if err != nil {
+		return nil, err
+	}
+	if g := docs.Graphs(); len(g) > 0 {
+		return g, nil
+	}
+	return nil, fmt.Errorf("%s: no DynamoGraphDeployment found", source)
+}
+
+// DecodeDocuments reads manifests (YAML or JSON, several documents allowed). A
+// DynamoGraphDeployment is decoded strictly — an unknown or duplicate field is an error
+// naming its path — then defaulted and validated as the API server would (internal/graphschema:
+// schema, list keys, CEL rules), so a graph the API refuses is refused here with the same
+// words. Other kinds are kept as they are. namespace fills in graphs without one. source
+// names r in errors.
+func DecodeDocuments(r io.Reader, source, namespace string) (Documents, error) {
+	var out Documents
 	schema, err := graphschema.DGD()
 	if err != nil {
 		return nil, err
 	}
 	err = yamldoc.Each(r, source, func(_ int, raw []byte) error {
-		obj, gvk, err := graphDecoder.Decode(raw, nil, nil)
-		if err != nil {
-			return err
-		}
-		if _, ok := obj.(*v1alpha1.DynamoGraphDeployment); !ok {
-			return fmt.Errorf("%s is not a DynamoGraphDeployment", gvk.Kind)
-		}
-		// Then as the API server: defaults, schema, list keys and CEL rules of our CRD.
 		u := map[string]any{}
 		if err := yaml.Unmarshal(raw, &u); err != nil {
 			return err
 		}
+		obj := &unstructured.Unstructured{Object: u}
+		if gvk := obj.GroupVersionKind(); gvk.Kind != "DynamoGraphDeployment" || gvk.Group != v1alpha1.GroupVersion.Group {
+			if gvk.Kind == "" || gvk.Version == "" {
+				return fmt.Errorf("a document without apiVersion and kind")
+			}
+			out = append(out, Document{Other: obj})
+			return nil
+		} else if gvk.Version != v1alpha1.GroupVersion.Version {
+			return fmt.Errorf("DynamoGraphDeployment %s: dynamo-infra serves %s only", gvk.GroupVersion(), v1alpha1.GroupVersion)
+		}
+		if _, _, err := graphDecoder.Decode(raw, nil, nil); err != nil {
+			return err
+		}
+		// Then as the API server: defaults, schema, list keys and CEL rules of our CRD.
 		// The API server validates a graph in the namespace of the request; with none given
 		// (and none in the file), as if in "default", which the output does not name.
 		ns, _, _ := unstructured.NestedString(u, "metadata", "namespace")
@@ -84,14 +154,11 @@ func DecodeGraphs(r io.Reader, source, namespace string) ([]*v1alpha1.DynamoGrap
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u, dgd); err != nil {
 			return err
 		}
-		out = append(out, dgd)
+		out = append(out, Document{Graph: dgd})
 		return nil
 	})
 	if err != nil {
 		return nil, err
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no DynamoGraphDeployment found", source)
 	}
 	return out, nil
 }

@@ -2,7 +2,8 @@ package render
 
 import (
 	"fmt"
-	"sort"
+	"regexp"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +13,37 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+)
+
+// The pod of a service is built the way the original operator builds it on its Deployment path
+// (deploy/operator/internal/dynamo: component_*.go, graph.go GenerateBasePodSpec, backend_*.go),
+// in the same order, so that a manifest written for it runs the same processes here:
+//
+//  1. the component type's base container: the common env, then per type the command, ports,
+//     probes and env (frontend: python3 -m dynamo.frontend on 8000; worker, prefill, decode:
+//     system 9090 and NIXL 19090; planner: metrics 9085 and system 9090; others /bin/sh -c);
+//  2. extraPodSpec.mainContainer laid over it (what it sets wins; env merges by name);
+//  3. the graph's envs < the service's envs, over that; the service's probes replace whole;
+//  4. the service's resources over the container's, key by key; DRA claims appended;
+//  5. envFromSecret, the operator's NATS/etcd addresses (under everything else), PVC mounts
+//     and the compilation cache, the backend's env (vLLM: VLLM_CACHE_ROOT);
+//  6. the base pod spec (grace 60 s, planner's account) with extraPodSpec laid over it, fsGroup
+//     1000 unless a securityContext is given, the discovery account, volumes, /dev/shm, and the
+//     main container appended after extraPodSpec's containers.
+//
+// Deliberate differences are listed in docs/api/dynamographdeployment.md.
+
+// Defaults of rendered children.
+var (
+	defaultSharedMemory = resource.MustParse("8Gi")
+	defaultGracePeriod  = int64(60)
+	defaultFSGroup      = int64(1000)
+	defaultReplicas     = int32(1)
+	rollingMaxSurge     = intstr.FromString("25%")
+	rollingMaxUnavail   = intstr.FromString("25%")
+	startupFailures     = int32(720) // 10 s × 720 = 2 h to load a model
+	// workerLivenessFailures is 1 in the original (docs/api: deliberate differences).
+	workerLivenessFailures = int32(3)
 )
 
 // Deployment renders one service's Deployment.
@@ -28,14 +60,6 @@ func Deployment(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config)
 	if s.Replicas != nil {
 		replicas = *s.Replicas
 	}
-	podLabels := childLabels(dgd, service)
-	podAnnotations := childAnnotations(dgd, service)
-	if m := s.ExtraPodMetadata; m != nil {
-		podLabels = merge(m.Labels, podLabels)
-		if len(m.Annotations) > 0 {
-			podAnnotations = merge(podAnnotations, m.Annotations)
-		}
-	}
 	return &appsv1.Deployment{
 		TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: metav1.ObjectMeta{
@@ -50,173 +74,235 @@ func Deployment(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config)
 				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &rollingMaxSurge, MaxUnavailable: &rollingMaxUnavail},
 			},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: podAnnotations},
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels(dgd, service, cfg), Annotations: podAnnotations(dgd, service)},
 				Spec:       pod,
 			},
 		},
 	}, nil
 }
 
-// PodSpec renders a service's pod: the main container with injected env, ports, probes and
-// resources; GPU scheduling; shared memory; PVC mounts; extraPodSpec on top.
+// PodSpec renders a service's pod (see the steps at the top of this file).
 func PodSpec(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) (corev1.PodSpec, error) {
 	s := dgd.Spec.Services[service]
-	ct := ComponentType(s)
+	ct := s.ComponentType
 	extra := s.ExtraPodSpec
 	if extra == nil {
 		extra = &v1alpha1.ExtraPodSpec{}
 	}
-	mc := extra.MainContainer
-	if mc == nil || mc.Image == "" {
+	if extra.MainContainer == nil || extra.MainContainer.Image == "" {
 		return corev1.PodSpec{}, fmt.Errorf("extraPodSpec.mainContainer.image is required")
 	}
-	res, err := Resources(s, mc)
+
+	main := baseContainer(dgd, service, cfg)
+	baseEnv := main.Env
+	main, err := overlay(main, extra.MainContainer)
 	if err != nil {
+		return corev1.PodSpec{}, fmt.Errorf("extraPodSpec.mainContainer: %w", err)
+	}
+	main.Env = mergeEnv(baseEnv, extra.MainContainer.Env)
+	if extra.MainContainer.StartupProbe != nil {
+		main.StartupProbe = extra.MainContainer.StartupProbe.DeepCopy() // replaced, not merged
+	}
+	main.Env = mergeEnv(main.Env, dgd.Spec.Envs, s.Envs)
+	if s.LivenessProbe != nil {
+		main.LivenessProbe = s.LivenessProbe.DeepCopy()
+	}
+	if s.ReadinessProbe != nil {
+		main.ReadinessProbe = s.ReadinessProbe.DeepCopy()
+	}
+	if main.Resources, err = Resources(s, main.Resources); err != nil {
 		return corev1.PodSpec{}, err
 	}
-	main := corev1.Container{
-		Name:            v1alpha1.MainContainerName,
-		Image:           mc.Image,
-		ImagePullPolicy: mc.ImagePullPolicy,
-		Command:         mc.Command,
-		Args:            mc.Args,
-		WorkingDir:      mc.WorkingDir,
-		Env:             Env(dgd, service, cfg),
-		EnvFrom:         mc.EnvFrom,
-		Ports:           append(defaultPorts(ct), mc.Ports...),
-		Resources:       res,
-		SecurityContext: mc.SecurityContext,
-		VolumeMounts:    mc.VolumeMounts,
-		Lifecycle:       mc.Lifecycle,
+	if s.EnvFromSecret != nil {
+		main.EnvFrom = append(main.EnvFrom, corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: *s.EnvFromSecret}}})
 	}
-	if s.EnvFromSecret != nil && *s.EnvFromSecret != "" {
-		main.EnvFrom = append(main.EnvFrom, corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: *s.EnvFromSecret}}})
-	}
-	main.LivenessProbe, main.ReadinessProbe, main.StartupProbe = defaultProbes(ct)
-	// Service-level probes replace the defaults whole; main-container probes win over both.
-	main.LivenessProbe = firstProbe(mc.LivenessProbe, s.LivenessProbe, main.LivenessProbe)
-	main.ReadinessProbe = firstProbe(mc.ReadinessProbe, s.ReadinessProbe, main.ReadinessProbe)
-	main.StartupProbe = firstProbe(mc.StartupProbe, main.StartupProbe)
+	main.Env = mergeEnv(infrastructureEnv(cfg), main.Env)
 
-	pod := corev1.PodSpec{
-		TerminationGracePeriodSeconds: ptr.To(defaultGracePeriod),
-		NodeSelector:                  extra.NodeSelector,
-		TopologySpreadConstraints:     extra.TopologySpreadConstraints,
-		ServiceAccountName:            extra.ServiceAccountName,
-		ImagePullSecrets:              extra.ImagePullSecrets,
-		SecurityContext:               extra.SecurityContext,
-		PriorityClassName:             extra.PriorityClassName,
-		SchedulerName:                 extra.SchedulerName,
-		RuntimeClassName:              extra.RuntimeClassName,
-		HostIPC:                       extra.HostIPC,
-		DNSPolicy:                     extra.DNSPolicy,
-		InitContainers:                extra.InitContainers,
-		Volumes:                       append([]corev1.Volume(nil), extra.Volumes...),
+	backend := workerBackend(dgd, s, &main)
+	var volumes []corev1.Volume
+	cacheDir := ""
+	for _, vm := range s.VolumeMounts {
+		mount := vm.MountPoint
+		if vm.UseAsCompilationCache {
+			if mount == "" {
+				if mount = compilationCacheDefault(backend); mount == "" {
+					return corev1.PodSpec{}, fmt.Errorf("volumeMounts %s: useAsCompilationCache needs a mountPoint for backend %q (only vllm has a default)", vm.Name, backend)
+				}
+			}
+			cacheDir = mount
+		}
+		volumes = append(volumes, corev1.Volume{Name: vm.Name, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: vm.Name}}})
+		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: vm.Name, MountPath: mount})
 	}
-	if extra.TerminationGracePeriodSeconds != nil {
-		pod.TerminationGracePeriodSeconds = extra.TerminationGracePeriodSeconds
+	if backend == "vllm" && cacheDir != "" {
+		main.Env = append(main.Env, corev1.EnvVar{Name: v1alpha1.EnvVLLMCacheRoot, Value: cacheDir})
 	}
-	if pod.SecurityContext == nil {
-		pod.SecurityContext = &corev1.PodSecurityContext{FSGroup: ptr.To(defaultFSGroup)}
+
+	pod, err := overlay(basePodSpec(ct), extra.PodSpec)
+	if err != nil {
+		return corev1.PodSpec{}, fmt.Errorf("extraPodSpec: %w", err)
+	}
+	if extra.PodSpec == nil || extra.PodSpec.SecurityContext == nil {
+		if pod.SecurityContext == nil {
+			pod.SecurityContext = &corev1.PodSecurityContext{}
+		}
+		if pod.SecurityContext.FSGroup == nil {
+			pod.SecurityContext.FSGroup = ptr.To(defaultFSGroup)
+		}
 	}
 	if pod.ServiceAccountName == "" && discoveryBackend(dgd, cfg) == v1alpha1.DiscoveryKubernetes {
-		pod.ServiceAccountName = dgd.Name + "-k8s-service-discovery"
+		pod.ServiceAccountName = DiscoveryServiceAccount(dgd)
 	}
+	pod.Volumes = append(pod.Volumes, volumes...)
 	if sm := s.SharedMemory; sm == nil || !sm.Disabled {
 		size := defaultSharedMemory
-		if sm != nil && sm.Size != nil {
+		if sm != nil && sm.Size != nil && !sm.Size.IsZero() {
 			size = *sm.Size
 		}
-		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "shared-memory", VolumeSource: corev1.VolumeSource{
+		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: v1alpha1.SharedMemoryVolume, VolumeSource: corev1.VolumeSource{
 			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &size}}})
-		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: "shared-memory", MountPath: "/dev/shm"})
+		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: v1alpha1.SharedMemoryVolume, MountPath: v1alpha1.SharedMemoryMountPath})
 	}
-	for _, vm := range s.VolumeMounts {
-		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: vm.Name, VolumeSource: corev1.VolumeSource{
-			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: vm.Name}}})
-		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: vm.Name, MountPath: vm.MountPoint})
-	}
-	if usesGPU(res) {
-		pod.Tolerations = append(pod.Tolerations, corev1.Toleration{Key: v1alpha1.ResourceGPU, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule})
-		if extra.Affinity == nil {
-			pod.Affinity = gpuNodeAffinity()
-		}
-	}
-	if extra.Affinity != nil {
-		pod.Affinity = extra.Affinity
-	}
-	pod.Tolerations = append(pod.Tolerations, extra.Tolerations...)
-	pod.Containers = append([]corev1.Container{main}, extra.Containers...)
+	pod.Containers = append(pod.Containers, main)
 	return pod, nil
 }
 
-// Env is the main container's environment: the injected variables in the reference's order,
-// the component type's, then graph envs < service envs < main-container env, each overriding an
-// earlier variable of the same name in place.
-func Env(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) []corev1.EnvVar {
+// MainContainer returns the main container of a rendered pod: the last one (the original
+// appends it after extraPodSpec's containers; mainContainer.name may rename it).
+func MainContainer(pod *corev1.PodSpec) *corev1.Container {
+	if len(pod.Containers) == 0 {
+		return nil
+	}
+	return &pod.Containers[len(pod.Containers)-1]
+}
+
+// baseContainer is the original's container for the service's component type: the common env,
+// and the type's command, ports, probes and env.
+func baseContainer(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) corev1.Container {
 	s := dgd.Spec.Services[service]
+	c := corev1.Container{Name: v1alpha1.MainContainerName, Command: []string{"/bin/sh", "-c"}}
 	field := func(path string) *corev1.EnvVarSource {
 		return &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}
 	}
-	env := []corev1.EnvVar{
-		{Name: v1alpha1.EnvNamespace, Value: DynamoNamespace(dgd)},
-		{Name: v1alpha1.EnvComponent, Value: service},
+	ns := DynamoNamespace(dgd, service)
+	c.Env = []corev1.EnvVar{
+		{Name: v1alpha1.EnvNamespace, Value: ns},
+		{Name: v1alpha1.EnvComponent, Value: s.ComponentType},
 		{Name: v1alpha1.EnvParentName, Value: dgd.Name},
 		{Name: v1alpha1.EnvParentNamespace, Value: dgd.Namespace},
 		{Name: v1alpha1.EnvPodName, ValueFrom: field("metadata.name")},
 		{Name: v1alpha1.EnvPodNamespace, ValueFrom: field("metadata.namespace")},
 		{Name: v1alpha1.EnvPodUID, ValueFrom: field("metadata.uid")},
-		{Name: v1alpha1.EnvDiscoveryBackend, Value: discoveryBackend(dgd, cfg)},
 	}
+	if discoveryBackend(dgd, cfg) != v1alpha1.DiscoveryEtcd {
+		c.Env = append(c.Env, corev1.EnvVar{Name: v1alpha1.EnvDiscoveryBackend, Value: v1alpha1.DiscoveryKubernetes})
+	}
+	if annotation(dgd, service, v1alpha1.AnnotationKubeDiscoveryMode) == v1alpha1.DiscoveryModeContainer {
+		c.Env = append(c.Env,
+			corev1.EnvVar{Name: v1alpha1.EnvContainerName, Value: v1alpha1.MainContainerName},
+			corev1.EnvVar{Name: v1alpha1.EnvKubeDiscoveryMode, Value: v1alpha1.DiscoveryModeContainer})
+	}
+	port := func(name string, n int32) corev1.ContainerPort {
+		return corev1.ContainerPort{Name: name, ContainerPort: n, Protocol: corev1.ProtocolTCP}
+	}
+	env := func(name string, v any) corev1.EnvVar { return corev1.EnvVar{Name: name, Value: fmt.Sprint(v)} }
+	switch ct := s.ComponentType; {
+	case ct == v1alpha1.ComponentFrontend:
+		c.Command, c.Args = []string{"python3"}, []string{"-m", "dynamo.frontend"}
+		c.Ports = []corev1.ContainerPort{port(v1alpha1.PortNameFrontend, v1alpha1.PortFrontend)}
+		c.LivenessProbe = httpProbe("/live", v1alpha1.PortNameFrontend, 15, 10, 1, 3)
+		c.ReadinessProbe = httpProbe("/health", v1alpha1.PortNameFrontend, 10, 10, 3, 3)
+		c.Env = append(c.Env, env(v1alpha1.EnvDynamoPort, v1alpha1.PortFrontend), env(v1alpha1.EnvHTTPPort, v1alpha1.PortFrontend),
+			env(v1alpha1.EnvNamespacePrefix, ns))
+	case isWorker(ct):
+		c.Ports = []corev1.ContainerPort{port(v1alpha1.PortNameSystem, v1alpha1.PortSystem), port(v1alpha1.PortNameNixl, v1alpha1.PortNixl)}
+		// Deliberate difference: the original's worker liveness fails on the first slow answer
+		// (threshold 1) and restarts a loaded model; here it takes 3.
+		c.LivenessProbe = httpProbe("/live", v1alpha1.PortNameSystem, 0, 5, 4, workerLivenessFailures)
+		c.ReadinessProbe = httpProbe("/health", v1alpha1.PortNameSystem, 0, 10, 4, 3)
+		c.StartupProbe = httpProbe("/live", v1alpha1.PortNameSystem, 0, 10, 5, startupFailures)
+		c.Env = append(c.Env,
+			env(v1alpha1.EnvSystemEnabled, "true"),
+			env(v1alpha1.EnvSystemHealthStatus, `["generate"]`),
+			env(v1alpha1.EnvSystemPort, v1alpha1.PortSystem),
+			env(v1alpha1.EnvHealthCheckEnabled, "false"),
+			env(v1alpha1.EnvNixlTelemetry, "n"),
+			env(v1alpha1.EnvNixlExporter, "prometheus"),
+			env(v1alpha1.EnvNixlPrometheusPort, v1alpha1.PortNixl),
+		)
+	case ct == v1alpha1.ComponentPlanner:
+		c.Ports = []corev1.ContainerPort{port(v1alpha1.PortNamePlannerMetrics, v1alpha1.PortPlannerMetrics), port(v1alpha1.PortNameSystem, v1alpha1.PortSystem)}
+		c.LivenessProbe = httpProbe("/live", v1alpha1.PortNameSystem, 0, 5, 4, 1)
+		c.ReadinessProbe = httpProbe("/health", v1alpha1.PortNameSystem, 0, 10, 4, 3)
+		c.StartupProbe = httpProbe("/live", v1alpha1.PortNameSystem, 0, 10, 5, startupFailures)
+		c.Env = append(c.Env, env(v1alpha1.EnvPlannerMetricsPort, v1alpha1.PortPlannerMetrics), env(v1alpha1.EnvSystemPort, v1alpha1.PortSystem))
+	}
+	return c
+}
+
+// basePodSpec is the original's pod spec of a component type before extraPodSpec.
+func basePodSpec(ct string) corev1.PodSpec {
+	p := corev1.PodSpec{TerminationGracePeriodSeconds: ptr.To(defaultGracePeriod), RestartPolicy: corev1.RestartPolicyAlways}
+	if ct == v1alpha1.ComponentPlanner {
+		p.ServiceAccountName = v1alpha1.PlannerServiceAccount
+	}
+	return p
+}
+
+func httpProbe(path, port string, delay, period, timeout, failures int32) *corev1.Probe {
+	return &corev1.Probe{
+		ProbeHandler:        corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString(port)}},
+		InitialDelaySeconds: delay, PeriodSeconds: period, TimeoutSeconds: timeout, FailureThreshold: failures,
+	}
+}
+
+// infrastructureEnv is what the operator's configuration injects; everything else wins over it.
+func infrastructureEnv(cfg Config) []corev1.EnvVar {
+	var env []corev1.EnvVar
 	if cfg.NATSAddress != "" {
 		env = append(env, corev1.EnvVar{Name: v1alpha1.EnvNATSServer, Value: cfg.NATSAddress})
 	}
 	if cfg.EtcdAddress != "" {
 		env = append(env, corev1.EnvVar{Name: v1alpha1.EnvEtcdEndpoints, Value: cfg.EtcdAddress})
 	}
-	switch ct := ComponentType(s); {
-	case ct == v1alpha1.ComponentFrontend:
-		port := fmt.Sprint(v1alpha1.PortFrontend)
-		env = append(env, corev1.EnvVar{Name: v1alpha1.EnvDynamoPort, Value: port}, corev1.EnvVar{Name: v1alpha1.EnvHTTPPort, Value: port})
-	case isWorker(ct):
-		env = append(env,
-			corev1.EnvVar{Name: v1alpha1.EnvSystemEnabled, Value: "true"},
-			corev1.EnvVar{Name: v1alpha1.EnvSystemPort, Value: fmt.Sprint(v1alpha1.PortSystem)},
-			corev1.EnvVar{Name: v1alpha1.EnvSystemHealthStatus, Value: `["generate"]`},
-			corev1.EnvVar{Name: v1alpha1.EnvHealthCheckEnabled, Value: "false"},
-		)
-	}
-	user := mergeEnv(dgd.Spec.Envs, s.Envs)
-	if s.ExtraPodSpec != nil && s.ExtraPodSpec.MainContainer != nil {
-		user = mergeEnv(user, s.ExtraPodSpec.MainContainer.Env)
-	}
-	return mergeEnv(env, user)
+	return env
 }
 
-// mergeEnv overrides variables of base by name, in place, and appends the new ones, sorted.
-func mergeEnv(base, over []corev1.EnvVar) []corev1.EnvVar {
-	out := append([]corev1.EnvVar(nil), base...)
-	index := map[string]int{}
-	for i, e := range out {
-		index[e.Name] = i
+// backendCommand finds the engine a worker runs (python -m dynamo.vllm ...), as the original
+// does when the graph does not name one.
+var backendCommand = regexp.MustCompile(`python[0-9.]*\s+[^|&;]*-m\s+[^|&;]*dynamo\.(vllm|sglang|trtllm)`)
+
+// workerBackend is the inference engine of a worker service: the graph's backendFramework, or
+// the one its command runs. Other component types have none.
+func workerBackend(dgd *v1alpha1.DynamoGraphDeployment, s *v1alpha1.ServiceSpec, main *corev1.Container) string {
+	if !isWorker(s.ComponentType) {
+		return ""
 	}
-	var added []corev1.EnvVar
-	for _, e := range over {
-		if i, ok := index[e.Name]; ok {
-			out[i] = e
-			continue
-		}
-		added = append(added, e)
+	if dgd.Spec.BackendFramework != "" {
+		return dgd.Spec.BackendFramework
 	}
-	sort.SliceStable(added, func(i, j int) bool { return added[i].Name < added[j].Name })
-	return append(out, added...)
+	if m := backendCommand.FindStringSubmatch(strings.Join(append(append([]string{}, main.Command...), main.Args...), " ")); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
-// Resources converts the service's short resources (gpu → nvidia.com/gpu, custom) and merges the
-// main container's resources over them. A GPU request without a limit gets the limit too:
-// extended resources must be equal in both.
-func Resources(s *v1alpha1.ServiceSpec, mc *v1alpha1.MainContainer) (corev1.ResourceRequirements, error) {
-	var out corev1.ResourceRequirements
+// compilationCacheDefault is where a backend keeps its compilation cache ("" when it has no
+// default and the mount point must be given).
+func compilationCacheDefault(backend string) string {
+	if backend == "vllm" {
+		return v1alpha1.VLLMCompilationCacheDir
+	}
+	return ""
+}
+
+// Resources lays the service's short resources (gpu → gpuType or nvidia.com/gpu, custom) over
+// the container's, key by key, and appends its DRA claims. A GPU request without a limit gets
+// the limit too: the API server refuses an extended resource requested but not limited.
+func Resources(s *v1alpha1.ServiceSpec, base corev1.ResourceRequirements) (corev1.ResourceRequirements, error) {
+	out := *base.DeepCopy()
 	conv := func(item *v1alpha1.ResourceItem) (corev1.ResourceList, error) {
 		if item == nil {
 			return nil, nil
@@ -234,7 +320,7 @@ func Resources(s *v1alpha1.ServiceSpec, mc *v1alpha1.MainContainer) (corev1.Reso
 				return nil, fmt.Errorf("resources gpu %q: %w", item.GPU, err)
 			}
 			if !q.IsZero() {
-				l[v1alpha1.ResourceGPU] = q
+				l[GPUResource(item)] = q
 			}
 		}
 		for name, q := range item.Custom {
@@ -242,22 +328,24 @@ func Resources(s *v1alpha1.ServiceSpec, mc *v1alpha1.MainContainer) (corev1.Reso
 		}
 		return l, nil
 	}
-	var err error
-	if s.Resources != nil {
-		if out.Requests, err = conv(s.Resources.Requests); err != nil {
+	if r := s.Resources; r != nil {
+		req, err := conv(r.Requests)
+		if err != nil {
 			return out, err
 		}
-		if out.Limits, err = conv(s.Resources.Limits); err != nil {
+		lim, err := conv(r.Limits)
+		if err != nil {
 			return out, err
 		}
+		out.Requests = mergeResources(out.Requests, req)
+		out.Limits = mergeResources(out.Limits, lim)
+		out.Claims = append(out.Claims, r.Claims...)
 	}
-	if mc != nil && mc.Resources != nil {
-		out.Requests = mergeResources(out.Requests, mc.Resources.Requests)
-		out.Limits = mergeResources(out.Limits, mc.Resources.Limits)
-	}
-	if q, ok := out.Requests[v1alpha1.ResourceGPU]; ok {
-		if _, has := out.Limits[v1alpha1.ResourceGPU]; !has {
-			out.Limits = mergeResources(out.Limits, corev1.ResourceList{v1alpha1.ResourceGPU: q})
+	for name, q := range out.Requests {
+		if isExtended(name) {
+			if _, has := out.Limits[name]; !has {
+				out.Limits = mergeResources(out.Limits, corev1.ResourceList{name: q})
+			}
 		}
 	}
 	if len(out.Requests) == 0 {
@@ -267,6 +355,24 @@ func Resources(s *v1alpha1.ServiceSpec, mc *v1alpha1.MainContainer) (corev1.Reso
 		out.Limits = nil
 	}
 	return out, nil
+}
+
+// GPUResource is the resource name an item's gpu counts: gpuType, or nvidia.com/gpu.
+func GPUResource(item *v1alpha1.ResourceItem) corev1.ResourceName {
+	if item != nil && item.GPUType != "" {
+		return corev1.ResourceName(item.GPUType)
+	}
+	return v1alpha1.ResourceGPU
+}
+
+// isExtended reports whether a resource is an extended one (GPUs, MIG slices): not cpu,
+// memory, storage or hugepages.
+func isExtended(name corev1.ResourceName) bool {
+	switch name {
+	case corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage, corev1.ResourceStorage:
+		return false
+	}
+	return !strings.HasPrefix(string(name), corev1.ResourceHugePagesPrefix) && strings.Contains(string(name), "/")
 }
 
 func mergeResources(base, over corev1.ResourceList) corev1.ResourceList {
@@ -281,66 +387,4 @@ func mergeResources(base, over corev1.ResourceList) corev1.ResourceList {
 		out[k] = v
 	}
 	return out
-}
-
-func usesGPU(r corev1.ResourceRequirements) bool {
-	for _, l := range []corev1.ResourceList{r.Requests, r.Limits} {
-		if q, ok := l[v1alpha1.ResourceGPU]; ok && !q.IsZero() {
-			return true
-		}
-	}
-	return false
-}
-
-// gpuNodeAffinity requires a node that any GPU signal marks as one: GFD/GPU Operator, NFD, or a
-// managed cloud's accelerator label (node selector terms are ORed).
-func gpuNodeAffinity() *corev1.Affinity {
-	term := func(key string, op corev1.NodeSelectorOperator, values ...string) corev1.NodeSelectorTerm {
-		return corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: key, Operator: op, Values: values}}}
-	}
-	return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
-		RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{
-			term("nvidia.com/gpu.present", corev1.NodeSelectorOpIn, "true"),
-			term("feature.node.kubernetes.io/pci-10de.present", corev1.NodeSelectorOpIn, "true"),
-			term("cloud.google.com/gke-accelerator", corev1.NodeSelectorOpExists),
-			term("kubernetes.azure.com/accelerator", corev1.NodeSelectorOpExists),
-			term("karpenter.k8s.aws/instance-gpu-count", corev1.NodeSelectorOpExists),
-		}},
-	}}
-}
-
-func defaultPorts(ct string) []corev1.ContainerPort {
-	if ct == v1alpha1.ComponentFrontend {
-		return []corev1.ContainerPort{{Name: v1alpha1.PortNameFrontend, ContainerPort: v1alpha1.PortFrontend, Protocol: corev1.ProtocolTCP}}
-	}
-	return []corev1.ContainerPort{{Name: v1alpha1.PortNameSystem, ContainerPort: v1alpha1.PortSystem, Protocol: corev1.ProtocolTCP}}
-}
-
-// defaultProbes are the reference's probes, except that a worker's liveness tolerates 3
-// failures instead of 1 (one slow answer under load should not restart a loaded model).
-func defaultProbes(ct string) (liveness, readiness, startup *corev1.Probe) {
-	http := func(path, port string, delay, period, timeout, failures int32) *corev1.Probe {
-		return &corev1.Probe{
-			ProbeHandler:        corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString(port)}},
-			InitialDelaySeconds: delay, PeriodSeconds: period, TimeoutSeconds: timeout, FailureThreshold: failures, SuccessThreshold: 1,
-		}
-	}
-	switch {
-	case ct == v1alpha1.ComponentFrontend:
-		return http("/live", v1alpha1.PortNameFrontend, 15, 10, 1, 3), http("/health", v1alpha1.PortNameFrontend, 10, 10, 3, 3), nil
-	case isWorker(ct):
-		return http("/live", v1alpha1.PortNameSystem, 0, 5, 4, 3), http("/health", v1alpha1.PortNameSystem, 0, 10, 4, 3),
-			http("/live", v1alpha1.PortNameSystem, 0, 10, 5, workerStartupFailure)
-	}
-	return nil, nil, nil
-}
-
-// firstProbe returns the first probe that is set, in order of precedence.
-func firstProbe(probes ...*corev1.Probe) *corev1.Probe {
-	for _, p := range probes {
-		if p != nil {
-			return p
-		}
-	}
-	return nil
 }

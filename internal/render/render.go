@@ -11,7 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -30,17 +29,6 @@ type Config struct {
 	DiscoveryBackend string
 }
 
-// Defaults of rendered pods.
-var (
-	defaultSharedMemory  = resource.MustParse("8Gi")
-	defaultGracePeriod   = int64(60)
-	defaultFSGroup       = int64(1000)
-	defaultReplicas      = int32(1)
-	rollingMaxSurge      = intstr.FromString("25%")
-	rollingMaxUnavail    = intstr.FromString("25%")
-	workerStartupFailure = int32(720)
-)
-
 // LabelManagedBy is the well-known label that says which tool manages an object.
 const LabelManagedBy = "app.kubernetes.io/managed-by"
 
@@ -57,11 +45,17 @@ func Graph(dgd *v1alpha1.DynamoGraphDeployment, cfg Config) ([]runtime.Object, e
 	if err := childNamesUnique(dgd); err != nil {
 		return nil, err
 	}
+	if err := Unimplemented(dgd); err != nil {
+		return nil, err
+	}
 	var out []runtime.Object
 	for _, p := range dgd.Spec.PVCs {
 		if p.Create != nil && *p.Create {
 			out = append(out, PVC(dgd, p))
 		}
+	}
+	if hasPlanner(dgd) {
+		out = append(out, PlannerServiceAccount(dgd))
 	}
 	discovery := discoveryBackend(dgd, cfg) == v1alpha1.DiscoveryKubernetes
 	if discovery {
@@ -107,17 +101,38 @@ func ChildName(dgd *v1alpha1.DynamoGraphDeployment, service string) string {
 	return dgd.Name + "-" + strings.ToLower(service)
 }
 
-// DynamoNamespace is the Dynamo namespace of a graph: <k8s namespace>-<name, dots as dashes>.
-func DynamoNamespace(dgd *v1alpha1.DynamoGraphDeployment) string {
+// DynamoNamespace is the Dynamo namespace of a service: <k8s namespace>-<graph name, dots as
+// dashes>, or "dynamo" for a service with globalDynamoNamespace.
+func DynamoNamespace(dgd *v1alpha1.DynamoGraphDeployment, service string) string {
+	if s := dgd.Spec.Services[service]; s != nil && s.GlobalDynamoNamespace {
+		return v1alpha1.GlobalDynamoNamespace
+	}
 	return dgd.Namespace + "-" + strings.ReplaceAll(dgd.Name, ".", "-")
 }
 
-// ComponentType returns the service's component type, defaulted as the CRD defaults it.
-func ComponentType(s *v1alpha1.ServiceSpec) string {
-	if s.ComponentType == "" {
-		return v1alpha1.ComponentDefault
+// DiscoveryServiceAccount is the account of a graph's pods when discovery runs on Kubernetes.
+func DiscoveryServiceAccount(dgd *v1alpha1.DynamoGraphDeployment) string {
+	return dgd.Name + "-k8s-service-discovery"
+}
+
+// annotation reads a graph-level annotation a service may override (the original copies these
+// DGD annotations into each service's, the service's winning).
+func annotation(dgd *v1alpha1.DynamoGraphDeployment, service, key string) string {
+	if s := dgd.Spec.Services[service]; s != nil {
+		if v, ok := s.Annotations[key]; ok {
+			return v
+		}
 	}
-	return s.ComponentType
+	return dgd.Annotations[key]
+}
+
+func hasPlanner(dgd *v1alpha1.DynamoGraphDeployment) bool {
+	for _, s := range dgd.Spec.Services {
+		if s != nil && s.ComponentType == v1alpha1.ComponentPlanner {
+			return true
+		}
+	}
+	return false
 }
 
 func isWorker(ct string) bool {
@@ -149,32 +164,85 @@ func selectorLabels(dgd *v1alpha1.DynamoGraphDeployment, service string) map[str
 	return map[string]string{v1alpha1.LabelSelector: ChildName(dgd, service)}
 }
 
-// childLabels are a service's children's labels: graph labels < service labels < ours.
+// childLabels are the labels of a service's Deployment and Service: graph labels < service
+// labels < the original's identifying labels and ours.
 func childLabels(dgd *v1alpha1.DynamoGraphDeployment, service string) map[string]string {
 	s := dgd.Spec.Services[service]
 	l := merge(dgd.Spec.Labels, s.Labels)
-	metrics := "true"
-	if strings.EqualFold(dgd.Annotations[v1alpha1.AnnotationEnableMetrics], "false") {
-		metrics = "false"
-	}
-	for k, v := range map[string]string{
-		v1alpha1.LabelGraphDeploymentName: dgd.Name,
-		v1alpha1.LabelComponent:           service,
-		v1alpha1.LabelComponentType:       ComponentType(s),
-		v1alpha1.LabelDynamoNamespace:     DynamoNamespace(dgd),
-		v1alpha1.LabelSelector:            ChildName(dgd, service),
-		v1alpha1.LabelMetricsEnabled:      metrics,
-		LabelManagedBy:                    ManagedBy,
-		"app.kubernetes.io/part-of":       dgd.Name,
-		"app.kubernetes.io/component":     ComponentType(s),
-	} {
+	for k, v := range identity(dgd, service) {
 		l[k] = v
+	}
+	l[LabelManagedBy] = ManagedBy
+	l["app.kubernetes.io/part-of"] = dgd.Name
+	if s.ComponentType != "" {
+		l["app.kubernetes.io/component"] = s.ComponentType
 	}
 	return l
 }
 
+// identity are the labels that say which graph, service and role an object or pod belongs to,
+// as the original sets them (the component type labels only when set).
+func identity(dgd *v1alpha1.DynamoGraphDeployment, service string) map[string]string {
+	s := dgd.Spec.Services[service]
+	l := map[string]string{
+		v1alpha1.LabelSelector:            ChildName(dgd, service),
+		v1alpha1.LabelGraphDeploymentName: dgd.Name,
+		v1alpha1.LabelComponent:           service,
+		v1alpha1.LabelDynamoNamespace:     DynamoNamespace(dgd, service),
+	}
+	if s.ComponentType != "" {
+		l[v1alpha1.LabelComponentType] = s.ComponentType
+	}
+	if s.SubComponentType != "" {
+		l[v1alpha1.LabelSubComponentType] = s.SubComponentType
+	}
+	return l
+}
+
+// podLabels are the pod template's labels, as the original builds them: its identifying
+// labels and the metrics label, then graph < service < extraPodMetadata labels, then the
+// graph name, component type and Dynamo namespace again (users cannot move a pod to another
+// graph), the selector (the Deployment needs it) and the discovery labels.
+func podLabels(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) map[string]string {
+	s := dgd.Spec.Services[service]
+	id := identity(dgd, service)
+	l := merge(id)
+	if !strings.EqualFold(annotation(dgd, service, v1alpha1.AnnotationEnableMetrics), "false") {
+		l[v1alpha1.LabelMetricsEnabled] = "true"
+	}
+	l = merge(l, dgd.Spec.Labels, s.Labels)
+	if s.ExtraPodMetadata != nil {
+		l = merge(l, s.ExtraPodMetadata.Labels)
+	}
+	for _, k := range []string{v1alpha1.LabelSelector, v1alpha1.LabelGraphDeploymentName, v1alpha1.LabelComponentType, v1alpha1.LabelDynamoNamespace} {
+		if v, ok := id[k]; ok {
+			l[k] = v
+		}
+	}
+	l[LabelManagedBy] = ManagedBy
+	if discoveryBackend(dgd, cfg) == v1alpha1.DiscoveryKubernetes {
+		l[v1alpha1.LabelDiscoveryBackend] = v1alpha1.DiscoveryKubernetes
+		l[v1alpha1.LabelDiscoveryEnabled] = "true"
+	}
+	return l
+}
+
+// childAnnotations are a service's Deployment and Service annotations: graph < service.
 func childAnnotations(dgd *v1alpha1.DynamoGraphDeployment, service string) map[string]string {
 	a := merge(dgd.Spec.Annotations, dgd.Spec.Services[service].Annotations)
+	if len(a) == 0 {
+		return nil
+	}
+	return a
+}
+
+// podAnnotations are graph < service < extraPodMetadata annotations.
+func podAnnotations(dgd *v1alpha1.DynamoGraphDeployment, service string) map[string]string {
+	s := dgd.Spec.Services[service]
+	a := merge(dgd.Spec.Annotations, s.Annotations)
+	if s.ExtraPodMetadata != nil {
+		a = merge(a, s.ExtraPodMetadata.Annotations)
+	}
 	if len(a) == 0 {
 		return nil
 	}
@@ -194,7 +262,7 @@ func merge(maps ...map[string]string) map[string]string {
 // Service renders the Service of one service: frontend 8000/http, others 9090/system.
 func Service(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) *corev1.Service {
 	name, port := v1alpha1.PortNameSystem, int32(v1alpha1.PortSystem)
-	if ComponentType(dgd.Spec.Services[service]) == v1alpha1.ComponentFrontend {
+	if dgd.Spec.Services[service].ComponentType == v1alpha1.ComponentFrontend {
 		name, port = v1alpha1.PortNameFrontend, v1alpha1.PortFrontend
 	}
 	labels := childLabels(dgd, service)
@@ -239,7 +307,7 @@ func PVC(dgd *v1alpha1.DynamoGraphDeployment, p v1alpha1.PVC) *corev1.Persistent
 // DiscoveryRBAC renders what Kubernetes-based discovery needs: a ServiceAccount for the graph's
 // pods and a Role to read endpoints, endpoint slices and pods and manage worker metadata.
 func DiscoveryRBAC(dgd *v1alpha1.DynamoGraphDeployment) (*corev1.ServiceAccount, *rbacv1.Role, *rbacv1.RoleBinding) {
-	base := dgd.Name + "-k8s-service-discovery"
+	base := DiscoveryServiceAccount(dgd)
 	meta := func(name string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: name, Namespace: dgd.Namespace, OwnerReferences: ownerRefs(dgd),
 			Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: dgd.Name, LabelManagedBy: ManagedBy}}
@@ -262,4 +330,19 @@ func DiscoveryRBAC(dgd *v1alpha1.DynamoGraphDeployment) (*corev1.ServiceAccount,
 		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa.Name, Namespace: dgd.Namespace}},
 	}
 	return sa, role, rb
+}
+
+// PlannerServiceAccount renders the account planner pods run as. Like a claim, it is shared by
+// every graph of the namespace: created when absent, with no owner, never changed or deleted.
+// What the planner may do (scale the graph, read metrics) is the cluster admin's to grant: the
+// operator holds no such rights to give.
+func PlannerServiceAccount(dgd *v1alpha1.DynamoGraphDeployment) *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: v1alpha1.PlannerServiceAccount, Namespace: dgd.Namespace,
+			Labels:      map[string]string{LabelManagedBy: ManagedBy},
+			Annotations: map[string]string{v1alpha1.AnnotationCreatedBy: dgd.Namespace + "/" + dgd.Name},
+		},
+	}
 }

@@ -12,7 +12,8 @@ import (
 // the CPU one for none, with the same three services.
 func TestExampleGraphs(t *testing.T) {
 	for file, wantGPU := range map[string]bool{"dgd.yaml": true, "dgd-cpu.yaml": false} {
-		graphs, err := render.ReadGraphs(filepath.Join(deployDir, "discovery", file), nil, "default")
+		docs, err := render.ReadGraphs(filepath.Join(deployDir, "discovery", file), nil, "default")
+		graphs := docs.Graphs()
 		if err != nil || len(graphs) != 1 {
 			t.Fatalf("%s: %d graphs, %v", file, len(graphs), err)
 		}
@@ -25,7 +26,7 @@ func TestExampleGraphs(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s/%s: %v", file, name, err)
 			}
-			_, gpu := spec.Containers[0].Resources.Limits["nvidia.com/gpu"]
+			_, gpu := render.MainContainer(&spec).Resources.Limits["nvidia.com/gpu"]
 			if want := wantGPU && name != "Frontend"; gpu != want {
 				t.Errorf("%s/%s: GPU limit %v, want %v", file, name, gpu, want)
 			}

@@ -37,7 +37,7 @@ func graph(ns, name string, services ...string) *v1alpha1.DynamoGraphDeployment 
 	}
 	for _, s := range services {
 		g.Spec.Services[s] = &v1alpha1.ServiceSpec{ComponentType: v1alpha1.ComponentFrontend,
-			ExtraPodSpec: &v1alpha1.ExtraPodSpec{MainContainer: &v1alpha1.MainContainer{Image: "nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.6.1"}}}
+			ExtraPodSpec: &v1alpha1.ExtraPodSpec{MainContainer: &corev1.Container{Image: "nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.6.1"}}}
 	}
 	return g
 }

@@ -4,6 +4,7 @@ package observability
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"io"
 	"time"
 
@@ -56,11 +57,14 @@ Prometheus built with Kubernetes discovery (the upstream release has it).`,
 			if interval <= 0 {
 				return exit.UsageError(errors.New("--interval must be positive"))
 			}
-			graphs, err := render.ReadGraphs(file, streams.In, kube.Namespace(flags))
+			docs, err := render.ReadGraphs(file, streams.In, kube.Namespace(flags))
 			if err != nil {
 				return exit.UsageError(fmt.Errorf("-f: %w", err))
 			}
-			targets, err := observability.Targets(graphs, render.Config{})
+			if others := docs.Others(); len(others) > 0 {
+				fmt.Fprintf(streams.ErrOut, "-f %s: ignoring %s (not DynamoGraphDeployments)\n", file, strings.Join(others, ", "))
+			}
+			targets, err := observability.Targets(docs.Graphs(), render.Config{})
 			if err != nil {
 				return exit.UsageError(err)
 			}

@@ -141,14 +141,14 @@ func (o *Options) Run(cmd *cobra.Command, checks []preflight.Check) error {
 	env.Profile, env.Namespace, env.NATS, env.Etcd = o.Profile, ns, o.NATS, o.Etcd
 	env.Render = render.Config{NATSAddress: o.NATS, EtcdAddress: o.Etcd, DiscoveryBackend: "kubernetes"}
 	if o.File != "" {
-		graphs, err := render.ReadGraphs(o.File, o.streams.In, ns)
+		docs, err := render.ReadGraphs(o.File, o.streams.In, ns)
 		if err != nil {
 			return exit.UsageError(fmt.Errorf("-f: %w", err))
 		}
-		if len(graphs) == 0 {
-			return exit.UsageError(fmt.Errorf("-f %s: no DynamoGraphDeployment in it", o.File))
+		if others := docs.Others(); len(others) > 0 {
+			fmt.Fprintf(o.streams.ErrOut, "-f %s: ignoring %s (not DynamoGraphDeployments)\n", o.File, strings.Join(others, ", "))
 		}
-		env.Graphs = graphs
+		env.Graphs = docs.Graphs()
 	}
 	rep := preflight.Run(ctx, env, checks, preflight.RunOptions{CheckTimeout: o.CheckTimeout})
 	if ctx.Err() != nil {

@@ -38,8 +38,12 @@ func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.I
 		Long: `Decode a DynamoGraphDeployment manifest strictly (unknown fields are errors), default and
 validate it as the API server would (the CRD's schema and CEL rules, in process), and print the
 Deployments, Services, PVCs and discovery RBAC the operator would apply for it, built by the same
-code the operator runs. Nothing is sent to a cluster. The namespace is the manifest's, else -n,
-else the kubeconfig context's, else default. -f - reads standard input.`,
+code the operator runs. Other documents of the file (ConfigMaps, Secrets) are printed unchanged,
+in their place. Nothing is sent to a cluster. The namespace is the manifest's, else -n, else the
+kubeconfig context's, else default. -f - reads standard input.
+
+Exit status: 0 rendered; 1 a graph uses a field dynamo-infra does not implement yet (named, as in
+the graph's status on a cluster); 2 the file is invalid (the API server's words).`,
 		Example: `  dynamoctl render -f dgd.yaml
   dynamoctl render -f dgd.yaml --nats nats://nats:4222 --etcd http://etcd:2379 -o json
   dynamoctl render -f dgd.yaml | kubectl apply --dry-run=server -f -`,
@@ -58,22 +62,36 @@ else the kubeconfig context's, else default. -f - reads standard input.`,
 	return cmd
 }
 
-// Run decodes, renders and prints.
+// Run decodes, renders and prints: each graph's children in its place, other documents of
+// the file (ConfigMaps, Secrets) unchanged.
 func (o *Options) Run() error {
 	format, err := o.out.Format()
 	if err != nil {
 		return exit.UsageError(err)
 	}
-	dgds, err := render.ReadGraphs(o.File, o.streams.In, kube.Namespace(o.flags))
+	docs, err := render.ReadGraphs(o.File, o.streams.In, kube.Namespace(o.flags))
 	if err != nil {
 		return exit.UsageError(fmt.Errorf("-f: %w", err))
 	}
 	cfg := render.Config{NATSAddress: o.NATS, EtcdAddress: o.Etcd, DiscoveryBackend: o.Discovery}
 	var all []runtime.Object
-	for _, d := range dgds {
+	for _, doc := range docs {
+		if doc.Other != nil {
+			all = append(all, doc.Other)
+			continue
+		}
+		d := doc.Graph
+		for _, w := range render.Warnings(d) {
+			fmt.Fprintf(o.streams.ErrOut, "Warning: graph %s: %s\n", d.Name, w)
+		}
 		objs, err := render.Graph(d, cfg)
 		if err != nil {
-			return exit.UsageError(fmt.Errorf("%s: graph %s: %w", o.File, d.Name, err))
+			err = fmt.Errorf("%s: graph %s: %w", o.File, d.Name, err)
+			var unimplemented *render.UnimplementedError
+			if errors.As(err, &unimplemented) {
+				return exit.WithCode(exit.Failure, err)
+			}
+			return exit.UsageError(err)
 		}
 		all = append(all, objs...)
 	}
@@ -91,9 +109,6 @@ func (o *Options) Run() error {
 		if _, err := o.streams.Out.Write(b); err != nil {
 			return err
 		}
-	}
-	if len(all) == 0 {
-		return errors.New("nothing to render")
 	}
 	return nil
 }

@@ -1,0 +1,112 @@
+package render
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+)
+
+// The API admits every field of the original's v1alpha1 graph, so that its manifests apply
+// unchanged. A field whose behaviour is not built yet must not be dropped silently (a graph
+// with multinode rendered as single-node Deployments runs a model that does not fit), so a
+// graph that uses one is reported and nothing of it is applied.
+
+// UnimplementedError lists the fields a graph sets whose behaviour dynamo-infra does not
+// implement yet, by field path.
+type UnimplementedError struct {
+	Fields []UnimplementedField
+}
+
+// UnimplementedField is one field a graph sets that is not implemented.
+type UnimplementedField struct {
+	// Path of the field ("spec.services.Decode.multinode").
+	Path string
+	// What the field does in the original operator.
+	What string
+}
+
+func (e *UnimplementedError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = fmt.Sprintf("%s (%s)", f.Path, f.What)
+	}
+	return fmt.Sprintf("not implemented by dynamo-infra yet: %s; nothing of the graph is applied until the field is removed",
+		strings.Join(parts, ", "))
+}
+
+// Unimplemented returns the error naming every field of dgd whose behaviour is not
+// implemented, or nil.
+func Unimplemented(dgd *v1alpha1.DynamoGraphDeployment) error {
+	var out []UnimplementedField
+	add := func(path, what string) { out = append(out, UnimplementedField{Path: path, What: what}) }
+	spec := &dgd.Spec
+	if spec.Restart != nil {
+		add("spec.restart", "restart orchestration")
+	}
+	if spec.TopologyConstraint != nil {
+		add("spec.topologyConstraint", "Grove topology-aware scheduling")
+	}
+	if spec.PriorityClassName != "" {
+		add("spec.priorityClassName", "Grove PodCliqueSet priority; set extraPodSpec.priorityClassName on services")
+	}
+	for _, name := range ServiceNames(dgd) {
+		s := spec.Services[name]
+		if s == nil {
+			continue
+		}
+		p := "spec.services." + name + "."
+		if s.Multinode != nil {
+			add(p+"multinode", "multi-node workers")
+		}
+		if s.ComponentType == v1alpha1.ComponentEPP || s.EPPConfig != nil {
+			add(p+"eppConfig", "Endpoint Picker (componentType epp)")
+		}
+		if s.FrontendSidecar != nil {
+			add(p+"frontendSidecar", "generated frontend sidecar")
+		}
+		if s.ModelRef != nil {
+			add(p+"modelRef", "headless model Service")
+		}
+		if s.GPUMemoryService != nil && s.GPUMemoryService.Enabled {
+			add(p+"gpuMemoryService", "GPU Memory Service sidecar")
+		}
+		if s.Failover != nil && s.Failover.Enabled {
+			add(p+"failover", "active/standby engines")
+		}
+		if s.Ingress != nil && s.Ingress.Enabled {
+			add(p+"ingress", "Ingress or VirtualService")
+		}
+		if s.ScalingAdapter != nil && s.ScalingAdapter.Enabled {
+			add(p+"scalingAdapter", "DynamoGraphDeploymentScalingAdapter")
+		}
+		if s.Checkpoint != nil && s.Checkpoint.Enabled {
+			add(p+"checkpoint", "checkpoint restore")
+		}
+		if s.TopologyConstraint != nil {
+			add(p+"topologyConstraint", "Grove topology-aware scheduling")
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return &UnimplementedError{Fields: out}
+}
+
+// Warnings are notes on fields that are accepted and ignored, as the original ignores them.
+func Warnings(dgd *v1alpha1.DynamoGraphDeployment) []string {
+	var out []string
+	for _, name := range ServiceNames(dgd) {
+		s := dgd.Spec.Services[name]
+		if s == nil {
+			continue
+		}
+		if s.Autoscaling != nil {
+			out = append(out, fmt.Sprintf("spec.services.%s.autoscaling is deprecated and ignored (as by the original operator): set replicas", name))
+		}
+		if s.DynamoNamespace != nil {
+			out = append(out, fmt.Sprintf("spec.services.%s.dynamoNamespace is deprecated and ignored: the Dynamo namespace derives from the graph", name))
+		}
+	}
+	return out
+}
