@@ -137,7 +137,6 @@ type PVC struct {
 // +kubebuilder:validation:XValidation:rule="(has(self.componentType) && self.componentType == 'epp') || (has(self.extraPodSpec) && has(self.extraPodSpec.mainContainer) && has(self.extraPodSpec.mainContainer.image) && size(self.extraPodSpec.mainContainer.image) > 0)",message="extraPodSpec.mainContainer.image is required: every service needs an image"
 // +kubebuilder:validation:XValidation:rule="!has(self.componentType) || self.componentType != 'epp' || ((!has(self.replicas) || self.replicas == 1) && has(self.eppConfig) && (has(self.eppConfig.configMapRef) != has(self.eppConfig.config)))",message="an epp service has exactly 1 replica and eppConfig with exactly one of configMapRef and config"
 // +kubebuilder:validation:XValidation:rule="!has(self.failover) || !self.failover.enabled || (has(self.gpuMemoryService) && self.gpuMemoryService.enabled)",message="failover.enabled requires gpuMemoryService.enabled"
-// +kubebuilder:validation:XValidation:rule="!has(self.volumeMounts) || self.volumeMounts.all(v, has(v.mountPoint) || (has(v.useAsCompilationCache) && v.useAsCompilationCache))",message="volumeMounts[].mountPoint is required unless useAsCompilationCache is true"
 type ServiceSpec struct {
 	// Annotations are added to the service's child objects and pods.
 	// +optional
@@ -283,6 +282,8 @@ type Autoscaling struct {
 }
 
 // VolumeMount mounts a PVC into the main container.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.mountPoint) || (has(self.useAsCompilationCache) && self.useAsCompilationCache)",message="mountPoint is required unless useAsCompilationCache is true"
 type VolumeMount struct {
 	// Name of the PVC (one of spec.pvcs, or an existing claim).
 	// +kubebuilder:validation:MinLength=1

@@ -104,7 +104,7 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-vllmdecodeworker"}, decode); err != nil {
 		t.Fatal(err)
 	}
-	main := decode.Spec.Template.Spec.Containers[0]
+	main := *render.MainContainer(&decode.Spec.Template.Spec)
 	env := map[string]string{}
 	for _, e := range main.Env {
 		env[e.Name] = e.Value

@@ -128,6 +128,11 @@ func (r *Reconciler) applyChildren(ctx context.Context, dgd *v1alpha1.DynamoGrap
 		reconcileErrors.WithLabelValues(stepRender).Inc()
 		return fmt.Errorf("render: %w", err)
 	}
+	if r.Recorder != nil && dgd.Generation != dgd.Status.ObservedGeneration {
+		for _, w := range render.Warnings(dgd) {
+			r.Recorder.Eventf(dgd, nil, corev1.EventTypeWarning, ReasonIgnoredField, "Reconcile", "%s", w)
+		}
+	}
 	// What pods need before they can start (claims, the discovery account and its role), then
 	// the Deployments, Services and the role's binding. Within a phase the applies run
 	// concurrently: a reconcile costs two round trips, not one per child. The binding waits
@@ -145,7 +150,57 @@ func (r *Reconciler) applyChildren(ctx context.Context, dgd *v1alpha1.DynamoGrap
 	if err := r.applyAll(ctx, dgd, "apply prerequisites", first); err != nil {
 		return err
 	}
-	return r.applyAll(ctx, dgd, "apply workloads", workloads)
+	if err := r.applyAll(ctx, dgd, "apply workloads", workloads); err != nil {
+		return err
+	}
+	return r.prune(ctx, dgd, objs)
+}
+
+// prunable are the kinds of children that go when the graph stops rendering them (a service
+// removed from the spec, discovery switched off). Claims are data and never pruned; the
+// planner's account is shared by the namespace's graphs.
+var prunable = []struct {
+	kind string
+	list func() client.ObjectList
+}{
+	{"Deployment", func() client.ObjectList { return &appsv1.DeploymentList{} }},
+	{"Service", func() client.ObjectList { return &corev1.ServiceList{} }},
+	{"ServiceAccount", func() client.ObjectList { return &corev1.ServiceAccountList{} }},
+	{"Role", func() client.ObjectList { return &rbacv1.RoleList{} }},
+	{"RoleBinding", func() client.ObjectList { return &rbacv1.RoleBindingList{} }},
+}
+
+// prune deletes this graph's children that it no longer renders: ours by label and controller
+// UID, read from the cache (no request when there is nothing to delete).
+func (r *Reconciler) prune(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, desired []runtime.Object) (err error) {
+	keep := map[string]bool{}
+	for _, o := range desired {
+		obj := o.(client.Object)
+		keep[o.GetObjectKind().GroupVersionKind().Kind+"/"+obj.GetName()] = true
+	}
+	var errs []error
+	for _, p := range prunable {
+		list, kind := p.list(), p.kind
+		if err := r.Client.List(ctx, list, client.InNamespace(dgd.Namespace),
+			client.MatchingLabels{v1alpha1.LabelGraphDeploymentName: dgd.Name, render.LabelManagedBy: render.ManagedBy}); err != nil {
+			errs = append(errs, fmt.Errorf("list children to prune: %w", err))
+			continue
+		}
+		_ = meta.EachListItem(list, func(o runtime.Object) error {
+			obj := o.(client.Object)
+			if keep[kind+"/"+obj.GetName()] || ownership(dgd, obj) != ownedByGraph {
+				return nil
+			}
+			log.FromContext(ctx).Info("deleting a child the graph no longer renders", "kind", kind, "name", obj.GetName())
+			childWrites.WithLabelValues(kind).Inc()
+			uid := obj.GetUID()
+			if err := r.Client.Delete(ctx, obj, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+				errs = append(errs, fmt.Errorf("delete %s %s: %w", kind, obj.GetName(), err))
+			}
+			return nil
+		})
+	}
+	return errors.Join(errs...)
 }
 
 // applyAll applies objs concurrently and joins their errors; phase names its span.
@@ -177,6 +232,9 @@ func (r *Reconciler) applyIfChanged(ctx context.Context, dgd *v1alpha1.DynamoGra
 		return fmt.Errorf("rendered %T is not an object", obj)
 	}
 	kind := obj.GetObjectKind().GroupVersionKind().Kind
+	if err := stampAppliedHash(desired); err != nil {
+		return fmt.Errorf("%s %s: %w", kind, desired.GetName(), err)
+	}
 	live, ok := newOfKind(kind)
 	if ok {
 		found, err := r.getLive(ctx, desired, live)
@@ -299,6 +357,9 @@ func ownership(dgd *v1alpha1.DynamoGraphDeployment, live client.Object) owner {
 	if _, ok := live.(*corev1.PersistentVolumeClaim); ok {
 		return sharedClaim
 	}
+	if _, ok := live.(*corev1.ServiceAccount); ok && live.GetName() == v1alpha1.PlannerServiceAccount {
+		return sharedClaim // the planner's account serves every graph of the namespace
+	}
 	return someoneElse
 }
 
@@ -327,20 +388,25 @@ func newOfKind(kind string) (client.Object, bool) {
 	return nil, false
 }
 
-// converged reports whether live already has every label, annotation, owner and spec field that
-// desired sets. Fields desired leaves empty (server defaults) are not compared.
+// converged reports whether live is what the operator last applied for desired — the same
+// applied hash, so nothing was added to or removed from desired since — and still has every
+// label, annotation, owner and spec field desired sets (no one removed one of ours). Fields
+// desired leaves empty (server defaults) are not compared.
 func converged(desired, live client.Object) bool {
+	if live.GetAnnotations()[AnnotationAppliedHash] != desired.GetAnnotations()[AnnotationAppliedHash] {
+		return false
+	}
 	if !subset(desired.GetLabels(), live.GetLabels()) || !subset(desired.GetAnnotations(), live.GetAnnotations()) ||
 		!equality.Semantic.DeepDerivative(desired.GetOwnerReferences(), live.GetOwnerReferences()) {
 		return false
 	}
 	switch d := desired.(type) {
 	case *appsv1.Deployment:
-		return equality.Semantic.DeepDerivative(d.Spec, live.(*appsv1.Deployment).Spec)
+		return equality.Semantic.DeepDerivative(withProbeDefaults(d.Spec), live.(*appsv1.Deployment).Spec)
 	case *corev1.Service:
 		return equality.Semantic.DeepDerivative(d.Spec, live.(*corev1.Service).Spec)
 	case *corev1.PersistentVolumeClaim:
-		return true // claims are created once and never changed by us
+		return true // claims are created once and never changed by us (no hash either)
 	case *corev1.ServiceAccount:
 		return true
 	case *rbacv1.Role:
@@ -350,6 +416,32 @@ func converged(desired, live client.Object) bool {
 		return equality.Semantic.DeepEqual(d.RoleRef, l.RoleRef) && equality.Semantic.DeepEqual(d.Subjects, l.Subjects)
 	}
 	return false
+}
+
+// withProbeDefaults returns spec with the API server's defaults in its probes' numbers, which a
+// derivative comparison cannot skip when unset (0 is a value to it): periodSeconds 10,
+// timeoutSeconds 1, successThreshold 1, failureThreshold 3.
+func withProbeDefaults(spec appsv1.DeploymentSpec) appsv1.DeploymentSpec {
+	spec = *spec.DeepCopy()
+	pod := &spec.Template.Spec
+	for _, cs := range [][]corev1.Container{pod.InitContainers, pod.Containers} {
+		for i := range cs {
+			for _, p := range []*corev1.Probe{cs[i].LivenessProbe, cs[i].ReadinessProbe, cs[i].StartupProbe} {
+				if p == nil {
+					continue
+				}
+				for _, f := range []struct {
+					v   *int32
+					def int32
+				}{{&p.PeriodSeconds, 10}, {&p.TimeoutSeconds, 1}, {&p.SuccessThreshold, 1}, {&p.FailureThreshold, 3}} {
+					if *f.v == 0 {
+						*f.v = f.def
+					}
+				}
+			}
+		}
+	}
+	return spec
 }
 
 func subset(want, have map[string]string) bool {
@@ -424,7 +516,7 @@ func readyEvent(before, after *metav1.Condition) (eventType string, ok bool) {
 		return "", false
 	case after.Status == metav1.ConditionTrue:
 		return corev1.EventTypeNormal, before == nil || before.Status != metav1.ConditionTrue
-	case after.Reason == ReasonReconcileFailed || after.Reason == ReasonResourceConflict:
+	case after.Reason == ReasonReconcileFailed || after.Reason == ReasonResourceConflict || after.Reason == ReasonNotImplemented:
 		return corev1.EventTypeWarning, before == nil || before.Reason != after.Reason
 	default:
 		return corev1.EventTypeWarning, before != nil && before.Status == metav1.ConditionTrue

@@ -24,6 +24,11 @@ const (
 	ReasonReconcileFailed   = "ReconcileFailed"
 	// ReasonResourceConflict: a child's name is taken by an object the graph did not create.
 	ReasonResourceConflict = "ResourceConflict"
+	// ReasonNotImplemented: the graph sets a field whose behaviour is not implemented yet; the
+	// message names it, and nothing of the graph is applied.
+	ReasonNotImplemented = "NotImplemented"
+	// ReasonIgnoredField is the reason of the warning event for a field accepted and ignored.
+	ReasonIgnoredField = "IgnoredField"
 
 	StateInitializing = "initializing"
 	StatePending      = "pending"
@@ -74,8 +79,12 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 	case reconcileErr != nil:
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, ReasonReconcileFailed, reconcileErr.Error()
 		var conflict *ConflictError
-		if errors.As(reconcileErr, &conflict) {
+		var unimplemented *render.UnimplementedError
+		switch {
+		case errors.As(reconcileErr, &conflict):
 			cond.Reason = ReasonResourceConflict
+		case errors.As(reconcileErr, &unimplemented):
+			cond.Reason, cond.Message = ReasonNotImplemented, unimplemented.Error()
 		}
 		st.State = StateFailed
 	case len(notReady) > 0:

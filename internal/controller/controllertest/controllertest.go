@@ -33,6 +33,12 @@ func CRDPath() string {
 	return filepath.Join(RepoRoot(), "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml")
 }
 
+// WorkerMetadataCRDPath is the DynamoWorkerMetadata CRD (the Dynamo runtime's discovery
+// records, which the graphs' discovery Role names).
+func WorkerMetadataCRDPath() string {
+	return filepath.Join(RepoRoot(), "config", "crd", "bases", "nvidia.com_dynamoworkermetadatas.yaml")
+}
+
 // StartOperator runs the operator's manager in this process until the test ends.
 func StartOperator(t testing.TB, c *devcluster.Cluster) {
 	t.Helper()
@@ -55,7 +61,7 @@ func StartOperator(t testing.TB, c *devcluster.Cluster) {
 func Setup(t testing.TB, profile string, mutate ...func(*devcluster.Options)) (*devcluster.Cluster, client.Client) {
 	t.Helper()
 	c := devclustertest.Start(t, profile, mutate...)
-	devclustertest.InstallCRDs(t, c.RESTConfig(), CRDPath())
+	devclustertest.InstallCRDs(t, c.RESTConfig(), CRDPath(), WorkerMetadataCRDPath())
 	StartOperator(t, c)
 	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: controller.Scheme()})
 	if err != nil {
