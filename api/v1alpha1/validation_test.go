@@ -123,17 +123,26 @@ func TestCRDValidation(t *testing.T) {
 		{"unknown main container field", mutate(t, "v18", func(s map[string]any) {
 			service(s, "Frontend")["extraPodSpec"].(map[string]any)["mainContainer"].(map[string]any)["imagePullPolicyy"] = "Always"
 		}), `unknown field "spec.services.Frontend.extraPodSpec.mainContainer.imagePullPolicyy"`},
-		{"multinode", mutate(t, "v19", func(s map[string]any) { service(s, "VllmDecodeWorker")["multinode"] = map[string]any{"nodeCount": 2} }), "multinode is not supported by dynamo-infra yet"},
-		{"ingress", mutate(t, "v20", func(s map[string]any) { service(s, "Frontend")["ingress"] = map[string]any{"enabled": true} }), "ingress is not supported by dynamo-infra yet"},
-		{"scalingAdapter", mutate(t, "v21", func(s map[string]any) {
-			service(s, "VllmDecodeWorker")["scalingAdapter"] = map[string]any{"enabled": true}
-		}), "scalingAdapter is not supported"},
-		{"checkpoint", mutate(t, "v22", func(s map[string]any) { service(s, "VllmDecodeWorker")["checkpoint"] = map[string]any{} }), "checkpoint is not supported"},
-		{"autoscaling", mutate(t, "v23", func(s map[string]any) {
-			service(s, "VllmDecodeWorker")["autoscaling"] = map[string]any{"enabled": true}
-		}), "autoscaling is not supported"},
-		{"restart", mutate(t, "v24", func(s map[string]any) { s["restart"] = map[string]any{"id": "1"} }), "spec.restart is not supported by dynamo-infra yet"},
-		{"topologyConstraint", mutate(t, "v25", func(s map[string]any) { s["topologyConstraint"] = map[string]any{"packDomain": "rack"} }), "spec.topologyConstraint is not supported"},
+		// Upstream's admission rules (its CRD's and its webhook's), as CEL and schema here.
+		{"multinode on one node", mutate(t, "v19", func(s map[string]any) { service(s, "VllmDecodeWorker")["multinode"] = map[string]any{"nodeCount": 1} }),
+			"spec.services.VllmDecodeWorker.multinode.nodeCount"},
+		{"epp without config", mutate(t, "v20", func(s map[string]any) {
+			s["services"].(map[string]any)["Epp"] = map[string]any{"componentType": "epp"}
+		}), "an epp service has exactly 1 replica and eppConfig with exactly one of configMapRef and config"},
+		{"failover without GMS", mutate(t, "v21", func(s map[string]any) {
+			service(s, "VllmDecodeWorker")["failover"] = map[string]any{"enabled": true}
+		}), "failover.enabled requires gpuMemoryService.enabled"},
+		{"checkpoint without ref", mutate(t, "v22", func(s map[string]any) { service(s, "VllmDecodeWorker")["checkpoint"] = map[string]any{"enabled": true} }),
+			"When enabled, either checkpointRef or identity must be specified"},
+		{"shared memory disabled with a size", mutate(t, "v23", func(s map[string]any) {
+			service(s, "VllmDecodeWorker")["sharedMemory"] = map[string]any{"disabled": true, "size": "1Gi"}
+		}), "sharedMemory.size must not be set when sharedMemory.disabled is true"},
+		{"restart on create", mutate(t, "v24", func(s map[string]any) { s["restart"] = map[string]any{"id": "1"} }), "spec.restart must be unset on create"},
+		{"topologyConstraint without profile", mutate(t, "v25", func(s map[string]any) { s["topologyConstraint"] = map[string]any{"packDomain": "rack"} }),
+			"spec.topologyConstraint.topologyProfile: Required value"},
+		{"mount without a mount point", mutate(t, "v29", func(s map[string]any) {
+			service(s, "VllmDecodeWorker")["volumeMounts"] = []any{map[string]any{"name": "cache"}}
+		}), "mountPoint is required unless useAsCompilationCache is true"},
 		{"gpu not a number", mutate(t, "v26", func(s map[string]any) {
 			service(s, "VllmDecodeWorker")["resources"] = map[string]any{"limits": map[string]any{"gpu": "one"}}
 		}), "spec.services.VllmDecodeWorker.resources.limits.gpu"},
@@ -154,6 +163,40 @@ func TestCRDValidation(t *testing.T) {
 				t.Errorf("error %q does not mention %q", err, tt.want)
 			}
 		})
+	}
+
+	// Every field of the original's v1alpha1 graph is admitted with its shape, those whose
+	// behaviour is not built included (the operator reports them; see the controller's tests).
+	all := mutate(t, "every-field", func(s map[string]any) {
+		s["priorityClassName"] = "high"
+		s["topologyConstraint"] = map[string]any{"topologyProfile": "default", "packDomain": "rack"}
+		s["pvcs"] = []any{map[string]any{"name": "cache", "create": true, "storageClass": "standard", "size": "10Gi", "volumeAccessMode": "ReadWriteMany"}}
+		d := service(s, "VllmDecodeWorker")
+		d["componentType"], d["subComponentType"] = "worker", "decode"
+		d["serviceName"], d["dynamoNamespace"], d["globalDynamoNamespace"] = "decode", "legacy", true
+		d["multinode"] = map[string]any{"nodeCount": 2}
+		d["ingress"] = map[string]any{"enabled": true, "host": "llm", "tls": map[string]any{"secretName": "t"}}
+		d["modelRef"] = map[string]any{"name": "qwen", "revision": "1"}
+		d["scalingAdapter"] = map[string]any{"enabled": true}
+		d["checkpoint"] = map[string]any{"enabled": true, "checkpointRef": "ckpt"}
+		d["topologyConstraint"] = map[string]any{"packDomain": "rack"}
+		d["gpuMemoryService"] = map[string]any{"enabled": true}
+		d["failover"] = map[string]any{"enabled": true}
+		d["autoscaling"] = map[string]any{"enabled": true, "minReplicas": 1, "maxReplicas": 4}
+		d["resources"] = map[string]any{"limits": map[string]any{"gpu": "1", "gpuType": "nvidia.com/gpu"}, "claims": []any{map[string]any{"name": "gpus"}}}
+		d["volumeMounts"] = []any{map[string]any{"name": "cache", "useAsCompilationCache": true}}
+		d["frontendSidecar"] = map[string]any{"image": "frontend:1", "args": []any{"-m", "dynamo.frontend"}}
+		eps := d["extraPodSpec"].(map[string]any)
+		eps["resourceClaims"] = []any{map[string]any{"name": "gpus", "resourceClaimTemplateName": "gpu"}}
+		eps["hostNetwork"] = true
+		eps["mainContainer"].(map[string]any)["name"] = "main"
+		s["services"].(map[string]any)["Epp"] = map[string]any{"componentType": "epp", "replicas": 1,
+			"eppConfig": map[string]any{"configMapRef": map[string]any{"name": "epp", "key": "config.yaml"}}}
+		s["services"].(map[string]any)["Main"] = map[string]any{"componentType": "main",
+			"extraPodSpec": map[string]any{"mainContainer": map[string]any{"image": "busybox"}}}
+	})
+	if err := create(ctx, ri, all); err != nil {
+		t.Errorf("a graph with every upstream field refused: %v", err)
 	}
 
 	// backendFramework is immutable once set.

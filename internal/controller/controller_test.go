@@ -110,8 +110,21 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 		env[e.Name] = e.Value
 	}
 	if env["NATS_SERVER"] != "nats://nats:4222" || env["DYN_NAMESPACE"] != "default-dynamo" || env["DYN_LOG"] != "debug" ||
-		main.Resources.Limits.Name(v1alpha1.ResourceGPU, "").Value() != 1 || main.Ports[0].ContainerPort != 9090 || len(decode.OwnerReferences) != 1 {
-		t.Errorf("decode worker Deployment: env %v limits %v ports %v owners %v", env, main.Resources.Limits, main.Ports, decode.OwnerReferences)
+		env["NIXL_TELEMETRY_PROMETHEUS_PORT"] != "19090" ||
+		main.Resources.Limits.Name(v1alpha1.ResourceGPU, "").Value() != 1 || len(decode.OwnerReferences) != 1 {
+		t.Errorf("decode worker Deployment: env %v limits %v owners %v", env, main.Resources.Limits, decode.OwnerReferences)
+	}
+	// As the original renders them: workers expose the system and NIXL ports; the frontend runs
+	// the Dynamo frontend although the example gives it no command.
+	if got := fmt.Sprint(main.Ports); !strings.Contains(got, "system") || !strings.Contains(got, "9090") || !strings.Contains(got, "nixl") || !strings.Contains(got, "19090") {
+		t.Errorf("decode worker ports %v, want system 9090 and nixl 19090", main.Ports)
+	}
+	frontend := &appsv1.Deployment{}
+	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-frontend"}, frontend); err != nil {
+		t.Fatal(err)
+	}
+	if fm := render.MainContainer(&frontend.Spec.Template.Spec); strings.Join(append(fm.Command, fm.Args...), " ") != "python3 -m dynamo.frontend" {
+		t.Errorf("frontend runs %v %v, want python3 -m dynamo.frontend", fm.Command, fm.Args)
 	}
 	svc := &corev1.Service{}
 	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-frontend"}, svc); err != nil || svc.Spec.Ports[0].Port != 8000 {
@@ -181,6 +194,30 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 		return err == nil && d.Spec.Template.Spec.Containers[0].Image == reference.Image, err
 	})
 
+	// A planner added to the graph (the reference's planner variant): its Deployment exposes the
+	// planner's metrics port and runs as the planner's account, which the operator creates when
+	// absent, shared by the namespace's graphs (no owner); its pods start.
+	patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) {
+		d.Spec.Services["Planner"] = &v1alpha1.ServiceSpec{ComponentType: v1alpha1.ComponentPlanner,
+			ExtraPodSpec: &v1alpha1.ExtraPodSpec{MainContainer: &corev1.Container{Image: reference.Image,
+				Command: []string{"python3", "-m", "dynamo.planner"}}}}
+	})
+	eventually(t, "planner ready", time.Minute, func(ctx context.Context) (bool, error) {
+		d := &appsv1.Deployment{}
+		if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-planner"}, d); err != nil {
+			return false, err
+		}
+		pm := render.MainContainer(&d.Spec.Template.Spec)
+		if got := fmt.Sprint(pm.Ports); !strings.Contains(got, "metrics") || !strings.Contains(got, "9085") || d.Spec.Template.Spec.ServiceAccountName != v1alpha1.PlannerServiceAccount {
+			return false, fmt.Errorf("planner ports %v account %q", pm.Ports, d.Spec.Template.Spec.ServiceAccountName)
+		}
+		return d.Status.ReadyReplicas == 1, fmt.Errorf("planner %d ready", d.Status.ReadyReplicas)
+	})
+	sa := &corev1.ServiceAccount{}
+	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: v1alpha1.PlannerServiceAccount}, sa); err != nil || len(sa.OwnerReferences) != 0 {
+		t.Errorf("planner account: %v, owners %v", err, sa.OwnerReferences)
+	}
+
 	// Too many GPUs: Ready=False naming the Pending service and why.
 	patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) {
 		d.Spec.Services["VllmPrefillWorker"].Resources.Limits.GPU = "16"
@@ -244,6 +281,63 @@ spec:
 	})
 	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "model-cache"}, &corev1.PersistentVolumeClaim{}); err != nil {
 		t.Errorf("created PVC deleted with its graph: %v", err)
+	}
+}
+
+// A graph that uses a field whose behaviour is not built is admitted, reported by name in its
+// Ready condition and a Warning event, and nothing of it is applied.
+func TestNotImplementedFieldReported(t *testing.T) {
+	_, cl := setup(t, "cpu=1")
+	ctx := context.Background()
+	dgds, err := render.DecodeGraphs(strings.NewReader(`apiVersion: nvidia.com/v1alpha1
+kind: DynamoGraphDeployment
+metadata: {name: multi}
+spec:
+  services:
+    Frontend:
+      componentType: frontend
+      extraPodSpec: {mainContainer: {image: registry.example/frontend:1}}
+    Decode:
+      componentType: worker
+      subComponentType: decode
+      multinode: {nodeCount: 2}
+      extraPodSpec: {mainContainer: {image: registry.example/worker:1}}
+`), "inline", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dgd := dgds[0]
+	_, renderErr := render.Graph(dgd, renderConfig)
+	if renderErr == nil {
+		t.Fatal("render accepted a multinode graph")
+	}
+	if err := cl.Create(ctx, dgd); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Ready=False NotImplemented", time.Minute, func(ctx context.Context) (bool, error) {
+		got := &v1alpha1.DynamoGraphDeployment{}
+		if err := cl.Get(ctx, client.ObjectKeyFromObject(dgd), got); err != nil {
+			return false, err
+		}
+		cond := readyCondition(got)
+		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == controller.ReasonNotImplemented &&
+			cond.Message == renderErr.Error() && strings.Contains(cond.Message, "spec.services.Decode.multinode"), fmt.Errorf("%+v", cond)
+	})
+	eventually(t, "Warning event", 30*time.Second, func(ctx context.Context) (bool, error) {
+		evs := &corev1.EventList{}
+		if err := cl.List(ctx, evs, client.InNamespace("default")); err != nil {
+			return false, err
+		}
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Name == "multi" && e.Type == corev1.EventTypeWarning && e.Reason == controller.ReasonNotImplemented {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("no NotImplemented warning among %d events", len(evs.Items))
+	})
+	deps := &appsv1.DeploymentList{}
+	if err := cl.List(ctx, deps, client.InNamespace("default")); err != nil || len(deps.Items) != 0 {
+		t.Errorf("Deployments of a not-implemented graph: %d (%v), want none", len(deps.Items), err)
 	}
 }
 
