@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 
 	"sigs.k8s.io/yaml"
@@ -114,8 +115,13 @@ func DecodeDocuments(r io.Reader, source, namespace string) (Documents, error) {
 		return nil, err
 	}
 	err = yamldoc.Each(r, source, func(_ int, raw []byte) error {
+		// Integers stay int64 (as the API server decodes them): CEL rules compare them with ints.
+		js, err := yaml.YAMLToJSON(raw)
+		if err != nil {
+			return err
+		}
 		u := map[string]any{}
-		if err := yaml.Unmarshal(raw, &u); err != nil {
+		if err := utiljson.Unmarshal(js, &u); err != nil {
 			return err
 		}
 		obj := &unstructured.Unstructured{Object: u}
