@@ -69,7 +69,7 @@ say "Preflight: dynamoctl preflight -f deploy/discovery/dgd.yaml --nats \$NATS_S
   || echo "(preflight exit $?: expected on the simulated cluster)"
 
 say "A DynamoGraphDeployment: CRD, operator, deploy/discovery/dgd.yaml"
-kubectl apply --server-side -f config/crd/bases/nvidia.com_dynamographdeployments.yaml
+kubectl apply --server-side -f config/crd/bases/
 for _ in $(seq 100); do
   [ "$(kubectl get crd dynamographdeployments.nvidia.com -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>/dev/null)" = True ] && break
   sleep 0.2

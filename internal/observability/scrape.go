@@ -37,6 +37,9 @@ func (t Target) JobName() string { return "dynamo-" + t.Graph + "-" + strings.To
 func Targets(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config) ([]Target, error) {
 	var out []Target
 	for _, g := range graphs {
+		if err := render.Unimplemented(g); err != nil {
+			return nil, fmt.Errorf("%s: %w", g.Name, err)
+		}
 		for _, name := range render.ServiceNames(g) {
 			d, err := render.Deployment(g, name, cfg)
 			if err != nil {

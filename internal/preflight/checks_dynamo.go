@@ -36,7 +36,7 @@ func checkCRDs(ctx context.Context, e *Env) Outcome {
 	if err != nil {
 		return apiError("list CRDs", err)
 	}
-	install := "kubectl apply --server-side -f config/crd/bases/nvidia.com_dynamographdeployments.yaml (or install the Helm chart)"
+	install := "kubectl apply --server-side -f config/crd/bases/ (or install the Helm chart)"
 	if got == nil {
 		return Outcome{Status: Fail, Detail: want.Name + " is not installed", Remediation: install, DocsURL: docsBase + "dynamo-crds"}
 	}

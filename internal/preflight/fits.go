@@ -20,6 +20,9 @@ import (
 func Demands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit func(ns string, spec *corev1.PodSpec) *corev1.PodSpec) ([]placement.Demand, error) {
 	var out []placement.Demand
 	for _, g := range graphs {
+		if err := render.Unimplemented(g); err != nil {
+			return nil, fmt.Errorf("%s: %w", g.Name, err)
+		}
 		for _, name := range render.ServiceNames(g) {
 			spec, err := render.PodSpec(g, name, cfg)
 			if err != nil {

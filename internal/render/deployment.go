@@ -144,7 +144,7 @@ func PodSpec(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) (c
 	if err != nil {
 		return corev1.PodSpec{}, fmt.Errorf("extraPodSpec: %w", err)
 	}
-	if extra.PodSpec == nil || extra.PodSpec.SecurityContext == nil {
+	if extra.PodSpec == nil || extra.SecurityContext == nil {
 		if pod.SecurityContext == nil {
 			pod.SecurityContext = &corev1.PodSecurityContext{}
 		}

@@ -4,8 +4,8 @@ package observability
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
