@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,20 +31,38 @@ import (
 
 var renderConfig = controllertest.RenderConfig
 
-// writeCounter counts write requests (anything but GET/LIST/WATCH) made through a config.
-type writeCounter struct{ n atomic.Int64 }
+// writeCounter counts write requests (anything but GET/LIST/WATCH) made through a config, and
+// names them; skip, when set, leaves out those it returns true for.
+type writeCounter struct {
+	n     atomic.Int64
+	mu    sync.Mutex
+	paths []string
+	skip  func(*http.Request) bool
+}
 
 func (w *writeCounter) wrap(cfg *rest.Config) *rest.Config {
 	cfg = rest.CopyConfig(cfg)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			if req.Method != http.MethodGet {
+			if req.Method != http.MethodGet && (w.skip == nil || !w.skip(req)) {
 				w.n.Add(1)
+				w.mu.Lock()
+				w.paths = append(w.paths, req.Method+" "+req.URL.Path)
+				w.mu.Unlock()
 			}
 			return rt.RoundTrip(req)
 		})
 	})
 	return cfg
+}
+
+// take returns the writes counted since the last take and starts again.
+func (w *writeCounter) take() (int64, []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, p := w.n.Swap(0), w.paths
+	w.paths = nil
+	return n, p
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
@@ -88,18 +107,7 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 		return cond != nil && cond.Status == metav1.ConditionTrue && got.Status.State == controller.StateSuccessful && got.Status.ObservedGeneration == got.Generation, fmt.Errorf("status %+v", got.Status)
 	})
 	// Ready flipping to True is recorded as an event on the graph.
-	eventually(t, "AllResourcesReady event", 30*time.Second, func(ctx context.Context) (bool, error) {
-		evs := &corev1.EventList{}
-		if err := cl.List(ctx, evs, client.InNamespace("default")); err != nil {
-			return false, err
-		}
-		for _, e := range evs.Items {
-			if e.InvolvedObject.Kind == "DynamoGraphDeployment" && e.InvolvedObject.Name == "dynamo" && e.Reason == controller.ReasonAllResourcesReady && e.Type == corev1.EventTypeNormal {
-				return true, nil
-			}
-		}
-		return false, fmt.Errorf("%d events, none AllResourcesReady for dynamo", len(evs.Items))
-	})
+	waitForEvent(t, cl, "dynamo", corev1.EventTypeNormal, controller.ReasonAllResourcesReady)
 	decode := &appsv1.Deployment{}
 	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-vllmdecodeworker"}, decode); err != nil {
 		t.Fatal(err)
@@ -323,22 +331,28 @@ spec:
 		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == controller.ReasonNotImplemented &&
 			cond.Message == renderErr.Error() && strings.Contains(cond.Message, "spec.services.Decode.multinode"), fmt.Errorf("%+v", cond)
 	})
-	eventually(t, "Warning event", 30*time.Second, func(ctx context.Context) (bool, error) {
+	waitForEvent(t, cl, "multi", corev1.EventTypeWarning, controller.ReasonNotImplemented)
+	deps := &appsv1.DeploymentList{}
+	if err := cl.List(ctx, deps, client.InNamespace("default")); err != nil || len(deps.Items) != 0 {
+		t.Errorf("Deployments of a not-implemented graph: %d (%v), want none", len(deps.Items), err)
+	}
+}
+
+// waitForEvent waits for an event of that type and reason on the graph named graph in default.
+func waitForEvent(t *testing.T, cl client.Client, graph, eventType, reason string) {
+	t.Helper()
+	eventually(t, eventType+" event "+reason, 30*time.Second, func(ctx context.Context) (bool, error) {
 		evs := &corev1.EventList{}
 		if err := cl.List(ctx, evs, client.InNamespace("default")); err != nil {
 			return false, err
 		}
 		for _, e := range evs.Items {
-			if e.InvolvedObject.Name == "multi" && e.Type == corev1.EventTypeWarning && e.Reason == controller.ReasonNotImplemented {
+			if e.InvolvedObject.Kind == "DynamoGraphDeployment" && e.InvolvedObject.Name == graph && e.Type == eventType && e.Reason == reason {
 				return true, nil
 			}
 		}
-		return false, fmt.Errorf("no NotImplemented warning among %d events", len(evs.Items))
+		return false, fmt.Errorf("%d events, none %s for %s", len(evs.Items), reason, graph)
 	})
-	deps := &appsv1.DeploymentList{}
-	if err := cl.List(ctx, deps, client.InNamespace("default")); err != nil || len(deps.Items) != 0 {
-		t.Errorf("Deployments of a not-implemented graph: %d (%v), want none", len(deps.Items), err)
-	}
 }
 
 func patchSpec(t *testing.T, cl client.Client, key client.ObjectKey, f func(*v1alpha1.DynamoGraphDeployment)) {

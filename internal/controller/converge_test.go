@@ -5,14 +5,12 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -22,33 +20,6 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
-
-// childWriteCounter counts write requests to anything but the graph itself (its status) and
-// events: the writes the reconciler makes to children.
-type childWriteCounter struct {
-	n     atomic.Int64
-	paths []string
-}
-
-func (w *childWriteCounter) wrap(cfg *rest.Config) *rest.Config {
-	cfg = rest.CopyConfig(cfg)
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			if req.Method != http.MethodGet && !strings.Contains(req.URL.Path, "dynamographdeployments") && !strings.Contains(req.URL.Path, "/events") {
-				w.n.Add(1)
-				w.paths = append(w.paths, req.Method+" "+req.URL.Path)
-			}
-			return rt.RoundTrip(req)
-		})
-	})
-	return cfg
-}
-
-func (w *childWriteCounter) take() (int64, []string) {
-	n, p := w.n.Swap(0), w.paths
-	w.paths = nil
-	return n, p
-}
 
 const editsGraph = `apiVersion: nvidia.com/v1alpha1
 kind: DynamoGraphDeployment
@@ -90,7 +61,10 @@ func TestEditsConverge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var writes childWriteCounter
+	// Writes to children only: not the graph's status, not events.
+	writes := writeCounter{skip: func(req *http.Request) bool {
+		return strings.Contains(req.URL.Path, "dynamographdeployments") || strings.Contains(req.URL.Path, "/events")
+	}}
 	counted, err := client.New(writes.wrap(c.RESTConfig()), client.Options{Scheme: controller.Scheme()})
 	if err != nil {
 		t.Fatal(err)

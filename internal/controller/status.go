@@ -54,10 +54,7 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 	st.Services = map[string]v1alpha1.ServiceReplicaStatus{}
 	var notReady []string
 	for _, name := range render.ServiceNames(dgd) {
-		want := int32(1)
-		if r := dgd.Spec.Services[name].Replicas; r != nil {
-			want = *r
-		}
+		want := render.Replicas(dgd.Spec.Services[name])
 		d := obs.Deployments[name]
 		if d == nil {
 			notReady = append(notReady, name+": not created yet")

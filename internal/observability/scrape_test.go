@@ -80,9 +80,11 @@ func TestEveryRoleScraped(t *testing.T) {
 	seen := map[string]bool{}
 	for i, tg := range ts {
 		seen[tg.ComponentType] = true
-		wantPort := "system"
-		if tg.ComponentType == "frontend" {
-			wantPort = "http"
+		// As the original's PodMonitors scrape them: the frontend on http, the planner on its
+		// metrics port (9085), workers on system.
+		wantPort := map[string]string{"frontend": "http", "planner": "metrics"}[tg.ComponentType]
+		if wantPort == "" {
+			wantPort = "system"
 		}
 		if tg.Port != wantPort || pms[i].Spec.PodMetricsEndpoints[0].Port != wantPort {
 			t.Errorf("%s: port %s, want %s", tg.Service, tg.Port, wantPort)

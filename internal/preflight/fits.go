@@ -32,10 +32,7 @@ func Demands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit 
 			if len(req) == 0 {
 				continue
 			}
-			replicas := int64(1)
-			if r := g.Spec.Services[name].Replicas; r != nil {
-				replicas = int64(*r)
-			}
+			replicas := int64(render.Replicas(g.Spec.Services[name]))
 			service := name
 			if len(graphs) > 1 {
 				service = g.Name + "/" + name

@@ -56,10 +56,7 @@ func Deployment(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config)
 	if err != nil {
 		return nil, fmt.Errorf("service %s: %w", service, err)
 	}
-	replicas := defaultReplicas
-	if s.Replicas != nil {
-		replicas = *s.Replicas
-	}
+	replicas := Replicas(s)
 	return &appsv1.Deployment{
 		TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: metav1.ObjectMeta{
@@ -79,6 +76,14 @@ func Deployment(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config)
 			},
 		},
 	}, nil
+}
+
+// Replicas is the number of pods a service asks for: replicas, or 1.
+func Replicas(s *v1alpha1.ServiceSpec) int32 {
+	if s.Replicas != nil {
+		return *s.Replicas
+	}
+	return defaultReplicas
 }
 
 // PodSpec renders a service's pod (see the steps at the top of this file).
