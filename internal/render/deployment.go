@@ -100,10 +100,7 @@ func PodSpec(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) (c
 
 	main := baseContainer(dgd, service, cfg)
 	baseEnv := main.Env
-	main, err := overlay(main, extra.MainContainer)
-	if err != nil {
-		return corev1.PodSpec{}, fmt.Errorf("extraPodSpec.mainContainer: %w", err)
-	}
+	main = overlay(main, extra.MainContainer.DeepCopy())
 	main.Env = mergeEnv(baseEnv, extra.MainContainer.Env)
 	if extra.MainContainer.StartupProbe != nil {
 		main.StartupProbe = extra.MainContainer.StartupProbe.DeepCopy() // replaced, not merged
@@ -115,6 +112,7 @@ func PodSpec(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) (c
 	if s.ReadinessProbe != nil {
 		main.ReadinessProbe = s.ReadinessProbe.DeepCopy()
 	}
+	var err error
 	if main.Resources, err = Resources(s, main.Resources); err != nil {
 		return corev1.PodSpec{}, err
 	}
@@ -145,10 +143,7 @@ func PodSpec(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) (c
 		main.Env = append(main.Env, corev1.EnvVar{Name: v1alpha1.EnvVLLMCacheRoot, Value: cacheDir})
 	}
 
-	pod, err := overlay(basePodSpec(ct), extra.PodSpec)
-	if err != nil {
-		return corev1.PodSpec{}, fmt.Errorf("extraPodSpec: %w", err)
-	}
+	pod := overlay(basePodSpec(ct), extra.PodSpec.DeepCopy())
 	if extra.PodSpec == nil || extra.SecurityContext == nil {
 		if pod.SecurityContext == nil {
 			pod.SecurityContext = &corev1.PodSecurityContext{}

@@ -2,7 +2,7 @@ package render
 
 import (
 	"encoding/json"
-	"fmt"
+	"reflect"
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
@@ -10,77 +10,42 @@ import (
 
 // overlay returns base with the fields over sets laid on top, the way the original operator
 // merges extraPodSpec over the pod spec and mainContainer over the main container (mergo with
-// override): a field over sets replaces base's, objects and maps merge key by key, lists and
-// scalars replace whole. A field over leaves at its zero value (0, false, "", empty) keeps
-// base's. It works on the JSON form, so it needs no per-field code.
-func overlay[T any](base T, over *T) (T, error) {
-	if over == nil {
-		return base, nil
-	}
-	var zero T
-	bm, err := toMap(base)
-	if err != nil {
-		return zero, err
-	}
-	om, err := toMap(*over)
-	if err != nil {
-		return zero, err
-	}
-	raw, err := json.Marshal(overlayMaps(bm, om))
-	if err != nil {
-		return zero, err
-	}
-	var out T
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return zero, fmt.Errorf("merge: %w", err)
-	}
-	return out, nil
-}
-
-func toMap(v any) (map[string]any, error) {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	m := map[string]any{}
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-func overlayMaps(base, over map[string]any) map[string]any {
-	for k, v := range over {
-		if isZero(v) {
-			continue
-		}
-		if bv, ok := base[k].(map[string]any); ok {
-			if ov, ok := v.(map[string]any); ok {
-				base[k] = overlayMaps(bv, ov)
-				continue
-			}
-		}
-		base[k] = v
+// override): a field over sets replaces base's, structs and maps merge field by field and key by
+// key, lists replace whole. A field over leaves at its zero value (0, false, "", empty) keeps
+// base's. Values with their own JSON form (quantities, int-or-string ports) replace whole, as in
+// the manifest. The result may share memory with over: pass a copy the caller owns.
+func overlay[T any](base T, over *T) T {
+	if over != nil {
+		overlayValue(reflect.ValueOf(&base).Elem(), reflect.ValueOf(over).Elem())
 	}
 	return base
 }
 
-func isZero(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return true
-	case bool:
-		return !x
-	case float64:
-		return x == 0
-	case string:
-		return x == ""
-	case []any:
-		return len(x) == 0
-	case map[string]any:
-		return len(x) == 0
+var jsonMarshaler = reflect.TypeFor[json.Marshaler]()
+
+func overlayValue(dst, src reflect.Value) {
+	if src.IsZero() {
+		return
 	}
-	return false
+	switch {
+	case src.Type().Implements(jsonMarshaler) || reflect.PointerTo(src.Type()).Implements(jsonMarshaler):
+		dst.Set(src) // atomic in the manifest: a quantity, a port by name or number
+	case src.Kind() == reflect.Struct:
+		for i := range src.NumField() {
+			if src.Type().Field(i).IsExported() {
+				overlayValue(dst.Field(i), src.Field(i))
+			}
+		}
+	case src.Kind() == reflect.Pointer && src.Elem().Kind() == reflect.Struct && !dst.IsNil():
+		overlayValue(dst.Elem(), src.Elem())
+	case src.Kind() == reflect.Map && !dst.IsNil():
+		iter := src.MapRange()
+		for iter.Next() {
+			dst.SetMapIndex(iter.Key(), iter.Value())
+		}
+	default:
+		dst.Set(src)
+	}
 }
 
 // mergeEnv merges variables by name, later lists winning, and sorts them by name, as the
