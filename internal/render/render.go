@@ -236,10 +236,24 @@ func childAnnotations(dgd *v1alpha1.DynamoGraphDeployment, service string) map[s
 	return a
 }
 
-// podAnnotations are graph < service < extraPodMetadata annotations.
+// propagatedAnnotations are the graph's own annotations the original copies into each
+// service's (and so onto its pods), under the service's.
+var propagatedAnnotations = []string{
+	v1alpha1.AnnotationEnableMetrics, v1alpha1.AnnotationDiscoveryBackend, v1alpha1.AnnotationKubeDiscoveryMode,
+	"nvidia.com/dynamo-operator-origin-version", "nvidia.com/vllm-distributed-executor-backend",
+}
+
+// podAnnotations are graph spec < graph metadata (propagatedAnnotations) < service <
+// extraPodMetadata annotations.
 func podAnnotations(dgd *v1alpha1.DynamoGraphDeployment, service string) map[string]string {
 	s := dgd.Spec.Services[service]
-	a := merge(dgd.Spec.Annotations, s.Annotations)
+	fromGraph := map[string]string{}
+	for _, k := range propagatedAnnotations {
+		if v, ok := dgd.Annotations[k]; ok {
+			fromGraph[k] = v
+		}
+	}
+	a := merge(dgd.Spec.Annotations, fromGraph, s.Annotations)
 	if s.ExtraPodMetadata != nil {
 		a = merge(a, s.ExtraPodMetadata.Annotations)
 	}
