@@ -56,8 +56,19 @@ type DynamoGraphDeploymentStatus struct {
 
 // ServiceReplicaStatus counts one service's replicas as its Deployment reports them.
 type ServiceReplicaStatus struct {
-	Replicas          int32 `json:"replicas"`
-	UpdatedReplicas   int32 `json:"updatedReplicas"`
-	ReadyReplicas     int32 `json:"readyReplicas"`
-	AvailableReplicas int32 `json:"availableReplicas"`
+	// ComponentKind is the kind of the service's workload, as upstream reports it: Deployment.
+	// +optional
+	// +kubebuilder:validation:Enum=PodClique;PodCliqueScalingGroup;Deployment;LeaderWorkerSet
+	ComponentKind string `json:"componentKind,omitempty"`
+	// ComponentName is the name of the service's workload (deprecated upstream for
+	// componentNames; both are set).
+	// +optional
+	ComponentName string `json:"componentName,omitempty"`
+	// ComponentNames are the names of the service's workloads.
+	// +optional
+	ComponentNames    []string `json:"componentNames,omitempty"`
+	Replicas          int32    `json:"replicas"`
+	UpdatedReplicas   int32    `json:"updatedReplicas"`
+	ReadyReplicas     int32    `json:"readyReplicas"`
+	AvailableReplicas int32    `json:"availableReplicas"`
 }

@@ -147,7 +147,8 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 			return false, err
 		}
 		for name, s := range got.Status.Services {
-			if s.Replicas != 1 || s.ReadyReplicas != 1 || s.AvailableReplicas != 1 || s.UpdatedReplicas != 1 {
+			if s.Replicas != 1 || s.ReadyReplicas != 1 || s.AvailableReplicas != 1 || s.UpdatedReplicas != 1 ||
+				s.ComponentKind != "Deployment" || s.ComponentName != "dynamo-"+strings.ToLower(name) || len(s.ComponentNames) != 1 {
 				return false, fmt.Errorf("%s: %+v", name, s)
 			}
 		}
