@@ -34,6 +34,8 @@ const (
 
 	// GlobalDynamoNamespace is the Dynamo namespace of services with globalDynamoNamespace.
 	GlobalDynamoNamespace = "dynamo"
+	// ComponentKindDeployment is status.services[].componentKind of a service on Deployments.
+	ComponentKindDeployment = "Deployment"
 	// PlannerServiceAccount is the ServiceAccount planner pods run as.
 	PlannerServiceAccount = "planner-serviceaccount"
 	// DiscoveryModeContainer is the AnnotationKubeDiscoveryMode value for per-container discovery.

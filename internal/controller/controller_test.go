@@ -98,12 +98,7 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 	key := client.ObjectKeyFromObject(dgd)
 
 	// Children with the right env, ports and limits; pods Running → Ready.
-	eventually(t, "graph Ready", 90*time.Second, func(ctx context.Context) (bool, error) {
-		got := &v1alpha1.DynamoGraphDeployment{}
-		if err := cl.Get(ctx, key, got); err != nil {
-			return false, err
-		}
-		cond := readyCondition(got)
+	waitForGraph(t, cl, key, "graph Ready", 90*time.Second, func(got *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
 		return cond != nil && cond.Status == metav1.ConditionTrue && got.Status.State == controller.StateSuccessful && got.Status.ObservedGeneration == got.Generation, fmt.Errorf("status %+v", got.Status)
 	})
 	// Ready flipping to True is recorded as an event on the graph.
@@ -148,7 +143,7 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 		}
 		for name, s := range got.Status.Services {
 			if s.Replicas != 1 || s.ReadyReplicas != 1 || s.AvailableReplicas != 1 || s.UpdatedReplicas != 1 ||
-				s.ComponentKind != "Deployment" || s.ComponentName != "dynamo-"+strings.ToLower(name) || len(s.ComponentNames) != 1 {
+				s.ComponentKind != v1alpha1.ComponentKindDeployment || s.ComponentName != "dynamo-"+strings.ToLower(name) || len(s.ComponentNames) != 1 {
 				return false, fmt.Errorf("%s: %+v", name, s)
 			}
 		}
@@ -231,12 +226,7 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 	patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) {
 		d.Spec.Services["VllmPrefillWorker"].Resources.Limits.GPU = "16"
 	})
-	eventually(t, "Ready=False naming the prefill worker", time.Minute, func(ctx context.Context) (bool, error) {
-		got := &v1alpha1.DynamoGraphDeployment{}
-		if err := cl.Get(ctx, key, got); err != nil {
-			return false, err
-		}
-		cond := readyCondition(got)
+	waitForGraph(t, cl, key, "Ready=False naming the prefill worker", time.Minute, func(got *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
 		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == controller.ReasonResourcesNotReady &&
 			strings.Contains(cond.Message, "VllmPrefillWorker") && strings.Contains(cond.Message, "Insufficient nvidia.com/gpu"), fmt.Errorf("condition %+v", cond)
 	})
@@ -266,12 +256,7 @@ spec:
 	if err := cl.Create(ctx, dgd); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "missing PVC reported", time.Minute, func(ctx context.Context) (bool, error) {
-		got := &v1alpha1.DynamoGraphDeployment{}
-		if err := cl.Get(ctx, client.ObjectKeyFromObject(dgd), got); err != nil {
-			return false, err
-		}
-		cond := readyCondition(got)
+	waitForGraph(t, cl, client.ObjectKeyFromObject(dgd), "missing PVC reported", time.Minute, func(got *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
 		return cond != nil && cond.Status == metav1.ConditionFalse && strings.Contains(cond.Message, "PVC missing-claim not found"), fmt.Errorf("%+v", cond)
 	})
 	pvc := &corev1.PersistentVolumeClaim{}
@@ -323,12 +308,7 @@ spec:
 	if err := cl.Create(ctx, dgd); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "Ready=False NotImplemented", time.Minute, func(ctx context.Context) (bool, error) {
-		got := &v1alpha1.DynamoGraphDeployment{}
-		if err := cl.Get(ctx, client.ObjectKeyFromObject(dgd), got); err != nil {
-			return false, err
-		}
-		cond := readyCondition(got)
+	waitForGraph(t, cl, client.ObjectKeyFromObject(dgd), "Ready=False NotImplemented", time.Minute, func(got *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
 		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == controller.ReasonNotImplemented &&
 			cond.Message == renderErr.Error() && strings.Contains(cond.Message, "spec.services.Decode.multinode"), fmt.Errorf("%+v", cond)
 	})
@@ -337,6 +317,19 @@ spec:
 	if err := cl.List(ctx, deps, client.InNamespace("default")); err != nil || len(deps.Items) != 0 {
 		t.Errorf("Deployments of a not-implemented graph: %d (%v), want none", len(deps.Items), err)
 	}
+}
+
+// waitForGraph polls the graph until ok says its status (and Ready condition, nil when
+// absent) is as wanted.
+func waitForGraph(t *testing.T, cl client.Client, key client.ObjectKey, what string, timeout time.Duration, ok func(*v1alpha1.DynamoGraphDeployment, *metav1.Condition) (bool, error)) {
+	t.Helper()
+	eventually(t, what, timeout, func(ctx context.Context) (bool, error) {
+		got := &v1alpha1.DynamoGraphDeployment{}
+		if err := cl.Get(ctx, key, got); err != nil {
+			return false, err
+		}
+		return ok(got, readyCondition(got))
+	})
 }
 
 // waitForEvent waits for an event of that type and reason on the graph named graph in default.
@@ -391,12 +384,7 @@ spec:
 	if err := cl.Create(ctx, dgds[0]); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "Ready=False naming ErrImagePull", time.Minute, func(ctx context.Context) (bool, error) {
-		got := &v1alpha1.DynamoGraphDeployment{}
-		if err := cl.Get(ctx, client.ObjectKeyFromObject(dgds[0]), got); err != nil {
-			return false, err
-		}
-		cond := readyCondition(got)
+	waitForGraph(t, cl, client.ObjectKeyFromObject(dgds[0]), "Ready=False naming ErrImagePull", time.Minute, func(got *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
 		return got.Status.State == controller.StatePending && cond != nil && cond.Status == metav1.ConditionFalse &&
 			strings.Contains(cond.Message, "Frontend") && strings.Contains(cond.Message, "ErrImagePull"), fmt.Errorf("state %s, condition %+v", got.Status.State, cond)
 	})

@@ -232,9 +232,6 @@ func (r *Reconciler) applyIfChanged(ctx context.Context, dgd *v1alpha1.DynamoGra
 		return fmt.Errorf("rendered %T is not an object", obj)
 	}
 	kind := obj.GetObjectKind().GroupVersionKind().Kind
-	if err := stampAppliedHash(desired); err != nil {
-		return fmt.Errorf("%s %s: %w", kind, desired.GetName(), err)
-	}
 	live, ok := newOfKind(kind)
 	if ok {
 		found, err := r.getLive(ctx, desired, live)
@@ -393,7 +390,7 @@ func newOfKind(kind string) (client.Object, bool) {
 // label, annotation, owner and spec field desired sets (no one removed one of ours). Fields
 // desired leaves empty (server defaults) are not compared.
 func converged(desired, live client.Object) bool {
-	if live.GetAnnotations()[AnnotationAppliedHash] != desired.GetAnnotations()[AnnotationAppliedHash] {
+	if live.GetAnnotations()[render.AnnotationAppliedHash] != desired.GetAnnotations()[render.AnnotationAppliedHash] {
 		return false
 	}
 	if !subset(desired.GetLabels(), live.GetLabels()) || !subset(desired.GetAnnotations(), live.GetAnnotations()) ||

@@ -1,10 +1,7 @@
 package controller
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -128,43 +125,4 @@ func withContent(live, desired client.Object) client.Object {
 	out.SetOwnerReferences(desired.GetOwnerReferences())
 	out.SetManagedFields(nil)
 	return out
-}
-
-// AnnotationAppliedHash holds, on each child, a hash of the content the operator last applied.
-// A child is converged only when it equals the hash of what the graph renders now: without it,
-// "live has every field desired sets" cannot see a field removed from the graph (an arg, an env
-// var, a GPU limit), and the removal would never be applied. The original operator does the
-// same with its last-applied-hash annotation.
-const AnnotationAppliedHash = "dynamo-infra.dev/applied-hash"
-
-// stampAppliedHash sets AnnotationAppliedHash on desired from its content: labels, annotations,
-// owners and what contentFields names.
-func stampAppliedHash(desired client.Object) error {
-	if _, ok := desired.(*corev1.PersistentVolumeClaim); ok {
-		return nil // created once, never changed by us
-	}
-	a := desired.GetAnnotations()
-	delete(a, AnnotationAppliedHash)
-	content := map[string]any{"labels": desired.GetLabels(), "annotations": a, "owners": desired.GetOwnerReferences()}
-	switch d := desired.(type) {
-	case *appsv1.Deployment:
-		content["spec"] = d.Spec
-	case *corev1.Service:
-		content["spec"] = d.Spec
-	case *rbacv1.Role:
-		content["rules"] = d.Rules
-	case *rbacv1.RoleBinding:
-		content["roleRef"], content["subjects"] = d.RoleRef, d.Subjects
-	}
-	raw, err := json.Marshal(content)
-	if err != nil {
-		return fmt.Errorf("hash: %w", err)
-	}
-	sum := sha256.Sum256(raw)
-	if a == nil {
-		a = map[string]string{}
-	}
-	a[AnnotationAppliedHash] = hex.EncodeToString(sum[:12])
-	desired.SetAnnotations(a)
-	return nil
 }

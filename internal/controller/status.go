@@ -61,7 +61,7 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 			continue
 		}
 		st.Services[name] = v1alpha1.ServiceReplicaStatus{
-			ComponentKind: "Deployment", ComponentName: d.Name, ComponentNames: []string{d.Name},
+			ComponentKind: v1alpha1.ComponentKindDeployment, ComponentName: d.Name, ComponentNames: []string{d.Name},
 			Replicas: d.Status.Replicas, UpdatedReplicas: d.Status.UpdatedReplicas,
 			ReadyReplicas: d.Status.ReadyReplicas, AvailableReplicas: d.Status.AvailableReplicas,
 		}

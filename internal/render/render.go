@@ -35,8 +35,9 @@ const LabelManagedBy = "app.kubernetes.io/managed-by"
 // ManagedBy is the LabelManagedBy value of every child.
 const ManagedBy = "dynamo-operator"
 
-// Graph returns the desired children of dgd, in apply order: PVCs, discovery RBAC, then for each
-// service (sorted by name) its Deployment and Service. Every object carries its TypeMeta; owner
+// Graph returns the desired children of dgd, in apply order: PVCs, the planner's account,
+// discovery RBAC, then for each service (sorted by name) its Deployment and Service, each but the
+// claims stamped with AnnotationAppliedHash. Every object carries its TypeMeta; owner
 // references point at dgd when it has a UID (PVCs excepted: they outlive the graph).
 func Graph(dgd *v1alpha1.DynamoGraphDeployment, cfg Config) ([]runtime.Object, error) {
 	if len(dgd.Spec.Services) == 0 {
@@ -68,6 +69,11 @@ func Graph(dgd *v1alpha1.DynamoGraphDeployment, cfg Config) ([]runtime.Object, e
 			return nil, err
 		}
 		out = append(out, d, Service(dgd, name, cfg))
+	}
+	for _, o := range out {
+		if err := stampAppliedHash(o.(metav1.Object)); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

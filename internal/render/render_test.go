@@ -57,7 +57,7 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
-func decodeFile(t *testing.T, path string, replace ...string) *v1alpha1.DynamoGraphDeployment {
+func decodeFile(t testing.TB, path string, replace ...string) *v1alpha1.DynamoGraphDeployment {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -74,6 +74,9 @@ func decodeFile(t *testing.T, path string, replace ...string) *v1alpha1.DynamoGr
 	return dgds[0]
 }
 
+// TestGraphGolden holds the rendering of edge cases (affinity, extras, probes, …) against
+// snapshots under testdata/out, refreshed with -update when a change is meant; whether pods are
+// what upstream renders is TestPodTemplatesAsUpstream's, against templates written by hand.
 func TestGraphGolden(t *testing.T) {
 	inputs, err := filepath.Glob(filepath.Join("testdata", "in", "*.yaml"))
 	if err != nil || len(inputs) < 10 {

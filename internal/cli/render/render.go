@@ -37,7 +37,7 @@ func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.I
 		Short: "Print the objects the operator would apply for a DynamoGraphDeployment",
 		Long: `Decode a DynamoGraphDeployment manifest strictly (unknown fields are errors), default and
 validate it as the API server would (the CRD's schema and CEL rules, in process), and print the
-Deployments, Services, PVCs and discovery RBAC the operator would apply for it, built by the same
+Deployments, Services, PVCs, ServiceAccounts and discovery RBAC the operator would apply for it, built by the same
 code the operator runs. Other documents of the file (ConfigMaps, Secrets) are printed unchanged,
 in their place. Nothing is sent to a cluster. The namespace is the manifest's, else -n, else the
 kubeconfig context's, else default. -f - reads standard input.
