@@ -8,6 +8,15 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X github.com/dynamo-infra/dynamo-infra/internal/version.version=$(VERSION) \
              -X github.com/dynamo-infra/dynamo-infra/internal/version.commit=$(COMMIT)
+# The operator image: its tag is the chart's appVersion, so the chart's default image is what
+# `make image` builds. REGISTRY=host/path pushes there; without it, bin/image/ gets the files.
+APP_VERSION := $(shell awk '/^appVersion:/ {gsub(/"/, "", $$2); print $$2}' charts/dynamo-operator/Chart.yaml)
+REGISTRY    ?=
+IMAGE_REPO  ?= $(if $(REGISTRY),$(REGISTRY)/dynamo-operator,ghcr.io/dynamo-infra/dynamo-operator)
+IMAGE_TAG   ?= $(APP_VERSION)
+KREW_VERSION ?= v$(APP_VERSION)
+# Every time inside the image is the commit's, so a commit always builds the same digest.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 # Integration tests start real clusters; keep the whole run bounded.
 TEST_TIMEOUT ?= 30m
 TEST_FLAGS   ?= -count=1
@@ -17,9 +26,22 @@ help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build dynamoctl and dynamo-operator into bin/
+build: ## Build dynamoctl, kubectl-dynamo (the kubectl plugin, with its completion) and dynamo-operator into bin/
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/dynamoctl ./cmd/dynamoctl
+	@# The same binary under the plugin's name: kubectl runs kubectl-dynamo for `kubectl dynamo`,
+	@# and kubectl_complete-dynamo for its completion.
+	ln -sf dynamoctl $(BIN)/kubectl-dynamo
+	install -m 0755 hack/kubectl_complete-dynamo $(BIN)/kubectl_complete-dynamo
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/dynamo-operator ./cmd/dynamo-operator
+
+.PHONY: krew
+krew: ## Build the kubectl plugin's release archives and krew manifest (KREW_VERSION, default v<appVersion>) into bin/krew
+	$(GO) run ./hack/krew --version $(KREW_VERSION) --commit $(COMMIT) --source-date-epoch $(SOURCE_DATE_EPOCH) --out $(BIN)/krew
+
+.PHONY: image
+image: ## Build the operator's OCI image (linux/amd64+arm64) without Docker; REGISTRY=host/path pushes it
+	$(GO) run ./hack/image --source-date-epoch $(SOURCE_DATE_EPOCH) \
+	  --repository $(IMAGE_REPO) --tag $(IMAGE_TAG) --commit $(COMMIT) --out $(BIN)/image $(if $(REGISTRY),--push)
 
 .PHONY: cluster-bin
 cluster-bin: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok into bin/k8s (cached)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make generate: deepcopy functions and CRDs from the API types' markers, RBAC from the
-# reconciler's markers, the Helm chart's copies of both (its crds/ and files/), and the
+# reconciler's markers, the Helm chart's copies of both (templates/crds/ and files/), and the
 # Prometheus Operator's ServiceMonitor/PodMonitor CRDs from its API types (tools/monitoringcrds),
 # which tests install before dry-running the chart's monitors.
 # Usage: hack/generate.sh [CRD_DIR]   (default config/crd/bases)
@@ -12,8 +12,10 @@ hack/tool.sh controller-gen object:headerFile=hack/boilerplate.go.txt paths=./ap
 hack/tool.sh controller-gen crd:allowDangerousTypes=false paths=./api/... output:crd:artifacts:config="$crd_dir"
 go run ./hack/crdpatch "$crd_dir/nvidia.com_dynamographdeployments.yaml"
 hack/tool.sh controller-gen rbac:roleName=dynamo-operator paths=./internal/controller/... output:rbac:artifacts:config=config/rbac
-# The chart ships the same CRD and the operator's rules (templates read files/operator-role.yaml).
-cp config/crd/bases/*.yaml charts/dynamo-operator/crds/
+# The chart ships the same CRDs as templates (so helm upgrade upgrades them) and the operator's
+# rules (templates read files/operator-role.yaml).
+rm -rf charts/dynamo-operator/templates/crds
+hack/chart-crds.sh config/crd/bases charts/dynamo-operator/templates/crds
 cp config/rbac/role.yaml charts/dynamo-operator/files/operator-role.yaml
 # ServiceMonitor and PodMonitor only: the chart renders no other Prometheus Operator kind.
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT

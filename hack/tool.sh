@@ -14,11 +14,25 @@ case "$name" in
   *) echo "hack/tool.sh: unknown tool $name" >&2; exit 2 ;;
 esac
 ver=$(awk -v m="$module" '$1 == m && $2 ~ /^v/ {print $2; exit}' "$root/$moddir/go.mod")
-bin=${XDG_CACHE_HOME:-$HOME/.cache}/dynamo-infra/tools/$name-$ver-$(go env GOVERSION)
+ldflags=""
+stamp=""
+if [ "$name" = helm ]; then
+  # Stamp helm as its release builds are: its version, and the Kubernetes version of its
+  # client-go as the default for offline commands (helm template, lint). Unstamped, helm
+  # assumes Kubernetes v1.20 and refuses the chart's kubeVersion.
+  kube=$(awk '$1 == "k8s.io/client-go" {print $2; exit}' "$root/$moddir/go.mod")   # v0.MINOR.PATCH
+  kminor=$(echo "$kube" | cut -d. -f2)
+  ldflags="-X helm.sh/helm/v3/internal/version.version=$ver"
+  for p in pkg/chartutil pkg/lint/rules; do
+    ldflags="$ldflags -X helm.sh/helm/v3/$p.k8sVersionMajor=1 -X helm.sh/helm/v3/$p.k8sVersionMinor=$kminor"
+  done
+  stamp=-k1.$kminor
+fi
+bin=${XDG_CACHE_HOME:-$HOME/.cache}/dynamo-infra/tools/$name-$ver$stamp-$(go env GOVERSION)
 if [ ! -x "$bin" ]; then
   echo "building $name $ver into $(dirname "$bin") (once)" >&2
   mkdir -p "$(dirname "$bin")"
-  (cd "$root/$moddir" && go build -o "$bin.tmp" "$pkg")
+  (cd "$root/$moddir" && go build -ldflags "$ldflags" -o "$bin.tmp" "$pkg")
   mv "$bin.tmp" "$bin"
 fi
 cd "${TOOL_DIR:-$root}" && exec "$bin" "$@"

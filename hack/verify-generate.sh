@@ -11,7 +11,8 @@ go run ./hack/crdpatch "$tmp/crd/nvidia.com_dynamographdeployments.yaml"
 diff -ru config/crd/bases "$tmp/crd" || { echo "CRDs are stale: run 'make generate'" >&2; exit 1; }
 hack/tool.sh controller-gen rbac:roleName=dynamo-operator paths=./internal/controller/... output:rbac:artifacts:config="$tmp/rbac"
 diff -ru config/rbac "$tmp/rbac" || { echo "RBAC is stale: run 'make generate'" >&2; exit 1; }
-diff -ru config/crd/bases charts/dynamo-operator/crds || { echo "the chart's CRDs are stale: run 'make generate'" >&2; exit 1; }
+hack/chart-crds.sh config/crd/bases "$tmp/chart-crds"
+diff -ru charts/dynamo-operator/templates/crds "$tmp/chart-crds" || { echo "the chart's CRDs are stale: run 'make generate'" >&2; exit 1; }
 diff -u config/rbac/role.yaml charts/dynamo-operator/files/operator-role.yaml || { echo "the chart's operator role is stale: run 'make generate'" >&2; exit 1; }
 hack/monitoring-crds.sh "$tmp/mon"
 for f in config/thirdparty/prometheus-operator/*.yaml; do

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -22,9 +23,14 @@ func main() {
 	flag.StringVar(&o.Render.EtcdAddress, "etcd-address", "", "etcd endpoints injected into every component as ETCD_ENDPOINTS")
 	flag.StringVar(&o.Render.DiscoveryBackend, "discovery-backend", "kubernetes", "DYN_DISCOVERY_BACKEND for graphs that do not set nvidia.com/dynamo-discovery-backend")
 	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", "Address of the metrics endpoint (0 disables it)")
+	flag.BoolVar(&o.SecureMetrics, "metrics-secure", false, "Serve metrics over HTTPS to callers allowed GET on /metrics (TokenReview and SubjectAccessReview)")
+	flag.StringVar(&o.MetricsCertDir, "metrics-cert-dir", "", "Directory with tls.crt and tls.key for --metrics-secure (default: a self-signed certificate)")
 	flag.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz")
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader so that only one replica reconciles")
 	flag.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election Lease (default: the pod's namespace)")
+	flag.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", 15*time.Second, "How long a standby waits before taking over a Lease its holder stopped renewing")
+	flag.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "How long the leader retries renewing before it gives up leading (and exits)")
+	flag.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", 2*time.Second, "How often candidates try to acquire or renew the Lease")
 	flag.StringVar(&o.WatchNamespace, "watch-namespace", "", "Only reconcile graphs in this namespace (default: all namespaces)")
 	flag.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Graphs reconciled at once")
 	showVersion := flag.Bool("version", false, "Print the version and exit")

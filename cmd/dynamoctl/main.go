@@ -1,4 +1,5 @@
-// Command dynamoctl is the dynamo-infra command line (also usable as `kubectl dynamo`).
+// Command dynamoctl is the dynamo-infra command line. Built or installed as kubectl-dynamo it
+// is kubectl's plugin `kubectl dynamo`.
 package main
 
 import (
@@ -6,19 +7,25 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/cli"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
+	"github.com/dynamo-infra/dynamo-infra/internal/version"
 )
 
 func main() {
 	cli.SilenceKlog()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
-	err := cli.NewRootCommand(streams).ExecuteContext(ctx)
+	root := cli.NewRootCommand(streams)
+	if filepath.Base(os.Args[0]) == version.PluginBinary {
+		cli.AsKubectlPlugin(root)
+	}
+	err := root.ExecuteContext(ctx)
 	interrupted := ctx.Err() != nil
 	stop()
 	if err == nil {

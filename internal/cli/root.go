@@ -19,6 +19,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/render"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/version"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
+	dynamoversion "github.com/dynamo-infra/dynamo-infra/internal/version"
 )
 
 // SilenceKlog sends klog's output nowhere. client-go reports errors it cannot return (a stream
@@ -36,14 +37,25 @@ func SilenceKlog() {
 	klog.SetOutput(io.Discard)
 }
 
+// AsKubectlPlugin makes root's usage, help and completion say "kubectl dynamo", for the binary
+// run as version.PluginBinary.
+func AsKubectlPlugin(root *cobra.Command) {
+	root.Use = dynamoversion.PluginBinary
+	if root.Annotations == nil {
+		root.Annotations = map[string]string{}
+	}
+	root.Annotations[cobra.CommandDisplayNameAnnotation] = "kubectl dynamo"
+}
+
 // NewRootCommand returns the dynamoctl root command writing to streams.
 func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "dynamoctl",
 		Short: "Deploy and operate NVIDIA Dynamo inference graphs on Kubernetes GPU clusters",
 		Long: `dynamoctl is the command line of dynamo-infra: GPU inventory, pre-deployment checks, PVC tooling,
-DynamoGraphDeployment render/plan, and a local simulated GPU cluster for development.
-It also works as a kubectl plugin: kubectl dynamo ...
+DynamoGraphDeployment rendering, observability configuration, and a local simulated GPU
+cluster for development. Installed as kubectl-dynamo (make build writes both), it is the
+kubectl plugin: kubectl dynamo ...
 
 Exit codes: 0 success, 1 failure, 2 usage error, 3 cluster not running or unreachable,
 4 warnings with --strict (preflight),

@@ -58,21 +58,28 @@ type Reconciler struct {
 	// Tracer traces each reconcile (nil: no traces).
 	Tracer trace.Tracer
 
-	states stateCounts
+	// states and pods are this reconciler's share of resources_total and managed_pods_total.
+	states, pods graphGauges
 	// unchanged holds, by UID, the resourceVersion of children whose revert changed nothing.
 	unchanged sync.Map
 }
 
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeployments,verbs=get;list;watch
-// +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeployments/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeployments/status,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=services;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=pods;endpoints,verbs=get;list;watch
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamoworkermetadatas,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
 
+// Each verb is needed: TestRoleIsNoBroaderThanNeeded fails on one that no reconcile uses and
+// no Role the operator creates grants. Status is written whole (update); children are applied
+// (patch, create), reverted after a manual edit of their content (update: Deployments,
+// Services, Roles, RoleBindings — never a claim or an account), pruned (delete).
+//
 // The operator holds every permission of the discovery Role it creates (endpoints, pods,
 // endpointslices, worker metadata) instead of the "bind" and "escalate" verbs: with those, its
 // account could write and bind any Role — cluster-admin's rules in kube-system included. The
@@ -85,23 +92,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	start := time.Now()
 	ctx, span := r.startSpan(ctx, "Reconcile", attribute.String(AttrGraphName, req.Name), attribute.String(AttrGraphNamespace, req.Namespace))
 	defer func() {
-		reconcileDuration.Observe(time.Since(start).Seconds())
-		result := "success"
-		if err != nil {
-			result = "error"
-		}
-		reconcileTotal.WithLabelValues(result).Inc()
+		recordReconcile(req.Namespace, err, res.RequeueAfter > 0, time.Since(start))
 		endSpan(span, err)
 	}()
 	dgd := &v1alpha1.DynamoGraphDeployment{}
 	if err := r.Client.Get(ctx, req.NamespacedName, dgd); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.states.forget(req.NamespacedName)
+			r.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !dgd.DeletionTimestamp.IsZero() {
-		r.states.forget(req.NamespacedName)
+		r.forget(req.NamespacedName)
 		return ctrl.Result{}, nil // children go with their owner reference; created PVCs stay
 	}
 	span.SetAttributes(attribute.Int64(AttrGraphGeneration, dgd.Generation))
@@ -113,19 +115,39 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	st, err := r.writeStatus(sctx, dgd, obs, applyErr)
 	endSpan(sspan, err)
 	if err != nil {
-		reconcileErrors.WithLabelValues(stepStatus).Inc()
 		return ctrl.Result{}, errors.Join(applyErr, readErr, err)
 	}
 	span.SetAttributes(attribute.String(AttrGraphState, st.State))
-	r.states.set(req.NamespacedName, st.State)
+	r.count(req.NamespacedName, st.State, obs)
 	return ctrl.Result{}, errors.Join(applyErr, readErr)
+}
+
+// count sets the graph's share of resources_total (its state) and managed_pods_total (its
+// pods by component type).
+func (r *Reconciler) count(key types.NamespacedName, state string, obs Observed) {
+	if state == "" {
+		state = StateInitializing
+	}
+	r.states.set(resourcesTotal, key, map[string]float64{series(ResourceType, key.Namespace, state): 1})
+	pods := map[string]float64{}
+	for _, list := range obs.Pods {
+		for i := range list {
+			pods[series(list[i].Labels[v1alpha1.LabelComponentType], key.Namespace)]++
+		}
+	}
+	r.pods.set(managedPodsTotal, key, pods)
+}
+
+// forget drops a deleted graph from the gauges.
+func (r *Reconciler) forget(key types.NamespacedName) {
+	r.states.set(resourcesTotal, key, nil)
+	r.pods.set(managedPodsTotal, key, nil)
 }
 
 // applyChildren renders the children and applies each one that differs from its live copy.
 func (r *Reconciler) applyChildren(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment) error {
 	objs, err := render.Graph(dgd, r.Config)
 	if err != nil {
-		reconcileErrors.WithLabelValues(stepRender).Inc()
 		return fmt.Errorf("render: %w", err)
 	}
 	if r.Recorder != nil && dgd.Generation != dgd.Status.ObservedGeneration {
@@ -213,10 +235,7 @@ func (r *Reconciler) applyAll(ctx context.Context, dgd *v1alpha1.DynamoGraphDepl
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := r.applyIfChanged(ctx, dgd, obj); err != nil {
-				reconcileErrors.WithLabelValues(stepApply).Inc()
-				errs[i] = err
-			}
+			errs[i] = r.applyIfChanged(ctx, dgd, obj)
 		}()
 	}
 	wg.Wait()
@@ -520,10 +539,13 @@ func readyEvent(before, after *metav1.Condition) (eventType string, ok bool) {
 	}
 }
 
-// SetupWithManager watches graphs (spec changes) and every kind of child they own.
+// SetupWithManager watches graphs (spec and annotation changes) and every kind of child they
+// own. Annotations render too — the discovery backend, the metrics switch, annotations
+// propagated to pods — and, unlike the spec, do not move the generation; status writes change
+// neither, so they trigger nothing.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.DynamoGraphDeployment{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&v1alpha1.DynamoGraphDeployment{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Owns(&corev1.ServiceAccount{}).

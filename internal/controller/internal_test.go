@@ -2,38 +2,90 @@ package controller
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 )
 
-// The resources gauge follows each graph's latest state and forgets deleted graphs.
-func TestStateCounts(t *testing.T) {
+// The gauges follow each graph's latest state and pod counts, per namespace as the original
+// labels them, and read 0 (not a stale count) once no graph contributes to a series.
+func TestGraphGauges(t *testing.T) {
 	resourcesTotal.Reset()
-	var c stateCounts
-	a, b := types.NamespacedName{Namespace: "ns", Name: "a"}, types.NamespacedName{Namespace: "ns", Name: "b"}
+	managedPodsTotal.Reset()
+	r := &Reconciler{}
+	a, b, c := types.NamespacedName{Namespace: "ns", Name: "a"}, types.NamespacedName{Namespace: "ns", Name: "b"}, types.NamespacedName{Namespace: "other", Name: "c"}
+	pods := func(types ...string) Observed {
+		o := Observed{Pods: map[string][]corev1.Pod{}}
+		for i, ct := range types {
+			o.Pods["svc"] = append(o.Pods["svc"], corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprint(i), Labels: map[string]string{v1alpha1.LabelComponentType: ct}}})
+		}
+		return o
+	}
+	state := func(ns, s string) float64 {
+		return testutil.ToFloat64(resourcesTotal.WithLabelValues(ResourceType, ns, s))
+	}
+	podCount := func(ct, ns string) float64 { return testutil.ToFloat64(managedPodsTotal.WithLabelValues(ct, ns)) }
 	steps := []struct {
 		do   func()
 		want map[string]float64
 	}{
-		{func() { c.set(a, "") }, map[string]float64{StateInitializing: 1, StatePending: 0, StateSuccessful: 0, StateFailed: 0}},
-		{func() { c.set(a, StatePending); c.set(b, StatePending) }, map[string]float64{StateInitializing: 0, StatePending: 2}},
-		{func() { c.set(a, StateSuccessful); c.set(a, StateSuccessful) }, map[string]float64{StatePending: 1, StateSuccessful: 1}},
-		{func() { c.forget(b); c.forget(b) }, map[string]float64{StatePending: 0, StateSuccessful: 1}},
-		{func() { c.set(a, StateFailed) }, map[string]float64{StateSuccessful: 0, StateFailed: 1}},
+		{func() { r.count(a, "", pods("frontend", "worker")) }, map[string]float64{
+			"ns/initializing": 1, "pods ns/frontend": 1, "pods ns/worker": 1}},
+		{func() {
+			r.count(a, StatePending, pods("frontend", "worker", "worker"))
+			r.count(b, StatePending, pods("worker"))
+		}, map[string]float64{
+			"ns/initializing": 0, "ns/pending": 2, "pods ns/worker": 3, "pods ns/frontend": 1}},
+		{func() { r.count(a, StateSuccessful, pods("worker")); r.count(c, StateSuccessful, Observed{}) }, map[string]float64{
+			"ns/pending": 1, "ns/successful": 1, "other/successful": 1, "pods ns/frontend": 0, "pods ns/worker": 2}},
+		{func() { r.forget(b); r.forget(b) }, map[string]float64{"ns/pending": 0, "ns/successful": 1, "pods ns/worker": 1}},
+		{func() { r.count(a, StateFailed, pods("worker")) }, map[string]float64{"ns/successful": 0, "ns/failed": 1, "other/successful": 1}},
 	}
 	for i, s := range steps {
 		s.do()
-		for state, want := range s.want {
-			if got := testutil.ToFloat64(resourcesTotal.WithLabelValues(state)); got != want {
-				t.Errorf("step %d: %s = %v, want %v", i, state, got, want)
+		for key, want := range s.want {
+			var got float64
+			if rest, ok := strings.CutPrefix(key, "pods "); ok {
+				ns, ct, _ := strings.Cut(rest, "/")
+				got = podCount(ct, ns)
+			} else {
+				ns, st, _ := strings.Cut(key, "/")
+				got = state(ns, st)
 			}
+			if got != want {
+				t.Errorf("step %d: %s = %v, want %v", i, key, got, want)
+			}
+		}
+	}
+}
+
+// error_type follows the original's categories and sees through wrapping and joins.
+func TestErrorType(t *testing.T) {
+	gr := schema.GroupResource{Group: "apps", Resource: "deployments"}
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{apierrors.NewForbidden(gr, "x", errors.New("no")), "forbidden"},
+		{fmt.Errorf("apply Deployment x: %w", apierrors.NewConflict(gr, "x", errors.New("changed"))), "conflict"},
+		{errors.Join(errors.New("other"), apierrors.NewNotFound(gr, "x")), "not_found"},
+		{apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "x", nil), "validation"},
+		{apierrors.NewTooManyRequests("slow down", 1), "rate_limited"},
+		{&ConflictError{Kind: "Service", Name: "x"}, "internal"},
+	} {
+		if got := errorType(c.err); got != c.want {
+			t.Errorf("errorType(%v) = %q, want %q", c.err, got, c.want)
 		}
 	}
 }

@@ -3,96 +3,143 @@ package controller
 import (
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
-// Operator metrics (names as the original's), registered with controller-runtime's registry so
-// they are served on the metrics endpoint next to its own.
+// ResourceType is the resource_type label of the operator's metrics: the reconciled kind, as
+// the original labels it.
+const ResourceType = "DynamoGraphDeployment"
+
+// Operator metrics. The first five are the original operator's series — same names, label
+// sets and buckets (its internal/observability/metrics.go) — so dashboards and alerts written
+// for it work unchanged; child_applies_total is ours. All are registered with
+// controller-runtime's registry and served next to its own series.
 var (
+	reconcileDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "dynamo_operator_reconcile_duration_seconds", Help: "Duration of reconciliation loops in seconds",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+	}, []string{"resource_type", "namespace", "result"})
 	reconcileTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "dynamo_operator_reconcile_total", Help: "Reconciles of DynamoGraphDeployments by result.",
-	}, []string{"result"})
-	reconcileDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "dynamo_operator_reconcile_duration_seconds", Help: "Time one DynamoGraphDeployment reconcile takes.",
-		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
-	})
+		Name: "dynamo_operator_reconcile_total", Help: "Total number of reconciliations by resource type",
+	}, []string{"resource_type", "namespace", "result"})
 	reconcileErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "dynamo_operator_reconcile_errors_total", Help: "Failed reconciles by step.",
-	}, []string{"step"})
+		Name: "dynamo_operator_reconcile_errors_total", Help: "Total number of reconciliation errors by resource type and error type",
+	}, []string{"resource_type", "namespace", "error_type"})
 	resourcesTotal = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "dynamo_operator_resources_total", Help: "DynamoGraphDeployments by state.",
-	}, []string{"state"})
+		Name: "dynamo_operator_resources_total", Help: "Total number of resources by type and status",
+	}, []string{"resource_type", "namespace", "status"})
+	managedPodsTotal = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dynamo_operator_managed_pods_total", Help: "Total number of pods managed by the operator",
+	}, []string{"component_type", "namespace"})
 	childWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "dynamo_operator_child_applies_total", Help: "Server-side applies of child objects by kind (converged children are not written).",
+		Name: "dynamo_operator_child_applies_total", Help: "Writes of child objects by kind: applies, reverts and prunes (converged children are not written).",
 	}, []string{"kind"})
 )
 
-// Steps of reconcileErrors.
+func init() {
+	metrics.Registry.MustRegister(reconcileDuration, reconcileTotal, reconcileErrors, resourcesTotal, managedPodsTotal, childWrites)
+}
+
+// Results of reconcile_total and reconcile_duration_seconds, as the original's.
 const (
-	stepRender = "render"
-	stepApply  = "apply"
-	stepStatus = "status"
+	resultSuccess = "success"
+	resultError   = "error"
+	resultRequeue = "requeue"
 )
 
-func init() {
-	metrics.Registry.MustRegister(reconcileTotal, reconcileDuration, reconcileErrors, resourcesTotal, childWrites)
-	// Series that read 0 until something happens, so rate() and alerts see 0, not "no data".
-	for _, step := range []string{stepRender, stepApply, stepStatus} {
-		reconcileErrors.WithLabelValues(step).Add(0)
+// recordReconcile counts one reconcile of a graph in namespace, as the original's
+// RecordReconciliation does.
+func recordReconcile(namespace string, err error, requeue bool, took time.Duration) {
+	result := resultSuccess
+	switch {
+	case err != nil:
+		result = resultError
+		reconcileErrors.WithLabelValues(ResourceType, namespace, errorType(err)).Inc()
+	case requeue:
+		result = resultRequeue
 	}
-	for _, result := range []string{"success", "error"} {
-		reconcileTotal.WithLabelValues(result).Add(0)
-	}
+	reconcileDuration.WithLabelValues(ResourceType, namespace, result).Observe(took.Seconds())
+	reconcileTotal.WithLabelValues(ResourceType, namespace, result).Inc()
 }
 
-// stateCounts keeps the last state of every graph this reconciler saw and moves the resources
-// gauge by the difference: O(1) per reconcile, where counting a listed cache would copy every
-// graph on every pass.
-type stateCounts struct {
-	mu     sync.Mutex
-	states map[types.NamespacedName]string
-}
-
-func (c *stateCounts) set(key types.NamespacedName, state string) {
-	if state == "" {
-		state = StateInitializing
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.states == nil {
-		c.states = map[types.NamespacedName]string{}
-		for _, s := range []string{StateInitializing, StatePending, StateSuccessful, StateFailed} {
-			resourcesTotal.WithLabelValues(s).Add(0) // every state reads 0 until counted
+// errorType is the error_type label: the original's categories of API errors, "internal" for
+// anything else (a render error, a conflict with someone else's object). It sees through
+// wrapping and joins, so an apply's forbidden error inside a step's message still counts as
+// forbidden.
+func errorType(err error) string {
+	for _, c := range []struct {
+		is   func(error) bool
+		name string
+	}{
+		{apierrors.IsNotFound, "not_found"},
+		{apierrors.IsAlreadyExists, "already_exists"},
+		{apierrors.IsConflict, "conflict"},
+		{apierrors.IsInvalid, "validation"},
+		{apierrors.IsBadRequest, "bad_request"},
+		{apierrors.IsUnauthorized, "unauthorized"},
+		{apierrors.IsForbidden, "forbidden"},
+		{apierrors.IsTimeout, "timeout"},
+		{apierrors.IsServerTimeout, "server_timeout"},
+		{apierrors.IsServiceUnavailable, "unavailable"},
+		{apierrors.IsTooManyRequests, "rate_limited"},
+	} {
+		if c.is(err) {
+			return c.name
 		}
 	}
-	old, seen := c.states[key]
-	if seen && old == state {
-		return
-	}
-	if seen {
-		resourcesTotal.WithLabelValues(old).Dec()
-	}
-	c.states[key] = state
-	resourcesTotal.WithLabelValues(state).Inc()
+	return "internal"
 }
 
-func (c *stateCounts) forget(key types.NamespacedName) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if old, ok := c.states[key]; ok {
-		delete(c.states, key)
-		resourcesTotal.WithLabelValues(old).Dec()
-	}
+// graphGauges keeps, per graph, what it adds to a gauge's series (one graph in state
+// "successful"; three pods of component type "worker") and moves the series by the
+// difference when that changes: O(series of one graph) per reconcile, where counting a listed
+// cache would copy every graph on every pass. A series whose graphs are all gone reads 0 —
+// the original sets per-namespace counts from a periodic list and leaves a state's old count
+// behind once no graph is in it.
+type graphGauges struct {
+	mu sync.Mutex
+	by map[types.NamespacedName]map[string]float64 // label values joined by "\x00"
 }
+
+// set replaces the graph's contribution to gauge with counts (label values → amount); nil
+// counts forget the graph.
+func (g *graphGauges) set(gauge *prometheus.GaugeVec, key types.NamespacedName, counts map[string]float64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.by == nil {
+		g.by = map[types.NamespacedName]map[string]float64{}
+	}
+	old := g.by[key]
+	for series, n := range counts {
+		if d := n - old[series]; d != 0 || old == nil {
+			gauge.WithLabelValues(strings.Split(series, "\x00")...).Add(d)
+		}
+	}
+	for series, n := range old {
+		if _, still := counts[series]; !still {
+			gauge.WithLabelValues(strings.Split(series, "\x00")...).Sub(n)
+		}
+	}
+	if len(counts) == 0 {
+		delete(g.by, key)
+		return
+	}
+	g.by[key] = counts
+}
+
+// series joins label values into a key of graphGauges.
+func series(values ...string) string { return strings.Join(values, "\x00") }
 
 // MetricNames lists the names of the operator's own metrics (for the dashboards' metric list,
 // checked in test/deploy).
 func MetricNames() []string {
 	var names []string
-	for _, c := range []prometheus.Collector{reconcileTotal, reconcileDuration, reconcileErrors, resourcesTotal, childWrites} {
+	for _, c := range []prometheus.Collector{reconcileTotal, reconcileDuration, reconcileErrors, resourcesTotal, managedPodsTotal, childWrites} {
 		ch := make(chan *prometheus.Desc, 4)
 		c.Describe(ch)
 		close(ch)

@@ -6,6 +6,11 @@ import (
 	"runtime/debug"
 )
 
+// PluginBinary is the name under which dynamoctl is kubectl's plugin "dynamo" (kubectl runs
+// kubectl-dynamo from PATH for `kubectl dynamo`): what make build writes, what the krew
+// archives hold, what the command line recognises in argv[0].
+const PluginBinary = "kubectl-dynamo"
+
 // Set at link time: -X github.com/dynamo-infra/dynamo-infra/internal/version.version=v0.1.0 (and commit).
 var (
 	version = "dev"

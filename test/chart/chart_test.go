@@ -22,13 +22,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
@@ -120,12 +118,42 @@ func TestLintAndTemplate(t *testing.T) {
 		t.Errorf("an endpoint without a scheme was accepted: %s", out)
 	}
 
+	// Defaults: CRDs as templates (so upgrades upgrade them) kept on uninstall, two replicas
+	// with a PodDisruptionBudget, secure metrics with their two ClusterRoles.
 	def := render(t)
-	if got := kinds(def); !slices.Equal(got, []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"}) {
+	if got := kinds(def); !slices.Equal(got, []string{"ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding",
+		"CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount"}) {
 		t.Errorf("default kinds: %v", got)
 	}
-	ns := render(t, "namespaced=true", "nats.address=nats://nats:4222", "tracing.otlpEndpoint=http://tempo.monitoring:4317")
-	if got := kinds(ns); !slices.Equal(got, []string{"Deployment", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount"}) {
+	for _, o := range def {
+		switch o.GetKind() {
+		case "CustomResourceDefinition":
+			if o.GetAnnotations()["helm.sh/resource-policy"] != "keep" || o.GetLabels()["app.kubernetes.io/instance"] != "dynamo" {
+				t.Errorf("CRD %s: annotations %v labels %v, want resource-policy keep and the chart's labels", o.GetName(), o.GetAnnotations(), o.GetLabels())
+			}
+		case "Deployment":
+			if r, _, _ := unstructured.NestedFieldNoCopy(o.Object, "spec", "replicas"); fmt.Sprint(r) != "2" {
+				t.Errorf("replicas %v, want 2", r)
+			}
+			c, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+			args := fmt.Sprint(c[0].(map[string]any)["args"])
+			for _, want := range []string{"--metrics-secure", "--leader-elect-lease-duration=15s", "--leader-elect-renew-deadline=10s"} {
+				if !strings.Contains(args, want) {
+					t.Errorf("manager args %s lack %s", args, want)
+				}
+			}
+		}
+	}
+	if got := kinds(render(t, "crds.install=false", "replicaCount=1", "metrics.secure=false")); !slices.Equal(got, []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"}) {
+		t.Errorf("kinds without CRDs, with one replica (no PDB) and plain metrics: %v", got)
+	}
+	for _, o := range render(t, "crds.keep=false") {
+		if o.GetKind() == "CustomResourceDefinition" && o.GetAnnotations()["helm.sh/resource-policy"] != "" {
+			t.Errorf("crds.keep=false: CRD %s still kept", o.GetName())
+		}
+	}
+	ns := render(t, "namespaced=true", "metrics.secure=false", "nats.address=nats://nats:4222", "tracing.otlpEndpoint=http://tempo.monitoring:4317")
+	if got := kinds(ns); !slices.Equal(got, []string{"CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount"}) {
 		t.Errorf("namespaced kinds: %v", got)
 	}
 	for _, o := range ns {
@@ -156,6 +184,13 @@ func TestLintAndTemplate(t *testing.T) {
 		t.Errorf("monitoring kinds: %v", got)
 	}
 	for _, o := range mon {
+		if o.GetKind() == "ServiceMonitor" {
+			ep, _, _ := unstructured.NestedSlice(o.Object, "spec", "endpoints")
+			e := ep[0].(map[string]any)
+			if e["scheme"] != "https" || e["bearerTokenFile"] == nil || fmt.Sprint(e["tlsConfig"]) != "map[insecureSkipVerify:true]" {
+				t.Errorf("the ServiceMonitor does not scrape the secure endpoint with a token: %v", e)
+			}
+		}
 		if o.GetKind() == "PodMonitor" {
 			roles, _, _ := unstructured.NestedSlice(o.Object, "spec", "selector", "matchExpressions")
 			text := fmt.Sprint(roles)
@@ -165,6 +200,14 @@ func TestLintAndTemplate(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// GitOps renders charts offline: helm template without --kube-version works with a helm
+// stamped as release builds are (hack/tool.sh), whose default is its client-go's Kubernetes.
+func TestTemplateOffline(t *testing.T) {
+	if out := helm(t, "template", "dynamo", chartDir); !strings.Contains(out, "kind: Deployment") {
+		t.Errorf("helm template rendered no Deployment:\n%s", tail(out, 5))
 	}
 }
 
@@ -199,7 +242,7 @@ func TestOnClusterAsChartServiceAccount(t *testing.T) {
 	cfg := c.RESTConfig()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	crds, err := os.ReadFile(filepath.Join(root, chartDir, "crds", "nvidia.com_dynamographdeployments.yaml"))
+	crds, err := os.ReadFile(filepath.Join(root, "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +290,7 @@ func TestOnClusterAsChartServiceAccount(t *testing.T) {
 	monitors := []string{"serviceMonitor.enabled=true", "podMonitors.enabled=true"}
 	dryRun := 0
 	for _, set := range [][]string{nil, {"namespaced=true"}, monitors, append([]string{"namespaced=true"}, monitors...)} {
-		for _, o := range render(t, set...) {
+		for _, o := range render(t, append([]string{"crds.install=false"}, set...)...) {
 			if err := create(o, true); err != nil {
 				t.Errorf("%v: %s %s refused: %v", set, o.GetKind(), o.GetName(), err)
 			}
@@ -274,7 +317,7 @@ func TestOnClusterAsChartServiceAccount(t *testing.T) {
 	}
 
 	// Install the default release's ServiceAccount and RBAC for real.
-	for _, o := range render(t) {
+	for _, o := range render(t, "crds.install=false") {
 		if o.GetKind() == "Deployment" || o.GetKind() == "Service" {
 			continue
 		}
@@ -282,59 +325,15 @@ func TestOnClusterAsChartServiceAccount(t *testing.T) {
 			t.Fatalf("install %s %s: %v", o.GetKind(), o.GetName(), err)
 		}
 	}
-	// A kubeconfig that impersonates the chart's ServiceAccount.
-	raw, err := clientcmd.LoadFromFile(c.KubeconfigPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ai := range raw.AuthInfos {
-		ai.Impersonate = "system:serviceaccount:dynamo-system:dynamo-dynamo-operator"
-		ai.ImpersonateGroups = []string{"system:serviceaccounts", "system:serviceaccounts:dynamo-system", "system:authenticated"}
-	}
-	saKubeconfig := filepath.Join(t.TempDir(), "sa.kubeconfig")
-	if err := clientcmd.WriteToFile(*raw, saKubeconfig); err != nil {
-		t.Fatal(err)
-	}
-	operator := filepath.Join(t.TempDir(), "dynamo-operator")
-	if out, err := exec.Command("go", "build", "-o", operator, "github.com/dynamo-infra/dynamo-infra/cmd/dynamo-operator").CombinedOutput(); err != nil {
-		t.Fatalf("build operator: %v\n%s", err, out)
-	}
-	var logs bytes.Buffer
-	op := exec.Command(operator, "--kubeconfig", saKubeconfig, "--leader-elect", "--leader-election-namespace", "dynamo-system",
+	// The operator, running as the chart's ServiceAccount, brings the example graph to Ready.
+	kubeconfig := asServiceAccount(t, c, "dynamo-system", "dynamo-dynamo-operator")
+	op := startOperator(t, kubeconfig, "--leader-elect", "--leader-election-namespace", "dynamo-system",
 		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--nats-address", "nats://nats:4222")
-	op.Stdout, op.Stderr = &logs, &logs
-	if err := op.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = op.Process.Kill(); _ = op.Wait() }()
-
-	graph, err := os.ReadFile(filepath.Join(root, "deploy", "discovery", "dgd.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal(graph, &u.Object); err != nil {
-		t.Fatal(err)
-	}
-	u.SetNamespace("default")
-	dgds := dyn.Resource(schema.GroupVersionResource{Group: "nvidia.com", Version: "v1alpha1", Resource: "dynamographdeployments"}).Namespace("default")
-	if _, err := dgds.Create(ctx, u, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		g, err := dgds.Get(ctx, u.GetName(), metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		state, _, _ := unstructured.NestedString(g.Object, "status", "state")
-		return state == "successful", nil
-	})
-	if err != nil {
-		g, _ := dgds.Get(ctx, u.GetName(), metav1.GetOptions{})
-		t.Fatalf("graph not successful as the chart's ServiceAccount: %v\nstatus: %v\noperator log:\n%s", err, g.Object["status"], tail(logs.String(), 30))
-	}
-	if strings.Contains(logs.String(), "forbidden") {
-		t.Errorf("the operator hit forbidden requests:\n%s", tail(logs.String(), 30))
+	dgds := dyn.Resource(graphs).Namespace("default")
+	g := createGraph(ctx, t, dgds, filepath.Join(root, "deploy", "discovery", "dgd.yaml"))
+	waitSuccessful(ctx, t, dgds, g.GetName(), op.Logs)
+	if strings.Contains(op.Logs.String(), "forbidden") {
+		t.Errorf("the operator hit forbidden requests:\n%s", tail(op.Logs.String(), 30))
 	}
 }
 

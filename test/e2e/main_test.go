@@ -147,6 +147,3 @@ func interruptAndWait(t *testing.T, cmd *exec.Cmd, stderr fmt.Stringer, ready fu
 		return -1
 	}
 }
-
-// interruptSignal is what Ctrl-C sends.
-var interruptSignal = os.Interrupt

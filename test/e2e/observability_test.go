@@ -28,6 +28,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/tracing"
 	"github.com/dynamo-infra/dynamo-infra/internal/tracing/otlptest"
+	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
 // The local observability path end to end: dev services (NATS, etcd) started by the CLI, the
@@ -234,7 +235,7 @@ func startPrometheus(t *testing.T, bin, config string) string {
 	addr := fmt.Sprintf("127.0.0.1:%d", devclustertest.FreePort(t))
 	cmd := exec.Command(bin, "--config.file="+config, "--storage.tsdb.path="+t.TempDir(),
 		"--web.listen-address="+addr, "--log.level=warn")
-	p := startProcess(t, "prometheus", cmd)
+	p := clitest.StartProcess(t, "prometheus", cmd)
 	u := "http://" + addr
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -242,8 +243,8 @@ func startPrometheus(t *testing.T, bin, config string) string {
 			return u
 		}
 		select {
-		case <-p.exited:
-			t.Fatalf("prometheus exited: %v", p.err)
+		case <-p.Exited:
+			t.Fatalf("prometheus exited: %v", p.Err)
 		default:
 		}
 		if time.Now().After(deadline) {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -22,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
 func httpGet(url string) (int, string) {
@@ -38,77 +38,28 @@ func httpGet(url string) (int, string) {
 // startOperator builds the operator binary (once per package run) and runs it with args and
 // extra environment until the test ends; it fails the test if the operator ignores SIGINT and
 // prints its log when the test failed.
-func startOperator(t *testing.T, env []string, args ...string) {
+func startOperator(t *testing.T, env []string, args ...string) *clitest.Process {
 	t.Helper()
-	operator := filepath.Join(filepath.Dir(dynamoctl), "dynamo-operator")
-	buildOperator.Do(func() {
-		buildOperatorOut, buildOperatorErr = exec.Command("go", "build", "-o", operator, "github.com/dynamo-infra/dynamo-infra/cmd/dynamo-operator").CombinedOutput()
-	})
-	if buildOperatorErr != nil {
-		t.Fatalf("build operator: %v\n%s", buildOperatorErr, buildOperatorOut)
-	}
-	cmd := exec.Command(operator, args...)
+	cmd := exec.Command(operatorBinary(t), args...)
 	cmd.Env = append(os.Environ(), env...)
-	startProcess(t, "operator", cmd)
+	return clitest.StartProcess(t, "operator", cmd)
 }
 
-// process is a started command whose output is kept.
-type process struct {
-	logs   *syncBuffer
-	exited chan struct{} // closed when the command has ended; err is set then
-	err    error
-}
-
-// startProcess starts cmd, capturing its output. When the test ends it sends SIGINT and waits
-// up to 30 s — then kills it and fails the test — and prints the output if the test failed.
-func startProcess(t *testing.T, name string, cmd *exec.Cmd) *process {
+// operatorBinary builds the operator once per package run.
+func operatorBinary(t *testing.T) string {
 	t.Helper()
-	p := &process{logs: &syncBuffer{}, exited: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
+	buildOperator.Do(func() { operatorBin, buildOperatorErr = clitest.BuildOperator(filepath.Dir(dynamoctl)) })
+	if buildOperatorErr != nil {
+		t.Fatalf("build operator: %v", buildOperatorErr)
 	}
-	go func() { p.err = cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(interruptSignal)
-		select {
-		case <-p.exited:
-			t.Logf("%s exited: %v", name, p.err)
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-p.exited
-			t.Errorf("%s ignored SIGINT for 30s (killed: %v)", name, p.err)
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.logs.String())
-		}
-	})
-	return p
+	return operatorBin
 }
 
 var (
 	buildOperator    sync.Once
-	buildOperatorOut []byte
+	operatorBin      string
 	buildOperatorErr error
 )
-
-// syncBuffer is a bytes.Buffer safe for a process's output and a test reading it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // The operator binary as deployed: flags, /healthz and /readyz, metrics, a leader-election
 // Lease, and --watch-namespace leaving other namespaces alone.
@@ -184,8 +135,12 @@ func TestOperatorBinary(t *testing.T) {
 		}
 	}
 	code, body := httpGet(fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics))
-	for _, want := range []string{`dynamo_operator_reconcile_total{result="success"}`, "dynamo_operator_reconcile_duration_seconds_bucket",
-		`dynamo_operator_resources_total{state="successful"} 1`, `dynamo_operator_child_applies_total{kind="Deployment"}`, "controller_runtime_reconcile_total"} {
+	// The original operator's series and label sets (dashboards and alerts written for it work).
+	for _, want := range []string{`dynamo_operator_reconcile_total{namespace="watched",resource_type="DynamoGraphDeployment",result="success"}`,
+		`dynamo_operator_reconcile_duration_seconds_bucket{namespace="watched",resource_type="DynamoGraphDeployment",result="success",le="60"}`,
+		`dynamo_operator_resources_total{namespace="watched",resource_type="DynamoGraphDeployment",status="successful"} 1`,
+		`dynamo_operator_managed_pods_total{component_type="frontend",namespace="watched"} 1`,
+		`dynamo_operator_child_applies_total{kind="Deployment"}`, "controller_runtime_reconcile_total"} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics (HTTP %d) lacks %s", code, want)
 		}

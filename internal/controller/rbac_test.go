@@ -1,0 +1,294 @@
+package controller_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/controller"
+	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
+)
+
+// requestLog records the (group, resource, verb) of every API request made through a config,
+// as the API server's authorizer sees them.
+type requestLog struct {
+	mu   sync.Mutex
+	seen map[string]bool // "group/resource:verb"
+}
+
+func (l *requestLog) wrap(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			resp, err := rt.RoundTrip(req)
+			group, resource, named, ok := resourceOf(req.URL.Path)
+			if !ok {
+				return resp, err
+			}
+			var verbs []string
+			switch req.Method {
+			case http.MethodGet:
+				switch {
+				case named:
+					verbs = []string{"get"}
+				case req.URL.Query().Get("watch") == "true":
+					verbs = []string{"watch"}
+				default:
+					verbs = []string{"list"}
+				}
+			case http.MethodPost:
+				verbs = []string{"create"}
+			case http.MethodPut, http.MethodPatch:
+				verbs = []string{map[string]string{http.MethodPut: "update", http.MethodPatch: "patch"}[req.Method]}
+				// An apply or update that creates the object is also authorized as create.
+				if err == nil && resp.StatusCode == http.StatusCreated {
+					verbs = append(verbs, "create")
+				}
+			case http.MethodDelete:
+				verbs = []string{"delete"}
+				if !named {
+					verbs = []string{"deletecollection"}
+				}
+			}
+			l.mu.Lock()
+			if l.seen == nil {
+				l.seen = map[string]bool{}
+			}
+			for _, v := range verbs {
+				l.seen[group+"/"+resource+":"+v] = true
+			}
+			l.mu.Unlock()
+			return resp, err
+		})
+	})
+	return cfg
+}
+
+// resourceOf reads the API group, resource (with subresource) and whether one object is named
+// from a request path; discovery and other non-resource paths give ok false.
+func resourceOf(path string) (group, resource string, named, ok bool) {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	switch {
+	case len(parts) >= 3 && parts[0] == "api":
+		parts = parts[2:]
+	case len(parts) >= 4 && parts[0] == "apis":
+		group, parts = parts[1], parts[3:]
+	default:
+		return "", "", false, false
+	}
+	if len(parts) >= 3 && parts[0] == "namespaces" {
+		parts = parts[2:]
+	}
+	resource = parts[0]
+	if len(parts) >= 3 {
+		resource += "/" + parts[2]
+	}
+	return group, resource, len(parts) >= 2, true
+}
+
+// Every rule the operator's generated role holds is needed: the reconciler uses each verb on
+// each resource while it creates a graph, reverts manual edits of every kind of child, prunes
+// removed services and discovery, and reports status and events — or grants it in the
+// discovery Role it creates (the API server lets it grant only what it holds). A marker that
+// grants more (a verb nothing calls) fails here, naming it.
+func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
+	c := devclustertest.Start(t, "h100=1")
+	devclustertest.InstallCRDs(t, c.RESTConfig(), controllertest.CRDPath(), controllertest.WorkerMetadataCRDPath())
+	var used requestLog
+	mgr, err := controller.NewManager(used.wrap(c.RESTConfig()), controller.Options{Render: renderConfig, MetricsBindAddress: "0",
+		HealthProbeBindAddress: "0", SkipControllerNameValidation: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: controller.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The graph of TestEditsConverge plus a planner: every kind of child the operator writes.
+	// dynamoNamespace is accepted and ignored with a Warning on every change of the spec: the
+	// repeated event is a series, which the recorder patches.
+	dgds, err := render.DecodeGraphs(strings.NewReader(strings.Replace(editsGraph, "      componentType: frontend\n", "      componentType: frontend\n      dynamoNamespace: ignored\n", 1)+`    Planner:
+      componentType: planner
+      extraPodSpec: {mainContainer: {image: registry.example/planner:1}}
+`), "edits", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dgd := dgds[0]
+	if err := cl.Create(ctx, dgd); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKeyFromObject(dgd)
+	// Reconciled (the worker stays Pending: the dev cluster provisions no volume for its claim).
+	reconciled := func(what string) {
+		t.Helper()
+		waitForGraph(t, cl, key, what, time.Minute, func(d *v1alpha1.DynamoGraphDeployment, ready *metav1.Condition) (bool, error) {
+			return ready != nil && d.Status.ObservedGeneration == d.Generation, nil
+		})
+	}
+	gone := func(obj client.Object, name string) {
+		t.Helper()
+		eventually(t, kindOf(obj)+" "+name+" deleted", time.Minute, func(ctx context.Context) (bool, error) {
+			err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: name}, obj)
+			return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+		})
+	}
+	reconciled("created")
+	rendered, err := render.Graph(dgd, renderConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A manual edit of the content of each kind of child whose content is the graph's, by
+	// another field manager: each is reverted with an update. (Claims are data, used as they
+	// are; a ServiceAccount carries nothing of ours.)
+	edits := []struct {
+		obj   client.Object
+		name  string
+		patch string
+	}{
+		{&appsv1.Deployment{}, "edits-frontend", `{"spec":{"minReadySeconds":7}}`},
+		{&corev1.Service{}, "edits-frontend", `{"spec":{"publishNotReadyAddresses":true}}`},
+	}
+	for _, o := range rendered {
+		switch o := o.(type) {
+		case *rbacv1.Role:
+			edits = append(edits, struct {
+				obj   client.Object
+				name  string
+				patch string
+			}{&rbacv1.Role{}, o.Name, `{"rules":[{"apiGroups":[""],"resources":["configmaps"],"verbs":["get"]}]}`})
+		case *rbacv1.RoleBinding:
+			edits = append(edits, struct {
+				obj   client.Object
+				name  string
+				patch string
+			}{&rbacv1.RoleBinding{}, o.Name, `{"subjects":[{"kind":"ServiceAccount","name":"default","namespace":"default"}]}`})
+		}
+	}
+	for _, e := range edits {
+		k := types.NamespacedName{Namespace: "default", Name: e.name}
+		if err := cl.Get(ctx, k, e.obj); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.Patch(ctx, e.obj, client.RawPatch(types.MergePatchType, []byte(e.patch)), client.FieldOwner("kubectl-edit")); err != nil {
+			t.Fatalf("edit %s %s: %v", kindOf(e.obj), e.name, err)
+		}
+		eventually(t, kindOf(e.obj)+" "+e.name+" reverted", time.Minute, func(ctx context.Context) (bool, error) {
+			if err := cl.Get(ctx, k, e.obj); err != nil {
+				return false, err
+			}
+			return !slices.ContainsFunc(e.obj.GetManagedFields(), func(m metav1.ManagedFieldsEntry) bool { return m.Manager == "kubectl-edit" }), nil
+		})
+	}
+
+	// Removals: a service (Deployment and Service deleted), then discovery (account, Role, binding).
+	patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) { delete(d.Spec.Services, "Worker") })
+	reconciled("service removed")
+	gone(&appsv1.Deployment{}, "edits-worker")
+	patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) {
+		d.Annotations = map[string]string{v1alpha1.AnnotationDiscoveryBackend: v1alpha1.DiscoveryEtcd}
+	})
+	reconciled("discovery off")
+	for _, o := range rendered {
+		if rb, ok := o.(*rbacv1.RoleBinding); ok {
+			gone(&rbacv1.RoleBinding{}, rb.Name)
+		}
+	}
+
+	// Needed: what was used, plus what the discovery Role grants.
+	needed := map[string]bool{}
+	used.mu.Lock()
+	for k := range used.seen {
+		needed[k] = true
+	}
+	used.mu.Unlock()
+	for _, o := range rendered {
+		if role, ok := o.(*rbacv1.Role); ok {
+			for _, r := range role.Rules {
+				for _, k := range expand(r) {
+					needed[k] = true
+				}
+			}
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(controllertest.RepoRoot(), "config", "rbac", "role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role rbacv1.ClusterRole
+	if err := yaml.Unmarshal(raw, &role); err != nil {
+		t.Fatal(err)
+	}
+	// Reads go as a group: the cache lists and watches what it holds (a watch that streams the
+	// initial list stands for the list), gets go to the API server only when the cache cannot
+	// answer (a name taken by someone else's object); what the operator reads at all it may read
+	// every way. Each write verb must be used on its own.
+	reads := []string{"get", "list", "watch"}
+	var unneeded []string
+	for _, r := range role.Rules {
+		for _, k := range expand(r) {
+			res, verb, _ := strings.Cut(k, ":")
+			if needed[k] || slices.Contains(reads, verb) && slices.ContainsFunc(reads, func(v string) bool { return needed[res+":"+v] }) {
+				continue
+			}
+			unneeded = append(unneeded, k)
+		}
+	}
+	if len(unneeded) > 0 {
+		slices.Sort(unneeded)
+		t.Errorf("the operator's role grants what no reconcile used and no Role it creates grants; drop these verbs from the RBAC markers:\n  %s",
+			strings.Join(unneeded, "\n  "))
+	}
+}
+
+// expand lists a rule's group/resource:verb triples.
+func expand(r rbacv1.PolicyRule) []string {
+	var out []string
+	for _, g := range r.APIGroups {
+		for _, res := range r.Resources {
+			for _, v := range r.Verbs {
+				out = append(out, g+"/"+res+":"+v)
+			}
+		}
+	}
+	return out
+}
+
+// kindOf is the Kind of a typed object of the operator's scheme.
+func kindOf(obj client.Object) string {
+	gvks, _, err := controller.Scheme().ObjectKinds(obj)
+	if err != nil || len(gvks) == 0 {
+		return fmt.Sprintf("%T", obj)
+	}
+	return gvks[0].Kind
+}
