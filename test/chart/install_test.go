@@ -295,3 +295,32 @@ func waitSuccessful(ctx context.Context, t *testing.T, dgds dynamic.ResourceInte
 		t.Fatalf("graph %s not successful: %v\nstatus: %v\noperator log:\n%s", name, err, status, tail(logs.String(), 30))
 	}
 }
+
+// A team without cluster-admin: an administrator installed the CRDs; the team's release is
+// namespaced (Role and RoleBinding only, --watch-namespace, plain metrics — secure metrics need
+// a ClusterRole) and the operator, running as its account, brings a graph in that namespace to
+// Ready without one forbidden request.
+func TestNamespacedInstall(t *testing.T) {
+	c := devclustertest.Start(t, "h100=1,cpu=1")
+	cfg := c.RESTConfig()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	devclustertest.InstallCRDs(t, cfg, filepath.Join(root, "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"),
+		filepath.Join(root, "config", "crd", "bases", "nvidia.com_dynamoworkermetadatas.yaml"))
+	const ns = "team-a"
+	helm(t, "install", "team", chartDir, "--kubeconfig", c.KubeconfigPath(), "-n", ns, "--create-namespace", "--wait", "--timeout", "3m",
+		"--set", "namespaced=true", "--set", "crds.install=false", "--set", "metrics.secure=false", "--set", "nats.address=nats://nats:4222")
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	crs, err := cs.RbacV1().ClusterRoles().List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=team"})
+	if err != nil || len(crs.Items) != 0 {
+		t.Errorf("a namespaced release created ClusterRoles: %v %v", err, crs)
+	}
+	op := startOperator(t, asServiceAccount(t, c, ns, "team-dynamo-operator"), "--leader-elect", "--leader-election-namespace", ns,
+		"--watch-namespace", ns, "--nats-address", "nats://nats:4222", "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	dgds := dynamic.NewForConfigOrDie(cfg).Resource(graphs).Namespace(ns)
+	g := createGraph(ctx, t, dgds, filepath.Join(root, "deploy", "discovery", "dgd.yaml"), func(u *unstructured.Unstructured) { u.SetNamespace(ns) })
+	waitSuccessful(ctx, t, dgds, g.GetName(), op.Logs)
+	if strings.Contains(op.Logs.String(), "forbidden") {
+		t.Errorf("the namespaced operator hit forbidden requests:\n%s", tail(op.Logs.String(), 30))
+	}
+}
