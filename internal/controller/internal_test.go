@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
@@ -194,5 +195,24 @@ func TestPodWatchMapping(t *testing.T) {
 	}
 	if podProblemChanged.Create(event.CreateEvent{Object: pod(pulling)}) || podProblemChanged.Delete(event.DeleteEvent{Object: pod(pulling)}) {
 		t.Error("creations and deletions pass the pod predicate")
+	}
+}
+
+// The first reconcile in a namespace creates every result and error type series at 0.
+func TestNamespaceSeriesStartAtZero(t *testing.T) {
+	before := testutil.CollectAndCount(reconcileErrors)
+	recordReconcile("fresh-namespace", nil, false, time.Millisecond)
+	if got := testutil.CollectAndCount(reconcileErrors) - before; got != len(errorTypes)+1 {
+		t.Errorf("%d error series created, want %d (every error type and internal)", got, len(errorTypes)+1)
+	}
+	if v := testutil.ToFloat64(reconcileTotal.WithLabelValues(ResourceType, "fresh-namespace", resultError)); v != 0 {
+		t.Errorf("error reconciles %v, want 0", v)
+	}
+	if v := testutil.ToFloat64(reconcileTotal.WithLabelValues(ResourceType, "fresh-namespace", resultSuccess)); v != 1 {
+		t.Errorf("successful reconciles %v, want 1", v)
+	}
+	recordReconcile("fresh-namespace", nil, false, time.Millisecond)
+	if got := testutil.CollectAndCount(reconcileErrors) - before; got != len(errorTypes)+1 {
+		t.Errorf("a second reconcile changed the error series: %d", got)
 	}
 }

@@ -55,6 +55,17 @@ const (
 // recordReconcile counts one reconcile of a graph in namespace, as the original's
 // RecordReconciliation does.
 func recordReconcile(namespace string, err error, requeue bool, took time.Duration) {
+	if _, seen := namespacesSeen.LoadOrStore(namespace, true); !seen {
+		// Every result and error type of a namespace with graphs reads 0 until it happens, so
+		// rate() and alerts see 0, not "no data".
+		for _, r := range []string{resultSuccess, resultError, resultRequeue} {
+			reconcileTotal.WithLabelValues(ResourceType, namespace, r).Add(0)
+		}
+		for _, c := range errorTypes {
+			reconcileErrors.WithLabelValues(ResourceType, namespace, c.name).Add(0)
+		}
+		reconcileErrors.WithLabelValues(ResourceType, namespace, errorInternal).Add(0)
+	}
 	result := resultSuccess
 	switch {
 	case err != nil:
@@ -72,27 +83,35 @@ func recordReconcile(namespace string, err error, requeue bool, took time.Durati
 // wrapping and joins, so an apply's forbidden error inside a step's message still counts as
 // forbidden.
 func errorType(err error) string {
-	for _, c := range []struct {
-		is   func(error) bool
-		name string
-	}{
-		{apierrors.IsNotFound, "not_found"},
-		{apierrors.IsAlreadyExists, "already_exists"},
-		{apierrors.IsConflict, "conflict"},
-		{apierrors.IsInvalid, "validation"},
-		{apierrors.IsBadRequest, "bad_request"},
-		{apierrors.IsUnauthorized, "unauthorized"},
-		{apierrors.IsForbidden, "forbidden"},
-		{apierrors.IsTimeout, "timeout"},
-		{apierrors.IsServerTimeout, "server_timeout"},
-		{apierrors.IsServiceUnavailable, "unavailable"},
-		{apierrors.IsTooManyRequests, "rate_limited"},
-	} {
+	for _, c := range errorTypes {
 		if c.is(err) {
 			return c.name
 		}
 	}
-	return "internal"
+	return errorInternal
+}
+
+// namespacesSeen are the namespaces whose series recordReconcile has initialised.
+var namespacesSeen sync.Map
+
+const errorInternal = "internal"
+
+// errorTypes are the original's error_type values, in the order it tests them.
+var errorTypes = []struct {
+	is   func(error) bool
+	name string
+}{
+	{apierrors.IsNotFound, "not_found"},
+	{apierrors.IsAlreadyExists, "already_exists"},
+	{apierrors.IsConflict, "conflict"},
+	{apierrors.IsInvalid, "validation"},
+	{apierrors.IsBadRequest, "bad_request"},
+	{apierrors.IsUnauthorized, "unauthorized"},
+	{apierrors.IsForbidden, "forbidden"},
+	{apierrors.IsTimeout, "timeout"},
+	{apierrors.IsServerTimeout, "server_timeout"},
+	{apierrors.IsServiceUnavailable, "unavailable"},
+	{apierrors.IsTooManyRequests, "rate_limited"},
 }
 
 // graphGauges keeps, per graph, what it adds to a gauge's series (one graph in state

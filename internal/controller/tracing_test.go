@@ -111,6 +111,7 @@ spec:
 	for i, rule := range role.Rules {
 		role.Rules[i].Resources = slices.DeleteFunc(rule.Resources, func(r string) bool { return r == "services" })
 	}
+	role.Rules = slices.DeleteFunc(role.Rules, func(r rbacv1.PolicyRule) bool { return len(r.Resources) == 0 })
 	binding := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
