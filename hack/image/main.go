@@ -10,12 +10,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/release"
 )
@@ -46,17 +43,13 @@ func run(repo, tag, commit, epoch, platforms, out string, push bool, timeout tim
 	if err != nil {
 		return fmt.Errorf("--repository %q --tag %q: %w", repo, tag, err)
 	}
-	secs, err := strconv.ParseInt(epoch, 10, 64)
+	created, err := release.ParseEpoch(epoch)
 	if err != nil {
-		return fmt.Errorf("--source-date-epoch %q: want the commit's Unix time (git log -1 --format=%%ct)", epoch)
+		return err
 	}
-	var ps []v1.Platform
-	for _, p := range strings.Split(platforms, ",") {
-		goos, arch, ok := strings.Cut(strings.TrimSpace(p), "/")
-		if !ok {
-			return fmt.Errorf("--platforms: %q is not OS/ARCH", p)
-		}
-		ps = append(ps, v1.Platform{OS: goos, Architecture: arch})
+	ps, err := release.ParsePlatforms(platforms)
+	if err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -66,7 +59,7 @@ func run(repo, tag, commit, epoch, platforms, out string, push bool, timeout tim
 	if err != nil {
 		return err
 	}
-	idx, err := release.BuildImage(ctx, release.ImageOptions{ModuleDir: wd, Version: tag, Commit: commit, Created: time.Unix(secs, 0), Platforms: ps, Log: os.Stderr})
+	idx, err := release.BuildImage(ctx, release.ImageOptions{ModuleDir: wd, Version: tag, Commit: commit, Created: created, Platforms: ps, Log: os.Stderr})
 	if err != nil {
 		return err
 	}

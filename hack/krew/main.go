@@ -9,11 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"time"
-
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/release"
 )
@@ -37,17 +32,13 @@ func run(version, commit, epoch, platforms, out string) error {
 	if commit == "" {
 		return fmt.Errorf("--commit is required")
 	}
-	secs, err := strconv.ParseInt(epoch, 10, 64)
+	created, err := release.ParseEpoch(epoch)
 	if err != nil {
-		return fmt.Errorf("--source-date-epoch %q: want the commit's Unix time (git log -1 --format=%%ct)", epoch)
+		return err
 	}
-	var ps []v1.Platform
-	for _, p := range strings.Split(platforms, ",") {
-		goos, arch, ok := strings.Cut(strings.TrimSpace(p), "/")
-		if !ok {
-			return fmt.Errorf("--platforms: %q is not OS/ARCH", p)
-		}
-		ps = append(ps, v1.Platform{OS: goos, Architecture: arch})
+	ps, err := release.ParsePlatforms(platforms)
+	if err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -55,7 +46,7 @@ func run(version, commit, epoch, platforms, out string) error {
 	if err != nil {
 		return err
 	}
-	archives, err := release.BuildPluginArchives(ctx, wd, version, commit, time.Unix(secs, 0), ps)
+	archives, err := release.BuildPluginArchives(ctx, wd, version, commit, created, ps)
 	if err != nil {
 		return err
 	}

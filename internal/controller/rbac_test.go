@@ -115,20 +115,8 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 	c := devclustertest.Start(t, "h100=1")
 	devclustertest.InstallCRDs(t, c.RESTConfig(), controllertest.CRDPath(), controllertest.WorkerMetadataCRDPath())
 	var used requestLog
-	mgr, err := controller.NewManager(used.wrap(c.RESTConfig()), controller.Options{Render: renderConfig, MetricsBindAddress: "0",
-		HealthProbeBindAddress: "0", SkipControllerNameValidation: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}()
+	controllertest.StartOperatorWithConfig(t, used.wrap(c.RESTConfig()))
+	ctx := context.Background()
 	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: controller.Scheme()})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,4 +69,27 @@ func Tar(w io.Writer, files []File, mtime time.Time) error {
 		}
 	}
 	return tw.Close()
+}
+
+// ParsePlatforms reads a comma-separated OS/ARCH list (the --platforms flag of make image and
+// make krew).
+func ParsePlatforms(list string) ([]v1.Platform, error) {
+	var ps []v1.Platform
+	for _, p := range strings.Split(list, ",") {
+		goos, arch, ok := strings.Cut(strings.TrimSpace(p), "/")
+		if !ok || goos == "" || arch == "" {
+			return nil, fmt.Errorf("--platforms: %q is not OS/ARCH", p)
+		}
+		ps = append(ps, v1.Platform{OS: goos, Architecture: arch})
+	}
+	return ps, nil
+}
+
+// ParseEpoch reads SOURCE_DATE_EPOCH: the commit's Unix time, every time in an artifact.
+func ParseEpoch(s string) (time.Time, error) {
+	secs, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--source-date-epoch %q: want the commit's Unix time (git log -1 --format=%%ct)", s)
+	}
+	return time.Unix(secs, 0), nil
 }

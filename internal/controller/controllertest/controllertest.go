@@ -5,6 +5,7 @@ package controllertest
 
 import (
 	"context"
+	"k8s.io/client-go/rest"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -42,7 +43,14 @@ func WorkerMetadataCRDPath() string {
 // StartOperator runs the operator's manager in this process until the test ends.
 func StartOperator(t testing.TB, c *devcluster.Cluster) {
 	t.Helper()
-	mgr, err := controller.NewManager(c.RESTConfig(), controller.Options{Render: RenderConfig, MetricsBindAddress: "0", HealthProbeBindAddress: "0", SkipControllerNameValidation: true})
+	StartOperatorWithConfig(t, c.RESTConfig())
+}
+
+// StartOperatorWithConfig runs the operator's manager with cfg (a wrapped or impersonating
+// config) in this process until the test ends.
+func StartOperatorWithConfig(t testing.TB, cfg *rest.Config) {
+	t.Helper()
+	mgr, err := controller.NewManager(cfg, controller.Options{Render: RenderConfig, MetricsBindAddress: "0", HealthProbeBindAddress: "0", SkipControllerNameValidation: true})
 	if err != nil {
 		t.Fatal(err)
 	}
