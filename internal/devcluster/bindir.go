@@ -21,8 +21,9 @@ const (
 	BinKwok              = "kwok"
 )
 
-// Binaries lists every binary a cluster needs.
-var Binaries = []string{BinEtcd, BinAPIServer, BinControllerManager, BinScheduler, BinKwok}
+// Binaries lists every binary a cluster needs (BinLWS only runs with Options.LWS, but a
+// build folder is complete with it: hack/cluster-bin.sh builds them together).
+var Binaries = []string{BinEtcd, BinAPIServer, BinControllerManager, BinScheduler, BinKwok, BinLWS}
 
 const modulePath = "github.com/dynamo-infra/dynamo-infra"
 
@@ -61,6 +62,9 @@ func checkBinDir(dir string) error {
 		if fi.Mode()&0o111 == 0 {
 			return fmt.Errorf("%s is not executable", b)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, LWSCRDFile)); err != nil {
+		return fmt.Errorf("missing %s", LWSCRDFile)
 	}
 	return nil
 }

@@ -63,6 +63,8 @@ type Options struct {
 	StartTimeout time.Duration
 	// Progress receives one line per step of Start and Stop; nil discards them.
 	Progress io.Writer
+	// LWS starts the LeaderWorkerSet controller with its CRD and webhooks (multi-node workers).
+	LWS bool
 }
 
 // Cluster is a running simulated cluster.
@@ -85,7 +87,7 @@ type Cluster struct {
 }
 
 type ports struct {
-	etcdClient, etcdPeer, apiserver, controllerManager, scheduler, kwok int
+	etcdClient, etcdPeer, apiserver, controllerManager, scheduler, kwok, lwsHealth, lwsWebhook int
 }
 
 // errPortTaken means a component could not bind a port picked for it: another process took it
@@ -185,9 +187,20 @@ func start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		{"start etcd", c.startEtcd},
 		{"start kube-apiserver", c.startAPIServer},
 		{"start kube-controller-manager, kube-scheduler and kwok", c.startControllers},
+	}
+	if opts.LWS {
+		steps = append(steps, struct {
+			name string
+			run  func(context.Context) error
+		}{"start the LeaderWorkerSet controller", c.startLWS})
+	}
+	steps = append(steps, []struct {
+		name string
+		run  func(context.Context) error
+	}{
 		{"create nodes", c.createInitialNodes},
 		{"wait for nodes and the default service account", c.waitSettled},
-	}
+	}...)
 	for _, s := range steps {
 		start := time.Now()
 		fmt.Fprintf(opts.Progress, "• %s\n", s.name)
@@ -281,11 +294,11 @@ func (c *Cluster) prepare(context.Context) error {
 	if err := c.pki.generate(time.Now()); err != nil {
 		return err
 	}
-	free, err := freePorts(6)
+	free, err := freePorts(8)
 	if err != nil {
 		return err
 	}
-	c.ports = ports{free[0], free[1], free[2], free[3], free[4], free[5]}
+	c.ports = ports{free[0], free[1], free[2], free[3], free[4], free[5], free[6], free[7]}
 	if c.opts.APIServerPort != 0 {
 		c.ports.apiserver = c.opts.APIServerPort
 	}

@@ -313,7 +313,8 @@ status:
 		t.Fatal(err)
 	}
 	p, _ := devcluster.ParseProfile("cpu=1")
-	c, err := devcluster.Start(context.Background(), devcluster.Options{Profile: p, ExtraNodes: extra})
+	// With LWS: every component must stop, the LeaderWorkerSet controller too.
+	c, err := devcluster.Start(context.Background(), devcluster.Options{Profile: p, ExtraNodes: extra, LWS: true})
 	if err != nil {
 		t.Fatal(err)
 	}

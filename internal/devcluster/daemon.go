@@ -288,7 +288,7 @@ func waitGone(ctx context.Context, pid int, limit time.Duration) bool {
 
 // clusterFiles are the entries a cluster creates in its directory; only these are removed, so a
 // --dir that holds other files keeps them.
-var clusterFiles = []string{"pki", "kubeconfigs", "kubeconfig", "etcd", "logs", "apiserver", "kwok.yaml", "admission.yaml", "operator.log", StateFile, StateFile + ".tmp", SupervisorLog}
+var clusterFiles = []string{"pki", "kubeconfigs", "kubeconfig", "etcd", "logs", "apiserver", "kwok.yaml", "admission.yaml", "lws", "operator.log", StateFile, StateFile + ".tmp", SupervisorLog}
 
 func removeClusterFiles(dir string) error {
 	var errs []error

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ type UpOptions struct {
 	BinDir     string
 	Timeout    time.Duration
 	Foreground bool
+	LWS        bool
 
 	profile devcluster.Profile
 	nodes   []*corev1.Node
@@ -41,6 +43,7 @@ func (o *UpOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.KwokConfig, "kwok-config", "", "YAML file of extra kwok configuration (ClusterExec, ClusterLogs, Stage … documents), e.g. to exec into simulated pods")
 	cmd.Flags().StringVar(&o.BinDir, "bin-dir", "", "Directory of the control-plane binaries (default: bin/k8s of this repository, then the build cache; or $"+devcluster.EnvBinDir+")")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", devcluster.DefaultStartTimeout, "How long to wait for the cluster to become Ready")
+	cmd.Flags().BoolVar(&o.LWS, "lws", true, "Run the LeaderWorkerSet controller (CRD, webhooks) that multi-node workers need; --lws=false leaves it out")
 	_ = cmd.RegisterFlagCompletionFunc("profile", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return devcluster.NodeKindNames(), cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
 	})
@@ -96,6 +99,7 @@ func (o *UpOptions) clusterOptions() devcluster.Options {
 		ExtraNodes:   o.nodes,
 		KwokConfig:   o.kwok,
 		StartTimeout: o.Timeout,
+		LWS:          o.LWS,
 	}
 }
 
@@ -105,7 +109,8 @@ func (o *UpOptions) supervisorCommand() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find dynamoctl executable: %w", err)
 	}
-	args := []string{exe, "dev", "cluster", "serve", "--dir", o.Dir, "--profile", o.Profile, "--bin-dir", o.BinDir, "--timeout", o.Timeout.String()}
+	args := []string{exe, "dev", "cluster", "serve", "--dir", o.Dir, "--profile", o.Profile, "--bin-dir", o.BinDir, "--timeout", o.Timeout.String(),
+		"--lws=" + strconv.FormatBool(o.LWS)}
 	if o.NodesFile != "" {
 		args = append(args, "--nodes-file", o.NodesFile)
 	}
@@ -174,8 +179,9 @@ func newUpCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Start the dev cluster in the background and wait until its nodes are Ready",
-		Long: `Start etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok in the background,
-create the simulated nodes, wait until every node is Ready, and print the line that points kubectl
+		Long: `Start etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and the LeaderWorkerSet
+controller (with its CRD and webhooks; --lws=false leaves it out) in the background, create the
+simulated nodes, wait until every node is Ready, and print the line that points kubectl
 at the cluster. Exits non-zero when a cluster is already running in --dir.`,
 		Example: `  eval "$(dynamoctl dev cluster up --profile h100=4,a100-mig=2,cpu=2)"
   kubectl get nodes -L nvidia.com/gpu.product,nvidia.com/gpu.count
