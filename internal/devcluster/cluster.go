@@ -116,12 +116,11 @@ func progressOf(o Options) io.Writer {
 	return o.Progress
 }
 
-// logTail returns the last n non-empty lines of a log file as "\n  | line" text ("" when
-// unreadable), for errors that should say why a process died.
-func logTail(path string, n int) string {
+// lastLines returns the last n non-empty lines of a log file (nil when unreadable).
+func lastLines(path string, n int) []string {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return ""
+		return nil
 	}
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
@@ -132,6 +131,13 @@ func logTail(path string, n int) string {
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
+	return lines
+}
+
+// logTail returns the last n non-empty lines of a log file as "\n  | line" text ("" when
+// unreadable), each cut at 300 characters, for errors that should say why a process died.
+func logTail(path string, n int) string {
+	lines := lastLines(path, n)
 	var out strings.Builder
 	for _, l := range lines {
 		if len(l) > 300 {
@@ -583,10 +589,10 @@ func (c *Cluster) waitHealthy(ctx context.Context, name string) error {
 	var last error
 	for {
 		if proc.exited() {
-			tail := logTail(comp.Log, 3)
-			err := fmt.Errorf("%w; see %s%s", proc.exitError(), comp.Log, tail)
-			if strings.Contains(tail, "address already in use") {
-				err = fmt.Errorf("%w: %w", errPortTaken, err)
+			err := fmt.Errorf("%w; see %s%s", proc.exitError(), comp.Log, logTail(comp.Log, 3))
+			// Read whole lines: kwok logs JSON lines longer than the cut the message shows.
+			if strings.Contains(strings.Join(lastLines(comp.Log, 3), "\n"), "address already in use") {
+				err = fmt.Errorf("%w (address already in use): %w", errPortTaken, err)
 			}
 			return err
 		}

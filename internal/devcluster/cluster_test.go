@@ -433,7 +433,9 @@ func TestStartRetriesAPortRace(t *testing.T) {
 	}
 	bin := t.TempDir()
 	count := filepath.Join(t.TempDir(), "starts")
-	fakeBinDir(t, real, bin, "#!/bin/sh\necho x >> "+count+"\necho 'failed to listen on 127.0.0.1:4242: listen tcp 127.0.0.1:4242: bind: address already in use' >&2\nexit 1\n")
+	// One JSON line as kwok logs it, the reason after the 300 characters an error message shows.
+	line := `{"level":"ERROR","source":"` + strings.Repeat("x", 320) + `","msg":"Failed to run server","err":"listen tcp 127.0.0.1:4242: bind: address already in use"}`
+	fakeBinDir(t, real, bin, "#!/bin/sh\necho x >> "+count+"\necho '"+line+"' >&2\nexit 1\n")
 	p, _ := devcluster.ParseProfile("cpu=1")
 	c, err := devcluster.Start(context.Background(), devcluster.Options{BinDir: bin, Profile: p, StartTimeout: time.Minute})
 	if err == nil {
