@@ -48,7 +48,7 @@ cluster-bin: ## Build etcd, kube-apiserver, kube-controller-manager, kube-schedu
 	hack/cluster-bin.sh $(BIN)/k8s
 
 .PHONY: test-deps
-test-deps: ## Install what the tests need beyond Go (prometheus, procps, git) when missing
+test-deps: ## Install what the tests need beyond Go (prometheus, procps, git, make) when missing
 	hack/test-deps.sh
 
 .PHONY: test

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # make test's prerequisites beyond Go: Debian's prometheus (promtool checks
 # deploy/observability/prometheus.yml; prometheus scrapes dev services and the operator in
-# test/e2e), procps (pgrep: the cluster tests look for processes left behind) and git (version
-# stamps, verify scripts). Installs what is missing with apt-get when it can (root, Debian), and
+# test/e2e), procps (pgrep: the cluster tests look for processes left behind), git (version
+# stamps, verify scripts) and make (test/image runs `make image`, test/e2e `make build`; CI runs
+# this script before make exists). Installs what is missing with apt-get when it can (root, Debian), and
 # otherwise says what to install. Nothing is done when everything is there.
 set -euo pipefail
 need=()
 command -v git >/dev/null || need+=(git)
+command -v make >/dev/null || need+=(make)
 command -v pgrep >/dev/null || need+=(procps)
 { command -v promtool && command -v prometheus; } >/dev/null || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] && exit 0

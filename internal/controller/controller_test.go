@@ -1,7 +1,6 @@
 package controller_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -87,14 +86,7 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dgds, err := render.DecodeGraphs(bytes.NewReader(raw), "reference", "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dgd := dgds[0]
-	if err := cl.Create(ctx, dgd); err != nil {
-		t.Fatal(err)
-	}
+	dgd := controllertest.CreateGraph(t, cl, string(raw))
 	key := client.ObjectKeyFromObject(dgd)
 
 	// Children with the right env, ports and limits; pods Running → Ready.
@@ -236,7 +228,7 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 func TestDeleteKeepsCreatedPVC(t *testing.T) {
 	_, cl := setup(t, "cpu=1")
 	ctx := context.Background()
-	dgds, err := render.DecodeGraphs(strings.NewReader(`apiVersion: nvidia.com/v1alpha1
+	dgd := controllertest.CreateGraph(t, cl, `apiVersion: nvidia.com/v1alpha1
 kind: DynamoGraphDeployment
 metadata: {name: cache}
 spec:
@@ -248,14 +240,7 @@ spec:
       componentType: frontend
       volumeMounts: [{name: model-cache, mountPoint: /models}]
       extraPodSpec: {mainContainer: {image: registry.example/frontend:1}}
-`), "inline", "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dgd := dgds[0]
-	if err := cl.Create(ctx, dgd); err != nil {
-		t.Fatal(err)
-	}
+`)
 	waitForGraph(t, cl, client.ObjectKeyFromObject(dgd), "missing PVC reported", time.Minute, func(got *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
 		return cond != nil && cond.Status == metav1.ConditionFalse && strings.Contains(cond.Message, "PVC missing-claim not found"), fmt.Errorf("%+v", cond)
 	})
@@ -283,7 +268,7 @@ spec:
 func TestNotImplementedFieldReported(t *testing.T) {
 	_, cl := setup(t, "cpu=1")
 	ctx := context.Background()
-	dgds, err := render.DecodeGraphs(strings.NewReader(`apiVersion: nvidia.com/v1alpha1
+	dgd := controllertest.CreateGraph(t, cl, `apiVersion: nvidia.com/v1alpha1
 kind: DynamoGraphDeployment
 metadata: {name: multi}
 spec:
@@ -296,17 +281,10 @@ spec:
       subComponentType: decode
       multinode: {nodeCount: 2}
       extraPodSpec: {mainContainer: {image: registry.example/worker:1}}
-`), "inline", "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dgd := dgds[0]
+`)
 	_, renderErr := render.Graph(dgd, renderConfig)
 	if renderErr == nil {
 		t.Fatal("render accepted a multinode graph")
-	}
-	if err := cl.Create(ctx, dgd); err != nil {
-		t.Fatal(err)
 	}
 	waitForGraph(t, cl, client.ObjectKeyFromObject(dgd), "Ready=False NotImplemented", time.Minute, func(got *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
 		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == controller.ReasonNotImplemented &&
@@ -368,8 +346,7 @@ func ptrTo[T any](v T) *T { return &v }
 // the service, the pod and the kubelet's reason (the dev cluster fails pulls from ".invalid").
 func TestStatusNamesImagePullFailure(t *testing.T) {
 	_, cl := setup(t, "cpu=1")
-	ctx := context.Background()
-	dgds, err := render.DecodeGraphs(strings.NewReader(`apiVersion: nvidia.com/v1alpha1
+	dgd := controllertest.CreateGraph(t, cl, `apiVersion: nvidia.com/v1alpha1
 kind: DynamoGraphDeployment
 metadata: {name: pullfail}
 spec:
@@ -377,14 +354,8 @@ spec:
     Frontend:
       componentType: frontend
       extraPodSpec: {mainContainer: {image: registry`+devcluster.InvalidRegistrySuffix+`/frontend:1}}
-`), "inline", "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.Create(ctx, dgds[0]); err != nil {
-		t.Fatal(err)
-	}
-	waitForGraph(t, cl, client.ObjectKeyFromObject(dgds[0]), "Ready=False naming ErrImagePull", time.Minute, func(got *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
+`)
+	waitForGraph(t, cl, client.ObjectKeyFromObject(dgd), "Ready=False naming ErrImagePull", time.Minute, func(got *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
 		return got.Status.State == controller.StatePending && cond != nil && cond.Status == metav1.ConditionFalse &&
 			strings.Contains(cond.Message, "Frontend") && strings.Contains(cond.Message, "ErrImagePull"), fmt.Errorf("state %s, condition %+v", got.Status.State, cond)
 	})

@@ -70,14 +70,8 @@ func TestEditsConverge(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &controller.Reconciler{Client: counted, Config: controllertest.RenderConfig}
-	dgds, err := render.DecodeGraphs(strings.NewReader(editsGraph), "edits", "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.Create(ctx, dgds[0]); err != nil {
-		t.Fatal(err)
-	}
-	key := client.ObjectKeyFromObject(dgds[0])
+	dgd := controllertest.CreateGraph(t, cl, editsGraph)
+	key := client.ObjectKeyFromObject(dgd)
 	reconcile := func(what string, want int64) {
 		t.Helper()
 		if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: key}); err != nil {

@@ -122,17 +122,10 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The graph of TestEditsConverge plus a planner: every kind of child the operator writes.
-	dgds, err := render.DecodeGraphs(strings.NewReader(editsGraph+`    Planner:
+	dgd := controllertest.CreateGraph(t, cl, editsGraph+`    Planner:
       componentType: planner
       extraPodSpec: {mainContainer: {image: registry.example/planner:1}}
-`), "edits", "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dgd := dgds[0]
-	if err := cl.Create(ctx, dgd); err != nil {
-		t.Fatal(err)
-	}
+`)
 	key := client.ObjectKeyFromObject(dgd)
 	// Reconciled (the worker stays Pending: the dev cluster provisions no volume for its claim).
 	reconciled := func(what string) {

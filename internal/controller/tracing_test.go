@@ -21,8 +21,8 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/config"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
+	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
-	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
 // Each reconcile is one trace: a root span naming the graph with a child per step. A step the
@@ -41,7 +41,7 @@ func TestReconcileTraces(t *testing.T) {
 
 	create := func(name string) {
 		t.Helper()
-		dgds, err := render.DecodeGraphs(strings.NewReader(`apiVersion: nvidia.com/v1alpha1
+		controllertest.CreateGraph(t, admin, `apiVersion: nvidia.com/v1alpha1
 kind: DynamoGraphDeployment
 metadata: {name: `+name+`}
 spec:
@@ -49,13 +49,7 @@ spec:
     Frontend:
       componentType: frontend
       extraPodSpec: {mainContainer: {image: registry.example/frontend:1}}
-`), "inline", "default")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := admin.Create(ctx, dgds[0]); err != nil {
-			t.Fatal(err)
-		}
+`)
 	}
 	// trace returns the root span of the last reconcile of name and its children by name.
 	trace := func(name string) (sdktrace.ReadOnlySpan, map[string]sdktrace.ReadOnlySpan) {

@@ -136,12 +136,12 @@ func image(o ImageOptions, p v1.Platform, bin string, ca []byte) (v1.Image, erro
 	cf.Config.User = User
 	cf.Config.WorkingDir = "/"
 	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "SSL_CERT_FILE=" + CAFile}
-	cf.Config.Labels = Labels(o)
+	cf.Config.Labels = labels(o)
 	return mutate.ConfigFile(img, cf)
 }
 
-// Labels are the OCI annotations the image config carries.
-func Labels(o ImageOptions) map[string]string {
+// labels are the OCI annotations the image config carries.
+func labels(o ImageOptions) map[string]string {
 	return map[string]string{
 		"org.opencontainers.image.title":       "dynamo-operator",
 		"org.opencontainers.image.description": "Reconciles NVIDIA Dynamo DynamoGraphDeployments",

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
@@ -62,7 +63,7 @@ func TestLeaderHandover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	devclustertest.InstallCRDs(t, cfg, "../../config/crd/bases/nvidia.com_dynamographdeployments.yaml")
+	devclustertest.InstallCRDs(t, cfg, controllertest.CRDPath())
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	start := func(name string) *replica {

@@ -18,18 +18,9 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/release"
 )
-
-// repoRoot is the repository (the tests run in test/e2e).
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	r, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
 
 // runIn runs name in dir with env over the test's environment and returns its combined output.
 func runIn(t *testing.T, dir string, env []string, name string, args ...string) (string, error) {
@@ -49,7 +40,7 @@ func runIn(t *testing.T, dir string, env []string, name string, args ...string) 
 func TestKubectlPlugin(t *testing.T) {
 	kc, _ := upCluster(t, "h100=1,cpu=1")
 	bin := t.TempDir()
-	if out, err := runIn(t, repoRoot(t), nil, "make", "--no-print-directory", "build", "BIN="+bin); err != nil {
+	if out, err := runIn(t, controllertest.RepoRoot(), nil, "make", "--no-print-directory", "build", "BIN="+bin); err != nil {
 		t.Fatalf("make build: %v\n%s", err, out)
 	}
 	path := []string{"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")}
@@ -78,7 +69,7 @@ func TestKrewManifest(t *testing.T) {
 	const version, commit = "v0.0.0-krewtest", "fedcba9876543210fedcba9876543210fedcba98"
 	args := []string{"run", "./hack/krew", "--version", version, "--commit", commit, "--source-date-epoch", "1767225600",
 		"--platforms", "linux/" + runtime.GOARCH, "--out", out}
-	if o, err := runIn(t, repoRoot(t), nil, "go", args...); err != nil {
+	if o, err := runIn(t, controllertest.RepoRoot(), nil, "go", args...); err != nil {
 		t.Fatalf("hack/krew: %v\n%s", err, o)
 	}
 	raw, err := os.ReadFile(filepath.Join(out, "dynamo.yaml"))

@@ -5,15 +5,17 @@ package controllertest
 
 import (
 	"context"
-	"k8s.io/client-go/rest"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
@@ -95,4 +97,21 @@ func Eventually(t testing.TB, what string, timeout time.Duration, cond func(ctx 
 	if err != nil {
 		t.Fatalf("%s: %v (last: %v)", what, err, last)
 	}
+}
+
+// CreateGraph decodes manifest (one DynamoGraphDeployment, as `kubectl apply` reads it; its
+// namespace defaults to "default") and creates it with cl, returning what was sent.
+func CreateGraph(t testing.TB, cl client.Client, manifest string) *v1alpha1.DynamoGraphDeployment {
+	t.Helper()
+	dgds, err := render.DecodeGraphs(strings.NewReader(manifest), "inline", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dgds) != 1 {
+		t.Fatalf("manifest holds %d graphs, want 1", len(dgds))
+	}
+	if err := cl.Create(context.Background(), dgds[0]); err != nil {
+		t.Fatal(err)
+	}
+	return dgds[0]
 }
