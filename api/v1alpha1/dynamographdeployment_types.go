@@ -18,6 +18,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 40",message="metadata.name: at most 40 characters, so that every child name <name>-<service> is a valid DNS label"
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name: lowercase letters, digits and dashes, starting with a letter (no dots): Services are named after the graph"
 // +kubebuilder:validation:XValidation:rule="self.spec.services.all(s, size(self.metadata.name) + 1 + size(s) <= 63)",message="spec.services: the DGD name, a dash and each service name must fit in 63 characters (child objects are named <dgd>-<service>)"
+// +kubebuilder:validation:XValidation:rule="self.spec.services.all(s, !has(self.spec.services[s].multinode) || size(self.metadata.name) + 1 + size(s) <= 45)",message="spec.services: for a multinode service the DGD name, a dash and the service name must fit in 45 characters (its LeaderWorkerSet's pods and StatefulSets add suffixes to <dgd>-<service>)"
 type DynamoGraphDeployment struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -22,6 +22,17 @@ const (
 	AnnotationEnableMetrics = "nvidia.com/enable-metrics"
 	// AnnotationCreatedBy marks PVCs a graph created; they outlive the graph on purpose.
 	AnnotationCreatedBy = "dynamo-infra.dev/created-by"
+	// AnnotationOriginVersion is the version of the operator that created a graph (the
+	// original's mutating webhook sets it). It gates behaviour that changed between versions:
+	// multi-node vLLM uses Ray for graphs created before 1.0.0.
+	AnnotationOriginVersion = "nvidia.com/dynamo-operator-origin-version"
+	// AnnotationVLLMExecutorBackend ("mp" or "ray") chooses how multi-node vLLM spans its
+	// nodes, over the origin version.
+	AnnotationVLLMExecutorBackend = "nvidia.com/vllm-distributed-executor-backend"
+
+	// LabelRole says whether a pod of a multi-node service is its group's "leader" or a
+	// "worker" (the original's label, name and values); the Service selects leaders.
+	LabelRole = "role"
 
 	ComponentFrontend = "frontend"
 	ComponentWorker   = "worker"
@@ -36,6 +47,11 @@ const (
 	GlobalDynamoNamespace = "dynamo"
 	// ComponentKindDeployment is status.services[].componentKind of a service on Deployments.
 	ComponentKindDeployment = "Deployment"
+	// ComponentKindLeaderWorkerSet is status.services[].componentKind of a multi-node service.
+	ComponentKindLeaderWorkerSet = "LeaderWorkerSet"
+	// MPISSHSecret is the default name of the Secret holding the SSH key pair (private.key,
+	// private.key.pub) TRT-LLM's multi-node launch (mpirun over SSH) uses.
+	MPISSHSecret = "mpi-run-ssh-secret"
 	// PlannerServiceAccount is the ServiceAccount planner pods run as.
 	PlannerServiceAccount = "planner-serviceaccount"
 	// DiscoveryModeContainer is the AnnotationKubeDiscoveryMode value for per-container discovery.
@@ -69,14 +85,31 @@ const (
 	EnvContainerName      = "CONTAINER_NAME"
 	EnvKubeDiscoveryMode  = "DYN_KUBE_DISCOVERY_MODE"
 	EnvVLLMCacheRoot      = "VLLM_CACHE_ROOT"
+	// EnvVLLMNixlSideChannelHost is the address vLLM's NIXL side channel binds to on a
+	// multi-node mp pod: its own IP.
+	EnvVLLMNixlSideChannelHost = "VLLM_NIXL_SIDE_CHANNEL_HOST"
+	// EnvOMPIKeepFQDN keeps mpirun from shortening the pod host names it was given.
+	EnvOMPIKeepFQDN = "OMPI_MCA_orte_keep_fqdn_hostnames"
+	// EnvLWSLeaderAddress and EnvLWSWorkerIndex are set by LeaderWorkerSet in each pod: the
+	// group leader's DNS name and the pod's index in its group (0 for the leader).
+	EnvLWSLeaderAddress = "LWS_LEADER_ADDRESS"
+	EnvLWSWorkerIndex   = "LWS_WORKER_INDEX"
 
 	// PortFrontend is the frontend's HTTP port; PortSystem the workers' and planner's system
 	// (health, metrics) port; PortNixl the workers' NIXL telemetry port; PortPlannerMetrics the
 	// planner's Prometheus port.
-	PortFrontend            = 8000
-	PortSystem              = 9090
-	PortNixl                = 19090
-	PortPlannerMetrics      = 9085
+	PortFrontend       = 8000
+	PortSystem         = 9090
+	PortNixl           = 19090
+	PortPlannerMetrics = 9085
+	// Ports of the multi-node launches: the Ray head (vLLM with Ray), vLLM mp's master port,
+	// SGLang's dist-init port, vLLM's data-parallel RPC port, and the SSH port of TRT-LLM's
+	// mpirun.
+	PortRayHead             = 6379
+	PortVLLMMaster          = 29500
+	PortSGLangDistInit      = 29500
+	PortVLLMDataParallelRPC = 13445
+	PortMPISSH              = 2222
 	PortNameFrontend        = "http"
 	PortNameSystem          = "system"
 	PortNameNixl            = "nixl"

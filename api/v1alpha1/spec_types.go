@@ -208,7 +208,9 @@ type ServiceSpec struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	Replicas *int32 `json:"replicas,omitempty"`
-	// Multinode spreads each replica over nodeCount nodes. Reported: not implemented yet.
+	// Multinode spreads each replica over nodeCount nodes: the service runs as a
+	// LeaderWorkerSet (sigs.k8s.io/lws) whose groups have nodeCount pods, each with the
+	// service's resources, and the engine is launched across them (see docs/multinode.md).
 	// +optional
 	Multinode *MultinodeSpec `json:"multinode,omitempty"`
 	// ScalingAdapter hands replicas to a scaling adapter. Reported when enabled.

@@ -1,5 +1,5 @@
 // Command dynamo-operator reconciles nvidia.com/v1alpha1 DynamoGraphDeployments into
-// Deployments, Services, PVCs and discovery RBAC.
+// Deployments (LeaderWorkerSets for multi-node services), Services, PVCs and discovery RBAC.
 package main
 
 import (
@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/tracing"
 	"github.com/dynamo-infra/dynamo-infra/internal/version"
@@ -22,6 +23,7 @@ func main() {
 	flag.StringVar(&o.Render.NATSAddress, "nats-address", "", "NATS address injected into every component as NATS_SERVER")
 	flag.StringVar(&o.Render.EtcdAddress, "etcd-address", "", "etcd endpoints injected into every component as ETCD_ENDPOINTS")
 	flag.StringVar(&o.Render.DiscoveryBackend, "discovery-backend", "kubernetes", "DYN_DISCOVERY_BACKEND for graphs that do not set nvidia.com/dynamo-discovery-backend")
+	flag.StringVar(&o.Render.MPISSHSecret, "mpi-ssh-secret", v1alpha1.MPISSHSecret, "Secret (in each graph's namespace) with the SSH key pair multi-node TRT-LLM pods mount for mpirun")
 	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", "Address of the metrics endpoint (0 disables it)")
 	flag.BoolVar(&o.SecureMetrics, "metrics-secure", false, "Serve metrics over HTTPS to callers allowed GET on /metrics (TokenReview and SubjectAccessReview)")
 	flag.StringVar(&o.MetricsCertDir, "metrics-cert-dir", "", "Directory with tls.crt and tls.key for --metrics-secure (default: a self-signed certificate)")

@@ -279,16 +279,16 @@ spec:
     Decode:
       componentType: worker
       subComponentType: decode
-      multinode: {nodeCount: 2}
+      modelRef: {name: qwen}
       extraPodSpec: {mainContainer: {image: registry.example/worker:1}}
 `)
 	_, renderErr := render.Graph(dgd, renderConfig)
 	if renderErr == nil {
-		t.Fatal("render accepted a multinode graph")
+		t.Fatal("render accepted a graph with modelRef")
 	}
 	waitForGraph(t, cl, client.ObjectKeyFromObject(dgd), "Ready=False NotImplemented", time.Minute, func(got *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
 		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == controller.ReasonNotImplemented &&
-			cond.Message == renderErr.Error() && strings.Contains(cond.Message, "spec.services.Decode.multinode"), fmt.Errorf("%+v", cond)
+			cond.Message == renderErr.Error() && strings.Contains(cond.Message, "spec.services.Decode.modelRef"), fmt.Errorf("%+v", cond)
 	})
 	waitForEvent(t, cl, "multi", corev1.EventTypeWarning, controller.ReasonNotImplemented)
 	deps := &appsv1.DeploymentList{}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	appsv1 "k8s.io/api/apps/v1"
@@ -33,9 +35,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-
-	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
-	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 )
 
 // FieldManager is the one field manager of every apply the operator makes.
@@ -50,8 +50,11 @@ type Reconciler struct {
 	APIReader client.Reader
 	// Names holds the metadata of every object of the children's kinds (not only ours), so
 	// that a free name costs no request (see getLive). Nil: APIReader is asked every time.
-	Names    client.Reader
-	Config   render.Config
+	Names  client.Reader
+	Config render.Config
+	// LWS says the cluster serves the LeaderWorkerSet API: multi-node services run on it.
+	// Without it a graph with one is reported (MultinodeUnavailable) and nothing is applied.
+	LWS      bool
 	Recorder events.EventRecorder
 	// MaxConcurrentReconciles is how many graphs are reconciled at once (default 1).
 	MaxConcurrentReconciles int
@@ -74,11 +77,14 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamoworkermetadatas,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=leaderworkerset.x-k8s.io,resources=leaderworkersets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
 
 // Each verb is needed: TestRoleIsNoBroaderThanNeeded fails on one that no reconcile uses and
 // no Role the operator creates grants. Status is written whole (update); children are applied
 // (patch, create), reverted after a manual edit of their content (update: Deployments,
-// Services, Roles, RoleBindings — never a claim or an account), pruned (delete).
+// LeaderWorkerSets, Services, ConfigMaps, Roles, RoleBindings — never a claim or an account),
+// pruned (delete).
 //
 // The operator holds every permission of the discovery Role it creates (endpoints, pods,
 // endpointslices, worker metadata) instead of the "bind" and "escalate" verbs: with those, its
@@ -146,6 +152,9 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 
 // applyChildren renders the children and applies each one that differs from its live copy.
 func (r *Reconciler) applyChildren(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment) error {
+	if render.HasMultinode(dgd) && !r.LWS {
+		return &MultinodeUnavailableError{}
+	}
 	objs, err := render.Graph(dgd, r.Config)
 	if err != nil {
 		return fmt.Errorf("render: %w", err)
@@ -155,15 +164,15 @@ func (r *Reconciler) applyChildren(ctx context.Context, dgd *v1alpha1.DynamoGrap
 			r.Recorder.Eventf(dgd, nil, corev1.EventTypeWarning, ReasonIgnoredField, "Reconcile", "%s", w)
 		}
 	}
-	// What pods need before they can start (claims, the discovery account and its role), then
-	// the Deployments, Services and the role's binding. Within a phase the applies run
+	// What pods need before they can start (claims, the discovery account and its role, the
+	// wait script), then the Deployments, LeaderWorkerSets, Services and the role's binding. Within a phase the applies run
 	// concurrently: a reconcile costs two round trips, not one per child. The binding waits
 	// for the Role: without the "bind" verb, the API server authorizes a binding by reading
 	// the Role it names.
 	var first, workloads []runtime.Object
 	for _, obj := range objs {
 		switch obj.(type) {
-		case *appsv1.Deployment, *corev1.Service, *rbacv1.RoleBinding:
+		case *appsv1.Deployment, *lwsv1.LeaderWorkerSet, *corev1.Service, *rbacv1.RoleBinding:
 			workloads = append(workloads, obj)
 		default:
 			first = append(first, obj)
@@ -184,12 +193,16 @@ func (r *Reconciler) applyChildren(ctx context.Context, dgd *v1alpha1.DynamoGrap
 var prunable = []struct {
 	kind string
 	list func() client.ObjectList
+	// lws marks kinds served only where LeaderWorkerSet is installed.
+	lws bool
 }{
-	{"Deployment", func() client.ObjectList { return &appsv1.DeploymentList{} }},
-	{"Service", func() client.ObjectList { return &corev1.ServiceList{} }},
-	{"ServiceAccount", func() client.ObjectList { return &corev1.ServiceAccountList{} }},
-	{"Role", func() client.ObjectList { return &rbacv1.RoleList{} }},
-	{"RoleBinding", func() client.ObjectList { return &rbacv1.RoleBindingList{} }},
+	{"Deployment", func() client.ObjectList { return &appsv1.DeploymentList{} }, false},
+	{"LeaderWorkerSet", func() client.ObjectList { return &lwsv1.LeaderWorkerSetList{} }, true},
+	{"Service", func() client.ObjectList { return &corev1.ServiceList{} }, false},
+	{"ConfigMap", func() client.ObjectList { return &corev1.ConfigMapList{} }, false},
+	{"ServiceAccount", func() client.ObjectList { return &corev1.ServiceAccountList{} }, false},
+	{"Role", func() client.ObjectList { return &rbacv1.RoleList{} }, false},
+	{"RoleBinding", func() client.ObjectList { return &rbacv1.RoleBindingList{} }, false},
 }
 
 // prune deletes this graph's children that it no longer renders: ours by label and controller
@@ -202,6 +215,9 @@ func (r *Reconciler) prune(ctx context.Context, dgd *v1alpha1.DynamoGraphDeploym
 	}
 	var errs []error
 	for _, p := range prunable {
+		if p.lws && !r.LWS {
+			continue
+		}
 		list, kind := p.list(), p.kind
 		if err := r.Client.List(ctx, list, client.InNamespace(dgd.Namespace),
 			client.MatchingLabels{v1alpha1.LabelGraphDeploymentName: dgd.Name, render.LabelManagedBy: render.ManagedBy}); err != nil {
@@ -390,6 +406,10 @@ func newOfKind(kind string) (client.Object, bool) {
 	switch kind {
 	case "Deployment":
 		return &appsv1.Deployment{}, true
+	case "LeaderWorkerSet":
+		return &lwsv1.LeaderWorkerSet{}, true
+	case "ConfigMap":
+		return &corev1.ConfigMap{}, true
 	case "Service":
 		return &corev1.Service{}, true
 	case "PersistentVolumeClaim":
@@ -418,9 +438,17 @@ func converged(desired, live client.Object) bool {
 	}
 	switch d := desired.(type) {
 	case *appsv1.Deployment:
-		return equality.Semantic.DeepDerivative(withProbeDefaults(d.Spec), live.(*appsv1.Deployment).Spec)
+		spec := d.Spec.DeepCopy()
+		withProbeDefaults(&spec.Template.Spec)
+		return equality.Semantic.DeepDerivative(*spec, live.(*appsv1.Deployment).Spec)
+	case *lwsv1.LeaderWorkerSet:
+		// A custom resource: the API server does not default the pod templates inside it, so
+		// they come back as sent.
+		return equality.Semantic.DeepDerivative(d.Spec, live.(*lwsv1.LeaderWorkerSet).Spec)
 	case *corev1.Service:
 		return equality.Semantic.DeepDerivative(d.Spec, live.(*corev1.Service).Spec)
+	case *corev1.ConfigMap:
+		return equality.Semantic.DeepEqual(d.Data, live.(*corev1.ConfigMap).Data)
 	case *corev1.PersistentVolumeClaim:
 		return true // claims are created once and never changed by us (no hash either)
 	case *corev1.ServiceAccount:
@@ -434,12 +462,10 @@ func converged(desired, live client.Object) bool {
 	return false
 }
 
-// withProbeDefaults returns spec with the API server's defaults in its probes' numbers, which a
+// withProbeDefaults puts the API server's defaults in a pod template's probe numbers, which a
 // derivative comparison cannot skip when unset (0 is a value to it): periodSeconds 10,
 // timeoutSeconds 1, successThreshold 1, failureThreshold 3.
-func withProbeDefaults(spec appsv1.DeploymentSpec) appsv1.DeploymentSpec {
-	spec = *spec.DeepCopy()
-	pod := &spec.Template.Spec
+func withProbeDefaults(pod *corev1.PodSpec) {
 	for _, cs := range [][]corev1.Container{pod.InitContainers, pod.Containers} {
 		for i := range cs {
 			for _, p := range []*corev1.Probe{cs[i].LivenessProbe, cs[i].ReadinessProbe, cs[i].StartupProbe} {
@@ -457,7 +483,6 @@ func withProbeDefaults(spec appsv1.DeploymentSpec) appsv1.DeploymentSpec {
 			}
 		}
 	}
-	return spec
 }
 
 func subset(want, have map[string]string) bool {
@@ -469,20 +494,33 @@ func subset(want, have map[string]string) bool {
 	return true
 }
 
-// observe reads the graph's Deployments, their pods and the PVCs it references.
+// observe reads the graph's Deployments and LeaderWorkerSets, their pods and the PVCs it
+// references.
 func (r *Reconciler) observe(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment) (Observed, error) {
-	obs := Observed{Deployments: map[string]*appsv1.Deployment{}, Pods: map[string][]corev1.Pod{}}
+	obs := Observed{Deployments: map[string]*appsv1.Deployment{}, LeaderWorkerSets: map[string]*lwsv1.LeaderWorkerSet{}, Pods: map[string][]corev1.Pod{}}
 	var errs []error
 	for _, name := range render.ServiceNames(dgd) {
-		d := &appsv1.Deployment{}
-		err := r.Client.Get(ctx, client.ObjectKey{Namespace: dgd.Namespace, Name: render.ChildName(dgd, name)}, d)
+		var err error
+		if render.NodeCount(dgd.Spec.Services[name]) > 1 {
+			if !r.LWS {
+				continue
+			}
+			l := &lwsv1.LeaderWorkerSet{}
+			if err = r.Client.Get(ctx, client.ObjectKey{Namespace: dgd.Namespace, Name: render.LeaderWorkerSetName(dgd, name)}, l); err == nil {
+				obs.LeaderWorkerSets[name] = l
+			}
+		} else {
+			d := &appsv1.Deployment{}
+			if err = r.Client.Get(ctx, client.ObjectKey{Namespace: dgd.Namespace, Name: render.ChildName(dgd, name)}, d); err == nil {
+				obs.Deployments[name] = d
+			}
+		}
 		if err != nil {
 			if !apierrors.IsNotFound(err) {
 				errs = append(errs, err)
 			}
 			continue
 		}
-		obs.Deployments[name] = d
 		pods := &corev1.PodList{}
 		if err := r.Client.List(ctx, pods, client.InNamespace(dgd.Namespace), client.MatchingLabels{v1alpha1.LabelSelector: render.ChildName(dgd, name)}); err != nil {
 			errs = append(errs, err)
@@ -532,7 +570,7 @@ func readyEvent(before, after *metav1.Condition) (eventType string, ok bool) {
 		return "", false
 	case after.Status == metav1.ConditionTrue:
 		return corev1.EventTypeNormal, before == nil || before.Status != metav1.ConditionTrue
-	case after.Reason == ReasonReconcileFailed || after.Reason == ReasonResourceConflict || after.Reason == ReasonNotImplemented:
+	case after.Reason == ReasonReconcileFailed || after.Reason == ReasonResourceConflict || after.Reason == ReasonNotImplemented || after.Reason == ReasonMultinodeUnavailable:
 		return corev1.EventTypeWarning, before == nil || before.Reason != after.Reason
 	default:
 		return corev1.EventTypeWarning, before != nil && before.Status == metav1.ConditionTrue
@@ -544,10 +582,15 @@ func readyEvent(before, after *metav1.Condition) (eventType string, ok bool) {
 // propagated to pods — and, unlike the spec, do not move the generation; status writes change
 // neither, so they trigger nothing.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.LWS {
+		b = b.Owns(&lwsv1.LeaderWorkerSet{})
+	}
+	return b.
 		For(&v1alpha1.DynamoGraphDeployment{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
+		Owns(&corev1.ConfigMap{}).
 		Owns(&corev1.ServiceAccount{}).
 		Owns(&rbacv1.Role{}).
 		Owns(&rbacv1.RoleBinding{}).

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 )
 
 // A child's spec belongs to its graph. Like the original operator — which notices a manual edit
@@ -25,8 +26,10 @@ const annotationForeignManagers = "dynamo-infra.dev/cached-foreign-spec-managers
 // contentFields are the top-level fields that make up a kind's desired state.
 func contentFields(obj client.Object) []string {
 	switch obj.(type) {
-	case *appsv1.Deployment, *corev1.Service:
+	case *appsv1.Deployment, *lwsv1.LeaderWorkerSet, *corev1.Service:
 		return []string{"f:spec"}
+	case *corev1.ConfigMap:
+		return []string{"f:data"}
 	case *rbacv1.Role:
 		return []string{"f:rules"}
 	case *rbacv1.RoleBinding:
@@ -94,6 +97,10 @@ func withContent(live, desired client.Object) client.Object {
 	switch d := desired.(type) {
 	case *appsv1.Deployment:
 		out.(*appsv1.Deployment).Spec = d.Spec
+	case *lwsv1.LeaderWorkerSet:
+		out.(*lwsv1.LeaderWorkerSet).Spec = d.Spec
+	case *corev1.ConfigMap:
+		out.(*corev1.ConfigMap).Data = d.Data
 	case *corev1.Service:
 		s := out.(*corev1.Service)
 		// The API server allocated these; an update without them keeps them.

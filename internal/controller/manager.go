@@ -9,10 +9,12 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -22,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
@@ -60,6 +63,7 @@ func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(v1alpha1.AddToScheme(s))
+	utilruntime.Must(lwsv1.AddToScheme(s))
 	return s
 }
 
@@ -71,7 +75,15 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	byObject := map[client.Object]cache.ByObject{}
 	// managedFields are a third of a Deployment's size: the cache keeps only which other
 	// writers own part of a child's spec (a manual edit, reverted; see drift.go).
-	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}, &corev1.PersistentVolumeClaim{}} {
+	children := []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &corev1.ConfigMap{}, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}, &corev1.PersistentVolumeClaim{}}
+	lws, err := servesLeaderWorkerSet(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if lws {
+		children = append(children, &lwsv1.LeaderWorkerSet{})
+	}
+	for _, obj := range children {
 		byObject[obj] = cache.ByObject{Label: owned, Transform: noteForeignManagers}
 	}
 	byObject[&corev1.Pod{}] = cache.ByObject{Label: owned, Transform: TrimPod}
@@ -116,7 +128,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 	r := &Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Names: names, Config: o.Render, Recorder: mgr.GetEventRecorder("dynamo-operator"),
-		MaxConcurrentReconciles: o.MaxConcurrentReconciles}
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles, LWS: lws}
 	if o.TracerProvider != nil {
 		r.Tracer = o.TracerProvider.Tracer(TracerName)
 	}
@@ -130,6 +142,29 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// servesLeaderWorkerSet asks the API server, once at start (as the original operator detects
+// its orchestrators), whether it serves LeaderWorkerSets. Installing LWS later takes an
+// operator restart.
+func servesLeaderWorkerSet(cfg *rest.Config) (bool, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return false, fmt.Errorf("discovery client: %w", err)
+	}
+	list, err := dc.ServerResourcesForGroupVersion(lwsv1.GroupVersion.String())
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("discover %s: %w", lwsv1.GroupVersion, err)
+	}
+	for _, r := range list.APIResources {
+		if r.Kind == "LeaderWorkerSet" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func durationOrNil(d time.Duration) *time.Duration {

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
@@ -112,7 +113,7 @@ func resourceOf(path string) (group, resource string, named, ok bool) {
 // discovery Role it creates (the API server lets it grant only what it holds). A marker that
 // grants more (a verb nothing calls) fails here, naming it.
 func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
-	c := devclustertest.Start(t, "h100=1")
+	c := devclustertest.Start(t, "h100=1", devclustertest.WithLWS)
 	devclustertest.InstallCRDs(t, c.RESTConfig(), controllertest.CRDPath(), controllertest.WorkerMetadataCRDPath())
 	var used requestLog
 	controllertest.StartOperatorWithConfig(t, used.wrap(c.RESTConfig()))
@@ -121,10 +122,20 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The graph of TestEditsConverge plus a planner: every kind of child the operator writes.
+	// The graph of TestEditsConverge plus a planner and a multi-node service (a
+	// LeaderWorkerSet and the wait script's ConfigMap): every kind of child the operator writes.
 	dgd := controllertest.CreateGraph(t, cl, editsGraph+`    Planner:
       componentType: planner
       extraPodSpec: {mainContainer: {image: registry.example/planner:1}}
+    Big:
+      componentType: worker
+      multinode: {nodeCount: 2}
+      resources: {limits: {gpu: "8"}}
+      extraPodSpec:
+        mainContainer:
+          image: registry.example/worker:1
+          command: [python3, -m, dynamo.vllm]
+          args: [--tensor-parallel-size, "16"]
 `)
 	key := client.ObjectKeyFromObject(dgd)
 	// Reconciled (the worker stays Pending: the dev cluster provisions no volume for its claim).
@@ -157,6 +168,8 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 	}{
 		{&appsv1.Deployment{}, "edits-frontend", `{"spec":{"minReadySeconds":7}}`},
 		{&corev1.Service{}, "edits-frontend", `{"spec":{"publishNotReadyAddresses":true}}`},
+		{&lwsv1.LeaderWorkerSet{}, "edits-big-0", `{"spec":{"leaderWorkerTemplate":{"size":3}}}`},
+		{&corev1.ConfigMap{}, "edits-wait-leader-script", `{"data":{"wait-for-leader.py":"print(1)"}}`},
 	}
 	for _, o := range rendered {
 		switch o := o.(type) {
@@ -190,10 +203,16 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 		})
 	}
 
-	// Removals: a service (Deployment and Service deleted), then discovery (account, Role, binding).
-	patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) { delete(d.Spec.Services, "Worker") })
-	reconciled("service removed")
+	// Removals: services (Deployment, LeaderWorkerSet, Services and, with no multi-node service
+	// left, the wait script deleted), then discovery (account, Role, binding).
+	patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) {
+		delete(d.Spec.Services, "Worker")
+		delete(d.Spec.Services, "Big")
+	})
+	reconciled("services removed")
 	gone(&appsv1.Deployment{}, "edits-worker")
+	gone(&lwsv1.LeaderWorkerSet{}, "edits-big-0")
+	gone(&corev1.ConfigMap{}, "edits-wait-leader-script")
 	patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) {
 		d.Annotations = map[string]string{v1alpha1.AnnotationDiscoveryBackend: v1alpha1.DiscoveryEtcd}
 	})

@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
@@ -29,6 +31,9 @@ const (
 	ReasonNotImplemented = "NotImplemented"
 	// ReasonIgnoredField is the reason of the warning event for a field accepted and ignored.
 	ReasonIgnoredField = "IgnoredField"
+	// ReasonMultinodeUnavailable: the graph has a multi-node service and the cluster does not
+	// serve the LeaderWorkerSet API; nothing of the graph is applied.
+	ReasonMultinodeUnavailable = "MultinodeUnavailable"
 
 	StateInitializing = "initializing"
 	StatePending      = "pending"
@@ -36,10 +41,20 @@ const (
 	StateFailed       = "failed"
 )
 
+// MultinodeUnavailableError means a graph has a multi-node service and the operator found no
+// LeaderWorkerSet API when it started.
+type MultinodeUnavailableError struct{}
+
+func (e *MultinodeUnavailableError) Error() string {
+	return "multinode services run on LeaderWorkerSet (leaderworkerset.x-k8s.io/v1), which this cluster does not serve: install LWS and restart the operator, or remove multinode; nothing of the graph is applied"
+}
+
 // Observed is what the reconciler read about a graph's children.
 type Observed struct {
 	// Deployments by service name; a missing entry means not created yet.
 	Deployments map[string]*appsv1.Deployment
+	// LeaderWorkerSets by service name, for multi-node services.
+	LeaderWorkerSets map[string]*lwsv1.LeaderWorkerSet
 	// Pods by service name, for the reason a service is not ready.
 	Pods map[string][]corev1.Pod
 	// MissingPVCs are referenced, not created by the graph, and absent.
@@ -55,6 +70,22 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 	var notReady []string
 	for _, name := range render.ServiceNames(dgd) {
 		want := render.Replicas(dgd.Spec.Services[name])
+		if render.NodeCount(dgd.Spec.Services[name]) > 1 {
+			l := obs.LeaderWorkerSets[name]
+			if l == nil {
+				notReady = append(notReady, name+": not created yet")
+				continue
+			}
+			st.Services[name] = v1alpha1.ServiceReplicaStatus{
+				ComponentKind: v1alpha1.ComponentKindLeaderWorkerSet, ComponentName: l.Name, ComponentNames: []string{l.Name},
+				Replicas: l.Status.Replicas, UpdatedReplicas: l.Status.UpdatedReplicas,
+				ReadyReplicas: l.Status.ReadyReplicas, AvailableReplicas: l.Status.ReadyReplicas,
+			}
+			if reason := leaderWorkerSetNotReady(l, want, obs.Pods[name]); reason != "" {
+				notReady = append(notReady, name+": "+reason)
+			}
+			continue
+		}
 		d := obs.Deployments[name]
 		if d == nil {
 			notReady = append(notReady, name+": not created yet")
@@ -78,9 +109,12 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, ReasonReconcileFailed, reconcileErr.Error()
 		var conflict *ConflictError
 		var unimplemented *render.UnimplementedError
+		var noLWS *MultinodeUnavailableError
 		switch {
 		case errors.As(reconcileErr, &conflict):
 			cond.Reason = ReasonResourceConflict
+		case errors.As(reconcileErr, &noLWS):
+			cond.Reason, cond.Message = ReasonMultinodeUnavailable, noLWS.Error()
 		case errors.As(reconcileErr, &unimplemented):
 			cond.Reason, cond.Message = ReasonNotImplemented, unimplemented.Error()
 		}
@@ -118,6 +152,23 @@ func deploymentNotReady(d *appsv1.Deployment, want int32, pods []corev1.Pod) str
 		return ""
 	}
 	reason := fmt.Sprintf("%d/%d replicas ready", d.Status.ReadyReplicas, want)
+	if why := podProblem(pods); why != "" {
+		reason += " (" + why + ")"
+	}
+	return reason
+}
+
+// leaderWorkerSetNotReady says why a LeaderWorkerSet does not have its groups ready, or "". A
+// group is ready when its leader and every worker are; a pod that cannot be placed (the
+// scheduler's reason) or does not start is named.
+func leaderWorkerSetNotReady(l *lwsv1.LeaderWorkerSet, want int32, pods []corev1.Pod) string {
+	if l.Status.UpdatedReplicas < want && l.Status.ReadyReplicas >= want {
+		return fmt.Sprintf("%d/%d groups updated", l.Status.UpdatedReplicas, want)
+	}
+	if l.Status.ReadyReplicas >= want && l.Status.Replicas == want {
+		return ""
+	}
+	reason := fmt.Sprintf("%d/%d groups of %d pods ready", l.Status.ReadyReplicas, want, ptr.Deref(l.Spec.LeaderWorkerTemplate.Size, 1))
 	if why := podProblem(pods); why != "" {
 		reason += " (" + why + ")"
 	}

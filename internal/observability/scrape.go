@@ -41,12 +41,13 @@ func Targets(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config) ([]Tar
 			return nil, fmt.Errorf("%s: %w", g.Name, err)
 		}
 		for _, name := range render.ServiceNames(g) {
-			d, err := render.Deployment(g, name, cfg)
+			// A multi-node service's workers carry the same selector as its leader: both are scraped.
+			tpl, err := render.PodTemplate(g, name, cfg)
 			if err != nil {
 				return nil, fmt.Errorf("%s/%s: %w", g.Name, name, err)
 			}
-			labels := d.Spec.Template.Labels
-			port := metricsPort(&d.Spec.Template.Spec)
+			labels := tpl.Labels
+			port := metricsPort(&tpl.Spec)
 			if port == "" {
 				return nil, fmt.Errorf("%s/%s: the main container has no %q or %q port", g.Name, name, v1alpha1.PortNameFrontend, v1alpha1.PortNameSystem)
 			}

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 )
 
 // AnnotationAppliedHash holds, on each child, a hash of its rendered content. The operator
@@ -33,6 +34,10 @@ func stampAppliedHash(desired metav1.Object) error {
 		content["spec"] = d.Spec
 	case *corev1.Service:
 		content["spec"] = d.Spec
+	case *lwsv1.LeaderWorkerSet:
+		content["spec"] = d.Spec
+	case *corev1.ConfigMap:
+		content["data"] = d.Data
 	case *rbacv1.Role:
 		content["rules"] = d.Rules
 	case *rbacv1.RoleBinding:

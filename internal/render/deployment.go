@@ -29,7 +29,9 @@ import (
 //     and the compilation cache, the backend's env (vLLM: VLLM_CACHE_ROOT);
 //  6. the base pod spec (grace 60 s, planner's account) with extraPodSpec laid over it, fsGroup
 //     1000 unless a securityContext is given, the discovery account, volumes, /dev/shm, and the
-//     main container appended after extraPodSpec's containers.
+//     main container appended after extraPodSpec's containers;
+//  7. for a multi-node service's leader and workers, the backend's launch (multinode.go): in
+//     the container before the compilation cache's env, in the pod after the main container.
 //
 // Deliberate differences are listed in docs/api/dynamographdeployment.md.
 
@@ -52,9 +54,9 @@ func Deployment(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config)
 	if s == nil {
 		return nil, fmt.Errorf("service %q is empty", service)
 	}
-	pod, err := PodSpec(dgd, service, cfg)
+	template, err := PodTemplate(dgd, service, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("service %s: %w", service, err)
+		return nil, err
 	}
 	replicas := Replicas(s)
 	return &appsv1.Deployment{
@@ -70,12 +72,23 @@ func Deployment(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config)
 				Type:          appsv1.RollingUpdateDeploymentStrategyType,
 				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &rollingMaxSurge, MaxUnavailable: &rollingMaxUnavail},
 			},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: podLabels(dgd, service, cfg), Annotations: podAnnotations(dgd, service)},
-				Spec:       pod,
-			},
+			Template: template,
 		},
 	}, nil
+}
+
+// PodTemplate is the pod template of a service (a multi-node service's leader): its labels,
+// annotations and spec, as the operator's Deployment or LeaderWorkerSet carries them.
+func PodTemplate(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) (corev1.PodTemplateSpec, error) {
+	pod, err := PodSpec(dgd, service, cfg)
+	if err != nil {
+		return corev1.PodTemplateSpec{}, fmt.Errorf("service %s: %w", service, err)
+	}
+	labels := podLabels(dgd, service, cfg)
+	if NodeCount(dgd.Spec.Services[service]) > 1 {
+		labels[v1alpha1.LabelRole] = string(RoleLeader)
+	}
+	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: podAnnotations(dgd, service)}, Spec: pod}, nil
 }
 
 // Replicas is the number of pods a service asks for: replicas, or 1.
@@ -86,8 +99,18 @@ func Replicas(s *v1alpha1.ServiceSpec) int32 {
 	return defaultReplicas
 }
 
-// PodSpec renders a service's pod (see the steps at the top of this file).
+// PodSpec renders a service's pod (see the steps at the top of this file): a multi-node
+// service's leader, whose scheduling constraints and resources its workers share.
 func PodSpec(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) (corev1.PodSpec, error) {
+	role := RoleMain
+	if NodeCount(dgd.Spec.Services[service]) > 1 {
+		role = RoleLeader
+	}
+	return RolePodSpec(dgd, service, cfg, role)
+}
+
+// RolePodSpec renders the pod of one role of a service (RoleMain for a single-node service).
+func RolePodSpec(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config, role Role) (corev1.PodSpec, error) {
 	s := dgd.Spec.Services[service]
 	ct := s.ComponentType
 	extra := s.ExtraPodSpec
@@ -139,6 +162,11 @@ func PodSpec(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) (c
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: vm.Name}}})
 		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: vm.Name, MountPath: mount})
 	}
+	if role != RoleMain {
+		if err := multinodeContainer(dgd, service, cfg, backend, role, &main); err != nil {
+			return corev1.PodSpec{}, err
+		}
+	}
 	if backend == "vllm" && cacheDir != "" {
 		main.Env = append(main.Env, corev1.EnvVar{Name: v1alpha1.EnvVLLMCacheRoot, Value: cacheDir})
 	}
@@ -166,6 +194,9 @@ func PodSpec(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) (c
 		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: v1alpha1.SharedMemoryVolume, MountPath: v1alpha1.SharedMemoryMountPath})
 	}
 	pod.Containers = append(pod.Containers, main)
+	if role != RoleMain {
+		multinodePod(dgd, cfg, backend, role, &pod)
+	}
 	return pod, nil
 }
 

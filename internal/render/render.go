@@ -27,6 +27,9 @@ type Config struct {
 	EtcdAddress string
 	// DiscoveryBackend is DYN_DISCOVERY_BACKEND unless the graph's annotation says otherwise.
 	DiscoveryBackend string
+	// MPISSHSecret names the Secret with the SSH key pair multi-node TRT-LLM pods mount
+	// (default v1alpha1.MPISSHSecret); it must exist in the graph's namespace.
+	MPISSHSecret string
 }
 
 // LabelManagedBy is the well-known label that says which tool manages an object.
@@ -36,8 +39,9 @@ const LabelManagedBy = "app.kubernetes.io/managed-by"
 const ManagedBy = "dynamo-operator"
 
 // Graph returns the desired children of dgd, in apply order: PVCs, the planner's account,
-// discovery RBAC, then for each service (sorted by name) its Deployment and Service, each but the
-// claims stamped with AnnotationAppliedHash. Every object carries its TypeMeta; owner
+// discovery RBAC, the multi-node wait script, then for each service (sorted by name) its
+// Deployment — a LeaderWorkerSet when it spans nodes — and Service, each but the claims stamped
+// with AnnotationAppliedHash. Every object carries its TypeMeta; owner
 // references point at dgd when it has a UID (PVCs excepted: they outlive the graph).
 func Graph(dgd *v1alpha1.DynamoGraphDeployment, cfg Config) ([]runtime.Object, error) {
 	if len(dgd.Spec.Services) == 0 {
@@ -63,12 +67,21 @@ func Graph(dgd *v1alpha1.DynamoGraphDeployment, cfg Config) ([]runtime.Object, e
 		sa, role, rb := DiscoveryRBAC(dgd)
 		out = append(out, sa, role, rb)
 	}
+	if HasMultinode(dgd) {
+		out = append(out, WaitLeaderConfigMap(dgd))
+	}
 	for _, name := range ServiceNames(dgd) {
-		d, err := Deployment(dgd, name, cfg)
+		var workload runtime.Object
+		var err error
+		if NodeCount(dgd.Spec.Services[name]) > 1 {
+			workload, err = LeaderWorkerSet(dgd, name, cfg)
+		} else {
+			workload, err = Deployment(dgd, name, cfg)
+		}
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, d, Service(dgd, name, cfg))
+		out = append(out, workload, Service(dgd, name, cfg))
 	}
 	for _, o := range out {
 		if err := stampAppliedHash(o.(metav1.Object)); err != nil {
@@ -170,6 +183,16 @@ func selectorLabels(dgd *v1alpha1.DynamoGraphDeployment, service string) map[str
 	return map[string]string{v1alpha1.LabelSelector: ChildName(dgd, service)}
 }
 
+// serviceSelector selects the pods a service's Service sends traffic to: all of them, or a
+// multi-node service's leaders (workers serve no HTTP).
+func serviceSelector(dgd *v1alpha1.DynamoGraphDeployment, service string) map[string]string {
+	sel := selectorLabels(dgd, service)
+	if NodeCount(dgd.Spec.Services[service]) > 1 {
+		sel[v1alpha1.LabelRole] = string(RoleLeader)
+	}
+	return sel
+}
+
 // childLabels are the labels of a service's Deployment and Service: graph labels < service
 // labels < the original's identifying labels and ours.
 func childLabels(dgd *v1alpha1.DynamoGraphDeployment, service string) map[string]string {
@@ -246,7 +269,7 @@ func childAnnotations(dgd *v1alpha1.DynamoGraphDeployment, service string) map[s
 // service's (and so onto its pods), under the service's.
 var propagatedAnnotations = []string{
 	v1alpha1.AnnotationEnableMetrics, v1alpha1.AnnotationDiscoveryBackend, v1alpha1.AnnotationKubeDiscoveryMode,
-	"nvidia.com/dynamo-operator-origin-version", "nvidia.com/vllm-distributed-executor-backend",
+	v1alpha1.AnnotationOriginVersion, v1alpha1.AnnotationVLLMExecutorBackend,
 }
 
 // podAnnotations are graph spec < graph metadata (propagatedAnnotations) < service <
@@ -279,7 +302,8 @@ func merge(maps ...map[string]string) map[string]string {
 	return out
 }
 
-// Service renders the Service of one service: frontend 8000/http, others 9090/system.
+// Service renders the Service of one service: frontend 8000/http, others 9090/system; a
+// multi-node service's selects its groups' leaders.
 func Service(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) *corev1.Service {
 	name, port := v1alpha1.PortNameSystem, int32(v1alpha1.PortSystem)
 	if dgd.Spec.Services[service].ComponentType == v1alpha1.ComponentFrontend {
@@ -297,7 +321,7 @@ func Service(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) *c
 			Labels: labels, Annotations: childAnnotations(dgd, service), OwnerReferences: ownerRefs(dgd),
 		},
 		Spec: corev1.ServiceSpec{
-			Selector: selectorLabels(dgd, service),
+			Selector: serviceSelector(dgd, service),
 			Ports:    []corev1.ServicePort{{Name: name, Port: port, TargetPort: intstr.FromString(name), Protocol: corev1.ProtocolTCP}},
 		},
 	}

@@ -56,9 +56,6 @@ func Unimplemented(dgd *v1alpha1.DynamoGraphDeployment) error {
 			continue
 		}
 		p := "spec.services." + name + "."
-		if s.Multinode != nil {
-			add(p+"multinode", "multi-node workers")
-		}
 		if s.ComponentType == v1alpha1.ComponentEPP || s.EPPConfig != nil {
 			add(p+"eppConfig", "Endpoint Picker (componentType epp)")
 		}
@@ -103,6 +100,10 @@ func Warnings(dgd *v1alpha1.DynamoGraphDeployment) []string {
 		}
 		if s.Autoscaling != nil {
 			out = append(out, fmt.Sprintf("spec.services.%s.autoscaling is deprecated and ignored (as by the original operator): set replicas", name))
+		}
+		if NodeCount(s) > 1 && dgd.Spec.BackendFramework == "" && s.ExtraPodSpec != nil && s.ExtraPodSpec.MainContainer != nil &&
+			!backendCommand.MatchString(strings.Join(append(append([]string{}, s.ExtraPodSpec.MainContainer.Command...), s.ExtraPodSpec.MainContainer.Args...), " ")) {
+			out = append(out, fmt.Sprintf("spec.services.%s.multinode: no backend (set spec.backendFramework, or run python -m dynamo.vllm, dynamo.sglang or dynamo.trtllm): its pods are placed as groups but no distributed-launch flags are added", name))
 		}
 		if s.DynamoNamespace != nil {
 			out = append(out, fmt.Sprintf("spec.services.%s.dynamoNamespace is deprecated and ignored: the Dynamo namespace derives from the graph", name))

@@ -11,8 +11,8 @@ import (
 )
 
 // `dynamoctl render` on upstream-shaped files: a file's other documents are printed unchanged
-// in their place; a graph with a field not implemented yet exits 1 naming it; a file with
-// only other kinds is an error.
+// in their place; a graph with a field not implemented yet exits 1 naming it; a multi-node
+// graph prints its LeaderWorkerSet; a file with only other kinds is an error.
 func TestRenderCLI(t *testing.T) {
 	dir := t.TempDir()
 	bin, err := clitest.Build(dir)
@@ -31,9 +31,16 @@ func TestRenderCLI(t *testing.T) {
 		t.Errorf("render output: no frontend command")
 	}
 
+	r = clitest.Run(t, bin, time.Minute, nil, "render", "-f", filepath.Join("testdata", "gaie-sidecar.yaml"))
+	if r.Code != 1 || !strings.Contains(r.Stderr, "spec.services.Epp.eppConfig (Endpoint Picker (componentType epp))") || r.Stdout != "" {
+		t.Errorf("render of a graph with an EPP: exit %d, stdout %q, stderr %q; want exit 1 naming the field", r.Code, r.Stdout, r.Stderr)
+	}
+
+	// A multi-node service prints as its LeaderWorkerSet, with the wait script before it.
 	r = clitest.Run(t, bin, time.Minute, nil, "render", "-f", filepath.Join("testdata", "vllm-multinode.yaml"))
-	if r.Code != 1 || !strings.Contains(r.Stderr, "spec.services.VllmDecodeWorker.multinode (multi-node workers)") || r.Stdout != "" {
-		t.Errorf("render of a multinode graph: exit %d, stdout %q, stderr %q; want exit 1 naming the field", r.Code, r.Stdout, r.Stderr)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "kind: LeaderWorkerSet") || !strings.Contains(r.Stdout, "name: vllm-multinode-vllmdecodeworker-0") ||
+		strings.Index(r.Stdout, "kind: ConfigMap") > strings.Index(r.Stdout, "kind: LeaderWorkerSet") {
+		t.Errorf("render of a multinode graph: exit %d, stderr %q, stdout:\n%s", r.Code, r.Stderr, r.Stdout)
 	}
 
 	only := filepath.Join(dir, "only.yaml")

@@ -78,6 +78,9 @@ func InstallCRDs(t testing.TB, cfg *rest.Config, files ...string) {
 	}
 }
 
+// WithLWS runs the LeaderWorkerSet controller in the cluster, with its CRD and webhooks.
+func WithLWS(o *devcluster.Options) { o.LWS = true }
+
 // ExecVolume makes kwok run every exec into a pod of namespace ns as a local command in dir, a
 // directory standing in for the volume the pod mounts: tar, find and sha256sum then really run.
 func ExecVolume(ns, dir string) func(*devcluster.Options) {
