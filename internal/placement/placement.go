@@ -27,27 +27,36 @@ type Node struct {
 
 // Demand is one service of a graph: Replicas pods, each needing Requests of NVIDIA resources,
 // allowed on the nodes its pod spec's node selector, required node affinity and tolerations
-// accept.
+// accept. A multi-node service's replica is a group of GroupSize such pods, each on a node of
+// its own, placed whole or not at all.
 type Demand struct {
 	Service  string
 	Replicas int64
-	Requests map[string]int64
-	Pod      *corev1.PodSpec
+	// GroupSize is the number of pods per replica (0 or 1: one).
+	GroupSize int64
+	Requests  map[string]int64
+	Pod       *corev1.PodSpec
 }
 
 // ServiceResult is where one service's pods went.
 type ServiceResult struct {
-	Service    string           `json:"service"`
-	Replicas   int64            `json:"replicas"`
-	PerPod     map[string]int64 `json:"perPod"`
-	Placed     int64            `json:"placed"`
-	Nodes      []string         `json:"nodes,omitempty"`
-	Candidates int              `json:"candidateNodes"`
+	Service  string `json:"service"`
+	Replicas int64  `json:"replicas"`
+	// GroupSize is the pods per replica of a multi-node service, each on its own node (1 otherwise).
+	GroupSize int64            `json:"groupSize"`
+	PerPod    map[string]int64 `json:"perPod"`
+	// Placed counts replicas (whole groups) placed.
+	Placed     int64    `json:"placed"`
+	Nodes      []string `json:"nodes,omitempty"`
+	Candidates int      `json:"candidateNodes"`
 	// Shortfall is what the unplaced pods need, per resource.
 	Shortfall map[string]int64 `json:"shortfall,omitempty"`
 	// LargestFree is the most of the service's first resource free on one candidate node
 	// after placement: why a pod did not fit.
 	LargestFree int64 `json:"largestFree"`
+	// NodesWithRoom is how many candidate nodes could still take one of its pods after
+	// placement: for a group, fewer than GroupSize is why it did not fit.
+	NodesWithRoom int `json:"nodesWithRoom"`
 }
 
 // Fits reports whether every pod of the service was placed.
@@ -68,9 +77,10 @@ func (r Result) FirstUnplaced() (ServiceResult, bool) {
 	return ServiceResult{}, false
 }
 
-// Place assigns pods first-fit decreasing: services ordered by GPUs per pod (largest first,
+// Place assigns pods first-fit decreasing: services ordered by GPUs per replica (largest first,
 // then by name), each pod to the first allowed node, in node-name order, with enough of every
-// resource it asks for. It does not change nodes.
+// resource it asks for; a group's pods each to a different node, the group whole or not at all.
+// It does not change nodes.
 func Place(nodes []Node, demands []Demand) Result {
 	free := make([]map[string]int64, len(nodes))
 	order := make([]int, len(nodes))
@@ -84,14 +94,15 @@ func Place(nodes []Node, demands []Demand) Result {
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(nodes[a].Node.Name, nodes[b].Node.Name) })
 	ds := slices.Clone(demands)
 	slices.SortStableFunc(ds, func(a, b Demand) int {
-		if c := cmp.Compare(total(b.Requests), total(a.Requests)); c != 0 {
+		if c := cmp.Compare(total(b.Requests)*groupSize(b), total(a.Requests)*groupSize(a)); c != 0 {
 			return c
 		}
 		return strings.Compare(a.Service, b.Service)
 	})
 	var res Result
 	for _, d := range ds {
-		sr := ServiceResult{Service: d.Service, Replicas: d.Replicas, PerPod: d.Requests}
+		size := groupSize(d)
+		sr := ServiceResult{Service: d.Service, Replicas: d.Replicas, GroupSize: size, PerPod: d.Requests}
 		var allowed []int
 		for _, i := range order {
 			if Allowed(d.Pod, nodes[i].Node) {
@@ -101,34 +112,43 @@ func Place(nodes []Node, demands []Demand) Result {
 		sr.Candidates = len(allowed)
 		used := map[string]bool{}
 		for p := int64(0); p < d.Replicas; p++ {
-			placed := false
+			// The group's pods go to the first nodes with room, one each.
+			var group []int
 			for _, i := range allowed {
-				if covers(free[i], d.Requests) {
-					for r, q := range d.Requests {
-						free[i][r] -= q
-					}
-					sr.Placed++
-					if !used[nodes[i].Node.Name] {
-						used[nodes[i].Node.Name] = true
-						sr.Nodes = append(sr.Nodes, nodes[i].Node.Name)
-					}
-					placed = true
+				if int64(len(group)) == size {
 					break
 				}
+				if covers(free[i], d.Requests) {
+					group = append(group, i)
+				}
 			}
-			if !placed {
-				break // the same pod will not fit on a later try either
+			if int64(len(group)) < size {
+				break // the same group will not fit on a later try either
 			}
+			for _, i := range group {
+				for r, q := range d.Requests {
+					free[i][r] -= q
+				}
+				if !used[nodes[i].Node.Name] {
+					used[nodes[i].Node.Name] = true
+					sr.Nodes = append(sr.Nodes, nodes[i].Node.Name)
+				}
+			}
+			sr.Placed++
 		}
 		if missing := d.Replicas - sr.Placed; missing > 0 {
 			sr.Shortfall = map[string]int64{}
 			for r, q := range d.Requests {
-				sr.Shortfall[r] = q * missing
+				sr.Shortfall[r] = q * missing * size
 			}
 		}
-		if first := firstResource(d.Requests); first != "" {
-			for _, i := range allowed {
+		first := firstResource(d.Requests)
+		for _, i := range allowed {
+			if first != "" {
 				sr.LargestFree = max(sr.LargestFree, free[i][first])
+			}
+			if covers(free[i], d.Requests) {
+				sr.NodesWithRoom++
 			}
 		}
 		res.Services = append(res.Services, sr)
@@ -153,10 +173,16 @@ func Allowed(spec *corev1.PodSpec, node *corev1.Node) bool {
 	return !untolerated
 }
 
-// Describe says in one line what a service needs, e.g. "2 pods × 4 nvidia.com/gpu".
+// Describe says in one line what a service needs, e.g. "2 pods × 4 nvidia.com/gpu", or for a
+// multi-node service "1 replica(s) × 2 nodes × 8 nvidia.com/gpu".
 func (s ServiceResult) Describe() string {
+	if s.GroupSize > 1 {
+		return fmt.Sprintf("%d replica(s) × %d nodes × %s", s.Replicas, s.GroupSize, FormatResources(s.PerPod))
+	}
 	return fmt.Sprintf("%d pod(s) × %s", s.Replicas, FormatResources(s.PerPod))
 }
+
+func groupSize(d Demand) int64 { return max(d.GroupSize, 1) }
 
 // FormatResources writes a resource map as "8 nvidia.com/gpu + 1 nvidia.com/mig-1g.10gb".
 func FormatResources(m map[string]int64) string {

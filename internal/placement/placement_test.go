@@ -101,6 +101,28 @@ func TestPlace(t *testing.T) {
 			want:    map[string]ServiceResult{"tiny": {Placed: 7, Nodes: []string{"mig"}}},
 		},
 		{
+			// A group's pods need distinct nodes: 16 GPUs free on one node do not hold a
+			// 2-node group, and a group is placed whole or not at all.
+			name:    "multi-node group needs one node per pod",
+			nodes:   []Node{node("a", 16, nil), node("b", 8, nil)},
+			demands: []Demand{{Service: "decode", Replicas: 2, GroupSize: 2, Requests: map[string]int64{gpu: 8}}},
+			want: map[string]ServiceResult{"decode": {Placed: 1, Nodes: []string{"a", "b"}, Shortfall: map[string]int64{gpu: 16},
+				LargestFree: 8, NodesWithRoom: 1}},
+			first: "decode",
+		},
+		{
+			// Groups go first (16 GPUs per replica): the single pods take what is left.
+			name:  "groups before single pods",
+			nodes: []Node{node("a", 8, nil), node("b", 8, nil), node("c", 4, nil)},
+			demands: []Demand{{Service: "prefill", Replicas: 3, Requests: map[string]int64{gpu: 4}},
+				{Service: "decode", Replicas: 1, GroupSize: 2, Requests: map[string]int64{gpu: 8}}},
+			want: map[string]ServiceResult{
+				"decode":  {Placed: 1, Nodes: []string{"a", "b"}},
+				"prefill": {Placed: 1, Nodes: []string{"c"}, Shortfall: map[string]int64{gpu: 8}},
+			},
+			first: "prefill",
+		},
+		{
 			name:    "no nodes",
 			demands: []Demand{{Service: "decode", Replicas: 1, Requests: map[string]int64{gpu: 1}}},
 			want:    map[string]ServiceResult{"decode": {Placed: 0, Shortfall: map[string]int64{gpu: 1}}},
@@ -124,6 +146,9 @@ func TestPlace(t *testing.T) {
 				}
 				if want.LargestFree != 0 && got.LargestFree != want.LargestFree {
 					t.Errorf("%s: largest free %d, want %d", got.Service, got.LargestFree, want.LargestFree)
+				}
+				if want.NodesWithRoom != 0 && got.NodesWithRoom != want.NodesWithRoom {
+					t.Errorf("%s: %d nodes with room, want %d", got.Service, got.NodesWithRoom, want.NodesWithRoom)
 				}
 				if want.Candidates != 0 && got.Candidates != want.Candidates {
 					t.Errorf("%s: %d candidate nodes, want %d", got.Service, got.Candidates, want.Candidates)

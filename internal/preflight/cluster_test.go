@@ -264,6 +264,22 @@ func TestChecksOnGPUCluster(t *testing.T) {
 		prefill.Resources.Limits.GPU = "8"
 		expect(t, check(t, cfg, "dgd-fits", withGraphs([]*v1alpha1.DynamoGraphDeployment{big})), preflight.Fail,
 			"VllmPrefillWorker does not fit: needs 3 pod(s) × 8 nvidia.com/gpu, 2 placed, short 8 nvidia.com/gpu", "2 candidate node(s)")
+
+		// A multi-node replica is nodeCount pods of the per-node limit, each on its own node:
+		// 2 × 8 takes both nodes; a second replica, or a third node per replica, does not fit.
+		multi := graphs[0].DeepCopy()
+		delete(multi.Spec.Services, "VllmPrefillWorker")
+		decode := multi.Spec.Services["VllmDecodeWorker"]
+		decode.Multinode = &v1alpha1.MultinodeSpec{NodeCount: 2}
+		decode.Resources.Limits.GPU = "8"
+		expect(t, check(t, cfg, "dgd-fits", withGraphs([]*v1alpha1.DynamoGraphDeployment{multi})), preflight.Pass,
+			"VllmDecodeWorker 1 replica(s) × 2 nodes × 8 nvidia.com/gpu on 2 node(s)", "16 of 16 free GPUs used")
+		decode.Replicas = new(int32(2))
+		expect(t, check(t, cfg, "dgd-fits", withGraphs([]*v1alpha1.DynamoGraphDeployment{multi})), preflight.Fail,
+			"VllmDecodeWorker does not fit: 2 nodes × 8 nvidia.com/gpu needed per replica, 1 of 2 replica(s) placed; 0 of its 2 candidate node(s) have room for one pod")
+		decode.Replicas, decode.Multinode.NodeCount = nil, 3
+		expect(t, check(t, cfg, "dgd-fits", withGraphs([]*v1alpha1.DynamoGraphDeployment{multi})), preflight.Fail,
+			"VllmDecodeWorker does not fit: 3 nodes × 8 nvidia.com/gpu needed per replica, 0 of 1 replica(s) placed; 2 of its 2 candidate node(s) have room for one pod")
 	})
 }
 

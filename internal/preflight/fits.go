@@ -33,6 +33,9 @@ func Demands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit 
 				continue
 			}
 			replicas := int64(render.Replicas(g.Spec.Services[name]))
+			// A multi-node replica is nodeCount pods of the per-node limit, on distinct nodes
+			// (the leader's spec: its workers have the same resources and constraints).
+			group := int64(render.NodeCount(g.Spec.Services[name]))
 			service := name
 			if len(graphs) > 1 {
 				service = g.Name + "/" + name
@@ -41,7 +44,7 @@ func Demands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit 
 			if admit != nil {
 				pod = admit(g.Namespace, pod)
 			}
-			out = append(out, placement.Demand{Service: service, Replicas: replicas, Requests: req, Pod: pod})
+			out = append(out, placement.Demand{Service: service, Replicas: replicas, GroupSize: group, Requests: req, Pod: pod})
 		}
 	}
 	return out, nil
@@ -123,7 +126,13 @@ func checkFits(ctx context.Context, e *Env) Outcome {
 		return Outcome{Status: Pass, Detail: fmt.Sprintf("%s: no service requests GPUs", strings.Join(names, ", "))}
 	}
 	res := placement.Place(Capacity(inv, nodes), demands)
-	if s, bad := res.FirstUnplaced(); bad {
+	if s, bad := res.FirstUnplaced(); bad && s.GroupSize > 1 {
+		return Outcome{Status: Fail,
+			Detail: fmt.Sprintf("%s does not fit: %d nodes × %s needed per replica, %d of %d replica(s) placed; %d of its %d candidate node(s) have room for one pod%s",
+				s.Service, s.GroupSize, placement.FormatResources(s.PerPod), s.Placed, s.Replicas, s.NodesWithRoom, s.Candidates, admitNote),
+			Remediation: "free or add GPU nodes that match the service's node selector/affinity (each pod of a replica needs its own node), or lower its replicas, nodeCount or GPUs per node (dynamoctl gpus shows what is free)",
+			DocsURL:     docsBase + "dgd-fits"}
+	} else if bad {
 		return Outcome{Status: Fail,
 			Detail: fmt.Sprintf("%s does not fit: needs %s, %d placed, short %s; largest free block on its %d candidate node(s): %d%s",
 				s.Service, s.Describe(), s.Placed, placement.FormatResources(s.Shortfall), s.Candidates, s.LargestFree, admitNote),
@@ -135,7 +144,7 @@ func checkFits(ctx context.Context, e *Env) Outcome {
 	for _, s := range res.Services {
 		parts = append(parts, fmt.Sprintf("%s %s on %d node(s)", s.Service, s.Describe(), len(s.Nodes)))
 		for _, q := range s.PerPod {
-			total += q * s.Replicas
+			total += q * s.Replicas * max(s.GroupSize, 1)
 		}
 	}
 	return Outcome{Status: Pass, Detail: fmt.Sprintf("%s fits: %s; %d of %d free GPUs used%s",

@@ -11,6 +11,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
@@ -23,6 +24,7 @@ type Options struct {
 	NATS      string
 	Etcd      string
 	Discovery string
+	MPISecret string
 
 	out     *output.Flag
 	flags   *genericclioptions.ConfigFlags
@@ -37,8 +39,8 @@ func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.I
 		Short: "Print the objects the operator would apply for a DynamoGraphDeployment",
 		Long: `Decode a DynamoGraphDeployment manifest strictly (unknown fields are errors), default and
 validate it as the API server would (the CRD's schema and CEL rules, in process), and print the
-Deployments, Services, PVCs, ServiceAccounts and discovery RBAC the operator would apply for it, built by the same
-code the operator runs. Other documents of the file (ConfigMaps, Secrets) are printed unchanged,
+Deployments, LeaderWorkerSets (multinode services), Services, PVCs, ServiceAccounts, ConfigMaps
+and discovery RBAC the operator would apply for it, built by the same code the operator runs. Other documents of the file (ConfigMaps, Secrets) are printed unchanged,
 in their place. Nothing is sent to a cluster. The namespace is the manifest's, else -n, else the
 kubeconfig context's, else default. -f - reads standard input.
 
@@ -56,6 +58,7 @@ the graph's status on a cluster); 2 the file is invalid (the API server's words)
 	cmd.Flags().StringVar(&o.NATS, "nats", "", "NATS address injected as NATS_SERVER (the operator's --nats-address)")
 	cmd.Flags().StringVar(&o.Etcd, "etcd", "", "etcd endpoints injected as ETCD_ENDPOINTS (the operator's --etcd-address)")
 	cmd.Flags().StringVar(&o.Discovery, "discovery-backend", "kubernetes", "DYN_DISCOVERY_BACKEND unless the graph's annotation sets it")
+	cmd.Flags().StringVar(&o.MPISecret, "mpi-ssh-secret", v1alpha1.MPISSHSecret, "Secret multi-node TRT-LLM pods mount for mpirun (the operator's --mpi-ssh-secret)")
 	_ = cmd.MarkFlagRequired("filename")
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
 	o.out = output.AddFlag(cmd, output.YAML, output.JSON)
@@ -73,7 +76,7 @@ func (o *Options) Run() error {
 	if err != nil {
 		return exit.UsageError(fmt.Errorf("-f: %w", err))
 	}
-	cfg := render.Config{NATSAddress: o.NATS, EtcdAddress: o.Etcd, DiscoveryBackend: o.Discovery}
+	cfg := render.Config{NATSAddress: o.NATS, EtcdAddress: o.Etcd, DiscoveryBackend: o.Discovery, MPISSHSecret: o.MPISecret}
 	var all []runtime.Object
 	for _, doc := range docs {
 		if doc.Other != nil {
