@@ -88,8 +88,9 @@ bench: build cluster-bin ## Run the benchmarks (numbers go to docs/benchmarks.md
 	$(GO) run ./bench/gpus -dynamoctl $(BIN)/dynamoctl
 	@# dynamoctl preflight (baseline) against the original script's kubectl calls, 2,000 nodes and 20,000 pods.
 	$(GO) run ./bench/preflight -dynamoctl $(BIN)/dynamoctl
-	@# dynamo-operator: 500 graphs at once on 2,000 nodes and 20,000 other pods.
+	@# dynamo-operator: 500 graphs at once on 2,000 nodes and 20,000 other pods; then 100 with a 2-node decode (LeaderWorkerSet).
 	$(GO) run ./bench/operator -operator $(BIN)/dynamo-operator
+	$(GO) run ./bench/operator -operator $(BIN)/dynamo-operator -multinode -graphs 100
 
 .PHONY: clean
 clean: ## Remove build outputs (the cluster-binary cache under ~/.cache stays)

@@ -124,6 +124,10 @@ func TestCRDValidation(t *testing.T) {
 			service(s, "Frontend")["extraPodSpec"].(map[string]any)["mainContainer"].(map[string]any)["imagePullPolicyy"] = "Always"
 		}), `unknown field "spec.services.Frontend.extraPodSpec.mainContainer.imagePullPolicyy"`},
 		// Upstream's admission rules (its CRD's and its webhook's), as CEL and schema here.
+		{"multinode name too long for LWS", mutate(t, "v40", func(s map[string]any) {
+			s["services"].(map[string]any)[strings.Repeat("d", 42)] = map[string]any{"multinode": map[string]any{"nodeCount": 2},
+				"extraPodSpec": map[string]any{"mainContainer": map[string]any{"image": "x"}}}
+		}), "for a multinode service the DGD name, a dash and the service name must fit in 45 characters"},
 		{"multinode on one node", mutate(t, "v19", func(s map[string]any) { service(s, "VllmDecodeWorker")["multinode"] = map[string]any{"nodeCount": 1} }),
 			"spec.services.VllmDecodeWorker.multinode.nodeCount"},
 		{"epp without config", mutate(t, "v20", func(s map[string]any) {

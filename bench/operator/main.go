@@ -1,9 +1,11 @@
 // Command operator benchmarks dynamo-operator at scale: on a simulated cluster already holding
 // 2,000 GPU nodes and 20,000 other pods, it creates 500 DynamoGraphDeployments (three services
 // each) at once and reports the time until every graph is Ready, the operator's write requests
-// per graph (from its own client metrics), and its resident memory (idle and peak).
+// per graph (from its own client metrics), and its resident memory (idle and peak). -multinode
+// runs the LeaderWorkerSet controller too and creates graphs whose decode spans 2 nodes.
 //
 //	go run ./bench/operator [-nodes 2000] [-pods 20000] [-graphs 500] [-workers 4] [-operator bin/dynamo-operator]
+//	go run ./bench/operator -multinode -graphs 100
 package main
 
 import (
@@ -47,6 +49,7 @@ var dgdResource = schema.GroupVersionResource{Group: "nvidia.com", Version: "v1a
 type options struct {
 	nodes, pods, graphs, workers int
 	operator, manifest, crd      string
+	multinode                    bool
 }
 
 func main() {
@@ -58,7 +61,11 @@ func main() {
 	flag.StringVar(&o.operator, "operator", "bin/dynamo-operator", "operator binary to measure")
 	flag.StringVar(&o.manifest, "manifest", "deploy/discovery/dgd.yaml", "the graph to copy")
 	flag.StringVar(&o.crd, "crd", "config/crd/bases/nvidia.com_dynamographdeployments.yaml", "CRD to install")
+	flag.BoolVar(&o.multinode, "multinode", false, "run LeaderWorkerSet and use deploy/discovery/dgd-multinode.yaml (a 2-node decode) unless -manifest is given")
 	flag.Parse()
+	if o.multinode && !flagSet("manifest") {
+		o.manifest = "deploy/discovery/dgd-multinode.yaml"
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -69,7 +76,7 @@ func run(o options) (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop() // Ctrl-C ends the run through the deferred cluster and operator stops
 	p, _ := devcluster.ParseProfile("cpu=1")
-	c, err := devcluster.Start(ctx, devcluster.Options{Profile: p, StartTimeout: 5 * time.Minute})
+	c, err := devcluster.Start(ctx, devcluster.Options{Profile: p, StartTimeout: 5 * time.Minute, LWS: o.multinode})
 	if err != nil {
 		return err
 	}
@@ -145,7 +152,7 @@ func run(o options) (err error) {
 	delta := func(family string, labels ...string) float64 {
 		return sum(after, family, labels...) - sum(before, family, labels...)
 	}
-	fmt.Printf("\n%d graphs × 3 services, %d nodes, %d other pods, --max-concurrent-reconciles=%d\n", o.graphs, len(names)+1, o.pods, o.workers)
+	fmt.Printf("\n%d graphs × 3 services (%s), %d nodes, %d other pods, --max-concurrent-reconciles=%d\n", o.graphs, o.manifest, len(names)+1, o.pods, o.workers)
 	fmt.Printf("  all created                  %8s\n", created.Round(time.Millisecond))
 	fmt.Printf("  first graph Ready            %8s\n", firstReady.Round(time.Millisecond))
 	fmt.Printf("  every graph Ready            %8s\n", allReady.Round(time.Millisecond))
@@ -160,6 +167,12 @@ func run(o options) (err error) {
 	fmt.Printf("  operator RSS idle            %8.1f MiB  (after start-up, before any graph)\n", float64(idleRSS)/1024)
 	fmt.Printf("  operator RSS peak            %8.1f MiB\n", float64(peakRSS)/1024)
 	return nil
+}
+
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func readGraph(path string) (*unstructured.Unstructured, error) {

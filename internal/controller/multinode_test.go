@@ -208,7 +208,7 @@ func TestMultinodeGraphs(t *testing.T) {
 		eventually(t, "decode pods run with --enforce-eager", 2*time.Minute, func(ctx context.Context) (bool, error) {
 			pods, err := groupPods(ctx, cl, "vmn", "Decode")
 			if err != nil || len(pods) != 2 || running(pods) != 2 {
-				return false, fmt.Errorf("%d pods, %d running (%v)", len(pods), running(pods), err)
+				return false, fmt.Errorf("%d pods, %d running (%w)", len(pods), running(pods), err)
 			}
 			for i := range pods {
 				if !slices.Contains(mainOf(&pods[i]).Args, "--enforce-eager") {
@@ -236,7 +236,7 @@ func TestMultinodeGraphs(t *testing.T) {
 		eventually(t, "the graph's pods gone", time.Minute, func(ctx context.Context) (bool, error) {
 			pods := &corev1.PodList{}
 			err := cl.List(ctx, pods, client.InNamespace("default"), client.MatchingLabels{v1alpha1.LabelGraphDeploymentName: "vmn"})
-			return err == nil && len(pods.Items) == 0, fmt.Errorf("%d pods (%v)", len(pods.Items), err)
+			return err == nil && len(pods.Items) == 0, fmt.Errorf("%d pods (%w)", len(pods.Items), err)
 		})
 		if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "vmn-models"}, &corev1.PersistentVolumeClaim{}); err != nil {
 			t.Errorf("the created claim did not outlive the graph: %v", err)

@@ -109,9 +109,13 @@ func PodSpec(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) (c
 	return RolePodSpec(dgd, service, cfg, role)
 }
 
-// RolePodSpec renders the pod of one role of a service (RoleMain for a single-node service).
+// RolePodSpec renders the pod of one role of a service (a single-node service has only
+// RoleMain: the role asked for is ignored).
 func RolePodSpec(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config, role Role) (corev1.PodSpec, error) {
 	s := dgd.Spec.Services[service]
+	if NodeCount(s) <= 1 {
+		role = RoleMain
+	}
 	ct := s.ComponentType
 	extra := s.ExtraPodSpec
 	if extra == nil {

@@ -8,10 +8,11 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
-// Our example graphs decode strictly and render; the GPU one asks for GPUs on prefill and decode,
-// the CPU one for none, with the same three services.
+// Our example graphs decode strictly and render; the GPU ones ask for GPUs on prefill and decode,
+// the CPU one for none, with the same three services; the multi-node one's decode is a
+// LeaderWorkerSet of 2 pods × 8 GPUs.
 func TestExampleGraphs(t *testing.T) {
-	for file, wantGPU := range map[string]bool{"dgd.yaml": true, "dgd-cpu.yaml": false} {
+	for file, wantGPU := range map[string]bool{"dgd.yaml": true, "dgd-cpu.yaml": false, "dgd-multinode.yaml": true} {
 		docs, err := render.ReadGraphs(filepath.Join(deployDir, "discovery", file), nil, "default")
 		graphs := docs.Graphs()
 		if err != nil || len(graphs) != 1 {
@@ -29,6 +30,12 @@ func TestExampleGraphs(t *testing.T) {
 			_, gpu := render.MainContainer(&spec).Resources.Limits["nvidia.com/gpu"]
 			if want := wantGPU && name != "Frontend"; gpu != want {
 				t.Errorf("%s/%s: GPU limit %v, want %v", file, name, gpu, want)
+			}
+		}
+		if file == "dgd-multinode.yaml" {
+			lws, err := render.LeaderWorkerSet(g, "Decode", render.Config{})
+			if err != nil || *lws.Spec.LeaderWorkerTemplate.Size != 2 {
+				t.Errorf("%s: Decode LeaderWorkerSet %v (%v)", file, lws, err)
 			}
 		}
 	}
