@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 )
@@ -214,5 +215,35 @@ func TestNamespaceSeriesStartAtZero(t *testing.T) {
 	recordReconcile("fresh-namespace", nil, false, time.Millisecond)
 	if got := testutil.CollectAndCount(reconcileErrors) - before; got != len(errorTypes)+1 {
 		t.Errorf("a second reconcile changed the error series: %d", got)
+	}
+}
+
+// A LeaderWorkerSet is ready when it has the groups asked for, all ready; otherwise the reason
+// counts groups and names the first pod's problem (the scheduler's words).
+func TestLeaderWorkerSetNotReady(t *testing.T) {
+	size := int32(2)
+	lws := func(replicas, updated, ready int32) *lwsv1.LeaderWorkerSet {
+		l := &lwsv1.LeaderWorkerSet{Status: lwsv1.LeaderWorkerSetStatus{Replicas: replicas, UpdatedReplicas: updated, ReadyReplicas: ready}}
+		l.Spec.LeaderWorkerTemplate.Size = &size
+		return l
+	}
+	unschedulable := []corev1.Pod{{ObjectMeta: metav1.ObjectMeta{Name: "g-decode-0-1"}, Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{
+		Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/5 nodes are available: 4 Insufficient nvidia.com/gpu."}}}}}
+	for _, tt := range []struct {
+		name string
+		l    *lwsv1.LeaderWorkerSet
+		want int32
+		pods []corev1.Pod
+		msg  string
+	}{
+		{"ready", lws(2, 2, 2), 2, nil, ""},
+		{"a group not placed", lws(2, 2, 1), 2, unschedulable,
+			"1/2 groups of 2 pods ready (pod g-decode-0-1 Unschedulable: 0/5 nodes are available: 4 Insufficient nvidia.com/gpu.)"},
+		{"rolling", lws(1, 0, 1), 1, nil, "0/1 groups updated"},
+		{"scaling down", lws(2, 1, 1), 1, nil, "1/1 groups of 2 pods ready"},
+	} {
+		if got := leaderWorkerSetNotReady(tt.l, tt.want, tt.pods); got != tt.msg {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.msg)
+		}
 	}
 }

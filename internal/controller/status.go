@@ -69,34 +69,11 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 	st.Services = map[string]v1alpha1.ServiceReplicaStatus{}
 	var notReady []string
 	for _, name := range render.ServiceNames(dgd) {
-		want := render.Replicas(dgd.Spec.Services[name])
-		if render.NodeCount(dgd.Spec.Services[name]) > 1 {
-			l := obs.LeaderWorkerSets[name]
-			if l == nil {
-				notReady = append(notReady, name+": not created yet")
-				continue
-			}
-			st.Services[name] = v1alpha1.ServiceReplicaStatus{
-				ComponentKind: v1alpha1.ComponentKindLeaderWorkerSet, ComponentName: l.Name, ComponentNames: []string{l.Name},
-				Replicas: l.Status.Replicas, UpdatedReplicas: l.Status.UpdatedReplicas,
-				ReadyReplicas: l.Status.ReadyReplicas, AvailableReplicas: l.Status.ReadyReplicas,
-			}
-			if reason := leaderWorkerSetNotReady(l, want, obs.Pods[name]); reason != "" {
-				notReady = append(notReady, name+": "+reason)
-			}
-			continue
+		svc, reason := serviceStatus(dgd, name, obs)
+		if svc != nil {
+			st.Services[name] = *svc
 		}
-		d := obs.Deployments[name]
-		if d == nil {
-			notReady = append(notReady, name+": not created yet")
-			continue
-		}
-		st.Services[name] = v1alpha1.ServiceReplicaStatus{
-			ComponentKind: v1alpha1.ComponentKindDeployment, ComponentName: d.Name, ComponentNames: []string{d.Name},
-			Replicas: d.Status.Replicas, UpdatedReplicas: d.Status.UpdatedReplicas,
-			ReadyReplicas: d.Status.ReadyReplicas, AvailableReplicas: d.Status.AvailableReplicas,
-		}
-		if reason := deploymentNotReady(d, want, obs.Pods[name]); reason != "" {
+		if reason != "" {
 			notReady = append(notReady, name+": "+reason)
 		}
 	}
@@ -131,6 +108,33 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 		st.ObservedGeneration = dgd.Generation
 	}
 	return st
+}
+
+// serviceStatus is a service's replica counts from its workload (a Deployment, or a
+// LeaderWorkerSet counted in groups), and why it is not ready ("" when it is). A workload not
+// created yet has no counts.
+func serviceStatus(dgd *v1alpha1.DynamoGraphDeployment, name string, obs Observed) (*v1alpha1.ServiceReplicaStatus, string) {
+	want := render.Replicas(dgd.Spec.Services[name])
+	if render.NodeCount(dgd.Spec.Services[name]) > 1 {
+		l := obs.LeaderWorkerSets[name]
+		if l == nil {
+			return nil, "not created yet"
+		}
+		return &v1alpha1.ServiceReplicaStatus{
+			ComponentKind: v1alpha1.ComponentKindLeaderWorkerSet, ComponentName: l.Name, ComponentNames: []string{l.Name},
+			Replicas: l.Status.Replicas, UpdatedReplicas: l.Status.UpdatedReplicas,
+			ReadyReplicas: l.Status.ReadyReplicas, AvailableReplicas: l.Status.ReadyReplicas,
+		}, leaderWorkerSetNotReady(l, want, obs.Pods[name])
+	}
+	d := obs.Deployments[name]
+	if d == nil {
+		return nil, "not created yet"
+	}
+	return &v1alpha1.ServiceReplicaStatus{
+		ComponentKind: v1alpha1.ComponentKindDeployment, ComponentName: d.Name, ComponentNames: []string{d.Name},
+		Replicas: d.Status.Replicas, UpdatedReplicas: d.Status.UpdatedReplicas,
+		ReadyReplicas: d.Status.ReadyReplicas, AvailableReplicas: d.Status.AvailableReplicas,
+	}, deploymentNotReady(d, want, obs.Pods[name])
 }
 
 // deploymentNotReady says why a Deployment does not have its replicas ready, or "".

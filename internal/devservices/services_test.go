@@ -28,14 +28,36 @@ func must(t *testing.T, err error) {
 	}
 }
 
+// startOnFreePorts starts the services on ports free a moment ago. Under a parallel test run
+// another process can take such a port before the server binds it (NATS then never accepts
+// connections): the start is tried again, up to three times, on new ports.
+func startOnFreePorts(ctx context.Context, t *testing.T, metricsPort bool) (*devservices.Services, devservices.Options) {
+	t.Helper()
+	var err error
+	for range 3 {
+		opts := devservices.Options{DataDir: t.TempDir(), NATSPort: devclustertest.FreePort(t), NATSMonitorPort: devclustertest.FreePort(t),
+			NATSMetricsPort: -1, EtcdPort: devclustertest.FreePort(t), EtcdPeerPort: devclustertest.FreePort(t), StartTimeout: 20 * time.Second}
+		if metricsPort {
+			opts.NATSMetricsPort = devclustertest.FreePort(t)
+		}
+		var s *devservices.Services
+		if s, err = devservices.Start(ctx, opts); err == nil {
+			return s, opts
+		}
+		if !strings.Contains(err.Error(), "port in use") && !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
+	t.Fatal(err)
+	return nil, devservices.Options{}
+}
+
 // NATS publish/subscribe, a JetStream stream and an etcd key, all surviving a stop and a start
 // on the same data directory; both servers' metrics endpoints answer.
 func TestServicesSurviveRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	opts := devservices.Options{DataDir: t.TempDir(), NATSPort: devclustertest.FreePort(t), NATSMonitorPort: devclustertest.FreePort(t), NATSMetricsPort: -1, EtcdPort: devclustertest.FreePort(t), EtcdPeerPort: devclustertest.FreePort(t)}
-	s, err := devservices.Start(ctx, opts)
-	must(t, err)
+	s, opts := startOnFreePorts(ctx, t, false)
 	ep := s.Endpoints()
 
 	nc, err := nats.Connect(ep.NATS, nats.Timeout(5*time.Second))
@@ -135,9 +157,7 @@ func TestStartPortInUse(t *testing.T) {
 func TestNATSMetrics(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := devservices.Start(ctx, devservices.Options{DataDir: t.TempDir(), NATSPort: devclustertest.FreePort(t), NATSMonitorPort: devclustertest.FreePort(t),
-		NATSMetricsPort: devclustertest.FreePort(t), EtcdPort: devclustertest.FreePort(t), EtcdPeerPort: devclustertest.FreePort(t)})
-	must(t, err)
+	s, _ := startOnFreePorts(ctx, t, true)
 	defer s.Stop()
 	ep := s.Endpoints()
 	if ep.NATSMetrics == "" {
