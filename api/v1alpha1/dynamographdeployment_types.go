@@ -13,6 +13,8 @@ import (
 // +kubebuilder:resource:shortName=dgd,categories=dynamo
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
+// +kubebuilder:printcolumn:name="Services",type=string,JSONPath=`.status.readyServices`,description="services with all replicas ready / services"
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Backend",type=string,JSONPath=`.spec.backendFramework`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 40",message="metadata.name: at most 40 characters, so that every child name <name>-<service> is a valid DNS label"
@@ -53,11 +55,17 @@ type DynamoGraphDeploymentStatus struct {
 	// Services reports replicas per service.
 	// +optional
 	Services map[string]ServiceReplicaStatus `json:"services,omitempty"`
+	// ReadyServices is "<ready>/<total>": how many of the graph's services have all their
+	// replicas ready (kubectl get dgd and dynamoctl get dgd show it). Not in upstream's status.
+	// +optional
+	ReadyServices string `json:"readyServices,omitempty"`
 }
 
-// ServiceReplicaStatus counts one service's replicas as its Deployment reports them.
+// ServiceReplicaStatus counts one service's replicas as its Deployment reports them (or its
+// LeaderWorkerSet, in groups).
 type ServiceReplicaStatus struct {
-	// ComponentKind is the kind of the service's workload, as upstream reports it: Deployment.
+	// ComponentKind is the kind of the service's workload, as upstream reports it: Deployment,
+	// or LeaderWorkerSet for a multi-node service.
 	// +optional
 	// +kubebuilder:validation:Enum=PodClique;PodCliqueScalingGroup;Deployment;LeaderWorkerSet
 	ComponentKind string `json:"componentKind,omitempty"`

@@ -68,7 +68,8 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 	st := *dgd.Status.DeepCopy()
 	st.Services = map[string]v1alpha1.ServiceReplicaStatus{}
 	var notReady []string
-	for _, name := range render.ServiceNames(dgd) {
+	names := render.ServiceNames(dgd)
+	for _, name := range names {
 		svc, reason := serviceStatus(dgd, name, obs)
 		if svc != nil {
 			st.Services[name] = *svc
@@ -77,6 +78,7 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 			notReady = append(notReady, name+": "+reason)
 		}
 	}
+	st.ReadyServices = fmt.Sprintf("%d/%d", len(names)-len(notReady), len(names))
 	for _, p := range obs.MissingPVCs {
 		notReady = append(notReady, "PVC "+p+" not found (create it, or set create: true in spec.pvcs)")
 	}

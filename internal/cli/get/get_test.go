@@ -1,0 +1,155 @@
+package get_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
+	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
+)
+
+const graph = `apiVersion: nvidia.com/v1alpha1
+kind: DynamoGraphDeployment
+metadata: {name: %s, namespace: %s}
+spec:
+  backendFramework: vllm
+  services:
+    Frontend:
+      componentType: frontend
+      extraPodSpec: {mainContainer: {image: registry.example/frontend:1}}
+    Decode:
+      componentType: decode
+      resources: {limits: {gpu: "%d"}}
+      extraPodSpec: {mainContainer: {image: registry.example/worker:1}}
+`
+
+// lockedBuffer is an output stream a running command and the test share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// run runs dynamoctl with args against the cluster; it returns stdout, stderr and the exit code.
+func run(ctx context.Context, kubeconfig string, args ...string) (string, string, int) {
+	var out, errOut lockedBuffer
+	root := cli.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintln(&errOut, err)
+	}
+	return out.String(), errOut.String(), exit.Code(err)
+}
+
+// On the simulated cluster with the operator: a Ready graph and one whose decode cannot be
+// scheduled, listed as their status says (kubectl's columns and dynamoctl's), wide, by name,
+// across namespaces, as JSON; a missing name exits 1 after printing the others; -w prints the
+// row of a graph that changes.
+func TestGetDGD(t *testing.T) {
+	c, cl := controllertest.Setup(t, "h100=1,cpu=1")
+	ctx := context.Background()
+	kubeconfig := c.KubeconfigPath()
+	if err := cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-b"}}); err != nil {
+		t.Fatal(err)
+	}
+	controllertest.CreateGraph(t, cl, fmt.Sprintf(graph, "fits", "default", 1))
+	controllertest.CreateGraph(t, cl, fmt.Sprintf(graph, "toobig", "team-b", 16))
+	controllertest.Eventually(t, "both graphs reported, the frontends ready", 2*time.Minute, func(ctx context.Context) (bool, error) {
+		for _, key := range []client.ObjectKey{{Namespace: "default", Name: "fits"}, {Namespace: "team-b", Name: "toobig"}} {
+			g := &v1alpha1.DynamoGraphDeployment{}
+			if err := cl.Get(ctx, key, g); err != nil {
+				return false, err
+			}
+			// The frontend of the graph that does not fit is ready on its own.
+			want, services := map[string]string{"fits": "successful", "toobig": "pending"}[key.Name], map[string]string{"fits": "2/2", "toobig": "1/2"}[key.Name]
+			if g.Status.State != want || g.Status.ReadyServices != services {
+				return false, fmt.Errorf("%s: state %q, services %q", key.Name, g.Status.State, g.Status.ReadyServices)
+			}
+		}
+		return true, nil
+	})
+
+	out, errOut, code := run(ctx, kubeconfig, "get", "dgd")
+	if code != 0 || !strings.HasPrefix(out, "NAME  READY  STATE       SERVICES  REASON             AGE\nfits  True   successful  2/2       AllResourcesReady  ") {
+		t.Errorf("get dgd: exit %d, stderr %q, stdout:\n%s", code, errOut, out)
+	}
+	out, _, code = run(ctx, kubeconfig, "get", "dgd", "-A", "-o", "wide")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 || !strings.Contains(lines[0], "NAMESPACE") || !strings.Contains(lines[0], "BACKEND") ||
+		!strings.Contains(lines[2], "team-b") || !strings.Contains(lines[2], "False") || !strings.Contains(lines[2], "1/2") ||
+		!strings.Contains(lines[2], "ResourcesNotReady") || !strings.Contains(lines[2], "vllm") || !strings.Contains(lines[2], "Decode=0/1,Frontend=1/1") {
+		t.Errorf("get dgd -A -o wide: exit %d:\n%s", code, out)
+	}
+	out, _, code = run(ctx, kubeconfig, "get", "dynamographdeployment", "toobig", "-n", "team-b", "-o", "json")
+	var g v1alpha1.DynamoGraphDeployment
+	if err := json.Unmarshal([]byte(out), &g); code != 0 || err != nil || g.Name != "toobig" || g.Kind != "DynamoGraphDeployment" || g.Status.ReadyServices != "1/2" {
+		t.Errorf("get dgd NAME -o json: exit %d, %v:\n%s", code, err, out)
+	}
+	out, errOut, code = run(ctx, kubeconfig, "get", "dgd", "fits", "nope")
+	if code != exit.Failure || !strings.Contains(out, "fits") || !strings.Contains(errOut, `dynamographdeployment "nope" not found in namespace "default"`) {
+		t.Errorf("get dgd fits nope: exit %d, stderr %q, stdout:\n%s", code, errOut, out)
+	}
+	for _, args := range [][]string{{"get"}, {"get", "pods"}, {"get", "dgd", "x", "-A"}, {"get", "dgd", "-o", "name"}} {
+		if _, errOut, code := run(ctx, kubeconfig, args...); code != exit.Usage {
+			t.Errorf("%v: exit %d (%s), want 2", args, code, errOut)
+		}
+	}
+	if _, errOut, code := run(ctx, "/nonexistent/kubeconfig", "get", "dgd"); code != exit.Unreachable {
+		t.Errorf("no cluster: exit %d (%s), want 3", code, errOut)
+	}
+
+	// -w: the table, then a row when the graph's status changes (the decode fits once it asks
+	// for one GPU).
+	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	var wout lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		root := cli.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &wout, ErrOut: &wout})
+		root.SetArgs([]string{"--kubeconfig", kubeconfig, "get", "dgd", "toobig", "-n", "team-b", "-w"})
+		done <- exit.Code(root.ExecuteContext(wctx))
+	}()
+	controllertest.Eventually(t, "the watch printed the table", 30*time.Second, func(context.Context) (bool, error) {
+		return strings.Contains(wout.String(), "toobig"), nil
+	})
+	g = v1alpha1.DynamoGraphDeployment{}
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: "team-b", Name: "toobig"}, &g); err != nil {
+		t.Fatal(err)
+	}
+	g.Spec.Services["Decode"].Resources.Limits.GPU = "1"
+	if err := cl.Update(ctx, &g); err != nil {
+		t.Fatal(err)
+	}
+	controllertest.Eventually(t, "the watch printed the Ready row", 90*time.Second, func(context.Context) (bool, error) {
+		return strings.Contains(wout.String(), "AllResourcesReady"), fmt.Errorf("watch output:\n%s", wout.String())
+	})
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("watch ended with exit %d:\n%s", code, wout.String())
+	}
+}
