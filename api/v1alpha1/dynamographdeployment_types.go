@@ -80,4 +80,16 @@ type ServiceReplicaStatus struct {
 	UpdatedReplicas   int32    `json:"updatedReplicas"`
 	ReadyReplicas     int32    `json:"readyReplicas"`
 	AvailableReplicas int32    `json:"availableReplicas"`
+	// ScheduledReplicas counts the service's pods bound to a node (not in upstream's status).
+	// +optional
+	ScheduledReplicas int32 `json:"scheduledReplicas,omitempty"`
+	// Reason says why the service is not ready, typed (not in upstream's status; upstream's
+	// strings where it has them): insufficient_capacity, unschedulable, image_pull, crash_loop,
+	// pods_not_created, progress_deadline, pending_pvc, missing_pvc, updating, pods_not_ready,
+	// not_created. Empty when ready.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// Message is the reason in one line: the scheduler's, kubelet's or controller's words.
+	// +optional
+	Message string `json:"message,omitempty"`
 }

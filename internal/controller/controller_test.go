@@ -219,8 +219,12 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 		d.Spec.Services["VllmPrefillWorker"].Resources.Limits.GPU = "16"
 	})
 	waitForGraph(t, cl, key, "Ready=False naming the prefill worker", time.Minute, func(got *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
+		s := got.Status.Services["VllmPrefillWorker"]
 		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == controller.ReasonResourcesNotReady &&
-			strings.Contains(cond.Message, "VllmPrefillWorker") && strings.Contains(cond.Message, "Insufficient nvidia.com/gpu"), fmt.Errorf("condition %+v", cond)
+				strings.Contains(cond.Message, "VllmPrefillWorker") && strings.Contains(cond.Message, "Insufficient nvidia.com/gpu") &&
+				s.Reason == controller.ServiceReasonInsufficientCapacity && strings.Contains(s.Message, "Insufficient nvidia.com/gpu") &&
+				got.Status.Services["Frontend"].Reason == "" && got.Status.Services["Frontend"].ScheduledReplicas == 1,
+			fmt.Errorf("condition %+v, prefill %+v", cond, s)
 	})
 }
 
@@ -357,6 +361,7 @@ spec:
 `)
 	waitForGraph(t, cl, client.ObjectKeyFromObject(dgd), "Ready=False naming ErrImagePull", time.Minute, func(got *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
 		return got.Status.State == controller.StatePending && cond != nil && cond.Status == metav1.ConditionFalse &&
-			strings.Contains(cond.Message, "Frontend") && strings.Contains(cond.Message, "ErrImagePull"), fmt.Errorf("state %s, condition %+v", got.Status.State, cond)
+			strings.Contains(cond.Message, "Frontend") && strings.Contains(cond.Message, "ErrImagePull") &&
+			got.Status.Services["Frontend"].Reason == controller.ServiceReasonImagePull, fmt.Errorf("state %s, condition %+v, services %+v", got.Status.State, cond, got.Status.Services)
 	})
 }

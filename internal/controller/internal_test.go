@@ -234,16 +234,48 @@ func TestLeaderWorkerSetNotReady(t *testing.T) {
 		l    *lwsv1.LeaderWorkerSet
 		want int32
 		pods []corev1.Pod
-		msg  string
+		why  notReady
 	}{
-		{"ready", lws(2, 2, 2), 2, nil, ""},
-		{"a group not placed", lws(2, 2, 1), 2, unschedulable,
-			"1/2 groups of 2 pods ready (pod g-decode-0-1 Unschedulable: 0/5 nodes are available: 4 Insufficient nvidia.com/gpu.)"},
-		{"rolling", lws(1, 0, 1), 1, nil, "0/1 groups updated"},
-		{"scaling down", lws(2, 1, 1), 1, nil, "1/1 groups of 2 pods ready"},
+		{"ready", lws(2, 2, 2), 2, nil, notReady{}},
+		{"a group not placed", lws(2, 2, 1), 2, unschedulable, notReady{ServiceReasonInsufficientCapacity,
+			"1/2 groups of 2 pods ready (pod g-decode-0-1 Unschedulable: 0/5 nodes are available: 4 Insufficient nvidia.com/gpu.)"}},
+		{"rolling", lws(1, 0, 1), 1, nil, notReady{ServiceReasonUpdating, "0/1 groups updated"}},
+		{"scaling down", lws(2, 1, 1), 1, nil, notReady{ServiceReasonPodsNotReady, "1/1 groups of 2 pods ready"}},
 	} {
-		if got := leaderWorkerSetNotReady(tt.l, tt.want, tt.pods); got != tt.msg {
-			t.Errorf("%s: %q, want %q", tt.name, got, tt.msg)
+		if got := leaderWorkerSetNotReady(tt.l, tt.want, tt.pods); got != tt.why {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.why)
+		}
+	}
+}
+
+// Each pod problem gets its type: the scheduler's message (capacity, a claim, other filters) or
+// the container's waiting reason.
+func TestPodProblemReasons(t *testing.T) {
+	unscheduled := func(msg string) corev1.Pod {
+		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{
+			Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: msg}}}}
+	}
+	waiting := func(reason string) corev1.Pod {
+		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}}}}}}
+	}
+	for _, tt := range []struct {
+		pod  corev1.Pod
+		want string
+	}{
+		{unscheduled("0/3 nodes are available: 3 Insufficient nvidia.com/gpu."), ServiceReasonInsufficientCapacity},
+		{unscheduled("0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {gpu: x}."), ServiceReasonInsufficientCapacity},
+		{unscheduled("0/3 nodes are available: 3 node(s) had untolerated taint {dedicated: infra}."), ServiceReasonUnschedulable},
+		{unscheduled("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."), ServiceReasonUnschedulable},
+		{unscheduled(`0/3 nodes are available: persistentvolumeclaim "cache" not found.`), ServiceReasonPendingPVC},
+		{unscheduled("0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims."), ServiceReasonPendingPVC},
+		{waiting("ImagePullBackOff"), ServiceReasonImagePull},
+		{waiting("ErrImagePull"), ServiceReasonImagePull},
+		{waiting("CrashLoopBackOff"), ServiceReasonCrashLoop},
+		{waiting("CreateContainerConfigError"), ServiceReasonPodsNotReady},
+	} {
+		if got := firstPodProblem([]corev1.Pod{tt.pod}); got.reason != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.pod.Status, got.reason, tt.want)
 		}
 	}
 }

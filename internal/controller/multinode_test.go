@@ -222,8 +222,10 @@ func TestMultinodeGraphs(t *testing.T) {
 		// A second decode group needs two more free 8-GPU nodes; there are none.
 		patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) { d.Spec.Services["Decode"].Replicas = ptrTo(int32(2)) })
 		waitForGraph(t, cl, key, "Ready=False naming Decode and the scheduler's reason", 2*time.Minute, func(d *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
+			s := d.Status.Services["Decode"]
 			return cond != nil && cond.Status == metav1.ConditionFalse && strings.Contains(cond.Message, "Decode: 1/2 groups of 2 pods ready") &&
-				strings.Contains(cond.Message, "Insufficient nvidia.com/gpu"), fmt.Errorf("condition %+v", cond)
+				strings.Contains(cond.Message, "Insufficient nvidia.com/gpu") && s.Reason == controller.ServiceReasonInsufficientCapacity &&
+				s.ScheduledReplicas == 2 && d.Status.ReadyServices == "2/3", fmt.Errorf("condition %+v, decode %+v", cond, s)
 		})
 		patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) { d.Spec.Services["Decode"].Replicas = ptrTo(int32(1)) })
 		ready(key, "Ready after scaling back")
