@@ -190,7 +190,7 @@ func metricsOptions(o Options) metricsserver.Options {
 }
 
 // TrimPod reduces a cached Pod to what the status explains from it: identity, labels, phase,
-// the PodScheduled condition and the waiting reasons of containers. A graph's pods are its
+// the PodScheduled condition, the waiting reasons of containers and how each last ended. A graph's pods are its
 // largest cached kind; the spec alone is most of each.
 func TrimPod(obj any) (any, error) {
 	p, ok := obj.(*corev1.Pod)
@@ -212,6 +212,9 @@ func TrimPod(obj any) (any, error) {
 		s := corev1.ContainerStatus{Name: cs.Name}
 		if w := cs.State.Waiting; w != nil {
 			s.State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason}
+		}
+		if t := cs.LastTerminationState.Terminated; t != nil {
+			s.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: t.ExitCode, Reason: t.Reason}
 		}
 		t.Status.ContainerStatuses = append(t.Status.ContainerStatuses, s)
 	}

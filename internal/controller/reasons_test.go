@@ -34,7 +34,8 @@ spec:
 
 // Each typed reason produced for real on the simulated cluster, not by writing status: a taint
 // nobody tolerates, a ResourceQuota that forbids the pods, a namespace enforcing Pod Security
-// "restricted" against the default pod, and a claim that does not exist. The Ready message
+// "restricted" against the default pod, a claim that does not exist, and containers that keep
+// dying (the dev cluster's crash-loop stage, exit 1 or OOMKilled). The Ready message
 // keeps naming the service.
 func TestServiceReasons(t *testing.T) {
 	_, cl := setup(t, "cpu=1")
@@ -73,6 +74,10 @@ func TestServiceReasons(t *testing.T) {
 		{"restricted", "restricted", "", controller.ServiceReasonPodsNotCreated, `violates PodSecurity "restricted:latest"`},
 		{"noclaim", "default", "      volumeMounts: [{name: absent, mountPoint: /models}]\n",
 			controller.ServiceReasonMissingPVC, `persistentvolumeclaim "absent" not found`},
+		{"crashing", "default", "      extraPodMetadata: {annotations: {dynamo-infra.dev/simulate: crash-loop}}\n",
+			controller.ServiceReasonCrashLoop, "CrashLoopBackOff, last exit 1 Error"},
+		{"oom", "default", "      extraPodMetadata: {annotations: {dynamo-infra.dev/simulate: oom-killed}}\n",
+			controller.ServiceReasonCrashLoop, "CrashLoopBackOff, last exit 137 OOMKilled"},
 	}
 	for _, tc := range cases {
 		manifest := reasonGraph(tc.graph, tc.ns, tc.extra)

@@ -245,7 +245,12 @@ func firstPodProblem(pods []corev1.Pod) notReady {
 		}
 		for _, cs := range p.Status.ContainerStatuses {
 			if w := cs.State.Waiting; w != nil && w.Reason != "" {
-				return notReady{waitingReason(w.Reason), "pod " + p.Name + " " + w.Reason}
+				msg := "pod " + p.Name + " " + w.Reason
+				// A restarting container's last end says why it keeps dying (OOMKilled).
+				if t := cs.LastTerminationState.Terminated; t != nil && w.Reason == "CrashLoopBackOff" {
+					msg += fmt.Sprintf(", last exit %d %s", t.ExitCode, t.Reason)
+				}
+				return notReady{waitingReason(w.Reason), msg}
 			}
 		}
 	}

@@ -393,8 +393,8 @@ func (c *Cluster) writeKubeconfig(id clientIdentity) error {
 }
 
 // kwokConfig is kwok's --config: kwok's own default stages (node initialize, heartbeat with
-// lease, pod ready/complete/delete), taken from the kwok module, our image-pull-failure stage,
-// plus any extra documents.
+// lease, pod ready/complete/delete), taken from the kwok module, our image-pull-failure and
+// crash-loop stages, plus any extra documents.
 func (c *Cluster) kwokConfig() string {
 	docs := []string{
 		nodefast.DefaultNodeInit,
@@ -403,6 +403,7 @@ func (c *Cluster) kwokConfig() string {
 		podfast.DefaultPodComplete,
 		podfast.DefaultPodDelete,
 		stageImagePullFailed,
+		stageCrashLoop,
 	}
 	docs = append(docs, c.opts.KwokConfig...)
 	for i, d := range docs {

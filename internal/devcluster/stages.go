@@ -71,3 +71,66 @@ spec:
         {{ end }}
       {{ end }}
 `, "PATTERN", invalidImagePattern)
+
+// AnnotationSimulate on a pod asks the simulated cluster for a failure kwok cannot otherwise
+// show: "crash-loop" (every container exits 1 and waits in CrashLoopBackOff) or "oom-killed"
+// (the same, killed for memory: exit 137, OOMKilled).
+const AnnotationSimulate = "dynamo-infra.dev/simulate"
+
+// stageCrashLoop is a kwok Stage of ours: a scheduled pod annotated for it runs its containers
+// into CrashLoopBackOff, each with a last termination (exit code and reason), as a kubelet
+// reports a process that keeps dying. Like the pull failure it outweighs pod-ready and writes no
+// timestamps, so the pod settles.
+const stageCrashLoop = `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: dynamo-pod-crash-loop
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  weight: 1
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.spec.nodeName'
+      operator: 'Exists'
+    - key: '.metadata.annotations["dynamo-infra.dev/simulate"]'
+      operator: 'In'
+      values:
+      - 'crash-loop'
+      - 'oom-killed'
+  next:
+    event:
+      type: Warning
+      reason: BackOff
+      message: 'Back-off restarting failed container (simulated)'
+    statusTemplate: |
+      {{ $oom := eq (index .metadata.annotations "dynamo-infra.dev/simulate") "oom-killed" }}
+      phase: Running
+      conditions:
+      - type: Ready
+        status: "False"
+        reason: ContainersNotReady
+      - type: ContainersReady
+        status: "False"
+        reason: ContainersNotReady
+      containerStatuses:
+      {{ range .spec.containers }}
+      - name: {{ .name | Quote }}
+        image: {{ .image | Quote }}
+        imageID: ""
+        restartCount: 5
+        ready: false
+        started: false
+        state:
+          waiting:
+            reason: CrashLoopBackOff
+            message: 'back-off restarting failed container (simulated)'
+        lastState:
+          terminated:
+            exitCode: {{ if $oom }}137{{ else }}1{{ end }}
+            reason: {{ if $oom }}OOMKilled{{ else }}Error{{ end }}
+      {{ end }}
+`
