@@ -85,7 +85,7 @@ type ServiceReplicaStatus struct {
 	ScheduledReplicas int32 `json:"scheduledReplicas,omitempty"`
 	// Reason says why the service is not ready, typed (not in upstream's status; upstream's
 	// strings where it has them): insufficient_capacity, unschedulable, image_pull, crash_loop,
-	// pods_not_created, progress_deadline, pending_pvc, missing_pvc, updating, pods_not_ready,
+	// probe_failing, pods_not_created, progress_deadline, pending_pvc, missing_pvc, updating, pods_not_ready,
 	// not_created. Empty when ready.
 	// +optional
 	Reason string `json:"reason,omitempty"`

@@ -259,6 +259,10 @@ func TestPodProblemReasons(t *testing.T) {
 		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{
 			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}}}}}}
 	}
+	running := func(started bool) corev1.Pod {
+		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "main", Started: &started, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
+	}
 	for _, tt := range []struct {
 		pod  corev1.Pod
 		want string
@@ -273,6 +277,8 @@ func TestPodProblemReasons(t *testing.T) {
 		{waiting("ErrImagePull"), ServiceReasonImagePull},
 		{waiting("CrashLoopBackOff"), ServiceReasonCrashLoop},
 		{waiting("CreateContainerConfigError"), ServiceReasonPodsNotReady},
+		{running(true), ServiceReasonProbeFailing},
+		{running(false), ""}, // still starting (a model loading): no problem yet
 	} {
 		if got := firstPodProblem([]corev1.Pod{tt.pod}); got.reason != tt.want {
 			t.Errorf("%+v: %q, want %q", tt.pod.Status, got.reason, tt.want)

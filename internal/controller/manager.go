@@ -190,7 +190,8 @@ func metricsOptions(o Options) metricsserver.Options {
 }
 
 // TrimPod reduces a cached Pod to what the status explains from it: identity, labels, phase,
-// the PodScheduled condition, the waiting reasons of containers and how each last ended. A graph's pods are its
+// the PodScheduled condition, the waiting reasons of containers, whether each runs, has started
+// and is ready, and how each last ended. A graph's pods are its
 // largest cached kind; the spec alone is most of each.
 func TrimPod(obj any) (any, error) {
 	p, ok := obj.(*corev1.Pod)
@@ -209,7 +210,10 @@ func TrimPod(obj any) (any, error) {
 		}
 	}
 	for _, cs := range p.Status.ContainerStatuses {
-		s := corev1.ContainerStatus{Name: cs.Name}
+		s := corev1.ContainerStatus{Name: cs.Name, Ready: cs.Ready, Started: cs.Started}
+		if cs.State.Running != nil {
+			s.State.Running = &corev1.ContainerStateRunning{}
+		}
 		if w := cs.State.Waiting; w != nil {
 			s.State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason}
 		}

@@ -34,8 +34,9 @@ spec:
 
 // Each typed reason produced for real on the simulated cluster, not by writing status: a taint
 // nobody tolerates, a ResourceQuota that forbids the pods, a namespace enforcing Pod Security
-// "restricted" against the default pod, a claim that does not exist, and containers that keep
-// dying (the dev cluster's crash-loop stage, exit 1 or OOMKilled). The Ready message
+// "restricted" against the default pod, a claim that does not exist, containers that keep
+// dying (the dev cluster's crash-loop stage, exit 1 or OOMKilled) and a readiness probe that
+// fails (its probe-failing stage). The Ready message
 // keeps naming the service.
 func TestServiceReasons(t *testing.T) {
 	_, cl := setup(t, "cpu=1")
@@ -78,6 +79,8 @@ func TestServiceReasons(t *testing.T) {
 			controller.ServiceReasonCrashLoop, "CrashLoopBackOff, last exit 1 Error"},
 		{"oom", "default", "      extraPodMetadata: {annotations: {dynamo-infra.dev/simulate: oom-killed}}\n",
 			controller.ServiceReasonCrashLoop, "CrashLoopBackOff, last exit 137 OOMKilled"},
+		{"unready", "default", "      extraPodMetadata: {annotations: {dynamo-infra.dev/simulate: probe-failing}}\n",
+			controller.ServiceReasonProbeFailing, "container main running but not ready (readiness probe failing)"},
 	}
 	for _, tc := range cases {
 		manifest := reasonGraph(tc.graph, tc.ns, tc.extra)

@@ -170,6 +170,7 @@ const (
 	ServiceReasonUnschedulable        = "unschedulable"
 	ServiceReasonImagePull            = "image_pull"
 	ServiceReasonCrashLoop            = "crash_loop"
+	ServiceReasonProbeFailing         = "probe_failing"
 	ServiceReasonPodsNotCreated       = "pods_not_created"
 	ServiceReasonProgressDeadline     = "progress_deadline"
 	ServiceReasonPendingPVC           = "pending_pvc"
@@ -251,6 +252,13 @@ func firstPodProblem(pods []corev1.Pod) notReady {
 					msg += fmt.Sprintf(", last exit %d %s", t.ExitCode, t.Reason)
 				}
 				return notReady{waitingReason(w.Reason), msg}
+			}
+		}
+		// Running and past its startup probe, yet not ready: the readiness probe fails. (Not yet
+		// started is a model still loading, not a problem.)
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.State.Running != nil && cs.Started != nil && *cs.Started && !cs.Ready && p.DeletionTimestamp == nil {
+				return notReady{ServiceReasonProbeFailing, "pod " + p.Name + " container " + cs.Name + " running but not ready (readiness probe failing)"}
 			}
 		}
 	}

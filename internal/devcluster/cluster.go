@@ -393,8 +393,8 @@ func (c *Cluster) writeKubeconfig(id clientIdentity) error {
 }
 
 // kwokConfig is kwok's --config: kwok's own default stages (node initialize, heartbeat with
-// lease, pod ready/complete/delete), taken from the kwok module, our image-pull-failure and
-// crash-loop stages, plus any extra documents.
+// lease, pod ready/complete/delete), taken from the kwok module, our image-pull-failure,
+// crash-loop and probe-failing stages, plus any extra documents.
 func (c *Cluster) kwokConfig() string {
 	docs := []string{
 		nodefast.DefaultNodeInit,
@@ -404,6 +404,7 @@ func (c *Cluster) kwokConfig() string {
 		podfast.DefaultPodDelete,
 		stageImagePullFailed,
 		stageCrashLoop,
+		stageProbeFailing,
 	}
 	docs = append(docs, c.opts.KwokConfig...)
 	for i, d := range docs {

@@ -73,8 +73,9 @@ spec:
 `, "PATTERN", invalidImagePattern)
 
 // AnnotationSimulate on a pod asks the simulated cluster for a failure kwok cannot otherwise
-// show: "crash-loop" (every container exits 1 and waits in CrashLoopBackOff) or "oom-killed"
-// (the same, killed for memory: exit 137, OOMKilled).
+// show: "crash-loop" (every container exits 1 and waits in CrashLoopBackOff), "oom-killed"
+// (the same, killed for memory: exit 137, OOMKilled) or "probe-failing" (every container runs
+// and has started, but its readiness probe fails).
 const AnnotationSimulate = "dynamo-infra.dev/simulate"
 
 // stageCrashLoop is a kwok Stage of ours: a scheduled pod annotated for it runs its containers
@@ -132,5 +133,55 @@ spec:
           terminated:
             exitCode: {{ if $oom }}137{{ else }}1{{ end }}
             reason: {{ if $oom }}OOMKilled{{ else }}Error{{ end }}
+      {{ end }}
+`
+
+// stageProbeFailing is a kwok Stage of ours: a scheduled pod annotated for it runs with every
+// container started but not ready, and a Warning Unhealthy event, as a kubelet reports a
+// readiness probe that keeps failing.
+const stageProbeFailing = `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: dynamo-pod-probe-failing
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  weight: 1
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.spec.nodeName'
+      operator: 'Exists'
+    - key: '.metadata.annotations["dynamo-infra.dev/simulate"]'
+      operator: 'In'
+      values:
+      - 'probe-failing'
+  next:
+    event:
+      type: Warning
+      reason: Unhealthy
+      message: 'Readiness probe failed: HTTP probe failed with statuscode: 503 (simulated)'
+    statusTemplate: |
+      phase: Running
+      conditions:
+      - type: Ready
+        status: "False"
+        reason: ContainersNotReady
+      - type: ContainersReady
+        status: "False"
+        reason: ContainersNotReady
+      containerStatuses:
+      {{ range .spec.containers }}
+      - name: {{ .name | Quote }}
+        image: {{ .image | Quote }}
+        imageID: ""
+        restartCount: 0
+        ready: false
+        started: true
+        state:
+          running:
+            startedAt: {{ $.metadata.creationTimestamp | Quote }}
       {{ end }}
 `
