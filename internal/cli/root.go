@@ -54,8 +54,8 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		Use:   "dynamoctl",
 		Short: "Deploy and operate NVIDIA Dynamo inference graphs on Kubernetes GPU clusters",
 		Long: `dynamoctl is the command line of dynamo-infra: GPU inventory, pre-deployment checks, PVC tooling,
-DynamoGraphDeployment rendering, observability configuration, and a local simulated GPU
-cluster for development. Installed as kubectl-dynamo (make build writes both), it is the
+DynamoGraphDeployment rendering and listing, observability configuration, and a local simulated
+GPU cluster for development. Installed as kubectl-dynamo (make build writes both), it is the
 kubectl plugin: kubectl dynamo ...
 
 Exit codes: 0 success, 1 failure, 2 usage error, 3 cluster not running or unreachable,

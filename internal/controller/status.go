@@ -68,7 +68,7 @@ type Observed struct {
 func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileErr error) v1alpha1.DynamoGraphDeploymentStatus {
 	st := *dgd.Status.DeepCopy()
 	st.Services = map[string]v1alpha1.ServiceReplicaStatus{}
-	var notReadyServices []string
+	var notReady []string
 	names := render.ServiceNames(dgd)
 	for _, name := range names {
 		svc, why := serviceStatus(dgd, name, obs)
@@ -76,11 +76,10 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 			st.Services[name] = *svc
 		}
 		if why.reason != "" {
-			notReadyServices = append(notReadyServices, name+": "+why.message)
+			notReady = append(notReady, name+": "+why.message)
 		}
 	}
-	st.ReadyServices = fmt.Sprintf("%d/%d", len(names)-len(notReadyServices), len(names))
-	notReady := notReadyServices
+	st.ReadyServices = fmt.Sprintf("%d/%d", len(names)-len(notReady), len(names))
 	for _, p := range obs.MissingPVCs {
 		notReady = append(notReady, "PVC "+p+" not found (create it, or set create: true in spec.pvcs)")
 	}

@@ -78,14 +78,20 @@ spec:
 // and has started, but its readiness probe fails).
 const AnnotationSimulate = "dynamo-infra.dev/simulate"
 
-// stageCrashLoop is a kwok Stage of ours: a scheduled pod annotated for it runs its containers
-// into CrashLoopBackOff, each with a last termination (exit code and reason), as a kubelet
-// reports a process that keeps dying. Like the pull failure it outweighs pod-ready and writes no
-// timestamps, so the pod settles.
-const stageCrashLoop = `apiVersion: kwok.x-k8s.io/v1alpha1
+// simulatedPodStage is a kwok Stage of ours for a scheduled pod whose AnnotationSimulate is one
+// of values: it records a Warning event and keeps the pod Running but not ready, each container
+// as container (a status template of its own, indented for the list, with {{ $oom }} true for
+// "oom-killed"). Like the pull failure it outweighs pod-ready and writes no timestamps of its
+// own, so the pod settles.
+func simulatedPodStage(name string, values []string, eventReason, eventMessage, container string) string {
+	quoted := make([]string, len(values))
+	for i, v := range values {
+		quoted[i] = "      - '" + v + "'"
+	}
+	return `apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
-  name: dynamo-pod-crash-loop
+  name: ` + name + `
 spec:
   resourceRef:
     apiGroup: v1
@@ -97,18 +103,17 @@ spec:
       operator: 'DoesNotExist'
     - key: '.spec.nodeName'
       operator: 'Exists'
-    - key: '.metadata.annotations["dynamo-infra.dev/simulate"]'
+    - key: '.metadata.annotations["` + AnnotationSimulate + `"]'
       operator: 'In'
       values:
-      - 'crash-loop'
-      - 'oom-killed'
+` + strings.Join(quoted, "\n") + `
   next:
     event:
       type: Warning
-      reason: BackOff
-      message: 'Back-off restarting failed container (simulated)'
+      reason: ` + eventReason + `
+      message: '` + eventMessage + `'
     statusTemplate: |
-      {{ $oom := eq (index .metadata.annotations "dynamo-infra.dev/simulate") "oom-killed" }}
+      {{ $oom := eq (index .metadata.annotations "` + AnnotationSimulate + `") "oom-killed" }}
       phase: Running
       conditions:
       - type: Ready
@@ -122,7 +127,15 @@ spec:
       - name: {{ .name | Quote }}
         image: {{ .image | Quote }}
         imageID: ""
-        restartCount: 5
+` + container + `
+      {{ end }}
+`
+}
+
+// stageCrashLoop: every container waits in CrashLoopBackOff after 5 restarts, the last ended
+// with exit 1 (Error) or, for "oom-killed", 137 (OOMKilled).
+var stageCrashLoop = simulatedPodStage("dynamo-pod-crash-loop", []string{"crash-loop", "oom-killed"},
+	"BackOff", "Back-off restarting failed container (simulated)", `        restartCount: 5
         ready: false
         started: false
         state:
@@ -132,56 +145,14 @@ spec:
         lastState:
           terminated:
             exitCode: {{ if $oom }}137{{ else }}1{{ end }}
-            reason: {{ if $oom }}OOMKilled{{ else }}Error{{ end }}
-      {{ end }}
-`
+            reason: {{ if $oom }}OOMKilled{{ else }}Error{{ end }}`)
 
-// stageProbeFailing is a kwok Stage of ours: a scheduled pod annotated for it runs with every
-// container started but not ready, and a Warning Unhealthy event, as a kubelet reports a
-// readiness probe that keeps failing.
-const stageProbeFailing = `apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: dynamo-pod-probe-failing
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Pod
-  weight: 1
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.spec.nodeName'
-      operator: 'Exists'
-    - key: '.metadata.annotations["dynamo-infra.dev/simulate"]'
-      operator: 'In'
-      values:
-      - 'probe-failing'
-  next:
-    event:
-      type: Warning
-      reason: Unhealthy
-      message: 'Readiness probe failed: HTTP probe failed with statuscode: 503 (simulated)'
-    statusTemplate: |
-      phase: Running
-      conditions:
-      - type: Ready
-        status: "False"
-        reason: ContainersNotReady
-      - type: ContainersReady
-        status: "False"
-        reason: ContainersNotReady
-      containerStatuses:
-      {{ range .spec.containers }}
-      - name: {{ .name | Quote }}
-        image: {{ .image | Quote }}
-        imageID: ""
-        restartCount: 0
+// stageProbeFailing: every container runs and has started, but is not ready, as when a
+// readiness probe keeps failing.
+var stageProbeFailing = simulatedPodStage("dynamo-pod-probe-failing", []string{"probe-failing"},
+	"Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503 (simulated)", `        restartCount: 0
         ready: false
         started: true
         state:
           running:
-            startedAt: {{ $.metadata.creationTimestamp | Quote }}
-      {{ end }}
-`
+            startedAt: {{ $.metadata.creationTimestamp | Quote }}`)

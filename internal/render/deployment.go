@@ -60,11 +60,8 @@ func Deployment(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config)
 	}
 	replicas := Replicas(s)
 	return &appsv1.Deployment{
-		TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name: ChildName(dgd, service), Namespace: dgd.Namespace,
-			Labels: childLabels(dgd, service), Annotations: childAnnotations(dgd, service), OwnerReferences: ownerRefs(dgd),
-		},
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: workloadMeta(dgd, service, ChildName(dgd, service)),
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To(replicas),
 			Selector: &metav1.LabelSelector{MatchLabels: selectorLabels(dgd, service)},
@@ -89,6 +86,14 @@ func PodTemplate(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config
 		labels[v1alpha1.LabelRole] = string(RoleLeader)
 	}
 	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: podAnnotations(dgd, service)}, Spec: pod}, nil
+}
+
+// workloadMeta is the metadata of a service's workload (Deployment or LeaderWorkerSet) named name.
+func workloadMeta(dgd *v1alpha1.DynamoGraphDeployment, service, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name: name, Namespace: dgd.Namespace,
+		Labels: childLabels(dgd, service), Annotations: childAnnotations(dgd, service), OwnerReferences: ownerRefs(dgd),
+	}
 }
 
 // Replicas is the number of pods a service asks for: replicas, or 1.
@@ -167,7 +172,7 @@ func RolePodSpec(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config
 		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: vm.Name, MountPath: mount})
 	}
 	if role != RoleMain {
-		if err := multinodeContainer(dgd, service, cfg, backend, role, &main); err != nil {
+		if err := multinodeContainer(dgd, service, backend, role, &main); err != nil {
 			return corev1.PodSpec{}, err
 		}
 	}

@@ -3,7 +3,9 @@ package render
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -105,11 +107,8 @@ func LeaderWorkerSet(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Co
 	worker.Labels[v1alpha1.LabelRole] = string(RoleWorker)
 	worker.Spec = pod
 	return &lwsv1.LeaderWorkerSet{
-		TypeMeta: metav1.TypeMeta{APIVersion: lwsv1.GroupVersion.String(), Kind: "LeaderWorkerSet"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name: LeaderWorkerSetName(dgd, service), Namespace: dgd.Namespace,
-			Labels: childLabels(dgd, service), Annotations: childAnnotations(dgd, service), OwnerReferences: ownerRefs(dgd),
-		},
+		TypeMeta:   metav1.TypeMeta{APIVersion: lwsv1.GroupVersion.String(), Kind: "LeaderWorkerSet"},
+		ObjectMeta: workloadMeta(dgd, service, LeaderWorkerSetName(dgd, service)),
 		Spec: lwsv1.LeaderWorkerSetSpec{
 			Replicas:      ptr.To(Replicas(s)),
 			StartupPolicy: lwsv1.LeaderCreatedStartupPolicy,
@@ -161,7 +160,7 @@ while True:
 // multinodeContainer changes the main container of a multi-node pod for its backend and role:
 // the distributed-launch flags (or a new command), the env the launch needs, and the probes a
 // worker no longer answers.
-func multinodeContainer(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config, backend string, role Role, main *corev1.Container) error {
+func multinodeContainer(dgd *v1alpha1.DynamoGraphDeployment, service, backend string, role Role, main *corev1.Container) error {
 	nodes := NodeCount(dgd.Spec.Services[service])
 	switch backend {
 	case "vllm":
@@ -188,7 +187,7 @@ func multinodeContainer(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg
 			return noEngineCommand("sglang")
 		}
 	case "trtllm":
-		trtllmMultinode(cfg, role, nodes, main)
+		trtllmMultinode(role, nodes, gpuCount(dgd.Spec.Services[service], main), main)
 	}
 	return nil
 }
@@ -244,7 +243,7 @@ func vllmUsesMP(dgd *v1alpha1.DynamoGraphDeployment, service string) bool {
 // ranks, coordinated by the leader (hybrid load balancing).
 func vllmMultinode(dgd *v1alpha1.DynamoGraphDeployment, service string, role Role, nodes int32, main *corev1.Container) error {
 	args := splitArgs(main.Args)
-	gpus := gpuCount(main)
+	gpus := gpuCount(dgd.Spec.Services[service], main)
 	world := flagInt(args, "--tensor-parallel-size") * flagInt(args, "--pipeline-parallel-size")
 	switch {
 	case gpus > 0 && world > gpus && vllmUsesMP(dgd, service):
@@ -262,7 +261,7 @@ func vllmMultinode(dgd *v1alpha1.DynamoGraphDeployment, service string, role Rol
 	case gpus > 0 && world*flagInt(args, "--data-parallel-size") > gpus:
 		local := gpus / world
 		flags := []string{"--data-parallel-hybrid-lb"}
-		if !hasFlag(args, "--data-parallel-size") {
+		if !slices.Contains(args, "--data-parallel-size") {
 			flags = append(flags, "--data-parallel-size", fmt.Sprint(local*int64(nodes)))
 		}
 		start, shell := "0", false
@@ -306,7 +305,7 @@ func vllmRay(role Role, main *corev1.Container) error {
 // mounted Secret and run sshd on port 2222 (ready when it listens); the leader sets up the
 // key, waits until every worker's name resolves, and runs the original command under mpirun
 // on all the group's GPUs, passing the environment on.
-func trtllmMultinode(cfg Config, role Role, nodes int32, main *corev1.Container) {
+func trtllmMultinode(role Role, nodes int32, gpus int64, main *corev1.Container) {
 	main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: mpiSSHVolume, MountPath: mpiSSHMountPath, ReadOnly: true})
 	main.Env = append(main.Env, corev1.EnvVar{Name: v1alpha1.EnvOMPIKeepFQDN, Value: "1"})
 	keys := []string{
@@ -350,7 +349,7 @@ func trtllmMultinode(cfg Config, role Role, nodes int32, main *corev1.Container)
 		env = append(env, "-x "+name)
 	}
 	mpirun := fmt.Sprintf(`mpirun $([ "$(id -u)" = "0" ] && echo --allow-run-as-root) --oversubscribe -n %d -H %s --mca pml ob1 --mca plm_rsh_args "-p %d -o StrictHostKeyChecking=no -i $HOME/.ssh/id_rsa" %s bash -c %s`,
-		int64(nodes)*gpuCount(main), strings.Join(hosts, ","), v1alpha1.PortMPISSH, strings.Join(env, " "), shellQuote("trtllm-llmapi-launch "+original))
+		int64(nodes)*gpus, strings.Join(hosts, ","), v1alpha1.PortMPISSH, strings.Join(env, " "), shellQuote("trtllm-llmapi-launch "+original))
 	// LWS starts a group's pods together: a worker's DNS name may not resolve yet when the
 	// leader starts.
 	dnsWait := fmt.Sprintf(`deadline=$(($(date +%%s) + 300)); for host in %s; do until getent hosts "$host" >/dev/null 2>&1; do if [ "$(date +%%s)" -gt "$deadline" ]; then echo "timed out waiting for DNS of $host" >&2; exit 1; fi; sleep 2; done; echo "resolved $host"; done`,
@@ -464,15 +463,6 @@ func commandLine(c *corev1.Container) []string {
 	return splitArgs(append(append([]string{}, c.Command...), c.Args...))
 }
 
-func hasFlag(words []string, flag string) bool {
-	for _, w := range words {
-		if w == flag {
-			return true
-		}
-	}
-	return false
-}
-
 func hasArg(words []string, flag, value string) bool {
 	for i, w := range words {
 		if w == flag+"="+value || (w == flag && i+1 < len(words) && words[i+1] == value) {
@@ -486,8 +476,7 @@ func hasArg(words []string, flag, value string) bool {
 func flagInt(words []string, flag string) int64 {
 	for i, w := range words {
 		if w == flag && i+1 < len(words) {
-			var n int64
-			if _, err := fmt.Sscan(words[i+1], &n); err == nil {
+			if n, err := strconv.ParseInt(words[i+1], 10, 64); err == nil {
 				return n
 			}
 		}
@@ -495,15 +484,20 @@ func flagInt(words []string, flag string) int64 {
 	return 1
 }
 
-// gpuCount is the number of whole GPUs a container is limited to.
-func gpuCount(c *corev1.Container) int64 {
-	var n int64
-	for name, q := range c.Resources.Limits {
-		if name == v1alpha1.ResourceGPU || (strings.HasPrefix(string(name), "nvidia.com/") && strings.HasSuffix(string(name), "gpu")) {
-			n += q.Value()
+// gpuCount is the number of GPUs a service's container is limited to, counted in the service's
+// GPU resource (gpuType, or nvidia.com/gpu).
+func gpuCount(s *v1alpha1.ServiceSpec, c *corev1.Container) int64 {
+	var item *v1alpha1.ResourceItem
+	if s.Resources != nil {
+		item = s.Resources.Limits
+		if item == nil || item.GPUType == "" {
+			if r := s.Resources.Requests; r != nil && r.GPUType != "" {
+				item = r
+			}
 		}
 	}
-	return n
+	q := c.Resources.Limits[GPUResource(item)]
+	return q.Value()
 }
 
 func (cfg Config) mpiSSHSecret() string {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
@@ -155,11 +156,8 @@ func TestVLLMMultiprocessingPods(t *testing.T) {
 	if last.ConfigMap == nil || last.ConfigMap.Name != "mn-wait-leader-script" {
 		t.Errorf("last volume %+v, want the wait-leader ConfigMap", last)
 	}
-	for role, c := range map[Role]*corev1.Container{RoleWorker: wmain} {
-		e, ok := envValue(c, "VLLM_NIXL_SIDE_CHANNEL_HOST")
-		if !ok || e.ValueFrom == nil || e.ValueFrom.FieldRef.FieldPath != "status.podIP" {
-			t.Errorf("%s: VLLM_NIXL_SIDE_CHANNEL_HOST %+v", role, e)
-		}
+	if e, ok := envValue(wmain, "VLLM_NIXL_SIDE_CHANNEL_HOST"); !ok || e.ValueFrom == nil || e.ValueFrom.FieldRef.FieldPath != "status.podIP" {
+		t.Errorf("worker: VLLM_NIXL_SIDE_CHANNEL_HOST %+v", e)
 	}
 	leader, lmain := rolePod(t, dgd, RoleLeader)
 	if len(leader.InitContainers) != 0 {
@@ -316,5 +314,27 @@ func TestMultinodeWithoutEngineCommand(t *testing.T) {
 	}
 	if w := strings.Join(Warnings(none), "\n"); !strings.Contains(w, "spec.services.Decode.multinode: no backend") {
 		t.Errorf("warnings: %q", w)
+	}
+}
+
+// GPUs per pod are counted in the service's own GPU resource: gpuType when set (here on
+// requests only), else nvidia.com/gpu; other extended resources do not count.
+func TestGPUCount(t *testing.T) {
+	for _, tt := range []struct {
+		res  *v1alpha1.Resources
+		want int64
+	}{
+		{&v1alpha1.Resources{Limits: &v1alpha1.ResourceItem{GPU: "8", Custom: map[string]resource.Quantity{"rdma/ib": resource.MustParse("8")}}}, 8},
+		{&v1alpha1.Resources{Requests: &v1alpha1.ResourceItem{GPU: "4", GPUType: "example.com/gpu"}}, 4},
+		{nil, 0},
+	} {
+		s := &v1alpha1.ServiceSpec{Resources: tt.res}
+		res, err := Resources(s, corev1.ResourceRequirements{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := gpuCount(s, &corev1.Container{Resources: res}); got != tt.want {
+			t.Errorf("%+v: %d GPUs, want %d", tt.res, got, tt.want)
+		}
 	}
 }

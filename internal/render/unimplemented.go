@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 )
 
@@ -90,6 +92,14 @@ func Unimplemented(dgd *v1alpha1.DynamoGraphDeployment) error {
 	return &UnimplementedError{Fields: out}
 }
 
+// userMainContainer is the main container as the graph writes it (empty when it writes none).
+func userMainContainer(s *v1alpha1.ServiceSpec) *corev1.Container {
+	if s.ExtraPodSpec != nil && s.ExtraPodSpec.MainContainer != nil {
+		return s.ExtraPodSpec.MainContainer
+	}
+	return &corev1.Container{}
+}
+
 // Warnings are notes on fields that are accepted and ignored, as the original ignores them.
 func Warnings(dgd *v1alpha1.DynamoGraphDeployment) []string {
 	var out []string
@@ -101,8 +111,7 @@ func Warnings(dgd *v1alpha1.DynamoGraphDeployment) []string {
 		if s.Autoscaling != nil {
 			out = append(out, fmt.Sprintf("spec.services.%s.autoscaling is deprecated and ignored (as by the original operator): set replicas", name))
 		}
-		if NodeCount(s) > 1 && dgd.Spec.BackendFramework == "" && s.ExtraPodSpec != nil && s.ExtraPodSpec.MainContainer != nil &&
-			!backendCommand.MatchString(strings.Join(append(append([]string{}, s.ExtraPodSpec.MainContainer.Command...), s.ExtraPodSpec.MainContainer.Args...), " ")) {
+		if NodeCount(s) > 1 && workerBackend(dgd, s, userMainContainer(s)) == "" {
 			out = append(out, fmt.Sprintf("spec.services.%s.multinode: no backend (set spec.backendFramework, or run python -m dynamo.vllm, dynamo.sglang or dynamo.trtllm): its pods are placed as groups but no distributed-launch flags are added", name))
 		}
 		if s.DynamoNamespace != nil {

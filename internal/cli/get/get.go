@@ -121,9 +121,6 @@ func (o *Options) Validate() error {
 
 // Run lists (or gets) the graphs, prints them, and with -w prints every change after.
 func (o *Options) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	cfg, err := kube.RESTConfig(o.flags)
 	if err != nil {
 		return exit.WithCode(exit.Unreachable, err)
@@ -298,18 +295,10 @@ func (o *Options) printRows(graphs []*v1alpha1.DynamoGraphDeployment, header boo
 	for _, g := range graphs {
 		rows = append(rows, Row(g, o.format == output.Wide, o.AllNamespaces, o.now()))
 	}
-	cols := Header(o.format == output.Wide, o.AllNamespaces)
-	if !header {
-		// A watch's rows line up with the first table only roughly, as kubectl's do.
-		cols = nil
+	if header {
+		return output.WriteTable(o.streams.Out, Header(o.format == output.Wide, o.AllNamespaces), rows)
 	}
-	return writeRows(o, cols, rows)
-}
-
-func writeRows(o *Options, header []string, rows [][]string) error {
-	if header != nil {
-		return output.WriteTable(o.streams.Out, header, rows)
-	}
+	// A watch's rows line up with the first table only roughly, as kubectl's do.
 	for _, r := range rows {
 		if _, err := fmt.Fprintln(o.streams.Out, strings.Join(r, "   ")); err != nil {
 			return err

@@ -1,12 +1,10 @@
 package get_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/cli"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
+	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
 const graph = `apiVersion: nvidia.com/v1alpha1
@@ -36,27 +35,9 @@ spec:
       extraPodSpec: {mainContainer: {image: registry.example/worker:1}}
 `
 
-// lockedBuffer is an output stream a running command and the test share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // run runs dynamoctl with args against the cluster; it returns stdout, stderr and the exit code.
 func run(ctx context.Context, kubeconfig string, args ...string) (string, string, int) {
-	var out, errOut lockedBuffer
+	var out, errOut clitest.SyncBuffer
 	root := cli.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
 	root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
 	err := root.ExecuteContext(ctx)
@@ -127,7 +108,7 @@ func TestGetDGD(t *testing.T) {
 	// for one GPU).
 	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	var wout lockedBuffer
+	var wout clitest.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		root := cli.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &wout, ErrOut: &wout})
