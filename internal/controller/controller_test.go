@@ -24,6 +24,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/reference"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
@@ -222,7 +223,7 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 		s := got.Status.Services["VllmPrefillWorker"]
 		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == controller.ReasonResourcesNotReady &&
 				strings.Contains(cond.Message, "VllmPrefillWorker") && strings.Contains(cond.Message, "Insufficient nvidia.com/gpu") &&
-				s.Reason == controller.ServiceReasonInsufficientCapacity && strings.Contains(s.Message, "Insufficient nvidia.com/gpu") &&
+				s.Reason == diagnose.ReasonInsufficientCapacity && strings.Contains(s.Message, "Insufficient nvidia.com/gpu") &&
 				got.Status.Services["Frontend"].Reason == "" && got.Status.Services["Frontend"].ScheduledReplicas == 1,
 			fmt.Errorf("condition %+v, prefill %+v", cond, s)
 	})
@@ -362,6 +363,6 @@ spec:
 	waitForGraph(t, cl, client.ObjectKeyFromObject(dgd), "Ready=False naming ErrImagePull", time.Minute, func(got *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
 		return got.Status.State == controller.StatePending && cond != nil && cond.Status == metav1.ConditionFalse &&
 			strings.Contains(cond.Message, "Frontend") && strings.Contains(cond.Message, "ErrImagePull") &&
-			got.Status.Services["Frontend"].Reason == controller.ServiceReasonImagePull, fmt.Errorf("state %s, condition %+v, services %+v", got.Status.State, cond, got.Status.Services)
+			got.Status.Services["Frontend"].Reason == diagnose.ReasonImagePull, fmt.Errorf("state %s, condition %+v, services %+v", got.Status.State, cond, got.Status.Services)
 	})
 }

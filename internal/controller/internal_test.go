@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/event"
-	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 )
@@ -215,73 +214,5 @@ func TestNamespaceSeriesStartAtZero(t *testing.T) {
 	recordReconcile("fresh-namespace", nil, false, time.Millisecond)
 	if got := testutil.CollectAndCount(reconcileErrors) - before; got != len(errorTypes)+1 {
 		t.Errorf("a second reconcile changed the error series: %d", got)
-	}
-}
-
-// A LeaderWorkerSet is ready when it has the groups asked for, all ready; otherwise the reason
-// counts groups and names the first pod's problem (the scheduler's words).
-func TestLeaderWorkerSetNotReady(t *testing.T) {
-	size := int32(2)
-	lws := func(replicas, updated, ready int32) *lwsv1.LeaderWorkerSet {
-		l := &lwsv1.LeaderWorkerSet{Status: lwsv1.LeaderWorkerSetStatus{Replicas: replicas, UpdatedReplicas: updated, ReadyReplicas: ready}}
-		l.Spec.LeaderWorkerTemplate.Size = &size
-		return l
-	}
-	unschedulable := []corev1.Pod{{ObjectMeta: metav1.ObjectMeta{Name: "g-decode-0-1"}, Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{
-		Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/5 nodes are available: 4 Insufficient nvidia.com/gpu."}}}}}
-	for _, tt := range []struct {
-		name string
-		l    *lwsv1.LeaderWorkerSet
-		want int32
-		pods []corev1.Pod
-		why  notReady
-	}{
-		{"ready", lws(2, 2, 2), 2, nil, notReady{}},
-		{"a group not placed", lws(2, 2, 1), 2, unschedulable, notReady{ServiceReasonInsufficientCapacity,
-			"1/2 groups of 2 pods ready (pod g-decode-0-1 Unschedulable: 0/5 nodes are available: 4 Insufficient nvidia.com/gpu.)"}},
-		{"rolling", lws(1, 0, 1), 1, nil, notReady{ServiceReasonUpdating, "0/1 groups updated"}},
-		{"scaling down", lws(2, 1, 1), 1, nil, notReady{ServiceReasonPodsNotReady, "1/1 groups of 2 pods ready"}},
-	} {
-		if got := leaderWorkerSetNotReady(tt.l, tt.want, tt.pods); got != tt.why {
-			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.why)
-		}
-	}
-}
-
-// Each pod problem gets its type: the scheduler's message (capacity, a claim, other filters) or
-// the container's waiting reason.
-func TestPodProblemReasons(t *testing.T) {
-	unscheduled := func(msg string) corev1.Pod {
-		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{
-			Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: msg}}}}
-	}
-	waiting := func(reason string) corev1.Pod {
-		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{
-			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}}}}}}
-	}
-	running := func(started bool) corev1.Pod {
-		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{
-			Name: "main", Started: &started, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
-	}
-	for _, tt := range []struct {
-		pod  corev1.Pod
-		want string
-	}{
-		{unscheduled("0/3 nodes are available: 3 Insufficient nvidia.com/gpu."), ServiceReasonInsufficientCapacity},
-		{unscheduled("0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {gpu: x}."), ServiceReasonInsufficientCapacity},
-		{unscheduled("0/3 nodes are available: 3 node(s) had untolerated taint {dedicated: infra}."), ServiceReasonUnschedulable},
-		{unscheduled("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."), ServiceReasonUnschedulable},
-		{unscheduled(`0/3 nodes are available: persistentvolumeclaim "cache" not found.`), ServiceReasonPendingPVC},
-		{unscheduled("0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims."), ServiceReasonPendingPVC},
-		{waiting("ImagePullBackOff"), ServiceReasonImagePull},
-		{waiting("ErrImagePull"), ServiceReasonImagePull},
-		{waiting("CrashLoopBackOff"), ServiceReasonCrashLoop},
-		{waiting("CreateContainerConfigError"), ServiceReasonPodsNotReady},
-		{running(true), ServiceReasonProbeFailing},
-		{running(false), ""}, // still starting (a model loading): no problem yet
-	} {
-		if got := firstPodProblem([]corev1.Pod{tt.pod}); got.reason != tt.want {
-			t.Errorf("%+v: %q, want %q", tt.pod.Status, got.reason, tt.want)
-		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 )
 
 // multinodeGraph is a disaggregated graph whose prefill and decode each span 2 nodes × 8 GPUs
@@ -224,7 +225,7 @@ func TestMultinodeGraphs(t *testing.T) {
 		waitForGraph(t, cl, key, "Ready=False naming Decode and the scheduler's reason", 2*time.Minute, func(d *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
 			s := d.Status.Services["Decode"]
 			return cond != nil && cond.Status == metav1.ConditionFalse && strings.Contains(cond.Message, "Decode: 1/2 groups of 2 pods ready") &&
-				strings.Contains(cond.Message, "Insufficient nvidia.com/gpu") && s.Reason == controller.ServiceReasonInsufficientCapacity &&
+				strings.Contains(cond.Message, "Insufficient nvidia.com/gpu") && s.Reason == diagnose.ReasonInsufficientCapacity &&
 				s.ScheduledReplicas == 2 && d.Status.ReadyServices == "2/3", fmt.Errorf("condition %+v, decode %+v", cond, s)
 		})
 		patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) { d.Spec.Services["Decode"].Replicas = ptrTo(int32(1)) })

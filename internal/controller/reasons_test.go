@@ -13,8 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
-	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 )
 
 // reasonGraph is a one-service graph in namespace ns whose frontend carries extra YAML lines
@@ -70,17 +70,17 @@ func TestServiceReasons(t *testing.T) {
 		graph, ns, extra, reason, says string
 	}{
 		{"tainted", "default", "      extraPodSpec:\n        nodeSelector: {pool: infra}\n        mainContainer: {image: registry.example/frontend:1}\n",
-			controller.ServiceReasonUnschedulable, "had untolerated taint"},
-		{"quota", "quota", "", controller.ServiceReasonPodsNotCreated, "exceeded quota"},
-		{"restricted", "restricted", "", controller.ServiceReasonPodsNotCreated, `violates PodSecurity "restricted:latest"`},
+			diagnose.ReasonUnschedulable, "had untolerated taint"},
+		{"quota", "quota", "", diagnose.ReasonPodsNotCreated, "exceeded quota"},
+		{"restricted", "restricted", "", diagnose.ReasonPodsNotCreated, `violates PodSecurity "restricted:latest"`},
 		{"noclaim", "default", "      volumeMounts: [{name: absent, mountPoint: /models}]\n",
-			controller.ServiceReasonMissingPVC, `persistentvolumeclaim "absent" not found`},
+			diagnose.ReasonMissingPVC, `persistentvolumeclaim "absent" not found`},
 		{"crashing", "default", "      extraPodMetadata: {annotations: {dynamo-infra.dev/simulate: crash-loop}}\n",
-			controller.ServiceReasonCrashLoop, "CrashLoopBackOff, last exit 1 Error"},
+			diagnose.ReasonCrashLoop, "CrashLoopBackOff, last exit 1 Error"},
 		{"oom", "default", "      extraPodMetadata: {annotations: {dynamo-infra.dev/simulate: oom-killed}}\n",
-			controller.ServiceReasonCrashLoop, "CrashLoopBackOff, last exit 137 OOMKilled"},
+			diagnose.ReasonCrashLoop, "CrashLoopBackOff, last exit 137 OOMKilled"},
 		{"unready", "default", "      extraPodMetadata: {annotations: {dynamo-infra.dev/simulate: probe-failing}}\n",
-			controller.ServiceReasonProbeFailing, "container main running but not ready (readiness probe failing)"},
+			diagnose.ReasonProbeFailing, "container main running but not ready (readiness probe failing)"},
 	}
 	for _, tc := range cases {
 		manifest := reasonGraph(tc.graph, tc.ns, tc.extra)
