@@ -12,6 +12,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/dev"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/explain"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/get"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/gpus"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/observability"
@@ -54,7 +55,8 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		Use:   "dynamoctl",
 		Short: "Deploy and operate NVIDIA Dynamo inference graphs on Kubernetes GPU clusters",
 		Long: `dynamoctl is the command line of dynamo-infra: GPU inventory, pre-deployment checks, PVC tooling,
-DynamoGraphDeployment rendering and listing, observability configuration, and a local simulated
+DynamoGraphDeployment rendering, listing and diagnosis (explain: why a graph is not Ready and what
+to change), observability configuration, and a local simulated
 GPU cluster for development. Installed as kubectl-dynamo (make build writes both), it is the
 kubectl plugin: kubectl dynamo ...
 
@@ -72,6 +74,6 @@ Exit codes: 0 success, 1 failure, 2 usage error, 3 cluster not running or unreac
 	// command that talks to a cluster.
 	kubeFlags := kube.NewConfigFlags()
 	kubeFlags.AddFlags(root.PersistentFlags())
-	root.AddCommand(version.NewCommand(streams), dev.NewCommand(streams), gpus.NewCommand(kubeFlags, streams), render.NewCommand(kubeFlags, streams), get.NewCommand(kubeFlags, streams), preflight.NewCommand(kubeFlags, streams), pvc.NewCommand(kubeFlags, streams), observability.NewCommand(kubeFlags, streams))
+	root.AddCommand(version.NewCommand(streams), dev.NewCommand(streams), gpus.NewCommand(kubeFlags, streams), render.NewCommand(kubeFlags, streams), get.NewCommand(kubeFlags, streams), explain.NewCommand(kubeFlags, streams), preflight.NewCommand(kubeFlags, streams), pvc.NewCommand(kubeFlags, streams), observability.NewCommand(kubeFlags, streams))
 	return root
 }

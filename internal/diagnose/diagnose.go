@@ -82,7 +82,13 @@ func Deployment(d *appsv1.Deployment, want int32, pods []corev1.Pod) Verdict {
 		}
 	}
 	if d.Status.UpdatedReplicas < want {
-		return Verdict{Reason: ReasonUpdating, Message: fmt.Sprintf("%d/%d replicas updated", d.Status.UpdatedReplicas, want)}
+		// A rollout waits on its new pods: the first one's problem says why it does not move.
+		v := Verdict{Reason: ReasonUpdating, Message: fmt.Sprintf("%d/%d replicas updated", d.Status.UpdatedReplicas, want)}
+		if p := FirstPodProblem(pods); p.Message != "" {
+			v.Message += " (" + p.Message + ")"
+			v.Pod = p
+		}
+		return v
 	}
 	if d.Status.ReadyReplicas >= want && d.Status.Replicas == want {
 		return Verdict{}
@@ -213,7 +219,8 @@ type NodeReason struct {
 var nodeCount = regexp.MustCompile(`^(\d+) (.+)$`)
 
 // SchedulerReasons splits the scheduler's FailedScheduling message — "0/5 nodes are available:
-// 1 node(s) had untolerated taint {a: b}, 4 Insufficient nvidia.com/gpu. preemption: …" — into
+// 1 node(s) had untolerated taint {a: b}, 4 Insufficient nvidia.com/gpu. no new claims to
+// deallocate, preemption: …" (the 1.36 scheduler's words) — into
 // one entry per reason, most nodes first. Taint and selector values may hold ", " themselves,
 // so the split is on ", " followed by a count. The preemption note is dropped: it repeats the
 // same nodes.
@@ -222,7 +229,12 @@ func SchedulerReasons(msg string) []NodeReason {
 	if !ok {
 		return []NodeReason{{Reason: strings.TrimSuffix(strings.TrimSpace(msg), ".")}}
 	}
-	if i := strings.Index(body, " preemption: "); i >= 0 {
+	// The reasons are one sentence; what follows (a DRA note, "preemption: …") repeats the
+	// same nodes.
+	if i := strings.Index(body, ". "); i >= 0 {
+		body = body[:i]
+	}
+	if i := strings.Index(body, ", preemption: "); i >= 0 {
 		body = body[:i]
 	}
 	body = strings.TrimSuffix(strings.TrimSpace(body), ".")

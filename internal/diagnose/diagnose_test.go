@@ -84,6 +84,9 @@ func TestSchedulerReasons(t *testing.T) {
 		want         []NodeReason
 		insufficient []string
 	}{
+		// As the simulated cluster's kube-scheduler v1.36 writes it.
+		{"0/3 nodes are available: 3 Insufficient nvidia.com/gpu. no new claims to deallocate, preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
+			[]NodeReason{{3, "Insufficient nvidia.com/gpu"}}, []string{"nvidia.com/gpu"}},
 		{"0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: infra}, 2 Insufficient nvidia.com/gpu. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.",
 			[]NodeReason{{2, "Insufficient nvidia.com/gpu"}, {1, "node(s) had untolerated taint {dedicated: infra}"}}, []string{"nvidia.com/gpu"}},
 		{"0/5 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, 3 node(s) didn't match Pod's node affinity/selector, 1 Too many pods.",

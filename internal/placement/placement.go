@@ -54,6 +54,8 @@ type ServiceResult struct {
 	// LargestFree is the most of the service's first resource free on one candidate node
 	// after placement: why a pod did not fit.
 	LargestFree int64 `json:"largestFree"`
+	// LargestFreeNode is the candidate node with LargestFree (the first by name on a tie).
+	LargestFreeNode string `json:"largestFreeNode,omitempty"`
 	// NodesWithRoom is how many candidate nodes could still take one of its pods after
 	// placement: for a group, fewer than GroupSize is why it did not fit.
 	NodesWithRoom int `json:"nodesWithRoom"`
@@ -144,8 +146,8 @@ func Place(nodes []Node, demands []Demand) Result {
 		}
 		first := firstResource(d.Requests)
 		for _, i := range allowed {
-			if first != "" {
-				sr.LargestFree = max(sr.LargestFree, free[i][first])
+			if first != "" && (sr.LargestFreeNode == "" || free[i][first] > sr.LargestFree) {
+				sr.LargestFree, sr.LargestFreeNode = free[i][first], nodes[i].Node.Name
 			}
 			if covers(free[i], d.Requests) {
 				sr.NodesWithRoom++

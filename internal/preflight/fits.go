@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
@@ -96,6 +97,42 @@ func Capacity(inv inventory.Inventory, nodes []corev1.Node) []placement.Node {
 	return out
 }
 
+// Fit is where graphs' GPU pods would go on the GPUs free now: their demands (pod specs
+// through the cluster's admission, by server-side dry run, so defaults added there count),
+// placed first-fit on the Ready, schedulable GPU nodes. Demands is how many services ask for
+// GPUs; AdmissionNote says when admission could not be simulated.
+type Fit struct {
+	Result        placement.Result
+	Demands       int
+	GPUNodes      int
+	AdmissionNote string
+}
+
+// PlaceGraphs computes the Fit of graphs from an inventory and the nodes it was built from.
+// ns is the namespace of graphs that name none.
+func PlaceGraphs(ctx context.Context, cs kubernetes.Interface, inv inventory.Inventory, nodes []corev1.Node, graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, ns string) (Fit, error) {
+	var f Fit
+	admit := func(graphNS string, spec *corev1.PodSpec) *corev1.PodSpec {
+		if graphNS == "" {
+			graphNS = ns
+		}
+		got, err := Admitted(ctx, cs, graphNS, spec)
+		if err != nil {
+			f.AdmissionNote = fmt.Sprintf("admission not simulated: %s", oneLine(err))
+			return spec
+		}
+		return got
+	}
+	demands, err := Demands(graphs, cfg, admit)
+	if err != nil {
+		return f, err
+	}
+	capacity := Capacity(inv, nodes)
+	f.Demands, f.GPUNodes = len(demands), len(capacity)
+	f.Result = placement.Place(capacity, demands)
+	return f, nil
+}
+
 func checkFits(ctx context.Context, e *Env) Outcome {
 	inv, err := e.Inventory(ctx)
 	if err != nil {
@@ -105,27 +142,22 @@ func checkFits(ctx context.Context, e *Env) Outcome {
 	if err != nil {
 		return apiError("list nodes", err)
 	}
-	var admitNote string
-	admit := func(ns string, spec *corev1.PodSpec) *corev1.PodSpec {
-		got, err := e.admitted(ctx, ns, spec)
-		if err != nil {
-			admitNote = fmt.Sprintf(" (admission not simulated: %s)", oneLine(err))
-			return spec
-		}
-		return got
-	}
-	demands, err := Demands(e.Graphs, e.Render, admit)
+	fit, err := PlaceGraphs(ctx, e.Client, inv, nodes, e.Graphs, e.Render, e.Namespace)
 	if err != nil {
 		return Outcome{Status: Error, Detail: "render: " + err.Error()}
 	}
+	var admitNote string
+	if fit.AdmissionNote != "" {
+		admitNote = " (" + fit.AdmissionNote + ")"
+	}
+	res := fit.Result
 	names := make([]string, len(e.Graphs))
 	for i, g := range e.Graphs {
 		names[i] = g.Name
 	}
-	if len(demands) == 0 {
+	if fit.Demands == 0 {
 		return Outcome{Status: Pass, Detail: fmt.Sprintf("%s: no service requests GPUs", strings.Join(names, ", "))}
 	}
-	res := placement.Place(Capacity(inv, nodes), demands)
 	if s, bad := res.FirstUnplaced(); bad && s.GroupSize > 1 {
 		return Outcome{Status: Fail,
 			Detail: fmt.Sprintf("%s does not fit: %d nodes × %s needed per replica, %d of %d replica(s) placed; %d of its %d candidate node(s) have room for one pod%s",
@@ -151,13 +183,10 @@ func checkFits(ctx context.Context, e *Env) Outcome {
 		strings.Join(names, ", "), strings.Join(parts, ", "), total, inv.Totals.Free, admitNote)}
 }
 
-// admitted sends the pod spec through the cluster's admission chain with a server-side dry
+// Admitted sends the pod spec through the cluster's admission chain with a server-side dry
 // run, so defaults added there (PodTolerationRestriction, PodNodeSelector, mutating webhooks)
 // count when matching nodes. Nothing is created.
-func (e *Env) admitted(ctx context.Context, ns string, spec *corev1.PodSpec) (*corev1.PodSpec, error) {
-	if ns == "" {
-		ns = e.Namespace
-	}
+func Admitted(ctx context.Context, cs kubernetes.Interface, ns string, spec *corev1.PodSpec) (*corev1.PodSpec, error) {
 	if ns == "" {
 		ns = metav1.NamespaceDefault
 	}
@@ -165,7 +194,7 @@ func (e *Env) admitted(ctx context.Context, ns string, spec *corev1.PodSpec) (*c
 	// The graph's discovery ServiceAccount may not exist before the operator creates it, and
 	// admission refuses pods of missing accounts; scheduling does not depend on it.
 	pod.Spec.ServiceAccountName = ""
-	got, err := e.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	got, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	if err != nil {
 		return nil, err
 	}

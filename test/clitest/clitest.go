@@ -6,12 +6,18 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/cli"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 )
 
 // Build builds dynamoctl into dir and returns its path.
@@ -54,4 +60,18 @@ func Run(t testing.TB, bin string, timeout time.Duration, env []string, args ...
 		t.Fatalf("dynamoctl %s: %v", strings.Join(args, " "), err)
 	}
 	return r
+}
+
+// RunInProcess runs dynamoctl's root command in this process against a kubeconfig, as a user
+// would run the binary: stdout, stderr (with the error it returns) and the exit code.
+func RunInProcess(ctx context.Context, kubeconfig string, args ...string) Result {
+	var out, errOut SyncBuffer
+	root := cli.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
+	start := time.Now()
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintln(&errOut, err)
+	}
+	return Result{Stdout: out.String(), Stderr: errOut.String(), Code: exit.Code(err), Took: time.Since(start)}
 }

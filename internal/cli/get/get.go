@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -23,16 +22,12 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/dgd"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
-
-// resourceNames are the names `get` accepts for DynamoGraphDeployments, as kubectl does.
-var resourceNames = []string{"dgd", "dynamographdeployment", "dynamographdeployments"}
-
-var dgdResource = v1alpha1.GroupVersion.WithResource("dynamographdeployments")
 
 // Options are the flags and arguments of `dynamoctl get dgd`.
 type Options struct {
@@ -71,7 +66,7 @@ serves no DynamoGraphDeployments, 2 usage error, 3 cluster unreachable.`,
   dynamoctl get dgd -w`,
 		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 			if len(args) == 0 {
-				return resourceNames, cobra.ShellCompDirectiveNoFileComp
+				return dgd.ResourceNames, cobra.ShellCompDirectiveNoFileComp
 			}
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		},
@@ -98,7 +93,7 @@ func (o *Options) Complete(args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("say what to get: dynamoctl get dgd [NAME...]")
 	}
-	if !slices.Contains(resourceNames, strings.ToLower(args[0])) {
+	if !slices.Contains(dgd.ResourceNames, strings.ToLower(args[0])) {
 		return fmt.Errorf("unknown resource type %q: dynamoctl get lists DynamoGraphDeployments (dgd)", args[0])
 	}
 	o.Names = args[1:]
@@ -133,10 +128,10 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.AllNamespaces {
 		ns = metav1.NamespaceAll
 	}
-	client := dyn.Resource(dgdResource).Namespace(ns)
+	client := dyn.Resource(dgd.Resource).Namespace(ns)
 	graphs, resourceVersion, err := o.read(ctx, client)
 	if err != nil {
-		return o.failed(ctx, err)
+		return dgd.Failed(ctx, err)
 	}
 	if err := o.print(graphs); err != nil {
 		return err
@@ -156,7 +151,7 @@ func (o *Options) read(ctx context.Context, client dynamic.ResourceInterface) ([
 		}
 		var out []*v1alpha1.DynamoGraphDeployment
 		for i := range list.Items {
-			g, err := decode(&list.Items[i])
+			g, err := dgd.Decode(&list.Items[i])
 			if err != nil {
 				return nil, "", err
 			}
@@ -175,7 +170,7 @@ func (o *Options) read(ctx context.Context, client dynamic.ResourceInterface) ([
 		if err != nil {
 			return nil, "", err
 		}
-		g, err := decode(u)
+		g, err := dgd.Decode(u)
 		if err != nil {
 			return nil, "", err
 		}
@@ -199,7 +194,7 @@ func (o *Options) watch(ctx context.Context, client dynamic.ResourceInterface, r
 	}
 	w, err := client.Watch(ctx, opts)
 	if err != nil {
-		return o.failed(ctx, err)
+		return dgd.Failed(ctx, err)
 	}
 	defer w.Stop()
 	for {
@@ -208,10 +203,10 @@ func (o *Options) watch(ctx context.Context, client dynamic.ResourceInterface, r
 			return nil // Ctrl-C is how a watch ends
 		case ev, ok := <-w.ResultChan():
 			if !ok {
-				return o.failed(ctx, errors.New("the watch was closed by the API server"))
+				return dgd.Failed(ctx, errors.New("the watch was closed by the API server"))
 			}
 			if ev.Type == watch.Error {
-				return o.failed(ctx, apierrors.FromObject(ev.Object))
+				return dgd.Failed(ctx, apierrors.FromObject(ev.Object))
 			}
 			u, ok := ev.Object.(*unstructured.Unstructured)
 			if !ok {
@@ -220,7 +215,7 @@ func (o *Options) watch(ctx context.Context, client dynamic.ResourceInterface, r
 			if len(o.Names) > 1 && !slices.Contains(o.Names, u.GetName()) {
 				continue
 			}
-			g, err := decode(u)
+			g, err := dgd.Decode(u)
 			if err != nil {
 				return err
 			}
@@ -229,30 +224,6 @@ func (o *Options) watch(ctx context.Context, client dynamic.ResourceInterface, r
 			}
 		}
 	}
-}
-
-func (o *Options) failed(ctx context.Context, err error) error {
-	switch {
-	case ctx.Err() != nil:
-		return exit.WithCode(exit.Interrupted, err)
-	case kube.IsUnreachable(err):
-		return exit.WithCode(exit.Unreachable, err)
-	case meta.IsNoMatchError(err) || apierrors.IsNotFound(err):
-		return exit.WithCode(exit.Failure, fmt.Errorf("the cluster does not serve DynamoGraphDeployments (is the CRD installed?): %w", err))
-	}
-	var coded *exit.Error
-	if errors.As(err, &coded) {
-		return err
-	}
-	return exit.WithCode(exit.Failure, err)
-}
-
-func decode(u *unstructured.Unstructured) (*v1alpha1.DynamoGraphDeployment, error) {
-	g := &v1alpha1.DynamoGraphDeployment{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, g); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", u.GetName(), err)
-	}
-	return g, nil
 }
 
 // print writes the graphs in the chosen format; a table with its header.

@@ -37,14 +37,8 @@ spec:
 
 // run runs dynamoctl with args against the cluster; it returns stdout, stderr and the exit code.
 func run(ctx context.Context, kubeconfig string, args ...string) (string, string, int) {
-	var out, errOut clitest.SyncBuffer
-	root := cli.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
-	err := root.ExecuteContext(ctx)
-	if err != nil {
-		fmt.Fprintln(&errOut, err)
-	}
-	return out.String(), errOut.String(), exit.Code(err)
+	r := clitest.RunInProcess(ctx, kubeconfig, args...)
+	return r.Stdout, r.Stderr, r.Code
 }
 
 // On the simulated cluster with the operator: a Ready graph and one whose decode cannot be

@@ -22,6 +22,8 @@ const (
 	Wide  Format = "wide"
 	JSON  Format = "json"
 	YAML  Format = "yaml"
+	// Text is prose for a person, for commands whose answer is not rows (dynamoctl explain).
+	Text Format = "text"
 )
 
 // Flag is an -o/--output flag restricted to a set of formats.

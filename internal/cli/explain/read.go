@@ -1,0 +1,305 @@
+package explain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/dgd"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
+	"github.com/dynamo-infra/dynamo-infra/internal/explain"
+	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
+)
+
+var lwsResource = lwsv1.GroupVersion.WithResource("leaderworkersets")
+
+type clients struct {
+	cs  kubernetes.Interface
+	dyn dynamic.Interface
+}
+
+func newClients(cfg *rest.Config) (clients, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return clients{}, err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	return clients{cs: cs, dyn: dyn}, err
+}
+
+// liveRead is what was read about a graph: the builder's input, and for a bundle the graph as
+// stored.
+type liveRead struct {
+	explain.Live
+	raw *unstructured.Unstructured
+}
+
+// readLive reads a graph and what explains it, in two rounds of concurrent requests: the
+// graph's workloads, ReplicaSets, pods and claims; then, for the services not ready, the events
+// of their chain and — when the scheduler cannot place a pod — the nodes it could use and the
+// GPU usage on them.
+func readLive(ctx context.Context, c clients, ns, name string, bundle bool, now time.Time) (*liveRead, error) {
+	u, err := c.dyn.Resource(dgd.Resource).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) && isNamed(err) {
+		return nil, exit.WithCode(exit.Failure, fmt.Errorf("dynamographdeployment %q not found in namespace %q", name, ns))
+	}
+	if err != nil {
+		return nil, err
+	}
+	g, err := dgd.Decode(u)
+	if err != nil {
+		return nil, err
+	}
+	in := &liveRead{raw: u, Live: explain.Live{Graph: g, Now: now,
+		Deployments: map[string]*appsv1.Deployment{}, LeaderWorkerSets: map[string]*lwsv1.LeaderWorkerSet{}}}
+	if err := readChildren(ctx, c, in); err != nil {
+		return nil, err
+	}
+	first := explain.Build(in.Live)
+	eg, gctx := errgroup.WithContext(ctx)
+	switch {
+	case bundle:
+		eg.Go(func() error { return readGraphEvents(gctx, c, in) })
+	case !first.Graph.Ready:
+		eg.Go(func() error { return readEvents(gctx, c, in, explain.ChainObjects(first)) })
+	}
+	if specs := explain.NodeQuestions(in.Live, first); len(specs) > 0 {
+		eg.Go(func() error { return readNodes(gctx, c, in, specs) })
+	}
+	return in, eg.Wait()
+}
+
+// isNamed: a 404 about one object, not about the resource.
+func isNamed(err error) bool {
+	var status apierrors.APIStatus
+	return errors.As(err, &status) && status.Status().Details != nil && status.Status().Details.Name != ""
+}
+
+// readChildren gets every service's workload and lists the graph's ReplicaSets and pods (one
+// LIST each, by the graph's label) and the claims it mounts without creating them.
+func readChildren(ctx context.Context, c clients, in *liveRead) error {
+	g := in.Graph
+	graphLabel := labels.SelectorFromSet(labels.Set{v1alpha1.LabelGraphDeploymentName: g.Name}).String()
+	var mu sync.Mutex
+	eg, ctx := errgroup.WithContext(ctx)
+	for _, name := range render.ServiceNames(g) {
+		if render.NodeCount(g.Spec.Services[name]) > 1 {
+			eg.Go(func() error {
+				u, err := c.dyn.Resource(lwsResource).Namespace(g.Namespace).Get(ctx, render.LeaderWorkerSetName(g, name), metav1.GetOptions{})
+				if apierrors.IsNotFound(err) {
+					return nil // not created; a cluster without LWS answers 404 as well
+				}
+				if err != nil {
+					return fmt.Errorf("get leaderworkerset: %w", err)
+				}
+				l := &lwsv1.LeaderWorkerSet{}
+				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, l); err != nil {
+					return err
+				}
+				mu.Lock()
+				in.LeaderWorkerSets[name] = l
+				mu.Unlock()
+				return nil
+			})
+			continue
+		}
+		eg.Go(func() error {
+			d, err := c.cs.AppsV1().Deployments(g.Namespace).Get(ctx, render.ChildName(g, name), metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("get deployment: %w", err)
+			}
+			mu.Lock()
+			in.Deployments[name] = d
+			mu.Unlock()
+			return nil
+		})
+	}
+	eg.Go(func() error {
+		list, err := c.cs.AppsV1().ReplicaSets(g.Namespace).List(ctx, metav1.ListOptions{LabelSelector: graphLabel})
+		if err != nil {
+			return fmt.Errorf("list replicasets: %w", err)
+		}
+		in.ReplicaSets = list.Items
+		return nil
+	})
+	eg.Go(func() error {
+		list, err := c.cs.CoreV1().Pods(g.Namespace).List(ctx, metav1.ListOptions{LabelSelector: graphLabel})
+		if err != nil {
+			return fmt.Errorf("list pods: %w", err)
+		}
+		in.Pods = list.Items
+		return nil
+	})
+	for _, p := range g.Spec.PVCs {
+		if p.Create != nil && *p.Create {
+			continue
+		}
+		eg.Go(func() error {
+			_, err := c.cs.CoreV1().PersistentVolumeClaims(g.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+			switch {
+			case apierrors.IsNotFound(err):
+				mu.Lock()
+				in.MissingPVCs = append(in.MissingPVCs, p.Name)
+				mu.Unlock()
+			case err != nil:
+				return fmt.Errorf("get pvc: %w", err)
+			}
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return err
+	}
+	slices.Sort(in.MissingPVCs)
+	return nil
+}
+
+// readEvents lists the events of the objects ("Kind/name") in the chains of services not
+// ready, one field-selected LIST per object. Events that cannot be read become a note, not a
+// failure.
+func readEvents(ctx context.Context, c clients, in *liveRead, objects []string) error {
+	var mu sync.Mutex
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.SetLimit(16)
+	var denied error
+	for _, obj := range objects {
+		kind, name, _ := strings.Cut(obj, "/")
+		eg.Go(func() error {
+			sel := fields.Set{"involvedObject.kind": kind, "involvedObject.name": name}.AsSelector().String()
+			list, err := c.cs.CoreV1().Events(in.Graph.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel})
+			mu.Lock()
+			defer mu.Unlock()
+			if apierrors.IsForbidden(err) {
+				denied = err
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("list events: %w", err)
+			}
+			in.Events = append(in.Events, list.Items...)
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return err
+	}
+	if denied != nil {
+		in.Notes = append(in.Notes, "events not shown: "+oneLine(denied))
+	}
+	return nil
+}
+
+// readGraphEvents lists the namespace's events and keeps those about the graph and its
+// children and pods (their names start with the graph's): the bundle's events.
+func readGraphEvents(ctx context.Context, c clients, in *liveRead) error {
+	list, err := c.cs.CoreV1().Events(in.Graph.Namespace).List(ctx, metav1.ListOptions{})
+	if apierrors.IsForbidden(err) {
+		in.Notes = append(in.Notes, "events not shown: "+oneLine(err))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list events: %w", err)
+	}
+	for _, e := range list.Items {
+		if n := e.InvolvedObject.Name; n == in.Graph.Name || strings.HasPrefix(n, in.Graph.Name+"-") {
+			in.Events = append(in.Events, e)
+		}
+	}
+	return nil
+}
+
+// perNodeLimit: up to this many candidate nodes, their pods are listed node by node (the API
+// server indexes pods by node); beyond, one paged LIST of every active pod is cheaper.
+const perNodeLimit = 256
+
+// readNodes lists the nodes the pods could run on — by their node selector when every pod has
+// the same one — and the NVIDIA requests of the active pods on the candidates.
+func readNodes(ctx context.Context, c clients, in *liveRead, specs []*corev1.PodSpec) error {
+	sel := explain.NodeSelector(specs[0])
+	for _, s := range specs[1:] {
+		if explain.NodeSelector(s) != sel {
+			sel = ""
+		}
+	}
+	// ResourceVersion 0: served from the API server's cache; a second-old view is enough here.
+	list, err := c.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: sel, ResourceVersion: "0"})
+	if apierrors.IsForbidden(err) {
+		in.Notes = append(in.Notes, "nodes not shown: "+oneLine(err))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list nodes: %w", err)
+	}
+	nodes := &explain.Nodes{Selector: sel, Items: make([]corev1.Node, 0, len(list.Items))}
+	for i := range list.Items {
+		n := &list.Items[i]
+		n.ManagedFields, n.Status.Images = nil, nil
+		nodes.Items = append(nodes.Items, *n)
+	}
+	list = nil
+	var cands []string
+	for _, s := range specs {
+		for _, n := range explain.Candidates(s, nodes.Items) {
+			if !slices.Contains(cands, n.Name) {
+				cands = append(cands, n.Name)
+			}
+		}
+	}
+	if len(cands) > perNodeLimit {
+		if nodes.Usage, err = inventory.ListPodUsage(ctx, c.cs); err != nil {
+			return err
+		}
+		in.Nodes = nodes
+		return nil
+	}
+	var mu sync.Mutex
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.SetLimit(16)
+	for _, node := range cands {
+		eg.Go(func() error {
+			sel := "spec.nodeName=" + node + ",status.phase!=Succeeded,status.phase!=Failed"
+			pods, err := c.cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: "0"})
+			if err != nil {
+				return fmt.Errorf("list pods on %s: %w", node, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for i := range pods.Items {
+				if u, ok := inventory.PodUsageOf(&pods.Items[i]); ok {
+					nodes.Usage = append(nodes.Usage, u)
+				}
+			}
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return err
+	}
+	in.Nodes = nodes
+	return nil
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }

@@ -1,0 +1,504 @@
+// Package explain builds `dynamoctl explain`'s answer: for every service of a graph, one causal
+// chain — the graph's service → its Deployment or LeaderWorkerSet → ReplicaSet → the pod that
+// shows the problem → recent events → the nodes it could run on — ending in one remediation
+// sentence. It is pure: the command reads the cluster, Build and BuildPlan only look. The
+// classification is diagnose's, the one the operator writes into status, so the two never
+// disagree on the same objects.
+package explain
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/util/duration"
+	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
+	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
+)
+
+// SchemaVersion versions the JSON/YAML document of `dynamoctl explain` (docs/explain.md). Fields
+// are only added within a version.
+const SchemaVersion = "dynamo-infra.dev/explain/v1"
+
+// Modes of a report.
+const (
+	// ModeLive explains a graph on the cluster from its children, pods and events.
+	ModeLive = "live"
+	// ModePlan explains a graph file not applied yet: where its GPU pods would go.
+	ModePlan = "plan"
+)
+
+// Kinds of the links of a chain.
+const (
+	LinkService         = "Service"
+	LinkDeployment      = "Deployment"
+	LinkLeaderWorkerSet = "LeaderWorkerSet"
+	LinkReplicaSet      = "ReplicaSet"
+	LinkPod             = "Pod"
+	LinkEvents          = "Events"
+	LinkNodes           = "Nodes"
+	LinkPlacement       = "Placement"
+)
+
+// Report is the whole answer.
+type Report struct {
+	SchemaVersion string    `json:"schemaVersion"`
+	Graph         Graph     `json:"graph"`
+	Services      []Service `json:"services"`
+	// Notes say what could not be read (events, nodes) and what was approximated.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Graph is the graph explained.
+type Graph struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	Mode      string `json:"mode"`
+	// Ready: every service has its replicas ready (live), or every GPU pod has a place (plan).
+	Ready bool `json:"ready"`
+	// ReadyServices is "ready/total".
+	ReadyServices string `json:"readyServices"`
+	// Operator is what the operator last wrote into status (live mode), to compare with.
+	Operator *OperatorStatus `json:"operator,omitempty"`
+}
+
+// OperatorStatus is the graph's status as the operator last wrote it.
+type OperatorStatus struct {
+	State              string `json:"state,omitempty"`
+	Reason             string `json:"reason,omitempty"`
+	Message            string `json:"message,omitempty"`
+	ObservedGeneration int64  `json:"observedGeneration"`
+	Generation         int64  `json:"generation"`
+}
+
+// Service is one service's chain.
+type Service struct {
+	Name  string `json:"name"`
+	Ready bool   `json:"ready"`
+	// Reason is diagnose's typed reason (live), or insufficient_capacity / unschedulable (plan).
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+	Chain   []Link `json:"chain"`
+	// Remediation is one sentence: what to change so the service comes up.
+	Remediation string `json:"remediation,omitempty"`
+}
+
+// Link is one object of a chain, or the events or nodes seen about it.
+type Link struct {
+	Kind    string   `json:"kind"`
+	Name    string   `json:"name,omitempty"`
+	Summary string   `json:"summary"`
+	Details []string `json:"details,omitempty"`
+}
+
+// Live is what the command read about a graph on the cluster.
+type Live struct {
+	Graph *v1alpha1.DynamoGraphDeployment
+	// Deployments and LeaderWorkerSets by service name; missing: not created (yet).
+	Deployments      map[string]*appsv1.Deployment
+	LeaderWorkerSets map[string]*lwsv1.LeaderWorkerSet
+	// ReplicaSets of the graph's Deployments (matched to them by owner).
+	ReplicaSets []appsv1.ReplicaSet
+	// Pods of the graph (matched to services by the nvidia.com/selector label).
+	Pods []corev1.Pod
+	// Events about the workloads, ReplicaSets and pods in the chain.
+	Events []corev1.Event
+	// MissingPVCs are claims the graph references, does not create, and that do not exist.
+	MissingPVCs []string
+	// Nodes, when read, are the nodes the problem pods could run on and their GPUs' usage.
+	Nodes *Nodes
+	Notes []string
+	Now   time.Time
+}
+
+// Nodes is what was read to say how much is free where a pod could go.
+type Nodes struct {
+	// Items are the nodes read (all of them, or those matching Selector).
+	Items []corev1.Node
+	// Selector is the label selector the nodes were listed with ("" for all).
+	Selector string
+	// Usage is the NVIDIA requests of the active pods on the candidate nodes.
+	Usage []inventory.PodUsage
+}
+
+// Build explains a graph on the cluster.
+func Build(in Live) Report {
+	g := in.Graph
+	r := Report{SchemaVersion: SchemaVersion, Notes: in.Notes, Graph: Graph{Name: g.Name, Namespace: g.Namespace, Mode: ModeLive,
+		Operator: operatorStatus(g)}}
+	podsBySelector := map[string][]corev1.Pod{}
+	for _, p := range in.Pods {
+		podsBySelector[p.Labels[v1alpha1.LabelSelector]] = append(podsBySelector[p.Labels[v1alpha1.LabelSelector]], p)
+	}
+	ready := 0
+	for _, name := range render.ServiceNames(g) {
+		s := explainService(in, name, podsBySelector[render.ChildName(g, name)])
+		if s.Ready {
+			ready++
+		}
+		r.Services = append(r.Services, s)
+	}
+	r.Graph.ReadyServices = fmt.Sprintf("%d/%d", ready, len(r.Services))
+	r.Graph.Ready = ready == len(r.Services) && len(in.MissingPVCs) == 0
+	return r
+}
+
+func operatorStatus(g *v1alpha1.DynamoGraphDeployment) *OperatorStatus {
+	st := &OperatorStatus{State: g.Status.State, ObservedGeneration: g.Status.ObservedGeneration, Generation: g.Generation}
+	if c := meta.FindStatusCondition(g.Status.Conditions, "Ready"); c != nil {
+		st.Reason, st.Message = c.Reason, c.Message
+	}
+	return st
+}
+
+// explainService builds one service's chain from its workload down.
+func explainService(in Live, name string, pods []corev1.Pod) Service {
+	g := in.Graph
+	spec := g.Spec.Services[name]
+	want := render.Replicas(spec)
+	out := Service{Name: name}
+	out.Chain = append(out.Chain, serviceLink(g, name))
+	var verdict diagnose.Verdict
+	var owners []string // the objects whose events belong to this chain
+	if size := render.NodeCount(spec); size > 1 {
+		l := in.LeaderWorkerSets[name]
+		if l == nil {
+			verdict = diagnose.Verdict{Reason: diagnose.ReasonNotCreated, Message: "not created yet"}
+			out.Chain = append(out.Chain, Link{Kind: LinkLeaderWorkerSet, Name: render.LeaderWorkerSetName(g, name), Summary: "not found"})
+		} else {
+			verdict = diagnose.LeaderWorkerSet(l, want, pods)
+			out.Chain = append(out.Chain, Link{Kind: LinkLeaderWorkerSet, Name: l.Name,
+				Summary: fmt.Sprintf("%d/%d groups of %d pods ready, %d updated", l.Status.ReadyReplicas, want, size, l.Status.UpdatedReplicas)})
+			owners = append(owners, "LeaderWorkerSet/"+l.Name)
+		}
+	} else {
+		d := in.Deployments[name]
+		if d == nil {
+			verdict = diagnose.Verdict{Reason: diagnose.ReasonNotCreated, Message: "not created yet"}
+			out.Chain = append(out.Chain, Link{Kind: LinkDeployment, Name: render.ChildName(g, name), Summary: "not found"})
+		} else {
+			verdict = diagnose.Deployment(d, want, pods)
+			out.Chain = append(out.Chain, deploymentLink(d, want, pods))
+			owners = append(owners, "Deployment/"+d.Name)
+			if rs := replicaSetLinks(d, in.ReplicaSets); len(rs) > 0 {
+				out.Chain = append(out.Chain, rs...)
+				for _, l := range rs {
+					owners = append(owners, "ReplicaSet/"+l.Name)
+				}
+			}
+		}
+	}
+	for _, vm := range spec.VolumeMounts {
+		if slices.Contains(in.MissingPVCs, vm.Name) {
+			verdict = diagnose.MissingClaim(verdict)
+		}
+	}
+	out.Ready, out.Reason, out.Message = verdict.Ready(), verdict.Reason, verdict.Message
+	if out.Ready {
+		return out
+	}
+	problem := podByName(pods, verdict.Pod.Pod)
+	if problem != nil {
+		out.Chain = append(out.Chain, podLink(problem, verdict.Pod))
+		owners = append(owners, "Pod/"+problem.Name)
+	} else if len(pods) > 0 {
+		out.Chain = append(out.Chain, Link{Kind: LinkPod, Summary: podCounts(pods)})
+	}
+	if ev := eventsLink(in.Events, owners, in.Now); ev != nil {
+		out.Chain = append(out.Chain, *ev)
+	}
+	var view *nodeView
+	if pod := problemSpec(in, out); in.Nodes != nil && pod != nil && needsNodes(verdict.Reason) {
+		view = newNodeView(pod, in.Nodes, verdict.Pod.Scheduler, render.NodeCount(spec))
+		out.Chain = append(out.Chain, view.link())
+	}
+	out.Remediation = remedy(remedyInput{graph: g, service: name, verdict: verdict, pod: problem, nodes: view,
+		missingPVCs: in.MissingPVCs})
+	return out
+}
+
+// needsNodes: only a pod the scheduler could not place is explained by the nodes.
+func needsNodes(reason string) bool {
+	return reason == diagnose.ReasonInsufficientCapacity || reason == diagnose.ReasonUnschedulable
+}
+
+// serviceLink says what the graph asks of the service: replicas (groups), resources per pod.
+func serviceLink(g *v1alpha1.DynamoGraphDeployment, name string) Link {
+	s := g.Spec.Services[name]
+	l := Link{Kind: LinkService, Name: name}
+	replicas := render.Replicas(s)
+	if n := render.NodeCount(s); n > 1 {
+		l.Summary = fmt.Sprintf("%d replica(s) × %d nodes", replicas, n)
+	} else {
+		l.Summary = fmt.Sprintf("%d replica(s)", replicas)
+	}
+	if s.ComponentType != "" {
+		l.Summary = s.ComponentType + ", " + l.Summary
+	}
+	if res := resourcesText(s); res != "" {
+		l.Summary += ", " + res + " per pod"
+	}
+	return l
+}
+
+// resourcesText is the graph's own resource request for a service: "8 GPUs (H100)".
+func resourcesText(s *v1alpha1.ServiceSpec) string {
+	if s.Resources == nil {
+		return ""
+	}
+	item := s.Resources.Limits
+	if item == nil {
+		item = s.Resources.Requests
+	}
+	if item == nil || item.GPU == "" || item.GPU == "0" {
+		return ""
+	}
+	t := item.GPU + " " + string(render.GPUResource(item))
+	if item.GPUType != "" {
+		t += " (" + item.GPUType + ")"
+	}
+	return t
+}
+
+func deploymentLink(d *appsv1.Deployment, want int32, pods []corev1.Pod) Link {
+	l := Link{Kind: LinkDeployment, Name: d.Name, Summary: fmt.Sprintf("%d/%d ready, %d updated, %d scheduled",
+		d.Status.ReadyReplicas, want, d.Status.UpdatedReplicas, diagnose.Scheduled(pods))}
+	for _, c := range d.Status.Conditions {
+		if c.Status != corev1.ConditionTrue || c.Type == appsv1.DeploymentReplicaFailure {
+			l.Details = append(l.Details, fmt.Sprintf("%s=%s %s: %s", c.Type, c.Status, c.Reason, c.Message))
+		}
+	}
+	return l
+}
+
+// replicaSetLinks are the Deployment's ReplicaSets that still have pods or are its newest,
+// newest first: more than one is a rollout in progress.
+func replicaSetLinks(d *appsv1.Deployment, all []appsv1.ReplicaSet) []Link {
+	var mine []appsv1.ReplicaSet
+	for _, rs := range all {
+		for _, o := range rs.OwnerReferences {
+			if o.UID == d.UID {
+				mine = append(mine, rs)
+			}
+		}
+	}
+	sort.Slice(mine, func(i, j int) bool { return revision(&mine[i]) > revision(&mine[j]) })
+	var out []Link
+	for i, rs := range mine {
+		if i > 0 && rs.Status.Replicas == 0 {
+			continue
+		}
+		l := Link{Kind: LinkReplicaSet, Name: rs.Name, Summary: fmt.Sprintf("revision %s, %d/%d ready",
+			rs.Annotations["deployment.kubernetes.io/revision"], rs.Status.ReadyReplicas, ptrOr(rs.Spec.Replicas, 0))}
+		if i > 0 {
+			l.Summary += " (old: being replaced)"
+		}
+		for _, c := range rs.Status.Conditions {
+			if c.Type == appsv1.ReplicaSetReplicaFailure && c.Status == corev1.ConditionTrue {
+				l.Details = append(l.Details, c.Reason+": "+c.Message)
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func revision(rs *appsv1.ReplicaSet) int {
+	n, _ := strconv.Atoi(rs.Annotations["deployment.kubernetes.io/revision"])
+	return n
+}
+
+func ptrOr(p *int32, def int32) int32 {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func podByName(pods []corev1.Pod, name string) *corev1.Pod {
+	for i := range pods {
+		if pods[i].Name == name && name != "" {
+			return &pods[i]
+		}
+	}
+	return nil
+}
+
+// podLink is the pod that decided the verdict, with the scheduler's reasons one per line, or
+// its container's state.
+func podLink(p *corev1.Pod, pp diagnose.PodProblem) Link {
+	l := Link{Kind: LinkPod, Name: p.Name, Summary: string(p.Status.Phase)}
+	if p.Spec.NodeName != "" {
+		l.Summary += " on " + p.Spec.NodeName
+	}
+	switch {
+	case pp.Scheduler != "":
+		l.Summary += ", not scheduled"
+		for _, r := range diagnose.SchedulerReasons(pp.Scheduler) {
+			if r.Nodes > 0 {
+				l.Details = append(l.Details, fmt.Sprintf("%d node(s): %s", r.Nodes, r.Reason))
+			} else {
+				l.Details = append(l.Details, r.Reason)
+			}
+		}
+	case pp.Waiting != "":
+		l.Summary += ", container " + pp.Container + " " + pp.Waiting
+		if pp.WaitingMessage != "" {
+			l.Details = append(l.Details, pp.WaitingMessage)
+		}
+		if t := pp.LastExit; t != nil {
+			l.Details = append(l.Details, fmt.Sprintf("last exit: code %d, %s", t.ExitCode, t.Reason))
+		}
+	case pp.Reason == diagnose.ReasonProbeFailing:
+		l.Summary += ", container " + pp.Container + " running, not ready"
+		if c := container(&p.Spec, pp.Container); c != nil && c.ReadinessProbe != nil {
+			l.Details = append(l.Details, "readiness probe: "+probeText(c.ReadinessProbe))
+		}
+	}
+	return l
+}
+
+func podCounts(pods []corev1.Pod) string {
+	ready := 0
+	for _, p := range pods {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				ready++
+			}
+		}
+	}
+	return fmt.Sprintf("%d pod(s), %d ready", len(pods), ready)
+}
+
+func container(spec *corev1.PodSpec, name string) *corev1.Container {
+	for i := range spec.Containers {
+		if spec.Containers[i].Name == name {
+			return &spec.Containers[i]
+		}
+	}
+	return nil
+}
+
+// probeText is "HTTP GET :9090/health every 10s, 3 failures".
+func probeText(p *corev1.Probe) string {
+	var what string
+	switch {
+	case p.HTTPGet != nil:
+		what = fmt.Sprintf("HTTP GET :%s%s", p.HTTPGet.Port.String(), p.HTTPGet.Path)
+	case p.TCPSocket != nil:
+		what = "TCP :" + p.TCPSocket.Port.String()
+	case p.Exec != nil:
+		what = "exec " + strings.Join(p.Exec.Command, " ")
+	case p.GRPC != nil:
+		what = fmt.Sprintf("gRPC :%d", p.GRPC.Port)
+	}
+	return fmt.Sprintf("%s every %ds, %d failure(s)", what, max(p.PeriodSeconds, 10), max(p.FailureThreshold, 3))
+}
+
+// maxEvents is how many events a chain shows, newest first.
+const maxEvents = 5
+
+// eventsLink shows the newest events about the chain's objects ("Kind/name").
+func eventsLink(events []corev1.Event, objects []string, now time.Time) *Link {
+	var mine []corev1.Event
+	for _, e := range events {
+		if slices.Contains(objects, e.InvolvedObject.Kind+"/"+e.InvolvedObject.Name) {
+			mine = append(mine, e)
+		}
+	}
+	if len(mine) == 0 {
+		return nil
+	}
+	sort.SliceStable(mine, func(i, j int) bool { return eventTime(&mine[i]).After(eventTime(&mine[j])) })
+	l := &Link{Kind: LinkEvents, Summary: fmt.Sprintf("%d recent", len(mine))}
+	for i, e := range mine {
+		if i == maxEvents {
+			break
+		}
+		count := ""
+		if e.Count > 1 {
+			count = fmt.Sprintf(" ×%d", e.Count)
+		}
+		l.Details = append(l.Details, fmt.Sprintf("%s ago %s %s%s %s/%s: %s", duration.HumanDuration(now.Sub(eventTime(&e))), e.Type, e.Reason, count,
+			strings.ToLower(e.InvolvedObject.Kind), e.InvolvedObject.Name, strings.TrimSpace(e.Message)))
+	}
+	return l
+}
+
+// eventTime is when the event last happened (the newest of its timestamps).
+func eventTime(e *corev1.Event) time.Time {
+	t := e.LastTimestamp.Time
+	if e.Series != nil && e.Series.LastObservedTime.After(t) {
+		t = e.Series.LastObservedTime.Time
+	}
+	if e.EventTime.After(t) {
+		t = e.EventTime.Time
+	}
+	if t.IsZero() {
+		t = e.CreationTimestamp.Time
+	}
+	return t
+}
+
+// ChainObjects are the objects ("Kind/name") in the chains of the services not ready: whose
+// events the command reads.
+func ChainObjects(r Report) []string {
+	var out []string
+	for _, s := range r.Services {
+		if s.Ready {
+			continue
+		}
+		for _, l := range s.Chain {
+			switch l.Kind {
+			case LinkDeployment, LinkLeaderWorkerSet, LinkReplicaSet, LinkPod:
+				if l.Name != "" && !slices.Contains(out, l.Kind+"/"+l.Name) {
+					out = append(out, l.Kind+"/"+l.Name)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// NodeQuestions are the pod specs whose candidate nodes a report wants to show: of each
+// service the scheduler cannot place, the pod it named (else its workload's template).
+func NodeQuestions(in Live, r Report) []*corev1.PodSpec {
+	var out []*corev1.PodSpec
+	for _, s := range r.Services {
+		if s.Ready || !needsNodes(s.Reason) {
+			continue
+		}
+		if spec := problemSpec(in, s); spec != nil {
+			out = append(out, spec)
+		}
+	}
+	return out
+}
+
+// problemSpec is the spec of the pod in a service's chain, else its workload's template.
+func problemSpec(in Live, s Service) *corev1.PodSpec {
+	for _, l := range s.Chain {
+		if l.Kind == LinkPod {
+			if p := podByName(in.Pods, l.Name); p != nil {
+				return &p.Spec
+			}
+		}
+	}
+	if d := in.Deployments[s.Name]; d != nil {
+		return &d.Spec.Template.Spec
+	}
+	if l := in.LeaderWorkerSets[s.Name]; l != nil {
+		return &l.Spec.LeaderWorkerTemplate.WorkerTemplate.Spec
+	}
+	return nil
+}

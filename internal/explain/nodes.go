@@ -1,0 +1,172 @@
+package explain
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	resourcehelper "k8s.io/component-helpers/resource"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
+	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
+	"github.com/dynamo-infra/dynamo-infra/internal/placement"
+)
+
+// Candidates are the nodes a pod with this spec may run on: Ready, not cordoned, its node
+// selector and required node affinity matched and its taints tolerated — the scheduler's
+// filters before resources. The command reads the GPU usage of these nodes only.
+func Candidates(spec *corev1.PodSpec, nodes []corev1.Node) []corev1.Node {
+	var out []corev1.Node
+	for i := range nodes {
+		n := &nodes[i]
+		if kube.NodeReady(n) && !n.Spec.Unschedulable && placement.Allowed(spec, n) {
+			out = append(out, *n)
+		}
+	}
+	return out
+}
+
+// NodeSelector is a label selector that lists only nodes the spec's nodeSelector allows ("" when
+// it sets none), so the API server filters them.
+func NodeSelector(spec *corev1.PodSpec) string {
+	if len(spec.NodeSelector) == 0 {
+		return ""
+	}
+	return labels.SelectorFromSet(spec.NodeSelector).String()
+}
+
+// nodeView is how much of the resource the scheduler found short is free on the nodes a pod
+// could run on.
+type nodeView struct {
+	listed     int
+	selector   string
+	candidates int
+	// resource is the first resource the scheduler said is short (an NVIDIA one first).
+	resource string
+	// perPod is the pod's request of resource.
+	perPod int64
+	// perPodText is perPod as Kubernetes writes the quantity ("500m", "64Gi").
+	perPodText string
+	// group is the pods per replica of a multi-node service.
+	group int32
+	// plan: the numbers are a plan's, over the GPU nodes.
+	plan bool
+	// nvidia: free amounts are known (the usage of NVIDIA resources was read).
+	nvidia bool
+	// best is the candidate with the most free, bestFree how much.
+	best     string
+	bestFree int64
+	// withRoom counts candidates with perPod free.
+	withRoom int
+	// having counts candidates that have the (NVIDIA) resource at all.
+	having int
+	// product is the GPU product every candidate has ("" when they differ).
+	product string
+	// short is the scheduler's count of nodes short of resource.
+	short int
+}
+
+func newNodeView(spec *corev1.PodSpec, nodes *Nodes, scheduler string, group int32) *nodeView {
+	cands := Candidates(spec, nodes.Items)
+	v := &nodeView{listed: len(nodes.Items), selector: nodes.Selector, candidates: len(cands), group: group}
+	short := diagnose.Insufficient(scheduler)
+	for _, r := range short {
+		if strings.HasPrefix(r, "nvidia.com/") {
+			v.resource = r
+			break
+		}
+	}
+	if v.resource == "" && len(short) > 0 {
+		v.resource = short[0]
+	}
+	if v.resource == "" {
+		v.resource = firstNvidia(spec)
+	}
+	for _, r := range diagnose.SchedulerReasons(scheduler) {
+		if r.Reason == "Insufficient "+v.resource || (v.resource == "pods" && r.Reason == "Too many pods") {
+			v.short = r.Nodes
+		}
+	}
+	if v.resource == "" {
+		return v
+	}
+	req := resourcehelper.PodRequests(&corev1.Pod{Spec: *spec}, resourcehelper.PodResourcesOptions{})
+	if q, ok := req[corev1.ResourceName(v.resource)]; ok {
+		v.perPod, v.perPodText = q.Value(), q.String()
+	} else if v.resource == "pods" {
+		v.perPod, v.perPodText = 1, "1"
+	}
+	if !strings.HasPrefix(v.resource, "nvidia.com/") {
+		return v
+	}
+	v.nvidia = true
+	inv := inventory.Build(cands, nodes.Usage, inventory.BuildOptions{AllNodes: true})
+	v.bestFree = -1
+	for i := range inv.Nodes {
+		n := &inv.Nodes[i]
+		r := n.Resource(v.resource)
+		if r.Allocatable <= 0 {
+			continue // a CPU node, or another GPU resource: not where this pod's GPUs could be
+		}
+		free := max(r.Free, 0)
+		if free > v.bestFree {
+			v.best, v.bestFree = n.Name, free
+		}
+		if free >= v.perPod {
+			v.withRoom++
+		}
+		switch {
+		case v.having == 0:
+			v.product = n.Product
+		case v.product != n.Product:
+			v.product = ""
+		}
+		v.having++
+	}
+	v.bestFree = max(v.bestFree, 0)
+	return v
+}
+
+// firstNvidia is the first NVIDIA resource the pod asks for ("" when none).
+func firstNvidia(spec *corev1.PodSpec) string {
+	for name := range resourcehelper.PodRequests(&corev1.Pod{Spec: *spec}, resourcehelper.PodResourcesOptions{}) {
+		if strings.HasPrefix(string(name), "nvidia.com/") {
+			return string(name)
+		}
+	}
+	return ""
+}
+
+func (v *nodeView) link() Link {
+	l := Link{Kind: LinkNodes}
+	listed := fmt.Sprintf("%d %s", v.listed, v.nodesWord())
+	if v.selector != "" {
+		listed += " with " + v.selector
+	}
+	l.Summary = fmt.Sprintf("%d of %s match the pod's selector, affinity and tolerations", v.candidates, listed)
+	having := v.resource
+	if v.product != "" {
+		having += " (" + v.product + ")"
+	}
+	switch {
+	case v.candidates == 0 || v.resource == "":
+	case v.nvidia && v.having == 0:
+		l.Details = append(l.Details, fmt.Sprintf("none of them has %s", v.resource))
+	case v.nvidia:
+		l.Details = append(l.Details, fmt.Sprintf("%d of them have %s; most free on one node: %d (%s); the pod needs %d", v.having, having, v.bestFree, v.best, v.perPod),
+			fmt.Sprintf("%d node(s) have %d free", v.withRoom, v.perPod))
+	default:
+		l.Details = append(l.Details, fmt.Sprintf("the pod asks for %s %s; the scheduler found %d node(s) short of it", v.perPodText, v.resource, v.short))
+	}
+	return l
+}
+
+// nodesWord names what was counted: every node read, or (in a plan) the GPU nodes.
+func (v *nodeView) nodesWord() string {
+	if v.plan {
+		return "GPU node(s)"
+	}
+	return "node(s)"
+}
