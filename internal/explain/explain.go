@@ -345,9 +345,12 @@ func podLink(p *corev1.Pod, pp diagnose.PodProblem) Link {
 	case pp.Scheduler != "":
 		l.Summary += ", not scheduled"
 		for _, r := range diagnose.SchedulerReasons(pp.Scheduler) {
-			if r.Nodes > 0 {
+			switch {
+			case r.Nodes > 0 && strings.HasPrefix(r.Reason, "node(s) "):
+				l.Details = append(l.Details, fmt.Sprintf("%d %s", r.Nodes, r.Reason))
+			case r.Nodes > 0:
 				l.Details = append(l.Details, fmt.Sprintf("%d node(s): %s", r.Nodes, r.Reason))
-			} else {
+			default:
 				l.Details = append(l.Details, r.Reason)
 			}
 		}

@@ -66,11 +66,55 @@ type nodeView struct {
 	product string
 	// short is the scheduler's count of nodes short of resource.
 	short int
+	// selected counts Ready, schedulable nodes the pod's node selector and affinity match;
+	// taints are the taints among them the pod does not tolerate, with their nodes.
+	selected int
+	taints   []taintNodes
+}
+
+// taintNodes is one taint ("key=value:Effect") and the nodes that carry it.
+type taintNodes struct {
+	taint string
+	nodes []string
+}
+
+func (v *nodeView) addTaint(taint, node string) {
+	for i := range v.taints {
+		if v.taints[i].taint == taint {
+			v.taints[i].nodes = append(v.taints[i].nodes, node)
+			return
+		}
+	}
+	v.taints = append(v.taints, taintNodes{taint: taint, nodes: []string{node}})
+}
+
+// taintList is "dedicated=infra:NoSchedule on infra-0; gpu=x:NoSchedule on 3 nodes".
+func (v *nodeView) taintList() string {
+	var parts []string
+	for _, t := range v.taints {
+		where := strings.Join(t.nodes, ", ")
+		if len(t.nodes) > 3 {
+			where = fmt.Sprintf("%d nodes", len(t.nodes))
+		}
+		parts = append(parts, t.taint+" on "+where)
+	}
+	return strings.Join(parts, "; ")
 }
 
 func newNodeView(spec *corev1.PodSpec, nodes *Nodes, scheduler string, group int32) *nodeView {
 	cands := Candidates(spec, nodes.Items)
 	v := &nodeView{listed: len(nodes.Items), selector: nodes.Selector, candidates: len(cands), group: group}
+	// The scheduler (1.36) counts "untolerated taint(s)" without naming them: name them.
+	for i := range nodes.Items {
+		n := &nodes.Items[i]
+		if !kube.NodeReady(n) || n.Spec.Unschedulable || !placement.Selected(spec, n) {
+			continue
+		}
+		v.selected++
+		for _, t := range placement.Untolerated(spec, n) {
+			v.addTaint(t.ToString(), n.Name)
+		}
+	}
 	short := diagnose.Insufficient(scheduler)
 	for _, r := range short {
 		if strings.HasPrefix(r, "nvidia.com/") {
@@ -149,6 +193,9 @@ func (v *nodeView) link() Link {
 	having := v.resource
 	if v.product != "" {
 		having += " (" + v.product + ")"
+	}
+	if len(v.taints) > 0 {
+		l.Details = append(l.Details, fmt.Sprintf("%d selected by its node selector/affinity; taints it does not tolerate: %s", v.selected, v.taintList()))
 	}
 	switch {
 	case v.candidates == 0 || v.resource == "":

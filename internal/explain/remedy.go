@@ -31,7 +31,7 @@ func remedy(in remedyInput) string {
 	case diagnose.ReasonInsufficientCapacity:
 		return capacityRemedy(svc, in.nodes)
 	case diagnose.ReasonUnschedulable:
-		return unschedulableRemedy(svc, pp.Scheduler, in.nodes)
+		return unschedulableRemedy(svc, pp.Scheduler, in.nodes, in.pod)
 	case diagnose.ReasonImagePull:
 		image := "its image"
 		if in.pod != nil {
@@ -113,39 +113,44 @@ func capacityRemedy(svc string, v *nodeView) string {
 		return fmt.Sprintf("%s needs %d × %s on %s; %d matching node(s) have that free, fewer than a group's %d: free %d more node(s) or lower nodeCount",
 			svc, v.perPod, what, where, v.withRoom, v.group, int(v.group)-v.withRoom)
 	}
-	return fmt.Sprintf("%s needs %d × %s on %s; the most free on any %snode is %d (%s): free %d GPUs there or lower tensor parallelism (GPUs per pod)",
-		svc, v.perPod, what, where, productNode(v.product), v.bestFree, v.best, v.perPod-v.bestFree)
+	return fmt.Sprintf("%s needs %d × %s on %s; the most free on any %snode is %d (%s): free %s there or lower tensor parallelism (GPUs per pod)",
+		svc, v.perPod, what, where, productNode(v.product), v.bestFree, v.best, gpus(v.perPod-v.bestFree))
 }
 
-var taintText = regexp.MustCompile(`untolerated taint\(?s?\)? ?(\{[^}]*\})`)
-
-// unschedulableRemedy names the filter that left no node: taints, the node selector or
-// affinity, or the scheduler's first reason.
-func unschedulableRemedy(svc, scheduler string, v *nodeView) string {
-	reasons := diagnose.SchedulerReasons(scheduler)
-	var taints []string
-	selector := false
-	for _, r := range reasons {
-		if m := taintText.FindStringSubmatch(r.Reason); m != nil {
-			taints = append(taints, m[1])
-		}
-		if strings.Contains(r.Reason, "node affinity/selector") {
-			selector = true
+// unschedulableRemedy names the filter that left no node: the node selector or affinity
+// matching no node, or taints on every node they match (named from the nodes: the scheduler
+// only counts them), else the scheduler's first reason.
+func unschedulableRemedy(svc, scheduler string, v *nodeView, pod *corev1.Pod) string {
+	if v != nil && v.candidates == 0 {
+		switch {
+		case v.selected == 0:
+			return fmt.Sprintf("no Ready node matches %s's node selector/affinity%s: correct the labels it asks for (extraPodSpec.nodeSelector, affinity, gpuType) or label nodes", svc, selectorText(pod))
+		case len(v.taints) > 0:
+			return fmt.Sprintf("every node %s's node selector/affinity allows has a taint it does not tolerate (%s): add a toleration for %s to its extraPodSpec, or remove the taint",
+				svc, v.taintList(), v.taints[0].taint)
 		}
 	}
-	switch {
-	case len(taints) > 0 && selector:
-		return fmt.Sprintf("no node %s may use is free of taints it does not tolerate (%s), and the others do not match its node selector/affinity: add a toleration for %s to its extraPodSpec, or change its node selector",
-			svc, strings.Join(taints, ", "), taints[0])
-	case len(taints) > 0:
-		return fmt.Sprintf("every node %s could use has a taint it does not tolerate (%s): add a matching toleration to its extraPodSpec, or remove the taint", svc, strings.Join(taints, ", "))
-	case selector:
-		return fmt.Sprintf("no node matches %s's node selector/affinity: correct the labels it asks for (extraPodSpec.nodeSelector, affinity, gpuType) or label nodes", svc)
-	case len(reasons) > 0:
+	reasons := diagnose.SchedulerReasons(scheduler)
+	for _, r := range reasons {
+		if strings.Contains(r.Reason, "node affinity/selector") && len(reasons) == 1 {
+			return fmt.Sprintf("no node matches %s's node selector/affinity%s: correct the labels it asks for (extraPodSpec.nodeSelector, affinity, gpuType) or label nodes", svc, selectorText(pod))
+		}
+	}
+	if len(reasons) > 0 {
 		return fmt.Sprintf("the scheduler places %s on no node (%s): change the constraint it names", svc, reasons[0].Reason)
 	}
 	return fmt.Sprintf("the scheduler places %s on no node: kubectl describe its pod for the scheduler's reason", svc)
 }
+
+// selectorText is " (pool=infra)" for a pod with a node selector, else "".
+func selectorText(pod *corev1.Pod) string {
+	if pod == nil || len(pod.Spec.NodeSelector) == 0 {
+		return ""
+	}
+	return " (" + NodeSelector(&pod.Spec) + ")"
+}
+
+var podSecurityLevel = regexp.MustCompile(`PodSecurity "([a-z]+)`)
 
 // notCreatedRemedy reads the ReplicaSet's failure: a quota, Pod Security, a missing service
 // account.
@@ -155,7 +160,7 @@ func notCreatedRemedy(svc, ns, msg string) string {
 		return fmt.Sprintf("a ResourceQuota in namespace %s forbids %s's pods: raise the quota (kubectl describe resourcequota -n %s) or lower the service's replicas or requests", ns, svc, ns)
 	case strings.Contains(msg, "violates PodSecurity"):
 		level := "its level"
-		if m := regexp.MustCompile(`PodSecurity "([a-z]+)`).FindStringSubmatch(msg); m != nil {
+		if m := podSecurityLevel.FindStringSubmatch(msg); m != nil {
 			level = `"` + m[1] + `"`
 		}
 		return fmt.Sprintf("namespace %s enforces Pod Security %s and %s's pods break it: drop the settings the message lists from its extraPodSpec, or run the graph in a namespace with a lower pod-security.kubernetes.io/enforce level", ns, level, svc)
@@ -171,4 +176,12 @@ func productNode(product string) string {
 		return "matching "
 	}
 	return product + " "
+}
+
+// gpus is "1 GPU" or "4 GPUs".
+func gpus(n int64) string {
+	if n == 1 {
+		return "1 GPU"
+	}
+	return fmt.Sprintf("%d GPUs", n)
 }

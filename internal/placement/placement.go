@@ -162,17 +162,36 @@ func Place(nodes []Node, demands []Demand) Result {
 // node affinity match, and every NoSchedule/NoExecute taint is tolerated. Unschedulable nodes
 // are the caller's to leave out.
 func Allowed(spec *corev1.PodSpec, node *corev1.Node) bool {
+	return Selected(spec, node) && len(Untolerated(spec, node)) == 0
+}
+
+// Selected reports whether the pod's node selector and required node affinity match node.
+func Selected(spec *corev1.PodSpec, node *corev1.Node) bool {
 	if spec == nil {
-		spec = &corev1.PodSpec{} // no constraints, no tolerations
+		spec = &corev1.PodSpec{} // no constraints
 	}
-	pod := &corev1.Pod{Spec: *spec}
-	if ok, _ := nodeaffinity.GetRequiredNodeAffinity(pod).Match(node); !ok {
-		return false
+	ok, _ := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: *spec}).Match(node)
+	return ok
+}
+
+// Untolerated are node's NoSchedule/NoExecute taints the pod does not tolerate.
+func Untolerated(spec *corev1.PodSpec, node *corev1.Node) []corev1.Taint {
+	var tolerations []corev1.Toleration
+	if spec != nil {
+		tolerations = spec.Tolerations
 	}
-	_, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints, spec.Tolerations, func(t *corev1.Taint) bool {
-		return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
-	}, true) // Gt/Lt tolerations, as the 1.36 scheduler compares them
-	return !untolerated
+	var out []corev1.Taint
+	for i := range node.Spec.Taints {
+		t := node.Spec.Taints[i]
+		if t.Effect != corev1.TaintEffectNoSchedule && t.Effect != corev1.TaintEffectNoExecute {
+			continue
+		}
+		// Gt/Lt tolerations compared as the 1.36 scheduler compares them.
+		if _, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), []corev1.Taint{t}, tolerations, nil, true); untolerated {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // Describe says in one line what a service needs, e.g. "2 pods × 4 nvidia.com/gpu", or for a

@@ -1,0 +1,101 @@
+package explain
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/placement"
+)
+
+// The capacity sentence gives the numbers: per pod, the most free and where, what to free; for
+// a multi-node group, how many nodes have room against the group's size; for CPU or memory, the
+// scheduler's count.
+func TestCapacityRemedy(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		v    *nodeView
+		want string
+	}{
+		{"one pod", &nodeView{resource: "nvidia.com/gpu", perPod: 8, nvidia: true, having: 3, best: "h100-3", bestFree: 4, product: "NVIDIA-H100"},
+			"decode needs 8 × NVIDIA-H100 (nvidia.com/gpu) on one node; the most free on any NVIDIA-H100 node is 4 (h100-3): free 4 GPUs there or lower tensor parallelism (GPUs per pod)"},
+		{"mixed products", &nodeView{resource: "nvidia.com/gpu", perPod: 2, nvidia: true, having: 2, best: "a", bestFree: 1},
+			"decode needs 2 × nvidia.com/gpu on one node; the most free on any matching node is 1 (a): free 1 GPU there or lower tensor parallelism (GPUs per pod)"},
+		{"group", &nodeView{resource: "nvidia.com/gpu", perPod: 8, nvidia: true, having: 4, group: 4, withRoom: 3, best: "a", bestFree: 8},
+			"decode needs 8 × nvidia.com/gpu on each of 4 nodes; 3 matching node(s) have that free, fewer than a group's 4: free 1 more node(s) or lower nodeCount"},
+		{"no GPU node", &nodeView{resource: "nvidia.com/gpu", perPod: 1, nvidia: true},
+			"no node decode may use has nvidia.com/gpu: add GPU nodes that match its node selector, affinity and tolerations, or correct them (gpuType, extraPodSpec)"},
+		{"cpu", &nodeView{resource: "cpu", perPodText: "64", short: 5},
+			"decode needs 64 cpu per pod and 5 matching node(s) have too little: lower its requests, free some on the nodes, or add nodes"},
+	} {
+		if got := capacityRemedy("decode", tt.v); got != tt.want {
+			t.Errorf("%s:\n got %q\nwant %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// A plan: a service without GPUs is left to the scheduler, one that fits names its nodes, one
+// with no candidate node is unschedulable, one short of GPUs gets the capacity sentence with the
+// placement's numbers (after the other services took theirs).
+func TestBuildPlan(t *testing.T) {
+	g := &v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: "g", Namespace: "ns"}, Spec: v1alpha1.DynamoGraphDeploymentSpec{
+		Services: map[string]*v1alpha1.ServiceSpec{"Frontend": {}, "Prefill": {}, "Decode": {}, "Odd": {}}}}
+	res := placement.Result{Services: []placement.ServiceResult{
+		{Service: "Prefill", Replicas: 2, GroupSize: 1, PerPod: map[string]int64{"nvidia.com/gpu": 4}, Placed: 2, Nodes: []string{"a", "b"}, Candidates: 2},
+		{Service: "Decode", Replicas: 1, GroupSize: 1, PerPod: map[string]int64{"nvidia.com/gpu": 8}, Placed: 0, Candidates: 2,
+			Shortfall: map[string]int64{"nvidia.com/gpu": 8}, LargestFree: 4, LargestFreeNode: "a"},
+		{Service: "Odd", Replicas: 1, GroupSize: 1, PerPod: map[string]int64{"nvidia.com/gpu": 1}},
+	}}
+	r := BuildPlan(Plan{Graph: g, Result: res, GPUNodes: 2})
+	if r.Graph.Ready || r.Graph.ReadyServices != "2/4" || r.Graph.Mode != ModePlan {
+		t.Fatalf("graph %+v", r.Graph)
+	}
+	by := map[string]Service{}
+	for _, s := range r.Services {
+		by[s.Name] = s
+	}
+	if s := by["Frontend"]; !s.Ready || !strings.Contains(s.Chain[len(s.Chain)-1].Summary, "asks for no GPUs") {
+		t.Errorf("Frontend: %+v", s)
+	}
+	if s := by["Prefill"]; !s.Ready || s.Chain[len(s.Chain)-1].Summary != "fits: 2 pod(s) × 4 nvidia.com/gpu on a, b" {
+		t.Errorf("Prefill: %+v", s)
+	}
+	if s := by["Decode"]; s.Ready || s.Reason != "insufficient_capacity" ||
+		s.Remediation != "Decode needs 8 × nvidia.com/gpu on one node; the most free on any matching node is 4 (a): free 4 GPUs there or lower tensor parallelism (GPUs per pod)" {
+		t.Errorf("Decode: %+v", s)
+	}
+	if s := by["Odd"]; s.Reason != "unschedulable" || !strings.Contains(s.Remediation, "no GPU node Odd may use matches") {
+		t.Errorf("Odd: %+v", s)
+	}
+}
+
+// Events of the chain's objects only, newest first (the newest of their timestamps), at most
+// maxEvents, with their counts.
+func TestEventsLink(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	ev := func(kind, name, reason string, ago time.Duration, count int32) corev1.Event {
+		return corev1.Event{InvolvedObject: corev1.ObjectReference{Kind: kind, Name: name}, Reason: reason, Type: "Warning", Count: count,
+			LastTimestamp: metav1.NewTime(now.Add(-ago)), Message: reason + " message"}
+	}
+	events := []corev1.Event{ev("Pod", "p", "Old", time.Hour, 1), ev("Pod", "other", "NotMine", 0, 1), ev("Pod", "p", "FailedScheduling", time.Minute, 7)}
+	for i := range 6 {
+		events = append(events, ev("ReplicaSet", "rs", "Filler", time.Duration(10+i)*time.Minute, 1))
+	}
+	l := eventsLink(events, []string{"Pod/p", "ReplicaSet/rs"}, now)
+	if l == nil || l.Summary != "8 recent" || len(l.Details) != maxEvents ||
+		l.Details[0] != "60s ago Warning FailedScheduling ×7 pod/p: FailedScheduling message" {
+		t.Fatalf("events: %+v", l)
+	}
+	for _, d := range l.Details {
+		if strings.Contains(d, "NotMine") || strings.Contains(d, "Old") {
+			t.Errorf("shown: %s", d)
+		}
+	}
+	if eventsLink(events, []string{"Pod/none"}, now) != nil {
+		t.Error("events shown for an object that has none")
+	}
+}
