@@ -91,6 +91,8 @@ bench: build cluster-bin ## Run the benchmarks (numbers go to docs/benchmarks.md
 	@# dynamo-operator: 500 graphs at once on 2,000 nodes and 20,000 other pods; then 100 with a 2-node decode (LeaderWorkerSet).
 	$(GO) run ./bench/operator -operator $(BIN)/dynamo-operator
 	$(GO) run ./bench/operator -operator $(BIN)/dynamo-operator -multinode -graphs 100
+	@# dynamoctl explain against kubectl get pods -l <the graph's selector> on 2,000 nodes and 20,000 pods.
+	$(GO) run ./bench/explain -dynamoctl $(BIN)/dynamoctl
 
 .PHONY: clean
 clean: ## Remove build outputs (the cluster-binary cache under ~/.cache stays)

@@ -24,7 +24,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/dynamo-infra/dynamo-infra/bench/internal/load"
-	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 )
 
 func main() {
@@ -57,26 +56,13 @@ func run(nodes, pods, runs int, bin string) (err error) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop() // Ctrl-C ends the run through the deferred cluster stop
-	p, _ := devcluster.ParseProfile("cpu=1")
 	start := time.Now()
-	c, err := devcluster.Start(ctx, devcluster.Options{Profile: p, StartTimeout: 5 * time.Minute})
+	c, names, err := load.StartLoaded(ctx, nodes, pods, "h100", "h200", "a100-mig", "l4", "l4-timeslice", "aks-a100")
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, c.Stop()) }()
-	fmt.Printf("cluster up in %s\n", time.Since(start).Round(time.Millisecond))
-
-	start = time.Now()
-	names, err := load.Nodes(ctx, c.Client(), nodes, "h100", "h200", "a100-mig", "l4", "l4-timeslice", "aks-a100")
-	if err != nil {
-		return err
-	}
-	fmt.Printf("created %d nodes in %s\n", len(names), time.Since(start).Round(time.Millisecond))
-	start = time.Now()
-	if err := load.Pods(ctx, c.Client(), names, pods); err != nil {
-		return err
-	}
-	fmt.Printf("created %d pods in %s\n", pods, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("cluster up with %d nodes and %d pods in %s\n", len(names)+1, pods, time.Since(start).Round(time.Millisecond))
 
 	measure := func(name string, argv ...string) ([]time.Duration, int64, error) {
 		t, rss, err := load.Runs(runs, nil, argv...)

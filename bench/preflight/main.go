@@ -57,20 +57,12 @@ func run(nodes, pods, runs int, bin, kubectl string) (err error) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop() // Ctrl-C ends the run through the deferred cluster stop
-	p, _ := devcluster.ParseProfile("cpu=1")
-	c, err := devcluster.Start(ctx, devcluster.Options{Profile: p, StartTimeout: 5 * time.Minute})
+	start := time.Now()
+	c, names, err := load.StartLoaded(ctx, nodes, pods, "h100", "h200", "a100-mig", "l4", "aks-a100")
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, c.Stop()) }()
-	start := time.Now()
-	names, err := load.Nodes(ctx, c.Client(), nodes, "h100", "h200", "a100-mig", "l4", "aks-a100")
-	if err != nil {
-		return err
-	}
-	if err := load.Pods(ctx, c.Client(), names, pods); err != nil {
-		return err
-	}
 	// A default StorageClass, so a run passes unless a check fails or errs.
 	if _, err := c.Client().StorageV1().StorageClasses().Create(ctx, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "standard",
 		Annotations: map[string]string{"storageclass.kubernetes.io/is-default-class": "true"}}, Provisioner: "kubernetes.io/no-provisioner"}, metav1.CreateOptions{}); err != nil {

@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -22,6 +23,8 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
+	"github.com/dynamo-infra/dynamo-infra/internal/explain"
+	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
 // multinodeGraph is a disaggregated graph whose prefill and decode each span 2 nodes × 8 GPUs
@@ -228,6 +231,23 @@ func TestMultinodeGraphs(t *testing.T) {
 				strings.Contains(cond.Message, "Insufficient nvidia.com/gpu") && s.Reason == diagnose.ReasonInsufficientCapacity &&
 				s.ScheduledReplicas == 2 && d.Status.ReadyServices == "2/3", fmt.Errorf("condition %+v, decode %+v", cond, s)
 		})
+		// explain says the same, down to the nodes: a group needs two nodes with 8 free GPUs.
+		res := clitest.RunInProcess(ctx, c.KubeconfigPath(), "explain", "dgd/vmn", "-o", "json")
+		var rep explain.Report
+		if err := json.Unmarshal([]byte(res.Stdout), &rep); err != nil || res.Code != 1 {
+			t.Fatalf("explain: exit %d, %v\n%s%s", res.Code, err, res.Stdout, res.Stderr)
+		}
+		for _, s := range rep.Services {
+			var kinds []string
+			for _, l := range s.Chain {
+				kinds = append(kinds, l.Kind)
+			}
+			if s.Name == "Decode" && (s.Reason != diagnose.ReasonInsufficientCapacity ||
+				!slices.Equal(kinds, []string{explain.LinkService, explain.LinkLeaderWorkerSet, explain.LinkPod, explain.LinkEvents, explain.LinkNodes}) ||
+				s.Remediation != "Decode needs 8 × NVIDIA-H100-80GB-HBM3 (nvidia.com/gpu) on each of 2 nodes; 0 matching node(s) have that free: free 8 GPUs on 2 more node(s), or lower nodeCount or GPUs per node") {
+				t.Errorf("explain Decode: reason %q, chain %v, remediation %q", s.Reason, kinds, s.Remediation)
+			}
+		}
 		patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) { d.Spec.Services["Decode"].Replicas = ptrTo(int32(1)) })
 		ready(key, "Ready after scaling back")
 

@@ -26,7 +26,7 @@ func TestCapacityRemedy(t *testing.T) {
 		{"mixed products", &nodeView{resource: "nvidia.com/gpu", perPod: 2, nvidia: true, having: 2, best: "a", bestFree: 1},
 			"decode needs 2 × nvidia.com/gpu on one node; the most free on any matching node is 1 (a): free 1 GPU there or lower tensor parallelism (GPUs per pod)"},
 		{"group", &nodeView{resource: "nvidia.com/gpu", perPod: 8, nvidia: true, having: 4, group: 4, withRoom: 3, best: "a", bestFree: 8},
-			"decode needs 8 × nvidia.com/gpu on each of 4 nodes; 3 matching node(s) have that free, fewer than a group's 4: free 1 more node(s) or lower nodeCount"},
+			"decode needs 8 × nvidia.com/gpu on each of 4 nodes; 3 matching node(s) have that free: free 8 GPUs on 1 more node(s), or lower nodeCount or GPUs per node"},
 		{"no GPU node", &nodeView{resource: "nvidia.com/gpu", perPod: 1, nvidia: true},
 			"no node decode may use has nvidia.com/gpu: add GPU nodes that match its node selector, affinity and tolerations, or correct them (gpuType, extraPodSpec)"},
 		{"cpu", &nodeView{resource: "cpu", perPodText: "64", short: 5},

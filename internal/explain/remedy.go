@@ -109,9 +109,10 @@ func capacityRemedy(svc string, v *nodeView) string {
 	if v.group > 1 {
 		where = fmt.Sprintf("each of %d nodes", v.group)
 	}
-	if v.group > 1 && v.withRoom > 0 {
-		return fmt.Sprintf("%s needs %d × %s on %s; %d matching node(s) have that free, fewer than a group's %d: free %d more node(s) or lower nodeCount",
-			svc, v.perPod, what, where, v.withRoom, v.group, int(v.group)-v.withRoom)
+	if v.group > 1 {
+		// A group is placed whole: what is short is nodes with room, not GPUs on one node.
+		return fmt.Sprintf("%s needs %d × %s on %s; %d matching node(s) have that free: free %s on %d more node(s), or lower nodeCount or GPUs per node",
+			svc, v.perPod, what, where, v.withRoom, gpus(v.perPod), max(int(v.group)-v.withRoom, 1))
 	}
 	return fmt.Sprintf("%s needs %d × %s on %s; the most free on any %snode is %d (%s): free %s there or lower tensor parallelism (GPUs per pod)",
 		svc, v.perPod, what, where, productNode(v.product), v.bestFree, v.best, gpus(v.perPod-v.bestFree))

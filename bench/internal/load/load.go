@@ -22,6 +22,24 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 )
 
+// StartLoaded starts a simulated cluster (one CPU node) and fills it with n GPU nodes of the
+// given kinds and pods bound round-robin to them (see Pods). The caller stops the cluster.
+func StartLoaded(ctx context.Context, nodes, pods int, kinds ...string) (*devcluster.Cluster, []string, error) {
+	p, _ := devcluster.ParseProfile("cpu=1")
+	c, err := devcluster.Start(ctx, devcluster.Options{Profile: p, StartTimeout: 5 * time.Minute})
+	if err != nil {
+		return nil, nil, err
+	}
+	names, err := Nodes(ctx, c.Client(), nodes, kinds...)
+	if err == nil {
+		err = Pods(ctx, c.Client(), names, pods)
+	}
+	if err != nil {
+		return nil, nil, errors.Join(err, c.Stop())
+	}
+	return c, names, nil
+}
+
 // Nodes creates n nodes, cycling through the given node kinds, 16 requests at a time, and
 // returns their names.
 func Nodes(ctx context.Context, cs kubernetes.Interface, n int, kinds ...string) ([]string, error) {
