@@ -3,7 +3,6 @@ package controller
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -117,36 +116,22 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 // reason and a message; none when it is ready). A workload not created yet has no counts.
 func serviceStatus(dgd *v1alpha1.DynamoGraphDeployment, name string, obs Observed) (*v1alpha1.ServiceReplicaStatus, diagnose.Verdict) {
 	s := dgd.Spec.Services[name]
-	want := render.Replicas(s)
+	why := diagnose.Service(s, obs.Deployments[name], obs.LeaderWorkerSets[name], obs.Pods[name], obs.MissingPVCs)
 	var svc *v1alpha1.ServiceReplicaStatus
-	var why diagnose.Verdict
-	if render.NodeCount(s) > 1 {
-		l := obs.LeaderWorkerSets[name]
-		if l == nil {
-			return nil, diagnose.Verdict{Reason: diagnose.ReasonNotCreated, Message: "not created yet"}
-		}
+	if l := obs.LeaderWorkerSets[name]; render.NodeCount(s) > 1 && l != nil {
 		svc = &v1alpha1.ServiceReplicaStatus{
 			ComponentKind: v1alpha1.ComponentKindLeaderWorkerSet, ComponentName: l.Name, ComponentNames: []string{l.Name},
 			Replicas: l.Status.Replicas, UpdatedReplicas: l.Status.UpdatedReplicas,
 			ReadyReplicas: l.Status.ReadyReplicas, AvailableReplicas: l.Status.ReadyReplicas,
 		}
-		why = diagnose.LeaderWorkerSet(l, want, obs.Pods[name])
-	} else {
-		d := obs.Deployments[name]
-		if d == nil {
-			return nil, diagnose.Verdict{Reason: diagnose.ReasonNotCreated, Message: "not created yet"}
-		}
+	} else if d := obs.Deployments[name]; render.NodeCount(s) <= 1 && d != nil {
 		svc = &v1alpha1.ServiceReplicaStatus{
 			ComponentKind: v1alpha1.ComponentKindDeployment, ComponentName: d.Name, ComponentNames: []string{d.Name},
 			Replicas: d.Status.Replicas, UpdatedReplicas: d.Status.UpdatedReplicas,
 			ReadyReplicas: d.Status.ReadyReplicas, AvailableReplicas: d.Status.AvailableReplicas,
 		}
-		why = diagnose.Deployment(d, want, obs.Pods[name])
-	}
-	for _, vm := range s.VolumeMounts {
-		if slices.Contains(obs.MissingPVCs, vm.Name) {
-			why = diagnose.MissingClaim(why)
-		}
+	} else {
+		return nil, why // not created yet: no counts
 	}
 	svc.ScheduledReplicas = diagnose.Scheduled(obs.Pods[name])
 	svc.Reason, svc.Message = why.Reason, why.Message

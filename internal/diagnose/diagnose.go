@@ -14,8 +14,12 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	resourcehelper "k8s.io/component-helpers/resource"
 	"k8s.io/utils/ptr"
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
 // Typed reasons of status.services[*].reason: upstream's strings where it has them
@@ -93,7 +97,8 @@ func Deployment(d *appsv1.Deployment, want int32, pods []corev1.Pod) Verdict {
 	if d.Status.ReadyReplicas >= want && d.Status.Replicas == want {
 		return Verdict{}
 	}
-	return withPods(Verdict{Reason: ReasonPodsNotReady, Message: fmt.Sprintf("%d/%d replicas ready", d.Status.ReadyReplicas, want)}, pods)
+	v := withPods(Verdict{Reason: ReasonPodsNotReady, Message: fmt.Sprintf("%d/%d replicas ready", d.Status.ReadyReplicas, want)}, pods)
+	return withDemand(v, &d.Spec.Template.Spec)
 }
 
 // LeaderWorkerSet says why a LeaderWorkerSet does not have want groups ready (zero when it
@@ -105,14 +110,50 @@ func LeaderWorkerSet(l *lwsv1.LeaderWorkerSet, want int32, pods []corev1.Pod) Ve
 	if l.Status.ReadyReplicas >= want && l.Status.Replicas == want {
 		return Verdict{}
 	}
-	return withPods(Verdict{Reason: ReasonPodsNotReady, Message: fmt.Sprintf("%d/%d groups of %d pods ready", l.Status.ReadyReplicas, want, ptr.Deref(l.Spec.LeaderWorkerTemplate.Size, 1))}, pods)
+	v := withPods(Verdict{Reason: ReasonPodsNotReady, Message: fmt.Sprintf("%d/%d groups of %d pods ready", l.Status.ReadyReplicas, want, ptr.Deref(l.Spec.LeaderWorkerTemplate.Size, 1))}, pods)
+	return withDemand(v, &l.Spec.LeaderWorkerTemplate.WorkerTemplate.Spec)
 }
 
-// MissingClaim turns a not-ready verdict into missing_pvc: a claim the service mounts that
-// does not exist explains its pods better than "pending".
-func MissingClaim(v Verdict) Verdict {
-	if !v.Ready() {
-		v.Reason = ReasonMissingPVC
+// withDemand adds to an insufficient_capacity verdict what one pod asks of each resource the
+// scheduler found short ("; each pod needs 16 nvidia.com/gpu"): the scheduler counts nodes, not
+// amounts. (The most free on a matching node needs the nodes' usage: dynamoctl explain reads
+// it; the operator watches no nodes.)
+func withDemand(v Verdict, tmpl *corev1.PodSpec) Verdict {
+	if v.Reason != ReasonInsufficientCapacity {
+		return v
+	}
+	req := resourcehelper.PodRequests(&corev1.Pod{Spec: *tmpl}, resourcehelper.PodResourcesOptions{})
+	var parts []string
+	for _, r := range Insufficient(v.Pod.Scheduler) {
+		if q, ok := req[corev1.ResourceName(r)]; ok && !q.IsZero() {
+			parts = append(parts, q.String()+" "+r)
+		}
+	}
+	if len(parts) > 0 {
+		v.Message += "; each pod needs " + strings.Join(parts, " + ")
+	}
+	return v
+}
+
+// Service says why a graph's service is not ready: from its LeaderWorkerSet when it is
+// multi-node, else its Deployment (nil: not created yet), its pods, and the claims the graph
+// references that do not exist. The operator's status and dynamoctl explain both call it.
+func Service(s *v1alpha1.ServiceSpec, d *appsv1.Deployment, l *lwsv1.LeaderWorkerSet, pods []corev1.Pod, missingPVCs []string) Verdict {
+	want := render.Replicas(s)
+	var v Verdict
+	switch {
+	case render.NodeCount(s) > 1 && l == nil, render.NodeCount(s) <= 1 && d == nil:
+		return Verdict{Reason: ReasonNotCreated, Message: "not created yet"}
+	case render.NodeCount(s) > 1:
+		v = LeaderWorkerSet(l, want, pods)
+	default:
+		v = Deployment(d, want, pods)
+	}
+	// A claim the service mounts that does not exist explains its pods better than "pending".
+	for _, vm := range s.VolumeMounts {
+		if !v.Ready() && slices.Contains(missingPVCs, vm.Name) {
+			v.Reason = ReasonMissingPVC
+		}
 	}
 	return v
 }

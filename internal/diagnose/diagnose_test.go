@@ -1,11 +1,16 @@
 package diagnose
 
 import (
+	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 )
 
 // A LeaderWorkerSet is ready when it has the groups asked for, all ready; otherwise the reason
@@ -110,6 +115,51 @@ func TestSchedulerReasons(t *testing.T) {
 		}
 		if ins := Insufficient(tt.msg); len(ins) != len(tt.insufficient) || (len(ins) > 0 && ins[0] != tt.insufficient[0]) {
 			t.Errorf("Insufficient(%q) = %v, want %v", tt.msg, ins, tt.insufficient)
+		}
+	}
+}
+
+// An insufficient_capacity verdict says what one pod needs of each resource the scheduler found
+// short; other verdicts are left alone.
+func TestDemandInMessage(t *testing.T) {
+	d := &appsv1.Deployment{Status: appsv1.DeploymentStatus{Replicas: 1, UpdatedReplicas: 1}}
+	d.Spec.Template.Spec.Containers = []corev1.Container{{Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+		"nvidia.com/gpu": resource.MustParse("16"), corev1.ResourceCPU: resource.MustParse("4")}}}}
+	pod := func(msg string) []corev1.Pod {
+		return []corev1.Pod{{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{
+			Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: msg}}}}}
+	}
+	v := Deployment(d, 1, pod("0/3 nodes are available: 1 Insufficient cpu, 2 Insufficient nvidia.com/gpu."))
+	if want := "0/1 replicas ready (pod p Unschedulable: 0/3 nodes are available: 1 Insufficient cpu, 2 Insufficient nvidia.com/gpu.); each pod needs 4 cpu + 16 nvidia.com/gpu"; v.Message != want {
+		t.Errorf("message %q, want %q", v.Message, want)
+	}
+	if v := Deployment(d, 1, pod("0/3 nodes are available: 3 node(s) had untolerated taint(s).")); strings.Contains(v.Message, "needs") {
+		t.Errorf("unschedulable: %q", v.Message)
+	}
+}
+
+// A service's workload by its kind: not created yet, ready, or not ready for a claim it mounts
+// that does not exist (missing_pvc wins over the pods' reason).
+func TestService(t *testing.T) {
+	single, multi := &v1alpha1.ServiceSpec{}, &v1alpha1.ServiceSpec{Multinode: &v1alpha1.MultinodeSpec{NodeCount: 2}}
+	mounts := &v1alpha1.ServiceSpec{VolumeMounts: []v1alpha1.VolumeMount{{Name: "models", MountPoint: "/m"}}}
+	ready := &appsv1.Deployment{Status: appsv1.DeploymentStatus{Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1}}
+	pending := &appsv1.Deployment{Status: appsv1.DeploymentStatus{Replicas: 1, UpdatedReplicas: 1}}
+	for _, tt := range []struct {
+		name   string
+		s      *v1alpha1.ServiceSpec
+		d      *appsv1.Deployment
+		l      *lwsv1.LeaderWorkerSet
+		reason string
+	}{
+		{"deployment not created", single, nil, nil, ReasonNotCreated},
+		{"multinode without its LeaderWorkerSet", multi, ready, nil, ReasonNotCreated},
+		{"ready", single, ready, nil, ""},
+		{"missing claim", mounts, pending, nil, ReasonMissingPVC},
+		{"ready with a claim missing elsewhere", mounts, ready, nil, ""},
+	} {
+		if got := Service(tt.s, tt.d, tt.l, nil, []string{"models"}); got.Reason != tt.reason {
+			t.Errorf("%s: %q, want %q", tt.name, got.Reason, tt.reason)
 		}
 	}
 }

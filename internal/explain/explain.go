@@ -127,8 +127,11 @@ type Nodes struct {
 	Items []corev1.Node
 	// Selector is the label selector the nodes were listed with ("" for all).
 	Selector string
-	// Usage is the NVIDIA requests of the active pods on the candidate nodes.
+	// Usage is the NVIDIA requests of the active pods on the nodes read.
 	Usage []inventory.PodUsage
+	// Read names the nodes whose pods were read; nil: every node's. The others have no more
+	// allocatable than the most free on a node read (UsagePlan).
+	Read map[string]bool
 }
 
 // Build explains a graph on the cluster.
@@ -168,39 +171,26 @@ func explainService(in Live, name string, pods []corev1.Pod) Service {
 	want := render.Replicas(spec)
 	out := Service{Name: name}
 	out.Chain = append(out.Chain, serviceLink(g, name))
-	var verdict diagnose.Verdict
+	verdict := diagnose.Service(spec, in.Deployments[name], in.LeaderWorkerSets[name], pods, in.MissingPVCs)
 	var owners []string // the objects whose events belong to this chain
 	if size := render.NodeCount(spec); size > 1 {
-		l := in.LeaderWorkerSets[name]
-		if l == nil {
-			verdict = diagnose.Verdict{Reason: diagnose.ReasonNotCreated, Message: "not created yet"}
+		if l := in.LeaderWorkerSets[name]; l == nil {
 			out.Chain = append(out.Chain, Link{Kind: LinkLeaderWorkerSet, Name: render.LeaderWorkerSetName(g, name), Summary: "not found"})
 		} else {
-			verdict = diagnose.LeaderWorkerSet(l, want, pods)
 			out.Chain = append(out.Chain, Link{Kind: LinkLeaderWorkerSet, Name: l.Name,
 				Summary: fmt.Sprintf("%d/%d groups of %d pods ready, %d updated", l.Status.ReadyReplicas, want, size, l.Status.UpdatedReplicas)})
 			owners = append(owners, "LeaderWorkerSet/"+l.Name)
 		}
 	} else {
-		d := in.Deployments[name]
-		if d == nil {
-			verdict = diagnose.Verdict{Reason: diagnose.ReasonNotCreated, Message: "not created yet"}
+		if d := in.Deployments[name]; d == nil {
 			out.Chain = append(out.Chain, Link{Kind: LinkDeployment, Name: render.ChildName(g, name), Summary: "not found"})
 		} else {
-			verdict = diagnose.Deployment(d, want, pods)
 			out.Chain = append(out.Chain, deploymentLink(d, want, pods))
 			owners = append(owners, "Deployment/"+d.Name)
-			if rs := replicaSetLinks(d, in.ReplicaSets); len(rs) > 0 {
-				out.Chain = append(out.Chain, rs...)
-				for _, l := range rs {
-					owners = append(owners, "ReplicaSet/"+l.Name)
-				}
+			for _, l := range replicaSetLinks(d, in.ReplicaSets) {
+				out.Chain = append(out.Chain, l)
+				owners = append(owners, "ReplicaSet/"+l.Name)
 			}
-		}
-	}
-	for _, vm := range spec.VolumeMounts {
-		if slices.Contains(in.MissingPVCs, vm.Name) {
-			verdict = diagnose.MissingClaim(verdict)
 		}
 	}
 	out.Ready, out.Reason, out.Message = verdict.Ready(), verdict.Reason, verdict.Message
@@ -473,17 +463,31 @@ func ChainObjects(r Report) []string {
 	return out
 }
 
-// NodeQuestions are the pod specs whose candidate nodes a report wants to show: of each
-// service the scheduler cannot place, the pod it named (else its workload's template).
-func NodeQuestions(in Live, r Report) []*corev1.PodSpec {
-	var out []*corev1.PodSpec
+// NodeQuestion is a pod whose candidate nodes a report wants to show, and what the scheduler
+// said about it.
+type NodeQuestion struct {
+	Spec      *corev1.PodSpec
+	Scheduler string
+}
+
+// NodeQuestions are, of each service the scheduler cannot place, the pod it named (else its
+// workload's template).
+func NodeQuestions(in Live, r Report) []NodeQuestion {
+	var out []NodeQuestion
 	for _, s := range r.Services {
 		if s.Ready || !needsNodes(s.Reason) {
 			continue
 		}
-		if spec := problemSpec(in, s); spec != nil {
-			out = append(out, spec)
+		q := NodeQuestion{Spec: problemSpec(in, s)}
+		if q.Spec == nil {
+			continue
 		}
+		for _, l := range s.Chain {
+			if p := podByName(in.Pods, l.Name); l.Kind == LinkPod && p != nil {
+				q.Scheduler = diagnose.FirstPodProblem([]corev1.Pod{*p}).Scheduler
+			}
+		}
+		out = append(out, q)
 	}
 	return out
 }

@@ -1,14 +1,17 @@
 package explain
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 )
 
@@ -97,5 +100,42 @@ func TestEventsLink(t *testing.T) {
 	}
 	if eventsLink(events, []string{"Pod/none"}, now) != nil {
 		t.Error("events shown for an object that has none")
+	}
+}
+
+// The reader's plan visits the candidates with the most allocatable first and stops once the
+// most free found is at least every remaining node's allocatable (and less than the pod needs);
+// the view then counts only the nodes read, which gives the same answer as reading all.
+func TestUsagePlan(t *testing.T) {
+	node := func(name string, gpus int64, taint bool) corev1.Node {
+		n := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NodeStatus{
+			Allocatable: corev1.ResourceList{"nvidia.com/gpu": *resource.NewQuantity(gpus, resource.DecimalSI)},
+			Conditions:  []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+		if taint {
+			n.Spec.Taints = []corev1.Taint{{Key: "x", Effect: corev1.TaintEffectNoSchedule}}
+		}
+		return n
+	}
+	nodes := []corev1.Node{node("c", 8, false), node("a", 16, false), node("b", 8, false), node("tainted", 16, true), node("cpu", 0, false)}
+	spec := &corev1.PodSpec{Containers: []corev1.Container{{Resources: corev1.ResourceRequirements{
+		Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("16")}, Requests: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("16")}}}}}
+	p := PlanUsage(spec, "0/5 nodes are available: 3 Insufficient nvidia.com/gpu.", nodes)
+	if p.Resource != "nvidia.com/gpu" || p.PerPod != 16 || !slices.Equal(p.Nodes, []string{"a", "b", "c"}) {
+		t.Fatalf("plan %+v", p)
+	}
+	for _, tt := range []struct {
+		i    int
+		best int64
+		want bool
+	}{{0, -1, false}, {1, 6, false}, {1, 8, true}, {1, 16, false}, {3, 0, true}} {
+		if got := p.Done(tt.i, tt.best); got != tt.want {
+			t.Errorf("Done(%d, %d) = %v", tt.i, tt.best, got)
+		}
+	}
+	// a has 6 free (10 used), b all 8: c need not be read.
+	usage := []inventory.PodUsage{{Node: "a", Requests: map[string]int64{"nvidia.com/gpu": 10}}}
+	v := newNodeView(spec, &Nodes{Items: nodes, Usage: usage, Read: map[string]bool{"a": true, "b": true}}, "0/5 nodes are available: 3 Insufficient nvidia.com/gpu.", 1)
+	if v.best != "b" || v.bestFree != 8 || v.withRoom != 0 || v.having != 3 || v.candidates != 4 || len(v.taints) != 1 {
+		t.Errorf("view %+v", v)
 	}
 }

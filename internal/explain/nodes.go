@@ -1,7 +1,9 @@
 package explain
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -115,19 +117,7 @@ func newNodeView(spec *corev1.PodSpec, nodes *Nodes, scheduler string, group int
 			v.addTaint(t.ToString(), n.Name)
 		}
 	}
-	short := diagnose.Insufficient(scheduler)
-	for _, r := range short {
-		if strings.HasPrefix(r, "nvidia.com/") {
-			v.resource = r
-			break
-		}
-	}
-	if v.resource == "" && len(short) > 0 {
-		v.resource = short[0]
-	}
-	if v.resource == "" {
-		v.resource = firstNvidia(spec)
-	}
+	v.resource = ShortResource(spec, scheduler)
 	for _, r := range diagnose.SchedulerReasons(scheduler) {
 		if r.Reason == "Insufficient "+v.resource || (v.resource == "pods" && r.Reason == "Too many pods") {
 			v.short = r.Nodes
@@ -154,12 +144,16 @@ func newNodeView(spec *corev1.PodSpec, nodes *Nodes, scheduler string, group int
 		if r.Allocatable <= 0 {
 			continue // a CPU node, or another GPU resource: not where this pod's GPUs could be
 		}
-		free := max(r.Free, 0)
-		if free > v.bestFree {
-			v.best, v.bestFree = n.Name, free
-		}
-		if free >= v.perPod {
-			v.withRoom++
+		// A node whose pods were not read has no more allocatable than the most free found
+		// (see UsagePlan): it changes neither the most free nor the nodes with room.
+		if nodes.Read == nil || nodes.Read[n.Name] {
+			free := max(r.Free, 0)
+			if free > v.bestFree {
+				v.best, v.bestFree = n.Name, free
+			}
+			if free >= v.perPod {
+				v.withRoom++
+			}
 		}
 		switch {
 		case v.having == 0:
@@ -171,6 +165,78 @@ func newNodeView(spec *corev1.PodSpec, nodes *Nodes, scheduler string, group int
 	}
 	v.bestFree = max(v.bestFree, 0)
 	return v
+}
+
+// ShortResource is the resource a pod the scheduler could not place is short of: the first
+// NVIDIA resource the scheduler names, else the first resource it names, else the first NVIDIA
+// resource the pod asks for.
+func ShortResource(spec *corev1.PodSpec, scheduler string) string {
+	short := diagnose.Insufficient(scheduler)
+	for _, r := range short {
+		if strings.HasPrefix(r, "nvidia.com/") {
+			return r
+		}
+	}
+	if len(short) > 0 {
+		return short[0]
+	}
+	return firstNvidia(spec)
+}
+
+// UsagePlan is the order in which the command reads the pods of a pod's candidate nodes to
+// find the most free of its NVIDIA resource: most allocatable first, so it can stop as soon
+// as the most free found is at least every remaining node's allocatable and less than the pod
+// needs (no remaining node can have more, nor room). Resource is "" when the pod is not short
+// of an NVIDIA resource: then no usage is needed.
+type UsagePlan struct {
+	Resource string
+	PerPod   int64
+	// Nodes are the candidates, most allocatable of Resource first (then by name).
+	Nodes []string
+	alloc []int64
+}
+
+// PlanUsage orders the candidates of spec among nodes for reading their usage.
+func PlanUsage(spec *corev1.PodSpec, scheduler string, nodes []corev1.Node) UsagePlan {
+	r := ShortResource(spec, scheduler)
+	if !strings.HasPrefix(r, "nvidia.com/") {
+		return UsagePlan{}
+	}
+	p := UsagePlan{Resource: r}
+	if q, ok := resourcehelper.PodRequests(&corev1.Pod{Spec: *spec}, resourcehelper.PodResourcesOptions{})[corev1.ResourceName(r)]; ok {
+		p.PerPod = q.Value()
+	}
+	cands := Candidates(spec, nodes)
+	type cand struct {
+		name  string
+		alloc int64
+	}
+	cs := make([]cand, 0, len(cands))
+	for i := range cands {
+		q := cands[i].Status.Allocatable[corev1.ResourceName(r)]
+		if q.Value() > 0 {
+			cs = append(cs, cand{cands[i].Name, q.Value()})
+		}
+	}
+	slices.SortFunc(cs, func(a, b cand) int {
+		if a.alloc != b.alloc {
+			return cmp.Compare(b.alloc, a.alloc)
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	for _, c := range cs {
+		p.Nodes, p.alloc = append(p.Nodes, c.name), append(p.alloc, c.alloc)
+	}
+	return p
+}
+
+// Allocatable is the i-th node's allocatable of Resource.
+func (p UsagePlan) Allocatable(i int) int64 { return p.alloc[i] }
+
+// Done reports whether, with the nodes before i read and best the most free among them,
+// reading the rest can change nothing.
+func (p UsagePlan) Done(i int, best int64) bool {
+	return i >= len(p.Nodes) || (best >= p.alloc[i] && best < p.PerPod)
 }
 
 // firstNvidia is the first NVIDIA resource the pod asks for ("" when none).

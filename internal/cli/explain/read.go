@@ -92,8 +92,8 @@ func readLive(ctx context.Context, c clients, ns, name string, bundle bool, now 
 	case !first.Graph.Ready:
 		eg.Go(func() error { return readEvents(gctx, c, in, explain.ChainObjects(first)) })
 	}
-	if specs := explain.NodeQuestions(in.Live, first); len(specs) > 0 {
-		eg.Go(func() error { return readNodes(gctx, c, in, specs) })
+	if qs := explain.NodeQuestions(in.Live, first); len(qs) > 0 {
+		eg.Go(func() error { return readNodes(gctx, c, in, qs) })
 	}
 	return in, eg.Wait()
 }
@@ -240,20 +240,14 @@ func readGraphEvents(ctx context.Context, c clients, in *liveRead) error {
 	return nil
 }
 
-// perNodeLimit: up to this many candidate nodes, their pods are listed node by node (the API
-// server indexes pods by node, and each answer is a few pods); beyond, one paged LIST of every
-// active pod is cheaper. Measured on 2,000 nodes and 20,000 pods (docs/benchmarks.md).
-const perNodeLimit = 1000
-
-// perNodeConcurrency is how many of those LISTs are in flight at once.
-const perNodeConcurrency = 32
 
 // readNodes lists the nodes the pods could run on — by their node selector when every pod has
-// the same one — and the NVIDIA requests of the active pods on the candidates.
-func readNodes(ctx context.Context, c clients, in *liveRead, specs []*corev1.PodSpec) error {
-	sel := explain.NodeSelector(specs[0])
-	for _, s := range specs[1:] {
-		if explain.NodeSelector(s) != sel {
+// the same one — and the NVIDIA requests of the active pods on enough of the candidates to say
+// how much is free at most (explain.UsagePlan).
+func readNodes(ctx context.Context, c clients, in *liveRead, questions []explain.NodeQuestion) error {
+	sel := explain.NodeSelector(questions[0].Spec)
+	for _, q := range questions[1:] {
+		if explain.NodeSelector(q.Spec) != sel {
 			sel = ""
 		}
 	}
@@ -266,52 +260,83 @@ func readNodes(ctx context.Context, c clients, in *liveRead, specs []*corev1.Pod
 	if err != nil {
 		return fmt.Errorf("list nodes: %w", err)
 	}
-	nodes := &explain.Nodes{Selector: sel, Items: make([]corev1.Node, 0, len(list.Items))}
+	nodes := &explain.Nodes{Selector: sel, Items: make([]corev1.Node, 0, len(list.Items)), Read: map[string]bool{}}
 	for i := range list.Items {
 		n := &list.Items[i]
 		n.ManagedFields, n.Status.Images = nil, nil
 		nodes.Items = append(nodes.Items, *n)
 	}
 	list = nil
-	var cands []string
-	for _, s := range specs {
-		for _, n := range explain.Candidates(s, nodes.Items) {
-			if !slices.Contains(cands, n.Name) {
-				cands = append(cands, n.Name)
-			}
-		}
-	}
-	if len(cands) > perNodeLimit {
-		if nodes.Usage, err = inventory.ListPodUsage(ctx, c.cs); err != nil {
+	for _, q := range questions {
+		if err := readUsage(ctx, c, nodes, explain.PlanUsage(q.Spec, q.Scheduler, nodes.Items)); err != nil {
 			return err
 		}
-		in.Nodes = nodes
-		return nil
-	}
-	var mu sync.Mutex
-	eg, ctx := errgroup.WithContext(ctx)
-	eg.SetLimit(perNodeConcurrency)
-	for _, node := range cands {
-		eg.Go(func() error {
-			sel := "spec.nodeName=" + node + ",status.phase!=Succeeded,status.phase!=Failed"
-			pods, err := c.perNode.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: "0"})
-			if err != nil {
-				return fmt.Errorf("list pods on %s: %w", node, err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			for i := range pods.Items {
-				if u, ok := inventory.PodUsageOf(&pods.Items[i]); ok {
-					nodes.Usage = append(nodes.Usage, u)
-				}
-			}
-			return nil
-		})
-	}
-	if err := eg.Wait(); err != nil {
-		return err
+		if nodes.Read == nil {
+			break // every active pod was read
+		}
 	}
 	in.Nodes = nodes
+	return nil
+}
+
+// perNodeLimit: up to this many nodes, pods are listed node by node (the API server indexes
+// pods by node, and each answer is a few pods); past it, one paged LIST of every active pod is
+// cheaper. Measured on 2,000 nodes and 20,000 pods (docs/benchmarks.md).
+const perNodeLimit = 1000
+
+// perNodeConcurrency is how many of those LISTs are in flight at once, and the batch size
+// between two looks at whether the rest can change the answer.
+const perNodeConcurrency = 32
+
+// readUsage reads the pods of the plan's nodes, most allocatable first, a batch at a time,
+// until the rest cannot change the most free (plan.Done); past perNodeLimit nodes it reads
+// every active pod instead (nodes.Read becomes nil).
+func readUsage(ctx context.Context, c clients, nodes *explain.Nodes, plan explain.UsagePlan) error {
+	best := int64(-1)
+	for i := 0; !plan.Done(i, best); {
+		if len(nodes.Read) >= perNodeLimit {
+			usage, err := inventory.ListPodUsage(ctx, c.cs)
+			nodes.Usage, nodes.Read = usage, nil
+			return err
+		}
+		end := min(i+perNodeConcurrency, len(plan.Nodes))
+		eg, gctx := errgroup.WithContext(ctx)
+		var mu sync.Mutex
+		for j := i; j < end; j++ {
+			node := plan.Nodes[j]
+			if nodes.Read[node] {
+				continue // read for another service's question
+			}
+			eg.Go(func() error {
+				sel := "spec.nodeName=" + node + ",status.phase!=Succeeded,status.phase!=Failed"
+				pods, err := c.perNode.CoreV1().Pods(metav1.NamespaceAll).List(gctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: "0"})
+				if err != nil {
+					return fmt.Errorf("list pods on %s: %w", node, err)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for k := range pods.Items {
+					if u, ok := inventory.PodUsageOf(&pods.Items[k]); ok {
+						nodes.Usage = append(nodes.Usage, u)
+					}
+				}
+				nodes.Read[node] = true
+				return nil
+			})
+		}
+		if err := eg.Wait(); err != nil {
+			return err
+		}
+		// Free on each node of the batch (read now or for an earlier question).
+		used := map[string]int64{}
+		for _, u := range nodes.Usage {
+			used[u.Node] += u.Requests[plan.Resource]
+		}
+		for j := i; j < end; j++ {
+			best = max(best, plan.Allocatable(j)-used[plan.Nodes[j]])
+		}
+		i = end
+	}
 	return nil
 }
 
