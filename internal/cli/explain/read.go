@@ -240,7 +240,6 @@ func readGraphEvents(ctx context.Context, c clients, in *liveRead) error {
 	return nil
 }
 
-
 // readNodes lists the nodes the pods could run on — by their node selector when every pod has
 // the same one — and the NVIDIA requests of the active pods on enough of the candidates to say
 // how much is free at most (explain.UsagePlan).
