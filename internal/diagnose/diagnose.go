@@ -122,7 +122,7 @@ func withDemand(v Verdict, tmpl *corev1.PodSpec) Verdict {
 	if v.Reason != ReasonInsufficientCapacity {
 		return v
 	}
-	req := resourcehelper.PodRequests(&corev1.Pod{Spec: *tmpl}, resourcehelper.PodResourcesOptions{})
+	req := PodDemand(tmpl)
 	var parts []string
 	for _, r := range Insufficient(v.Pod.Scheduler) {
 		if q, ok := req[corev1.ResourceName(r)]; ok && !q.IsZero() {
@@ -248,6 +248,29 @@ func Scheduled(pods []corev1.Pod) int32 {
 		}
 	}
 	return n
+}
+
+// PodDemand is what the scheduler counts for a pod of this spec (init containers by the max
+// rule, sidecars and overhead included). A container's limit stands in for a request it does
+// not set, as the API server defaults a pod's requests — a workload's template is not defaulted
+// that way, and GPUs are usually given as limits only.
+func PodDemand(spec *corev1.PodSpec) corev1.ResourceList {
+	pod := &corev1.Pod{Spec: *spec.DeepCopy()}
+	fill := func(cs []corev1.Container) {
+		for i := range cs {
+			for name, q := range cs[i].Resources.Limits {
+				if _, ok := cs[i].Resources.Requests[name]; !ok {
+					if cs[i].Resources.Requests == nil {
+						cs[i].Resources.Requests = corev1.ResourceList{}
+					}
+					cs[i].Resources.Requests[name] = q
+				}
+			}
+		}
+	}
+	fill(pod.Spec.InitContainers)
+	fill(pod.Spec.Containers)
+	return resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
 }
 
 // NodeReason is one of the scheduler's reasons for not placing a pod, with how many nodes it

@@ -123,8 +123,9 @@ func TestSchedulerReasons(t *testing.T) {
 // short; other verdicts are left alone.
 func TestDemandInMessage(t *testing.T) {
 	d := &appsv1.Deployment{Status: appsv1.DeploymentStatus{Replicas: 1, UpdatedReplicas: 1}}
-	d.Spec.Template.Spec.Containers = []corev1.Container{{Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-		"nvidia.com/gpu": resource.MustParse("16"), corev1.ResourceCPU: resource.MustParse("4")}}}}
+	// GPUs as a limit only, as graphs give them: the template is not defaulted like a pod.
+	d.Spec.Template.Spec.Containers = []corev1.Container{{Resources: corev1.ResourceRequirements{
+		Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("16")}, Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4")}}}}
 	pod := func(msg string) []corev1.Pod {
 		return []corev1.Pod{{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{
 			Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: msg}}}}}

@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	resourcehelper "k8s.io/component-helpers/resource"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
@@ -126,7 +125,7 @@ func newNodeView(spec *corev1.PodSpec, nodes *Nodes, scheduler string, group int
 	if v.resource == "" {
 		return v
 	}
-	req := resourcehelper.PodRequests(&corev1.Pod{Spec: *spec}, resourcehelper.PodResourcesOptions{})
+	req := diagnose.PodDemand(spec)
 	if q, ok := req[corev1.ResourceName(v.resource)]; ok {
 		v.perPod, v.perPodText = q.Value(), q.String()
 	} else if v.resource == "pods" {
@@ -203,7 +202,7 @@ func PlanUsage(spec *corev1.PodSpec, scheduler string, nodes []corev1.Node) Usag
 		return UsagePlan{}
 	}
 	p := UsagePlan{Resource: r}
-	if q, ok := resourcehelper.PodRequests(&corev1.Pod{Spec: *spec}, resourcehelper.PodResourcesOptions{})[corev1.ResourceName(r)]; ok {
+	if q, ok := diagnose.PodDemand(spec)[corev1.ResourceName(r)]; ok {
 		p.PerPod = q.Value()
 	}
 	cands := Candidates(spec, nodes)
@@ -241,7 +240,7 @@ func (p UsagePlan) Done(i int, best int64) bool {
 
 // firstNvidia is the first NVIDIA resource the pod asks for ("" when none).
 func firstNvidia(spec *corev1.PodSpec) string {
-	for name := range resourcehelper.PodRequests(&corev1.Pod{Spec: *spec}, resourcehelper.PodResourcesOptions{}) {
+	for name := range diagnose.PodDemand(spec) {
 		if strings.HasPrefix(string(name), "nvidia.com/") {
 			return string(name)
 		}
