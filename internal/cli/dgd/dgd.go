@@ -6,11 +6,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
@@ -58,4 +62,33 @@ func isCollection(err error) bool {
 	}
 	d := status.Status().Details
 	return d == nil || d.Name == ""
+}
+
+// completionTimeout bounds the request a shell completion makes: a slow cluster must not hang
+// the user's TAB.
+const completionTimeout = 2 * time.Second
+
+// CompleteNames lists the names of the graphs in the flags' namespace for shell completion;
+// none when the cluster cannot be reached in time.
+func CompleteNames(ctx context.Context, flags *genericclioptions.ConfigFlags) []string {
+	cfg, err := kube.RESTConfig(flags)
+	if err != nil {
+		return nil
+	}
+	cfg.Timeout = completionTimeout
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, completionTimeout)
+	defer cancel()
+	list, err := dyn.Resource(Resource).Namespace(kube.Namespace(flags)).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil
+	}
+	names := make([]string, 0, len(list.Items))
+	for _, u := range list.Items {
+		names = append(names, u.GetName())
+	}
+	return names
 }

@@ -73,11 +73,18 @@ not exist, 2 usage error, 3 cluster unreachable.`,
   dynamoctl explain dgd vllm-disagg -n inference -o yaml
   dynamoctl explain -f graph.yaml
   dynamoctl explain dgd/vllm-disagg --bundle ./vllm-disagg-bundle`,
-		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-			if len(args) == 0 {
-				return []string{"dgd/"}, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 || !strings.HasPrefix(toComplete, "dgd/") {
+				if len(args) == 0 {
+					return []string{"dgd/"}, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
+				}
+				return nil, cobra.ShellCompDirectiveNoFileComp
 			}
-			return nil, cobra.ShellCompDirectiveNoFileComp
+			var out []string
+			for _, n := range dgd.CompleteNames(cmd.Context(), flags) {
+				out = append(out, "dgd/"+n)
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {

@@ -216,6 +216,13 @@ func TestExplainReadyPlanAndBundle(t *testing.T) {
 	if r := clitest.RunInProcess(ctx, kubeconfig, "explain", "dgd/nothere"); r.Code != exit.Failure || !strings.Contains(r.Stderr, `dynamographdeployment "nothere" not found in namespace "default"`) {
 		t.Errorf("missing graph: exit %d, stderr %q", r.Code, r.Stderr)
 	}
+	// Shell completion names the graphs: explain dgd/<TAB>, get dgd <TAB>.
+	if r := clitest.RunInProcess(ctx, kubeconfig, "__complete", "explain", "dgd/"); !strings.HasPrefix(r.Stdout, "dgd/fine\n:4\n") {
+		t.Errorf("completion of explain dgd/: %q", r.Stdout)
+	}
+	if r := clitest.RunInProcess(ctx, kubeconfig, "__complete", "get", "dgd", ""); !strings.HasPrefix(r.Stdout, "fine\n:4\n") {
+		t.Errorf("completion of get dgd: %q", r.Stdout)
+	}
 	if r := clitest.RunInProcess(ctx, kubeconfig, "explain", "pods/x"); r.Code != exit.Usage {
 		t.Errorf("explain pods/x: exit %d, want 2", r.Code)
 	}

@@ -64,11 +64,11 @@ serves no DynamoGraphDeployments, 2 usage error, 3 cluster unreachable.`,
   dynamoctl get dgd -A -o wide
   dynamoctl get dgd qwen-disagg -o yaml
   dynamoctl get dgd -w`,
-		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 			if len(args) == 0 {
 				return dgd.ResourceNames, cobra.ShellCompDirectiveNoFileComp
 			}
-			return nil, cobra.ShellCompDirectiveNoFileComp
+			return dgd.CompleteNames(cmd.Context(), flags), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
