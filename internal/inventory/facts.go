@@ -45,6 +45,8 @@ type NodeGPU struct {
 	Unschedulable bool            `json:"unschedulable"`
 	// Taints are the node's NoSchedule and NoExecute taints as key[=value]:effect.
 	Taints []string `json:"taints,omitempty"`
+	// Overcommitted: pods request more of a resource than the node has (see ResourceUsage).
+	Overcommitted bool `json:"overcommitted,omitempty"`
 	// Warnings explain facts that could not be read or look wrong.
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -66,6 +68,9 @@ type MIGDevices struct {
 	MemoryMiB int64  `json:"memoryMiB,omitempty"`
 }
 
+// SharingNone is the sharing strategy of a node whose GPUs are not shared.
+const SharingNone = "none"
+
 // Sharing describes GPU time-slicing or MPS.
 type Sharing struct {
 	// Strategy is none, time-slicing or mps.
@@ -76,14 +81,52 @@ type Sharing struct {
 	Resource string `json:"resource,omitempty"`
 }
 
-// ResourceUsage is one NVIDIA resource of a node. Free is Allocatable − Requested (negative when
-// a node lost allocatable under running pods).
+// ResourceUsage is one NVIDIA resource of a node. Free is Allocatable − Requested, never below
+// 0: when pods request more than the node has (it lost allocatable under running pods, or does
+// not advertise the resource), Overcommitted says so and Free is 0.
 type ResourceUsage struct {
-	Name        string `json:"name"`
-	Capacity    int64  `json:"capacity"`
-	Allocatable int64  `json:"allocatable"`
-	Requested   int64  `json:"requested"`
-	Free        int64  `json:"free"`
+	Name          string `json:"name"`
+	Capacity      int64  `json:"capacity"`
+	Allocatable   int64  `json:"allocatable"`
+	Requested     int64  `json:"requested"`
+	Free          int64  `json:"free"`
+	Overcommitted bool   `json:"overcommitted,omitempty"`
+}
+
+// Units of what a resource counts.
+const (
+	UnitGPU       = "GPU"
+	UnitReplica   = "replica"
+	UnitMIGDevice = "MIG device"
+)
+
+// Amount writes n of a unit: "1 GPU", "14 GPUs", "6 replicas", "87 MIG devices".
+func Amount(n int64, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+// Unit is what the node's primary resource counts: whole GPUs, shared replicas (time-slicing,
+// MPS), or MIG devices (MIG single exposes them as nvidia.com/gpu).
+func (n *NodeGPU) Unit() string {
+	switch {
+	case n.Sharing.Strategy != "" && n.Sharing.Strategy != SharingNone:
+		return UnitReplica
+	case n.MIG.Strategy == MIGSingle:
+		return UnitMIGDevice
+	}
+	return UnitGPU
+}
+
+// PoolName names the node's pool: product, memory per GPU, MIG layout, and the sharing mode.
+func (n *NodeGPU) PoolName() string {
+	name := PoolName(n.Product, n.MemoryMiB, n.MIG.MIGLayout())
+	if n.Unit() == UnitReplica {
+		name += fmt.Sprintf(" %s x%d", n.Sharing.Strategy, n.Sharing.Replicas)
+	}
+	return name
 }
 
 // NeedsProbe reports whether nvidia-smi should fill in the model or memory.
@@ -134,7 +177,7 @@ func NodeFacts(node *corev1.Node) NodeGPU {
 		Name:          node.Name,
 		Ready:         kube.NodeReady(node),
 		Unschedulable: node.Spec.Unschedulable,
-		Sharing:       Sharing{Strategy: "none", Replicas: 1},
+		Sharing:       Sharing{Strategy: SharingNone, Replicas: 1},
 		MIG:           MIG{Strategy: MIGNone},
 	}
 	for _, t := range node.Spec.Taints {

@@ -12,7 +12,9 @@ import (
 )
 
 // SchemaVersion versions the JSON/YAML document of `dynamoctl gpus` (docs/gpu-inventory.md).
-const SchemaVersion = "dynamo-infra.dev/gpu-inventory/v1"
+// v2 (2026-12-02): free is never negative (overcommitted says why), pools separate sharing modes
+// and name their unit, totals count whole GPUs only (other units in totals.other).
+const SchemaVersion = "dynamo-infra.dev/gpu-inventory/v2"
 
 // PodUsage is the part of a pod the inventory keeps: where it runs and what NVIDIA resources it
 // requests. Whole Pod objects are never held.
@@ -58,22 +60,32 @@ type Inventory struct {
 	Probes  []ProbeResult `json:"probes,omitempty"`
 }
 
-// Pool groups GPU nodes with the same product, memory per GPU and MIG layout.
+// Pool groups GPU nodes with the same product, memory per GPU, MIG layout and sharing mode.
+// GPUs counts physical GPUs; Allocatable, Requested and Free count Unit: whole GPUs, shared
+// replicas, or MIG devices (MIG single).
 type Pool struct {
-	Name        string   `json:"name"`
-	Product     string   `json:"product"`
-	MemoryMiB   int64    `json:"memoryMiB"`
-	MIGLayout   string   `json:"migLayout"`
-	Nodes       []string `json:"nodes"`
-	GPUs        int64    `json:"gpus"`
-	Allocatable int64    `json:"allocatable"`
-	Requested   int64    `json:"requested"`
-	Free        int64    `json:"free"`
+	Name      string `json:"name"`
+	Product   string `json:"product"`
+	MemoryMiB int64  `json:"memoryMiB"`
+	MIGLayout string `json:"migLayout"`
+	// Sharing is none, time-slicing or mps; ReplicasPerGPU how many pods share one GPU.
+	Sharing        string   `json:"sharing"`
+	ReplicasPerGPU int64    `json:"replicasPerGPU"`
+	Unit           string   `json:"unit"`
+	Nodes          []string `json:"nodes"`
+	GPUs           int64    `json:"gpus"`
+	Allocatable    int64    `json:"allocatable"`
+	Requested      int64    `json:"requested"`
+	Free           int64    `json:"free"`
+	// OvercommittedNodes request more than they have (their free counts as 0).
+	OvercommittedNodes []string `json:"overcommittedNodes,omitempty"`
 	// MIG sums each MIG resource over the pool's nodes.
 	MIG []ResourceUsage `json:"mig,omitempty"`
 }
 
-// Totals sums GPUs over every GPU node.
+// Totals sums over every GPU node: GPUs counts physical GPUs; Allocatable, Requested and Free
+// count whole GPUs only (pools whose unit is GPU). Shared replicas and MIG devices are summed
+// apart, per unit, in Other: they are not GPUs.
 type Totals struct {
 	Nodes       int   `json:"nodes"`
 	GPUNodes    int   `json:"gpuNodes"`
@@ -81,6 +93,29 @@ type Totals struct {
 	Allocatable int64 `json:"allocatable"`
 	Requested   int64 `json:"requested"`
 	Free        int64 `json:"free"`
+	// Other sums the pools counted in replicas or MIG devices, one entry per unit.
+	Other []UnitTotal `json:"other,omitempty"`
+	// OvercommittedNodes counts nodes whose pods request more than they have.
+	OvercommittedNodes int `json:"overcommittedNodes,omitempty"`
+}
+
+func (t *Totals) addOther(unit string, alloc, req, free int64) {
+	i := slices.IndexFunc(t.Other, func(u UnitTotal) bool { return u.Unit == unit })
+	if i < 0 {
+		t.Other = append(t.Other, UnitTotal{Unit: unit})
+		i = len(t.Other) - 1
+	}
+	t.Other[i].Allocatable += alloc
+	t.Other[i].Requested += req
+	t.Other[i].Free += free
+}
+
+// UnitTotal sums the pools of one unit other than whole GPUs.
+type UnitTotal struct {
+	Unit        string `json:"unit"`
+	Allocatable int64  `json:"allocatable"`
+	Requested   int64  `json:"requested"`
+	Free        int64  `json:"free"`
 }
 
 // Summary is the original tool's aggregate: the group with the most GPUs per node, then the most
@@ -133,13 +168,24 @@ func Build(nodes []corev1.Node, pods []PodUsage, opts BuildOptions) Inventory {
 // aggregate recomputes pools, GPU totals and the summary from the nodes.
 func (inv *Inventory) aggregate() {
 	inv.Pools = Pools(inv.Nodes)
-	inv.Totals.GPUs, inv.Totals.Allocatable, inv.Totals.Requested, inv.Totals.Free = 0, 0, 0, 0
+	t := &inv.Totals
+	t.GPUs, t.Allocatable, t.Requested, t.Free, t.Other, t.OvercommittedNodes = 0, 0, 0, 0, nil, 0
 	for _, p := range inv.Pools {
-		inv.Totals.GPUs += p.GPUs
-		inv.Totals.Allocatable += p.Allocatable
-		inv.Totals.Requested += p.Requested
-		inv.Totals.Free += p.Free
+		t.GPUs += p.GPUs
+		t.OvercommittedNodes += len(p.OvercommittedNodes)
+		if p.Unit == UnitGPU {
+			t.Allocatable += p.Allocatable
+			t.Requested += p.Requested
+			t.Free += p.Free
+		} else {
+			t.addOther(p.Unit, p.Allocatable, p.Requested, p.Free)
+		}
+		// A mixed-MIG pool's devices count as MIG devices too (its primary resource is whole GPUs).
+		for _, m := range p.MIG {
+			t.addOther(UnitMIGDevice, m.Allocatable, m.Requested, m.Free)
+		}
 	}
+	sort.Slice(t.Other, func(i, j int) bool { return t.Other[i].Unit < t.Other[j].Unit })
 	inv.Summary = Summarize(inv.Nodes)
 }
 
@@ -155,8 +201,15 @@ func applyRequests(n *NodeGPU, req map[string]int64) {
 		}
 		n.Resources[i].Requested = req[name]
 	}
+	n.Overcommitted = false
 	for i := range n.Resources {
-		n.Resources[i].Free = n.Resources[i].Allocatable - n.Resources[i].Requested
+		r := &n.Resources[i]
+		r.Free = r.Allocatable - r.Requested
+		r.Overcommitted = r.Free < 0
+		if r.Overcommitted {
+			r.Free = 0 // flagged, not shown as a negative amount
+			n.Overcommitted = true
+		}
 	}
 	sort.Slice(n.Resources, func(i, j int) bool { return n.Resources[i].Name < n.Resources[j].Name })
 }
@@ -181,21 +234,25 @@ func FormatGiB(mib int64) string {
 	return fmt.Sprintf("%.1fGiB", math.Round(float64(mib)/1024*10)/10)
 }
 
-// Pools groups GPU nodes by (product, memory per GPU, MIG layout), largest pool first.
+// Pools groups GPU nodes by (product, memory per GPU, MIG layout, sharing mode), largest pool
+// first.
 func Pools(nodes []NodeGPU) []Pool {
 	byKey := map[string]*Pool{}
 	for _, n := range nodes {
 		if !n.GPU {
 			continue
 		}
-		layout := n.MIG.MIGLayout()
-		key := PoolName(n.Product, n.MemoryMiB, layout)
+		key := n.PoolName()
 		p := byKey[key]
 		if p == nil {
-			p = &Pool{Name: key, Product: n.Product, MemoryMiB: n.MemoryMiB, MIGLayout: layout}
+			p = &Pool{Name: key, Product: n.Product, MemoryMiB: n.MemoryMiB, MIGLayout: n.MIG.MIGLayout(),
+				Sharing: n.Sharing.Strategy, ReplicasPerGPU: max(n.Sharing.Replicas, 1), Unit: n.Unit()}
 			byKey[key] = p
 		}
 		p.Nodes = append(p.Nodes, n.Name)
+		if n.Overcommitted {
+			p.OvercommittedNodes = append(p.OvercommittedNodes, n.Name)
+		}
 		p.GPUs += n.Count
 		primary := n.Resource(n.PrimaryResource())
 		p.Allocatable += primary.Allocatable

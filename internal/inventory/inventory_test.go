@@ -113,21 +113,25 @@ func TestBuild(t *testing.T) {
 		t.Errorf("h100-1 gpu usage %+v", got)
 	}
 	l4 := inv.Nodes[2]
-	if len(l4.Warnings) != 1 || l4.Resource(ResourceGPUShared).Requested != 1 || l4.Resource(ResourceGPUShared).Free != -1 {
-		t.Errorf("a request for an unadvertised resource is shown and warned about: %+v", l4)
+	// More requested than advertised: flagged as overcommitted, free 0, not -1.
+	if r := l4.Resource(ResourceGPUShared); len(l4.Warnings) != 1 || r.Requested != 1 || r.Free != 0 || !r.Overcommitted || !l4.Overcommitted {
+		t.Errorf("a request for an unadvertised resource is shown, flagged and warned about: %+v", l4)
 	}
 	wantPools := []Pool{
-		{Name: "NVIDIA-H100-80GB-HBM3 79.6GiB", Product: "NVIDIA-H100-80GB-HBM3", MemoryMiB: 81559, MIGLayout: "none",
+		{Name: "NVIDIA-H100-80GB-HBM3 79.6GiB", Product: "NVIDIA-H100-80GB-HBM3", MemoryMiB: 81559, MIGLayout: "none", Sharing: "none", ReplicasPerGPU: 1, Unit: "GPU",
 			Nodes: []string{"h100-0", "h100-1"}, GPUs: 16, Allocatable: 16, Requested: 11, Free: 5},
-		{Name: "NVIDIA-L4 22.5GiB", Product: "NVIDIA-L4", MemoryMiB: 23034, MIGLayout: "none", Nodes: []string{"l4-0"}, GPUs: 4, Allocatable: 4, Free: 4},
+		{Name: "NVIDIA-L4 22.5GiB", Product: "NVIDIA-L4", MemoryMiB: 23034, MIGLayout: "none", Sharing: "none", ReplicasPerGPU: 1, Unit: "GPU",
+			Nodes: []string{"l4-0"}, GPUs: 4, Allocatable: 4, Free: 4, OvercommittedNodes: []string{"l4-0"}},
 		{Name: "NVIDIA-A100-SXM4-80GB 80.0GiB MIG mixed 1g.10gb=28", Product: "NVIDIA-A100-SXM4-80GB", MemoryMiB: 81920, MIGLayout: "mixed 1g.10gb=28",
-			Nodes: []string{"mig-0"}, GPUs: 2, Allocatable: 2, Free: 2,
+			Sharing: "none", ReplicasPerGPU: 1, Unit: "GPU", Nodes: []string{"mig-0"}, GPUs: 2, Allocatable: 2, Free: 2,
 			MIG: []ResourceUsage{{Name: "nvidia.com/mig-1g.10gb", Capacity: 28, Allocatable: 28, Requested: 5, Free: 23}}},
 	}
 	if diff := cmp.Diff(wantPools, inv.Pools); diff != "" {
 		t.Errorf("pools (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(Totals{Nodes: 5, GPUNodes: 4, GPUs: 22, Allocatable: 22, Requested: 11, Free: 11}, inv.Totals); diff != "" {
+	// Whole GPUs only; the mixed-MIG node's devices are summed apart.
+	if diff := cmp.Diff(Totals{Nodes: 5, GPUNodes: 4, GPUs: 22, Allocatable: 22, Requested: 11, Free: 11, OvercommittedNodes: 1,
+		Other: []UnitTotal{{Unit: UnitMIGDevice, Allocatable: 28, Requested: 5, Free: 23}}}, inv.Totals); diff != "" {
 		t.Errorf("totals (-want +got):\n%s", diff)
 	}
 	wantSummary := Summary{GPUsPerNode: 8, Model: "NVIDIA-H100-80GB-HBM3", VRAMMiB: 81559, DistinctGroups: 3,
@@ -169,5 +173,37 @@ func TestTrimNodeKeepsWhatFactsRead(t *testing.T) {
 				t.Errorf("%s: kept label %s", n.Name, k)
 			}
 		}
+	}
+}
+
+// Dedicated and time-sliced L4 nodes are two pools (issue 16: "NVIDIA-L4 22.5GiB: 2664 GPUs,
+// 3330 free" merged them); each pool's figures name their unit, and the totals count whole GPUs
+// only, with replicas and MIG devices summed apart.
+func TestPoolsSeparateSharingModes(t *testing.T) {
+	nodes := []corev1.Node{
+		*makeNode("l4-0").label(LabelGPUProduct, "NVIDIA-L4", LabelGPUCount, "4", LabelGPUMemory, "23034").res(ResourceGPU, 4).obj(),
+		*makeNode("l4-ts-0").label(LabelGPUProduct, "NVIDIA-L4-SHARED", LabelGPUCount, "4", LabelGPUMemory, "23034",
+			LabelGPUReplicas, "4", LabelGPUSharing, "time-slicing").res(ResourceGPU, 16).obj(),
+		*makeNode("a100-single-0").label(LabelGPUProduct, "NVIDIA-A100-SXM4-40GB-MIG-1g.5gb", LabelGPUCount, "8", LabelGPUMemory, "40960",
+			"nvidia.com/mig.strategy", "single").res(ResourceGPU, 56).obj(),
+	}
+	pods := []PodUsage{{Node: "l4-0", Requests: map[string]int64{ResourceGPU: 1}}, {Node: "l4-ts-0", Requests: map[string]int64{ResourceGPU: 5}}}
+	inv := Build(nodes, pods, BuildOptions{})
+	got := map[string]Pool{}
+	for _, p := range inv.Pools {
+		got[p.Name] = p
+	}
+	if p := got["NVIDIA-L4 22.5GiB"]; p.Unit != UnitGPU || p.Allocatable != 4 || p.Free != 3 || len(p.Nodes) != 1 {
+		t.Errorf("dedicated L4 pool: %+v (pools %v)", p, inv.Pools)
+	}
+	if p := got["NVIDIA-L4 22.5GiB time-slicing x4"]; p.Unit != UnitReplica || p.Sharing != "time-slicing" || p.ReplicasPerGPU != 4 ||
+		p.GPUs != 4 || p.Allocatable != 16 || p.Free != 11 {
+		t.Errorf("time-sliced L4 pool: %+v (pools %v)", p, inv.Pools)
+	}
+	// A MIG single node hides its GPU count (NodeGPU.Count): 4 + 4 physical GPUs.
+	want := Totals{Nodes: 3, GPUNodes: 3, GPUs: 8, Allocatable: 4, Requested: 1, Free: 3,
+		Other: []UnitTotal{{Unit: UnitMIGDevice, Allocatable: 56, Free: 56}, {Unit: UnitReplica, Allocatable: 16, Requested: 5, Free: 11}}}
+	if diff := cmp.Diff(want, inv.Totals); diff != "" {
+		t.Errorf("totals (-want +got):\n%s", diff)
 	}
 }

@@ -156,7 +156,8 @@ func gpuNodesVerdict(inv inventory.Inventory, withPods bool) Outcome {
 	var pools []string
 	for _, p := range inv.Pools {
 		if withPods {
-			pools = append(pools, fmt.Sprintf("%d× %s (%d GPUs, %d free)", len(p.Nodes), p.Name, p.GPUs, p.Free))
+			// Free in the pool's unit: replicas of shared GPUs are not GPUs.
+			pools = append(pools, fmt.Sprintf("%d× %s (%d GPUs, %s free)", len(p.Nodes), p.Name, p.GPUs, inventory.Amount(p.Free, p.Unit)))
 		} else {
 			pools = append(pools, fmt.Sprintf("%d× %s (%d GPUs)", len(p.Nodes), p.Name, p.GPUs))
 		}
@@ -171,7 +172,13 @@ func gpuNodesVerdict(inv inventory.Inventory, withPods bool) Outcome {
 			Remediation: "raise --check-timeout to count free GPUs, or run dynamoctl gpus"}
 	}
 	detail := fmt.Sprintf("%d GPU nodes (%s): %s; %d of %d GPUs free", inv.Totals.GPUNodes, how, strings.Join(pools, ", "), inv.Totals.Free, inv.Totals.Allocatable)
-	if inv.Totals.Free <= 0 {
+	anyFree := inv.Totals.Free > 0
+	for _, o := range inv.Totals.Other {
+		// Replicas and MIG devices are counted apart from whole GPUs.
+		detail += fmt.Sprintf("; %s of %d free", inventory.Amount(o.Free, o.Unit), o.Allocatable)
+		anyFree = anyFree || o.Free > 0
+	}
+	if !anyFree {
 		return Outcome{Status: Warn, Detail: detail, Remediation: "every GPU is requested: new GPU pods will stay Pending (see dynamoctl gpus)"}
 	}
 	return Outcome{Status: Pass, Detail: detail}

@@ -73,7 +73,7 @@ Exit codes: 0 ok, 1 error, 2 usage error, 3 cluster unreachable.`,
 	f.StringVar(&o.Source, "source", inventory.SourceAuto, "Where to read nodes and pods: auto (API, then kubectl), api, kubectl")
 	f.StringVarP(&o.Selector, "selector", "l", "", "Only nodes matching this label selector")
 	f.BoolVar(&o.AllNodes, "all-nodes", false, "Also list nodes without GPUs")
-	f.BoolVar(&o.Aggregate, "aggregate", false, "Add pools (nodes with the same product, memory and MIG layout), totals and the gpu_inventory.py summary")
+	f.BoolVar(&o.Aggregate, "aggregate", false, "Add pools (nodes with the same product, memory, MIG layout and sharing mode), totals per unit and the gpu_inventory.py summary")
 	f.BoolVar(&o.ShowMIG, "show-mig", false, "Show each MIG resource of a node on its own row")
 	f.BoolVar(&o.Probe, "probe", false, "Run nvidia-smi on GPU nodes whose model or memory is unknown")
 	f.StringVar(&o.ProbeImage, "probe-image", inventory.DefaultProbeImage, "Image with nvidia-smi for --probe")

@@ -20,7 +20,8 @@ type PrintOptions struct {
 // PrintTable writes the inventory as tables: nodes, then (with Aggregate) pools and the
 // compatibility summary, then probe results, then the source line.
 func PrintTable(w io.Writer, inv inventory.Inventory, o PrintOptions) error {
-	header := []string{"NODE", "PRODUCT", "GPUS", "ALLOC", "REQ", "FREE", "VRAM/GPU", "MIG", "STATUS"}
+	// ALLOC, REQ and FREE count UNIT: whole GPUs, shared replicas or MIG devices.
+	header := []string{"NODE", "PRODUCT", "GPUS", "UNIT", "ALLOC", "REQ", "FREE", "VRAM/GPU", "MIG", "STATUS"}
 	if o.Wide {
 		header = append(header, "POOL", "SHARING", "DRIVER", "CUDA", "SOURCES", "TAINTS")
 	}
@@ -28,9 +29,9 @@ func PrintTable(w io.Writer, inv inventory.Inventory, o PrintOptions) error {
 	for i := range inv.Nodes {
 		n := &inv.Nodes[i]
 		p := n.Resource(n.PrimaryResource())
-		row := []string{n.Name, orUnknown(n.Product), gpuCount(n), num(p.Allocatable), num(p.Requested), num(p.Free), vram(n), migSummary(n), status(n)}
+		row := []string{n.Name, orUnknown(n.Product), gpuCount(n), n.Unit(), num(p.Allocatable), num(p.Requested), num(p.Free), vram(n), migSummary(n), status(n)}
 		if o.Wide {
-			row = append(row, inventory.PoolName(n.Product, n.MemoryMiB, n.MIG.MIGLayout()), sharing(n), dash(n.DriverVersion), dash(n.CUDAVersion),
+			row = append(row, n.PoolName(), sharing(n), dash(n.DriverVersion), dash(n.CUDAVersion),
 				dash(strings.Join(n.Sources, ",")), dash(strings.Join(n.Taints, ",")))
 		}
 		rows = append(rows, row)
@@ -39,7 +40,7 @@ func PrintTable(w io.Writer, inv inventory.Inventory, o PrintOptions) error {
 				if !strings.HasPrefix(r.Name, inventory.ResourceMIGPrefix) {
 					continue
 				}
-				sub := []string{"  " + strings.TrimPrefix(r.Name, "nvidia.com/"), "", "", num(r.Allocatable), num(r.Requested), num(r.Free), migMemory(n, r.Name), "", ""}
+				sub := []string{"  " + strings.TrimPrefix(r.Name, "nvidia.com/"), "", "", inventory.UnitMIGDevice, num(r.Allocatable), num(r.Requested), num(r.Free), migMemory(n, r.Name), "", ""}
 				if o.Wide {
 					sub = append(sub, "", "", "", "", "", "")
 				}
@@ -79,15 +80,22 @@ func printPools(w io.Writer, inv inventory.Inventory) error {
 	fmt.Fprintln(w)
 	var rows [][]string
 	for _, p := range inv.Pools {
-		rows = append(rows, []string{p.Name, strconv.Itoa(len(p.Nodes)), num(p.GPUs), num(p.Allocatable), num(p.Requested), num(p.Free)})
+		rows = append(rows, []string{p.Name, strconv.Itoa(len(p.Nodes)), num(p.GPUs), p.Unit, num(p.Allocatable), num(p.Requested), num(p.Free)})
 		for _, m := range p.MIG {
-			rows = append(rows, []string{"  " + strings.TrimPrefix(m.Name, "nvidia.com/"), "", "", num(m.Allocatable), num(m.Requested), num(m.Free)})
+			rows = append(rows, []string{"  " + strings.TrimPrefix(m.Name, "nvidia.com/"), "", "", inventory.UnitMIGDevice, num(m.Allocatable), num(m.Requested), num(m.Free)})
 		}
 	}
+	// Whole GPUs in the TOTAL row; replicas and MIG devices on their own rows, never added in.
 	t := inv.Totals
-	rows = append(rows, []string{"TOTAL", strconv.Itoa(t.GPUNodes), num(t.GPUs), num(t.Allocatable), num(t.Requested), num(t.Free)})
-	if err := output.WriteTable(w, []string{"POOL", "NODES", "GPUS", "ALLOC", "REQ", "FREE"}, rows); err != nil {
+	rows = append(rows, []string{"TOTAL", strconv.Itoa(t.GPUNodes), num(t.GPUs), inventory.UnitGPU, num(t.Allocatable), num(t.Requested), num(t.Free)})
+	for _, o := range t.Other {
+		rows = append(rows, []string{"TOTAL", "", "", o.Unit, num(o.Allocatable), num(o.Requested), num(o.Free)})
+	}
+	if err := output.WriteTable(w, []string{"POOL", "NODES", "GPUS", "UNIT", "ALLOC", "REQ", "FREE"}, rows); err != nil {
 		return err
+	}
+	if t.OvercommittedNodes > 0 {
+		fmt.Fprintf(w, "%d node(s) overcommitted: their pods request more than they have (free counted as 0)\n", t.OvercommittedNodes)
 	}
 	s := inv.Summary
 	fmt.Fprintf(w, "\nSummary (as gpu_inventory.py reports it): GPUS/NODE %d  MODEL %s  VRAM/GPU %s\n", s.GPUsPerNode, orUnknown(s.Model), gib(s.VRAMMiB))
@@ -162,6 +170,9 @@ func status(n *inventory.NodeGPU) string {
 	}
 	if n.Unschedulable {
 		s += ",SchedulingDisabled"
+	}
+	if n.Overcommitted {
+		s += ",Overcommitted"
 	}
 	return s
 }

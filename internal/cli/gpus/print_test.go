@@ -39,6 +39,8 @@ func fixture(t *testing.T) inventory.Inventory {
 		{Node: "h100-0", Requests: map[string]int64{inventory.ResourceGPU: 6}},
 		{Node: "a100-mig-0", Requests: map[string]int64{"nvidia.com/mig-1g.10gb": 3}},
 		{Node: "l4-mps-0", Requests: map[string]int64{inventory.ResourceGPUShared: 2}},
+		// More than the node has: flagged, free 0.
+		{Node: "aks-a100-0", Requests: map[string]int64{inventory.ResourceGPU: 10}},
 	}
 	inv := inventory.Build(list, pods, inventory.BuildOptions{})
 	inv.Source, inv.SourceNote = inventory.SourceKubectl, "API failed: connection refused"
