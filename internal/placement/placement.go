@@ -23,6 +23,10 @@ type Node struct {
 	Node *corev1.Node
 	// Free is allocatable minus requested, per NVIDIA resource.
 	Free map[string]int64
+	// Shared are the resources whose units are shares of a GPU (time-slicing or MPS replicas
+	// advertised as nvidia.com/gpu): a demand for whole GPUs is not placed on them unless it
+	// asks for shared GPUs (Demand.Shared).
+	Shared []string
 }
 
 // Demand is one service of a graph: Replicas pods, each needing Requests of NVIDIA resources,
@@ -36,6 +40,9 @@ type Demand struct {
 	GroupSize int64
 	Requests  map[string]int64
 	Pod       *corev1.PodSpec
+	// Shared: the pods ask for shares of GPUs (their node selector or affinity names the sharing
+	// labels), so shared replicas count for them.
+	Shared bool
 }
 
 // ServiceResult is where one service's pods went.
@@ -107,7 +114,7 @@ func Place(nodes []Node, demands []Demand) Result {
 		sr := ServiceResult{Service: d.Service, Replicas: d.Replicas, GroupSize: size, PerPod: d.Requests}
 		var allowed []int
 		for _, i := range order {
-			if Allowed(d.Pod, nodes[i].Node) {
+			if Allowed(d.Pod, nodes[i].Node) && (d.Shared || !sharesAny(nodes[i].Shared, d.Requests)) {
 				allowed = append(allowed, i)
 			}
 		}
@@ -204,6 +211,16 @@ func (s ServiceResult) Describe() string {
 }
 
 func groupSize(d Demand) int64 { return max(d.GroupSize, 1) }
+
+// sharesAny: the demand asks for a resource the node only has as shares of GPUs.
+func sharesAny(shared []string, req map[string]int64) bool {
+	for _, r := range shared {
+		if req[r] > 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // FormatResources writes a resource map as "8 nvidia.com/gpu + 1 nvidia.com/mig-1g.10gb".
 func FormatResources(m map[string]int64) string {

@@ -101,6 +101,20 @@ func TestPlace(t *testing.T) {
 			want:    map[string]ServiceResult{"tiny": {Placed: 7, Nodes: []string{"mig"}}},
 		},
 		{
+			// Time-sliced replicas advertised as nvidia.com/gpu are not whole GPUs: a demand
+			// for 4 GPUs does not go to the node with 16 replicas free, unless it asks for
+			// shared GPUs.
+			name: "whole GPUs not placed on shared replicas",
+			nodes: []Node{{Node: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "l4-ts"}}, Free: map[string]int64{gpu: 16}, Shared: []string{gpu}},
+				node("h100", 2, nil)},
+			demands: []Demand{{Service: "decode", Replicas: 1, Requests: map[string]int64{gpu: 4}},
+				{Service: "tiny", Replicas: 3, Requests: map[string]int64{gpu: 1}, Shared: true}},
+			// tiny fills h100 first (name order), then takes a replica.
+			want: map[string]ServiceResult{"decode": {Placed: 0, Candidates: 1, LargestFree: 2, Shortfall: map[string]int64{gpu: 4}},
+				"tiny": {Placed: 3, Nodes: []string{"h100", "l4-ts"}}},
+			first: "decode",
+		},
+		{
 			// A group's pods need distinct nodes: 16 GPUs free on one node do not hold a
 			// 2-node group, and a group is placed whole or not at all.
 			name:    "multi-node group needs one node per pod",

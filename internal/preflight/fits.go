@@ -45,7 +45,7 @@ func Demands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit 
 			if admit != nil {
 				pod = admit(g.Namespace, pod)
 			}
-			out = append(out, placement.Demand{Service: service, Replicas: replicas, GroupSize: group, Requests: req, Pod: pod})
+			out = append(out, placement.Demand{Service: service, Replicas: replicas, GroupSize: group, Requests: req, Pod: pod, Shared: asksForShared(pod)})
 		}
 	}
 	return out, nil
@@ -75,8 +75,36 @@ func nvidiaRequests(spec *corev1.PodSpec) map[string]int64 {
 	return out
 }
 
+// asksForShared: the pod's node selector or required node affinity names GPU sharing (GFD's
+// sharing-strategy or replicas label, or a product with its -SHARED suffix): it wants shares of
+// GPUs, so time-sliced replicas count for it.
+func asksForShared(spec *corev1.PodSpec) bool {
+	shared := func(key, value string) bool {
+		return key == inventory.LabelGPUSharing || key == inventory.LabelGPUReplicas ||
+			(key == inventory.LabelGPUProduct && strings.HasSuffix(value, "-SHARED"))
+	}
+	for k, v := range spec.NodeSelector {
+		if shared(k, v) {
+			return true
+		}
+	}
+	if a := spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+			for _, e := range term.MatchExpressions {
+				for _, v := range append(e.Values, "") {
+					if shared(e.Key, v) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
 // Capacity turns the inventory into placement nodes: Ready, schedulable GPU nodes with their
-// free NVIDIA resources.
+// free NVIDIA resources. Time-sliced or MPS replicas advertised as nvidia.com/gpu are marked
+// shared: they hold demands that ask for shared GPUs only.
 func Capacity(inv inventory.Inventory, nodes []corev1.Node) []placement.Node {
 	byName := map[string]*corev1.Node{}
 	for i := range nodes {
@@ -92,7 +120,11 @@ func Capacity(inv inventory.Inventory, nodes []corev1.Node) []placement.Node {
 		for _, r := range n.Resources {
 			free[r.Name] = max(r.Free, 0)
 		}
-		out = append(out, placement.Node{Node: node, Free: free})
+		pn := placement.Node{Node: node, Free: free}
+		if n.Unit() == inventory.UnitReplica && n.Sharing.Resource == inventory.ResourceGPU {
+			pn.Shared = []string{inventory.ResourceGPU}
+		}
+		out = append(out, pn)
 	}
 	return out
 }
