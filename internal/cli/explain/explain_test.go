@@ -14,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -173,6 +174,37 @@ func TestExplainReasons(t *testing.T) {
 			}
 		})
 	}
+
+	// A user who may read the graph's namespace and the nodes, but not pods cluster-wide: the
+	// chain is explained, the nodes' usage is left out with a note, nothing fails.
+	t.Run("usage forbidden", func(t *testing.T) {
+		read := []rbacv1.PolicyRule{{APIGroups: []string{"nvidia.com", "apps", "", "leaderworkerset.x-k8s.io"},
+			Resources: []string{"dynamographdeployments", "deployments", "replicasets", "pods", "events", "persistentvolumeclaims", "leaderworkersets"},
+			Verbs:     []string{"get", "list"}}}
+		user := []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: "limited", APIGroup: rbacv1.GroupName}}
+		for _, o := range []client.Object{
+			&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "explain-read"}, Rules: read},
+			&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "limited-read", Namespace: "default"}, Subjects: user,
+				RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "explain-read"}},
+			&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "nodes-read"}, Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"list"}}}},
+			&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "limited-nodes"}, Subjects: user,
+				RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "nodes-read"}},
+		} {
+			if err := cl.Create(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := clitest.RunInProcess(ctx, kubeconfig, "explain", "dgd/toomany", "--as", "limited", "-o", "json")
+		var rep explain.Report
+		if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || r.Code != exit.Failure {
+			t.Fatalf("exit %d, %v\n%s%s", r.Code, err, r.Stdout, r.Stderr)
+		}
+		s := rep.Services[0]
+		if s.Reason != diagnose.ReasonInsufficientCapacity || len(rep.Notes) != 1 || !strings.HasPrefix(rep.Notes[0], "nodes not shown: ") ||
+			s.Chain[len(s.Chain)-1].Kind != explain.LinkEvents {
+			t.Errorf("reason %q, notes %q, chain %+v", s.Reason, rep.Notes, s.Chain)
+		}
+	})
 
 	t.Run("text", func(t *testing.T) {
 		r := clitest.RunInProcess(ctx, kubeconfig, "explain", "dgd", "toomany")

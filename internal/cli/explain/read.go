@@ -267,7 +267,12 @@ func readNodes(ctx context.Context, c clients, in *liveRead, questions []explain
 	}
 	list = nil
 	for _, q := range questions {
-		if err := readUsage(ctx, c, nodes, explain.PlanUsage(q.Spec, q.Scheduler, nodes.Items)); err != nil {
+		err := readUsage(ctx, c, nodes, explain.PlanUsage(q.Spec, q.Scheduler, nodes.Items))
+		if apierrors.IsForbidden(err) {
+			in.Notes = append(in.Notes, "nodes not shown: "+oneLine(err))
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 		if nodes.Read == nil {
