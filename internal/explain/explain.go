@@ -70,6 +70,9 @@ type Graph struct {
 	ReadyServices string `json:"readyServices"`
 	// Operator is what the operator last wrote into status (live mode), to compare with.
 	Operator *OperatorStatus `json:"operator,omitempty"`
+	// Problems keep the graph from Ready without belonging to a service: a claim in spec.pvcs
+	// that no service mounts and that does not exist.
+	Problems []string `json:"problems,omitempty"`
 }
 
 // OperatorStatus is the graph's status as the operator last wrote it.
@@ -152,6 +155,11 @@ func Build(in Live) Report {
 		r.Services = append(r.Services, s)
 	}
 	r.Graph.ReadyServices = fmt.Sprintf("%d/%d", ready, len(r.Services))
+	// A missing claim keeps the graph from Ready even when no service mounts it (the operator
+	// says so too): say it at the graph's level.
+	for _, p := range in.MissingPVCs {
+		r.Graph.Problems = append(r.Graph.Problems, "PersistentVolumeClaim "+p+" (spec.pvcs) does not exist in "+g.Namespace+": create it, or set create: true for it")
+	}
 	r.Graph.Ready = ready == len(r.Services) && len(in.MissingPVCs) == 0
 	return r
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -137,5 +138,33 @@ func TestUsagePlan(t *testing.T) {
 	v := newNodeView(spec, &Nodes{Items: nodes, Usage: usage, Read: map[string]bool{"a": true, "b": true}}, "0/5 nodes are available: 3 Insufficient nvidia.com/gpu.", 1)
 	if v.best != "b" || v.bestFree != 8 || v.withRoom != 0 || v.having != 3 || v.candidates != 4 || len(v.taints) != 1 {
 		t.Errorf("view %+v", v)
+	}
+}
+
+// A claim in spec.pvcs that no service mounts and that does not exist keeps the graph from
+// Ready with every service ready: the report says why at the graph's level.
+func TestBuildGraphProblem(t *testing.T) {
+	g := &v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: "g", Namespace: "ns"}, Spec: v1alpha1.DynamoGraphDeploymentSpec{
+		Services: map[string]*v1alpha1.ServiceSpec{"Frontend": {}}}}
+	ready := &appsv1.Deployment{Status: appsv1.DeploymentStatus{Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1}}
+	r := Build(Live{Graph: g, Deployments: map[string]*appsv1.Deployment{"Frontend": ready}, MissingPVCs: []string{"cache"}})
+	if r.Graph.Ready || r.Graph.ReadyServices != "1/1" || len(r.Graph.Problems) != 1 ||
+		r.Graph.Problems[0] != "PersistentVolumeClaim cache (spec.pvcs) does not exist in ns: create it, or set create: true for it" {
+		t.Errorf("graph %+v", r.Graph)
+	}
+	var b strings.Builder
+	if err := WriteText(&b, r); err != nil || !strings.Contains(b.String(), "\n  → PersistentVolumeClaim cache (spec.pvcs) does not exist") {
+		t.Errorf("text (%v):\n%s", err, b.String())
+	}
+}
+
+// With several NVIDIA resources, the first by name, whatever the map order.
+func TestFirstNvidia(t *testing.T) {
+	spec := &corev1.PodSpec{Containers: []corev1.Container{{Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
+		"nvidia.com/mig-1g.10gb": resource.MustParse("1"), "nvidia.com/gpu": resource.MustParse("1"), "nvidia.com/gpu.shared": resource.MustParse("1")}}}}}
+	for range 20 {
+		if got := firstNvidia(spec); got != "nvidia.com/gpu" {
+			t.Fatalf("firstNvidia = %q", got)
+		}
 	}
 }

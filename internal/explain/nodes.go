@@ -238,14 +238,18 @@ func (p UsagePlan) Done(i int, best int64) bool {
 	return i >= len(p.Nodes) || (best >= p.alloc[i] && best < p.PerPod)
 }
 
-// firstNvidia is the first NVIDIA resource the pod asks for ("" when none).
+// firstNvidia is the first NVIDIA resource (by name) the pod asks for ("" when none).
 func firstNvidia(spec *corev1.PodSpec) string {
+	var names []string
 	for name := range diagnose.PodDemand(spec) {
 		if strings.HasPrefix(string(name), "nvidia.com/") {
-			return string(name)
+			names = append(names, string(name))
 		}
 	}
-	return ""
+	if len(names) == 0 {
+		return ""
+	}
+	return slices.Min(names) // by name, not by map order
 }
 
 func (v *nodeView) link() Link {

@@ -31,6 +31,9 @@ func WriteText(w io.Writer, r Report) error {
 			fmt.Fprintf(&b, "  operator: %s, %s (generation %d, observed %d)\n", op.State, op.Reason, op.Generation, op.ObservedGeneration)
 		}
 	}
+	for _, p := range r.Graph.Problems {
+		fmt.Fprintf(&b, "  → %s\n", p)
+	}
 	for _, s := range r.Services {
 		b.WriteString("\n")
 		switch {

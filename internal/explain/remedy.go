@@ -3,6 +3,7 @@ package explain
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -66,10 +67,8 @@ func remedy(in remedyInput) string {
 	case diagnose.ReasonMissingPVC:
 		var claims []string
 		for _, vm := range in.graph.Spec.Services[svc].VolumeMounts {
-			for _, m := range in.missingPVCs {
-				if m == vm.Name {
-					claims = append(claims, m)
-				}
+			if slices.Contains(in.missingPVCs, vm.Name) {
+				claims = append(claims, vm.Name)
 			}
 		}
 		return fmt.Sprintf("%s mounts PersistentVolumeClaim %s, which does not exist in %s: create it, or set create: true for it in spec.pvcs", svc, strings.Join(claims, ", "), in.graph.Namespace)

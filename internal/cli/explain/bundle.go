@@ -55,8 +55,7 @@ func writeBundle(ctx context.Context, c clients, dir string, in *liveRead, rep e
 	raw := in.raw.DeepCopy()
 	raw.SetManagedFields(nil)
 	files["graph.yaml"] = raw.Object
-	rep.Notes = append(rep.Notes, in.Notes...)
-	files["explain.json"] = rep
+	files["explain.json"] = rep // Build already carries the reader's notes
 
 	var workloads []any
 	for _, d := range in.Deployments {
