@@ -92,4 +92,34 @@ type ServiceReplicaStatus struct {
 	// Message is the reason in one line: the scheduler's, kubelet's or controller's words.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// Capacity is set with reason insufficient_capacity when the pod is short of an NVIDIA
+	// resource and the operator could read the nodes: what one pod needs and the most free
+	// on a node it may use (not in upstream's status).
+	// +optional
+	Capacity *ServiceCapacity `json:"capacity,omitempty"`
+}
+
+// ServiceCapacity is how much of the resource a service's pod is short of is free on the
+// nodes it may use, from the operator's view of the nodes and their pods' NVIDIA requests
+// (read at most once a minute while a graph is short; see docs/operator.md).
+type ServiceCapacity struct {
+	// Resource is the resource the scheduler found short (an NVIDIA one first).
+	Resource string `json:"resource"`
+	// PerPod is what one pod requests of Resource.
+	PerPod int64 `json:"perPod"`
+	// CandidateNodes counts the nodes the pod may use: Ready, not cordoned, matching its node
+	// selector and required affinity, taints tolerated.
+	CandidateNodes int32 `json:"candidateNodes"`
+	// NodesWithResource counts the candidates that have Resource at all.
+	NodesWithResource int32 `json:"nodesWithResource"`
+	// Product is the GPU product every one of them has (empty when they differ).
+	// +optional
+	Product string `json:"product,omitempty"`
+	// MostFree is the most of Resource free on one candidate, on MostFreeNode.
+	MostFree int64 `json:"mostFree"`
+	// +optional
+	MostFreeNode string `json:"mostFreeNode,omitempty"`
+	// NodesWithRoom counts the candidates with PerPod free (above 0 only when the view is
+	// newer than the scheduler's last attempt, or for a group of pods on distinct nodes).
+	NodesWithRoom int32 `json:"nodesWithRoom"`
 }

@@ -1,10 +1,11 @@
 // Command explain benchmarks `dynamoctl explain` against `kubectl get pods -l <the graph's
 // selector> -o json` on a large simulated cluster: 2,000 GPU nodes of six kinds and 20,000 pods
-// bound to them (half asking for a GPU). Three graphs are created with their children (as the
-// operator renders them; the operator itself does not run): one whose pods run, one whose
-// decode worker asks for 8 GPUs on any node, and one that asks for them on H100 nodes (a node
-// selector). Each program runs as its own process, several times after a warm-up; the report
-// gives the median wall time, the range and the peak RSS.
+// bound to them (half asking for a GPU). The operator runs (in this process, its capacity view
+// on) and five graphs are created: one whose pods run, one whose image cannot be pulled, and
+// three whose decode worker the scheduler cannot place (on H100 nodes, on 8-GPU nodes, on any
+// node). Each program runs as its own process, several times after a warm-up; the report gives
+// the median wall time, the range and the peak RSS. For the three short of GPUs, explain runs
+// twice: taking the operator's figure from the status (the default), and with --read-nodes.
 //
 //	go run ./bench/explain [-nodes 2000] [-pods 20000] [-runs 5] [-dynamoctl bin/dynamoctl]
 package main
@@ -19,14 +20,18 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/bench/internal/load"
@@ -109,6 +114,11 @@ func run(nodes, pods, runs int, bin, crdPath string) (err error) {
 	if err != nil {
 		return err
 	}
+	stopOperator, err := startOperator(ctx, c.RESTConfig())
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, stopOperator()) }()
 	if err := cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
 		return err
 	}
@@ -140,8 +150,18 @@ func run(nodes, pods, runs int, bin, crdPath string) (err error) {
 				}
 			}
 		}
-		fmt.Printf("\rgraphs' pods: %d ready, %d refusing their image, %d refused by the scheduler", ready, pull, refused)
-		return ready == 4 && pull == 1 && refused == 3, nil
+		var dgds v1alpha1.DynamoGraphDeploymentList
+		if err := cl.List(ctx, &dgds, client.InNamespace(namespace)); err != nil {
+			return false, nil
+		}
+		figures := 0
+		for _, d := range dgds.Items {
+			if d.Status.Services["Decode"].Capacity != nil {
+				figures++
+			}
+		}
+		fmt.Printf("\rgraphs' pods: %d ready, %d refusing their image, %d refused by the scheduler; %d capacity figures in status", ready, pull, refused, figures)
+		return ready == 4 && pull == 1 && refused == 3 && figures == 3, nil
 	})
 	fmt.Println()
 	if err != nil {
@@ -153,12 +173,18 @@ func run(nodes, pods, runs int, bin, crdPath string) (err error) {
 		name string
 		argv []string
 	}
-	var programs []program
+	// Per graph: kubectl first, then what is compared with it.
+	var programs [][]program
 	for _, gr := range graphs {
 		g := gr.name
-		programs = append(programs,
-			program{"kubectl get pods -l … " + g, []string{"kubectl", "--kubeconfig", kubeconfig, "get", "pods", "-n", namespace, "-l", v1alpha1.LabelGraphDeploymentName + "=" + g, "-o", "json"}},
-			program{"dynamoctl explain dgd/" + g, []string{bin, "--kubeconfig", kubeconfig, "explain", "dgd/" + g, "-n", namespace, "-o", "json"}})
+		explainArgs := []string{bin, "--kubeconfig", kubeconfig, "explain", "dgd/" + g, "-n", namespace, "-o", "json"}
+		p := []program{
+			{"kubectl get pods -l … " + g, []string{"kubectl", "--kubeconfig", kubeconfig, "get", "pods", "-n", namespace, "-l", v1alpha1.LabelGraphDeploymentName + "=" + g, "-o", "json"}},
+			{"dynamoctl explain dgd/" + g, explainArgs}}
+		if strings.HasPrefix(g, "short-") {
+			p = append(p, program{"  … --read-nodes", append(slices.Clone(explainArgs), "--read-nodes")})
+		}
+		programs = append(programs, p)
 	}
 	// What explain says about each graph: the scenario is what it should be.
 	for _, gr := range graphs {
@@ -178,42 +204,47 @@ func run(nodes, pods, runs int, bin, crdPath string) (err error) {
 		}
 	}
 	fmt.Printf("\n%d nodes, %d pods, %d runs each (median wall time, range, peak RSS)\n", nodes+1, pods, runs)
-	var last time.Duration
-	for i, pr := range programs {
-		_, _, _ = load.Runs(1, []int{1}, pr.argv...) // warm-up: the API server's caches, kubectl's discovery cache
-		t, rss, err := load.Runs(runs, []int{1}, pr.argv...)
-		if err != nil {
-			return err
+	for _, group := range programs {
+		var kubectl time.Duration
+		for i, pr := range group {
+			_, _, _ = load.Runs(1, []int{1}, pr.argv...) // warm-up: the API server's caches, kubectl's discovery cache
+			t, rss, err := load.Runs(runs, []int{1}, pr.argv...)
+			if err != nil {
+				return err
+			}
+			med := load.Median(t)
+			ratio := ""
+			if i == 0 {
+				kubectl = med
+			} else {
+				ratio = fmt.Sprintf("  %.2fx", float64(med)/float64(kubectl))
+			}
+			fmt.Printf("%-40s %8s  [%s–%s]  %6.1f MiB%s\n", pr.name, med.Round(time.Millisecond), t[0].Round(time.Millisecond), t[len(t)-1].Round(time.Millisecond), float64(rss)/1024, ratio)
 		}
-		med := load.Median(t)
-		ratio := ""
-		if i%2 == 1 {
-			ratio = fmt.Sprintf("  %.2fx", float64(med)/float64(last))
-		}
-		last = med
-		fmt.Printf("%-40s %8s  [%s–%s]  %6.1f MiB%s\n", pr.name, med.Round(time.Millisecond), t[0].Round(time.Millisecond), t[len(t)-1].Round(time.Millisecond), float64(rss)/1024, ratio)
 	}
 	return nil
 }
 
-// createGraph creates a graph and the children the operator would render for it.
+// startOperator runs the operator's manager in this process, its capacity view on (as the
+// chart installs it), until the returned function stops it.
+func startOperator(ctx context.Context, cfg *rest.Config) (func() error, error) {
+	ctrllog.SetLogger(logr.Discard()) // the report is the output
+	mgr, err := controller.NewManager(cfg, controller.Options{Render: render.Config{DiscoveryBackend: "kubernetes"},
+		MetricsBindAddress: "0", HealthProbeBindAddress: "0", MaxConcurrentReconciles: 4, CapacityRefresh: time.Minute})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	return func() error { cancel(); return <-done }, nil
+}
+
+// createGraph creates a graph; the operator renders its children.
 func createGraph(ctx context.Context, cl client.Client, name, spec string) error {
 	gs, err := render.DecodeGraphs(strings.NewReader("apiVersion: nvidia.com/v1alpha1\nkind: DynamoGraphDeployment\nmetadata: {name: "+name+"}\n"+spec), name, namespace)
 	if err != nil {
 		return err
 	}
-	g := gs[0]
-	if err := cl.Create(ctx, g.DeepCopy()); err != nil {
-		return err
-	}
-	objs, err := render.Graph(g, render.Config{DiscoveryBackend: "kubernetes"})
-	if err != nil {
-		return err
-	}
-	for _, o := range objs {
-		if err := cl.Create(ctx, o.(client.Object)); err != nil {
-			return fmt.Errorf("%T: %w", o, err)
-		}
-	}
-	return nil
+	return cl.Create(ctx, gs[0])
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
+	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -60,6 +62,9 @@ type Reconciler struct {
 	MaxConcurrentReconciles int
 	// Tracer traces each reconcile (nil: no traces).
 	Tracer trace.Tracer
+	// Capacity says how much is free for a service short of GPUs (status.services[].capacity);
+	// nil: the status goes without it.
+	Capacity *capacity.View
 
 	// states and pods are this reconciler's share of resources_total and managed_pods_total.
 	states, pods graphGauges
@@ -74,6 +79,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=pods;endpoints,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=list
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamoworkermetadatas,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
@@ -125,7 +131,24 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	span.SetAttributes(attribute.String(AttrGraphState, st.State))
 	r.count(req.NamespacedName, st.State, obs)
-	return ctrl.Result{}, errors.Join(applyErr, readErr)
+	return ctrl.Result{RequeueAfter: r.requeue(obs)}, errors.Join(applyErr, readErr)
+}
+
+// capacityWait is how soon a graph short of capacity is looked at again while the capacity
+// view reads its first snapshot.
+const capacityWait = 2 * time.Second
+
+// requeue: a graph short of capacity is looked at again when the capacity view may have a
+// newer figure (a Pending pod's status does not change while the cluster around it does).
+func (r *Reconciler) requeue(obs Observed) time.Duration {
+	switch {
+	case r.Capacity == nil || !obs.CapacityShort:
+		return 0
+	case obs.CapacityWaiting:
+		return capacityWait
+	default:
+		return r.Capacity.MaxAge
+	}
 }
 
 // count sets the graph's share of resources_total (its state) and managed_pods_total (its
@@ -527,6 +550,7 @@ func (r *Reconciler) observe(ctx context.Context, dgd *v1alpha1.DynamoGraphDeplo
 		}
 		obs.Pods[name] = pods.Items
 	}
+	r.observeCapacity(dgd, &obs)
 	for _, p := range dgd.Spec.PVCs {
 		if p.Create != nil && *p.Create {
 			continue
@@ -539,6 +563,52 @@ func (r *Reconciler) observe(ctx context.Context, dgd *v1alpha1.DynamoGraphDeplo
 		}
 	}
 	return obs, errors.Join(errs...)
+}
+
+// observeCapacity asks the capacity view, for each service whose pods the scheduler finds
+// short of an NVIDIA resource, how much is free on the nodes they may use.
+func (r *Reconciler) observeCapacity(dgd *v1alpha1.DynamoGraphDeployment, obs *Observed) {
+	if r.Capacity == nil {
+		return
+	}
+	for _, name := range render.ServiceNames(dgd) {
+		var tmpl *corev1.PodSpec
+		if l := obs.LeaderWorkerSets[name]; l != nil {
+			tmpl = &l.Spec.LeaderWorkerTemplate.WorkerTemplate.Spec
+		} else if d := obs.Deployments[name]; d != nil {
+			tmpl = &d.Spec.Template.Spec
+		} else {
+			continue
+		}
+		why := diagnose.Service(dgd.Spec.Services[name], obs.Deployments[name], obs.LeaderWorkerSets[name], obs.Pods[name], obs.MissingPVCs)
+		if why.Reason != diagnose.ReasonInsufficientCapacity || !strings.HasPrefix(capacity.ShortResource(tmpl, why.Pod.Scheduler), "nvidia.com/") {
+			continue
+		}
+		obs.CapacityShort = true
+		snap := r.Capacity.Get()
+		if snap == nil {
+			obs.CapacityWaiting = r.Capacity.Reading()
+			continue
+		}
+		if obs.Capacity == nil {
+			obs.Capacity = map[string]capacity.Fit{}
+		}
+		obs.Capacity[name] = snap.MostFree(admitted(tmpl, obs.Pods[name], why.Pod.Pod), why.Pod.Scheduler)
+	}
+}
+
+// admitted is the template's spec with where the named pod (the one the scheduler refused)
+// may go as it was admitted: its node selector, node affinity and tolerations (TrimPod keeps
+// them for pods not placed). The template's requests stand: the cached pod has no containers.
+func admitted(tmpl *corev1.PodSpec, pods []corev1.Pod, name string) *corev1.PodSpec {
+	for i := range pods {
+		if p := &pods[i]; p.Name == name {
+			spec := *tmpl
+			spec.NodeSelector, spec.Affinity, spec.Tolerations = p.Spec.NodeSelector, p.Spec.Affinity, p.Spec.Tolerations
+			return &spec
+		}
+	}
+	return tmpl
 }
 
 // writeStatus writes the computed status when it differs, and records an event when Ready flips.

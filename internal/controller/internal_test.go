@@ -9,14 +9,19 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 )
 
 // The gauges follow each graph's latest state and pod counts, per namespace as the original
@@ -155,6 +160,64 @@ func TestTrimPod(t *testing.T) {
 	}
 	if other, _ := TrimPod("not a pod"); other != "not a pod" {
 		t.Error("non-pods pass through")
+	}
+	// A pod not placed keeps where it may go, as admitted (the GPU toleration admission
+	// added); pod affinity and a placed pod's constraints are dropped.
+	gpuToleration := corev1.Toleration{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
+	nodeAffinity := &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{}}
+	pod.Spec.NodeSelector = map[string]string{"pool": "a"}
+	pod.Spec.Tolerations = []corev1.Toleration{gpuToleration}
+	pod.Spec.Affinity = &corev1.Affinity{NodeAffinity: nodeAffinity, PodAffinity: &corev1.PodAffinity{}}
+	got, _ = TrimPod(pod)
+	p = got.(*corev1.Pod)
+	if p.Spec.NodeSelector["pool"] != "a" || len(p.Spec.Tolerations) != 1 || p.Spec.Affinity.NodeAffinity != nodeAffinity || p.Spec.Affinity.PodAffinity != nil {
+		t.Errorf("pending pod: %+v", p.Spec)
+	}
+	spec := admitted(&corev1.PodSpec{Containers: []corev1.Container{{Name: "main"}}}, []corev1.Pod{*p}, "p")
+	if len(spec.Containers) != 1 || len(spec.Tolerations) != 1 || spec.NodeSelector["pool"] != "a" {
+		t.Errorf("admitted: %+v", spec)
+	}
+	pod.Spec.NodeName = "n"
+	got, _ = TrimPod(pod)
+	if p := got.(*corev1.Pod); p.Spec.NodeSelector != nil || p.Spec.Tolerations != nil || p.Spec.Affinity != nil {
+		t.Errorf("placed pod kept its constraints: %+v", p.Spec)
+	}
+}
+
+// The capacity view's figure goes into the service's status and its message, for an NVIDIA
+// resource only.
+func TestStatusCapacity(t *testing.T) {
+	dgd := &v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: "g", Generation: 1},
+		Spec: v1alpha1.DynamoGraphDeploymentSpec{Services: map[string]*v1alpha1.ServiceSpec{"Decode": {ComponentType: "worker"}}}}
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "g-decode", Generation: 1},
+		Spec:   appsv1.DeploymentSpec{Replicas: ptr.To[int32](1)},
+		Status: appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1, UpdatedReplicas: 1}}
+	d.Spec.Template.Spec.Containers = []corev1.Container{{Name: "main", Resources: corev1.ResourceRequirements{
+		Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("8")}}}}
+	pending := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "g-decode-x"}, Status: corev1.PodStatus{Phase: corev1.PodPending,
+		Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable",
+			Message: "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}}}}
+	obs := Observed{Deployments: map[string]*appsv1.Deployment{"Decode": d}, Pods: map[string][]corev1.Pod{"Decode": {pending}},
+		Capacity: map[string]capacity.Fit{"Decode": {Resource: "nvidia.com/gpu", PerPod: 8, NVIDIA: true, Candidates: 3, Having: 2,
+			Product: "NVIDIA-H100", Best: "h100-1", BestFree: 4}}}
+	st := ComputeStatus(dgd, obs, nil)
+	svc := st.Services["Decode"]
+	want := v1alpha1.ServiceCapacity{Resource: "nvidia.com/gpu", PerPod: 8, CandidateNodes: 3, NodesWithResource: 2,
+		Product: "NVIDIA-H100", MostFree: 4, MostFreeNode: "h100-1"}
+	if svc.Reason != "insufficient_capacity" || svc.Capacity == nil || *svc.Capacity != want ||
+		!strings.HasSuffix(svc.Message, "; each pod needs 8 nvidia.com/gpu; the most free on a node it may use is 4 (h100-1)") {
+		t.Fatalf("service status %+v, capacity %+v", svc, svc.Capacity)
+	}
+	if c := meta.FindStatusCondition(st.Conditions, ConditionReady); !strings.HasSuffix(c.Message, "the most free on a node it may use is 4 (h100-1)") {
+		t.Errorf("Ready message %q", c.Message)
+	}
+	obs.Capacity["Decode"] = capacity.Fit{Resource: "nvidia.com/gpu", PerPod: 8, NVIDIA: true, Candidates: 1}
+	if svc := ComputeStatus(dgd, obs, nil).Services["Decode"]; !strings.HasSuffix(svc.Message, "; no node it may use has nvidia.com/gpu") {
+		t.Errorf("no GPU node: %q", svc.Message)
+	}
+	obs.Capacity["Decode"] = capacity.Fit{Resource: "cpu", PerPod: 64}
+	if svc := ComputeStatus(dgd, obs, nil).Services["Decode"]; svc.Capacity != nil || strings.Contains(svc.Message, "most free") {
+		t.Errorf("short of cpu: %+v", svc)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
@@ -58,6 +59,12 @@ type Observed struct {
 	Pods map[string][]corev1.Pod
 	// MissingPVCs are referenced, not created by the graph, and absent.
 	MissingPVCs []string
+	// Capacity holds, by service name, how much is free for a service short of an NVIDIA
+	// resource on the nodes its pods may use (from the capacity view).
+	Capacity map[string]capacity.Fit
+	// CapacityShort: a service is short of capacity; CapacityWaiting: the view has no
+	// snapshot yet for it. Either way the graph is looked at again (Reconciler.requeue).
+	CapacityShort, CapacityWaiting bool
 }
 
 // ComputeStatus rolls the children up into the graph's status: per-service replica counts,
@@ -134,8 +141,23 @@ func serviceStatus(dgd *v1alpha1.DynamoGraphDeployment, name string, obs Observe
 		return nil, why // not created yet: no counts
 	}
 	svc.ScheduledReplicas = diagnose.Scheduled(obs.Pods[name])
+	if fit, ok := obs.Capacity[name]; ok && why.Reason == diagnose.ReasonInsufficientCapacity && fit.NVIDIA {
+		svc.Capacity = &v1alpha1.ServiceCapacity{Resource: fit.Resource, PerPod: fit.PerPod,
+			CandidateNodes: int32(fit.Candidates), NodesWithResource: int32(fit.Having), Product: fit.Product,
+			MostFree: fit.BestFree, MostFreeNode: fit.Best, NodesWithRoom: int32(fit.WithRoom)}
+		why.Message += "; " + capacitySentence(fit)
+	}
 	svc.Reason, svc.Message = why.Reason, why.Message
 	return svc, why
+}
+
+// capacitySentence is the capacity view's figure in the status message: "the most free on a
+// node it may use is 4 (h100-3)".
+func capacitySentence(f capacity.Fit) string {
+	if f.Having == 0 {
+		return "no node it may use has " + f.Resource
+	}
+	return fmt.Sprintf("the most free on a node it may use is %d (%s)", f.BestFree, f.Best)
 }
 
 // podProblem is what the status says about a pod (the predicate compares it before and after).

@@ -21,6 +21,7 @@ import (
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
@@ -120,8 +121,11 @@ type Live struct {
 	MissingPVCs []string
 	// Nodes, when read, are the nodes the problem pods could run on and their GPUs' usage.
 	Nodes *Nodes
-	Notes []string
-	Now   time.Time
+	// ReadNodes: read the nodes even for a service whose status carries the operator's
+	// capacity figure (status.services[].capacity), instead of using it.
+	ReadNodes bool
+	Notes     []string
+	Now       time.Time
 }
 
 // Nodes is what was read to say how much is free where a pod could go.
@@ -216,8 +220,15 @@ func explainService(in Live, name string, pods []corev1.Pod) Service {
 		out.Chain = append(out.Chain, *ev)
 	}
 	var view *nodeView
-	if pod := problemSpec(in, out); in.Nodes != nil && pod != nil && needsNodes(verdict.Reason) {
+	pod := problemSpec(in, out)
+	switch {
+	case pod == nil || !needsNodes(verdict.Reason):
+	case statusCapacity(in, out, pod, verdict.Pod.Scheduler) != nil:
+		view = operatorView(statusCapacity(in, out, pod, verdict.Pod.Scheduler), verdict.Pod.Scheduler, render.NodeCount(spec))
+	case in.Nodes != nil:
 		view = newNodeView(pod, in.Nodes, verdict.Pod.Scheduler, render.NodeCount(spec))
+	}
+	if view != nil {
 		out.Chain = append(out.Chain, view.link())
 	}
 	out.Remediation = remedy(remedyInput{graph: g, service: name, verdict: verdict, pod: problem, nodes: view,
@@ -495,9 +506,26 @@ func NodeQuestions(in Live, r Report) []NodeQuestion {
 				q.Scheduler = diagnose.FirstPodProblem([]corev1.Pod{*p}).Scheduler
 			}
 		}
+		if statusCapacity(in, s, q.Spec, q.Scheduler) != nil {
+			continue // the operator's figure answers it
+		}
 		out = append(out, q)
 	}
 	return out
+}
+
+// statusCapacity is the operator's capacity figure for a service short of capacity
+// (status.services[].capacity), when it is about the resource the pod is short of now and the
+// reader did not ask to read the nodes itself; nil otherwise.
+func statusCapacity(in Live, s Service, spec *corev1.PodSpec, scheduler string) *v1alpha1.ServiceCapacity {
+	if in.ReadNodes || s.Reason != diagnose.ReasonInsufficientCapacity {
+		return nil
+	}
+	c := in.Graph.Status.Services[s.Name].Capacity
+	if c == nil || c.Resource != capacity.ShortResource(spec, scheduler) {
+		return nil
+	}
+	return c
 }
 
 // problemSpec is the spec of the pod in a service's chain, else its workload's template.

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 )
@@ -25,15 +26,15 @@ func TestCapacityRemedy(t *testing.T) {
 		v    *nodeView
 		want string
 	}{
-		{"one pod", &nodeView{resource: "nvidia.com/gpu", perPod: 8, nvidia: true, having: 3, best: "h100-3", bestFree: 4, product: "NVIDIA-H100"},
+		{"one pod", &nodeView{Fit: capacity.Fit{Resource: "nvidia.com/gpu", PerPod: 8, NVIDIA: true, Having: 3, Best: "h100-3", BestFree: 4, Product: "NVIDIA-H100"}},
 			"decode needs 8 × NVIDIA-H100 (nvidia.com/gpu) on one node; the most free on any NVIDIA-H100 node is 4 (h100-3): free 4 GPUs there or lower tensor parallelism (GPUs per pod)"},
-		{"mixed products", &nodeView{resource: "nvidia.com/gpu", perPod: 2, nvidia: true, having: 2, best: "a", bestFree: 1},
+		{"mixed products", &nodeView{Fit: capacity.Fit{Resource: "nvidia.com/gpu", PerPod: 2, NVIDIA: true, Having: 2, Best: "a", BestFree: 1}},
 			"decode needs 2 × nvidia.com/gpu on one node; the most free on any matching node is 1 (a): free 1 GPU there or lower tensor parallelism (GPUs per pod)"},
-		{"group", &nodeView{resource: "nvidia.com/gpu", perPod: 8, nvidia: true, having: 4, group: 4, withRoom: 3, best: "a", bestFree: 8},
+		{"group", &nodeView{Fit: capacity.Fit{Resource: "nvidia.com/gpu", PerPod: 8, NVIDIA: true, Having: 4, WithRoom: 3, Best: "a", BestFree: 8}, group: 4},
 			"decode needs 8 × nvidia.com/gpu on each of 4 nodes; 3 matching node(s) have that free: free 8 GPUs on 1 more node(s), or lower nodeCount or GPUs per node"},
-		{"no GPU node", &nodeView{resource: "nvidia.com/gpu", perPod: 1, nvidia: true},
+		{"no GPU node", &nodeView{Fit: capacity.Fit{Resource: "nvidia.com/gpu", PerPod: 1, NVIDIA: true}},
 			"no node decode may use has nvidia.com/gpu: add GPU nodes that match its node selector, affinity and tolerations, or correct them (gpuType, extraPodSpec)"},
-		{"cpu", &nodeView{resource: "cpu", perPodText: "64", short: 5},
+		{"cpu", &nodeView{Fit: capacity.Fit{Resource: "cpu", PerPodText: "64"}, short: 5},
 			"decode needs 64 cpu per pod and 5 matching node(s) have too little: lower its requests, free some on the nodes, or add nodes"},
 	} {
 		if got := capacityRemedy("decode", tt.v); got != tt.want {
@@ -136,7 +137,7 @@ func TestUsagePlan(t *testing.T) {
 	// a has 6 free (10 used), b all 8: c need not be read.
 	usage := []inventory.PodUsage{{Node: "a", Requests: map[string]int64{"nvidia.com/gpu": 10}}}
 	v := newNodeView(spec, &Nodes{Items: nodes, Usage: usage, Read: map[string]bool{"a": true, "b": true}}, "0/5 nodes are available: 3 Insufficient nvidia.com/gpu.", 1)
-	if v.best != "b" || v.bestFree != 8 || v.withRoom != 0 || v.having != 3 || v.candidates != 4 || len(v.taints) != 1 {
+	if v.Best != "b" || v.BestFree != 8 || v.WithRoom != 0 || v.Having != 3 || v.Candidates != 4 || len(v.taints) != 1 {
 		t.Errorf("view %+v", v)
 	}
 }
@@ -163,7 +164,7 @@ func TestFirstNvidia(t *testing.T) {
 	spec := &corev1.PodSpec{Containers: []corev1.Container{{Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
 		"nvidia.com/mig-1g.10gb": resource.MustParse("1"), "nvidia.com/gpu": resource.MustParse("1"), "nvidia.com/gpu.shared": resource.MustParse("1")}}}}}
 	for range 20 {
-		if got := firstNvidia(spec); got != "nvidia.com/gpu" {
+		if got := capacity.FirstNvidia(spec); got != "nvidia.com/gpu" {
 			t.Fatalf("firstNvidia = %q", got)
 		}
 	}

@@ -4,30 +4,18 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
-	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 )
-
-// Candidates are the nodes a pod with this spec may run on: Ready, not cordoned, its node
-// selector and required node affinity matched and its taints tolerated — the scheduler's
-// filters before resources. The command reads the GPU usage of these nodes only.
-func Candidates(spec *corev1.PodSpec, nodes []corev1.Node) []corev1.Node {
-	var out []corev1.Node
-	for i := range nodes {
-		n := &nodes[i]
-		if kube.NodeReady(n) && !n.Spec.Unschedulable && placement.Allowed(spec, n) {
-			out = append(out, *n)
-		}
-	}
-	return out
-}
 
 // NodeSelector is a label selector that lists only nodes the spec's nodeSelector allows ("" when
 // it sets none), so the API server filters them.
@@ -39,34 +27,19 @@ func NodeSelector(spec *corev1.PodSpec) string {
 }
 
 // nodeView is how much of the resource the scheduler found short is free on the nodes a pod
-// could run on.
+// could run on (capacity.Fit), and what was read to say it.
 type nodeView struct {
-	listed     int
-	selector   string
-	candidates int
-	// resource is the first resource the scheduler said is short (an NVIDIA one first).
-	resource string
-	// perPod is the pod's request of resource.
-	perPod int64
-	// perPodText is perPod as Kubernetes writes the quantity ("500m", "64Gi").
-	perPodText string
+	capacity.Fit
+	listed   int
+	selector string
+	// short is the scheduler's count of nodes short of Resource.
+	short int
 	// group is the pods per replica of a multi-node service.
 	group int32
 	// plan: the numbers are a plan's, over the GPU nodes.
 	plan bool
-	// nvidia: free amounts are known (the usage of NVIDIA resources was read).
-	nvidia bool
-	// best is the candidate with the most free, bestFree how much.
-	best     string
-	bestFree int64
-	// withRoom counts candidates with perPod free.
-	withRoom int
-	// having counts candidates that have the (NVIDIA) resource at all.
-	having int
-	// product is the GPU product every candidate has ("" when they differ).
-	product string
-	// short is the scheduler's count of nodes short of resource.
-	short int
+	// operator: the numbers are the operator's (the graph's status), no node was read.
+	operator bool
 	// selected counts Ready, schedulable nodes the pod's node selector and affinity match;
 	// taints are the taints among them the pod does not tolerate, with their nodes.
 	selected int
@@ -103,8 +76,12 @@ func (v *nodeView) taintList() string {
 }
 
 func newNodeView(spec *corev1.PodSpec, nodes *Nodes, scheduler string, group int32) *nodeView {
-	cands := Candidates(spec, nodes.Items)
-	v := &nodeView{listed: len(nodes.Items), selector: nodes.Selector, candidates: len(cands), group: group}
+	var read func(string) bool
+	if nodes.Read != nil {
+		read = func(n string) bool { return nodes.Read[n] }
+	}
+	v := &nodeView{Fit: capacity.MostFree(spec, scheduler, nodes.Items, nodes.Usage, read),
+		listed: len(nodes.Items), selector: nodes.Selector, group: group}
 	// The scheduler (1.36) counts "untolerated taint(s)" without naming them: name them.
 	for i := range nodes.Items {
 		n := &nodes.Items[i]
@@ -116,70 +93,28 @@ func newNodeView(spec *corev1.PodSpec, nodes *Nodes, scheduler string, group int
 			v.addTaint(t.ToString(), n.Name)
 		}
 	}
-	v.resource = ShortResource(spec, scheduler)
-	for _, r := range diagnose.SchedulerReasons(scheduler) {
-		if r.Reason == "Insufficient "+v.resource || (v.resource == "pods" && r.Reason == "Too many pods") {
-			v.short = r.Nodes
-		}
-	}
-	if v.resource == "" {
-		return v
-	}
-	req := diagnose.PodDemand(spec)
-	if q, ok := req[corev1.ResourceName(v.resource)]; ok {
-		v.perPod, v.perPodText = q.Value(), q.String()
-	} else if v.resource == "pods" {
-		v.perPod, v.perPodText = 1, "1"
-	}
-	if !strings.HasPrefix(v.resource, "nvidia.com/") {
-		return v
-	}
-	v.nvidia = true
-	inv := inventory.Build(cands, nodes.Usage, inventory.BuildOptions{AllNodes: true})
-	v.bestFree = -1
-	for i := range inv.Nodes {
-		n := &inv.Nodes[i]
-		r := n.Resource(v.resource)
-		if r.Allocatable <= 0 {
-			continue // a CPU node, or another GPU resource: not where this pod's GPUs could be
-		}
-		// A node whose pods were not read has no more allocatable than the most free found
-		// (see UsagePlan): it changes neither the most free nor the nodes with room.
-		if nodes.Read == nil || nodes.Read[n.Name] {
-			free := max(r.Free, 0)
-			if free > v.bestFree {
-				v.best, v.bestFree = n.Name, free
-			}
-			if free >= v.perPod {
-				v.withRoom++
-			}
-		}
-		switch {
-		case v.having == 0:
-			v.product = n.Product
-		case v.product != n.Product:
-			v.product = ""
-		}
-		v.having++
-	}
-	v.bestFree = max(v.bestFree, 0)
+	v.short = shortNodes(scheduler, v.Resource)
 	return v
 }
 
-// ShortResource is the resource a pod the scheduler could not place is short of: the first
-// NVIDIA resource the scheduler names, else the first resource it names, else the first NVIDIA
-// resource the pod asks for.
-func ShortResource(spec *corev1.PodSpec, scheduler string) string {
-	short := diagnose.Insufficient(scheduler)
-	for _, r := range short {
-		if strings.HasPrefix(r, "nvidia.com/") {
-			return r
+// operatorView is the operator's capacity figure from the graph's status: no node is read.
+func operatorView(c *v1alpha1.ServiceCapacity, scheduler string, group int32) *nodeView {
+	v := &nodeView{operator: true, group: group, Fit: capacity.Fit{Resource: c.Resource, PerPod: c.PerPod,
+		PerPodText: strconv.FormatInt(c.PerPod, 10), NVIDIA: true, Candidates: int(c.CandidateNodes),
+		Having: int(c.NodesWithResource), Product: c.Product, Best: c.MostFreeNode, BestFree: c.MostFree,
+		WithRoom: int(c.NodesWithRoom)}}
+	v.short = shortNodes(scheduler, v.Resource)
+	return v
+}
+
+// shortNodes is the scheduler's count of nodes short of resource.
+func shortNodes(scheduler, resource string) int {
+	for _, r := range diagnose.SchedulerReasons(scheduler) {
+		if r.Reason == "Insufficient "+resource || (resource == "pods" && r.Reason == "Too many pods") {
+			return r.Nodes
 		}
 	}
-	if len(short) > 0 {
-		return short[0]
-	}
-	return firstNvidia(spec)
+	return 0
 }
 
 // UsagePlan is the order in which the command reads the pods of a pod's candidate nodes to
@@ -197,7 +132,7 @@ type UsagePlan struct {
 
 // PlanUsage orders the candidates of spec among nodes for reading their usage.
 func PlanUsage(spec *corev1.PodSpec, scheduler string, nodes []corev1.Node) UsagePlan {
-	r := ShortResource(spec, scheduler)
+	r := capacity.ShortResource(spec, scheduler)
 	if !strings.HasPrefix(r, "nvidia.com/") {
 		return UsagePlan{}
 	}
@@ -205,7 +140,7 @@ func PlanUsage(spec *corev1.PodSpec, scheduler string, nodes []corev1.Node) Usag
 	if q, ok := diagnose.PodDemand(spec)[corev1.ResourceName(r)]; ok {
 		p.PerPod = q.Value()
 	}
-	cands := Candidates(spec, nodes)
+	cands := capacity.Candidates(spec, nodes)
 	type cand struct {
 		name  string
 		alloc int64
@@ -238,43 +173,32 @@ func (p UsagePlan) Done(i int, best int64) bool {
 	return i >= len(p.Nodes) || (best >= p.alloc[i] && best < p.PerPod)
 }
 
-// firstNvidia is the first NVIDIA resource (by name) the pod asks for ("" when none).
-func firstNvidia(spec *corev1.PodSpec) string {
-	var names []string
-	for name := range diagnose.PodDemand(spec) {
-		if strings.HasPrefix(string(name), "nvidia.com/") {
-			names = append(names, string(name))
-		}
-	}
-	if len(names) == 0 {
-		return ""
-	}
-	return slices.Min(names) // by name, not by map order
-}
-
 func (v *nodeView) link() Link {
 	l := Link{Kind: LinkNodes}
 	listed := fmt.Sprintf("%d %s", v.listed, v.nodesWord())
 	if v.selector != "" {
 		listed += " with " + v.selector
 	}
-	l.Summary = fmt.Sprintf("%d of %s match the pod's selector, affinity and tolerations", v.candidates, listed)
-	having := v.resource
-	if v.product != "" {
-		having += " (" + v.product + ")"
+	l.Summary = fmt.Sprintf("%d of %s match the pod's selector, affinity and tolerations", v.Candidates, listed)
+	if v.operator {
+		l.Summary = fmt.Sprintf("%d node(s) match the pod's selector, affinity and tolerations (the operator's view in the graph's status; --read-nodes reads them now)", v.Candidates)
+	}
+	having := v.Resource
+	if v.Product != "" {
+		having += " (" + v.Product + ")"
 	}
 	if len(v.taints) > 0 {
 		l.Details = append(l.Details, fmt.Sprintf("%d selected by its node selector/affinity; taints it does not tolerate: %s", v.selected, v.taintList()))
 	}
 	switch {
-	case v.candidates == 0 || v.resource == "":
-	case v.nvidia && v.having == 0:
-		l.Details = append(l.Details, fmt.Sprintf("none of them has %s", v.resource))
-	case v.nvidia:
-		l.Details = append(l.Details, fmt.Sprintf("%d of them have %s; most free on one node: %d (%s); the pod needs %d", v.having, having, v.bestFree, v.best, v.perPod),
-			fmt.Sprintf("%d node(s) have %d free", v.withRoom, v.perPod))
+	case v.Candidates == 0 || v.Resource == "":
+	case v.NVIDIA && v.Having == 0:
+		l.Details = append(l.Details, fmt.Sprintf("none of them has %s", v.Resource))
+	case v.NVIDIA:
+		l.Details = append(l.Details, fmt.Sprintf("%d of them have %s; most free on one node: %d (%s); the pod needs %d", v.Having, having, v.BestFree, v.Best, v.PerPod),
+			fmt.Sprintf("%d node(s) have %d free", v.WithRoom, v.PerPod))
 	default:
-		l.Details = append(l.Details, fmt.Sprintf("the pod asks for %s %s; the scheduler found %d node(s) short of it", v.perPodText, v.resource, v.short))
+		l.Details = append(l.Details, fmt.Sprintf("the pod asks for %s %s; the scheduler found %d node(s) short of it", v.PerPodText, v.Resource, v.short))
 	}
 	return l
 }

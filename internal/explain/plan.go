@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
@@ -72,11 +73,12 @@ func BuildPlan(p Plan) Report {
 // planView is the placement's numbers for a service that did not fit, after the graph's
 // other services took their share.
 func planView(sr placement.ServiceResult, gpuNodes int) *nodeView {
-	v := &nodeView{plan: true, listed: gpuNodes, candidates: sr.Candidates, nvidia: true, group: int32(max(sr.GroupSize, 1)),
-		best: sr.LargestFreeNode, bestFree: sr.LargestFree, withRoom: sr.NodesWithRoom, having: sr.Candidates}
+	v := &nodeView{plan: true, listed: gpuNodes, group: int32(max(sr.GroupSize, 1)), Fit: capacity.Fit{
+		Candidates: sr.Candidates, NVIDIA: true, Best: sr.LargestFreeNode, BestFree: sr.LargestFree,
+		WithRoom: sr.NodesWithRoom, Having: sr.Candidates}}
 	for r, q := range sr.PerPod {
-		if v.resource == "" || r < v.resource {
-			v.resource, v.perPod = r, q
+		if v.Resource == "" || r < v.Resource {
+			v.Resource, v.PerPod = r, q
 		}
 	}
 	return v

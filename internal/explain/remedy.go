@@ -91,18 +91,18 @@ func remedy(in remedyInput) string {
 // capacityRemedy: "VllmDecodeWorker needs 8 × NVIDIA-H100 (nvidia.com/gpu) on one node; the most
 // free on any matching node is 4 (h100-3): free 4 GPUs there or lower tensor parallelism".
 func capacityRemedy(svc string, v *nodeView) string {
-	if v == nil || v.resource == "" {
+	if v == nil || v.Resource == "" {
 		return fmt.Sprintf("%s asks for more than any node it may use has free: free resources on matching nodes, add nodes, or lower its requests", svc)
 	}
-	if !v.nvidia {
-		return fmt.Sprintf("%s needs %s %s per pod and %d matching node(s) have too little: lower its requests, free some on the nodes, or add nodes", svc, v.perPodText, v.resource, v.short)
+	if !v.NVIDIA {
+		return fmt.Sprintf("%s needs %s %s per pod and %d matching node(s) have too little: lower its requests, free some on the nodes, or add nodes", svc, v.PerPodText, v.Resource, v.short)
 	}
-	if v.having == 0 {
-		return fmt.Sprintf("no node %s may use has %s: add GPU nodes that match its node selector, affinity and tolerations, or correct them (gpuType, extraPodSpec)", svc, v.resource)
+	if v.Having == 0 {
+		return fmt.Sprintf("no node %s may use has %s: add GPU nodes that match its node selector, affinity and tolerations, or correct them (gpuType, extraPodSpec)", svc, v.Resource)
 	}
-	what := v.resource
-	if v.product != "" {
-		what = v.product + " (" + v.resource + ")"
+	what := v.Resource
+	if v.Product != "" {
+		what = v.Product + " (" + v.Resource + ")"
 	}
 	where := "one node"
 	if v.group > 1 {
@@ -111,17 +111,17 @@ func capacityRemedy(svc string, v *nodeView) string {
 	if v.group > 1 {
 		// A group is placed whole: what is short is nodes with room, not GPUs on one node.
 		return fmt.Sprintf("%s needs %d × %s on %s; %d matching node(s) have that free: free %s on %d more node(s), or lower nodeCount or GPUs per node",
-			svc, v.perPod, what, where, v.withRoom, gpus(v.perPod), max(int(v.group)-v.withRoom, 1))
+			svc, v.PerPod, what, where, v.WithRoom, gpus(v.PerPod), max(int(v.group)-v.WithRoom, 1))
 	}
 	return fmt.Sprintf("%s needs %d × %s on %s; the most free on any %snode is %d (%s): free %s there or lower tensor parallelism (GPUs per pod)",
-		svc, v.perPod, what, where, productNode(v.product), v.bestFree, v.best, gpus(v.perPod-v.bestFree))
+		svc, v.PerPod, what, where, productNode(v.Product), v.BestFree, v.Best, gpus(v.PerPod-v.BestFree))
 }
 
 // unschedulableRemedy names the filter that left no node: the node selector or affinity
 // matching no node, or taints on every node they match (named from the nodes: the scheduler
 // only counts them), else the scheduler's first reason.
 func unschedulableRemedy(svc, scheduler string, v *nodeView, pod *corev1.Pod) string {
-	if v != nil && v.candidates == 0 {
+	if v != nil && v.Candidates == 0 {
 		switch {
 		case v.selected == 0:
 			return fmt.Sprintf("no Ready node matches %s's node selector/affinity%s: correct the labels it asks for (extraPodSpec.nodeSelector, affinity, gpuType) or label nodes", svc, selectorText(pod))

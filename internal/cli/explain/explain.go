@@ -31,6 +31,9 @@ type Options struct {
 	File string
 	// Bundle is a directory to write the debug bundle into (live mode only).
 	Bundle string
+	// ReadNodes reads the nodes and their pods even where the graph's status carries the
+	// operator's capacity figure.
+	ReadNodes bool
 	// WrapTransport, when set, wraps the HTTP transport of every request (tests record them).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
 
@@ -57,7 +60,10 @@ Deployment or LeaderWorkerSet, its ReplicaSets, the pod that shows the problem, 
 (scheduler, kubelet), and for a pod the scheduler cannot place, the nodes it could run on and how
 much is free there — ending in one remediation sentence. The classification is the operator's
 (status.services[*].reason), computed again from what the cluster holds now, so explain works
-when the operator is not running.
+when the operator is not running. For a pod short of GPUs, how much is free where is the
+operator's figure in the graph's status (status.services[*].capacity, at most a minute old)
+when it has one: reading every candidate node's pods costs seconds on a large cluster.
+--read-nodes reads them now instead.
 
 With -f, explain a graph not applied yet: where its GPU pods would go on the GPUs free now (as
 dynamoctl preflight -f places them), and for a service that would not fit, why and what to change.
@@ -100,6 +106,7 @@ not exist, 2 usage error, 3 cluster unreachable.`,
 	f.StringVarP(&o.File, "filename", "f", "", "Explain the graph in this file (not applied yet) as a plan; - for stdin")
 	f.StringVar(&o.Bundle, "bundle", "", "Also write a debug bundle into this directory (created; must be empty)")
 	_ = cmd.MarkFlagDirname("bundle")
+	f.BoolVar(&o.ReadNodes, "read-nodes", false, "For a service short of GPUs, read the nodes and their pods now instead of the operator's figure in the graph's status")
 	o.out = output.AddFlag(cmd, output.Text, output.JSON, output.YAML)
 	return cmd
 }
@@ -165,7 +172,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.File != "" {
 		rep, err = o.plan(ctx, c)
 	} else {
-		live, err = readLive(ctx, c, o.namespace, o.Name, o.Bundle != "", o.now())
+		live, err = readLive(ctx, c, o.namespace, o.Name, o.Bundle != "", o.ReadNodes, o.now())
 		if err == nil {
 			rep = explain.Build(live.Live)
 		}

@@ -143,9 +143,13 @@ func TestExplainReasons(t *testing.T) {
 		t.Run(tc.graph, func(t *testing.T) {
 			waitStatus(t, cl, client.ObjectKey{Namespace: tc.ns, Name: tc.graph}, func(d *v1alpha1.DynamoGraphDeployment) error {
 				s := d.Status.Services["Frontend"]
-				// The scheduler counts nodes; the status adds what one pod needs.
-				if tc.graph == "toomany" && !strings.HasSuffix(s.Message, "; each pod needs 16 nvidia.com/gpu") {
-					return fmt.Errorf("frontend %+v", s)
+				// The scheduler counts nodes; the status adds what one pod needs and the
+				// capacity view the most free where it may go: h100-0 (the tainted node and
+				// the CPU node are no place for its GPUs).
+				if tc.graph == "toomany" && (!strings.HasSuffix(s.Message, "; each pod needs 16 nvidia.com/gpu; the most free on a node it may use is 8 (h100-0)") ||
+					s.Capacity == nil || *s.Capacity != (v1alpha1.ServiceCapacity{Resource: "nvidia.com/gpu", PerPod: 16, CandidateNodes: 2,
+					NodesWithResource: 1, Product: "NVIDIA-H100-80GB-HBM3", MostFree: 8, MostFreeNode: "h100-0"})) {
+					return fmt.Errorf("frontend %+v, capacity %+v", s, s.Capacity)
 				}
 				if s.Reason != tc.reason || !strings.Contains(s.Message, tc.says) {
 					return fmt.Errorf("frontend %+v", s)
@@ -172,6 +176,27 @@ func TestExplainReasons(t *testing.T) {
 				t.Errorf("explain: reason %q (want %q), chain %v (want %v), remediation %q (want it to say %q)\n%s",
 					s.Reason, tc.reason, kinds, tc.links, s.Remediation, tc.remedy, r.Stdout)
 			}
+			if tc.graph != "toomany" {
+				return
+			}
+			// Short of GPUs, explain takes the operator's figure from the status; --read-nodes
+			// reads the nodes and their pods itself and comes to the same sentence.
+			nodes := s.Chain[len(s.Chain)-1]
+			if !strings.Contains(nodes.Summary, "the operator's view") {
+				t.Errorf("nodes link %+v: want the operator's view", nodes)
+			}
+			fresh := clitest.RunInProcess(ctx, kubeconfig, "explain", "dgd/"+tc.graph, "-n", tc.ns, "-o", "json", "--read-nodes")
+			var again explain.Report
+			if err := json.Unmarshal([]byte(fresh.Stdout), &again); err != nil || fresh.Code != exit.Failure {
+				t.Fatalf("--read-nodes: exit %d, %v\n%s", fresh.Code, err, fresh.Stderr)
+			}
+			// Reading the nodes also names the taint of the node the pod may not use.
+			read := again.Services[0]
+			readNodes := read.Chain[len(read.Chain)-1]
+			if read.Remediation != s.Remediation || len(readNodes.Details) != 3 || !slices.Equal(readNodes.Details[1:], nodes.Details) ||
+				!strings.HasPrefix(readNodes.Summary, "2 of 3 node(s) match") {
+				t.Errorf("--read-nodes: %+v\nwant the remediation and details of %+v", read, s)
+			}
 		})
 	}
 
@@ -194,7 +219,7 @@ func TestExplainReasons(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		r := clitest.RunInProcess(ctx, kubeconfig, "explain", "dgd/toomany", "--as", "limited", "-o", "json")
+		r := clitest.RunInProcess(ctx, kubeconfig, "explain", "dgd/toomany", "--as", "limited", "-o", "json", "--read-nodes")
 		var rep explain.Report
 		if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || r.Code != exit.Failure {
 			t.Fatalf("exit %d, %v\n%s%s", r.Code, err, r.Stdout, r.Stderr)

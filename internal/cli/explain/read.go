@@ -67,7 +67,7 @@ type liveRead struct {
 // graph's workloads, ReplicaSets, pods and claims; then, for the services not ready, the events
 // of their chain and — when the scheduler cannot place a pod — the nodes it could use and the
 // GPU usage on them.
-func readLive(ctx context.Context, c clients, ns, name string, bundle bool, now time.Time) (*liveRead, error) {
+func readLive(ctx context.Context, c clients, ns, name string, bundle, fresh bool, now time.Time) (*liveRead, error) {
 	u, err := c.dyn.Resource(dgd.Resource).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) && isNamed(err) {
 		return nil, exit.WithCode(exit.Failure, fmt.Errorf("dynamographdeployment %q not found in namespace %q", name, ns))
@@ -79,7 +79,7 @@ func readLive(ctx context.Context, c clients, ns, name string, bundle bool, now 
 	if err != nil {
 		return nil, err
 	}
-	in := &liveRead{raw: u, Live: explain.Live{Graph: g, Now: now,
+	in := &liveRead{raw: u, Live: explain.Live{Graph: g, Now: now, ReadNodes: fresh,
 		Deployments: map[string]*appsv1.Deployment{}, LeaderWorkerSets: map[string]*lwsv1.LeaderWorkerSet{}}}
 	if err := readChildren(ctx, c, in); err != nil {
 		return nil, err

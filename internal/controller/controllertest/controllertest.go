@@ -42,6 +42,10 @@ func WorkerMetadataCRDPath() string {
 	return filepath.Join(RepoRoot(), "config", "crd", "bases", "nvidia.com_dynamoworkermetadatas.yaml")
 }
 
+// CapacityRefresh is the operator's --capacity-refresh in tests: short, so that a figure
+// follows a change within a test's patience.
+const CapacityRefresh = 5 * time.Second
+
 // StartOperator runs the operator's manager in this process until the test ends.
 func StartOperator(t testing.TB, c *devcluster.Cluster) {
 	t.Helper()
@@ -52,7 +56,8 @@ func StartOperator(t testing.TB, c *devcluster.Cluster) {
 // config) in this process until the test ends.
 func StartOperatorWithConfig(t testing.TB, cfg *rest.Config) {
 	t.Helper()
-	mgr, err := controller.NewManager(cfg, controller.Options{Render: RenderConfig, MetricsBindAddress: "0", HealthProbeBindAddress: "0", SkipControllerNameValidation: true})
+	mgr, err := controller.NewManager(cfg, controller.Options{Render: RenderConfig, MetricsBindAddress: "0", HealthProbeBindAddress: "0", SkipControllerNameValidation: true,
+		CapacityRefresh: CapacityRefresh})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,137 @@
+package capacity
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+)
+
+func gpuNode(name, product string, gpus int64, labels map[string]string, taints ...corev1.Taint) corev1.Node {
+	l := map[string]string{"nvidia.com/gpu.product": product}
+	for k, v := range labels {
+		l[k] = v
+	}
+	q := *resource.NewQuantity(gpus, resource.DecimalSI)
+	return corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l},
+		Spec:       corev1.NodeSpec{Taints: taints},
+		Status: corev1.NodeStatus{
+			Capacity:    corev1.ResourceList{"nvidia.com/gpu": q},
+			Allocatable: corev1.ResourceList{"nvidia.com/gpu": q},
+			Conditions:  []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
+		},
+	}
+}
+
+func podAsking(gpus string, selector map[string]string) *corev1.PodSpec {
+	return &corev1.PodSpec{NodeSelector: selector, Containers: []corev1.Container{{Name: "main",
+		Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse(gpus)}}}}}
+}
+
+const short = "0/4 nodes are available: 4 Insufficient nvidia.com/gpu. no new claims to deallocate, preemption: 0/4 nodes are available: 4 No preemption victims found for incoming pod."
+
+// The most free is counted on the nodes the pod may use only: a tainted node, a node its
+// selector does not match and a cordoned one have more free but are not candidates.
+func TestMostFree(t *testing.T) {
+	cordoned := gpuNode("h100-cordoned", "NVIDIA-H100", 8, nil)
+	cordoned.Spec.Unschedulable = true
+	nodes := []corev1.Node{
+		gpuNode("h100-0", "NVIDIA-H100", 8, map[string]string{"pool": "a"}),
+		gpuNode("h100-1", "NVIDIA-H100", 8, map[string]string{"pool": "a"}),
+		gpuNode("h100-2", "NVIDIA-H100", 8, map[string]string{"pool": "b"}),
+		gpuNode("h100-tainted", "NVIDIA-H100", 8, map[string]string{"pool": "a"}, corev1.Taint{Key: "dedicated", Value: "infra", Effect: corev1.TaintEffectNoSchedule}),
+		cordoned,
+		{ObjectMeta: metav1.ObjectMeta{Name: "cpu-0", Labels: map[string]string{"pool": "a"}},
+			Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}},
+	}
+	usage := SumByNode([]inventory.PodUsage{
+		{Node: "h100-0", Requests: map[string]int64{"nvidia.com/gpu": 4}},
+		{Node: "h100-0", Requests: map[string]int64{"nvidia.com/gpu": 2}},
+		{Node: "h100-1", Requests: map[string]int64{"nvidia.com/gpu": 5}},
+	})
+	if len(usage) != 2 || usage[0].Requests["nvidia.com/gpu"] != 6 {
+		t.Fatalf("SumByNode = %+v, want h100-0 at 6 and h100-1", usage)
+	}
+	f := MostFree(podAsking("4", map[string]string{"pool": "a"}), short, nodes, usage, nil)
+	want := Fit{Resource: "nvidia.com/gpu", PerPod: 4, PerPodText: "4", NVIDIA: true, Candidates: 3, Having: 2,
+		Product: "NVIDIA-H100", Best: "h100-1", BestFree: 3, WithRoom: 0}
+	if f != want {
+		t.Fatalf("MostFree =\n %+v, want\n %+v", f, want)
+	}
+	// Nodes not read count as having the resource, not toward the most free.
+	f = MostFree(podAsking("4", map[string]string{"pool": "a"}), short, nodes, usage, func(n string) bool { return n == "h100-0" })
+	if f.Best != "h100-0" || f.BestFree != 2 || f.Having != 2 {
+		t.Fatalf("with h100-0 read only: %+v", f)
+	}
+	// No candidate has the resource.
+	f = MostFree(podAsking("1", map[string]string{"pool": "none"}), short, nodes, usage, nil)
+	if f.Candidates != 0 || f.Having != 0 || f.BestFree != 0 || f.Best != "" {
+		t.Fatalf("no candidate: %+v", f)
+	}
+	// Short of CPU: no free amount is known (only NVIDIA usage is read).
+	f = MostFree(&corev1.PodSpec{Containers: []corev1.Container{{Resources: corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("64")}}}}}, "0/4 nodes are available: 4 Insufficient cpu.", nodes, usage, nil)
+	if f.Resource != "cpu" || f.NVIDIA || f.PerPodText != "64" {
+		t.Fatalf("short of cpu: %+v", f)
+	}
+}
+
+// Get answers from what it has and reads in the background: nil first, the snapshot once the
+// read ends, no new read before MaxAge, one after; a forbidden read turns the view off.
+func TestView(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var reads atomic.Int32
+	release := make(chan error)
+	v := &View{MaxAge: time.Minute, Now: func() time.Time { return now },
+		Read: func(ctx context.Context) (*Snapshot, error) {
+			reads.Add(1)
+			if err := <-release; err != nil {
+				return nil, err
+			}
+			return &Snapshot{Taken: now, Nodes: []corev1.Node{gpuNode("h100-0", "NVIDIA-H100", 8, nil)}}, nil
+		}}
+	if v.Get() != nil || !v.Reading() {
+		t.Fatal("first Get: want nil and a read in flight")
+	}
+	waitFor(t, func() bool { return reads.Load() == 1 })
+	if v.Get() != nil || reads.Load() != 1 {
+		t.Fatal("a second Get while reading must not start another read")
+	}
+	release <- nil
+	waitFor(t, func() bool { return !v.Reading() })
+	s := v.Get()
+	if s == nil || len(s.Nodes) != 1 || reads.Load() != 1 {
+		t.Fatalf("after the read: snapshot %v, reads %d", s, reads.Load())
+	}
+	now = now.Add(time.Minute)
+	if v.Get() != s || !v.Reading() {
+		t.Fatalf("past MaxAge: want the old snapshot and a new read, reads %d", reads.Load())
+	}
+	waitFor(t, func() bool { return reads.Load() == 2 })
+	release <- apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "", errors.New("no"))
+	waitFor(t, func() bool { return !v.Reading() })
+	now = now.Add(time.Hour)
+	if v.Get() != s || v.Reading() || reads.Load() != 2 {
+		t.Fatalf("after a forbidden read: want no more reads, reads %d", reads.Load())
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("timed out")
+}
