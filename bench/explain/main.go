@@ -1,13 +1,12 @@
 // Command explain benchmarks `dynamoctl explain` against `kubectl get pods -l <the graph's
 // selector> -o json` on a large simulated cluster: 2,000 GPU nodes of six kinds and 20,000 pods
-// bound to them (half asking for a GPU). The operator runs (in this process, its capacity view
-// on) and five graphs are created: one whose pods run, one whose image cannot be pulled, and
+// bound to them (half asking for a GPU). The operator runs (its binary, capacity view on) and five graphs are created: one whose pods run, one whose image cannot be pulled, and
 // three whose decode worker the scheduler cannot place (on H100 nodes, on 8-GPU nodes, on any
 // node). Each program runs as its own process, several times after a warm-up; the report gives
 // the median wall time, the range and the peak RSS. For the three short of GPUs, explain runs
 // twice: taking the operator's figure from the status (the default), and with --read-nodes.
 //
-//	go run ./bench/explain [-nodes 2000] [-pods 20000] [-runs 5] [-dynamoctl bin/dynamoctl]
+//	go run ./bench/explain [-nodes 2000] [-pods 20000] [-runs 5] [-dynamoctl bin/dynamoctl] [-operator bin/dynamo-operator]
 package main
 
 import (
@@ -25,13 +24,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/bench/internal/load"
@@ -82,16 +78,20 @@ func main() {
 	pods := flag.Int("pods", 20000, "pods to create, bound round-robin to the nodes")
 	runs := flag.Int("runs", 5, "runs of each program")
 	bin := flag.String("dynamoctl", "bin/dynamoctl", "dynamoctl binary to measure")
+	operator := flag.String("operator", "bin/dynamo-operator", "dynamo-operator binary to run")
 	crd := flag.String("crd", "config/crd/bases/nvidia.com_dynamographdeployments.yaml", "the DynamoGraphDeployment CRD")
 	flag.Parse()
-	if err := run(*nodes, *pods, *runs, *bin, *crd); err != nil {
+	if err := run(*nodes, *pods, *runs, *bin, *operator, *crd); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(nodes, pods, runs int, bin, crdPath string) (err error) {
+func run(nodes, pods, runs int, bin, operatorBin, crdPath string) (err error) {
 	if bin, err = filepath.Abs(bin); err != nil {
+		return err
+	}
+	if operatorBin, err = filepath.Abs(operatorBin); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -114,11 +114,14 @@ func run(nodes, pods, runs int, bin, crdPath string) (err error) {
 	if err != nil {
 		return err
 	}
-	stopOperator, err := startOperator(ctx, c.RESTConfig())
+	// The operator as its own process: a child started by a process this large would report
+	// its size as the child's peak RSS (Linux carries the parent's high-water mark across the
+	// vfork and exec that start it).
+	op, err := load.StartOperator(ctx, operatorBin, c.KubeconfigPath(), "--capacity-refresh", "1m")
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, stopOperator()) }()
+	defer func() { err = errors.Join(err, op.Stop()) }()
 	if err := cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
 		return err
 	}
@@ -129,7 +132,7 @@ func run(nodes, pods, runs int, bin, crdPath string) (err error) {
 	}
 	// Wait until the frontends run Ready (but the unpullable one), the unpullable one says so,
 	// and the scheduler has refused the three decode workers. kwok is slow with 20,000 bound pods.
-	err = wait.PollUntilContextTimeout(ctx, 2*time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(ctx, 2*time.Second, 20*time.Minute, true, func(ctx context.Context) (bool, error) {
 		var list corev1.PodList
 		if err := cl.List(ctx, &list, client.InNamespace(namespace)); err != nil {
 			return false, nil
@@ -223,21 +226,6 @@ func run(nodes, pods, runs int, bin, crdPath string) (err error) {
 		}
 	}
 	return nil
-}
-
-// startOperator runs the operator's manager in this process, its capacity view on (as the
-// chart installs it), until the returned function stops it.
-func startOperator(ctx context.Context, cfg *rest.Config) (func() error, error) {
-	ctrllog.SetLogger(logr.Discard()) // the report is the output
-	mgr, err := controller.NewManager(cfg, controller.Options{Render: render.Config{DiscoveryBackend: "kubernetes"},
-		MetricsBindAddress: "0", HealthProbeBindAddress: "0", MaxConcurrentReconciles: 4, CapacityRefresh: time.Minute})
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	return func() error { cancel(); return <-done }, nil
 }
 
 // createGraph creates a graph; the operator renders its children.

@@ -6,30 +6,23 @@
 //
 //	go run ./bench/operator [-nodes 2000] [-pods 20000] [-graphs 500] [-workers 4] [-operator bin/dynamo-operator]
 //	go run ./bench/operator -multinode -graphs 100
+//	go run ./bench/operator -nodes 5000 -pods 50000 -graphs 100 -short 1   (the capacity view's memory)
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -47,9 +40,9 @@ import (
 var dgdResource = schema.GroupVersionResource{Group: "nvidia.com", Version: "v1alpha1", Resource: "dynamographdeployments"}
 
 type options struct {
-	nodes, pods, graphs, workers int
-	operator, manifest, crd      string
-	multinode                    bool
+	nodes, pods, graphs, workers, short int
+	operator, manifest, crd             string
+	multinode                           bool
 }
 
 func main() {
@@ -61,6 +54,7 @@ func main() {
 	flag.StringVar(&o.operator, "operator", "bin/dynamo-operator", "operator binary to measure")
 	flag.StringVar(&o.manifest, "manifest", "deploy/discovery/dgd.yaml", "the graph to copy")
 	flag.StringVar(&o.crd, "crd", "config/crd/bases/nvidia.com_dynamographdeployments.yaml", "CRD to install")
+	flag.IntVar(&o.short, "short", 0, "of the graphs, how many ask for 16 GPUs per decode pod (no node has them): never Ready, they keep the capacity view reading")
 	flag.BoolVar(&o.multinode, "multinode", false, "run LeaderWorkerSet and use deploy/discovery/dgd-multinode.yaml (a 2-node decode) unless -manifest is given")
 	flag.Parse()
 	if o.multinode && !flagSet("manifest") {
@@ -108,14 +102,18 @@ func run(o options) (err error) {
 	}
 	fmt.Printf("cluster loaded: %d nodes, %d scheduling-gated pods in %s\n", len(names)+1, o.pods, time.Since(step).Round(time.Second))
 
-	op, err := startOperator(ctx, o, c.KubeconfigPath())
+	bin, err := filepath.Abs(o.operator)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, op.stop()) }()
+	op, err := load.StartOperator(ctx, bin, c.KubeconfigPath(), "--max-concurrent-reconciles", strconv.Itoa(o.workers))
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, op.Stop()) }()
 	time.Sleep(3 * time.Second) // informers synced and settled
-	idleRSS := op.rss("VmRSS")
-	before, err := op.scrape()
+	idleRSS := op.RSS("VmRSS")
+	before, err := op.Scrape()
 	if err != nil {
 		return err
 	}
@@ -127,6 +125,11 @@ func run(o options) (err error) {
 	err = load.Parallel(o.graphs, func(i int) error {
 		g := graph.DeepCopy()
 		g.SetName(fmt.Sprintf("g%03d", i))
+		if i < o.short {
+			if err := askTooMuch(g); err != nil {
+				return err
+			}
+		}
 		_, err := dyn.Resource(dgdResource).Namespace("bench").Create(ctx, g, metav1.CreateOptions{})
 		return err
 	})
@@ -135,24 +138,27 @@ func run(o options) (err error) {
 	}
 	created := time.Since(step)
 	fmt.Printf("created %d graphs in %s\n", o.graphs, created.Round(time.Millisecond))
-	firstReady, allReady, err := waitReady(ctx, dyn, o.graphs, step)
+	firstReady, allReady, err := waitReady(ctx, dyn, o.graphs-o.short, step)
 	if err != nil {
 		return err
 	}
-	if err := op.waitIdle(ctx); err != nil {
+	if err := waitCapacity(ctx, dyn, o.short); err != nil {
 		return err
 	}
-	after, err := op.scrape()
+	if err := waitIdle(ctx, op); err != nil {
+		return err
+	}
+	after, err := op.Scrape()
 	if err != nil {
 		return err
 	}
-	peakRSS := op.rss("VmHWM")
+	peakRSS := op.RSS("VmHWM")
 
 	n := float64(o.graphs)
 	delta := func(family string, labels ...string) float64 {
 		return sum(after, family, labels...) - sum(before, family, labels...)
 	}
-	fmt.Printf("\n%d graphs × 3 services (%s), %d nodes, %d other pods, --max-concurrent-reconciles=%d\n", o.graphs, o.manifest, len(names)+1, o.pods, o.workers)
+	fmt.Printf("\n%d graphs × 3 services (%s; %d short of GPUs), %d nodes, %d other pods, --max-concurrent-reconciles=%d\n", o.graphs, o.manifest, o.short, len(names)+1, o.pods, o.workers)
 	fmt.Printf("  all created                  %8s\n", created.Round(time.Millisecond))
 	fmt.Printf("  first graph Ready            %8s\n", firstReady.Round(time.Millisecond))
 	fmt.Printf("  every graph Ready            %8s\n", allReady.Round(time.Millisecond))
@@ -167,6 +173,47 @@ func run(o options) (err error) {
 	fmt.Printf("  operator RSS idle            %8.1f MiB  (after start-up, before any graph)\n", float64(idleRSS)/1024)
 	fmt.Printf("  operator RSS peak            %8.1f MiB\n", float64(peakRSS)/1024)
 	return nil
+}
+
+// askTooMuch makes every GPU service of the graph ask for 16 GPUs per pod: more than any node
+// has, so the scheduler refuses its pods for want of nvidia.com/gpu.
+func askTooMuch(g *unstructured.Unstructured) error {
+	services, _, err := unstructured.NestedMap(g.Object, "spec", "services")
+	if err != nil {
+		return err
+	}
+	for name := range services {
+		if gpu, _, _ := unstructured.NestedString(services, name, "resources", "limits", "gpu"); gpu != "" {
+			if err := unstructured.SetNestedField(services, "16", name, "resources", "limits", "gpu"); err != nil {
+				return err
+			}
+		}
+	}
+	return unstructured.SetNestedMap(g.Object, services, "spec", "services")
+}
+
+// waitCapacity waits until the first n graphs (the short ones) have the operator's capacity
+// figure in their status.
+func waitCapacity(ctx context.Context, dyn dynamic.Interface, n int) error {
+	return wait.PollUntilContextTimeout(ctx, time.Second, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
+		for i := range n {
+			u, err := dyn.Resource(dgdResource).Namespace("bench").Get(ctx, fmt.Sprintf("g%03d", i), metav1.GetOptions{})
+			if err != nil {
+				return false, nil
+			}
+			services, _, _ := unstructured.NestedMap(u.Object, "status", "services")
+			found := false
+			for _, s := range services {
+				if m, _ := s.(map[string]any); m["capacity"] != nil {
+					found = true
+				}
+			}
+			if !found {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
 }
 
 func flagSet(name string) bool {
@@ -244,100 +291,12 @@ func waitReady(ctx context.Context, dyn dynamic.Interface, want int, start time.
 	return first, time.Since(start), err
 }
 
-type operator struct {
-	cmd     *exec.Cmd
-	metrics string
-	done    chan error
-	log     string
-}
-
-func startOperator(ctx context.Context, o options, kubeconfig string) (*operator, error) {
-	bin, err := filepath.Abs(o.operator)
-	if err != nil {
-		return nil, err
-	}
-	metrics, health := freeAddr(), freeAddr()
-	logFile, err := os.CreateTemp("", "bench-operator-*.log")
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--metrics-bind-address", metrics, "--health-probe-bind-address", health,
-		"--max-concurrent-reconciles", strconv.Itoa(o.workers), "--nats-address", "nats://nats:4222", "--zap-log-level", "error")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	op := &operator{cmd: cmd, metrics: "http://" + metrics + "/metrics", done: make(chan error, 1), log: logFile.Name()}
-	go func() { op.done <- cmd.Wait() }()
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		select {
-		case err := <-op.done:
-			return false, fmt.Errorf("operator exited (log: %s): %w", op.log, err)
-		default:
-		}
-		resp, err := httpClient.Get("http://" + health + "/readyz")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
-	if err != nil {
-		return nil, errors.Join(err, op.stop())
-	}
-	return op, nil
-}
-
-var httpClient = &http.Client{Timeout: 5 * time.Second}
-
-func (op *operator) stop() error {
-	_ = op.cmd.Process.Signal(syscall.SIGTERM)
-	var waitErr error
-	select {
-	case waitErr = <-op.done:
-	case <-time.After(30 * time.Second):
-		_ = op.cmd.Process.Kill()
-		waitErr = <-op.done
-	}
-	_ = waitErr // the signal's exit status: expected, not a failure
-	return os.Remove(op.log)
-}
-
-// rss reads a memory field (VmRSS, VmHWM) of the operator's process in KiB.
-func (op *operator) rss(field string) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", op.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), field+":"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb
-		}
-	}
-	return 0
-}
-
-func (op *operator) scrape() (map[string]*dto.MetricFamily, error) {
-	resp, err := httpClient.Get(op.metrics)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	return p.TextToMetricFamilies(io.Reader(resp.Body))
-}
-
 // waitIdle waits until the operator has not reconciled for 5 s: the requests counted after it
 // are the whole cost of bringing the graphs up.
-func (op *operator) waitIdle(ctx context.Context) error {
+func waitIdle(ctx context.Context, op *load.Operator) error {
 	last, since := -1.0, time.Now()
 	return wait.PollUntilContextTimeout(ctx, time.Second, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
-		m, err := op.scrape()
+		m, err := op.Scrape()
 		if err != nil {
 			return false, err
 		}
@@ -374,13 +333,4 @@ next:
 		}
 	}
 	return total
-}
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

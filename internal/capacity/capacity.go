@@ -83,40 +83,70 @@ type Fit struct {
 	WithRoom int
 }
 
-// MostFree computes the Fit of a pod with spec, which the scheduler could not place for the
-// reasons in its message, over nodes and the NVIDIA usage of their active pods. read says
-// whose pods were read (nil: every node's); a node not read counts toward Having but not
-// toward Best or WithRoom (see explain's usage plan: it has no more allocatable than the most
-// free found).
-func MostFree(spec *corev1.PodSpec, scheduler string, nodes []corev1.Node, usage []inventory.PodUsage, read func(node string) bool) Fit {
-	cands := Candidates(spec, nodes)
-	f := Fit{Candidates: len(cands), Resource: ShortResource(spec, scheduler)}
-	if f.Resource == "" {
-		return f
+// Nodes yields nodes one at a time. A yielded node may be reused for the next one (the
+// operator's snapshot rebuilds one Node per step instead of holding thousands): read it, do
+// not keep it.
+type Nodes func(yield func(*corev1.Node) bool)
+
+// NodeList yields the nodes of a slice.
+func NodeList(nodes []corev1.Node) Nodes {
+	return func(yield func(*corev1.Node) bool) {
+		for i := range nodes {
+			if !yield(&nodes[i]) {
+				return
+			}
+		}
 	}
+}
+
+// Requested sums the NVIDIA requests of active pods per node.
+func Requested(usage []inventory.PodUsage) map[string]map[string]int64 {
+	out := map[string]map[string]int64{}
+	for _, u := range usage {
+		m := out[u.Node]
+		if m == nil {
+			m = map[string]int64{}
+			out[u.Node] = m
+		}
+		for r, q := range u.Requests {
+			m[r] += q
+		}
+	}
+	return out
+}
+
+// MostFree computes the Fit of a pod with spec, which the scheduler could not place for the
+// reasons in its message, over nodes and the NVIDIA requests of the active pods on each
+// (Requested). read says whose pods were read (nil: every node's); a node not read counts
+// toward Having but not toward Best or WithRoom (see explain's usage plan: it has no more
+// allocatable than the most free found). Ties go to the first node by name.
+func MostFree(spec *corev1.PodSpec, scheduler string, nodes Nodes, requested map[string]map[string]int64, read func(node string) bool) Fit {
+	f := Fit{Resource: ShortResource(spec, scheduler)}
 	if q, ok := diagnose.PodDemand(spec)[corev1.ResourceName(f.Resource)]; ok {
 		f.PerPod, f.PerPodText = q.Value(), q.String()
 	} else if f.Resource == "pods" {
 		f.PerPod, f.PerPodText = 1, "1"
 	}
-	if !strings.HasPrefix(f.Resource, "nvidia.com/") {
-		return f
-	}
-	f.NVIDIA = true
-	inv := inventory.Build(cands, usage, inventory.BuildOptions{AllNodes: true})
+	f.NVIDIA = strings.HasPrefix(f.Resource, "nvidia.com/")
 	f.BestFree = -1
-	for i := range inv.Nodes {
-		n := &inv.Nodes[i]
+	for node := range nodes {
+		if !kube.NodeReady(node) || node.Spec.Unschedulable || !placement.Allowed(spec, node) {
+			continue
+		}
+		f.Candidates++
+		if !f.NVIDIA {
+			continue
+		}
+		n := inventory.NodeWithRequests(node, requested[node.Name])
 		r := n.Resource(f.Resource)
 		if r.Allocatable <= 0 {
 			continue // a CPU node, or another GPU resource: not where this pod's GPUs could be
 		}
 		if read == nil || read(n.Name) {
-			free := max(r.Free, 0)
-			if free > f.BestFree {
-				f.Best, f.BestFree = n.Name, free
+			if r.Free > f.BestFree || (r.Free == f.BestFree && n.Name < f.Best) {
+				f.Best, f.BestFree = n.Name, r.Free
 			}
-			if free >= f.PerPod {
+			if r.Free >= f.PerPod {
 				f.WithRoom++
 			}
 		}

@@ -3,6 +3,8 @@ package capacity
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,21 +16,64 @@ import (
 	"k8s.io/client-go/tools/pager"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 )
 
-// Snapshot is the nodes and their NVIDIA usage at one time: what MostFree reads.
+// Snapshot is the nodes and the NVIDIA requests on each at one time: what MostFree reads. A
+// node is held compactly — its labels as a list of strings shared among nodes (label keys and
+// most values repeat on every node), its NVIDIA capacity shared among nodes that have the same
+// — and rebuilt one at a time when read.
 type Snapshot struct {
-	// Nodes keep their labels (any node selector or affinity may name one), taints,
-	// cordon, Ready condition and NVIDIA capacity; nothing else.
-	Nodes []corev1.Node
-	// Usage is the NVIDIA requests of the active pods, summed per node (one entry per node).
-	Usage []inventory.PodUsage
-	Taken time.Time
+	nodes     []node
+	requested map[string]map[string]int64
+	Taken     time.Time
+}
+
+// node is one node of a snapshot.
+type node struct {
+	name string
+	// labels are key, value, key, value, … (interned strings).
+	labels        []string
+	taints        []corev1.Taint
+	unschedulable bool
+	ready         bool
+	// capacity and allocatable keep only NVIDIA resources; nodes with the same share one.
+	capacity, allocatable corev1.ResourceList
+}
+
+// Len is the number of nodes in the snapshot.
+func (s *Snapshot) Len() int { return len(s.nodes) }
+
+// Nodes yields the snapshot's nodes, rebuilt one at a time into one Node (see capacity.Nodes).
+func (s *Snapshot) Nodes() Nodes {
+	return func(yield func(*corev1.Node) bool) {
+		var buf corev1.Node
+		labels := map[string]string{}
+		ready := []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+		notReady := []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse}}
+		for i := range s.nodes {
+			n := &s.nodes[i]
+			clear(labels)
+			for j := 0; j+1 < len(n.labels); j += 2 {
+				labels[n.labels[j]] = n.labels[j+1]
+			}
+			buf.Name, buf.Labels = n.name, labels
+			buf.Spec.Taints, buf.Spec.Unschedulable = n.taints, n.unschedulable
+			buf.Status.Capacity, buf.Status.Allocatable = n.capacity, n.allocatable
+			buf.Status.Conditions = notReady
+			if n.ready {
+				buf.Status.Conditions = ready
+			}
+			if !yield(&buf) {
+				return
+			}
+		}
+	}
 }
 
 // MostFree is the Fit of a pod over the snapshot.
 func (s *Snapshot) MostFree(spec *corev1.PodSpec, scheduler string) Fit {
-	return MostFree(spec, scheduler, s.Nodes, s.Usage, nil)
+	return MostFree(spec, scheduler, s.Nodes(), s.requested, nil)
 }
 
 // ReadSnapshot lists the nodes and the active pods page by page (500 a page), keeping of each
@@ -39,11 +84,9 @@ func ReadSnapshot(ctx context.Context, cs kubernetes.Interface, now time.Time) (
 		return cs.CoreV1().Nodes().List(ctx, opts)
 	})
 	p.PageSize, p.PageBufferSize = 500, 1
+	c := newCompactor()
 	err := p.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
-		n := obj.(*corev1.Node)
-		t := inventory.TrimNode(n)
-		t.Labels = n.Labels // every label: the pod's selector and affinity may name any
-		s.Nodes = append(s.Nodes, t)
+		s.nodes = append(s.nodes, c.node(obj.(*corev1.Node)))
 		return nil
 	})
 	if err != nil {
@@ -53,27 +96,76 @@ func ReadSnapshot(ctx context.Context, cs kubernetes.Interface, now time.Time) (
 	if err != nil {
 		return nil, err
 	}
-	s.Usage = SumByNode(usage)
+	s.requested = Requested(usage)
 	return s, nil
 }
 
-// SumByNode adds the requests of the pods on each node together (one entry per node, in the
-// order the nodes first appear).
-func SumByNode(usage []inventory.PodUsage) []inventory.PodUsage {
-	at := map[string]int{}
-	var out []inventory.PodUsage
-	for _, u := range usage {
-		i, ok := at[u.Node]
-		if !ok {
-			i = len(out)
-			at[u.Node] = i
-			out = append(out, inventory.PodUsage{Node: u.Node, Requests: map[string]int64{}})
-		}
-		for r, q := range u.Requests {
-			out[i].Requests[r] += q
-		}
+// NewSnapshot builds a snapshot from nodes and the NVIDIA requests of their active pods.
+func NewSnapshot(nodes []corev1.Node, usage []inventory.PodUsage, now time.Time) *Snapshot {
+	s := &Snapshot{Taken: now, requested: Requested(usage)}
+	c := newCompactor()
+	for i := range nodes {
+		s.nodes = append(s.nodes, c.node(&nodes[i]))
 	}
+	return s
+}
+
+// compactor interns the strings and NVIDIA resource lists of a snapshot's nodes.
+type compactor struct {
+	strs  map[string]string
+	lists map[string]corev1.ResourceList
+}
+
+func newCompactor() *compactor {
+	return &compactor{strs: map[string]string{}, lists: map[string]corev1.ResourceList{}}
+}
+
+func (c *compactor) intern(x string) string {
+	if y, ok := c.strs[x]; ok {
+		return y
+	}
+	c.strs[x] = x
+	return x
+}
+
+// node keeps what MostFree reads of a node: every label (the pod's selector and affinity may
+// name any), taints, cordon, Ready, NVIDIA capacity.
+func (c *compactor) node(n *corev1.Node) node {
+	t := inventory.TrimNode(n) // NVIDIA capacity, Ready
+	out := node{name: n.Name, taints: n.Spec.Taints, unschedulable: n.Spec.Unschedulable,
+		ready: kube.NodeReady(&t), labels: make([]string, 0, 2*len(n.Labels))}
+	keys := make([]string, 0, len(n.Labels))
+	for k := range n.Labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		out.labels = append(out.labels, c.intern(k), c.intern(n.Labels[k]))
+	}
+	out.capacity, out.allocatable = c.list(t.Status.Capacity), c.list(t.Status.Allocatable)
 	return out
+}
+
+// list returns the one resource list of the snapshot equal to l.
+func (c *compactor) list(l corev1.ResourceList) corev1.ResourceList {
+	if len(l) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(l))
+	for r := range l {
+		names = append(names, string(r))
+	}
+	slices.Sort(names)
+	var key strings.Builder
+	for _, r := range names {
+		q := l[corev1.ResourceName(r)]
+		key.WriteString(r + "=" + q.String() + ";")
+	}
+	if shared, ok := c.lists[key.String()]; ok {
+		return shared
+	}
+	c.lists[key.String()] = l
+	return l
 }
 
 // View keeps the latest snapshot for the operator: Get answers at once from what it has and,

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
@@ -159,13 +160,41 @@ func TestBuildGraphProblem(t *testing.T) {
 	}
 }
 
-// With several NVIDIA resources, the first by name, whatever the map order.
-func TestFirstNvidia(t *testing.T) {
-	spec := &corev1.PodSpec{Containers: []corev1.Container{{Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
-		"nvidia.com/mig-1g.10gb": resource.MustParse("1"), "nvidia.com/gpu": resource.MustParse("1"), "nvidia.com/gpu.shared": resource.MustParse("1")}}}}}
-	for range 20 {
-		if got := capacity.FirstNvidia(spec); got != "nvidia.com/gpu" {
-			t.Fatalf("firstNvidia = %q", got)
-		}
+// Short of GPUs, the Nodes link and the remediation come from the operator's figure in the
+// status, with no node read; asked to read the nodes (none read here), or with a figure about
+// another resource, there is no such link.
+func TestBuildTakesOperatorCapacity(t *testing.T) {
+	g := &v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: "g", Namespace: "ns"}, Spec: v1alpha1.DynamoGraphDeploymentSpec{
+		Services: map[string]*v1alpha1.ServiceSpec{"Decode": {ComponentType: "worker"}}}}
+	g.Status.Services = map[string]v1alpha1.ServiceReplicaStatus{"Decode": {Capacity: &v1alpha1.ServiceCapacity{Resource: "nvidia.com/gpu",
+		PerPod: 8, CandidateNodes: 334, NodesWithResource: 334, Product: "NVIDIA-H100", MostFree: 4, MostFreeNode: "h100-3"}}}
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "g-decode", Namespace: "ns"}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1)},
+		Status: appsv1.DeploymentStatus{Replicas: 1, UpdatedReplicas: 1}}
+	d.Spec.Template.Spec.Containers = []corev1.Container{{Name: "main", Resources: corev1.ResourceRequirements{
+		Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("8")}}}}
+	pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "g-decode-x", Namespace: "ns", Labels: map[string]string{v1alpha1.LabelSelector: "g-decode"}},
+		Spec: d.Spec.Template.Spec, Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled,
+			Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/400 nodes are available: 334 Insufficient nvidia.com/gpu."}}}}
+	in := Live{Graph: g, Deployments: map[string]*appsv1.Deployment{"Decode": d}, Pods: []corev1.Pod{pod}}
+	if qs := NodeQuestions(in, Build(in)); len(qs) != 0 {
+		t.Errorf("with the operator's figure, no node question; got %d", len(qs))
+	}
+	s := Build(in).Services[0]
+	last := s.Chain[len(s.Chain)-1]
+	if last.Kind != LinkNodes || !strings.Contains(last.Summary, "334 node(s) match") || !strings.Contains(last.Summary, "the operator's view") ||
+		s.Remediation != "Decode needs 8 × NVIDIA-H100 (nvidia.com/gpu) on one node; the most free on any NVIDIA-H100 node is 4 (h100-3): free 4 GPUs there or lower tensor parallelism (GPUs per pod)" {
+		t.Errorf("service %+v", s)
+	}
+	in.ReadNodes = true
+	if qs := NodeQuestions(in, Build(in)); len(qs) != 1 {
+		t.Errorf("--read-nodes: want one node question, got %d", len(qs))
+	}
+	if s := Build(in).Services[0]; s.Chain[len(s.Chain)-1].Kind == LinkNodes {
+		t.Errorf("--read-nodes with no node read: %+v", s.Chain)
+	}
+	in.ReadNodes = false
+	g.Status.Services["Decode"].Capacity.Resource = "nvidia.com/mig-1g.10gb"
+	if qs := NodeQuestions(in, Build(in)); len(qs) != 1 {
+		t.Errorf("a figure about another resource: want the nodes read, got %d questions", len(qs))
 	}
 }

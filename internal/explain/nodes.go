@@ -80,7 +80,7 @@ func newNodeView(spec *corev1.PodSpec, nodes *Nodes, scheduler string, group int
 	if nodes.Read != nil {
 		read = func(n string) bool { return nodes.Read[n] }
 	}
-	v := &nodeView{Fit: capacity.MostFree(spec, scheduler, nodes.Items, nodes.Usage, read),
+	v := &nodeView{Fit: capacity.MostFree(spec, scheduler, capacity.NodeList(nodes.Items), capacity.Requested(nodes.Usage), read),
 		listed: len(nodes.Items), selector: nodes.Selector, group: group}
 	// The scheduler (1.36) counts "untolerated taint(s)" without naming them: name them.
 	for i := range nodes.Items {

@@ -150,8 +150,7 @@ func Build(nodes []corev1.Node, pods []PodUsage, opts BuildOptions) Inventory {
 	}
 	inv := Inventory{SchemaVersion: SchemaVersion, Nodes: []NodeGPU{}, Pools: []Pool{}}
 	for i := range nodes {
-		n := NodeFacts(&nodes[i])
-		applyRequests(&n, requested[n.Name])
+		n := NodeWithRequests(&nodes[i], requested[nodes[i].Name])
 		inv.Totals.Nodes++
 		if n.GPU {
 			inv.Totals.GPUNodes++
@@ -191,6 +190,14 @@ func (inv *Inventory) aggregate() {
 
 // applyRequests adds pod requests to a node's resources, including resources the node does not
 // advertise (a pod bound before the device plugin went away), and computes Free.
+// NodeWithRequests is a node's facts with the NVIDIA requests of its active pods applied
+// (requested, free, overcommitted), as Build computes each node.
+func NodeWithRequests(node *corev1.Node, requested map[string]int64) NodeGPU {
+	n := NodeFacts(node)
+	applyRequests(&n, requested)
+	return n
+}
+
 func applyRequests(n *NodeGPU, req map[string]int64) {
 	for _, name := range sortedKeys(req) {
 		i := slices.IndexFunc(n.Resources, func(r ResourceUsage) bool { return r.Name == name })

@@ -138,6 +138,21 @@ type Fit struct {
 	Demands       int
 	GPUNodes      int
 	AdmissionNote string
+	// SearchNote, when first-fit leaves pods over, says what the search that follows found:
+	// a placement (Result is it), that none exists, or that it stopped at its budget.
+	SearchNote string
+}
+
+// searchNote is what the search behind a first-fit that left pods over found.
+func searchNote(s placement.SearchResult) string {
+	switch {
+	case s.Found:
+		return "first-fit's order leaves pods over; a search found this placement"
+	case s.Complete:
+		return "no placement exists (searched every distinct placement)"
+	default:
+		return fmt.Sprintf("first-fit's answer: the search for a placement stopped after %d nodes tried", s.Steps)
+	}
 }
 
 // PlaceGraphs computes the Fit of graphs from an inventory and the nodes it was built from.
@@ -162,6 +177,15 @@ func PlaceGraphs(ctx context.Context, cs kubernetes.Interface, inv inventory.Inv
 	capacity := Capacity(inv, nodes)
 	f.Demands, f.GPUNodes = len(demands), len(capacity)
 	f.Result = placement.Place(capacity, demands)
+	if _, bad := f.Result.FirstUnplaced(); bad {
+		// First-fit's order can strand pods for which a placement exists: search before
+		// saying "does not fit".
+		s := placement.Search(capacity, demands, placement.DefaultSearchBudget)
+		if s.Found {
+			f.Result = s.Result
+		}
+		f.SearchNote = searchNote(s)
+	}
 	return f, nil
 }
 
@@ -178,9 +202,15 @@ func checkFits(ctx context.Context, e *Env) Outcome {
 	if err != nil {
 		return Outcome{Status: Error, Detail: "render: " + err.Error()}
 	}
+	var notes []string
+	for _, n := range []string{fit.SearchNote, fit.AdmissionNote} {
+		if n != "" {
+			notes = append(notes, n)
+		}
+	}
 	var admitNote string
-	if fit.AdmissionNote != "" {
-		admitNote = " (" + fit.AdmissionNote + ")"
+	if len(notes) > 0 {
+		admitNote = " (" + strings.Join(notes, "; ") + ")"
 	}
 	res := fit.Result
 	names := make([]string, len(e.Graphs))

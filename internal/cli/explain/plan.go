@@ -44,6 +44,9 @@ func (o *Options) plan(ctx context.Context, c clients) (explain.Report, error) {
 	if fit.AdmissionNote != "" {
 		p.Notes = append(p.Notes, "planned without the cluster's admission defaults ("+fit.AdmissionNote+")")
 	}
+	if fit.SearchNote != "" {
+		p.Notes = append(p.Notes, fit.SearchNote)
+	}
 	if others := docs.Others(); len(others) > 0 {
 		p.Notes = append(p.Notes, "ignored (not DynamoGraphDeployments): "+strings.Join(others, ", "))
 	}

@@ -1,0 +1,220 @@
+package placement
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// DefaultSearchBudget bounds Search: nodes tried, in all. Graphs of up to 64 pods on up to 500
+// candidate nodes finish well inside it when nodes come in few kinds (see TestSearch*).
+const DefaultSearchBudget = 200_000
+
+// SearchResult is what Search found.
+type SearchResult struct {
+	// Found: Result places every pod of every demand.
+	Found  bool
+	Result Result
+	// Complete: the search tried every distinct placement, so when nothing was found no
+	// placement exists. False when it stopped at its budget.
+	Complete bool
+	// Steps counts the nodes tried.
+	Steps int
+}
+
+// Search looks for a placement of every pod where first-fit may miss one: replicas one at a
+// time (most GPUs per replica first, then fewest candidate nodes), each pod on a candidate node
+// with room — a group's pods on distinct nodes — trying the nodes that would have the least
+// left first (best fit: whole nodes stay free), and going back to an earlier choice when a
+// replica finds no room. Of nodes alike — the same free amounts and the same demands allowed —
+// only one is tried, so a cluster of many identical nodes costs what a few kinds cost. It
+// stops after budget nodes tried (Complete false: the caller keeps first-fit's answer).
+func Search(nodes []Node, demands []Demand, budget int) SearchResult {
+	s := newSearch(nodes, demands, budget)
+	found := s.place(0)
+	out := SearchResult{Found: found, Complete: found || !s.stopped, Steps: s.steps}
+	if found {
+		out.Result = s.result()
+	}
+	return out
+}
+
+type search struct {
+	nodes   []Node
+	demands []Demand
+	budget  int
+	steps   int
+	stopped bool
+	free    []map[string]int64
+	// allowed[d] are the nodes demand d may use; class[i] says which demands may use node i.
+	allowed [][]int
+	class   []string
+	// units are the replicas to place, in order: demand index per unit.
+	units []int
+	// resources are every resource any demand asks for (the free amounts compared).
+	resources []string
+	// at[u] are the nodes of unit u's pods, once placed.
+	at [][]int
+}
+
+func newSearch(nodes []Node, demands []Demand, budget int) *search {
+	s := &search{nodes: nodes, demands: demands, budget: budget, free: make([]map[string]int64, len(nodes)),
+		allowed: make([][]int, len(demands)), class: make([]string, len(nodes))}
+	seen := map[string]bool{}
+	for i, n := range nodes {
+		s.free[i] = maps.Clone(n.Free)
+		if s.free[i] == nil {
+			s.free[i] = map[string]int64{}
+		}
+	}
+	classes := make([][]byte, len(nodes))
+	for d, dm := range demands {
+		for r := range dm.Requests {
+			if !seen[r] {
+				seen[r] = true
+				s.resources = append(s.resources, r)
+			}
+		}
+		for i, n := range nodes {
+			ok := Allowed(dm.Pod, n.Node) && (dm.Shared || !sharesAny(n.Shared, dm.Requests))
+			if ok {
+				s.allowed[d] = append(s.allowed[d], i)
+			}
+			classes[i] = append(classes[i], map[bool]byte{true: '1', false: '0'}[ok])
+		}
+		for range dm.Replicas {
+			s.units = append(s.units, d)
+		}
+	}
+	slices.Sort(s.resources)
+	for i := range nodes {
+		s.class[i] = string(classes[i])
+	}
+	slices.SortStableFunc(s.units, func(a, b int) int {
+		da, db := demands[a], demands[b]
+		if c := cmp.Compare(total(db.Requests)*groupSize(db), total(da.Requests)*groupSize(da)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(len(s.allowed[a]), len(s.allowed[b])); c != 0 {
+			return c
+		}
+		return strings.Compare(da.Service, db.Service)
+	})
+	s.at = make([][]int, len(s.units))
+	return s
+}
+
+// place places units u and after; false when they cannot all be placed (or the budget ran out).
+func (s *search) place(u int) bool {
+	if u == len(s.units) {
+		return true
+	}
+	d := s.demands[s.units[u]]
+	return s.group(u, d, nil)
+}
+
+// group places the pods of unit u one by one (chosen so far), then the units after it.
+func (s *search) group(u int, d Demand, chosen []int) bool {
+	if int64(len(chosen)) == groupSize(d) {
+		s.at[u] = slices.Clone(chosen)
+		return s.place(u + 1)
+	}
+	for _, i := range s.candidates(s.units[u], d, chosen) {
+		if s.steps >= s.budget {
+			s.stopped = true
+			return false
+		}
+		s.steps++
+		for r, q := range d.Requests {
+			s.free[i][r] -= q
+		}
+		if s.group(u, d, append(chosen, i)) {
+			return true
+		}
+		for r, q := range d.Requests {
+			s.free[i][r] += q
+		}
+		if s.stopped {
+			return false
+		}
+	}
+	return false
+}
+
+// candidates are the nodes a pod of demand d may go to next, one of each kind of node, least
+// left after it first. A group's pods take nodes in the order of their index, so a group is
+// tried as a set, not in every order.
+func (s *search) candidates(dIdx int, d Demand, chosen []int) []int {
+	last := -1
+	if len(chosen) > 0 {
+		last = chosen[len(chosen)-1]
+	}
+	first := firstResource(d.Requests)
+	seen := map[string]bool{}
+	var out []int
+	for _, i := range s.allowed[dIdx] {
+		if i <= last || !covers(s.free[i], d.Requests) {
+			continue
+		}
+		key := s.key(i)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, i)
+	}
+	slices.SortStableFunc(out, func(a, b int) int {
+		if c := cmp.Compare(s.free[a][first], s.free[b][first]); c != 0 {
+			return c
+		}
+		return strings.Compare(s.nodes[a].Node.Name, s.nodes[b].Node.Name)
+	})
+	return out
+}
+
+// key says which nodes are alike: the same demands allowed and the same free amounts.
+func (s *search) key(i int) string {
+	var b strings.Builder
+	b.WriteString(s.class[i])
+	for _, r := range s.resources {
+		b.WriteByte('|')
+		b.WriteString(strconv.FormatInt(s.free[i][r], 10))
+	}
+	return b.String()
+}
+
+// result is the placement found, per demand in the order given, with the same figures Place
+// gives (candidates, the most free left and where, nodes with room).
+func (s *search) result() Result {
+	var res Result
+	for d, dm := range s.demands {
+		sr := ServiceResult{Service: dm.Service, Replicas: dm.Replicas, GroupSize: groupSize(dm), PerPod: dm.Requests,
+			Placed: dm.Replicas, Candidates: len(s.allowed[d])}
+		used := map[int]bool{}
+		for u, ud := range s.units {
+			if ud != d {
+				continue
+			}
+			for _, i := range s.at[u] {
+				if !used[i] {
+					used[i] = true
+					sr.Nodes = append(sr.Nodes, s.nodes[i].Node.Name)
+				}
+			}
+		}
+		slices.Sort(sr.Nodes)
+		first := firstResource(dm.Requests)
+		for _, i := range s.allowed[d] {
+			if first != "" && (sr.LargestFreeNode == "" || s.free[i][first] > sr.LargestFree) {
+				sr.LargestFree, sr.LargestFreeNode = s.free[i][first], s.nodes[i].Node.Name
+			}
+			if covers(s.free[i], dm.Requests) {
+				sr.NodesWithRoom++
+			}
+		}
+		res.Services = append(res.Services, sr)
+	}
+	return res
+}
