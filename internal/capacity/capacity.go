@@ -12,7 +12,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
-	"github.com/dynamo-infra/dynamo-infra/internal/kube"
+	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 )
 
@@ -23,7 +23,7 @@ func Candidates(spec *corev1.PodSpec, nodes []corev1.Node) []corev1.Node {
 	var out []corev1.Node
 	for i := range nodes {
 		n := &nodes[i]
-		if kube.NodeReady(n) && !n.Spec.Unschedulable && placement.Allowed(spec, n) {
+		if kubenode.Ready(n) && !n.Spec.Unschedulable && placement.Allowed(spec, n) {
 			out = append(out, *n)
 		}
 	}
@@ -130,7 +130,7 @@ func MostFree(spec *corev1.PodSpec, scheduler string, nodes Nodes, requested map
 	f.NVIDIA = strings.HasPrefix(f.Resource, "nvidia.com/")
 	f.BestFree = -1
 	for node := range nodes {
-		if !kube.NodeReady(node) || node.Spec.Unschedulable || !placement.Allowed(spec, node) {
+		if !kubenode.Ready(node) || node.Spec.Unschedulable || !placement.Allowed(spec, node) {
 			continue
 		}
 		f.Candidates++

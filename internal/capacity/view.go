@@ -16,7 +16,7 @@ import (
 	"k8s.io/client-go/tools/pager"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
-	"github.com/dynamo-infra/dynamo-infra/internal/kube"
+	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 )
 
 // Snapshot is the nodes and the NVIDIA requests on each at one time: what MostFree reads. A
@@ -133,7 +133,7 @@ func (c *compactor) intern(x string) string {
 func (c *compactor) node(n *corev1.Node) node {
 	t := inventory.TrimNode(n) // NVIDIA capacity, Ready
 	out := node{name: n.Name, taints: n.Spec.Taints, unschedulable: n.Spec.Unschedulable,
-		ready: kube.NodeReady(&t), labels: make([]string, 0, 2*len(n.Labels))}
+		ready: kubenode.Ready(&t), labels: make([]string, 0, 2*len(n.Labels))}
 	keys := make([]string, 0, len(n.Labels))
 	for k := range n.Labels {
 		keys = append(keys, k)

@@ -18,7 +18,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"sigs.k8s.io/yaml"
 
-	"github.com/dynamo-infra/dynamo-infra/internal/kube"
+	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 	"github.com/dynamo-infra/dynamo-infra/internal/yamldoc"
 )
 
@@ -131,7 +131,7 @@ func NodeSchedulable(n *corev1.Node) bool {
 }
 
 // NodeReady reports whether a node's Ready condition is True.
-func NodeReady(n *corev1.Node) bool { return kube.NodeReady(n) }
+func NodeReady(n *corev1.Node) bool { return kubenode.Ready(n) }
 
 // LoadNodesFile reads Node manifests (YAML or JSON, several documents allowed) for
 // --nodes-file. Unknown fields are errors; nodes get the kwok annotation when they lack it.

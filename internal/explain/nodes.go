@@ -13,7 +13,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
-	"github.com/dynamo-infra/dynamo-infra/internal/kube"
+	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 )
 
@@ -85,7 +85,7 @@ func newNodeView(spec *corev1.PodSpec, nodes *Nodes, scheduler string, group int
 	// The scheduler (1.36) counts "untolerated taint(s)" without naming them: name them.
 	for i := range nodes.Items {
 		n := &nodes.Items[i]
-		if !kube.NodeReady(n) || n.Spec.Unschedulable || !placement.Selected(spec, n) {
+		if !kubenode.Ready(n) || n.Spec.Unschedulable || !placement.Selected(spec, n) {
 			continue
 		}
 		v.selected++

@@ -25,6 +25,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/inventory/collect"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 )
 
@@ -177,8 +178,8 @@ func waitPods(t *testing.T, cs kubernetes.Interface, ns, selector string, phase 
 	}
 }
 
-func apiOptions(c *devcluster.Cluster) inventory.CollectOptions {
-	return inventory.CollectOptions{
+func apiOptions(c *devcluster.Cluster) collect.CollectOptions {
+	return collect.CollectOptions{
 		Source: inventory.SourceAPI,
 		API:    func() (kubernetes.Interface, error) { return kubernetes.NewForConfig(c.RESTConfig()) },
 	}
@@ -213,7 +214,7 @@ func TestInventoryOnCluster(t *testing.T) {
 	}
 	waitPods(t, cs, ns, "app=done", corev1.PodSucceeded)
 
-	inv, err := inventory.Run(ctxT(t), inventory.Options{Collect: apiOptions(c)})
+	inv, err := collect.Run(ctxT(t), collect.Options{Collect: apiOptions(c)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +260,7 @@ func TestInventoryOnCluster(t *testing.T) {
 
 	// kubectl reads the same cluster to the same facts.
 	if _, err := exec.LookPath("kubectl"); err == nil {
-		kinv, err := inventory.Run(ctxT(t), inventory.Options{Collect: inventory.CollectOptions{
+		kinv, err := collect.Run(ctxT(t), collect.Options{Collect: collect.CollectOptions{
 			Source: inventory.SourceKubectl, Kubectl: kube.Kubectl{Path: "kubectl", Args: []string{"--kubeconfig=" + c.KubeconfigPath()}, Timeout: time.Minute},
 		}})
 		if err != nil {
@@ -280,7 +281,7 @@ func TestAutoFallsBackToKubectl(t *testing.T) {
 	c := cluster(t)
 	dead := c.RESTConfig()
 	dead.Host = "https://127.0.0.1:1"
-	inv, err := inventory.Run(ctxT(t), inventory.Options{Collect: inventory.CollectOptions{
+	inv, err := collect.Run(ctxT(t), collect.Options{Collect: collect.CollectOptions{
 		Source:  inventory.SourceAuto,
 		API:     func() (kubernetes.Interface, error) { return kubernetes.NewForConfig(dead) },
 		Kubectl: kube.Kubectl{Path: "kubectl", Args: []string{"--kubeconfig=" + c.KubeconfigPath()}, Timeout: time.Minute},
@@ -313,7 +314,7 @@ current-context: x
 		t.Fatal(err)
 	}
 	for _, source := range []string{inventory.SourceAPI, inventory.SourceAuto} {
-		_, err := inventory.Run(ctxT(t), inventory.Options{Collect: inventory.CollectOptions{
+		_, err := collect.Run(ctxT(t), collect.Options{Collect: collect.CollectOptions{
 			Source:  source,
 			API:     func() (kubernetes.Interface, error) { return kubernetes.NewForConfig(cfg) },
 			Kubectl: kube.Kubectl{Path: "kubectl", Args: []string{"--kubeconfig=" + kc}, Timeout: 30 * time.Second},
@@ -352,8 +353,8 @@ func TestProbes(t *testing.T) {
 	cs := c.Client()
 	ensureNamespace(t, cs, c, probeNS)
 
-	opts := inventory.Options{Collect: apiOptions(c), Probe: true, ProbeOptions: inventory.ProbeOptions{Namespace: probeNS, Timeout: time.Minute}}
-	inv, err := inventory.Run(ctxT(t), opts)
+	opts := collect.Options{Collect: apiOptions(c), Probe: true, ProbeOptions: inventory.ProbeOptions{Namespace: probeNS, Timeout: time.Minute}}
+	inv, err := collect.Run(ctxT(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +382,7 @@ func TestProbes(t *testing.T) {
 	runDeployment(t, cs, "default", "nfd-hog", "nfd-gpu-0", inventory.ResourceGPU, 2)
 	opts.ProbeOptions.Timeout = 3 * time.Second
 	start := time.Now()
-	inv, err = inventory.Run(ctxT(t), opts)
+	inv, err = collect.Run(ctxT(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

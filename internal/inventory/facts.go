@@ -14,7 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/dynamo-infra/dynamo-infra/internal/kube"
+	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 )
 
 // NodeGPU is what the inventory knows about one node.
@@ -175,7 +175,7 @@ func (m MIG) MIGLayout() string {
 func NodeFacts(node *corev1.Node) NodeGPU {
 	n := NodeGPU{
 		Name:          node.Name,
-		Ready:         kube.NodeReady(node),
+		Ready:         kubenode.Ready(node),
 		Unschedulable: node.Spec.Unschedulable,
 		Sharing:       Sharing{Strategy: SharingNone, Replicas: 1},
 		MIG:           MIG{Strategy: MIGNone},

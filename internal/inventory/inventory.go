@@ -160,12 +160,14 @@ func Build(nodes []corev1.Node, pods []PodUsage, opts BuildOptions) Inventory {
 		}
 	}
 	sort.Slice(inv.Nodes, func(i, j int) bool { return inv.Nodes[i].Name < inv.Nodes[j].Name })
-	inv.aggregate()
+	inv.Recount()
 	return inv
 }
 
 // aggregate recomputes pools, GPU totals and the summary from the nodes.
-func (inv *Inventory) aggregate() {
+// Recount computes the pools, totals and summary from the nodes again (after probes changed
+// their facts).
+func (inv *Inventory) Recount() {
 	inv.Pools = Pools(inv.Nodes)
 	t := &inv.Totals
 	t.GPUs, t.Allocatable, t.Requested, t.Free, t.Other, t.OvercommittedNodes = 0, 0, 0, 0, nil, 0

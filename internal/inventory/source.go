@@ -1,9 +1,7 @@
 package inventory
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,8 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/pager"
-
-	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 )
 
 // Sources `dynamoctl gpus --source` accepts.
@@ -28,8 +24,8 @@ const (
 // pageSize is the number of objects per LIST page.
 const pageSize = 500
 
-// activePodsSelector asks the server for pods that can hold resources: bound and not terminal.
-const activePodsSelector = "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed"
+// ActivePodsSelector asks the server for pods that can hold resources: bound and not terminal.
+const ActivePodsSelector = "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed"
 
 // Input is what Build reads: trimmed nodes and the NVIDIA requests of active pods.
 type Input struct {
@@ -68,7 +64,7 @@ func ListPodUsage(ctx context.Context, cs kubernetes.Interface) ([]PodUsage, err
 	})
 	podPager.PageSize = pageSize
 	podPager.PageBufferSize = 1
-	err := podPager.EachListItem(ctx, metav1.ListOptions{FieldSelector: activePodsSelector}, func(obj runtime.Object) error {
+	err := podPager.EachListItem(ctx, metav1.ListOptions{FieldSelector: ActivePodsSelector}, func(obj runtime.Object) error {
 		if u, ok := PodUsageOf(obj.(*corev1.Pod)); ok {
 			usage = append(usage, u)
 		}
@@ -78,40 +74,6 @@ func ListPodUsage(ctx context.Context, cs kubernetes.Interface) ([]PodUsage, err
 		return nil, fmt.Errorf("list pods: %w", err)
 	}
 	return usage, nil
-}
-
-// ListFromKubectl gets the same lists through `kubectl get -o json`.
-func ListFromKubectl(ctx context.Context, k kube.Kubectl, selector string) (Input, error) {
-	args := []string{"get", "nodes", "-o", "json"}
-	if selector != "" {
-		args = append(args, "-l", selector)
-	}
-	out, err := k.Output(ctx, args...)
-	if err != nil {
-		return Input{}, err
-	}
-	var nodes corev1.NodeList
-	if err := json.NewDecoder(bytes.NewReader(out)).Decode(&nodes); err != nil {
-		return Input{}, fmt.Errorf("decode kubectl get nodes: %w", err)
-	}
-	in := Input{Nodes: make([]corev1.Node, 0, len(nodes.Items))}
-	for i := range nodes.Items {
-		in.Nodes = append(in.Nodes, TrimNode(&nodes.Items[i]))
-	}
-	out, err = k.Output(ctx, "get", "pods", "--all-namespaces", "-o", "json", "--field-selector", activePodsSelector)
-	if err != nil {
-		return Input{}, err
-	}
-	var pods corev1.PodList
-	if err := json.NewDecoder(bytes.NewReader(out)).Decode(&pods); err != nil {
-		return Input{}, fmt.Errorf("decode kubectl get pods: %w", err)
-	}
-	for i := range pods.Items {
-		if u, ok := PodUsageOf(&pods.Items[i]); ok {
-			in.Pods = append(in.Pods, u)
-		}
-	}
-	return in, nil
 }
 
 // TrimNode keeps the fields NodeFacts reads: name, GPU-related labels, taints, cordon, NVIDIA
@@ -166,72 +128,5 @@ func readsLabel(key string) bool {
 
 // ErrUnreachable marks errors that mean no source could reach the cluster.
 var ErrUnreachable = errors.New("cluster unreachable")
-
-// CollectOptions choose and configure the source.
-type CollectOptions struct {
-	// Source is auto, api or kubectl.
-	Source   string
-	Selector string
-	// API returns the clientset; it is called only when the API source is tried.
-	API     func() (kubernetes.Interface, error)
-	Kubectl kube.Kubectl
-}
-
-// Collect reads the input from the chosen source. With auto, the API is tried first and kubectl
-// second when the API fails; the returned note says why. An error wraps ErrUnreachable when the
-// cluster could not be reached at all.
-func Collect(ctx context.Context, opts CollectOptions) (in Input, source, note string, err error) {
-	fromAPI := func() (Input, error) {
-		cs, err := opts.API()
-		if err != nil {
-			return Input{}, err
-		}
-		return ListFromAPI(ctx, cs, opts.Selector)
-	}
-	switch opts.Source {
-	case SourceAPI:
-		in, err = fromAPI()
-		return in, SourceAPI, "", classify(err)
-	case SourceKubectl:
-		in, err = ListFromKubectl(ctx, opts.Kubectl, opts.Selector)
-		return in, SourceKubectl, "", classify(err)
-	case SourceAuto, "":
-	default:
-		return Input{}, "", "", fmt.Errorf("unknown source %q: use auto, api or kubectl", opts.Source)
-	}
-	in, apiErr := fromAPI()
-	if apiErr == nil {
-		return in, SourceAPI, "", nil
-	}
-	if ctx.Err() != nil {
-		return Input{}, SourceAPI, "", apiErr
-	}
-	// kubectl reads the same kubeconfig: a server that never answered, or a kubeconfig that
-	// cannot be used, would only cost it another timeout before the same answer.
-	var cfgErr *kube.ConfigError
-	if kube.IsTimeout(apiErr) || errors.As(apiErr, &cfgErr) {
-		return Input{}, SourceAPI, "", classify(apiErr)
-	}
-	in, kErr := ListFromKubectl(ctx, opts.Kubectl, opts.Selector)
-	if kErr == nil {
-		return in, SourceKubectl, "API failed: " + oneLine(apiErr), nil
-	}
-	err = fmt.Errorf("api: %w; kubectl: %w", apiErr, kErr)
-	if kube.IsUnreachable(apiErr) {
-		err = fmt.Errorf("%w: %w", ErrUnreachable, err)
-	}
-	return Input{}, "", "", err
-}
-
-func classify(err error) error {
-	if err != nil && kube.IsUnreachable(err) {
-		return fmt.Errorf("%w: %w", ErrUnreachable, err)
-	}
-	return err
-}
-
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
-}
 
 func isNotFound(err error) bool { return apierrors.IsNotFound(err) }

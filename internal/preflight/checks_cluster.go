@@ -18,7 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
-	"github.com/dynamo-infra/dynamo-infra/internal/kube"
+	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 )
 
 // MinKubernetes is the oldest API server we support: the DGD CRD's CEL validation rules
@@ -347,7 +347,7 @@ func checkNodePressure(ctx context.Context, e *Env) Outcome {
 // or PID pressure, network unavailable.
 func NodeProblems(n *corev1.Node) []string {
 	var p []string
-	if !kube.NodeReady(n) {
+	if !kubenode.Ready(n) {
 		p = append(p, "NotReady")
 	}
 	if n.Spec.Unschedulable {

@@ -15,6 +15,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/inventory/collect"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 )
 
@@ -112,8 +113,8 @@ func (o *Options) Run(cmd *cobra.Command) error {
 	ctx := cmd.Context()
 	ns := kube.Namespace(o.flags)
 	var cs kubernetes.Interface
-	inv, err := inventory.Run(ctx, inventory.Options{
-		Collect: inventory.CollectOptions{
+	inv, err := collect.Run(ctx, collect.Options{
+		Collect: collect.CollectOptions{
 			Source:   o.Source,
 			Selector: o.Selector,
 			API: func() (kubernetes.Interface, error) {

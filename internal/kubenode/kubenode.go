@@ -1,0 +1,15 @@
+// Package kubenode reads facts of Node objects. It imports no client library, so the operator
+// and the pure builders can use it without linking kubectl's (package kube does).
+package kubenode
+
+import corev1 "k8s.io/api/core/v1"
+
+// Ready reports whether a node's Ready condition is True.
+func Ready(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
