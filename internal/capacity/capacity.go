@@ -22,12 +22,18 @@ import (
 func Candidates(spec *corev1.PodSpec, nodes []corev1.Node) []corev1.Node {
 	var out []corev1.Node
 	for i := range nodes {
-		n := &nodes[i]
-		if kubenode.Ready(n) && !n.Spec.Unschedulable && placement.Allowed(spec, n) {
-			out = append(out, *n)
+		if MayRun(spec, &nodes[i]) {
+			out = append(out, nodes[i])
 		}
 	}
 	return out
+}
+
+// MayRun reports whether a pod with this spec may run on node as far as the scheduler's
+// filters before resources go: Ready, not cordoned, selector and affinity matched, taints
+// tolerated.
+func MayRun(spec *corev1.PodSpec, node *corev1.Node) bool {
+	return kubenode.Ready(node) && !node.Spec.Unschedulable && placement.Allowed(spec, node)
 }
 
 // ShortResource is the resource a pod the scheduler could not place is short of: the first
@@ -99,25 +105,9 @@ func NodeList(nodes []corev1.Node) Nodes {
 	}
 }
 
-// Requested sums the NVIDIA requests of active pods per node.
-func Requested(usage []inventory.PodUsage) map[string]map[string]int64 {
-	out := map[string]map[string]int64{}
-	for _, u := range usage {
-		m := out[u.Node]
-		if m == nil {
-			m = map[string]int64{}
-			out[u.Node] = m
-		}
-		for r, q := range u.Requests {
-			m[r] += q
-		}
-	}
-	return out
-}
-
 // MostFree computes the Fit of a pod with spec, which the scheduler could not place for the
 // reasons in its message, over nodes and the NVIDIA requests of the active pods on each
-// (Requested). read says whose pods were read (nil: every node's); a node not read counts
+// (inventory.Requested). read says whose pods were read (nil: every node's); a node not read counts
 // toward Having but not toward Best or WithRoom (see explain's usage plan: it has no more
 // allocatable than the most free found). Ties go to the first node by name.
 func MostFree(spec *corev1.PodSpec, scheduler string, nodes Nodes, requested map[string]map[string]int64, read func(node string) bool) Fit {
@@ -130,7 +120,7 @@ func MostFree(spec *corev1.PodSpec, scheduler string, nodes Nodes, requested map
 	f.NVIDIA = strings.HasPrefix(f.Resource, "nvidia.com/")
 	f.BestFree = -1
 	for node := range nodes {
-		if !kubenode.Ready(node) || node.Spec.Unschedulable || !placement.Allowed(spec, node) {
+		if !MayRun(spec, node) {
 			continue
 		}
 		f.Candidates++

@@ -62,7 +62,7 @@ func TestMostFree(t *testing.T) {
 		{Node: "h100-0", Requests: map[string]int64{"nvidia.com/gpu": 2}},
 		{Node: "h100-1", Requests: map[string]int64{"nvidia.com/gpu": 5}},
 	}
-	usage := Requested(pods)
+	usage := inventory.Requested(pods)
 	if len(usage) != 2 || usage["h100-0"]["nvidia.com/gpu"] != 6 {
 		t.Fatalf("Requested = %+v, want h100-0 at 6 and h100-1", usage)
 	}

@@ -96,13 +96,13 @@ func ReadSnapshot(ctx context.Context, cs kubernetes.Interface, now time.Time) (
 	if err != nil {
 		return nil, err
 	}
-	s.requested = Requested(usage)
+	s.requested = inventory.Requested(usage)
 	return s, nil
 }
 
 // NewSnapshot builds a snapshot from nodes and the NVIDIA requests of their active pods.
 func NewSnapshot(nodes []corev1.Node, usage []inventory.PodUsage, now time.Time) *Snapshot {
-	s := &Snapshot{Taken: now, requested: Requested(usage)}
+	s := &Snapshot{Taken: now, requested: inventory.Requested(usage)}
 	c := newCompactor()
 	for i := range nodes {
 		s.nodes = append(s.nodes, c.node(&nodes[i]))

@@ -13,6 +13,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
+	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 )
@@ -80,7 +81,7 @@ func newNodeView(spec *corev1.PodSpec, nodes *Nodes, scheduler string, group int
 	if nodes.Read != nil {
 		read = func(n string) bool { return nodes.Read[n] }
 	}
-	v := &nodeView{Fit: capacity.MostFree(spec, scheduler, capacity.NodeList(nodes.Items), capacity.Requested(nodes.Usage), read),
+	v := &nodeView{Fit: capacity.MostFree(spec, scheduler, capacity.NodeList(nodes.Items), inventory.Requested(nodes.Usage), read),
 		listed: len(nodes.Items), selector: nodes.Selector, group: group}
 	// The scheduler (1.36) counts "untolerated taint(s)" without naming them: name them.
 	for i := range nodes.Items {

@@ -137,17 +137,7 @@ type BuildOptions struct {
 // Build turns nodes and pod usage into the inventory: facts per node, requested and free per
 // resource, pools, totals and the compatibility summary. It does no I/O.
 func Build(nodes []corev1.Node, pods []PodUsage, opts BuildOptions) Inventory {
-	requested := map[string]map[string]int64{}
-	for _, p := range pods {
-		m := requested[p.Node]
-		if m == nil {
-			m = map[string]int64{}
-			requested[p.Node] = m
-		}
-		for name, v := range p.Requests {
-			m[name] += v
-		}
-	}
+	requested := Requested(pods)
 	inv := Inventory{SchemaVersion: SchemaVersion, Nodes: []NodeGPU{}, Pools: []Pool{}}
 	for i := range nodes {
 		n := NodeWithRequests(&nodes[i], requested[nodes[i].Name])
@@ -192,6 +182,22 @@ func (inv *Inventory) Recount() {
 
 // applyRequests adds pod requests to a node's resources, including resources the node does not
 // advertise (a pod bound before the device plugin went away), and computes Free.
+// Requested sums the NVIDIA requests of active pods per node.
+func Requested(pods []PodUsage) map[string]map[string]int64 {
+	out := map[string]map[string]int64{}
+	for _, p := range pods {
+		m := out[p.Node]
+		if m == nil {
+			m = map[string]int64{}
+			out[p.Node] = m
+		}
+		for name, v := range p.Requests {
+			m[name] += v
+		}
+	}
+	return out
+}
+
 // NodeWithRequests is a node's facts with the NVIDIA requests of its active pods applied
 // (requested, free, overcommitted), as Build computes each node.
 func NodeWithRequests(node *corev1.Node, requested map[string]int64) NodeGPU {
