@@ -573,8 +573,10 @@ func (c *Cluster) setPhase(phase Phase, msg string) {
 
 // waitHealthy polls a component's health endpoint until it answers 200, the process exits, or
 // ctx ends.
-func (c *Cluster) waitHealthy(ctx context.Context, name string) error {
+// component returns the last started component called name and its process.
+func (c *Cluster) component(name string) (ComponentState, *process) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	var comp ComponentState
 	var proc *process
 	for i, s := range c.state.Components {
@@ -582,6 +584,12 @@ func (c *Cluster) waitHealthy(ctx context.Context, name string) error {
 			comp, proc = s, c.procs[i]
 		}
 	}
+	return comp, proc
+}
+
+func (c *Cluster) waitHealthy(ctx context.Context, name string) error {
+	comp, proc := c.component(name)
+	c.mu.Lock()
 	state := c.state
 	c.mu.Unlock()
 	hc, err := state.healthClient()
@@ -590,12 +598,7 @@ func (c *Cluster) waitHealthy(ctx context.Context, name string) error {
 	}
 	var last error
 	for {
-		if proc.exited() {
-			err := fmt.Errorf("%w; see %s%s", proc.exitError(), comp.Log, logTail(comp.Log, 3))
-			// Read whole lines: kwok logs JSON lines longer than the cut the message shows.
-			if strings.Contains(strings.Join(lastLines(comp.Log, 3), "\n"), "address already in use") {
-				err = fmt.Errorf("%w (address already in use): %w", errPortTaken, err)
-			}
+		if err := proc.died(comp.Log); err != nil {
 			return err
 		}
 		if last = checkHealth(ctx, hc, comp.HealthURL); last == nil {

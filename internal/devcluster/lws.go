@@ -81,20 +81,34 @@ internalCertManagement:
 	// Its webhooks are registered by the controller shortly after it is healthy: wait until the
 	// port answers TLS, then point the API server at it (failurePolicy Fail, as upstream).
 	addr := "127.0.0.1:" + strconv.Itoa(c.ports.lwsWebhook)
+	comp, proc := c.component(BinLWS)
+	if err := waitTLS(ctx, addr, proc, comp.Log); err != nil {
+		return fmt.Errorf("the LeaderWorkerSet webhook on %s: %w", addr, err)
+	}
+	return c.registerLWSWebhooks(ctx, "https://"+addr)
+}
+
+// waitTLS waits until addr answers a TLS handshake. It returns at once when proc, the server,
+// has died: the manager starts its health probe before its webhook server, so a controller that
+// lost the webhook port to another process passes the health check and then exits — waiting out
+// the start timeout on "connection refused" hid that (and Start's retry with new ports).
+func waitTLS(ctx context.Context, addr string, proc *process, logPath string) error {
 	for {
 		d := tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Second}, Config: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // a probe of our own loopback server
 		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err == nil {
 			_ = conn.Close()
-			break
+			return nil
+		}
+		if died := proc.died(logPath); died != nil {
+			return died
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the LeaderWorkerSet webhook on %s: %w (last: %w)", addr, ctx.Err(), err)
+			return fmt.Errorf("%w (last: %w)", ctx.Err(), err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return c.registerLWSWebhooks(ctx, "https://"+addr)
 }
 
 // registerLWSWebhooks creates upstream's four webhooks (config/webhook with its patches) with

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -62,6 +63,25 @@ func (p *process) exited() bool {
 		return false
 	}
 }
+
+// died returns nil while the process runs; once it has ended, an error saying how, naming its log
+// with the last lines, and wrapping errPortTaken when it lost a port (Start then retries).
+func (p *process) died(logPath string) error {
+	if !p.exited() {
+		return nil
+	}
+	err := fmt.Errorf("%w; see %s%s", p.exitError(), logPath, logTail(logPath, 3))
+	// Read whole lines (kwok logs JSON lines longer than the cut the message shows), and more
+	// than the message shows: controller-runtime binaries (LWS) print a stack trace after the
+	// error.
+	if strings.Contains(strings.Join(lastLines(logPath, portErrorLines), "\n"), "address already in use") {
+		err = fmt.Errorf("%w (address already in use): %w", errPortTaken, err)
+	}
+	return err
+}
+
+// portErrorLines is how many last log lines died reads for a bind error.
+const portErrorLines = 12
 
 // exitError describes how the process ended, for error messages.
 func (p *process) exitError() error {
