@@ -54,8 +54,10 @@ type ServiceResult struct {
 	PerPod    map[string]int64 `json:"perPod"`
 	// Placed counts replicas (whole groups) placed.
 	Placed     int64    `json:"placed"`
-	Nodes      []string `json:"nodes,omitempty"`
-	Candidates int      `json:"candidateNodes"`
+	Nodes []string `json:"nodes,omitempty"`
+	// PodsPerNode is how many of its pods each node in Nodes takes.
+	PodsPerNode map[string]int64 `json:"podsPerNode,omitempty"`
+	Candidates  int              `json:"candidateNodes"`
 	// Shortfall is what the unplaced pods need, per resource.
 	Shortfall map[string]int64 `json:"shortfall,omitempty"`
 	// LargestFree is the most of the service's first resource free on one candidate node
@@ -103,7 +105,7 @@ func Place(nodes []Node, demands []Demand) Result {
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(nodes[a].Node.Name, nodes[b].Node.Name) })
 	ds := slices.Clone(demands)
 	slices.SortStableFunc(ds, func(a, b Demand) int {
-		if c := cmp.Compare(total(b.Requests)*groupSize(b), total(a.Requests)*groupSize(a)); c != 0 {
+		if c := cmp.Compare(gpus(b.Requests)*groupSize(b), gpus(a.Requests)*groupSize(a)); c != 0 {
 			return c
 		}
 		return strings.Compare(a.Service, b.Service)
@@ -119,7 +121,6 @@ func Place(nodes []Node, demands []Demand) Result {
 			}
 		}
 		sr.Candidates = len(allowed)
-		used := map[string]bool{}
 		for p := int64(0); p < d.Replicas; p++ {
 			// The group's pods go to the first nodes with room, one each.
 			var group []int
@@ -138,10 +139,7 @@ func Place(nodes []Node, demands []Demand) Result {
 				for r, q := range d.Requests {
 					free[i][r] -= q
 				}
-				if !used[nodes[i].Node.Name] {
-					used[nodes[i].Node.Name] = true
-					sr.Nodes = append(sr.Nodes, nodes[i].Node.Name)
-				}
+				sr.addPod(nodes[i].Node.Name)
 			}
 			sr.Placed++
 		}
@@ -212,6 +210,17 @@ func (s ServiceResult) Describe() string {
 
 func groupSize(d Demand) int64 { return max(d.GroupSize, 1) }
 
+// addPod records one of the service's pods on node.
+func (s *ServiceResult) addPod(node string) {
+	if s.PodsPerNode == nil {
+		s.PodsPerNode = map[string]int64{}
+	}
+	if s.PodsPerNode[node] == 0 {
+		s.Nodes = append(s.Nodes, node)
+	}
+	s.PodsPerNode[node]++
+}
+
 // sharesAny: the demand asks for a resource the node only has as shares of GPUs.
 func sharesAny(shared []string, req map[string]int64) bool {
 	for _, r := range shared {
@@ -245,20 +254,37 @@ func covers(free, want map[string]int64) bool {
 	return true
 }
 
-func total(m map[string]int64) int64 {
+// gpus sums a demand's NVIDIA resources: the order of placement (largest first). CPU, memory
+// and pod slots, in their own units, only constrain.
+func gpus(m map[string]int64) int64 {
 	var t int64
-	for _, q := range m {
-		t += q
+	for r, q := range m {
+		if IsNvidia(r) {
+			t += q
+		}
 	}
 	return t
 }
 
+// IsNvidia reports whether a resource is an NVIDIA one (nvidia.com/gpu, MIG profiles, shared).
+func IsNvidia(resource string) bool { return strings.HasPrefix(resource, "nvidia.com/") }
+
+// firstResource is the resource a demand's figures (the most free left, best fit) are about:
+// its first NVIDIA resource by name, or for a pod with none its first resource.
 func firstResource(m map[string]int64) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
-	slices.Sort(keys)
+	slices.SortFunc(keys, func(a, b string) int {
+		if IsNvidia(a) != IsNvidia(b) {
+			if IsNvidia(a) {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
 	if len(keys) == 0 {
 		return ""
 	}

@@ -8,7 +8,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-const gpu = "nvidia.com/gpu"
+const (
+	gpu = "nvidia.com/gpu"
+	cpu = "cpu"
+)
 
 func node(name string, free int64, labels map[string]string, taints ...corev1.Taint) Node {
 	return Node{

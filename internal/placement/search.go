@@ -94,7 +94,7 @@ func newSearch(nodes []Node, demands []Demand, budget int) *search {
 	}
 	slices.SortStableFunc(s.units, func(a, b int) int {
 		da, db := demands[a], demands[b]
-		if c := cmp.Compare(total(db.Requests)*groupSize(db), total(da.Requests)*groupSize(da)); c != 0 {
+		if c := cmp.Compare(gpus(db.Requests)*groupSize(db), gpus(da.Requests)*groupSize(da)); c != 0 {
 			return c
 		}
 		if c := cmp.Compare(len(s.allowed[a]), len(s.allowed[b])); c != 0 {
@@ -174,15 +174,42 @@ func (s *search) candidates(dIdx int, d Demand, chosen []int) []int {
 	return out
 }
 
-// key says which nodes are alike: the same demands allowed and the same free amounts.
+// key says which nodes are alike: the same demands allowed and the same free amounts. A free
+// amount of CPU, memory, storage or pod slots counts only up to what the demands could ever
+// take from the node (each demand's pods that fit by its GPUs there, all of them for a demand
+// without GPUs): nodes with more than that are alike whatever the excess — so partly used CPU
+// nodes do not each become a kind of their own, and the search stays exact.
 func (s *search) key(i int) string {
 	var b strings.Builder
 	b.WriteString(s.class[i])
 	for _, r := range s.resources {
 		b.WriteByte('|')
-		b.WriteString(strconv.FormatInt(s.free[i][r], 10))
+		free := s.free[i][r]
+		if !IsNvidia(r) {
+			free = min(free, s.most(i, r))
+		}
+		b.WriteString(strconv.FormatInt(free, 10))
 	}
 	return b.String()
+}
+
+// most is an upper bound of how much of resource r the demands could still take from node i.
+func (s *search) most(i int, r string) int64 {
+	var sum int64
+	for d, dm := range s.demands {
+		q := dm.Requests[r]
+		if q == 0 || s.class[i][d] != '1' {
+			continue
+		}
+		pods := dm.Replicas // a group puts at most one pod of each replica on a node
+		for g, need := range dm.Requests {
+			if IsNvidia(g) && need > 0 {
+				pods = min(pods, s.free[i][g]/need)
+			}
+		}
+		sum += max(pods, 0) * q
+	}
+	return sum
 }
 
 // result is the placement found, per demand in the order given, with the same figures Place
@@ -192,16 +219,12 @@ func (s *search) result() Result {
 	for d, dm := range s.demands {
 		sr := ServiceResult{Service: dm.Service, Replicas: dm.Replicas, GroupSize: groupSize(dm), PerPod: dm.Requests,
 			Placed: dm.Replicas, Candidates: len(s.allowed[d])}
-		used := map[int]bool{}
 		for u, ud := range s.units {
 			if ud != d {
 				continue
 			}
 			for _, i := range s.at[u] {
-				if !used[i] {
-					used[i] = true
-					sr.Nodes = append(sr.Nodes, s.nodes[i].Node.Name)
-				}
+				sr.addPod(s.nodes[i].Node.Name)
 			}
 		}
 		slices.Sort(sr.Nodes)

@@ -106,13 +106,26 @@ func TestSearchAgainstBruteForce(t *testing.T) {
 		var nodes []Node
 		for i := range 2 + rng.IntN(3) {
 			labels := map[string]string{"pool": []string{"a", "b"}[rng.IntN(2)]}
-			nodes = append(nodes, node(fmt.Sprintf("n%d", i), int64(rng.IntN(9)), labels))
+			n := node(fmt.Sprintf("n%d", i), int64(rng.IntN(9)), labels)
+			// CPU in half the trials: the search's likeness of nodes counts CPU only up to what
+			// the demands could take, and must stay exact.
+			if trial%2 == 1 {
+				n.Free[gpu] = []int64{4, 8}[rng.IntN(2)] // GPU-alike nodes: the CPU decides
+				n.Free[cpu] = int64(rng.IntN(17))
+			}
+			nodes = append(nodes, n)
 		}
 		var demands []Demand
 		pods := 0
 		for d := range 1 + rng.IntN(3) {
 			dm := Demand{Service: fmt.Sprintf("s%d", d), Replicas: int64(1 + rng.IntN(2)), GroupSize: int64(1 + rng.IntN(2)),
 				Requests: map[string]int64{gpu: int64(1 + rng.IntN(8))}}
+			if trial%2 == 1 {
+				dm.Requests[cpu] = int64(rng.IntN(9))
+				if rng.IntN(4) == 0 {
+					delete(dm.Requests, gpu) // a CPU-only service
+				}
+			}
 			if rng.IntN(3) == 0 {
 				dm.Pod = onlyA
 			}
@@ -151,13 +164,20 @@ func bruteForce(nodes []Node, demands []Demand) bool {
 	var try func(k int) bool
 	try = func(k int) bool {
 		if k == len(pods) {
-			used := make([]int64, len(nodes))
+			used := make([]map[string]int64, len(nodes))
 			for p, i := range at {
-				used[i] += demands[pods[p].d].Requests[gpu]
+				if used[i] == nil {
+					used[i] = map[string]int64{}
+				}
+				for r, q := range demands[pods[p].d].Requests {
+					used[i][r] += q
+				}
 			}
 			for i := range nodes {
-				if used[i] > nodes[i].Free[gpu] {
-					return false
+				for r, q := range used[i] {
+					if q > nodes[i].Free[r] {
+						return false
+					}
 				}
 			}
 			return true
@@ -191,7 +211,7 @@ func assertValid(t *testing.T, nodes []Node, demands []Demand, s SearchResult) {
 	if !s2.place(0) {
 		t.Fatal("replaying the search found nothing")
 	}
-	used := map[int]int64{}
+	used := map[int]map[string]int64{}
 	for u, d := range s2.units {
 		dm := demands[d]
 		if int64(len(s2.at[u])) != groupSize(dm) {
@@ -206,12 +226,19 @@ func assertValid(t *testing.T, nodes []Node, demands []Demand, s SearchResult) {
 			if !Allowed(dm.Pod, nodes[i].Node) {
 				t.Errorf("%s on %s, which it may not use", dm.Service, nodes[i].Node.Name)
 			}
-			used[i] += dm.Requests[gpu]
+			if used[i] == nil {
+				used[i] = map[string]int64{}
+			}
+			for r, q := range dm.Requests {
+				used[i][r] += q
+			}
 		}
 	}
-	for i, q := range used {
-		if q > nodes[i].Free[gpu] {
-			t.Errorf("%s: %d placed on %d free", nodes[i].Node.Name, q, nodes[i].Free[gpu])
+	for i, u := range used {
+		for r, q := range u {
+			if q > nodes[i].Free[r] {
+				t.Errorf("%s: %d %s placed on %d free", nodes[i].Node.Name, q, r, nodes[i].Free[r])
+			}
 		}
 	}
 	for _, sr := range s.Result.Services {
