@@ -165,7 +165,16 @@ func (s *search) candidates(dIdx int, d Demand, chosen []int) []int {
 		seen[key] = true
 		out = append(out, i)
 	}
+	noGPU := gpus(d.Requests) == 0
 	slices.SortStableFunc(out, func(a, b int) int {
+		// A pod without GPUs goes to a node without them first: on a GPU node it takes CPU,
+		// memory or a pod slot a GPU pod may need.
+		if ga, gb := hasGPUs(s.nodes[a]), hasGPUs(s.nodes[b]); noGPU && ga != gb {
+			if gb {
+				return -1
+			}
+			return 1
+		}
 		if c := cmp.Compare(s.free[a][first], s.free[b][first]); c != 0 {
 			return c
 		}
@@ -182,6 +191,8 @@ func (s *search) candidates(dIdx int, d Demand, chosen []int) []int {
 func (s *search) key(i int) string {
 	var b strings.Builder
 	b.WriteString(s.class[i])
+	// Whether it has GPUs orders the nodes a pod without GPUs tries (candidates).
+	b.WriteByte(map[bool]byte{true: 'g', false: 'c'}[hasGPUs(s.nodes[i])])
 	for _, r := range s.resources {
 		b.WriteByte('|')
 		free := s.free[i][r]
@@ -240,4 +251,14 @@ func (s *search) result() Result {
 		res.Services = append(res.Services, sr)
 	}
 	return res
+}
+
+// hasGPUs: the node has some NVIDIA resource.
+func hasGPUs(n Node) bool {
+	for r := range n.Free {
+		if IsNvidia(r) {
+			return true
+		}
+	}
+	return false
 }

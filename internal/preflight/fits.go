@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	resourcehelper "k8s.io/component-helpers/resource"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
@@ -19,6 +20,59 @@ import (
 // service that asks for NVIDIA resources. admit, when set, may replace a pod spec with what
 // the cluster's admission makes of it (default tolerations, node selectors).
 func Demands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit func(ns string, spec *corev1.PodSpec) *corev1.PodSpec) ([]placement.Demand, error) {
+	return demands(graphs, cfg, admit, nvidiaRequests)
+}
+
+// PodDemands is Demands for every service, each pod asking for everything the scheduler's
+// resource filter counts: NVIDIA resources, CPU, memory, ephemeral storage and a pod slot
+// ("pods"), requests as the scheduler sums them (PodRequests).
+func PodDemands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit func(ns string, spec *corev1.PodSpec) *corev1.PodSpec) ([]placement.Demand, error) {
+	return demands(graphs, cfg, admit, PodRequests)
+}
+
+// PodRequests is what a pod with this spec asks of a node: the scheduler's sum of requests
+// (init containers by the max rule, sidecars, overhead), a request missing where a limit is
+// given taking the limit as API defaulting does (a spec admission has not seen), and one pod
+// slot. Quantities in the resource's base unit: millicores for CPU, bytes, counts.
+func PodRequests(spec *corev1.PodSpec) map[string]int64 {
+	pod := &corev1.Pod{Spec: *spec.DeepCopy()}
+	defaults := func(cs []corev1.Container) {
+		for i := range cs {
+			r := &cs[i].Resources
+			for name, q := range r.Limits {
+				if _, ok := r.Requests[name]; !ok {
+					if r.Requests == nil {
+						r.Requests = corev1.ResourceList{}
+					}
+					r.Requests[name] = q
+				}
+			}
+		}
+	}
+	defaults(pod.Spec.Containers)
+	defaults(pod.Spec.InitContainers)
+	return StoredRequests(pod)
+}
+
+// StoredRequests is PodRequests of a pod the API server stored: its defaults are applied, so
+// nothing is copied (a plan reads every active pod of the cluster).
+func StoredRequests(pod *corev1.Pod) map[string]int64 {
+	out := map[string]int64{string(corev1.ResourcePods): 1}
+	for name, q := range resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{}) {
+		if q.IsZero() {
+			continue
+		}
+		if name == corev1.ResourceCPU {
+			out[string(name)] = q.MilliValue()
+		} else {
+			out[string(name)] = q.Value()
+		}
+	}
+	return out
+}
+
+func demands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit func(ns string, spec *corev1.PodSpec) *corev1.PodSpec,
+	requests func(*corev1.PodSpec) map[string]int64) ([]placement.Demand, error) {
 	var out []placement.Demand
 	for _, g := range graphs {
 		if err := render.Unimplemented(g); err != nil {
@@ -29,7 +83,7 @@ func Demands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit 
 			if err != nil {
 				return nil, fmt.Errorf("%s/%s: %w", g.Name, name, err)
 			}
-			req := nvidiaRequests(&spec)
+			req := requests(&spec)
 			if len(req) == 0 {
 				continue
 			}
@@ -43,7 +97,9 @@ func Demands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit 
 			}
 			pod := &spec
 			if admit != nil {
+				// What admission adds counts: a LimitRange's default requests, for one.
 				pod = admit(g.Namespace, pod)
+				req = requests(pod)
 			}
 			out = append(out, placement.Demand{Service: service, Replicas: replicas, GroupSize: group, Requests: req, Pod: pod, Shared: asksForShared(pod)})
 		}

@@ -1,0 +1,207 @@
+package plan
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/placement"
+)
+
+const gpu = "nvidia.com/gpu"
+
+// gpuNode is a Ready H100 node with 8 GPUs, 64 CPUs, 512Gi and 110 pod slots, as GFD labels it.
+func gpuNode(name string, mutate ...func(*corev1.Node)) corev1.Node {
+	n := corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+			"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu.count": "8", "nvidia.com/gpu.memory": "81559",
+			"kubernetes.io/hostname": name}},
+		Status: corev1.NodeStatus{
+			Allocatable: corev1.ResourceList{gpu: resource.MustParse("8"), corev1.ResourceCPU: resource.MustParse("64"),
+				corev1.ResourceMemory: resource.MustParse("512Gi"), corev1.ResourcePods: resource.MustParse("110")},
+			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
+		},
+	}
+	for _, m := range mutate {
+		m(&n)
+	}
+	return n
+}
+
+func cpuNode(name string) corev1.Node {
+	return corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}},
+		Status: corev1.NodeStatus{
+			Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("16"), corev1.ResourceMemory: resource.MustParse("64Gi"),
+				corev1.ResourcePods: resource.MustParse("110")},
+			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
+		},
+	}
+}
+
+// pod is a load of n GPUs and cpu millicores on node.
+func pod(node string, gpus, cpu int64, graph string) Load {
+	r := map[string]int64{"pods": 1, "cpu": cpu}
+	if gpus > 0 {
+		r[gpu] = gpus
+	}
+	return Load{Node: node, Requests: r, Graph: graph}
+}
+
+func demand(name string, replicas, gpus, cpu int64) placement.Demand {
+	r := map[string]int64{"pods": 1, "cpu": cpu, "memory": 16 << 30}
+	if gpus > 0 {
+		r[gpu] = gpus
+	}
+	return placement.Demand{Service: name, Replicas: replicas, Requests: r, Pod: &corev1.PodSpec{}}
+}
+
+func service(t *testing.T, r Report, name string) Service {
+	t.Helper()
+	for _, s := range r.Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no service %q in %+v", name, r.Services)
+	return Service{}
+}
+
+// A node with free GPUs but no CPU left takes no pod: the plan counts what the scheduler's
+// resource filter counts, and says which resource is short.
+func TestPlanCountsCPUAndPodSlots(t *testing.T) {
+	in := Input{Nodes: []corev1.Node{gpuNode("h100-0")}, Pods: []Load{pod("h100-0", 0, 62_000, "")}}
+	rep := Build([]placement.Demand{demand("decode", 1, 4, 4000)}, in, Options{Graph: "g"})
+	dec := service(t, rep, "decode")
+	if rep.Fits || dec.Fits || !rep.Proven {
+		t.Fatalf("fits=%v proven=%v: 4 CPUs on a node with 2 free", rep.Fits, rep.Proven)
+	}
+	for _, want := range []string{"0 of 1 replica(s) placed", "4 nvidia.com/gpu, 4 cpu, 16Gi memory", "0 of its 1 candidate node(s) have 4 cpu left, the most is 2 (h100-0)"} {
+		if !strings.Contains(dec.Reason, want) {
+			t.Errorf("reason %q lacks %q", dec.Reason, want)
+		}
+	}
+	// Pod slots: 110 pods already there.
+	full := Input{Nodes: []corev1.Node{gpuNode("h100-0")}}
+	for range 110 {
+		full.Pods = append(full.Pods, pod("h100-0", 0, 1, ""))
+	}
+	rep = Build([]placement.Demand{demand("decode", 1, 1, 100)}, full, Options{})
+	if dec := service(t, rep, "decode"); dec.Fits || !strings.Contains(dec.Reason, "have 1 pods left, the most is 0") {
+		t.Errorf("a node with no pod slot left: fits=%v reason %q", dec.Fits, dec.Reason)
+	}
+	// A CPU-only service goes to a CPU node; what is left is reported per node.
+	in.Nodes = append(in.Nodes, cpuNode("cpu-0"))
+	rep = Build([]placement.Demand{demand("frontend", 2, 0, 1000)}, in, Options{})
+	fe := service(t, rep, "frontend")
+	if !rep.Fits || len(rep.Nodes) != 1 || rep.Nodes[0].Name != "cpu-0" || rep.Nodes[0].FreeAfter["cpu"] != "14" || rep.Nodes[0].FreeAfter["memory"] != "32Gi" ||
+		fe.Placement[0] != (NodePods{Node: "cpu-0", Pods: 2}) {
+		t.Errorf("frontend: fits=%v nodes %+v placement %+v", rep.Fits, rep.Nodes, fe.Placement)
+	}
+}
+
+// A deployed graph is planned as a change: its own pods do not count against it.
+func TestPlanOfADeployedGraphLeavesItsOwnPodsOut(t *testing.T) {
+	in := Input{Nodes: []corev1.Node{gpuNode("h100-0")}, Pods: []Load{
+		pod("h100-0", 8, 1000, "inference/disagg"), // the graph's decode pod
+	}}
+	d := []placement.Demand{demand("decode", 1, 8, 1000)}
+	if rep := Build(d, in, Options{}); rep.Fits || rep.Mode != ModeNew {
+		t.Errorf("as a new graph: fits=%v mode %s, want its own pod counted", rep.Fits, rep.Mode)
+	}
+	rep := Build(d, in, Options{Own: "inference/disagg"})
+	if !rep.Fits || rep.Mode != ModeChange || rep.Cluster.OwnPods != 1 {
+		t.Errorf("as a change: fits=%v mode %s own pods %d", rep.Fits, rep.Mode, rep.Cluster.OwnPods)
+	}
+	// Another graph of the same name in another namespace still counts.
+	in.Pods[0].Graph = "other/disagg"
+	if rep := Build(d, in, Options{Own: "inference/disagg"}); rep.Fits {
+		t.Error("a pod of another namespace's graph was left out")
+	}
+}
+
+// Among placements the plan prefers the one that keeps whole nodes free: a 4-GPU pod goes to the
+// node with 4 left (first fit by name would break the whole node open), and the figure says so.
+func TestPlanKeepsWholeNodesFree(t *testing.T) {
+	in := Input{Nodes: []corev1.Node{gpuNode("a"), gpuNode("b")}, Pods: []Load{pod("b", 4, 1000, "")}}
+	rep := Build([]placement.Demand{demand("prefill", 1, 4, 1000)}, in, Options{})
+	if !rep.Fits || rep.Method != MethodExact {
+		t.Fatalf("fits=%v method %s", rep.Fits, rep.Method)
+	}
+	if p := service(t, rep, "prefill").Placement; len(p) != 1 || p[0].Node != "b" {
+		t.Errorf("placement %+v, want node b (best fit)", p)
+	}
+	if rep.Fragmentation != (Fragmentation{StrandedGPUs: 0, PartlyUsedNodes: 0, WholeFreeNodes: 1}) {
+		t.Errorf("fragmentation %+v", rep.Fragmentation)
+	}
+	if len(rep.Pools) != 1 || rep.Pools[0] != (Pool{Name: rep.Pools[0].Name, Unit: inventory.UnitGPU, Nodes: 2, FreeBefore: 12, FreeAfter: 8}) ||
+		!strings.Contains(rep.Pools[0].Name, "H100") {
+		t.Errorf("pools %+v", rep.Pools)
+	}
+	// First fit's answer, for contrast: it strands 8 GPUs on two partly used nodes.
+	first := placement.Place([]placement.Node{{Node: &in.Nodes[0], Free: map[string]int64{gpu: 8}}, {Node: &in.Nodes[1], Free: map[string]int64{gpu: 4}}},
+		[]placement.Demand{{Service: "prefill", Replicas: 1, Requests: map[string]int64{gpu: 4}}})
+	if first.Services[0].Nodes[0] != "a" {
+		t.Fatalf("first fit chose %v; the test no longer shows the difference", first.Services[0].Nodes)
+	}
+}
+
+// A Deployment's surge pods: with room they run beside the old ones; without room and with
+// maxUnavailable 0 (25% of 2 replicas) the update would stall, and the advice says what works.
+func TestPlanRolloutSurge(t *testing.T) {
+	d := []placement.Demand{demand("decode", 2, 8, 1000)}
+	surge := map[string]Surge{"decode": {MaxSurge: 1, MaxUnavailable: 0}}
+	in := Input{Nodes: []corev1.Node{gpuNode("a"), gpuNode("b")}}
+	rep := Build(d, in, Options{Surge: surge})
+	if !rep.Fits || len(rep.Rollouts) != 1 {
+		t.Fatalf("fits=%v rollouts %+v", rep.Fits, rep.Rollouts)
+	}
+	r := rep.Rollouts[0]
+	if r.SurgeFits || !r.Stalls || !strings.Contains(r.Advice, "would stall") || !strings.Contains(r.Advice, "maxSurge 0 and maxUnavailable 1") {
+		t.Errorf("rollout %+v", r)
+	}
+	in.Nodes = append(in.Nodes, gpuNode("c"))
+	if r := Build(d, in, Options{Surge: surge}).Rollouts[0]; !r.SurgeFits || r.Stalls {
+		t.Errorf("with a third node: %+v", r)
+	}
+	// With maxUnavailable 1 the update proceeds without surge room.
+	surge["decode"] = Surge{MaxSurge: 1, MaxUnavailable: 1}
+	in.Nodes = in.Nodes[:2]
+	if r := Build(d, in, Options{Surge: surge}).Rollouts[0]; r.SurgeFits || r.Stalls || !strings.Contains(r.Advice, "replaces 1 old pod(s) at a time") {
+		t.Errorf("maxUnavailable 1: %+v", r)
+	}
+}
+
+// Nodes not Ready or cordoned are left out and counted; a whole-GPU demand does not go to
+// time-sliced replicas; beyond the exact search's reach the plan says it is a heuristic.
+func TestPlanNodesAndMethod(t *testing.T) {
+	notReady := gpuNode("n", func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionFalse })
+	cordoned := gpuNode("c", func(n *corev1.Node) { n.Spec.Unschedulable = true })
+	shared := gpuNode("s", func(n *corev1.Node) {
+		n.Labels["nvidia.com/gpu.sharing-strategy"] = "time-slicing"
+		n.Labels["nvidia.com/gpu.replicas"] = "4"
+		n.Labels["nvidia.com/gpu.product"] = "NVIDIA-H100-80GB-HBM3-SHARED"
+		n.Status.Allocatable[gpu] = resource.MustParse("32")
+	})
+	rep := Build([]placement.Demand{demand("decode", 1, 1, 100)}, Input{Nodes: []corev1.Node{notReady, cordoned, shared}}, Options{})
+	if rep.Cluster != (Cluster{Nodes: 3, Usable: 1, NotReady: 1, Unschedulable: 1}) || rep.Fits {
+		t.Errorf("cluster %+v fits %v: the shared node holds no whole GPU", rep.Cluster, rep.Fits)
+	}
+	var nodes []corev1.Node
+	for i := range 10 {
+		nodes = append(nodes, gpuNode(fmt.Sprintf("h-%02d", i)))
+	}
+	rep = Build([]placement.Demand{demand("decode", MaxExactPods+1, 1, 100)}, Input{Nodes: nodes}, Options{})
+	if !rep.Fits || rep.Method != MethodHeuristic || rep.Proven || len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "beyond the exact search") {
+		t.Errorf("65 pods: fits=%v method %s proven %v notes %q", rep.Fits, rep.Method, rep.Proven, rep.Notes)
+	}
+	// Best fit fills eight nodes and starts a ninth: 7 GPUs stranded there, one node whole.
+	if rep.Fragmentation != (Fragmentation{StrandedGPUs: 7, PartlyUsedNodes: 1, WholeFreeNodes: 1}) {
+		t.Errorf("fragmentation %+v", rep.Fragmentation)
+	}
+}
