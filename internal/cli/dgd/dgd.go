@@ -6,7 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -54,6 +58,13 @@ func Failed(ctx context.Context, err error) error {
 	return exit.WithCode(exit.Failure, err)
 }
 
+// IsMissing: err says the one graph asked for does not exist (a 404 about it, not about the
+// resource: a cluster without the CRD is another answer).
+func IsMissing(err error) bool {
+	var status apierrors.APIStatus
+	return apierrors.IsNotFound(err) && errors.As(err, &status) && status.Status().Details != nil && status.Status().Details.Name != ""
+}
+
 // isCollection: a 404 about the resource itself (no name in its details), not one graph.
 func isCollection(err error) bool {
 	var status apierrors.APIStatus
@@ -91,4 +102,48 @@ func CompleteNames(ctx context.Context, flags *genericclioptions.ConfigFlags) []
 		names = append(names, u.GetName())
 	}
 	return names
+}
+
+// ParseName reads a graph's name from a command's arguments, as kubectl reads a resource:
+// dgd/NAME or dgd NAME; none is "" (the command may take -f instead). command names the
+// command in errors ("explain").
+func ParseName(command string, args []string) (string, error) {
+	var name string
+	switch {
+	case len(args) == 0:
+		return "", nil
+	case len(args) == 1 && strings.Contains(args[0], "/"):
+		kind, n, _ := strings.Cut(args[0], "/")
+		if !slices.Contains(ResourceNames, strings.ToLower(kind)) {
+			return "", fmt.Errorf("unknown resource type %q: dynamoctl %s takes DynamoGraphDeployments (dgd/NAME)", kind, command)
+		}
+		name = n
+	case len(args) == 2 && slices.Contains(ResourceNames, strings.ToLower(args[0])):
+		name = args[1]
+	case len(args) == 1:
+		return "", fmt.Errorf("say which resource: dynamoctl %s dgd/%s", command, args[0])
+	default:
+		return "", fmt.Errorf("%s takes one graph: dgd/NAME", command)
+	}
+	if name == "" {
+		return "", errors.New("the graph's name is empty: dgd/NAME")
+	}
+	return name, nil
+}
+
+// ValidArgs completes dgd/ and then the graphs' names, for commands that take dgd/NAME.
+func ValidArgs(flags *genericclioptions.ConfigFlags) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 || !strings.HasPrefix(toComplete, "dgd/") {
+			if len(args) == 0 {
+				return []string{"dgd/"}, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
+			}
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var out []string
+		for _, n := range CompleteNames(cmd.Context(), flags) {
+			out = append(out, "dgd/"+n)
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
 }

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -79,19 +77,7 @@ not exist, 2 usage error, 3 cluster unreachable.`,
   dynamoctl explain dgd vllm-disagg -n inference -o yaml
   dynamoctl explain -f graph.yaml
   dynamoctl explain dgd/vllm-disagg --bundle ./vllm-disagg-bundle`,
-		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-			if len(args) > 0 || !strings.HasPrefix(toComplete, "dgd/") {
-				if len(args) == 0 {
-					return []string{"dgd/"}, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
-				}
-				return nil, cobra.ShellCompDirectiveNoFileComp
-			}
-			var out []string
-			for _, n := range dgd.CompleteNames(cmd.Context(), flags) {
-				out = append(out, "dgd/"+n)
-			}
-			return out, cobra.ShellCompDirectiveNoFileComp
-		},
+		ValidArgsFunction: dgd.ValidArgs(flags),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
 				return exit.UsageError(err)
@@ -118,26 +104,8 @@ func (o *Options) Complete(args []string) error {
 		return err
 	}
 	o.namespace = kube.Namespace(o.flags)
-	switch {
-	case len(args) == 0:
-		return nil
-	case len(args) == 1 && strings.Contains(args[0], "/"):
-		kind, name, _ := strings.Cut(args[0], "/")
-		if !slices.Contains(dgd.ResourceNames, strings.ToLower(kind)) {
-			return fmt.Errorf("unknown resource type %q: dynamoctl explain explains DynamoGraphDeployments (dgd/NAME)", kind)
-		}
-		o.Name = name
-	case len(args) == 2 && slices.Contains(dgd.ResourceNames, strings.ToLower(args[0])):
-		o.Name = args[1]
-	case len(args) == 1:
-		return fmt.Errorf("say which resource: dynamoctl explain dgd/%s", args[0])
-	default:
-		return fmt.Errorf("explain takes one graph: dgd/NAME")
-	}
-	if o.Name == "" {
-		return errors.New("the graph's name is empty: dgd/NAME")
-	}
-	return nil
+	o.Name, err = dgd.ParseName("explain", args)
+	return err
 }
 
 // Validate wants exactly one of a name or -f; a bundle is of a graph on the cluster.

@@ -2,7 +2,6 @@ package explain
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -69,7 +68,7 @@ type liveRead struct {
 // GPU usage on them.
 func readLive(ctx context.Context, c clients, ns, name string, bundle, fresh bool, now time.Time) (*liveRead, error) {
 	u, err := c.dyn.Resource(dgd.Resource).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) && isNamed(err) {
+	if dgd.IsMissing(err) {
 		return nil, exit.WithCode(exit.Failure, fmt.Errorf("dynamographdeployment %q not found in namespace %q", name, ns))
 	}
 	if err != nil {
@@ -96,12 +95,6 @@ func readLive(ctx context.Context, c clients, ns, name string, bundle, fresh boo
 		eg.Go(func() error { return readNodes(gctx, c, in, qs) })
 	}
 	return in, eg.Wait()
-}
-
-// isNamed: a 404 about one object, not about the resource.
-func isNamed(err error) bool {
-	var status apierrors.APIStatus
-	return errors.As(err, &status) && status.Status().Details != nil && status.Status().Details.Name != ""
 }
 
 // readChildren gets every service's workload and lists the graph's ReplicaSets and pods (one

@@ -1,0 +1,353 @@
+// Package plan is `dynamoctl plan`: where every pod of a graph would go on the cluster as it is
+// now, what is left, and for a service that does not fit, why.
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/dgd"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
+	"github.com/dynamo-infra/dynamo-infra/internal/placement"
+	"github.com/dynamo-infra/dynamo-infra/internal/plan"
+	"github.com/dynamo-infra/dynamo-infra/internal/preflight"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
+)
+
+// Options are the flags and arguments of `dynamoctl plan`.
+type Options struct {
+	// Name is a graph on the cluster (dgd/NAME), planned as a change.
+	Name string
+	// File is a graph manifest not applied yet (-f; "-" for stdin).
+	File string
+	// Replicas are what-if replica counts, SERVICE=N.
+	Replicas []string
+	// AddNodes are what-if nodes of the dev cluster's kinds, KIND=COUNT.
+	AddNodes []string
+
+	namespace string
+	replicas  map[string]int32
+	added     []corev1.Node
+	format    output.Format
+	out       *output.Flag
+	flags     *genericclioptions.ConfigFlags
+	streams   genericiooptions.IOStreams
+}
+
+// NewCommand returns `dynamoctl plan`.
+func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{flags: flags, streams: streams}
+	cmd := &cobra.Command{
+		Use:   "plan dgd/NAME | -f FILE",
+		Short: "Place every pod of a graph on the cluster as it is now: where, what is left, and why not",
+		Long: `Plan a DynamoGraphDeployment on the cluster as it is now. Every service is rendered as the
+operator renders it, its pod passed through the cluster's admission (a server-side dry run, so
+default tolerations and LimitRange requests count), and every replica placed on a Ready,
+schedulable node its node selector, affinity and tolerations allow, with enough free of every
+resource it requests: NVIDIA GPUs, MIG devices and shared replicas (a whole-GPU pod never goes to
+time-sliced replicas), CPU, memory, ephemeral storage and pod slots. A multi-node service's pods
+take a node each.
+
+Graphs of up to 64 pods on up to 500 candidate nodes are searched exactly: "does not fit" means
+no placement exists. Beyond that the plan is a heuristic and says so. Among placements, the plan
+prefers the one that keeps whole nodes free (best fit) and reports the GPUs it strands on partly
+used nodes.
+
+A graph on the cluster (dgd/NAME) is planned as a change: its own pods do not count against it.
+For each GPU Deployment the plan also checks its rolling update: whether its surge pods fit beside
+the old ones, and if not, whether the update proceeds or stalls.
+
+What if: --replicas SERVICE=N changes a service's replicas; --add-nodes KIND=COUNT adds nodes of
+a dev-cluster kind (dynamoctl dev cluster kinds) as if they had joined.
+
+Not checked: inter-pod affinity, topology spread constraints and volume topology (the plan says
+when a pod has them), and pods that are Pending but not yet bound (they hold nothing yet).
+
+Exit codes: 0 every pod fits, 1 some do not, 2 usage error, 3 cluster unreachable.`,
+		Example: `  dynamoctl plan -f graph.yaml
+  dynamoctl plan dgd/vllm-disagg -n inference
+  dynamoctl plan dgd/vllm-disagg --replicas decode=4 --add-nodes h100=2 -o yaml`,
+		ValidArgsFunction: dgd.ValidArgs(flags),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return exit.UsageError(err)
+			}
+			if err := o.Validate(); err != nil {
+				return exit.UsageError(err)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.File, "filename", "f", "", "Plan the graph in this file (not applied yet); - for stdin")
+	f.StringSliceVar(&o.Replicas, "replicas", nil, "What if a service had N replicas: SERVICE=N (repeatable, comma-separated)")
+	f.StringSliceVar(&o.AddNodes, "add-nodes", nil, "What if COUNT nodes of a dev-cluster kind joined: KIND=COUNT (repeatable, comma-separated)")
+	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
+	_ = cmd.RegisterFlagCompletionFunc("add-nodes", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		var out []string
+		for _, k := range devcluster.NodeKindNames() {
+			out = append(out, k+"=")
+		}
+		return out, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
+	})
+	o.out = output.AddFlag(cmd, output.Table, output.Wide, output.JSON, output.YAML)
+	return cmd
+}
+
+// Complete reads the graph's name, the namespace, the format and the what-if flags.
+func (o *Options) Complete(args []string) error {
+	var err error
+	if o.format, err = o.out.Format(); err != nil {
+		return err
+	}
+	o.namespace = kube.Namespace(o.flags)
+	if o.Name, err = dgd.ParseName("plan", args); err != nil {
+		return err
+	}
+	o.replicas = map[string]int32{}
+	for _, kv := range o.Replicas {
+		svc, n, ok := strings.Cut(kv, "=")
+		v, err := strconv.ParseInt(n, 10, 32)
+		if !ok || svc == "" || err != nil || v < 0 {
+			return fmt.Errorf("--replicas %q: want SERVICE=N, N a whole number", kv)
+		}
+		o.replicas[svc] = int32(v)
+	}
+	o.added = nil
+	for _, kv := range o.AddNodes {
+		name, n, ok := strings.Cut(kv, "=")
+		count, err := strconv.Atoi(n)
+		if !ok || err != nil || count < 1 {
+			return fmt.Errorf("--add-nodes %q: want KIND=COUNT, COUNT at least 1", kv)
+		}
+		kind, found := devcluster.LookupNodeKind(name)
+		if !found {
+			return fmt.Errorf("--add-nodes: unknown node kind %q (kinds: %s)", name, strings.Join(devcluster.NodeKindNames(), ", "))
+		}
+		for i := range count {
+			o.added = append(o.added, whatIfNode(kind, fmt.Sprintf("what-if-%s-%d", kind.Name, len(o.added)+i)))
+		}
+	}
+	return nil
+}
+
+// whatIfNode is a Ready node of a dev-cluster kind as the real machine would join: without the
+// simulated cluster's kwok taint.
+func whatIfNode(kind devcluster.NodeKind, name string) corev1.Node {
+	n := devcluster.NewNode(kind, name, "what-if")
+	n.Annotations = nil
+	n.Spec.Taints = nil
+	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+	return plan.TrimNode(n)
+}
+
+// Validate wants exactly one of a name or -f.
+func (o *Options) Validate() error {
+	switch {
+	case o.Name == "" && o.File == "":
+		return errors.New("say what to plan: dynamoctl plan dgd/NAME, or -f FILE")
+	case o.Name != "" && o.File != "":
+		return errors.New("give a graph's name or -f, not both")
+	}
+	return nil
+}
+
+// Run reads the graph and the cluster, plans, prints, and exits 1 when something does not fit.
+func (o *Options) Run(ctx context.Context) error {
+	cfg, err := kube.RESTConfig(o.flags)
+	if err != nil {
+		return exit.WithCode(exit.Unreachable, err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return exit.WithCode(exit.Unreachable, err)
+	}
+	g, others, err := o.graph(ctx, cfg)
+	if err != nil {
+		return dgd.Failed(ctx, err)
+	}
+	if err := o.applyReplicas(g); err != nil {
+		return exit.UsageError(err)
+	}
+	rep, err := o.plan(ctx, cs, g)
+	if err != nil {
+		return dgd.Failed(ctx, err)
+	}
+	if len(others) > 0 {
+		rep.Notes = append(rep.Notes, "ignored (not DynamoGraphDeployments): "+strings.Join(others, ", "))
+	}
+	switch o.format {
+	case output.Table, output.Wide:
+		err = Print(o.streams.Out, rep, o.format == output.Wide)
+	default:
+		err = output.Encode(o.streams.Out, o.format, rep)
+	}
+	if err != nil {
+		return err
+	}
+	if !rep.Fits {
+		var short []string
+		for _, s := range rep.Services {
+			if !s.Fits {
+				short = append(short, s.Name)
+			}
+		}
+		return exit.WithCode(exit.Failure, fmt.Errorf("%s/%s does not fit: %s", rep.Namespace, rep.Graph, strings.Join(short, ", ")))
+	}
+	return nil
+}
+
+// graph reads the graph from -f or the cluster; others are -f's documents that are not graphs.
+func (o *Options) graph(ctx context.Context, cfg *rest.Config) (*v1alpha1.DynamoGraphDeployment, []string, error) {
+	if o.File != "" {
+		docs, err := render.ReadGraphs(o.File, o.streams.In, o.namespace)
+		if err != nil {
+			return nil, nil, exit.UsageError(fmt.Errorf("-f: %w", err))
+		}
+		graphs := docs.Graphs()
+		if len(graphs) != 1 {
+			return nil, nil, exit.UsageError(fmt.Errorf("-f %s: %d DynamoGraphDeployments; plan takes one", o.File, len(graphs)))
+		}
+		return graphs[0], docs.Others(), nil
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := dyn.Resource(dgd.Resource).Namespace(o.namespace).Get(ctx, o.Name, metav1.GetOptions{})
+	if dgd.IsMissing(err) {
+		return nil, nil, exit.WithCode(exit.Failure, fmt.Errorf("dynamographdeployment %q not found in namespace %q", o.Name, o.namespace))
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := dgd.Decode(u)
+	return g, nil, err
+}
+
+// applyReplicas sets the what-if replica counts.
+func (o *Options) applyReplicas(g *v1alpha1.DynamoGraphDeployment) error {
+	for _, svc := range slices.Sorted(maps.Keys(o.replicas)) {
+		s := g.Spec.Services[svc]
+		if s == nil {
+			return fmt.Errorf("--replicas: %s has no service %q (services: %s)", g.Name, svc, strings.Join(render.ServiceNames(g), ", "))
+		}
+		s.Replicas = ptr.To(o.replicas[svc])
+	}
+	return nil
+}
+
+// plan reads the cluster and plans the graph: its pods through admission, the nodes and active
+// pods as `dynamoctl gpus` reads them, the what-if nodes added.
+func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *v1alpha1.DynamoGraphDeployment) (plan.Report, error) {
+	if g.Namespace == "" {
+		g.Namespace = o.namespace
+	}
+	var admissionNote string
+	admit := func(ns string, spec *corev1.PodSpec) *corev1.PodSpec {
+		got, err := preflight.Admitted(ctx, cs, ns, spec)
+		if err != nil {
+			admissionNote = "planned without the cluster's admission defaults (" + oneLine(err) + ")"
+			return spec
+		}
+		return got
+	}
+	cfg := render.Config{DiscoveryBackend: "kubernetes"}
+	demands, err := preflight.PodDemands([]*v1alpha1.DynamoGraphDeployment{g}, cfg, admit)
+	if err != nil {
+		return plan.Report{}, exit.UsageError(fmt.Errorf("render: %w", err))
+	}
+	if ctx.Err() != nil {
+		return plan.Report{}, ctx.Err()
+	}
+	in, err := plan.ListFromAPI(ctx, cs)
+	if err != nil {
+		return plan.Report{}, err
+	}
+	in.Nodes = append(in.Nodes, o.added...)
+	opts := plan.Options{Graph: g.Name, Namespace: g.Namespace, Added: len(o.added), Surge: surges(g, cfg)}
+	if o.Name != "" {
+		opts.Own = g.Namespace + "/" + g.Name
+	}
+	rep := plan.Build(demands, in, opts)
+	if admissionNote != "" {
+		rep.Notes = append(rep.Notes, admissionNote)
+	}
+	rep.Notes = append(rep.Notes, unchecked(demands)...)
+	return rep, nil
+}
+
+// surges resolves each Deployment's rolling-update parameters as the operator renders them.
+func surges(g *v1alpha1.DynamoGraphDeployment, cfg render.Config) map[string]plan.Surge {
+	out := map[string]plan.Surge{}
+	for _, svc := range render.ServiceNames(g) {
+		if render.NodeCount(g.Spec.Services[svc]) > 1 {
+			continue
+		}
+		d, err := render.Deployment(g, svc, cfg)
+		if err != nil || d.Spec.Strategy.RollingUpdate == nil {
+			continue
+		}
+		replicas := int(render.Replicas(g.Spec.Services[svc]))
+		ru := d.Spec.Strategy.RollingUpdate
+		// As the Deployment controller resolves them: surge rounds up, unavailable down.
+		scaled := func(v *intstr.IntOrString, up bool) (int, error) {
+			if v == nil {
+				return 0, nil
+			}
+			return intstr.GetScaledValueFromIntOrPercent(v, replicas, up)
+		}
+		surge, err1 := scaled(ru.MaxSurge, true)
+		unavail, err2 := scaled(ru.MaxUnavailable, false)
+		if err1 == nil && err2 == nil {
+			out[svc] = plan.Surge{MaxSurge: int64(surge), MaxUnavailable: int64(unavail)}
+		}
+	}
+	return out
+}
+
+// unchecked names the scheduling constraints of the graph's pods the plan does not model.
+func unchecked(demands []placement.Demand) []string {
+	var out []string
+	for _, d := range demands {
+		var what []string
+		if a := d.Pod.Affinity; a != nil && a.PodAffinity != nil && len(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 {
+			what = append(what, "required pod affinity")
+		}
+		if a := d.Pod.Affinity; a != nil && a.PodAntiAffinity != nil && len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 {
+			what = append(what, "required pod anti-affinity")
+		}
+		for _, c := range d.Pod.TopologySpreadConstraints {
+			if c.WhenUnsatisfiable == corev1.DoNotSchedule {
+				what = append(what, "topology spread")
+				break
+			}
+		}
+		if len(what) > 0 {
+			out = append(out, fmt.Sprintf("%s: %s not checked by the plan", d.Service, strings.Join(what, ", ")))
+		}
+	}
+	return out
+}
+
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
