@@ -53,8 +53,8 @@ type ServiceResult struct {
 	GroupSize int64            `json:"groupSize"`
 	PerPod    map[string]int64 `json:"perPod"`
 	// Placed counts replicas (whole groups) placed.
-	Placed     int64    `json:"placed"`
-	Nodes []string `json:"nodes,omitempty"`
+	Placed int64    `json:"placed"`
+	Nodes  []string `json:"nodes,omitempty"`
 	// PodsPerNode is how many of its pods each node in Nodes takes.
 	PodsPerNode map[string]int64 `json:"podsPerNode,omitempty"`
 	Candidates  int              `json:"candidateNodes"`

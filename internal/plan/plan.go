@@ -347,11 +347,12 @@ func reason(dm placement.Demand, svc Service, nodes []placement.Node, after map[
 			if !placement.Allowed(dm.Pod, n.Node) {
 				continue
 			}
-			f := after[n.Node.Name][r]
+			f, has := after[n.Node.Name][r]
 			if f >= dm.Requests[r] {
 				s.room++
 			}
-			if s.mostAt == "" || f > s.most {
+			// The most free is said of nodes that have the resource at all.
+			if has && (s.mostAt == "" || f > s.most) {
 				s.most, s.mostAt = f, n.Node.Name
 			}
 		}
@@ -363,6 +364,9 @@ func reason(dm placement.Demand, svc Service, nodes []placement.Node, after map[
 	need := fmt.Sprintf("each pod needs %s", describe(dm.Requests))
 	if g := max(dm.GroupSize, 1); g > 1 {
 		need = fmt.Sprintf("each replica needs %d nodes with %s each", g, describe(dm.Requests))
+	}
+	if worst.mostAt == "" {
+		return fmt.Sprintf("%s; %s; none of its %d candidate node(s) has %s", placed, need, svc.CandidateNodes, worst.resource)
 	}
 	return fmt.Sprintf("%s; %s; %d of its %d candidate node(s) have %s %s left, the most is %s (%s)",
 		placed, need, worst.room, svc.CandidateNodes, quantity(worst.resource, dm.Requests[worst.resource]), worst.resource,

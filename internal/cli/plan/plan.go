@@ -78,7 +78,7 @@ For each GPU Deployment the plan also checks its rolling update: whether its sur
 the old ones, and if not, whether the update proceeds or stalls.
 
 What if: --replicas SERVICE=N changes a service's replicas; --add-nodes KIND=COUNT adds nodes of
-a dev-cluster kind (dynamoctl dev cluster kinds) as if they had joined.
+a dev-cluster kind (the kinds dynamoctl dev cluster up --profile takes) as if they had joined.
 
 Not checked: inter-pod affinity, topology spread constraints and volume topology (the plan says
 when a pod has them), and pods that are Pending but not yet bound (they hold nothing yet).

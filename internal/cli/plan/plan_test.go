@@ -106,7 +106,7 @@ func TestPlanOnTheCluster(t *testing.T) {
 	r = clitest.RunInProcess(ctx, kc, "plan", "-f", file, "--replicas", "decode=3", "-o", "json")
 	rep = decodeJSON(t, r)
 	if dec := svc(t, rep, "decode"); r.Code != exit.Failure || rep.Fits || !rep.Proven || dec.Placed != 2 ||
-		!strings.Contains(dec.Reason, "2 of 3 replica(s) placed; each pod needs 8 nvidia.com/gpu") || !strings.Contains(dec.Reason, "have 8 nvidia.com/gpu left, the most is 0") {
+		!strings.Contains(dec.Reason, "2 of 3 replica(s) placed; each pod needs 8 nvidia.com/gpu") || !strings.Contains(dec.Reason, "have 8 nvidia.com/gpu left, the most is 0 (h100-0)") {
 		t.Errorf("3 replicas: exit %d fits %v proven %v decode %+v", r.Code, rep.Fits, rep.Proven, dec)
 	}
 
