@@ -93,6 +93,8 @@ bench: build cluster-bin ## Run the benchmarks (numbers go to docs/benchmarks.md
 	$(GO) run ./bench/operator -operator $(BIN)/dynamo-operator -multinode -graphs 100
 	@# dynamoctl explain against kubectl get pods -l <the graph's selector> on 2,000 nodes and 20,000 pods.
 	$(GO) run ./bench/explain -dynamoctl $(BIN)/dynamoctl -operator $(BIN)/dynamo-operator
+	@# dynamoctl plan -f (exact and heuristic) against dynamoctl gpus on 2,000 nodes and 20,000 pods.
+	$(GO) run ./bench/plan -dynamoctl $(BIN)/dynamoctl
 
 .PHONY: clean
 clean: ## Remove build outputs (the cluster-binary cache under ~/.cache stays)

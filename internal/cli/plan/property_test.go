@@ -1,0 +1,284 @@
+package plan_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/plan"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/test/clitest"
+)
+
+// propertyCases is how many generated clusters and graphs TestPlanAgainstTheScheduler runs
+// (issue 16: at least 30).
+const propertyCases = 32
+
+// planCase is one generated cluster (its own nodes, some tainted, some partly used) and graph
+// (services of whole GPUs or MIG devices, confined to the case's nodes by a node selector).
+type planCase struct {
+	id      string
+	nodes   []*corev1.Node
+	fillers []*corev1.Pod
+	graph   string
+	// filled after the plan and the scheduler
+	rep       plan.Report
+	scheduled bool
+}
+
+const caseLabel = "dynamo-infra.dev/plan-case"
+
+// genCase builds case i from rng: 2–4 nodes of H100, H200, A100 MIG or L4; a third tainted;
+// half partly used by a pod bound to them; 1–3 services of 1–3 replicas, each asking for 1, 2,
+// 4 or 8 GPUs or 1–8 MIG 1g.10gb devices, half of them tolerating the case's taint.
+func genCase(rng *rand.Rand, i int) *planCase {
+	pc := &planCase{id: fmt.Sprintf("c%02d", i)}
+	kinds := []string{"h100", "h200", "a100-mig", "l4"}
+	taint := corev1.Taint{Key: "dedicated", Value: pc.id, Effect: corev1.TaintEffectNoSchedule}
+	hasMIG := false
+	for n := range 2 + rng.IntN(3) {
+		kind, _ := devcluster.LookupNodeKind(kinds[rng.IntN(len(kinds))])
+		node := devcluster.NewNode(kind, fmt.Sprintf("%s-%d", pc.id, n), "zone-a")
+		node.Labels[caseLabel] = pc.id
+		if rng.IntN(3) == 0 {
+			node.Spec.Taints = append(node.Spec.Taints, taint)
+		}
+		pc.nodes = append(pc.nodes, node)
+		hasMIG = hasMIG || kind.Name == "a100-mig"
+		gpus := node.Status.Allocatable.Name(devcluster.ResourceGPU, resource.DecimalSI).Value()
+		if rng.IntN(2) == 0 && gpus > 1 {
+			req := corev1.ResourceList{devcluster.ResourceGPU: *resource.NewQuantity(1+rng.Int64N(gpus-1), resource.DecimalSI)}
+			if kind.Name == "a100-mig" {
+				req[devcluster.ResourceMIGPrefix+"1g.10gb"] = *resource.NewQuantity(1+rng.Int64N(27), resource.DecimalSI)
+			}
+			pc.fillers = append(pc.fillers, &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: "filler-" + node.Name},
+				Spec: corev1.PodSpec{NodeName: node.Name, Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+					Containers: []corev1.Container{{Name: "main", Image: "registry.example/other:1", Resources: corev1.ResourceRequirements{Limits: req, Requests: req}}}},
+			})
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: nvidia.com/v1alpha1\nkind: DynamoGraphDeployment\nmetadata: {name: g, namespace: %s}\nspec:\n  services:\n", pc.id)
+	for s := range 1 + rng.IntN(3) {
+		res := fmt.Sprintf("{limits: {gpu: \"%d\"}}", []int{1, 2, 4, 8}[rng.IntN(4)])
+		if hasMIG && rng.IntN(3) == 0 {
+			res = fmt.Sprintf("{limits: {custom: {nvidia.com/mig-1g.10gb: \"%d\"}}}", 1+rng.IntN(8))
+		}
+		tol := ""
+		if rng.IntN(2) == 0 {
+			tol = fmt.Sprintf("        tolerations: [{key: dedicated, value: %s, effect: NoSchedule}]\n", pc.id)
+		}
+		fmt.Fprintf(&b, "    w%d:\n      componentType: worker\n      replicas: %d\n      resources: %s\n      extraPodSpec:\n        nodeSelector: {%s: %s}\n%s        mainContainer: {image: registry.example/worker:1}\n",
+			s, 1+rng.IntN(3), res, caseLabel, pc.id, tol)
+	}
+	pc.graph = b.String()
+	return pc
+}
+
+// The plan against the real scheduler, on 32 generated clusters and graphs at once (each on its
+// own nodes): whenever the scheduler places every pod, plan said it fits; whenever plan says it
+// does not fit, pods stay Pending; and every placement plan reports is valid — its pods, pinned
+// to its nodes by hostname, are all placed by the scheduler. Cases where the scheduler's greedy
+// order strands pods that plan places are counted (and pass the pinned check).
+func TestPlanAgainstTheScheduler(t *testing.T) {
+	c := devclustertest.Start(t, "cpu=1")
+	cs := c.Client()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	rng := rand.New(rand.NewPCG(16, 2026))
+	var cases []*planCase
+	var nodes []*corev1.Node
+	for i := range propertyCases {
+		pc := genCase(rng, i)
+		cases = append(cases, pc)
+		nodes = append(nodes, pc.nodes...)
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: pc.id}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.CreateNodes(ctx, nodes); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitNodesReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, pc := range cases {
+		for _, p := range pc.fillers {
+			if _, err := cs.CoreV1().Pods(pc.id).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.WaitDefaultServiceAccount(ctx, pc.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRunning(t, ctx, cs, cases)
+
+	// Every plan first (the graphs' pods do not exist yet), then every graph's pods.
+	dir := t.TempDir()
+	for _, pc := range cases {
+		file := filepath.Join(dir, pc.id+".yaml")
+		if err := os.WriteFile(file, []byte(pc.graph), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := clitest.RunInProcess(ctx, c.KubeconfigPath(), "plan", "-f", file, "-o", "json")
+		pc.rep = decodeJSON(t, r)
+		if (r.Code == 0) != pc.rep.Fits || pc.rep.Method != plan.MethodExact {
+			t.Fatalf("%s: exit %d fits %v method %s", pc.id, r.Code, pc.rep.Fits, pc.rep.Method)
+		}
+	}
+	for _, pc := range cases {
+		createGraphPods(t, ctx, cs, pc, nil)
+	}
+	for _, pc := range cases {
+		pc.scheduled = settle(t, ctx, cs, pc.id)
+	}
+	var fits, notFit, stranded int
+	for _, pc := range cases {
+		switch {
+		case pc.scheduled && !pc.rep.Fits:
+			t.Errorf("%s: the scheduler placed every pod, plan said it does not fit:\n%s\n%+v", pc.id, pc.graph, pc.rep.Services)
+		case !pc.rep.Fits:
+			notFit++
+		case !pc.scheduled:
+			stranded++
+		default:
+			fits++
+		}
+	}
+	t.Logf("%d cases: %d fit (scheduler agrees), %d do not fit (pods Pending), %d the scheduler strands where plan places", len(cases), fits, notFit, stranded)
+	if fits == 0 || notFit == 0 {
+		t.Errorf("the generated cases do not exercise both answers (fit %d, not %d)", fits, notFit)
+	}
+
+	// Every plan that fits, pinned: the scheduler must place every pod on the node plan chose.
+	for _, pc := range cases {
+		if !pc.rep.Fits {
+			continue
+		}
+		if err := cs.CoreV1().Pods(pc.id).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)},
+			metav1.ListOptions{LabelSelector: "plan-test=graph"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, pc := range cases {
+		if pc.rep.Fits {
+			waitGone(t, ctx, cs, pc.id)
+			createGraphPods(t, ctx, cs, pc, pc.rep.Services)
+		}
+	}
+	for _, pc := range cases {
+		if pc.rep.Fits && !settle(t, ctx, cs, pc.id) {
+			t.Errorf("%s: pods pinned to plan's nodes are not all placed: %+v", pc.id, pc.rep.Services)
+		}
+	}
+}
+
+// createGraphPods creates the graph's pods as the operator's children would run them (its
+// rendered pod spec, one pod per replica); with pinned, each pod gets plan's node by hostname.
+func createGraphPods(t *testing.T, ctx context.Context, cs kubernetes.Interface, pc *planCase, pinned []plan.Service) {
+	t.Helper()
+	graphs, err := render.DecodeGraphs(strings.NewReader(pc.graph), pc.id, pc.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := graphs[0]
+	for _, svc := range render.ServiceNames(g) {
+		spec, err := render.PodSpec(g, svc, render.Config{DiscoveryBackend: "kubernetes"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec.ServiceAccountName = "" // as plan's admission dry run: the discovery account is the operator's to create
+		var hosts []string
+		for _, s := range pinned {
+			if s.Name == svc {
+				for _, p := range s.Placement {
+					for range p.Pods {
+						hosts = append(hosts, p.Node)
+					}
+				}
+			}
+		}
+		for i := range int(render.Replicas(g.Spec.Services[svc])) {
+			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: svc + "-", Labels: map[string]string{"plan-test": "graph"}}, Spec: *spec.DeepCopy()}
+			if pinned != nil {
+				p.Spec.NodeSelector[devcluster.LabelHostname] = hosts[i]
+			}
+			if _, err := cs.CoreV1().Pods(pc.id).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+				t.Fatalf("%s: %v", pc.id, err)
+			}
+		}
+	}
+}
+
+// settle waits until the scheduler has decided on every graph pod of ns and says whether it
+// placed them all.
+func settle(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns string) bool {
+	t.Helper()
+	all := false
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "plan-test=graph"})
+		if err != nil {
+			return false, nil
+		}
+		all = true
+		for _, p := range pods.Items {
+			decided := false
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodScheduled {
+					decided = c.Status == corev1.ConditionTrue || c.Reason == corev1.PodReasonUnschedulable
+				}
+			}
+			if !decided {
+				return false, nil
+			}
+			all = all && p.Spec.NodeName != ""
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: the scheduler did not decide on every pod: %v", ns, err)
+	}
+	return all
+}
+
+func waitRunning(t *testing.T, ctx context.Context, cs kubernetes.Interface, cases []*planCase) {
+	t.Helper()
+	for _, pc := range cases {
+		for _, f := range pc.fillers {
+			err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+				p, err := cs.CoreV1().Pods(pc.id).Get(ctx, f.Name, metav1.GetOptions{})
+				return err == nil && p.Status.Phase == corev1.PodRunning, nil
+			})
+			if err != nil {
+				t.Fatalf("filler %s/%s not running: %v", pc.id, f.Name, err)
+			}
+		}
+	}
+}
+
+func waitGone(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns string) {
+	t.Helper()
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "plan-test=graph"})
+		return err == nil && len(pods.Items) == 0, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: the graph's pods are not gone: %v", ns, err)
+	}
+}
