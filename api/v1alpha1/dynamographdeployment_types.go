@@ -59,6 +59,36 @@ type DynamoGraphDeploymentStatus struct {
 	// replicas ready (kubectl get dgd and dynamoctl get dgd show it). Not in upstream's status.
 	// +optional
 	ReadyServices string `json:"readyServices,omitempty"`
+	// Placement records, for each topology constraint of the graph, where its pods run: the
+	// domain's node label, its values and the nodes (PlacementVerified sums it up). Not in
+	// upstream's status (Grove reports topology on its own objects).
+	// +optional
+	// +listType=atomic
+	Placement []TopologyPlacement `json:"placement,omitempty"`
+}
+
+// TopologyPlacement is where the pods of one topology constraint run.
+type TopologyPlacement struct {
+	// Service is the constrained service; empty for the graph's own constraint (all its pods).
+	// +optional
+	Service string `json:"service,omitempty"`
+	// Domain is the packDomain; Key the node label that names its domains.
+	Domain string `json:"domain"`
+	Key    string `json:"key"`
+	// PerGroup: a multi-node service, each replica's group packed on its own.
+	// +optional
+	PerGroup bool `json:"perGroup,omitempty"`
+	// Values are the domains (label values) the pods run in.
+	// +optional
+	Values []string `json:"values,omitempty"`
+	// Nodes are the nodes the pods run on.
+	// +optional
+	Nodes []string `json:"nodes,omitempty"`
+	// Unlabelled are nodes of the pods without the domain's label.
+	// +optional
+	Unlabelled []string `json:"unlabelled,omitempty"`
+	// Verified: the pods run in one domain (per group: each group's), on labelled nodes.
+	Verified bool `json:"verified"`
 }
 
 // ServiceReplicaStatus counts one service's replicas as its Deployment reports them (or its

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -84,30 +85,44 @@ func run(nodes, pods, runs int, bin string) (err error) {
 	}
 	kc := c.KubeconfigPath()
 	gpus := []string{bin, "gpus", "--kubeconfig", kc, "-o", "json"}
-	// Warm-ups: the API server's caches.
-	if _, _, err := load.Runs(1, nil, gpus...); err != nil {
-		return err
+	plans := map[string][]string{}
+	for _, name := range []string{"h200", "any"} {
+		plans[name] = []string{bin, "plan", "--kubeconfig", kc, "-f", filepath.Join(dir, name+".yaml"), "-o", "json"}
 	}
-	gT, gRSS, err := load.Runs(runs, nil, gpus...)
-	if err != nil {
-		return err
+	// Warm-ups (the API server's caches), then the runs interleaved — gpus, plan h200, plan
+	// any, again — so a cluster still settling slows all three alike.
+	for _, argv := range [][]string{gpus, plans["h200"], plans["any"]} {
+		if _, _, err := load.Runs(1, []int{1}, argv...); err != nil {
+			return err
+		}
 	}
-	fmt.Printf("\n%d nodes, %d pods, %d runs each (median wall time, range, peak RSS)\n", len(names)+1, pods, runs)
+	times := map[string][]time.Duration{}
+	rss := map[string]int64{}
+	for range runs {
+		for _, name := range []string{"gpus", "h200", "any"} {
+			argv := gpus
+			if name != "gpus" {
+				argv = plans[name]
+			}
+			t, r, err := load.Runs(1, []int{1}, argv...)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			times[name] = append(times[name], t[0])
+			rss[name] = max(rss[name], r)
+		}
+	}
+	for _, t := range times {
+		slices.Sort(t)
+	}
+	gT := times["gpus"]
+	fmt.Printf("\n%d nodes, %d pods, %d runs each, interleaved (median wall time, range, peak RSS)\n", len(names)+1, pods, runs)
 	line := func(what string, t []time.Duration, rss int64) {
 		fmt.Printf("%-40s %8s  [%s–%s]  %6.1f MiB  %.2fx gpus\n", what, load.Median(t).Round(time.Millisecond),
 			t[0].Round(time.Millisecond), t[len(t)-1].Round(time.Millisecond), float64(rss)/1024, float64(load.Median(t))/float64(load.Median(gT)))
 	}
-	line("dynamoctl gpus -o json", gT, gRSS)
-	for _, name := range []string{"h200", "any"} {
-		argv := []string{bin, "plan", "--kubeconfig", kc, "-f", filepath.Join(dir, name+".yaml"), "-o", "json"}
-		if _, _, err := load.Runs(1, []int{1}, argv...); err != nil {
-			return err
-		}
-		t, rss, err := load.Runs(runs, []int{1}, argv...)
-		if err != nil {
-			return fmt.Errorf("plan %s: %w", name, err)
-		}
-		line("dynamoctl plan -f "+name+".yaml -o json", t, rss)
-	}
+	line("dynamoctl gpus -o json", gT, rss["gpus"])
+	line("dynamoctl plan -f h200.yaml -o json", times["h200"], rss["h200"])
+	line("dynamoctl plan -f any.yaml -o json", times["any"], rss["any"])
 	return nil
 }

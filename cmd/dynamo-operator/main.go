@@ -35,6 +35,7 @@ func main() {
 	flag.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", 2*time.Second, "How often candidates try to acquire or renew the Lease")
 	flag.StringVar(&o.WatchNamespace, "watch-namespace", "", "Only reconcile graphs in this namespace (default: all namespaces)")
 	flag.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Graphs reconciled at once")
+	flag.DurationVar(&o.PlacementRefresh, "placement-refresh", controller.DefaultPlacementRefresh, "How often a graph with a topologyConstraint is verified against its nodes' labels again (status.placement, PlacementVerified)")
 	flag.DurationVar(&o.CapacityRefresh, "capacity-refresh", time.Minute, "While a graph is short of GPUs, how often to re-read the nodes and their pods' NVIDIA requests for status.services[].capacity (0 turns it off)")
 	showVersion := flag.Bool("version", false, "Print the version and exit")
 	zapOpts := zap.Options{}

@@ -15,6 +15,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	appsv1 "k8s.io/api/apps/v1"
@@ -65,6 +66,12 @@ type Reconciler struct {
 	// Capacity says how much is free for a service short of GPUs (status.services[].capacity);
 	// nil: the status goes without it.
 	Capacity *capacity.View
+	// PlacementRefresh is how often a graph with a topology constraint is verified again
+	// where nothing about it changed (a node relabelled), and how long a node's labels are
+	// kept (default DefaultPlacementRefresh).
+	PlacementRefresh time.Duration
+	// nodeLabels caches the labels of nodes the graphs' constrained pods run on.
+	nodeLabels sync.Map // node name → nodeLabelsEntry
 
 	// states and pods are this reconciler's share of resources_total and managed_pods_total.
 	states, pods graphGauges
@@ -79,7 +86,8 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=pods;endpoints,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=nodes,verbs=list
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list
+// +kubebuilder:rbac:groups=grove.io,resources=clustertopologies,verbs=get
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamoworkermetadatas,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
@@ -119,9 +127,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return ctrl.Result{}, nil // children go with their owner reference; created PVCs stay
 	}
 	span.SetAttributes(attribute.Int64(AttrGraphGeneration, dgd.Generation))
-	applyErr := r.applyChildren(ctx, dgd)
+	cfg, scopes, applyErr := r.renderConfig(ctx, dgd)
+	if applyErr == nil {
+		applyErr = r.applyChildren(ctx, dgd, cfg)
+	}
 	octx, ospan := r.startSpan(ctx, "observe")
-	obs, readErr := r.observe(octx, dgd)
+	obs, readErr := r.observe(octx, dgd, scopes)
 	endSpan(ospan, readErr)
 	sctx, sspan := r.startSpan(ctx, "write status")
 	st, err := r.writeStatus(sctx, dgd, obs, applyErr)
@@ -141,14 +152,20 @@ const capacityWait = 2 * time.Second
 // requeue: a graph short of capacity is looked at again when the capacity view may have a
 // newer figure (a Pending pod's status does not change while the cluster around it does).
 func (r *Reconciler) requeue(obs Observed) time.Duration {
+	var after time.Duration
 	switch {
 	case r.Capacity == nil || !obs.CapacityShort:
-		return 0
 	case obs.CapacityWaiting:
-		return capacityWait
+		after = capacityWait
 	default:
-		return r.Capacity.MaxAge
+		after = r.Capacity.MaxAge
 	}
+	// A placement is verified again now and then: a node relabelled changes it, and nothing
+	// the operator watches says so.
+	if obs.Topology && (after == 0 || r.placementRefresh() < after) {
+		after = r.placementRefresh()
+	}
+	return after
 }
 
 // count sets the graph's share of resources_total (its state) and managed_pods_total (its
@@ -174,11 +191,11 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 }
 
 // applyChildren renders the children and applies each one that differs from its live copy.
-func (r *Reconciler) applyChildren(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment) error {
+func (r *Reconciler) applyChildren(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, cfg render.Config) error {
 	if render.HasMultinode(dgd) && !r.LWS {
 		return &MultinodeUnavailableError{}
 	}
-	objs, err := render.Graph(dgd, r.Config)
+	objs, err := render.Graph(dgd, cfg)
 	if err != nil {
 		return fmt.Errorf("render: %w", err)
 	}
@@ -519,7 +536,7 @@ func subset(want, have map[string]string) bool {
 
 // observe reads the graph's Deployments and LeaderWorkerSets, their pods and the PVCs it
 // references.
-func (r *Reconciler) observe(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment) (Observed, error) {
+func (r *Reconciler) observe(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, scopes []topology.Scope) (Observed, error) {
 	obs := Observed{Deployments: map[string]*appsv1.Deployment{}, LeaderWorkerSets: map[string]*lwsv1.LeaderWorkerSet{}, Pods: map[string][]corev1.Pod{}}
 	var errs []error
 	for _, name := range render.ServiceNames(dgd) {
@@ -551,6 +568,13 @@ func (r *Reconciler) observe(ctx context.Context, dgd *v1alpha1.DynamoGraphDeplo
 		obs.Pods[name] = pods.Items
 	}
 	r.observeCapacity(dgd, &obs)
+	if len(scopes) > 0 {
+		obs.Topology = true
+		var err error
+		if obs.Placement, err = r.observePlacement(ctx, scopes, obs.Pods); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, p := range dgd.Spec.PVCs {
 		if p.Create != nil && *p.Create {
 			continue

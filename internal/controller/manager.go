@@ -61,6 +61,9 @@ type Options struct {
 	// requests may get while a graph is short of GPUs (status.services[].capacity); 0: no
 	// view, the status goes without the figure.
 	CapacityRefresh time.Duration
+	// PlacementRefresh is how often a graph with a topology constraint is verified where
+	// nothing it watches changed (0: DefaultPlacementRefresh).
+	PlacementRefresh time.Duration
 	// SkipControllerNameValidation lets tests run several managers in one process.
 	SkipControllerNameValidation bool
 }
@@ -135,7 +138,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 	r := &Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Names: names, Config: o.Render, Recorder: mgr.GetEventRecorder("dynamo-operator"),
-		MaxConcurrentReconciles: o.MaxConcurrentReconciles, LWS: lws}
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles, LWS: lws, PlacementRefresh: o.PlacementRefresh}
 	if o.TracerProvider != nil {
 		r.Tracer = o.TracerProvider.Tracer(TracerName)
 	}
@@ -247,6 +250,8 @@ func TrimPod(obj any) (any, error) {
 			Labels: p.Labels, OwnerReferences: p.OwnerReferences, DeletionTimestamp: p.DeletionTimestamp},
 		Status: corev1.PodStatus{Phase: p.Status.Phase},
 	}
+	// Where a placed pod runs: a topology constraint is verified against its node.
+	t.Spec.NodeName = p.Spec.NodeName
 	if p.Spec.NodeName == "" {
 		// Where a pod not placed yet may go, as admitted (admission adds tolerations the
 		// template does not have, e.g. ExtendedResourceToleration's for GPU taints): the

@@ -114,7 +114,9 @@ func resourceOf(path string) (group, resource string, named, ok bool) {
 // grants more (a verb nothing calls) fails here, naming it.
 func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 	c := devclustertest.Start(t, "h100=1", devclustertest.WithLWS)
-	devclustertest.InstallCRDs(t, c.RESTConfig(), controllertest.CRDPath(), controllertest.WorkerMetadataCRDPath())
+	// Grove's ClusterTopology kind (a stand-in CRD, no object): a graph with a topology
+	// constraint has its profile read — a 404, so the built-in levels — and its nodes' labels.
+	devclustertest.InstallCRDs(t, c.RESTConfig(), controllertest.CRDPath(), controllertest.WorkerMetadataCRDPath(), controllertest.ClusterTopologyCRDPath())
 	var used requestLog
 	controllertest.StartOperatorWithConfig(t, used.wrap(c.RESTConfig()))
 	ctx := context.Background()
@@ -124,7 +126,7 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 	}
 	// The graph of TestEditsConverge plus a planner and a multi-node service (a
 	// LeaderWorkerSet and the wait script's ConfigMap): every kind of child the operator writes.
-	dgd := controllertest.CreateGraph(t, cl, editsGraph+`    Planner:
+	dgd := controllertest.CreateGraph(t, cl, strings.Replace(editsGraph, "spec:\n", "spec:\n  topologyConstraint: {topologyProfile: dev, packDomain: zone}\n", 1)+`    Planner:
       componentType: planner
       extraPodSpec: {mainContainer: {image: registry.example/planner:1}}
     Big:

@@ -65,6 +65,9 @@ type Observed struct {
 	// CapacityShort: a service is short of capacity; CapacityWaiting: the view has no
 	// snapshot yet for it. Either way the graph is looked at again (Reconciler.requeue).
 	CapacityShort, CapacityWaiting bool
+	// Topology: the graph has a topology constraint; Placement is where its scopes' pods run.
+	Topology  bool
+	Placement []v1alpha1.TopologyPlacement
 }
 
 // ComputeStatus rolls the children up into the graph's status: per-service replica counts,
@@ -112,6 +115,9 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 		st.State = StateSuccessful
 	}
 	meta.SetStatusCondition(&st.Conditions, cond)
+	if reconcileErr == nil || obs.Topology {
+		setPlacement(&st, dgd, obs)
+	}
 	if reconcileErr == nil {
 		st.ObservedGeneration = dgd.Generation
 	}

@@ -13,6 +13,9 @@ type NodeKind struct {
 	Memory       string
 	// GPU is nil for CPU-only nodes.
 	GPU *GPUSpec
+	// RackSize, when set, groups the kind's nodes in racks of that many, by index: each rack
+	// one NVLink domain (nvidia.com/gpu.clique), one rack label, one zone (RackLabels).
+	RackSize int
 }
 
 // GPUSpec describes the GPUs of a node kind as GFD would label them.
@@ -160,6 +163,12 @@ var nodeKinds = []NodeKind{
 		Name: "l4", Description: "4x L4 24GB", InstanceType: "g6.12xlarge",
 		CPU: "48", Memory: "192Gi",
 		GPU: &GPUSpec{Product: "NVIDIA-L4", Count: 4, MemoryMiB: 23034, Family: "ada-lovelace", ComputeMajor: 8, ComputeMinor: 9},
+	},
+	{
+		Name: "gb200", Description: "GB200 NVL72 compute tray: 4x B200 186GB; 18 trays (72 GPUs) per rack share one NVLink domain",
+		InstanceType: "gb200-nvl72", CPU: "144", Memory: "884Gi",
+		GPU:      &GPUSpec{Product: "NVIDIA-GB200", Count: 4, MemoryMiB: 189471, Family: "blackwell", ComputeMajor: 10, ComputeMinor: 0},
+		RackSize: 18,
 	},
 	{
 		Name: "cpu", Description: "CPU only", InstanceType: "m6i.4xlarge",

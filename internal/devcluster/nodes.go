@@ -2,11 +2,14 @@ package devcluster
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
 
 // Zones the simulated nodes are spread over, round-robin in creation order.
@@ -40,12 +43,32 @@ func NodesForProfile(p Profile, taken map[string]bool, firstZone int) ([]*corev1
 			if taken[name] {
 				continue
 			}
-			nodes = append(nodes, NewNode(kind, name, zones[zone%len(zones)]))
+			n := NewNode(kind, name, zones[zone%len(zones)])
+			if kind.RackSize > 0 {
+				maps.Copy(n.Labels, RackLabels(kind, i))
+			}
+			nodes = append(nodes, n)
 			zone++
 			made++
 		}
 	}
 	return nodes, nil
+}
+
+// cliqueCluster is the NVLink fabric's cluster UUID of the simulated racks: GFD's clique label
+// is "<cluster UUID>.<clique id>".
+const cliqueCluster = "0f3c5a7e-2b1d-4c8e-9a6f-d00d00d00d00"
+
+// RackLabels are the labels of node index i of a rack kind: its rack (topology.dynamo-infra.dev/
+// rack, "<kind>-rack-N"), its NVLink clique (nvidia.com/gpu.clique) and its zone — a rack does
+// not straddle zones.
+func RackLabels(kind NodeKind, i int) map[string]string {
+	rack := i / kind.RackSize
+	return map[string]string{
+		topology.LabelRack:   fmt.Sprintf("%s-rack-%d", kind.Name, rack),
+		topology.LabelClique: fmt.Sprintf("%s.%d", cliqueCluster, rack),
+		LabelZone:            zones[rack%len(zones)],
+	}
 }
 
 // NewNode builds one simulated node of the given kind: GFD-style labels, capacity and
@@ -163,7 +186,7 @@ func addGPULabels(labels map[string]string, kind NodeKind) {
 		LabelGPUMode:           "compute",
 		LabelGPUReplicas:       "1",
 		LabelGPUSharing:        "none",
-		LabelMIGCapable:        strconv.FormatBool(g.Family == "ampere" || g.Family == "hopper"),
+		LabelMIGCapable:        strconv.FormatBool(g.Family == "ampere" || g.Family == "hopper" || g.Family == "blackwell"),
 		LabelMPSCapable:        "false",
 		LabelDriverFull:        driverMajor + "." + driverMinor + "." + driverRevision,
 		LabelDriverMajor:       driverMajor,

@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/yaml"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -261,5 +263,30 @@ func TestLoadKwokConfig(t *testing.T) {
 	}
 	if _, err := LoadKwokConfig(filepath.Join(dir, "missing.yaml")); err == nil {
 		t.Error("missing file accepted")
+	}
+}
+
+// Nodes of a rack kind come in racks of RackSize by index: one rack label, one NVLink clique
+// and one zone per rack, the next rack in the next zone.
+func TestRackKindNodes(t *testing.T) {
+	p, err := ParseProfile("gb200=20")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := NodesForProfile(p, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	racks := map[string][]string{}
+	for _, n := range nodes {
+		rack := n.Labels[topology.LabelRack]
+		racks[rack] = append(racks[rack], n.Name)
+		want := map[string]string{"gb200-rack-0": "dev-zone-a", "gb200-rack-1": "dev-zone-b"}[rack]
+		if n.Labels[LabelZone] != want || !strings.HasSuffix(n.Labels[topology.LabelClique], "."+strings.TrimPrefix(rack, "gb200-rack-")) {
+			t.Errorf("%s: rack %q zone %q clique %q", n.Name, rack, n.Labels[LabelZone], n.Labels[topology.LabelClique])
+		}
+	}
+	if len(racks) != 2 || len(racks["gb200-rack-0"]) != 18 || len(racks["gb200-rack-1"]) != 2 || racks["gb200-rack-1"][0] != "gb200-18" {
+		t.Errorf("racks %v", racks)
 	}
 }

@@ -206,6 +206,11 @@ func RolePodSpec(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config
 	if role != RoleMain {
 		multinodePod(dgd, cfg, backend, role, &pod)
 	}
+	scopes, err := Scopes(dgd, cfg)
+	if err != nil {
+		return corev1.PodSpec{}, err
+	}
+	topologyAffinity(dgd, service, scopes, &pod)
 	return pod, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
 
 // Config is the operator configuration that shapes children.
@@ -30,6 +31,9 @@ type Config struct {
 	// MPISSHSecret names the Secret with the SSH key pair multi-node TRT-LLM pods mount
 	// (default v1alpha1.MPISSHSecret); it must exist in the graph's namespace.
 	MPISSHSecret string
+	// Topology is the profile the graph's topologyConstraint names, as read from the cluster
+	// (topology.ReadProfile); zero: the built-in levels.
+	Topology topology.Profile
 }
 
 // LabelManagedBy is the well-known label that says which tool manages an object.

@@ -46,9 +46,6 @@ func Unimplemented(dgd *v1alpha1.DynamoGraphDeployment) error {
 	if spec.Restart != nil {
 		add("spec.restart", "restart orchestration")
 	}
-	if spec.TopologyConstraint != nil {
-		add("spec.topologyConstraint", "Grove topology-aware scheduling")
-	}
 	if spec.PriorityClassName != "" {
 		add("spec.priorityClassName", "Grove PodCliqueSet priority; set extraPodSpec.priorityClassName on services")
 	}
@@ -81,9 +78,6 @@ func Unimplemented(dgd *v1alpha1.DynamoGraphDeployment) error {
 		}
 		if s.Checkpoint != nil && s.Checkpoint.Enabled {
 			add(p+"checkpoint", "checkpoint restore")
-		}
-		if s.TopologyConstraint != nil {
-			add(p+"topologyConstraint", "Grove topology-aware scheduling")
 		}
 	}
 	if len(out) == 0 {

@@ -46,6 +46,15 @@ func WorkerMetadataCRDPath() string {
 // follows a change within a test's patience.
 const CapacityRefresh = 5 * time.Second
 
+// PlacementRefresh is the operator's --placement-refresh in tests: a relabelled node shows in
+// PlacementVerified within seconds.
+const PlacementRefresh = 2 * time.Second
+
+// ClusterTopologyCRDPath is the stand-in CRD of Grove's ClusterTopology (internal/topology/testdata).
+func ClusterTopologyCRDPath() string {
+	return filepath.Join(RepoRoot(), "internal", "topology", "testdata", "grove.io_clustertopologies.yaml")
+}
+
 // StartOperator runs the operator's manager in this process until the test ends.
 func StartOperator(t testing.TB, c *devcluster.Cluster) {
 	t.Helper()
@@ -57,7 +66,7 @@ func StartOperator(t testing.TB, c *devcluster.Cluster) {
 func StartOperatorWithConfig(t testing.TB, cfg *rest.Config) {
 	t.Helper()
 	mgr, err := controller.NewManager(cfg, controller.Options{Render: RenderConfig, MetricsBindAddress: "0", HealthProbeBindAddress: "0", SkipControllerNameValidation: true,
-		CapacityRefresh: CapacityRefresh})
+		CapacityRefresh: CapacityRefresh, PlacementRefresh: PlacementRefresh})
 	if err != nil {
 		t.Fatal(err)
 	}
