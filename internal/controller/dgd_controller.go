@@ -571,7 +571,11 @@ func (r *Reconciler) observe(ctx context.Context, dgd *v1alpha1.DynamoGraphDeplo
 	if len(scopes) > 0 {
 		obs.Topology = true
 		var err error
-		if obs.Placement, err = r.observePlacement(ctx, scopes, obs.Pods); err != nil {
+		obs.Placement, err = r.observePlacement(ctx, scopes, obs.Pods)
+		switch {
+		case errors.Is(err, errNodesForbidden):
+			obs.PlacementUnknown = err.Error()
+		case err != nil:
 			errs = append(errs, err)
 		}
 	}

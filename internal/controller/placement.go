@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -31,6 +32,13 @@ const (
 	// ReasonNoPodsPlaced: a constrained set has no pod on a node yet.
 	ReasonNoPodsPlaced = "NoPodsPlaced"
 )
+
+// ReasonNodesNotReadable: the operator may not read nodes (a namespaced install), so where the
+// pods run cannot be checked against the domains.
+const ReasonNodesNotReadable = "NodesNotReadable"
+
+// errNodesForbidden: the operator's account may not get nodes.
+var errNodesForbidden = errors.New("the operator may not read nodes (get nodes is forbidden; a namespaced install has no ClusterRole): the placement is not verified")
 
 // DefaultPlacementRefresh is Reconciler.PlacementRefresh when unset.
 const DefaultPlacementRefresh = time.Minute
@@ -114,6 +122,8 @@ func (r *Reconciler) observePlacement(ctx context.Context, scopes []topology.Sco
 		case apierrors.IsNotFound(err):
 			labels[p.Node] = nil // gone: its pods count as unlabelled
 			continue
+		case apierrors.IsForbidden(err):
+			return nil, errNodesForbidden
 		case err != nil:
 			return nil, fmt.Errorf("read node %s: %w", p.Node, err)
 		}
@@ -166,6 +176,12 @@ func setPlacement(st *v1alpha1.DynamoGraphDeploymentStatus, dgd *v1alpha1.Dynamo
 	if !obs.Topology {
 		st.Placement = nil
 		meta.RemoveStatusCondition(&st.Conditions, ConditionPlacementVerified)
+		return
+	}
+	if obs.PlacementUnknown != "" {
+		st.Placement = nil
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: ConditionPlacementVerified, ObservedGeneration: dgd.Generation,
+			Status: metav1.ConditionUnknown, Reason: ReasonNodesNotReadable, Message: obs.PlacementUnknown})
 		return
 	}
 	st.Placement = obs.Placement

@@ -68,6 +68,8 @@ type Observed struct {
 	// Topology: the graph has a topology constraint; Placement is where its scopes' pods run.
 	Topology  bool
 	Placement []v1alpha1.TopologyPlacement
+	// PlacementUnknown says why the placement could not be verified (nodes not readable).
+	PlacementUnknown string
 }
 
 // ComputeStatus rolls the children up into the graph's status: per-service replica counts,

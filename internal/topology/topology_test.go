@@ -22,7 +22,9 @@ func TestReadProfile(t *testing.T) {
 		map[string]any{"domain": "rack", "key": "example.com/rack"},
 	}}}}
 	get := func(obj *unstructured.Unstructured, err error) Getter {
-		return func(context.Context, schema.GroupVersionResource, string) (*unstructured.Unstructured, error) { return obj, err }
+		return func(context.Context, schema.GroupVersionResource, string) (*unstructured.Unstructured, error) {
+			return obj, err
+		}
 	}
 	p, err := ReadProfile(context.Background(), get(ct, nil), "grove-topology")
 	if err != nil || p.BuiltIn || !cmp.Equal(p.Levels, []Level{{"zone", "topology.kubernetes.io/zone"}, {"rack", "example.com/rack"}}) {
