@@ -2,6 +2,9 @@ package controller_test
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +21,9 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/plan"
 	"github.com/dynamo-infra/dynamo-infra/internal/topology"
+	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
 // packed is a disaggregated graph packed in one NVLink domain, as the ClusterTopology "nvl72"
@@ -62,6 +67,27 @@ func TestTopologyPackedGraph(t *testing.T) {
 		}}}}
 	if err := cl.Create(ctx, ct); err != nil {
 		t.Fatal(err)
+	}
+	// dynamoctl plan places it first under the same constraint (the profile read from the
+	// ClusterTopology): every node it uses in the clique it names.
+	file := filepath.Join(t.TempDir(), "packed.yaml")
+	if err := os.WriteFile(file, []byte(packed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := clitest.RunInProcess(ctx, c.KubeconfigPath(), "plan", "-f", file, "-o", "json")
+	var rep plan.Report
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || r.Code != 0 || !rep.Fits || len(rep.Topology) != 1 ||
+		rep.Topology[0].Domain != "nvlink" || rep.Topology[0].Key != topology.LabelClique || rep.Topology[0].Value == "" {
+		t.Fatalf("plan: exit %d %v topology %+v\n%s", r.Code, err, rep.Topology, r.Stderr)
+	}
+	for _, u := range rep.Nodes {
+		var n corev1.Node
+		if err := cl.Get(ctx, client.ObjectKey{Name: u.Name}, &n); err != nil {
+			t.Fatal(err)
+		}
+		if n.Labels[topology.LabelClique] != rep.Topology[0].Value {
+			t.Errorf("plan uses %s outside clique %s", u.Name, rep.Topology[0].Value)
+		}
 	}
 	controllertest.CreateGraph(t, cl, packed)
 	key := types.NamespacedName{Namespace: "default", Name: "packed"}

@@ -43,6 +43,9 @@ type Demand struct {
 	// Shared: the pods ask for shares of GPUs (their node selector or affinity names the sharing
 	// labels), so shared replicas count for them.
 	Shared bool
+	// GroupKey, for a multi-node service packed per group, is a node label: a replica's pods
+	// all go to nodes with one value of it (one rack, one NVLink domain).
+	GroupKey string
 }
 
 // ServiceResult is where one service's pods went.
@@ -122,17 +125,8 @@ func Place(nodes []Node, demands []Demand) Result {
 		}
 		sr.Candidates = len(allowed)
 		for p := int64(0); p < d.Replicas; p++ {
-			// The group's pods go to the first nodes with room, one each.
-			var group []int
-			for _, i := range allowed {
-				if int64(len(group)) == size {
-					break
-				}
-				if covers(free[i], d.Requests) {
-					group = append(group, i)
-				}
-			}
-			if int64(len(group)) < size {
+			group := firstGroup(nodes, allowed, free, d, size)
+			if group == nil {
 				break // the same group will not fit on a later try either
 			}
 			for _, i := range group {
@@ -209,6 +203,29 @@ func (s ServiceResult) Describe() string {
 }
 
 func groupSize(d Demand) int64 { return max(d.GroupSize, 1) }
+
+// firstGroup is where first-fit puts one replica: its pods on the first nodes with room, one
+// each — with a GroupKey, the first domain (in node order) with room for all of them. Nil when
+// none has.
+func firstGroup(nodes []Node, allowed []int, free []map[string]int64, d Demand, size int64) []int {
+	groups := map[string][]int{}
+	for _, i := range allowed {
+		if !covers(free[i], d.Requests) {
+			continue
+		}
+		v := ""
+		if d.GroupKey != "" {
+			if v = nodes[i].Node.Labels[d.GroupKey]; v == "" {
+				continue // a node outside every domain cannot hold a packed group
+			}
+		}
+		groups[v] = append(groups[v], i)
+		if int64(len(groups[v])) == size {
+			return groups[v]
+		}
+	}
+	return nil
+}
 
 // addPod records one of the service's pods on node.
 func (s *ServiceResult) addPod(node string) {

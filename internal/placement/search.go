@@ -55,6 +55,8 @@ type search struct {
 	units []int
 	// resources are every resource any demand asks for (the free amounts compared).
 	resources []string
+	// groupKeys are the demands' GroupKeys (nodes alike share their values).
+	groupKeys []string
 	// at[u] are the nodes of unit u's pods, once placed.
 	at [][]int
 }
@@ -86,6 +88,9 @@ func newSearch(nodes []Node, demands []Demand, budget int) *search {
 		}
 		for range dm.Replicas {
 			s.units = append(s.units, d)
+		}
+		if dm.GroupKey != "" && !slices.Contains(s.groupKeys, dm.GroupKey) {
+			s.groupKeys = append(s.groupKeys, dm.GroupKey)
 		}
 	}
 	slices.Sort(s.resources)
@@ -154,9 +159,19 @@ func (s *search) candidates(dIdx int, d Demand, chosen []int) []int {
 	first := firstResource(d.Requests)
 	seen := map[string]bool{}
 	var out []int
+	domain := ""
+	if d.GroupKey != "" && len(chosen) > 0 {
+		domain = s.nodes[chosen[0]].Node.Labels[d.GroupKey]
+	}
 	for _, i := range s.allowed[dIdx] {
 		if i <= last || !covers(s.free[i], d.Requests) {
 			continue
+		}
+		if d.GroupKey != "" {
+			// A packed group: every pod in the first pod's domain; no domain, no group.
+			if v := s.nodes[i].Node.Labels[d.GroupKey]; v == "" || domain != "" && v != domain {
+				continue
+			}
 		}
 		key := s.key(i)
 		if seen[key] {
@@ -193,6 +208,11 @@ func (s *search) key(i int) string {
 	b.WriteString(s.class[i])
 	// Whether it has GPUs orders the nodes a pod without GPUs tries (candidates).
 	b.WriteByte(map[bool]byte{true: 'g', false: 'c'}[hasGPUs(s.nodes[i])])
+	// Nodes of different domains are not alike for a group packed by domain.
+	for _, k := range s.groupKeys {
+		b.WriteByte('|')
+		b.WriteString(s.nodes[i].Node.Labels[k])
+	}
 	for _, r := range s.resources {
 		b.WriteByte('|')
 		free := s.free[i][r]

@@ -3,6 +3,7 @@ package placement
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -263,5 +264,36 @@ func BenchmarkSearch(b *testing.B) {
 		if s := Search(nodes, demands, DefaultSearchBudget); !s.Found {
 			b.Fatal("not found")
 		}
+	}
+}
+
+// A group packed by domain (GroupKey): its pods all in one rack. Rack a has one node with room,
+// rack b two: first fit and the search both put the 2-node group in b, and with no rack of two
+// nodes with room neither places it — nor on nodes without the label.
+func TestGroupPackedByDomain(t *testing.T) {
+	const rack = "example.com/rack"
+	nodes := []Node{
+		node("a-0", 8, map[string]string{rack: "a"}), node("a-1", 0, map[string]string{rack: "a"}),
+		node("b-0", 8, map[string]string{rack: "b"}), node("b-1", 8, map[string]string{rack: "b"}),
+		node("x-0", 8, nil),
+	}
+	d := []Demand{{Service: "decode", Replicas: 1, GroupSize: 2, Requests: map[string]int64{gpu: 8}, GroupKey: rack}}
+	if r := Place(nodes, d).Services[0]; !r.Fits() || !slices.Equal(r.Nodes, []string{"b-0", "b-1"}) {
+		t.Errorf("first fit: %+v", r)
+	}
+	s := Search(nodes, d, DefaultSearchBudget)
+	if !s.Found || !slices.Equal(s.Result.Services[0].Nodes, []string{"b-0", "b-1"}) {
+		t.Errorf("search: %+v", s)
+	}
+	nodes[3].Free[gpu] = 4 // b has one node with room left
+	if r := Place(nodes, d).Services[0]; r.Fits() {
+		t.Errorf("first fit placed a split group: %+v", r)
+	}
+	if s := Search(nodes, d, DefaultSearchBudget); s.Found || !s.Complete {
+		t.Errorf("search: found %v complete %v, want a proof that none fits", s.Found, s.Complete)
+	}
+	d[0].GroupKey = "" // unpacked: a-0 and b-0 (or x-0) do
+	if s := Search(nodes, d, DefaultSearchBudget); !s.Found {
+		t.Error("an unpacked group found no place")
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
+	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
 
 // SchemaVersion names the JSON/YAML report's shape (docs/plan.md).
@@ -63,7 +64,10 @@ type Report struct {
 	Pools         []Pool        `json:"pools"`
 	Fragmentation Fragmentation `json:"fragmentation"`
 	Rollouts      []Rollout     `json:"rollouts,omitempty"`
-	Cluster       Cluster       `json:"cluster"`
+	// Topology is the domain the plan packs each single-domain scope in (graph or service);
+	// a per-group scope packs each group in a domain of its own (see the nodes).
+	Topology []TopologyChoice `json:"topology,omitempty"`
+	Cluster  Cluster          `json:"cluster"`
 	Notes         []string      `json:"notes,omitempty"`
 }
 
@@ -153,6 +157,8 @@ type Options struct {
 	// Surge are the rolling-update parameters per service with a Deployment (GPU services that
 	// are not multi-node); nil: no rollout advice.
 	Surge map[string]Surge
+	// Scopes are the graph's topology constraints (render.Scopes).
+	Scopes []topology.Scope
 }
 
 // Surge is a Deployment's maxSurge and maxUnavailable, resolved against its replicas.
@@ -183,31 +189,33 @@ func Build(demands []placement.Demand, in Input, opts Options) Report {
 	if budget == 0 {
 		budget = placement.DefaultSearchBudget
 	}
+	exact := pods <= MaxExactPods && candidates <= MaxExactNodes
+	base := packGroups(demands, opts.Scopes)
+	choices := domainChoices(nodes, base, opts.Scopes)
 	var res placement.Result
-	if pods <= MaxExactPods && candidates <= MaxExactNodes {
-		rep.Method = MethodExact
-		s := placement.Search(nodes, demands, budget)
-		switch {
-		case s.Found:
-			res = s.Result
-		case s.Complete:
-			res, rep.Proven = placement.Place(nodes, demands), true
-			rep.Notes = append(rep.Notes, "no placement exists: the search tried every distinct placement")
-		default:
-			res = placement.Place(nodes, demands)
-			rep.Method = MethodHeuristic
-			rep.Notes = append(rep.Notes, fmt.Sprintf("the search stopped after %d nodes tried: first-fit's answer", s.Steps))
+	var tried []string
+	proven, found := true, false
+	for i, c := range choices {
+		ds := c.apply(base)
+		a := attempt(nodes, ds, budget, exact, pods)
+		budget = max(budget-a.steps, 1)
+		proven = proven && a.proven
+		// The answer is the first choice that fits, else the one that places the most.
+		if a.found || i == 0 || placed(a.res) > placed(res) {
+			res, rep.Method, rep.Notes = a.res, a.method, a.notes
+			demands, rep.Topology = ds, c.report(opts.Scopes)
 		}
-	} else {
-		rep.Method = MethodHeuristic
-		// Best fit with little going back (it keeps whole nodes free), first fit when that fails.
-		if s := placement.Search(nodes, demands, 4*pods); s.Found {
-			res = s.Result
-		} else {
-			res = placement.Place(nodes, demands)
+		if a.found {
+			found = true
+			break
 		}
-		rep.Notes = append(rep.Notes, fmt.Sprintf("%d pods on up to %d candidate nodes is beyond the exact search (%d pods, %d nodes): a heuristic placement; \"does not fit\" is not proven",
-			pods, candidates, MaxExactPods, MaxExactNodes))
+		tried = append(tried, c.String())
+	}
+	if !found {
+		rep.Proven = proven && exact
+		if len(choices[0].values) > 0 {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("packed by topology: no choice of domains has room for every pod (tried %d: %s)", len(tried), strings.Join(tried, "; ")))
+		}
 	}
 	byName := map[string]placement.ServiceResult{}
 	for _, sr := range res.Services {
@@ -241,20 +249,12 @@ func Build(demands []placement.Demand, in Input, opts Options) Report {
 // left out; and their GPU facts, index for index.
 func usable(in Input, own string) ([]placement.Node, []inventory.NodeGPU, Cluster) {
 	cl := Cluster{Nodes: len(in.Nodes)}
-	used := map[string]map[string]int64{}
-	for _, p := range in.Pods {
-		if own != "" && p.Graph == own {
-			cl.OwnPods++
-			continue
-		}
-		m := used[p.Node]
-		if m == nil {
-			m = map[string]int64{}
-			used[p.Node] = m
-		}
-		for r, q := range p.Requests {
-			m[r] += q
-		}
+	ownUse := in.Graphs[own]
+	if own == "" {
+		ownUse = nil
+	}
+	for _, m := range ownUse {
+		cl.OwnPods += int(m[string(corev1.ResourcePods)])
 	}
 	var out []placement.Node
 	var facts []inventory.NodeGPU
@@ -270,7 +270,8 @@ func usable(in Input, own string) ([]placement.Node, []inventory.NodeGPU, Cluste
 		}
 		free := map[string]int64{}
 		for name, q := range n.Status.Allocatable {
-			free[string(name)] = max(amount(string(name), q)-used[n.Name][string(name)], 0)
+			r := string(name)
+			free[r] = max(amount(r, q)-in.Used[n.Name][r]+ownUse[n.Name][r], 0)
 		}
 		pn := placement.Node{Node: n, Free: free}
 		f := inventory.NodeFacts(n)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
+	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
 
 const gpu = "nvidia.com/gpu"
@@ -53,6 +54,15 @@ func pod(node string, gpus, cpu int64, graph string) Load {
 	return Load{Node: node, Requests: r, Graph: graph}
 }
 
+// input is nodes and the pods on them.
+func input(nodes []corev1.Node, pods ...Load) Input {
+	in := Input{Nodes: nodes}
+	for _, p := range pods {
+		in.Add(p)
+	}
+	return in
+}
+
 func demand(name string, replicas, gpus, cpu int64) placement.Demand {
 	r := map[string]int64{"pods": 1, "cpu": cpu, "memory": 16 << 30}
 	if gpus > 0 {
@@ -75,7 +85,7 @@ func service(t *testing.T, r Report, name string) Service {
 // A node with free GPUs but no CPU left takes no pod: the plan counts what the scheduler's
 // resource filter counts, and says which resource is short.
 func TestPlanCountsCPUAndPodSlots(t *testing.T) {
-	in := Input{Nodes: []corev1.Node{gpuNode("h100-0")}, Pods: []Load{pod("h100-0", 0, 62_000, "")}}
+	in := input([]corev1.Node{gpuNode("h100-0")}, pod("h100-0", 0, 62_000, ""))
 	rep := Build([]placement.Demand{demand("decode", 1, 4, 4000)}, in, Options{Graph: "g"})
 	dec := service(t, rep, "decode")
 	if rep.Fits || dec.Fits || !rep.Proven {
@@ -87,9 +97,9 @@ func TestPlanCountsCPUAndPodSlots(t *testing.T) {
 		}
 	}
 	// Pod slots: 110 pods already there.
-	full := Input{Nodes: []corev1.Node{gpuNode("h100-0")}}
+	full := input([]corev1.Node{gpuNode("h100-0")})
 	for range 110 {
-		full.Pods = append(full.Pods, pod("h100-0", 0, 1, ""))
+		full.Add(pod("h100-0", 0, 1, ""))
 	}
 	rep = Build([]placement.Demand{demand("decode", 1, 1, 100)}, full, Options{})
 	if dec := service(t, rep, "decode"); dec.Fits || !strings.Contains(dec.Reason, "have 1 pods left, the most is 0") {
@@ -107,9 +117,8 @@ func TestPlanCountsCPUAndPodSlots(t *testing.T) {
 
 // A deployed graph is planned as a change: its own pods do not count against it.
 func TestPlanOfADeployedGraphLeavesItsOwnPodsOut(t *testing.T) {
-	in := Input{Nodes: []corev1.Node{gpuNode("h100-0")}, Pods: []Load{
-		pod("h100-0", 8, 1000, "inference/disagg"), // the graph's decode pod
-	}}
+	graphPod := pod("h100-0", 8, 1000, "inference/disagg") // the graph's decode pod
+	in := input([]corev1.Node{gpuNode("h100-0")}, graphPod)
 	d := []placement.Demand{demand("decode", 1, 8, 1000)}
 	if rep := Build(d, in, Options{}); rep.Fits || rep.Mode != ModeNew {
 		t.Errorf("as a new graph: fits=%v mode %s, want its own pod counted", rep.Fits, rep.Mode)
@@ -119,8 +128,8 @@ func TestPlanOfADeployedGraphLeavesItsOwnPodsOut(t *testing.T) {
 		t.Errorf("as a change: fits=%v mode %s own pods %d", rep.Fits, rep.Mode, rep.Cluster.OwnPods)
 	}
 	// Another graph of the same name in another namespace still counts.
-	in.Pods[0].Graph = "other/disagg"
-	if rep := Build(d, in, Options{Own: "inference/disagg"}); rep.Fits {
+	graphPod.Graph = "other/disagg"
+	if rep := Build(d, input(in.Nodes, graphPod), Options{Own: "inference/disagg"}); rep.Fits {
 		t.Error("a pod of another namespace's graph was left out")
 	}
 }
@@ -128,7 +137,7 @@ func TestPlanOfADeployedGraphLeavesItsOwnPodsOut(t *testing.T) {
 // Among placements the plan prefers the one that keeps whole nodes free: a 4-GPU pod goes to the
 // node with 4 left (first fit by name would break the whole node open), and the figure says so.
 func TestPlanKeepsWholeNodesFree(t *testing.T) {
-	in := Input{Nodes: []corev1.Node{gpuNode("a"), gpuNode("b")}, Pods: []Load{pod("b", 4, 1000, "")}}
+	in := input([]corev1.Node{gpuNode("a"), gpuNode("b")}, pod("b", 4, 1000, ""))
 	rep := Build([]placement.Demand{demand("prefill", 1, 4, 1000)}, in, Options{})
 	if !rep.Fits || rep.Method != MethodExact {
 		t.Fatalf("fits=%v method %s", rep.Fits, rep.Method)
@@ -203,5 +212,63 @@ func TestPlanNodesAndMethod(t *testing.T) {
 	// Best fit fills eight nodes and starts a ninth: 7 GPUs stranded there, one node whole.
 	if rep.Fragmentation != (Fragmentation{StrandedGPUs: 7, PartlyUsedNodes: 1, WholeFreeNodes: 1}) {
 		t.Errorf("fragmentation %+v", rep.Fragmentation)
+	}
+}
+
+// rackNode is a 4-GPU node of a rack.
+func rackNode(name, rack string) corev1.Node {
+	return gpuNode(name, func(n *corev1.Node) {
+		n.Labels[topology.LabelRack] = rack
+		n.Status.Allocatable[gpu] = resource.MustParse("4")
+	})
+}
+
+// A graph packed by rack is placed in one rack: the tightest that fits. Twelve GPUs free over
+// two racks of 8 do not hold 12 GPUs of one graph (proven, and the note lists the racks tried);
+// a third node in r1 does, and the plan says r1.
+func TestPlanPacksByTopology(t *testing.T) {
+	scopes := []topology.Scope{{Domain: "rack", Key: topology.LabelRack}}
+	d := []placement.Demand{demand("prefill", 2, 4, 100), demand("decode", 1, 4, 100)}
+	in := Input{Nodes: []corev1.Node{rackNode("r0-a", "r0"), rackNode("r0-b", "r0"), rackNode("r1-a", "r1"), rackNode("r1-b", "r1")}}
+	rep := Build(d, in, Options{Scopes: scopes})
+	if rep.Fits || !rep.Proven || !strings.Contains(strings.Join(rep.Notes, "\n"), "packed by topology: no choice of domains has room for every pod (tried 2: the graph in rack r0; the graph in rack r1)") {
+		t.Errorf("two racks of 8: fits %v proven %v notes %q", rep.Fits, rep.Proven, rep.Notes)
+	}
+	in.Nodes = append(in.Nodes, rackNode("r1-c", "r1"))
+	rep = Build(d, in, Options{Scopes: scopes})
+	if !rep.Fits || len(rep.Topology) != 1 || rep.Topology[0] != (TopologyChoice{Domain: "rack", Key: topology.LabelRack, Value: "r1"}) {
+		t.Fatalf("fits %v topology %+v", rep.Fits, rep.Topology)
+	}
+	for _, n := range rep.Nodes {
+		if !strings.HasPrefix(n.Name, "r1-") {
+			t.Errorf("%s used outside rack r1", n.Name)
+		}
+	}
+	// Both racks fit a smaller graph: the tighter one (r0, fewer GPUs free) is chosen.
+	rep = Build([]placement.Demand{demand("decode", 1, 4, 100)}, in, Options{Scopes: scopes})
+	if !rep.Fits || rep.Topology[0].Value != "r0" {
+		t.Errorf("one pod: %+v", rep.Topology)
+	}
+	// A per-group scope: each 2-node group of decode within one rack.
+	group := placement.Demand{Service: "decode", Replicas: 2, GroupSize: 2, Requests: map[string]int64{gpu: 4, "pods": 1}, Pod: &corev1.PodSpec{}}
+	rep = Build([]placement.Demand{group}, in, Options{Scopes: []topology.Scope{{Service: "decode", Domain: "rack", Key: topology.LabelRack, PerGroup: true}}})
+	if !rep.Fits {
+		t.Fatalf("two groups of two in racks of 2 and 3: %+v", rep.Services)
+	}
+	racks := map[string]int{}
+	for _, n := range rep.Nodes {
+		racks[n.Name[:2]]++
+	}
+	if racks["r0"] != 2 || racks["r1"] != 2 {
+		t.Errorf("groups over racks %v, want two nodes in each", racks)
+	}
+	// Racks of 3 and 1: four nodes, but only one rack holds a group of two.
+	odd := Input{Nodes: []corev1.Node{rackNode("r0-a", "r0"), rackNode("r0-b", "r0"), rackNode("r0-c", "r0"), rackNode("r1-a", "r1")}}
+	rep = Build([]placement.Demand{group}, odd, Options{Scopes: []topology.Scope{{Service: "decode", Domain: "rack", Key: topology.LabelRack, PerGroup: true}}})
+	if rep.Fits || !rep.Proven || rep.Services[0].Placed != 1 {
+		t.Errorf("racks of 3 and 1: fits %v proven %v placed %d", rep.Fits, rep.Proven, rep.Services[0].Placed)
+	}
+	if rep := Build([]placement.Demand{group}, odd, Options{}); !rep.Fits {
+		t.Error("unpacked, four nodes hold two groups of two")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -15,10 +16,40 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/preflight"
 )
 
-// Input is what a plan is built from: the nodes (trimmed) and the active pods on them.
+// Input is what a plan is built from: the nodes (trimmed) and what the active pods on them
+// request, summed per node as the pods are read (20,000 pods are not held).
 type Input struct {
 	Nodes []corev1.Node
-	Pods  []Load
+	// Used sums the requests of the active pods per node.
+	Used map[string]map[string]int64
+	// Graphs sums, per graph ("namespace/name") and node, the requests of the graph's own pods
+	// (counted in Used too): a plan of that graph as a change takes them back out.
+	Graphs map[string]map[string]map[string]int64
+}
+
+// Add counts one active pod.
+func (in *Input) Add(l Load) {
+	add := func(m map[string]map[string]int64) map[string]map[string]int64 {
+		if m == nil {
+			m = map[string]map[string]int64{}
+		}
+		n := m[l.Node]
+		if n == nil {
+			n = map[string]int64{}
+			m[l.Node] = n
+		}
+		for r, q := range l.Requests {
+			n[r] += q
+		}
+		return m
+	}
+	in.Used = add(in.Used)
+	if l.Graph != "" {
+		if in.Graphs == nil {
+			in.Graphs = map[string]map[string]map[string]int64{}
+		}
+		in.Graphs[l.Graph] = add(in.Graphs[l.Graph])
+	}
 }
 
 // Load is an active pod reduced to what a plan subtracts from its node.
@@ -33,32 +64,43 @@ type Load struct {
 const pageSize = 500
 
 // ListFromAPI reads the nodes and the active pods of every namespace page by page, keeping only
-// what a plan reads: the same two lists `dynamoctl gpus` reads, so a plan costs what it costs.
+// what a plan reads: the same two lists `dynamoctl gpus` reads, the two at once (the client
+// decodes one while the server encodes the other).
 func ListFromAPI(ctx context.Context, cs kubernetes.Interface) (Input, error) {
 	var in Input
-	nodes := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-		return cs.CoreV1().Nodes().List(ctx, opts)
-	})
-	nodes.PageSize, nodes.PageBufferSize = pageSize, 1
-	err := nodes.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
-		in.Nodes = append(in.Nodes, TrimNode(obj.(*corev1.Node)))
-		return nil
-	})
-	if err != nil {
-		return Input{}, fmt.Errorf("list nodes: %w", err)
-	}
-	pods := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-		return cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
-	})
-	pods.PageSize, pods.PageBufferSize = pageSize, 1
-	err = pods.EachListItem(ctx, metav1.ListOptions{FieldSelector: inventory.ActivePodsSelector}, func(obj runtime.Object) error {
-		if l, ok := LoadOf(obj.(*corev1.Pod)); ok {
-			in.Pods = append(in.Pods, l)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		nodes := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return cs.CoreV1().Nodes().List(ctx, opts)
+		})
+		nodes.PageSize, nodes.PageBufferSize = pageSize, 1
+		err := nodes.EachListItem(gctx, metav1.ListOptions{}, func(obj runtime.Object) error {
+			in.Nodes = append(in.Nodes, TrimNode(obj.(*corev1.Node)))
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("list nodes: %w", err)
 		}
 		return nil
 	})
-	if err != nil {
-		return Input{}, fmt.Errorf("list pods: %w", err)
+	g.Go(func() error {
+		pods := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+		})
+		pods.PageSize, pods.PageBufferSize = pageSize, 1
+		err := pods.EachListItem(gctx, metav1.ListOptions{FieldSelector: inventory.ActivePodsSelector}, func(obj runtime.Object) error {
+			if l, ok := LoadOf(obj.(*corev1.Pod)); ok {
+				in.Add(l)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("list pods: %w", err)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return Input{}, err
 	}
 	return in, nil
 }

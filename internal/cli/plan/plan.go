@@ -14,12 +14,13 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
@@ -32,6 +33,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
 	"github.com/dynamo-infra/dynamo-infra/internal/preflight"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
 
 // Options are the flags and arguments of `dynamoctl plan`.
@@ -46,6 +48,7 @@ type Options struct {
 	AddNodes []string
 
 	namespace string
+	dyn       dynamic.Interface
 	replicas  map[string]int32
 	added     []corev1.Node
 	format    output.Format
@@ -66,7 +69,8 @@ default tolerations and LimitRange requests count), and every replica placed on 
 schedulable node its node selector, affinity and tolerations allow, with enough free of every
 resource it requests: NVIDIA GPUs, MIG devices and shared replicas (a whole-GPU pod never goes to
 time-sliced replicas), CPU, memory, ephemeral storage and pod slots. A multi-node service's pods
-take a node each.
+take a node each. A topologyConstraint packs the pods in one domain (rack, NVLink clique, zone)
+as the operator renders it; the plan tries the domains tightest first and says which it packs in.
 
 Graphs of up to 64 pods on up to 500 candidate nodes are searched exactly: "does not fit" means
 no placement exists. Beyond that the plan is a heuristic and says so. Among placements, the plan
@@ -80,8 +84,9 @@ the old ones, and if not, whether the update proceeds or stalls.
 What if: --replicas SERVICE=N changes a service's replicas; --add-nodes KIND=COUNT adds nodes of
 a dev-cluster kind (the kinds dynamoctl dev cluster up --profile takes) as if they had joined.
 
-Not checked: inter-pod affinity, topology spread constraints and volume topology (the plan says
-when a pod has them), and pods that are Pending but not yet bound (they hold nothing yet).
+Not checked: inter-pod affinity other than the topologyConstraint's, topology spread constraints
+and volume topology (the plan says when a pod has them), and pods that are Pending but not yet
+bound (they hold nothing yet).
 
 Exit codes: 0 every pod fits, 1 some do not, 2 usage error, 3 cluster unreachable.`,
 		Example: `  dynamoctl plan -f graph.yaml
@@ -182,7 +187,10 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return exit.WithCode(exit.Unreachable, err)
 	}
-	g, others, err := o.graph(ctx, cfg)
+	if o.dyn, err = dynamic.NewForConfig(cfg); err != nil {
+		return exit.WithCode(exit.Unreachable, err)
+	}
+	g, others, err := o.graph(ctx)
 	if err != nil {
 		return dgd.Failed(ctx, err)
 	}
@@ -218,7 +226,7 @@ func (o *Options) Run(ctx context.Context) error {
 }
 
 // graph reads the graph from -f or the cluster; others are -f's documents that are not graphs.
-func (o *Options) graph(ctx context.Context, cfg *rest.Config) (*v1alpha1.DynamoGraphDeployment, []string, error) {
+func (o *Options) graph(ctx context.Context) (*v1alpha1.DynamoGraphDeployment, []string, error) {
 	if o.File != "" {
 		docs, err := render.ReadGraphs(o.File, o.streams.In, o.namespace)
 		if err != nil {
@@ -230,11 +238,7 @@ func (o *Options) graph(ctx context.Context, cfg *rest.Config) (*v1alpha1.Dynamo
 		}
 		return graphs[0], docs.Others(), nil
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	u, err := dyn.Resource(dgd.Resource).Namespace(o.namespace).Get(ctx, o.Name, metav1.GetOptions{})
+	u, err := o.dyn.Resource(dgd.Resource).Namespace(o.namespace).Get(ctx, o.Name, metav1.GetOptions{})
 	if dgd.IsMissing(err) {
 		return nil, nil, exit.WithCode(exit.Failure, fmt.Errorf("dynamographdeployment %q not found in namespace %q", o.Name, o.namespace))
 	}
@@ -259,7 +263,7 @@ func (o *Options) applyReplicas(g *v1alpha1.DynamoGraphDeployment) error {
 
 // plan reads the cluster and plans the graph: its pods through admission, the nodes and active
 // pods as `dynamoctl gpus` reads them, the what-if nodes added.
-func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *v1alpha1.DynamoGraphDeployment) (plan.Report, error) {
+func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *v1alpha1.DynamoGraphDeployment) (rep plan.Report, err error) {
 	if g.Namespace == "" {
 		g.Namespace = o.namespace
 	}
@@ -273,28 +277,49 @@ func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *v1alpha1
 		return got
 	}
 	cfg := render.Config{DiscoveryBackend: "kubernetes"}
+	var scopes []topology.Scope
+	if topology.Has(g) {
+		if name := topology.ProfileName(g); name != "" {
+			if cfg.Topology, err = topology.ReadProfile(ctx, o.getClusterScoped, name); err != nil {
+				return plan.Report{}, err
+			}
+		}
+		if scopes, err = render.Scopes(g, cfg); err != nil {
+			return plan.Report{}, exit.UsageError(fmt.Errorf("topologyConstraint: %w", err))
+		}
+	}
+	// The cluster's lists and the graph's admission dry runs at once: neither needs the other.
+	var in plan.Input
+	var listErr error
+	listed := make(chan struct{})
+	go func() {
+		defer close(listed)
+		in, listErr = plan.ListFromAPI(ctx, cs)
+	}()
 	demands, err := preflight.PodDemands([]*v1alpha1.DynamoGraphDeployment{g}, cfg, admit)
+	<-listed
 	if err != nil {
 		return plan.Report{}, exit.UsageError(fmt.Errorf("render: %w", err))
 	}
-	if ctx.Err() != nil {
-		return plan.Report{}, ctx.Err()
-	}
-	in, err := plan.ListFromAPI(ctx, cs)
-	if err != nil {
-		return plan.Report{}, err
+	if listErr != nil {
+		return plan.Report{}, listErr
 	}
 	in.Nodes = append(in.Nodes, o.added...)
-	opts := plan.Options{Graph: g.Name, Namespace: g.Namespace, Added: len(o.added), Surge: surges(g, cfg)}
+	opts := plan.Options{Graph: g.Name, Namespace: g.Namespace, Added: len(o.added), Surge: surges(g, cfg), Scopes: scopes}
 	if o.Name != "" {
 		opts.Own = g.Namespace + "/" + g.Name
 	}
-	rep := plan.Build(demands, in, opts)
+	rep = plan.Build(demands, in, opts)
 	if admissionNote != "" {
 		rep.Notes = append(rep.Notes, admissionNote)
 	}
-	rep.Notes = append(rep.Notes, unchecked(demands)...)
+	rep.Notes = append(rep.Notes, unchecked(demands, scopes)...)
 	return rep, nil
+}
+
+// getClusterScoped reads a ClusterTopology with the dynamic client.
+func (o *Options) getClusterScoped(ctx context.Context, gvr schema.GroupVersionResource, name string) (*unstructured.Unstructured, error) {
+	return o.dyn.Resource(gvr).Get(ctx, name, metav1.GetOptions{})
 }
 
 // surges resolves each Deployment's rolling-update parameters as the operator renders them.
@@ -326,12 +351,17 @@ func surges(g *v1alpha1.DynamoGraphDeployment, cfg render.Config) map[string]pla
 	return out
 }
 
-// unchecked names the scheduling constraints of the graph's pods the plan does not model.
-func unchecked(demands []placement.Demand) []string {
+// unchecked names the scheduling constraints of the graph's pods the plan does not model. The
+// pod affinity terms on a topology scope's key are the graph's topologyConstraint, which the plan
+// places by.
+func unchecked(demands []placement.Demand, scopes []topology.Scope) []string {
 	var out []string
 	for _, d := range demands {
 		var what []string
-		if a := d.Pod.Affinity; a != nil && a.PodAffinity != nil && len(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 {
+		if a := d.Pod.Affinity; a != nil && a.PodAffinity != nil && slices.ContainsFunc(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution,
+			func(t corev1.PodAffinityTerm) bool {
+				return !slices.ContainsFunc(scopes, func(s topology.Scope) bool { return s.Key == t.TopologyKey })
+			}) {
 			what = append(what, "required pod affinity")
 		}
 		if a := d.Pod.Affinity; a != nil && a.PodAntiAffinity != nil && len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 {

@@ -83,6 +83,18 @@ func Print(w io.Writer, r plan.Report, wide bool) error {
 		fmt.Fprintf(w, "Fragmentation after: %d GPU(s) stranded on %d partly used node(s); %d node(s) with every GPU free\n",
 			f.StrandedGPUs, f.PartlyUsedNodes, f.WholeFreeNodes)
 	}
+	for _, tc := range r.Topology {
+		who := "the graph"
+		if tc.Service != "" {
+			who = tc.Service
+		}
+		switch {
+		case tc.PerGroup:
+			fmt.Fprintf(w, "Packed: each group of %s in one %s (%s)\n", who, tc.Domain, tc.Key)
+		case tc.Value != "":
+			fmt.Fprintf(w, "Packed: %s in %s %s (%s)\n", who, tc.Domain, tc.Value, tc.Key)
+		}
+	}
 	if len(r.Rollouts) > 0 {
 		fmt.Fprintln(w)
 		for _, ro := range r.Rollouts {

@@ -1,0 +1,213 @@
+package plan
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/placement"
+	"github.com/dynamo-infra/dynamo-infra/internal/topology"
+)
+
+// TopologyChoice is the domain a plan packs one scope in.
+type TopologyChoice struct {
+	// Service is the packed service; empty for the whole graph.
+	Service string `json:"service,omitempty"`
+	Domain  string `json:"domain"`
+	Key     string `json:"key"`
+	// Value is the chosen domain; empty for a per-group scope (each group has its own).
+	Value    string `json:"value,omitempty"`
+	PerGroup bool   `json:"perGroup,omitempty"`
+}
+
+// maxChoices bounds the domain assignments a plan tries (one placement each).
+const maxChoices = 64
+
+// choice assigns a domain value to each single-domain scope (graph or service, not per group).
+type choice struct {
+	scopes []topology.Scope
+	values []string
+}
+
+// apply pins the demands the choice covers to their domains: a node selector on the domain's
+// label, on a copy of each pod spec.
+func (c choice) apply(demands []placement.Demand) []placement.Demand {
+	if len(c.values) == 0 {
+		return demands
+	}
+	out := slices.Clone(demands)
+	for d := range out {
+		spec := out[d].Pod.DeepCopy()
+		for i, s := range c.scopes {
+			if s.Service != "" && s.Service != out[d].Service {
+				continue
+			}
+			if spec.NodeSelector == nil {
+				spec.NodeSelector = map[string]string{}
+			}
+			spec.NodeSelector[s.Key] = c.values[i]
+		}
+		out[d].Pod = spec
+	}
+	return out
+}
+
+func (c choice) String() string {
+	parts := make([]string, len(c.values))
+	for i, s := range c.scopes {
+		who := "the graph"
+		if s.Service != "" {
+			who = s.Service
+		}
+		parts[i] = fmt.Sprintf("%s in %s %s", who, s.Domain, c.values[i])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// report lists every scope with the domain chosen (none for per-group scopes).
+func (c choice) report(all []topology.Scope) []TopologyChoice {
+	var out []TopologyChoice
+	for _, s := range all {
+		tc := TopologyChoice{Service: s.Service, Domain: s.Domain, Key: s.Key, PerGroup: s.PerGroup}
+		for i, cs := range c.scopes {
+			if cs == s {
+				tc.Value = c.values[i]
+			}
+		}
+		out = append(out, tc)
+	}
+	return out
+}
+
+// packGroups sets each per-group scope's label as its demand's GroupKey.
+func packGroups(demands []placement.Demand, scopes []topology.Scope) []placement.Demand {
+	out := slices.Clone(demands)
+	for _, s := range scopes {
+		for d := range out {
+			if s.PerGroup && out[d].Service == s.Service {
+				out[d].GroupKey = s.Key
+			}
+		}
+	}
+	return out
+}
+
+// domainChoices lists the assignments to try: every combination of the domains (label values
+// among the usable nodes) of the single-domain scopes, tightest first — the domain with the
+// fewest free NVIDIA resources first, so roomy domains stay whole — at most maxChoices. No
+// single-domain scope: one empty choice.
+func domainChoices(nodes []placement.Node, demands []placement.Demand, scopes []topology.Scope) []choice {
+	var single []topology.Scope
+	for _, s := range scopes {
+		if !s.PerGroup {
+			single = append(single, s)
+		}
+	}
+	if len(single) == 0 {
+		return []choice{{}}
+	}
+	values := make([][]string, len(single))
+	for i, s := range single {
+		free := map[string]int64{}
+		for _, n := range nodes {
+			v := n.Node.Labels[s.Key]
+			if v == "" {
+				continue
+			}
+			if _, ok := free[v]; !ok {
+				free[v] = 0
+			}
+			for r, q := range n.Free {
+				if placement.IsNvidia(r) {
+					free[v] += q
+				}
+			}
+		}
+		values[i] = slices.SortedFunc(maps.Keys(free), func(a, b string) int {
+			if c := cmp.Compare(free[a], free[b]); c != 0 {
+				return c
+			}
+			return strings.Compare(a, b)
+		})
+	}
+	var out []choice
+	var walk func(i int, picked []string)
+	walk = func(i int, picked []string) {
+		if len(out) == maxChoices {
+			return
+		}
+		if i == len(single) {
+			out = append(out, choice{scopes: single, values: slices.Clone(picked)})
+			return
+		}
+		for _, v := range values[i] {
+			walk(i+1, append(picked, v))
+		}
+	}
+	walk(0, nil)
+	if len(out) == 0 {
+		// No node carries a domain label: one choice of no domain, which places nothing.
+		out = append(out, choice{scopes: single, values: make([]string, len(single))})
+	}
+	return out
+}
+
+// attemptResult is one placement of the demands.
+type attemptResult struct {
+	res    placement.Result
+	found  bool
+	proven bool // not found, and the exact search tried everything
+	method string
+	notes  []string
+	steps  int
+}
+
+// attempt places the demands: exactly (the search, first fit's answer if it stops) within the
+// exact search's reach, a heuristic beyond.
+func attempt(nodes []placement.Node, demands []placement.Demand, budget int, exact bool, pods int) attemptResult {
+	if exact {
+		a := attemptResult{method: MethodExact}
+		s := placement.Search(nodes, demands, budget)
+		a.steps = s.Steps
+		switch {
+		case s.Found:
+			a.res, a.found = s.Result, true
+		case s.Complete:
+			a.res, a.proven = placement.Place(nodes, demands), true
+			a.notes = append(a.notes, "no placement exists: the search tried every distinct placement")
+		default:
+			a.res, a.method = placement.Place(nodes, demands), MethodHeuristic
+			a.notes = append(a.notes, fmt.Sprintf("the search stopped after %d nodes tried: first-fit's answer", s.Steps))
+		}
+		return a
+	}
+	a := attemptResult{method: MethodHeuristic}
+	// Best fit with little going back (it keeps whole nodes free), first fit when that fails.
+	s := placement.Search(nodes, demands, 4*pods)
+	a.steps = s.Steps
+	if s.Found {
+		a.res, a.found = s.Result, true
+	} else {
+		a.res = placement.Place(nodes, demands)
+		a.found = allPlaced(a.res)
+	}
+	a.notes = append(a.notes, fmt.Sprintf("%d pods is beyond the exact search (%d pods on %d candidate nodes): a heuristic placement; \"does not fit\" is not proven",
+		pods, MaxExactPods, MaxExactNodes))
+	return a
+}
+
+func allPlaced(r placement.Result) bool {
+	_, bad := r.FirstUnplaced()
+	return !bad
+}
+
+// placed counts the replicas a result places.
+func placed(r placement.Result) int64 {
+	var n int64
+	for _, s := range r.Services {
+		n += s.Placed
+	}
+	return n
+}
