@@ -57,6 +57,8 @@ type search struct {
 	resources []string
 	// groupKeys are the demands' GroupKeys (nodes alike share their values).
 	groupKeys []string
+	// gpu[i]: node i has some NVIDIA resource.
+	gpu []bool
 	// at[u] are the nodes of unit u's pods, once placed.
 	at [][]int
 }
@@ -65,7 +67,9 @@ func newSearch(nodes []Node, demands []Demand, budget int) *search {
 	s := &search{nodes: nodes, demands: demands, budget: budget, free: make([]map[string]int64, len(nodes)),
 		allowed: make([][]int, len(demands)), class: make([]string, len(nodes))}
 	seen := map[string]bool{}
+	s.gpu = make([]bool, len(nodes))
 	for i, n := range nodes {
+		s.gpu[i] = hasGPUs(n)
 		s.free[i] = maps.Clone(n.Free)
 		if s.free[i] == nil {
 			s.free[i] = map[string]int64{}
@@ -184,7 +188,7 @@ func (s *search) candidates(dIdx int, d Demand, chosen []int) []int {
 	slices.SortStableFunc(out, func(a, b int) int {
 		// A pod without GPUs goes to a node without them first: on a GPU node it takes CPU,
 		// memory or a pod slot a GPU pod may need.
-		if ga, gb := hasGPUs(s.nodes[a]), hasGPUs(s.nodes[b]); noGPU && ga != gb {
+		if ga, gb := s.gpu[a], s.gpu[b]; noGPU && ga != gb {
 			if gb {
 				return -1
 			}
@@ -207,7 +211,11 @@ func (s *search) key(i int) string {
 	var b strings.Builder
 	b.WriteString(s.class[i])
 	// Whether it has GPUs orders the nodes a pod without GPUs tries (candidates).
-	b.WriteByte(map[bool]byte{true: 'g', false: 'c'}[hasGPUs(s.nodes[i])])
+	if s.gpu[i] {
+		b.WriteByte('g')
+	} else {
+		b.WriteByte('c')
+	}
 	// Nodes of different domains are not alike for a group packed by domain.
 	for _, k := range s.groupKeys {
 		b.WriteByte('|')

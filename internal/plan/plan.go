@@ -68,7 +68,7 @@ type Report struct {
 	// a per-group scope packs each group in a domain of its own (see the nodes).
 	Topology []TopologyChoice `json:"topology,omitempty"`
 	Cluster  Cluster          `json:"cluster"`
-	Notes         []string      `json:"notes,omitempty"`
+	Notes    []string         `json:"notes,omitempty"`
 }
 
 // Service is one service's verdict.

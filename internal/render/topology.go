@@ -28,11 +28,11 @@ func Scopes(dgd *v1alpha1.DynamoGraphDeployment, cfg Config) ([]topology.Scope, 
 func topologyAffinity(dgd *v1alpha1.DynamoGraphDeployment, service string, scopes []topology.Scope, pod *corev1.PodSpec) {
 	var terms []corev1.PodAffinityTerm
 	for _, s := range scopes {
-		switch {
-		case s.Service == "":
+		switch s.Service {
+		case "":
 			terms = append(terms, corev1.PodAffinityTerm{TopologyKey: s.Key,
 				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{v1alpha1.LabelGraphDeploymentName: dgd.Name}}})
-		case s.Service == service:
+		case service:
 			t := corev1.PodAffinityTerm{TopologyKey: s.Key, LabelSelector: &metav1.LabelSelector{MatchLabels: selectorLabels(dgd, service)}}
 			if s.PerGroup {
 				t.MatchLabelKeys = []string{lwsv1.GroupUniqueHashLabelKey}
