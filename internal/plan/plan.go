@@ -3,7 +3,7 @@
 // storage and pod slots, node selectors, affinity and taints — what is left free per node and
 // pool, how fragmented the GPUs are after it, whether each Deployment's rolling update has room
 // for its surge pods, and for a service that does not fit, why. Build is pure: the caller reads
-// the cluster (ListFromAPI) and renders the graph's demands (preflight.PodDemands).
+// the cluster (ListFromAPI) and renders the graph's demands (demand.Pods).
 package plan
 
 import (

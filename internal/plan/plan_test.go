@@ -63,7 +63,7 @@ func input(nodes []corev1.Node, pods ...Load) Input {
 	return in
 }
 
-func demand(name string, replicas, gpus, cpu int64) placement.Demand {
+func newDemand(name string, replicas, gpus, cpu int64) placement.Demand {
 	r := map[string]int64{"pods": 1, "cpu": cpu, "memory": 16 << 30}
 	if gpus > 0 {
 		r[gpu] = gpus
@@ -86,7 +86,7 @@ func service(t *testing.T, r Report, name string) Service {
 // resource filter counts, and says which resource is short.
 func TestPlanCountsCPUAndPodSlots(t *testing.T) {
 	in := input([]corev1.Node{gpuNode("h100-0")}, pod("h100-0", 0, 62_000, ""))
-	rep := Build([]placement.Demand{demand("decode", 1, 4, 4000)}, in, Options{Graph: "g"})
+	rep := Build([]placement.Demand{newDemand("decode", 1, 4, 4000)}, in, Options{Graph: "g"})
 	dec := service(t, rep, "decode")
 	if rep.Fits || dec.Fits || !rep.Proven {
 		t.Fatalf("fits=%v proven=%v: 4 CPUs on a node with 2 free", rep.Fits, rep.Proven)
@@ -101,13 +101,13 @@ func TestPlanCountsCPUAndPodSlots(t *testing.T) {
 	for range 110 {
 		full.Add(pod("h100-0", 0, 1, ""))
 	}
-	rep = Build([]placement.Demand{demand("decode", 1, 1, 100)}, full, Options{})
+	rep = Build([]placement.Demand{newDemand("decode", 1, 1, 100)}, full, Options{})
 	if dec := service(t, rep, "decode"); dec.Fits || !strings.Contains(dec.Reason, "have 1 pods left, the most is 0") {
 		t.Errorf("a node with no pod slot left: fits=%v reason %q", dec.Fits, dec.Reason)
 	}
 	// A CPU-only service goes to a CPU node; what is left is reported per node.
 	in.Nodes = append(in.Nodes, cpuNode("cpu-0"))
-	rep = Build([]placement.Demand{demand("frontend", 2, 0, 1000)}, in, Options{})
+	rep = Build([]placement.Demand{newDemand("frontend", 2, 0, 1000)}, in, Options{})
 	fe := service(t, rep, "frontend")
 	if !rep.Fits || len(rep.Nodes) != 1 || rep.Nodes[0].Name != "cpu-0" || rep.Nodes[0].FreeAfter["cpu"] != "14" || rep.Nodes[0].FreeAfter["memory"] != "32Gi" ||
 		fe.Placement[0] != (NodePods{Node: "cpu-0", Pods: 2}) {
@@ -119,7 +119,7 @@ func TestPlanCountsCPUAndPodSlots(t *testing.T) {
 func TestPlanOfADeployedGraphLeavesItsOwnPodsOut(t *testing.T) {
 	graphPod := pod("h100-0", 8, 1000, "inference/disagg") // the graph's decode pod
 	in := input([]corev1.Node{gpuNode("h100-0")}, graphPod)
-	d := []placement.Demand{demand("decode", 1, 8, 1000)}
+	d := []placement.Demand{newDemand("decode", 1, 8, 1000)}
 	if rep := Build(d, in, Options{}); rep.Fits || rep.Mode != ModeNew {
 		t.Errorf("as a new graph: fits=%v mode %s, want its own pod counted", rep.Fits, rep.Mode)
 	}
@@ -138,7 +138,7 @@ func TestPlanOfADeployedGraphLeavesItsOwnPodsOut(t *testing.T) {
 // node with 4 left (first fit by name would break the whole node open), and the figure says so.
 func TestPlanKeepsWholeNodesFree(t *testing.T) {
 	in := input([]corev1.Node{gpuNode("a"), gpuNode("b")}, pod("b", 4, 1000, ""))
-	rep := Build([]placement.Demand{demand("prefill", 1, 4, 1000)}, in, Options{})
+	rep := Build([]placement.Demand{newDemand("prefill", 1, 4, 1000)}, in, Options{})
 	if !rep.Fits || rep.Method != MethodExact {
 		t.Fatalf("fits=%v method %s", rep.Fits, rep.Method)
 	}
@@ -163,7 +163,7 @@ func TestPlanKeepsWholeNodesFree(t *testing.T) {
 // A Deployment's surge pods: with room they run beside the old ones; without room and with
 // maxUnavailable 0 (25% of 2 replicas) the update would stall, and the advice says what works.
 func TestPlanRolloutSurge(t *testing.T) {
-	d := []placement.Demand{demand("decode", 2, 8, 1000)}
+	d := []placement.Demand{newDemand("decode", 2, 8, 1000)}
 	surge := map[string]Surge{"decode": {MaxSurge: 1, MaxUnavailable: 0}}
 	in := Input{Nodes: []corev1.Node{gpuNode("a"), gpuNode("b")}}
 	rep := Build(d, in, Options{Surge: surge})
@@ -197,7 +197,7 @@ func TestPlanNodesAndMethod(t *testing.T) {
 		n.Labels["nvidia.com/gpu.product"] = "NVIDIA-H100-80GB-HBM3-SHARED"
 		n.Status.Allocatable[gpu] = resource.MustParse("32")
 	})
-	rep := Build([]placement.Demand{demand("decode", 1, 1, 100)}, Input{Nodes: []corev1.Node{notReady, cordoned, shared}}, Options{})
+	rep := Build([]placement.Demand{newDemand("decode", 1, 1, 100)}, Input{Nodes: []corev1.Node{notReady, cordoned, shared}}, Options{})
 	if rep.Cluster != (Cluster{Nodes: 3, Usable: 1, NotReady: 1, Unschedulable: 1}) || rep.Fits {
 		t.Errorf("cluster %+v fits %v: the shared node holds no whole GPU", rep.Cluster, rep.Fits)
 	}
@@ -205,7 +205,7 @@ func TestPlanNodesAndMethod(t *testing.T) {
 	for i := range 10 {
 		nodes = append(nodes, gpuNode(fmt.Sprintf("h-%02d", i)))
 	}
-	rep = Build([]placement.Demand{demand("decode", MaxExactPods+1, 1, 100)}, Input{Nodes: nodes}, Options{})
+	rep = Build([]placement.Demand{newDemand("decode", MaxExactPods+1, 1, 100)}, Input{Nodes: nodes}, Options{})
 	if !rep.Fits || rep.Method != MethodHeuristic || rep.Proven || len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "beyond the exact search") {
 		t.Errorf("65 pods: fits=%v method %s proven %v notes %q", rep.Fits, rep.Method, rep.Proven, rep.Notes)
 	}
@@ -228,7 +228,7 @@ func rackNode(name, rack string) corev1.Node {
 // a third node in r1 does, and the plan says r1.
 func TestPlanPacksByTopology(t *testing.T) {
 	scopes := []topology.Scope{{Domain: "rack", Key: topology.LabelRack}}
-	d := []placement.Demand{demand("prefill", 2, 4, 100), demand("decode", 1, 4, 100)}
+	d := []placement.Demand{newDemand("prefill", 2, 4, 100), newDemand("decode", 1, 4, 100)}
 	in := Input{Nodes: []corev1.Node{rackNode("r0-a", "r0"), rackNode("r0-b", "r0"), rackNode("r1-a", "r1"), rackNode("r1-b", "r1")}}
 	rep := Build(d, in, Options{Scopes: scopes})
 	if rep.Fits || !rep.Proven || !strings.Contains(strings.Join(rep.Notes, "\n"), "packed by topology: no choice of domains has room for every pod (tried 2: the graph in rack r0; the graph in rack r1)") {
@@ -245,7 +245,7 @@ func TestPlanPacksByTopology(t *testing.T) {
 		}
 	}
 	// Both racks fit a smaller graph: the tighter one (r0, fewer GPUs free) is chosen.
-	rep = Build([]placement.Demand{demand("decode", 1, 4, 100)}, in, Options{Scopes: scopes})
+	rep = Build([]placement.Demand{newDemand("decode", 1, 4, 100)}, in, Options{Scopes: scopes})
 	if !rep.Fits || rep.Topology[0].Value != "r0" {
 		t.Errorf("one pod: %+v", rep.Topology)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
-	"github.com/dynamo-infra/dynamo-infra/internal/preflight"
+	"github.com/dynamo-infra/dynamo-infra/internal/demand"
 )
 
 // Input is what a plan is built from: the nodes (trimmed) and what the active pods on them
@@ -106,12 +106,12 @@ func ListFromAPI(ctx context.Context, cs kubernetes.Interface) (Input, error) {
 }
 
 // LoadOf reduces a bound, non-terminal pod to its node, its requests as the scheduler counts
-// them (preflight.StoredRequests: a pod slot included) and its graph.
+// them (demand.StoredRequests: a pod slot included) and its graph.
 func LoadOf(pod *corev1.Pod) (Load, bool) {
 	if pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		return Load{}, false
 	}
-	l := Load{Node: pod.Spec.NodeName, Requests: preflight.StoredRequests(pod)}
+	l := Load{Node: pod.Spec.NodeName, Requests: demand.StoredRequests(pod)}
 	if g := pod.Labels[v1alpha1.LabelGraphDeploymentName]; g != "" {
 		l.Graph = pod.Namespace + "/" + g
 	}

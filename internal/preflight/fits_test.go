@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/demand"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 )
 
@@ -57,7 +58,7 @@ func TestSharedCapacity(t *testing.T) {
 			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
 				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: inventory.LabelGPUReplicas, Operator: corev1.NodeSelectorOpExists}}}}}}}}, true},
 	} {
-		if got := asksForShared(&tt.spec); got != tt.want {
+		if got := demand.AsksForShared(&tt.spec); got != tt.want {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
 	}

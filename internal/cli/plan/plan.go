@@ -27,6 +27,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/dgd"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
+	"github.com/dynamo-infra/dynamo-infra/internal/demand"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
@@ -57,9 +58,12 @@ type Options struct {
 	streams   genericiooptions.IOStreams
 }
 
-// NewCommand returns `dynamoctl plan`.
-func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+// NewCommand returns `dynamoctl plan`; set sees its options (tests).
+func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, set ...func(*Options)) *cobra.Command {
 	o := &Options{flags: flags, streams: streams}
+	for _, f := range set {
+		f(o)
+	}
 	cmd := &cobra.Command{
 		Use:   "plan dgd/NAME | -f FILE",
 		Short: "Place every pod of a graph on the cluster as it is now: where, what is left, and why not",
@@ -139,6 +143,7 @@ func (o *Options) Complete(args []string) error {
 		o.replicas[svc] = int32(v)
 	}
 	o.added = nil
+	made := map[string]int{}
 	for _, kv := range o.AddNodes {
 		name, n, ok := strings.Cut(kv, "=")
 		count, err := strconv.Atoi(n)
@@ -149,17 +154,26 @@ func (o *Options) Complete(args []string) error {
 		if !found {
 			return fmt.Errorf("--add-nodes: unknown node kind %q (kinds: %s)", name, strings.Join(devcluster.NodeKindNames(), ", "))
 		}
-		for i := range count {
-			o.added = append(o.added, whatIfNode(kind, fmt.Sprintf("what-if-%s-%d", kind.Name, len(o.added)+i)))
+		for range count {
+			o.added = append(o.added, whatIfNode(kind, made[kind.Name]))
+			made[kind.Name]++
 		}
 	}
 	return nil
 }
 
-// whatIfNode is a Ready node of a dev-cluster kind as the real machine would join: without the
-// simulated cluster's kwok taint.
-func whatIfNode(kind devcluster.NodeKind, name string) corev1.Node {
-	n := devcluster.NewNode(kind, name, "what-if")
+// whatIfNode is the i-th what-if node of a dev-cluster kind, Ready, as the real machine would
+// join: without the simulated cluster's kwok taint; a rack kind's nodes in racks (and NVLink
+// cliques) of their own, "what-if-" before the rack's and clique's names.
+func whatIfNode(kind devcluster.NodeKind, i int) corev1.Node {
+	n := devcluster.NewNode(kind, fmt.Sprintf("what-if-%s-%d", kind.Name, i), "what-if")
+	if kind.RackSize > 0 {
+		for k, v := range devcluster.RackLabels(kind, i) {
+			if k != devcluster.LabelZone {
+				n.Labels[k] = "what-if-" + v
+			}
+		}
+	}
 	n.Annotations = nil
 	n.Spec.Taints = nil
 	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
@@ -296,7 +310,7 @@ func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *v1alpha1
 		defer close(listed)
 		in, listErr = plan.ListFromAPI(ctx, cs)
 	}()
-	demands, err := preflight.PodDemands([]*v1alpha1.DynamoGraphDeployment{g}, cfg, admit)
+	demands, err := demand.Pods([]*v1alpha1.DynamoGraphDeployment{g}, cfg, admit)
 	<-listed
 	if err != nil {
 		return plan.Report{}, exit.UsageError(fmt.Errorf("render: %w", err))

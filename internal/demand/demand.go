@@ -1,0 +1,161 @@
+// Package demand turns graphs into what placement places: one demand per service, its pods
+// rendered as the operator renders them and, when the caller can, passed through the cluster's
+// admission; each pod's requests as the scheduler sums them. It links no client library, so
+// the operator (which plans for its Schedulable condition) and the CLI share it.
+package demand
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	resourcehelper "k8s.io/component-helpers/resource"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/placement"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
+)
+
+// GPU renders each graph's services as the operator would and returns one demand per
+// service that asks for NVIDIA resources. admit, when set, may replace a pod spec with what
+// the cluster's admission makes of it (default tolerations, node selectors).
+func GPU(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit func(ns string, spec *corev1.PodSpec) *corev1.PodSpec) ([]placement.Demand, error) {
+	return demands(graphs, cfg, admit, nvidiaRequests)
+}
+
+// Pods is GPU for every service, each pod asking for everything the scheduler's
+// resource filter counts: NVIDIA resources, CPU, memory, ephemeral storage and a pod slot
+// ("pods"), requests as the scheduler sums them (PodRequests).
+func Pods(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit func(ns string, spec *corev1.PodSpec) *corev1.PodSpec) ([]placement.Demand, error) {
+	return demands(graphs, cfg, admit, Requests)
+}
+
+// Requests is what a pod with this spec asks of a node: the scheduler's sum of requests
+// (init containers by the max rule, sidecars, overhead), a request missing where a limit is
+// given taking the limit as API defaulting does (a spec admission has not seen), and one pod
+// slot. Quantities in the resource's base unit: millicores for CPU, bytes, counts.
+func Requests(spec *corev1.PodSpec) map[string]int64 {
+	pod := &corev1.Pod{Spec: *spec.DeepCopy()}
+	defaults := func(cs []corev1.Container) {
+		for i := range cs {
+			r := &cs[i].Resources
+			for name, q := range r.Limits {
+				if _, ok := r.Requests[name]; !ok {
+					if r.Requests == nil {
+						r.Requests = corev1.ResourceList{}
+					}
+					r.Requests[name] = q
+				}
+			}
+		}
+	}
+	defaults(pod.Spec.Containers)
+	defaults(pod.Spec.InitContainers)
+	return StoredRequests(pod)
+}
+
+// StoredRequests is Requests of a pod the API server stored: its defaults are applied, so
+// nothing is copied (a plan reads every active pod of the cluster).
+func StoredRequests(pod *corev1.Pod) map[string]int64 {
+	out := map[string]int64{string(corev1.ResourcePods): 1}
+	for name, q := range resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{}) {
+		if q.IsZero() {
+			continue
+		}
+		if name == corev1.ResourceCPU {
+			out[string(name)] = q.MilliValue()
+		} else {
+			out[string(name)] = q.Value()
+		}
+	}
+	return out
+}
+
+func demands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit func(ns string, spec *corev1.PodSpec) *corev1.PodSpec,
+	requests func(*corev1.PodSpec) map[string]int64) ([]placement.Demand, error) {
+	var out []placement.Demand
+	for _, g := range graphs {
+		if err := render.Unimplemented(g); err != nil {
+			return nil, fmt.Errorf("%s: %w", g.Name, err)
+		}
+		for _, name := range render.ServiceNames(g) {
+			spec, err := render.PodSpec(g, name, cfg)
+			if err != nil {
+				return nil, fmt.Errorf("%s/%s: %w", g.Name, name, err)
+			}
+			req := requests(&spec)
+			if len(req) == 0 {
+				continue
+			}
+			replicas := int64(render.Replicas(g.Spec.Services[name]))
+			// A multi-node replica is nodeCount pods of the per-node limit, on distinct nodes
+			// (the leader's spec: its workers have the same resources and constraints).
+			group := int64(render.NodeCount(g.Spec.Services[name]))
+			service := name
+			if len(graphs) > 1 {
+				service = g.Name + "/" + name
+			}
+			pod := &spec
+			if admit != nil {
+				// What admission adds counts: a LimitRange's default requests, for one.
+				pod = admit(g.Namespace, pod)
+				req = requests(pod)
+			}
+			out = append(out, placement.Demand{Service: service, Replicas: replicas, GroupSize: group, Requests: req, Pod: pod, Shared: AsksForShared(pod)})
+		}
+	}
+	return out, nil
+}
+
+// nvidiaRequests sums the NVIDIA resources of a pod's containers (limits, which GPUs must set;
+// requests where no limit is given).
+func nvidiaRequests(spec *corev1.PodSpec) map[string]int64 {
+	out := map[string]int64{}
+	for _, c := range spec.Containers {
+		seen := map[corev1.ResourceName]bool{}
+		for name, q := range c.Resources.Limits {
+			if strings.HasPrefix(string(name), "nvidia.com/") && !q.IsZero() {
+				out[string(name)] += q.Value()
+				seen[name] = true
+			}
+		}
+		for name, q := range c.Resources.Requests {
+			if strings.HasPrefix(string(name), "nvidia.com/") && !q.IsZero() && !seen[name] {
+				out[string(name)] += q.Value()
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// AsksForShared: the pod's node selector or required node affinity names GPU sharing (GFD's
+// sharing-strategy or replicas label, or a product with its -SHARED suffix): it wants shares of
+// GPUs, so time-sliced replicas count for it.
+func AsksForShared(spec *corev1.PodSpec) bool {
+	shared := func(key, value string) bool {
+		return key == inventory.LabelGPUSharing || key == inventory.LabelGPUReplicas ||
+			(key == inventory.LabelGPUProduct && strings.HasSuffix(value, "-SHARED"))
+	}
+	for k, v := range spec.NodeSelector {
+		if shared(k, v) {
+			return true
+		}
+	}
+	if a := spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+			for _, e := range term.MatchExpressions {
+				for _, v := range append(e.Values, "") {
+					if shared(e.Key, v) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
