@@ -158,4 +158,3 @@ func AsksForShared(spec *corev1.PodSpec) bool {
 	}
 	return false
 }
-

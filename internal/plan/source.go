@@ -12,8 +12,8 @@ import (
 	"k8s.io/client-go/tools/pager"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
-	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/demand"
+	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 )
 
 // Input is what a plan is built from: the nodes (trimmed) and what the active pods on them
