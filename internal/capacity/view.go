@@ -15,14 +15,15 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/pager"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/demand"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 )
 
-// Snapshot is the nodes and the NVIDIA requests on each at one time: what MostFree reads. A
-// node is held compactly — its labels as a list of strings shared among nodes (label keys and
-// most values repeat on every node), its NVIDIA capacity shared among nodes that have the same
-// — and rebuilt one at a time when read.
+// Snapshot is the nodes and the requests of the active pods on each at one time: what MostFree
+// and the operator's plan (Schedulable) read. A node is held compactly — its labels as a list of
+// strings shared among nodes (label keys and most values repeat on every node), its capacity and
+// allocatable shared among nodes that have the same — and rebuilt one at a time when read.
 type Snapshot struct {
 	nodes     []node
 	requested map[string]map[string]int64
@@ -37,7 +38,7 @@ type node struct {
 	taints        []corev1.Taint
 	unschedulable bool
 	ready         bool
-	// capacity and allocatable keep only NVIDIA resources; nodes with the same share one.
+	// capacity and allocatable: nodes with the same share one.
 	capacity, allocatable corev1.ResourceList
 }
 
@@ -71,13 +72,17 @@ func (s *Snapshot) Nodes() Nodes {
 	}
 }
 
+// Requested sums, per node, what the active pods request (demand.StoredRequests: every
+// resource, a pod slot each). Read only.
+func (s *Snapshot) Requested() map[string]map[string]int64 { return s.requested }
+
 // MostFree is the Fit of a pod over the snapshot.
 func (s *Snapshot) MostFree(spec *corev1.PodSpec, scheduler string) Fit {
 	return MostFree(spec, scheduler, s.Nodes(), s.requested, nil)
 }
 
 // ReadSnapshot lists the nodes and the active pods page by page (500 a page), keeping of each
-// pod only its node's NVIDIA total, so memory grows with nodes, not pods.
+// pod only what it adds to its node's totals, so memory grows with nodes, not pods.
 func ReadSnapshot(ctx context.Context, cs kubernetes.Interface, now time.Time) (*Snapshot, error) {
 	s := &Snapshot{Taken: now}
 	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
@@ -92,11 +97,29 @@ func ReadSnapshot(ctx context.Context, cs kubernetes.Interface, now time.Time) (
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
-	usage, err := inventory.ListPodUsage(ctx, cs)
+	s.requested = map[string]map[string]int64{}
+	pods := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		return cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+	})
+	pods.PageSize, pods.PageBufferSize = 500, 1
+	err = pods.EachListItem(ctx, metav1.ListOptions{FieldSelector: inventory.ActivePodsSelector}, func(obj runtime.Object) error {
+		p := obj.(*corev1.Pod)
+		if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			return nil
+		}
+		m := s.requested[p.Spec.NodeName]
+		if m == nil {
+			m = map[string]int64{}
+			s.requested[p.Spec.NodeName] = m
+		}
+		for r, q := range demand.StoredRequests(p) {
+			m[r] += q
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list pods: %w", err)
 	}
-	s.requested = inventory.Requested(usage)
 	return s, nil
 }
 
@@ -128,12 +151,11 @@ func (c *compactor) intern(x string) string {
 	return x
 }
 
-// node keeps what MostFree reads of a node: every label (the pod's selector and affinity may
-// name any), taints, cordon, Ready, NVIDIA capacity.
+// node keeps what MostFree and a plan read of a node: every label (the pod's selector and
+// affinity may name any), taints, cordon, Ready, capacity and allocatable.
 func (c *compactor) node(n *corev1.Node) node {
-	t := inventory.TrimNode(n) // NVIDIA capacity, Ready
 	out := node{name: n.Name, taints: n.Spec.Taints, unschedulable: n.Spec.Unschedulable,
-		ready: kubenode.Ready(&t), labels: make([]string, 0, 2*len(n.Labels))}
+		ready: kubenode.Ready(n), labels: make([]string, 0, 2*len(n.Labels))}
 	keys := make([]string, 0, len(n.Labels))
 	for k := range n.Labels {
 		keys = append(keys, k)
@@ -142,7 +164,7 @@ func (c *compactor) node(n *corev1.Node) node {
 	for _, k := range keys {
 		out.labels = append(out.labels, c.intern(k), c.intern(n.Labels[k]))
 	}
-	out.capacity, out.allocatable = c.list(t.Status.Capacity), c.list(t.Status.Allocatable)
+	out.capacity, out.allocatable = c.list(n.Status.Capacity), c.list(n.Status.Allocatable)
 	return out
 }
 

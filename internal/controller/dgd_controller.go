@@ -133,6 +133,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	octx, ospan := r.startSpan(ctx, "observe")
 	obs, readErr := r.observe(octx, dgd, scopes)
+	if applyErr == nil && readErr == nil {
+		r.observeSchedulable(dgd, cfg, scopes, &obs)
+	}
 	endSpan(ospan, readErr)
 	sctx, sspan := r.startSpan(ctx, "write status")
 	st, err := r.writeStatus(sctx, dgd, obs, applyErr)

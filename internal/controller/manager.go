@@ -252,14 +252,13 @@ func TrimPod(obj any) (any, error) {
 	}
 	// Where a placed pod runs: a topology constraint is verified against its node.
 	t.Spec.NodeName = p.Spec.NodeName
-	if p.Spec.NodeName == "" {
-		// Where a pod not placed yet may go, as admitted (admission adds tolerations the
-		// template does not have, e.g. ExtendedResourceToleration's for GPU taints): the
-		// capacity view counts the nodes it may use.
-		t.Spec.NodeSelector, t.Spec.Tolerations = p.Spec.NodeSelector, p.Spec.Tolerations
-		if p.Spec.Affinity != nil && p.Spec.Affinity.NodeAffinity != nil {
-			t.Spec.Affinity = &corev1.Affinity{NodeAffinity: p.Spec.Affinity.NodeAffinity}
-		}
+	// Where the pod may go, as admitted (admission adds tolerations the template does not have,
+	// e.g. ExtendedResourceToleration's for GPU taints, or a cluster's default ones): the
+	// capacity view counts the nodes it may use, the Schedulable plan places with it. Only the
+	// operator's own pods are cached, so keeping these for placed pods costs little.
+	t.Spec.NodeSelector, t.Spec.Tolerations = p.Spec.NodeSelector, p.Spec.Tolerations
+	if p.Spec.Affinity != nil && p.Spec.Affinity.NodeAffinity != nil {
+		t.Spec.Affinity = &corev1.Affinity{NodeAffinity: p.Spec.Affinity.NodeAffinity}
 	}
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodScheduled {

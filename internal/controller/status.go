@@ -70,6 +70,10 @@ type Observed struct {
 	Placement []v1alpha1.TopologyPlacement
 	// PlacementUnknown says why the placement could not be verified (nodes not readable).
 	PlacementUnknown string
+	// PlanOn: the operator plans graphs (it has a capacity view); Schedulable is a new verdict
+	// (nil: keep the last).
+	PlanOn      bool
+	Schedulable *metav1.Condition
 }
 
 // ComputeStatus rolls the children up into the graph's status: per-service replica counts,
@@ -119,6 +123,9 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 	meta.SetStatusCondition(&st.Conditions, cond)
 	if reconcileErr == nil || obs.Topology {
 		setPlacement(&st, dgd, obs)
+	}
+	if reconcileErr == nil {
+		setSchedulable(&st, dgd, obs)
 	}
 	if reconcileErr == nil {
 		st.ObservedGeneration = dgd.Generation

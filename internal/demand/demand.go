@@ -17,17 +17,22 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
+// Admit returns what the cluster's admission makes of a service's pod spec (default tolerations,
+// node selectors, LimitRange requests): a server-side dry run in the CLI, a pod of the service as
+// it was admitted in the operator. It may return spec unchanged.
+type Admit func(namespace, service string, spec *corev1.PodSpec) *corev1.PodSpec
+
 // GPU renders each graph's services as the operator would and returns one demand per
 // service that asks for NVIDIA resources. admit, when set, may replace a pod spec with what
 // the cluster's admission makes of it (default tolerations, node selectors).
-func GPU(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit func(ns string, spec *corev1.PodSpec) *corev1.PodSpec) ([]placement.Demand, error) {
+func GPU(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit Admit) ([]placement.Demand, error) {
 	return demands(graphs, cfg, admit, nvidiaRequests)
 }
 
 // Pods is GPU for every service, each pod asking for everything the scheduler's
 // resource filter counts: NVIDIA resources, CPU, memory, ephemeral storage and a pod slot
 // ("pods"), requests as the scheduler sums them (PodRequests).
-func Pods(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit func(ns string, spec *corev1.PodSpec) *corev1.PodSpec) ([]placement.Demand, error) {
+func Pods(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit Admit) ([]placement.Demand, error) {
 	return demands(graphs, cfg, admit, Requests)
 }
 
@@ -72,7 +77,7 @@ func StoredRequests(pod *corev1.Pod) map[string]int64 {
 	return out
 }
 
-func demands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit func(ns string, spec *corev1.PodSpec) *corev1.PodSpec,
+func demands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit Admit,
 	requests func(*corev1.PodSpec) map[string]int64) ([]placement.Demand, error) {
 	var out []placement.Demand
 	for _, g := range graphs {
@@ -99,7 +104,7 @@ func demands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit 
 			pod := &spec
 			if admit != nil {
 				// What admission adds counts: a LimitRange's default requests, for one.
-				pod = admit(g.Namespace, pod)
+				pod = admit(g.Namespace, name, pod)
 				req = requests(pod)
 			}
 			out = append(out, placement.Demand{Service: service, Replicas: replicas, GroupSize: group, Requests: req, Pod: pod, Shared: AsksForShared(pod)})

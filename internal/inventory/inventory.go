@@ -208,6 +208,9 @@ func NodeWithRequests(node *corev1.Node, requested map[string]int64) NodeGPU {
 
 func applyRequests(n *NodeGPU, req map[string]int64) {
 	for _, name := range sortedKeys(req) {
+		if !isNvidiaResource(name) {
+			continue // the inventory counts NVIDIA resources; a caller may pass every request
+		}
 		i := slices.IndexFunc(n.Resources, func(r ResourceUsage) bool { return r.Name == name })
 		if i < 0 {
 			n.Resources = append(n.Resources, ResourceUsage{Name: name})

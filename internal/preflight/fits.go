@@ -73,7 +73,7 @@ func searchNote(s placement.SearchResult) string {
 // ns is the namespace of graphs that name none.
 func PlaceGraphs(ctx context.Context, cs kubernetes.Interface, inv inventory.Inventory, nodes []corev1.Node, graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, ns string) (Fit, error) {
 	var f Fit
-	admit := func(graphNS string, spec *corev1.PodSpec) *corev1.PodSpec {
+	admit := func(graphNS, _ string, spec *corev1.PodSpec) *corev1.PodSpec {
 		if graphNS == "" {
 			graphNS = ns
 		}

@@ -282,7 +282,7 @@ func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *v1alpha1
 		g.Namespace = o.namespace
 	}
 	var admissionNote string
-	admit := func(ns string, spec *corev1.PodSpec) *corev1.PodSpec {
+	admit := func(ns, _ string, spec *corev1.PodSpec) *corev1.PodSpec {
 		got, err := preflight.Admitted(ctx, cs, ns, spec)
 		if err != nil {
 			admissionNote = "planned without the cluster's admission defaults (" + oneLine(err) + ")"

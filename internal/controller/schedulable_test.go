@@ -1,0 +1,79 @@
+package controller_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/controller"
+	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
+)
+
+const schedulableGraph = `apiVersion: nvidia.com/v1alpha1
+kind: DynamoGraphDeployment
+metadata: {name: sched, namespace: default}
+spec:
+  services:
+    decode:
+      componentType: decode
+      replicas: 2
+      resources: {limits: {gpu: "8"}}
+      extraPodSpec: {mainContainer: {image: registry.example/vllm:1}}
+`
+
+// The Schedulable condition on two 8-GPU nodes: a graph whose pods all run has none (nothing
+// planned); scaled to three whole-node decode pods, the operator plans the change on its
+// capacity view — its own two pods given back, the pods as admitted — and says it does not fit,
+// with the plan's reason; scaled back, every pod has a node and the condition says so.
+func TestSchedulableCondition(t *testing.T) {
+	_, cl := controllertest.Setup(t, "h100=2,cpu=1")
+	ctx := context.Background()
+	controllertest.CreateGraph(t, cl, schedulableGraph)
+	key := types.NamespacedName{Namespace: "default", Name: "sched"}
+	var got v1alpha1.DynamoGraphDeployment
+	waitForGraph(t, cl, key, "Ready", 2*time.Minute, func(d *v1alpha1.DynamoGraphDeployment, ready *metav1.Condition) (bool, error) {
+		got = *d
+		return ready != nil && ready.Status == metav1.ConditionTrue, nil
+	})
+	if c := meta.FindStatusCondition(got.Status.Conditions, controller.ConditionSchedulable); c != nil {
+		t.Errorf("a graph whose pods all run has Schedulable %s: %s", c.Status, c.Message)
+	}
+	scale := func(n int32) {
+		t.Helper()
+		if err := cl.Get(ctx, key, &got); err != nil {
+			t.Fatal(err)
+		}
+		patch := client.MergeFrom(got.DeepCopy())
+		got.Spec.Services["decode"].Replicas = ptr.To(n)
+		if err := cl.Patch(ctx, &got, patch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scale(3)
+	var c *metav1.Condition
+	waitForGraph(t, cl, key, "Schedulable False", 2*time.Minute, func(d *v1alpha1.DynamoGraphDeployment, _ *metav1.Condition) (bool, error) {
+		c = meta.FindStatusCondition(d.Status.Conditions, controller.ConditionSchedulable)
+		return c != nil && c.Status == metav1.ConditionFalse && c.ObservedGeneration == d.Generation, nil
+	})
+	for _, want := range []string{"decode: 2 of 3 replica(s) placed; each pod needs 8 nvidia.com/gpu", "have 8 nvidia.com/gpu left, the most is 0", "(no placement exists, cluster as read at", "the graph stays applied"} {
+		if c.Reason != controller.ReasonDoesNotFit || !strings.Contains(c.Message, want) {
+			t.Errorf("Schedulable %s: %q lacks %q", c.Reason, c.Message, want)
+		}
+	}
+	scale(2)
+	waitForGraph(t, cl, key, "Schedulable True", 2*time.Minute, func(d *v1alpha1.DynamoGraphDeployment, _ *metav1.Condition) (bool, error) {
+		c = meta.FindStatusCondition(d.Status.Conditions, controller.ConditionSchedulable)
+		return c != nil && c.Status == metav1.ConditionTrue, nil
+	})
+	if c.Reason != controller.ReasonAllPlaced {
+		t.Errorf("Schedulable True %s: %s", c.Reason, c.Message)
+	}
+}
