@@ -72,6 +72,8 @@ type Reconciler struct {
 	PlacementRefresh time.Duration
 	// nodeLabels caches the labels of nodes the graphs' constrained pods run on.
 	nodeLabels sync.Map // node name → nodeLabelsEntry
+	// planMu serializes Schedulable plans (observeSchedulable).
+	planMu sync.Mutex
 
 	// states and pods are this reconciler's share of resources_total and managed_pods_total.
 	states, pods graphGauges

@@ -24,7 +24,7 @@ import (
 // The PlacementVerified condition: for a graph with a topologyConstraint, whether its pods run
 // where the constraint says (status.placement has the detail).
 const (
-	ConditionPlacementVerified = "PlacementVerified"
+	ConditionPlacementVerified = v1alpha1.ConditionPlacementVerified
 	// ReasonTopologyRespected: every constrained set of pods runs in one domain.
 	ReasonTopologyRespected = "TopologyRespected"
 	// ReasonTopologyViolated: some run in several domains, or on nodes without the label.

@@ -21,7 +21,7 @@ import (
 // whole graph fits the cluster — `dynamoctl plan`'s planner, run by the operator on its
 // capacity view.
 const (
-	ConditionSchedulable = "Schedulable"
+	ConditionSchedulable = v1alpha1.ConditionSchedulable
 	// ReasonPlacementExists: a placement of every pod exists; pods still Pending wait on the
 	// scheduler's order (or on capacity freed since the view was read).
 	ReasonPlacementExists = "PlacementExists"
@@ -68,11 +68,12 @@ func (r *Reconciler) observeSchedulable(dgd *v1alpha1.DynamoGraphDeployment, cfg
 		return // a render error is the Ready condition's; a service without pods yet is planned once it has one
 	}
 	own := dgd.Namespace + "/" + dgd.Name
-	in := plan.Input{Used: snap.Requested(), Graphs: map[string]map[string]map[string]int64{own: ownUsage(demands, obs.Pods)}}
-	for n := range snap.Nodes() {
-		in.Nodes = append(in.Nodes, *n.DeepCopy())
-	}
+	in := plan.Input{Nodes: snap.NodeList(), Used: snap.Requested(), Graphs: map[string]map[string]map[string]int64{own: ownUsage(demands, obs.Pods)}}
+	// One plan at a time: a plan's working set grows with the nodes (its own copies of free
+	// amounts), and graphs refused together — a cluster losing nodes — would hold one each.
+	r.planMu.Lock()
 	rep := plan.Build(demands, in, plan.Options{Graph: dgd.Name, Namespace: dgd.Namespace, Own: own, Scopes: scopes})
+	r.planMu.Unlock()
 	obs.Schedulable = schedulableCondition(rep, snap.Taken)
 }
 

@@ -83,6 +83,19 @@ type OperatorStatus struct {
 	Message            string `json:"message,omitempty"`
 	ObservedGeneration int64  `json:"observedGeneration"`
 	Generation         int64  `json:"generation"`
+	// Schedulable is the operator's plan of the whole graph once the scheduler refused a pod:
+	// DoesNotFit (and why), or PlacementExists — the scheduler's order, not capacity, holds
+	// the pods (dynamoctl plan dgd/NAME shows the placement).
+	Schedulable *Condition `json:"schedulable,omitempty"`
+	// PlacementVerified is whether the pods run where the graph's topologyConstraint says.
+	PlacementVerified *Condition `json:"placementVerified,omitempty"`
+}
+
+// Condition is one of the operator's conditions, as written.
+type Condition struct {
+	Status  string `json:"status"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
 }
 
 // Service is one service's chain.
@@ -173,6 +186,13 @@ func operatorStatus(g *v1alpha1.DynamoGraphDeployment) *OperatorStatus {
 	if c := meta.FindStatusCondition(g.Status.Conditions, "Ready"); c != nil {
 		st.Reason, st.Message = c.Reason, c.Message
 	}
+	condition := func(t string) *Condition {
+		if c := meta.FindStatusCondition(g.Status.Conditions, t); c != nil {
+			return &Condition{Status: string(c.Status), Reason: c.Reason, Message: c.Message}
+		}
+		return nil
+	}
+	st.Schedulable, st.PlacementVerified = condition(v1alpha1.ConditionSchedulable), condition(v1alpha1.ConditionPlacementVerified)
 	return st
 }
 

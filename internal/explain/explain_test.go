@@ -198,3 +198,32 @@ func TestBuildTakesOperatorCapacity(t *testing.T) {
 		t.Errorf("a figure about another resource: want the nodes read, got %d questions", len(qs))
 	}
 }
+
+// The operator's whole-graph plan and topology verdict, when it wrote them, are in the report
+// and its text; absent, neither appears.
+func TestBuildShowsOperatorPlan(t *testing.T) {
+	g := &v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: "g", Namespace: "ns"}, Spec: v1alpha1.DynamoGraphDeploymentSpec{
+		Services: map[string]*v1alpha1.ServiceSpec{"Frontend": {}}}}
+	r := Build(Live{Graph: g})
+	if r.Graph.Operator.Schedulable != nil || r.Graph.Operator.PlacementVerified != nil {
+		t.Errorf("conditions from nowhere: %+v", r.Graph.Operator)
+	}
+	g.Status.Conditions = []metav1.Condition{
+		{Type: v1alpha1.ConditionSchedulable, Status: metav1.ConditionTrue, Reason: "PlacementExists", Message: "a placement of every pod exists"},
+		{Type: v1alpha1.ConditionPlacementVerified, Status: metav1.ConditionFalse, Reason: "TopologyViolated", Message: "the graph's pods run in 2 rack domains"},
+	}
+	r = Build(Live{Graph: g})
+	if s := r.Graph.Operator.Schedulable; s == nil || *s != (Condition{Status: "True", Reason: "PlacementExists", Message: "a placement of every pod exists"}) {
+		t.Errorf("schedulable %+v", s)
+	}
+	var b strings.Builder
+	if err := WriteText(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"  operator's whole-graph plan (Schedulable): True, PlacementExists: a placement of every pod exists\n",
+		"  operator's topology (PlacementVerified): False, TopologyViolated: the graph's pods run in 2 rack domains\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, b.String())
+		}
+	}
+}

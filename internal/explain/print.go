@@ -30,6 +30,14 @@ func WriteText(w io.Writer, r Report) error {
 		default:
 			fmt.Fprintf(&b, "  operator: %s, %s (generation %d, observed %d)\n", op.State, op.Reason, op.Generation, op.ObservedGeneration)
 		}
+		for _, c := range []struct {
+			name string
+			c    *Condition
+		}{{"whole-graph plan (Schedulable)", op.Schedulable}, {"topology (PlacementVerified)", op.PlacementVerified}} {
+			if c.c != nil {
+				fmt.Fprintf(&b, "  operator's %s: %s, %s: %s\n", c.name, c.c.Status, c.c.Reason, c.c.Message)
+			}
+		}
 	}
 	for _, p := range r.Graph.Problems {
 		fmt.Fprintf(&b, "  → %s\n", p)
