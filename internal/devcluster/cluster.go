@@ -65,6 +65,11 @@ type Options struct {
 	Progress io.Writer
 	// LWS starts the LeaderWorkerSet controller with its CRD and webhooks (multi-node workers).
 	LWS bool
+	// NodeLease, when set, is the lease kwok renews for every node (default 40 s), and the
+	// controller-manager waits 2.5 times it before marking a node NotReady. kwok renews a
+	// lease every quarter of it: thousands of nodes on a small machine need a longer one
+	// (the 5,000-node benchmark), or kwok falls behind and nodes go NotReady.
+	NodeLease time.Duration
 }
 
 // Cluster is a running simulated cluster.
@@ -520,6 +525,11 @@ func (c *Cluster) startControllers(ctx context.Context) error {
 		"--kube-api-qps=200",
 		"--kube-api-burst=400",
 	)
+	lease := nodeLeaseSeconds
+	if c.opts.NodeLease > 0 {
+		lease = strconv.Itoa(int(c.opts.NodeLease.Seconds()))
+		cm = append(cm, "--node-monitor-grace-period="+(c.opts.NodeLease*5/2).String())
+	}
 	sched := append(kubeconfig(schedulerIdentity), serving(c.ports.scheduler)...)
 	sched = append(sched, "--leader-elect=false", "--profiling=false")
 	kwokAddr := "127.0.0.1:" + strconv.Itoa(c.ports.kwok)
@@ -533,7 +543,7 @@ func (c *Cluster) startControllers(ctx context.Context) error {
 		"--server-address=" + kwokAddr,
 		"--tls-cert-file=" + p.servingCert(),
 		"--tls-private-key-file=" + p.servingKey(),
-		"--node-lease-duration-seconds=" + nodeLeaseSeconds,
+		"--node-lease-duration-seconds=" + lease,
 	}
 	hp := func(port int) string { return "https://127.0.0.1:" + strconv.Itoa(port) + "/healthz" }
 	if err := c.start(BinControllerManager, cm, hp(c.ports.controllerManager)); err != nil {
