@@ -197,7 +197,7 @@ func Build(demands []placement.Demand, in Input, opts Options) Report {
 	proven, found := true, false
 	for i, c := range choices {
 		ds := c.apply(base)
-		a := attempt(nodes, ds, budget, exact, pods)
+		a := attempt(nodes, ds, budget, exact, pods, candidates)
 		budget = max(budget-a.steps, 1)
 		proven = proven && a.proven
 		// The answer is the first choice that fits, else the one that places the most.

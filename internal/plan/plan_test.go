@@ -206,7 +206,7 @@ func TestPlanNodesAndMethod(t *testing.T) {
 		nodes = append(nodes, gpuNode(fmt.Sprintf("h-%02d", i)))
 	}
 	rep = Build([]placement.Demand{newDemand("decode", MaxExactPods+1, 1, 100)}, Input{Nodes: nodes}, Options{})
-	if !rep.Fits || rep.Method != MethodHeuristic || rep.Proven || len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "beyond the exact search") {
+	if !rep.Fits || rep.Method != MethodHeuristic || rep.Proven || len(rep.Notes) != 1 || rep.Notes[0] != `65 pods on up to 10 candidate nodes is beyond the exact search (64 pods, 500 nodes): a heuristic placement; "does not fit" is not proven` {
 		t.Errorf("65 pods: fits=%v method %s proven %v notes %q", rep.Fits, rep.Method, rep.Proven, rep.Notes)
 	}
 	// Best fit fills eight nodes and starts a ninth: 7 GPUs stranded there, one node whole.

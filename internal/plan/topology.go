@@ -166,7 +166,7 @@ type attemptResult struct {
 
 // attempt places the demands: exactly (the search, first fit's answer if it stops) within the
 // exact search's reach, a heuristic beyond.
-func attempt(nodes []placement.Node, demands []placement.Demand, budget int, exact bool, pods int) attemptResult {
+func attempt(nodes []placement.Node, demands []placement.Demand, budget int, exact bool, pods, candidates int) attemptResult {
 	if exact {
 		a := attemptResult{method: MethodExact}
 		s := placement.Search(nodes, demands, budget)
@@ -193,8 +193,8 @@ func attempt(nodes []placement.Node, demands []placement.Demand, budget int, exa
 		a.res = placement.Place(nodes, demands)
 		a.found = allPlaced(a.res)
 	}
-	a.notes = append(a.notes, fmt.Sprintf("%d pods is beyond the exact search (%d pods on %d candidate nodes): a heuristic placement; \"does not fit\" is not proven",
-		pods, MaxExactPods, MaxExactNodes))
+	a.notes = append(a.notes, fmt.Sprintf("%d pods on up to %d candidate nodes is beyond the exact search (%d pods, %d nodes): a heuristic placement; \"does not fit\" is not proven",
+		pods, candidates, MaxExactPods, MaxExactNodes))
 	return a
 }
 
