@@ -42,22 +42,9 @@ func (s *Snapshot) NodeList() []corev1.Node {
 	s.listOnce.Do(func() {
 		// A labels map of its own per node; taints, resource lists and the Ready condition
 		// shared with the snapshot (read only): 5,000 nodes cost what their label maps cost.
-		ready := []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
-		notReady := []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse}}
 		s.list = make([]corev1.Node, len(s.nodes))
 		for i := range s.nodes {
-			n, out := &s.nodes[i], &s.list[i]
-			labels := make(map[string]string, len(n.labels)/2)
-			for j := 0; j+1 < len(n.labels); j += 2 {
-				labels[n.labels[j]] = n.labels[j+1]
-			}
-			out.Name, out.Labels = n.name, labels
-			out.Spec.Taints, out.Spec.Unschedulable = n.taints, n.unschedulable
-			out.Status.Capacity, out.Status.Allocatable = n.capacity, n.allocatable
-			out.Status.Conditions = notReady
-			if n.ready {
-				out.Status.Conditions = ready
-			}
+			s.nodes[i].fill(&s.list[i], make(map[string]string, len(s.nodes[i].labels)/2))
 		}
 	})
 	return s.list
@@ -83,25 +70,34 @@ func (s *Snapshot) Nodes() Nodes {
 	return func(yield func(*corev1.Node) bool) {
 		var buf corev1.Node
 		labels := map[string]string{}
-		ready := []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
-		notReady := []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse}}
 		for i := range s.nodes {
-			n := &s.nodes[i]
 			clear(labels)
-			for j := 0; j+1 < len(n.labels); j += 2 {
-				labels[n.labels[j]] = n.labels[j+1]
-			}
-			buf.Name, buf.Labels = n.name, labels
-			buf.Spec.Taints, buf.Spec.Unschedulable = n.taints, n.unschedulable
-			buf.Status.Capacity, buf.Status.Allocatable = n.capacity, n.allocatable
-			buf.Status.Conditions = notReady
-			if n.ready {
-				buf.Status.Conditions = ready
-			}
+			s.nodes[i].fill(&buf, labels)
 			if !yield(&buf) {
 				return
 			}
 		}
+	}
+}
+
+// Ready conditions every rebuilt node shares (read only).
+var (
+	readyConditions    = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+	notReadyConditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse}}
+)
+
+// fill rebuilds the node into out, its labels into labels (empty); taints, resource lists and
+// conditions are shared with the snapshot.
+func (n *node) fill(out *corev1.Node, labels map[string]string) {
+	for j := 0; j+1 < len(n.labels); j += 2 {
+		labels[n.labels[j]] = n.labels[j+1]
+	}
+	out.Name, out.Labels = n.name, labels
+	out.Spec.Taints, out.Spec.Unschedulable = n.taints, n.unschedulable
+	out.Status.Capacity, out.Status.Allocatable = n.capacity, n.allocatable
+	out.Status.Conditions = notReadyConditions
+	if n.ready {
+		out.Status.Conditions = readyConditions
 	}
 }
 
@@ -140,14 +136,7 @@ func ReadSnapshot(ctx context.Context, cs kubernetes.Interface, now time.Time) (
 		if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			return nil
 		}
-		m := s.requested[p.Spec.NodeName]
-		if m == nil {
-			m = map[string]int64{}
-			s.requested[p.Spec.NodeName] = m
-		}
-		for r, q := range demand.StoredRequests(p) {
-			m[r] += q
-		}
+		demand.AddTo(s.requested, p.Spec.NodeName, demand.StoredRequests(p))
 		return nil
 	})
 	if err != nil {

@@ -147,14 +147,7 @@ func ownUsage(demands []placement.Demand, pods map[string][]corev1.Pod) map[stri
 			if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 				continue
 			}
-			m := out[p.Spec.NodeName]
-			if m == nil {
-				m = map[string]int64{}
-				out[p.Spec.NodeName] = m
-			}
-			for r, q := range d.Requests {
-				m[r] += q
-			}
+			demand.AddTo(out, p.Spec.NodeName, d.Requests)
 		}
 	}
 	return out

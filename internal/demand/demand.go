@@ -60,6 +60,18 @@ func Requests(spec *corev1.PodSpec) map[string]int64 {
 	return StoredRequests(pod)
 }
 
+// AddTo adds a pod's requests to its node's totals in perNode.
+func AddTo(perNode map[string]map[string]int64, node string, requests map[string]int64) {
+	m := perNode[node]
+	if m == nil {
+		m = map[string]int64{}
+		perNode[node] = m
+	}
+	for r, q := range requests {
+		m[r] += q
+	}
+}
+
 // StoredRequests is Requests of a pod the API server stored: its defaults are applied, so
 // nothing is copied (a plan reads every active pod of the cluster).
 func StoredRequests(pod *corev1.Pod) map[string]int64 {

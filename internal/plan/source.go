@@ -29,26 +29,18 @@ type Input struct {
 
 // Add counts one active pod.
 func (in *Input) Add(l Load) {
-	add := func(m map[string]map[string]int64) map[string]map[string]int64 {
-		if m == nil {
-			m = map[string]map[string]int64{}
-		}
-		n := m[l.Node]
-		if n == nil {
-			n = map[string]int64{}
-			m[l.Node] = n
-		}
-		for r, q := range l.Requests {
-			n[r] += q
-		}
-		return m
+	if in.Used == nil {
+		in.Used = map[string]map[string]int64{}
 	}
-	in.Used = add(in.Used)
+	demand.AddTo(in.Used, l.Node, l.Requests)
 	if l.Graph != "" {
 		if in.Graphs == nil {
 			in.Graphs = map[string]map[string]map[string]int64{}
 		}
-		in.Graphs[l.Graph] = add(in.Graphs[l.Graph])
+		if in.Graphs[l.Graph] == nil {
+			in.Graphs[l.Graph] = map[string]map[string]int64{}
+		}
+		demand.AddTo(in.Graphs[l.Graph], l.Node, l.Requests)
 	}
 }
 
