@@ -72,7 +72,9 @@ func (r *Reconciler) observeSchedulable(dgd *v1alpha1.DynamoGraphDeployment, cfg
 	// One plan at a time: a plan's working set grows with the nodes (its own copies of free
 	// amounts), and graphs refused together — a cluster losing nodes — would hold one each.
 	r.planMu.Lock()
-	rep := plan.Build(demands, in, plan.Options{Graph: dgd.Name, Namespace: dgd.Namespace, Own: own, Scopes: scopes})
+	rep := plan.Build(demands, in, plan.Options{Graph: dgd.Name, Namespace: dgd.Namespace, Own: own, Scopes: scopes,
+		// Its view holds no pod labels: inter-pod constraints among the graph's own pods only.
+		InterPod: placement.InterPodGraph})
 	r.planMu.Unlock()
 	obs.Schedulable = schedulableCondition(rep, snap.Taken)
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -76,4 +77,44 @@ func TestSchedulableCondition(t *testing.T) {
 	if c.Reason != controller.ReasonAllPlaced {
 		t.Errorf("Schedulable True %s: %s", c.Reason, c.Message)
 	}
+
+	// One prefill per node (required anti-affinity by hostname), three of them on two GPU nodes:
+	// the scheduler refuses the third though both nodes have GPUs left, and the operator's plan —
+	// which knows the graph's own pods, not their labels elsewhere — says the anti-affinity
+	// refuses them, not capacity.
+	if err := cl.Delete(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the first graph's pods gone", 2*time.Minute, func(ctx context.Context) (bool, error) {
+		var pods corev1.PodList
+		err := cl.List(ctx, &pods, client.MatchingLabels{v1alpha1.LabelGraphDeploymentName: "sched"})
+		return err == nil && len(pods.Items) == 0, err
+	})
+	controllertest.CreateGraph(t, cl, antiAffinityGraph)
+	key = types.NamespacedName{Namespace: "default", Name: "apart"}
+	waitForGraph(t, cl, key, "Schedulable False by anti-affinity", 2*time.Minute, func(d *v1alpha1.DynamoGraphDeployment, _ *metav1.Condition) (bool, error) {
+		c = meta.FindStatusCondition(d.Status.Conditions, controller.ConditionSchedulable)
+		return c != nil && c.Status == metav1.ConditionFalse && strings.Contains(c.Message, "by pod anti-affinity"), nil
+	})
+	if want := "prefill: 2 of 3 replica(s) placed; each pod needs 1 nvidia.com/gpu"; !strings.Contains(c.Message, want) {
+		t.Errorf("Schedulable: %q lacks %q", c.Message, want)
+	}
 }
+
+const antiAffinityGraph = `apiVersion: nvidia.com/v1alpha1
+kind: DynamoGraphDeployment
+metadata: {name: apart, namespace: default}
+spec:
+  services:
+    prefill:
+      componentType: prefill
+      replicas: 3
+      resources: {limits: {gpu: "1"}}
+      extraPodMetadata: {labels: {app: apart-prefill}}
+      extraPodSpec:
+        affinity:
+          podAntiAffinity:
+            requiredDuringSchedulingIgnoredDuringExecution:
+            - {topologyKey: kubernetes.io/hostname, labelSelector: {matchLabels: {app: apart-prefill}}}
+        mainContainer: {image: registry.example/vllm:1}
+`

@@ -97,10 +97,11 @@ func demands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit 
 			return nil, fmt.Errorf("%s: %w", g.Name, err)
 		}
 		for _, name := range render.ServiceNames(g) {
-			spec, err := render.PodSpec(g, name, cfg)
+			tmpl, err := render.PodTemplate(g, name, cfg)
 			if err != nil {
 				return nil, fmt.Errorf("%s/%s: %w", g.Name, name, err)
 			}
+			spec := tmpl.Spec
 			req := requests(&spec)
 			if len(req) == 0 {
 				continue
@@ -119,7 +120,9 @@ func demands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit 
 				pod = admit(g.Namespace, name, pod)
 				req = requests(pod)
 			}
-			out = append(out, placement.Demand{Service: service, Replicas: replicas, GroupSize: group, Requests: req, Pod: pod, Shared: AsksForShared(pod)})
+			// The leader's labels stand for its group's (workers differ in the role label only).
+			out = append(out, placement.Demand{Service: service, Replicas: replicas, GroupSize: group, Requests: req, Pod: pod, Shared: AsksForShared(pod),
+				Namespace: g.Namespace, Labels: tmpl.Labels})
 		}
 	}
 	return out, nil

@@ -21,8 +21,12 @@ import (
 type Node struct {
 	// Node carries the labels and taints the constraints are matched against.
 	Node *corev1.Node
-	// Free is allocatable minus requested, per NVIDIA resource.
+	// Free is allocatable minus requested, per resource.
 	Free map[string]int64
+	// Pods are the pods on the node that inter-pod constraints may count (InterPodAll): those an
+	// affinity term or spread constraint of a demand selects and those with required
+	// anti-affinity.
+	Pods []Pod
 	// Shared are the resources whose units are shares of a GPU (time-slicing or MPS replicas
 	// advertised as nvidia.com/gpu): a demand for whole GPUs is not placed on them unless it
 	// asks for shared GPUs (Demand.Shared).
@@ -46,6 +50,13 @@ type Demand struct {
 	// GroupKey, for a multi-node service packed per group, is a node label: a replica's pods
 	// all go to nodes with one value of it (one rack, one NVLink domain).
 	GroupKey string
+	// Namespace and Labels are the pods' (what other pods' affinity terms and spread
+	// constraints select).
+	Namespace string
+	Labels    map[string]string
+	// InterPod says whether and against what the pods' required pod affinity, anti-affinity and
+	// topology spread are checked.
+	InterPod InterPod
 }
 
 // ServiceResult is where one service's pods went.
@@ -71,6 +82,9 @@ type ServiceResult struct {
 	// NodesWithRoom is how many candidate nodes could still take one of its pods after
 	// placement: for a group, fewer than GroupSize is why it did not fit.
 	NodesWithRoom int `json:"nodesWithRoom"`
+	// Refused counts the candidate nodes with room that its required pod affinity,
+	// anti-affinity or topology spread refuse after placement, by constraint (RefusedAffinity…).
+	Refused map[string]int `json:"refused,omitempty"`
 }
 
 // Fits reports whether every pod of the service was placed.
@@ -113,8 +127,10 @@ func Place(nodes []Node, demands []Demand) Result {
 		}
 		return strings.Compare(a.Service, b.Service)
 	})
+	ip := newInterPod(nodes, ds)
 	var res Result
-	for _, d := range ds {
+	for _, di := range ip.order(indexes(len(ds))) {
+		d := ds[di]
 		size := groupSize(d)
 		sr := ServiceResult{Service: d.Service, Replicas: d.Replicas, GroupSize: size, PerPod: d.Requests}
 		var allowed []int
@@ -124,14 +140,26 @@ func Place(nodes []Node, demands []Demand) Result {
 			}
 		}
 		sr.Candidates = len(allowed)
+		ok := func(int) bool { return true }
+		if ip != nil {
+			// A group's pods are weighed against the pods placed before it, not against each
+			// other: first fit is the heuristic; Search places them one by one.
+			ok = func(i int) bool { return ip.refuses(i, di) == "" }
+		}
 		for p := int64(0); p < d.Replicas; p++ {
-			group := firstGroup(nodes, allowed, free, d, size)
+			if ip != nil {
+				ip.prepare(di)
+			}
+			group := firstGroup(nodes, allowed, free, d, size, ok)
 			if group == nil {
 				break // the same group will not fit on a later try either
 			}
 			for _, i := range group {
 				for r, q := range d.Requests {
 					free[i][r] -= q
+				}
+				if ip != nil {
+					ip.place(i, di, 1)
 				}
 				sr.addPod(nodes[i].Node.Name)
 			}
@@ -143,18 +171,33 @@ func Place(nodes []Node, demands []Demand) Result {
 				sr.Shortfall[r] = q * missing * size
 			}
 		}
-		first := firstResource(d.Requests)
-		for _, i := range allowed {
-			if first != "" && (sr.LargestFreeNode == "" || free[i][first] > sr.LargestFree) {
-				sr.LargestFree, sr.LargestFreeNode = free[i][first], nodes[i].Node.Name
-			}
-			if covers(free[i], d.Requests) {
-				sr.NodesWithRoom++
-			}
-		}
+		sr.setRoom(nodes, allowed, free, d.Requests)
+		sr.Refused = ip.refusedCounts(di, allowed, free, d.Requests)
 		res.Services = append(res.Services, sr)
 	}
 	return res
+}
+
+// setRoom records, after placement, the most of the service's first resource free on one of
+// its candidate nodes (and where) and how many could still take one of its pods.
+func (s *ServiceResult) setRoom(nodes []Node, allowed []int, free []map[string]int64, req map[string]int64) {
+	first := firstResource(req)
+	for _, i := range allowed {
+		if first != "" && (s.LargestFreeNode == "" || free[i][first] > s.LargestFree) {
+			s.LargestFree, s.LargestFreeNode = free[i][first], nodes[i].Node.Name
+		}
+		if covers(free[i], req) {
+			s.NodesWithRoom++
+		}
+	}
+}
+
+func indexes(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
 }
 
 // Allowed reports whether a pod with this spec may run on node: node selector and required
@@ -207,10 +250,10 @@ func groupSize(d Demand) int64 { return max(d.GroupSize, 1) }
 // firstGroup is where first-fit puts one replica: its pods on the first nodes with room, one
 // each — with a GroupKey, the first domain (in node order) with room for all of them. Nil when
 // none has.
-func firstGroup(nodes []Node, allowed []int, free []map[string]int64, d Demand, size int64) []int {
+func firstGroup(nodes []Node, allowed []int, free []map[string]int64, d Demand, size int64, ok func(int) bool) []int {
 	groups := map[string][]int{}
 	for _, i := range allowed {
-		if !covers(free[i], d.Requests) {
+		if !covers(free[i], d.Requests) || !ok(i) {
 			continue
 		}
 		v := ""

@@ -61,6 +61,8 @@ type search struct {
 	gpu []bool
 	// at[u] are the nodes of unit u's pods, once placed.
 	at [][]int
+	// ip tracks the demands' inter-pod constraints (nil: none).
+	ip *interPod
 }
 
 func newSearch(nodes []Node, demands []Demand, budget int) *search {
@@ -111,6 +113,22 @@ func newSearch(nodes []Node, demands []Demand, budget int) *search {
 		}
 		return strings.Compare(da.Service, db.Service)
 	})
+	// A demand whose pod affinity selects another's pods goes after it.
+	if s.ip = newInterPod(nodes, demands); s.ip != nil {
+		var ds []int
+		for _, d := range s.units {
+			if !slices.Contains(ds, d) {
+				ds = append(ds, d)
+			}
+		}
+		units := s.units[:0:0]
+		for _, d := range s.ip.order(ds) {
+			for range demands[d].Replicas {
+				units = append(units, d)
+			}
+		}
+		s.units = units
+	}
 	s.at = make([][]int, len(s.units))
 	return s
 }
@@ -136,20 +154,26 @@ func (s *search) group(u int, d Demand, chosen []int) bool {
 			return false
 		}
 		s.steps++
-		for r, q := range d.Requests {
-			s.free[i][r] -= q
-		}
+		s.take(i, s.units[u], 1)
 		if s.group(u, d, append(chosen, i)) {
 			return true
 		}
-		for r, q := range d.Requests {
-			s.free[i][r] += q
-		}
+		s.take(i, s.units[u], -1)
 		if s.stopped {
 			return false
 		}
 	}
 	return false
+}
+
+// take places (delta 1) or takes back (-1) a pod of demand d on node i.
+func (s *search) take(i, d int, delta int64) {
+	for r, q := range s.demands[d].Requests {
+		s.free[i][r] -= delta * q
+	}
+	if s.ip != nil {
+		s.ip.place(i, d, int(delta))
+	}
 }
 
 // candidates are the nodes a pod of demand d may go to next, one of each kind of node, least
@@ -167,8 +191,11 @@ func (s *search) candidates(dIdx int, d Demand, chosen []int) []int {
 	if d.GroupKey != "" && len(chosen) > 0 {
 		domain = s.nodes[chosen[0]].Node.Labels[d.GroupKey]
 	}
+	if s.ip != nil {
+		s.ip.prepare(dIdx)
+	}
 	for _, i := range s.allowed[dIdx] {
-		if i <= last || !covers(s.free[i], d.Requests) {
+		if i <= last || !covers(s.free[i], d.Requests) || s.ip != nil && s.ip.refuses(i, dIdx) != "" {
 			continue
 		}
 		if d.GroupKey != "" {
@@ -229,6 +256,9 @@ func (s *search) key(i int) string {
 		}
 		b.WriteString(strconv.FormatInt(free, 10))
 	}
+	if s.ip != nil {
+		s.ip.key(i, &b)
+	}
 	return b.String()
 }
 
@@ -267,15 +297,8 @@ func (s *search) result() Result {
 			}
 		}
 		slices.Sort(sr.Nodes)
-		first := firstResource(dm.Requests)
-		for _, i := range s.allowed[d] {
-			if first != "" && (sr.LargestFreeNode == "" || s.free[i][first] > sr.LargestFree) {
-				sr.LargestFree, sr.LargestFreeNode = s.free[i][first], s.nodes[i].Node.Name
-			}
-			if covers(s.free[i], dm.Requests) {
-				sr.NodesWithRoom++
-			}
-		}
+		sr.setRoom(s.nodes, s.allowed[d], s.free, dm.Requests)
+		sr.Refused = s.ip.refusedCounts(d, s.allowed[d], s.free, dm.Requests)
 		res.Services = append(res.Services, sr)
 	}
 	return res

@@ -86,6 +86,10 @@ type Service struct {
 	Placement []NodePods `json:"placement,omitempty"`
 	// Reason says why it does not fit.
 	Reason string `json:"reason,omitempty"`
+	// RefusedBy counts, when it does not fit, the candidate nodes with room for a pod that its
+	// required pod affinity, pod anti-affinity, another pod's anti-affinity or topology spread
+	// refuse, by constraint.
+	RefusedBy map[string]int `json:"refusedBy,omitempty"`
 }
 
 // NodePods is how many of a service's pods a node takes.
@@ -159,6 +163,10 @@ type Options struct {
 	Surge map[string]Surge
 	// Scopes are the graph's topology constraints (render.Scopes).
 	Scopes []topology.Scope
+	// InterPod says what the pods' required pod affinity, anti-affinity and topology spread are
+	// checked against: InterPodAll when the input holds the pods they could count (Input.Pods),
+	// InterPodGraph when only the graph's own pods are known.
+	InterPod placement.InterPod
 }
 
 // Surge is a Deployment's maxSurge and maxUnavailable, resolved against its replicas.
@@ -173,6 +181,7 @@ func Build(demands []placement.Demand, in Input, opts Options) Report {
 	nodes, facts, cl := usable(in, opts.Own)
 	cl.Added = opts.Added
 	rep.Cluster = cl
+	demands = interPod(demands, opts)
 
 	pods, candidates := 0, 0
 	allowed := make([]int, len(demands))
@@ -232,6 +241,7 @@ func Build(demands []placement.Demand, in Input, opts Options) Report {
 		}
 		if !svc.Fits {
 			rep.Fits = false
+			svc.RefusedBy = sr.Refused
 			svc.Reason = reason(dm, svc, nodes, after)
 		}
 		rep.Services = append(rep.Services, svc)
@@ -239,7 +249,7 @@ func Build(demands []placement.Demand, in Input, opts Options) Report {
 	rep.Nodes = nodeUses(nodes, facts, demands, byName, after)
 	rep.Pools, rep.Fragmentation = pools(nodes, facts, after)
 	if rep.Fits {
-		rep.Rollouts = rollouts(demands, nodes, after, opts.Surge)
+		rep.Rollouts = rollouts(demands, nodes, byName, after, opts.Surge)
 	}
 	return rep
 }
@@ -274,6 +284,11 @@ func usable(in Input, own string) ([]placement.Node, []inventory.NodeGPU, Cluste
 			free[r] = max(amount(r, q)-in.Used[n.Name][r]+ownUse[n.Name][r], 0)
 		}
 		pn := placement.Node{Node: n, Free: free}
+		for _, p := range in.Pods[n.Name] {
+			if own == "" || p.Graph != own {
+				pn.Pods = append(pn.Pods, p.Pod)
+			}
+		}
 		f := inventory.NodeFacts(n)
 		if f.Unit() == inventory.UnitReplica && f.Sharing.Resource == inventory.ResourceGPU {
 			pn.Shared = []string{inventory.ResourceGPU}
@@ -366,12 +381,16 @@ func reason(dm placement.Demand, svc Service, nodes []placement.Node, after map[
 	if g := max(dm.GroupSize, 1); g > 1 {
 		need = fmt.Sprintf("each replica needs %d nodes with %s each", g, describe(dm.Requests))
 	}
-	if worst.mostAt == "" {
-		return fmt.Sprintf("%s; %s; none of its %d candidate node(s) has %s", placed, need, svc.CandidateNodes, worst.resource)
+	refused := ""
+	if len(svc.RefusedBy) > 0 {
+		refused = "; nodes with room refused: " + placement.FormatRefused(svc.RefusedBy)
 	}
-	return fmt.Sprintf("%s; %s; %d of its %d candidate node(s) have %s %s left, the most is %s (%s)",
+	if worst.mostAt == "" {
+		return fmt.Sprintf("%s; %s; none of its %d candidate node(s) has %s%s", placed, need, svc.CandidateNodes, worst.resource, refused)
+	}
+	return fmt.Sprintf("%s; %s; %d of its %d candidate node(s) have %s %s left, the most is %s (%s)%s",
 		placed, need, worst.room, svc.CandidateNodes, quantity(worst.resource, dm.Requests[worst.resource]), worst.resource,
-		quantity(worst.resource, worst.most), worst.mostAt)
+		quantity(worst.resource, worst.most), worst.mostAt, refused)
 }
 
 // describe writes requests as "8 nvidia.com/gpu, 4 cpu, 16Gi memory, 1 pods", NVIDIA first.
@@ -476,10 +495,21 @@ func pools(nodes []placement.Node, all []inventory.NodeGPU, after map[string]map
 
 // rollouts checks, for each GPU Deployment, whether its maxSurge new pods fit beside the
 // planned ones.
-func rollouts(demands []placement.Demand, nodes []placement.Node, after map[string]map[string]int64, surge map[string]Surge) []Rollout {
+func rollouts(demands []placement.Demand, nodes []placement.Node, placedBy map[string]placement.ServiceResult, after map[string]map[string]int64, surge map[string]Surge) []Rollout {
+	// The planned pods are on the nodes now: surge pods meet them (one decode per node keeps a
+	// surge pod off every node an old one runs on).
+	planned := map[string][]placement.Pod{}
+	for _, dm := range demands {
+		for node, pods := range placedBy[dm.Service].PodsPerNode {
+			for range pods {
+				planned[node] = append(planned[node], dm.AsPod())
+			}
+		}
+	}
 	left := make([]placement.Node, len(nodes))
 	for i, n := range nodes {
-		left[i] = placement.Node{Node: n.Node, Free: after[n.Node.Name], Shared: n.Shared}
+		left[i] = placement.Node{Node: n.Node, Free: after[n.Node.Name], Shared: n.Shared,
+			Pods: append(slices.Clip(n.Pods), planned[n.Node.Name]...)}
 	}
 	var out []Rollout
 	for _, dm := range demands {

@@ -272,3 +272,65 @@ func TestPlanPacksByTopology(t *testing.T) {
 		t.Error("unpacked, four nodes hold two groups of two")
 	}
 }
+
+// oneDecodePerNode is a decode demand with required anti-affinity to its own pods by hostname.
+func oneDecodePerNode(replicas, gpus int64) placement.Demand {
+	d := newDemand("decode", replicas, gpus, 1000)
+	d.Namespace, d.Labels = "inference", map[string]string{"app": "decode"}
+	d.Pod = &corev1.PodSpec{Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{TopologyKey: "kubernetes.io/hostname",
+			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "decode"}}}}}}}
+	return d
+}
+
+// Required pod anti-affinity counts: two 2-GPU decodes that must not share a node do not fit on
+// one 8-GPU node, the reason says which constraint refused the node with room; a decode pod of
+// the same graph already there does not count against a plan of the change, another graph's
+// does; and a surge pod cannot join an old pod on its node.
+func TestPlanPodAntiAffinity(t *testing.T) {
+	d := []placement.Demand{oneDecodePerNode(2, 2)}
+	in := Input{Nodes: []corev1.Node{gpuNode("a")}}
+	rep := Build(d, in, Options{InterPod: placement.InterPodAll})
+	s := service(t, rep, "decode")
+	if rep.Fits || !rep.Proven || s.RefusedBy[placement.RefusedAntiAffinity] != 1 || !strings.Contains(s.Reason, "nodes with room refused: 1 by pod anti-affinity") {
+		t.Errorf("fits=%v proven=%v service %+v", rep.Fits, rep.Proven, s)
+	}
+	if rep := Build(d, in, Options{}); !rep.Fits {
+		t.Error("with InterPodOff the anti-affinity was checked")
+	}
+	// A running decode of the graph on b: counted for a new graph, not for the change.
+	in = input([]corev1.Node{gpuNode("a"), gpuNode("b")})
+	in.Add(Load{Node: "b", Requests: map[string]int64{"pods": 1}, Graph: "inference/disagg",
+		Pod: &placement.Pod{Namespace: "inference", Labels: map[string]string{"app": "decode"}}})
+	if rep := Build(d, in, Options{InterPod: placement.InterPodAll}); rep.Fits {
+		t.Errorf("the running decode was not counted: %+v", rep.Services)
+	}
+	if rep := Build(d, in, Options{InterPod: placement.InterPodAll, Own: "inference/disagg"}); !rep.Fits {
+		t.Errorf("the graph's own decode was counted against its change: %+v", rep.Services)
+	}
+	// Rollout: two decodes on two nodes, one per node: a surge pod has GPUs but no node.
+	rep = Build(d, Input{Nodes: []corev1.Node{gpuNode("a"), gpuNode("b")}}, Options{InterPod: placement.InterPodAll,
+		Surge: map[string]Surge{"decode": {MaxSurge: 1}}})
+	if !rep.Fits || len(rep.Rollouts) != 1 || rep.Rollouts[0].SurgeFits || !rep.Rollouts[0].Stalls {
+		t.Errorf("rollout with one decode per node: %+v", rep.Rollouts)
+	}
+}
+
+// The pod affinity of a topology scope is placed by choosing domains, not as a pod affinity term:
+// a graph packed in one rack fits though no pod of it runs yet and its pods do not match all
+// of its own terms.
+func TestPlanScopeTermsAreNotInterPod(t *testing.T) {
+	d := newDemand("decode", 2, 4, 1000)
+	d.Namespace, d.Labels = "inference", map[string]string{"app": "decode"}
+	d.Pod = &corev1.PodSpec{Affinity: &corev1.Affinity{PodAffinity: &corev1.PodAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{TopologyKey: topology.LabelRack,
+			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"graph": "elsewhere"}}}}}}}
+	scopes := []topology.Scope{{Domain: "rack", Key: topology.LabelRack}}
+	in := Input{Nodes: []corev1.Node{rackNode("r1-0", "r1"), rackNode("r1-1", "r1")}}
+	if rep := Build([]placement.Demand{d}, in, Options{InterPod: placement.InterPodAll, Scopes: scopes}); !rep.Fits {
+		t.Errorf("scope term checked as pod affinity: %+v", rep.Services)
+	}
+	if rep := Build([]placement.Demand{d}, in, Options{InterPod: placement.InterPodAll}); rep.Fits {
+		t.Error("without the scope, the same term (selecting no pod) should refuse every node")
+	}
+}

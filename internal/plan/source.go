@@ -14,6 +14,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/demand"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 )
 
 // Input is what a plan is built from: the nodes (trimmed) and what the active pods on them
@@ -25,6 +26,16 @@ type Input struct {
 	// Graphs sums, per graph ("namespace/name") and node, the requests of the graph's own pods
 	// (counted in Used too): a plan of that graph as a change takes them back out.
 	Graphs map[string]map[string]map[string]int64
+	// Pods are, per node, the active pods the graph's inter-pod constraints could count
+	// (placement.Interest): the rest are not kept.
+	Pods map[string][]Resident
+}
+
+// Resident is a pod on a node that inter-pod constraints count, and its graph ("namespace/name",
+// "" for others): a plan of that graph as a change leaves it out.
+type Resident struct {
+	placement.Pod
+	Graph string
 }
 
 // Add counts one active pod.
@@ -42,6 +53,12 @@ func (in *Input) Add(l Load) {
 		}
 		demand.AddTo(in.Graphs[l.Graph], l.Node, l.Requests)
 	}
+	if l.Pod != nil {
+		if in.Pods == nil {
+			in.Pods = map[string][]Resident{}
+		}
+		in.Pods[l.Node] = append(in.Pods[l.Node], Resident{Pod: *l.Pod, Graph: l.Graph})
+	}
 }
 
 // Load is an active pod reduced to what a plan subtracts from its node.
@@ -50,15 +67,18 @@ type Load struct {
 	Requests map[string]int64
 	// Graph is "namespace/name" of the DynamoGraphDeployment the pod belongs to, "" for others.
 	Graph string
+	// Pod is the pod as inter-pod constraints see it, when they could count it (nil otherwise).
+	Pod *placement.Pod
 }
 
 // pageSize is the objects per LIST page (as the inventory reads).
 const pageSize = 500
 
 // ListFromAPI reads the nodes and the active pods of every namespace page by page, keeping only
-// what a plan reads: the same two lists `dynamoctl gpus` reads, the two at once (the client
-// decodes one while the server encodes the other).
-func ListFromAPI(ctx context.Context, cs kubernetes.Interface) (Input, error) {
+// what a plan reads — of a pod, its requests, and its labels only where interest keeps it (nil:
+// none): the same two lists `dynamoctl gpus` reads, the two at once (the client decodes one
+// while the server encodes the other).
+func ListFromAPI(ctx context.Context, cs kubernetes.Interface, interest *placement.Interest) (Input, error) {
 	var in Input
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -81,7 +101,13 @@ func ListFromAPI(ctx context.Context, cs kubernetes.Interface) (Input, error) {
 		})
 		pods.PageSize, pods.PageBufferSize = pageSize, 1
 		err := pods.EachListItem(gctx, metav1.ListOptions{FieldSelector: inventory.ActivePodsSelector}, func(obj runtime.Object) error {
-			if l, ok := LoadOf(obj.(*corev1.Pod)); ok {
+			pod := obj.(*corev1.Pod)
+			if l, ok := LoadOf(pod); ok {
+				if interest != nil {
+					if p := placement.PodOf(pod); interest.Keeps(p) {
+						l.Pod = &p
+					}
+				}
 				in.Add(l)
 			}
 			return nil

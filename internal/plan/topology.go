@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
@@ -210,4 +212,28 @@ func placed(r placement.Result) int64 {
 		n += s.Placed
 	}
 	return n
+}
+
+// interPod sets what each demand's inter-pod constraints are checked against, leaving out the
+// pod affinity terms of the topology scopes: the plan packs those by choosing domains.
+func interPod(demands []placement.Demand, opts Options) []placement.Demand {
+	out := slices.Clone(demands)
+	for d := range out {
+		out[d].InterPod = opts.InterPod
+		a := out[d].Pod.Affinity
+		if opts.InterPod == placement.InterPodOff || a == nil || a.PodAffinity == nil || len(opts.Scopes) == 0 {
+			continue
+		}
+		spec := out[d].Pod.DeepCopy()
+		pa := spec.Affinity.PodAffinity
+		pa.RequiredDuringSchedulingIgnoredDuringExecution = slices.DeleteFunc(pa.RequiredDuringSchedulingIgnoredDuringExecution,
+			func(t corev1.PodAffinityTerm) bool { return ScopeTerm(t, opts.Scopes) })
+		out[d].Pod = spec
+	}
+	return out
+}
+
+// ScopeTerm reports whether a pod affinity term is a topology scope's (its key is a scope's).
+func ScopeTerm(t corev1.PodAffinityTerm, scopes []topology.Scope) bool {
+	return slices.ContainsFunc(scopes, func(s topology.Scope) bool { return s.Key == t.TopologyKey })
 }

@@ -302,13 +302,20 @@ func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *v1alpha1
 			return plan.Report{}, exit.UsageError(fmt.Errorf("topologyConstraint: %w", err))
 		}
 	}
+	// Which pods on the nodes the graph's inter-pod constraints could count: known from its
+	// templates (admission does not add pod affinity), so the list keeps only those.
+	pre, err := demand.Pods([]*v1alpha1.DynamoGraphDeployment{g}, cfg, nil)
+	if err != nil {
+		return plan.Report{}, exit.UsageError(fmt.Errorf("render: %w", err))
+	}
+	interest := placement.NewInterest(interPod(pre))
 	// The cluster's lists and the graph's admission dry runs at once: neither needs the other.
 	var in plan.Input
 	var listErr error
 	listed := make(chan struct{})
 	go func() {
 		defer close(listed)
-		in, listErr = plan.ListFromAPI(ctx, cs)
+		in, listErr = plan.ListFromAPI(ctx, cs, interest)
 	}()
 	demands, err := demand.Pods([]*v1alpha1.DynamoGraphDeployment{g}, cfg, admit)
 	<-listed
@@ -319,7 +326,8 @@ func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *v1alpha1
 		return plan.Report{}, listErr
 	}
 	in.Nodes = append(in.Nodes, o.added...)
-	opts := plan.Options{Graph: g.Name, Namespace: g.Namespace, Added: len(o.added), Surge: surges(g, cfg), Scopes: scopes}
+	opts := plan.Options{Graph: g.Name, Namespace: g.Namespace, Added: len(o.added), Surge: surges(g, cfg), Scopes: scopes,
+		InterPod: placement.InterPodAll}
 	if o.Name != "" {
 		opts.Own = g.Namespace + "/" + g.Name
 	}
@@ -365,30 +373,34 @@ func surges(g *v1alpha1.DynamoGraphDeployment, cfg render.Config) map[string]pla
 	return out
 }
 
-// unchecked names the scheduling constraints of the graph's pods the plan does not model. The
-// pod affinity terms on a topology scope's key are the graph's topologyConstraint, which the plan
-// places by.
+// interPod marks demands as checking their inter-pod constraints against every pod.
+func interPod(demands []placement.Demand) []placement.Demand {
+	for d := range demands {
+		demands[d].InterPod = placement.InterPodAll
+	}
+	return demands
+}
+
+// unchecked names the scheduling constraints of the graph's pods the plan does not model: pod
+// (anti-)affinity terms that select namespaces by label (the plan reads no namespaces). The pod
+// affinity terms on a topology scope's key are the graph's topologyConstraint, which the plan
+// packs by choosing domains.
 func unchecked(demands []placement.Demand, scopes []topology.Scope) []string {
 	var out []string
 	for _, d := range demands {
-		var what []string
-		if a := d.Pod.Affinity; a != nil && a.PodAffinity != nil && slices.ContainsFunc(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution,
-			func(t corev1.PodAffinityTerm) bool {
-				return !slices.ContainsFunc(scopes, func(s topology.Scope) bool { return s.Key == t.TopologyKey })
-			}) {
-			what = append(what, "required pod affinity")
-		}
-		if a := d.Pod.Affinity; a != nil && a.PodAntiAffinity != nil && len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 {
-			what = append(what, "required pod anti-affinity")
-		}
-		for _, c := range d.Pod.TopologySpreadConstraints {
-			if c.WhenUnsatisfiable == corev1.DoNotSchedule {
-				what = append(what, "topology spread")
-				break
+		var terms []corev1.PodAffinityTerm
+		if a := d.Pod.Affinity; a != nil && a.PodAffinity != nil {
+			for _, t := range a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+				if !plan.ScopeTerm(t, scopes) {
+					terms = append(terms, t)
+				}
 			}
 		}
-		if len(what) > 0 {
-			out = append(out, fmt.Sprintf("%s: %s not checked by the plan", d.Service, strings.Join(what, ", ")))
+		if a := d.Pod.Affinity; a != nil && a.PodAntiAffinity != nil {
+			terms = append(terms, a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution...)
+		}
+		if slices.ContainsFunc(terms, placement.UncheckedTerm) {
+			out = append(out, fmt.Sprintf("%s: pod (anti-)affinity terms with a namespaceSelector not checked by the plan (it reads no namespace labels)", d.Service))
 		}
 	}
 	return out

@@ -25,8 +25,12 @@ import (
 )
 
 // propertyCases is how many generated clusters and graphs TestPlanAgainstTheScheduler runs
-// (issue 16: at least 30).
-const propertyCases = 32
+// (issue 16: at least 30), and interPodCases how many more whose services carry required pod
+// affinity, anti-affinity and topology spread.
+const (
+	propertyCases = 32
+	interPodCases = 24
+)
 
 // planCase is one generated cluster (its own nodes, some tainted, some partly used) and graph
 // (services of whole GPUs or MIG devices, confined to the case's nodes by a node selector).
@@ -44,15 +48,21 @@ const caseLabel = "dynamo-infra.dev/plan-case"
 
 // genCase builds case i from rng: 2–4 nodes of H100, H200, A100 MIG or L4; a third tainted;
 // half partly used by a pod bound to them; 1–3 services of 1–3 replicas, each asking for 1, 2,
-// 4 or 8 GPUs or 1–8 MIG 1g.10gb devices, half of them tolerating the case's taint.
-func genCase(rng *rand.Rand, i int) *planCase {
+// 4 or 8 GPUs or 1–8 MIG 1g.10gb devices, half of them tolerating the case's taint. With
+// interPod, nodes are spread over two zones, the filler pods are labelled (a third of them with
+// anti-affinity to w0's pods), and each service may carry a constraint (interPodRule).
+func genCase(rng *rand.Rand, i int, interPod bool) *planCase {
 	pc := &planCase{id: fmt.Sprintf("c%02d", i)}
 	kinds := []string{"h100", "h200", "a100-mig", "l4"}
 	taint := corev1.Taint{Key: "dedicated", Value: pc.id, Effect: corev1.TaintEffectNoSchedule}
 	hasMIG := false
 	for n := range 2 + rng.IntN(3) {
 		kind, _ := devcluster.LookupNodeKind(kinds[rng.IntN(len(kinds))])
-		node := devcluster.NewNode(kind, fmt.Sprintf("%s-%d", pc.id, n), "zone-a")
+		zone := "zone-a"
+		if interPod && rng.IntN(2) == 0 {
+			zone = "zone-b"
+		}
+		node := devcluster.NewNode(kind, fmt.Sprintf("%s-%d", pc.id, n), zone)
 		node.Labels[caseLabel] = pc.id
 		if rng.IntN(3) == 0 {
 			node.Spec.Taints = append(node.Spec.Taints, taint)
@@ -65,11 +75,19 @@ func genCase(rng *rand.Rand, i int) *planCase {
 			if kind.Name == "a100-mig" {
 				req[devcluster.ResourceMIGPrefix+"1g.10gb"] = *resource.NewQuantity(1+rng.Int64N(27), resource.DecimalSI)
 			}
-			pc.fillers = append(pc.fillers, &corev1.Pod{
+			filler := &corev1.Pod{
 				ObjectMeta: metav1.ObjectMeta{Name: "filler-" + node.Name},
 				Spec: corev1.PodSpec{NodeName: node.Name, Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 					Containers: []corev1.Container{{Name: "main", Image: "registry.example/other:1", Resources: corev1.ResourceRequirements{Limits: req, Requests: req}}}},
-			})
+			}
+			if interPod {
+				filler.Labels = map[string]string{"app": "filler"}
+				if rng.IntN(3) == 0 {
+					filler.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+						TopologyKey: devcluster.LabelHostname, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "w0"}}}}}}
+				}
+			}
+			pc.fillers = append(pc.fillers, filler)
 		}
 	}
 	var b strings.Builder
@@ -83,11 +101,43 @@ func genCase(rng *rand.Rand, i int) *planCase {
 		if rng.IntN(2) == 0 {
 			tol = fmt.Sprintf("        tolerations: [{key: dedicated, value: %s, effect: NoSchedule}]\n", pc.id)
 		}
-		fmt.Fprintf(&b, "    w%d:\n      componentType: worker\n      replicas: %d\n      resources: %s\n      extraPodSpec:\n        nodeSelector: {%s: %s}\n%s        mainContainer: {image: registry.example/worker:1}\n",
-			s, 1+rng.IntN(3), res, caseLabel, pc.id, tol)
+		meta, rule := "", ""
+		if interPod {
+			meta = fmt.Sprintf("      extraPodMetadata: {labels: {app: w%d}}\n", s)
+			rule = interPodRule(rng, s)
+		}
+		fmt.Fprintf(&b, "    w%d:\n      componentType: worker\n      replicas: %d\n      resources: %s\n%s      extraPodSpec:\n        nodeSelector: {%s: %s}\n%s%s        mainContainer: {image: registry.example/worker:1}\n",
+			s, 1+rng.IntN(3), res, meta, caseLabel, pc.id, tol, rule)
 	}
 	pc.graph = b.String()
 	return pc
+}
+
+// interPodRule is the extraPodSpec lines of one constraint for service ws, or none: required
+// anti-affinity to its own pods or to the fillers by hostname, topology spread (maxSkew 1) of its
+// pods over zones or hosts, or (not for w0) pod affinity to w0's pods by zone.
+func interPodRule(rng *rand.Rand, s int) string {
+	term := func(key, app string) string {
+		return fmt.Sprintf("[{topologyKey: %s, labelSelector: {matchLabels: {app: %s}}}]", key, app)
+	}
+	spread := func(key string) string {
+		return fmt.Sprintf("        topologySpreadConstraints: [{maxSkew: 1, topologyKey: %s, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: w%d}}}]\n", key, s)
+	}
+	switch rng.IntN(6) {
+	case 0:
+		return "        affinity: {podAntiAffinity: {requiredDuringSchedulingIgnoredDuringExecution: " + term(devcluster.LabelHostname, fmt.Sprintf("w%d", s)) + "}}\n"
+	case 1:
+		return "        affinity: {podAntiAffinity: {requiredDuringSchedulingIgnoredDuringExecution: " + term(devcluster.LabelHostname, "filler") + "}}\n"
+	case 2:
+		return spread(devcluster.LabelZone)
+	case 3:
+		return spread(devcluster.LabelHostname)
+	case 4:
+		if s > 0 {
+			return "        affinity: {podAffinity: {requiredDuringSchedulingIgnoredDuringExecution: " + term(devcluster.LabelZone, "w0") + "}}\n"
+		}
+	}
+	return ""
 }
 
 // The plan against the real scheduler, on 32 generated clusters and graphs at once (each on its
@@ -103,8 +153,8 @@ func TestPlanAgainstTheScheduler(t *testing.T) {
 	rng := rand.New(rand.NewPCG(16, 2026))
 	var cases []*planCase
 	var nodes []*corev1.Node
-	for i := range propertyCases {
-		pc := genCase(rng, i)
+	for i := range propertyCases + interPodCases {
+		pc := genCase(rng, i, i >= propertyCases)
 		cases = append(cases, pc)
 		nodes = append(nodes, pc.nodes...)
 		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: pc.id}}, metav1.CreateOptions{}); err != nil {
@@ -145,25 +195,30 @@ func TestPlanAgainstTheScheduler(t *testing.T) {
 	for _, pc := range cases {
 		createGraphPods(t, ctx, cs, pc, nil)
 	}
+	settled := settle(t, ctx, cs, cases)
 	for _, pc := range cases {
-		pc.scheduled = settle(t, ctx, cs, pc.id)
+		pc.scheduled = settled[pc.id]
 	}
-	var fits, notFit, stranded int
+	var fits, notFit, stranded, interRefused int
 	for _, pc := range cases {
 		switch {
 		case pc.scheduled && !pc.rep.Fits:
 			t.Errorf("%s: the scheduler placed every pod, plan said it does not fit:\n%s\n%+v", pc.id, pc.graph, pc.rep.Services)
 		case !pc.rep.Fits:
 			notFit++
+			if interPodRefused(pc.rep) {
+				interRefused++
+			}
 		case !pc.scheduled:
 			stranded++
 		default:
 			fits++
 		}
 	}
-	t.Logf("%d cases: %d fit (scheduler agrees), %d do not fit (pods Pending), %d the scheduler strands where plan places", len(cases), fits, notFit, stranded)
-	if fits == 0 || notFit == 0 {
-		t.Errorf("the generated cases do not exercise both answers (fit %d, not %d)", fits, notFit)
+	t.Logf("%d cases: %d fit (scheduler agrees), %d do not fit (pods Pending; %d of them refused by inter-pod constraints), %d the scheduler strands where plan places",
+		len(cases), fits, notFit, interRefused, stranded)
+	if fits == 0 || notFit == 0 || interRefused == 0 {
+		t.Errorf("the generated cases do not exercise every answer (fit %d, not %d, refused by inter-pod constraints %d)", fits, notFit, interRefused)
 	}
 
 	// Every plan that fits, pinned: the scheduler must place every pod on the node plan chose.
@@ -182,15 +237,27 @@ func TestPlanAgainstTheScheduler(t *testing.T) {
 			createGraphPods(t, ctx, cs, pc, pc.rep.Services)
 		}
 	}
+	settled = settle(t, ctx, cs, cases)
 	for _, pc := range cases {
-		if pc.rep.Fits && !settle(t, ctx, cs, pc.id) {
-			t.Errorf("%s: pods pinned to plan's nodes are not all placed: %+v", pc.id, pc.rep.Services)
+		if pc.rep.Fits && !settled[pc.id] {
+			t.Errorf("%s: pods pinned to plan's nodes are not all placed:\n%s\n%+v", pc.id, pc.graph, pc.rep.Services)
 		}
 	}
 }
 
+// interPodRefused: some service of the plan has nodes with room that its inter-pod
+// constraints refuse.
+func interPodRefused(rep plan.Report) bool {
+	for _, s := range rep.Services {
+		if len(s.RefusedBy) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // createGraphPods creates the graph's pods as the operator's children would run them (its
-// rendered pod spec, one pod per replica); with pinned, each pod gets plan's node by hostname.
+// rendered pod template, one pod per replica); with pinned, each pod gets plan's node by hostname.
 func createGraphPods(t *testing.T, ctx context.Context, cs kubernetes.Interface, pc *planCase, pinned []plan.Service) {
 	t.Helper()
 	graphs, err := render.DecodeGraphs(strings.NewReader(pc.graph), pc.id, pc.id)
@@ -199,11 +266,12 @@ func createGraphPods(t *testing.T, ctx context.Context, cs kubernetes.Interface,
 	}
 	g := graphs[0]
 	for _, svc := range render.ServiceNames(g) {
-		spec, err := render.PodSpec(g, svc, render.Config{DiscoveryBackend: "kubernetes"})
+		tmpl, err := render.PodTemplate(g, svc, render.Config{DiscoveryBackend: "kubernetes"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		spec.ServiceAccountName = "" // as plan's admission dry run: the discovery account is the operator's to create
+		tmpl.Spec.ServiceAccountName = "" // as plan's admission dry run: the discovery account is the operator's to create
+		tmpl.Labels["plan-test"] = "graph"
 		var hosts []string
 		for _, s := range pinned {
 			if s.Name == svc {
@@ -215,7 +283,7 @@ func createGraphPods(t *testing.T, ctx context.Context, cs kubernetes.Interface,
 			}
 		}
 		for i := range int(render.Replicas(g.Spec.Services[svc])) {
-			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: svc + "-", Labels: map[string]string{"plan-test": "graph"}}, Spec: *spec.DeepCopy()}
+			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: svc + "-", Labels: tmpl.Labels}, Spec: *tmpl.Spec.DeepCopy()}
 			if pinned != nil {
 				p.Spec.NodeSelector[devcluster.LabelHostname] = hosts[i]
 			}
@@ -226,17 +294,28 @@ func createGraphPods(t *testing.T, ctx context.Context, cs kubernetes.Interface,
 	}
 }
 
-// settle waits until the scheduler has decided on every graph pod of ns and says whether it
+// settleQuiet is how long the scheduler's decisions must stay the same before settle trusts
+// them: a pod refused for want of its affinity's pods is tried again once they are bound.
+const settleQuiet = 12 * time.Second
+
+// settle waits until the scheduler has decided on every graph pod of every case and nothing
+// has changed for settleQuiet (at once when every pod is placed), and says per case whether it
 // placed them all.
-func settle(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns string) bool {
+func settle(t *testing.T, ctx context.Context, cs kubernetes.Interface, cases []*planCase) map[string]bool {
 	t.Helper()
-	all := false
-	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "plan-test=graph"})
+	var placed map[string]bool
+	last, since := "", time.Now()
+	err := wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		pods, err := cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: "plan-test=graph"})
 		if err != nil {
 			return false, nil
 		}
-		all = true
+		placed = map[string]bool{}
+		for _, pc := range cases {
+			placed[pc.id] = true
+		}
+		var sig strings.Builder
+		allPlaced := true
 		for _, p := range pods.Items {
 			decided := false
 			for _, c := range p.Status.Conditions {
@@ -247,14 +326,19 @@ func settle(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns strin
 			if !decided {
 				return false, nil
 			}
-			all = all && p.Spec.NodeName != ""
+			placed[p.Namespace] = placed[p.Namespace] && p.Spec.NodeName != ""
+			allPlaced = allPlaced && p.Spec.NodeName != ""
+			fmt.Fprintf(&sig, "%s/%s=%s;", p.Namespace, p.Name, p.Spec.NodeName)
 		}
-		return true, nil
+		if sig.String() != last {
+			last, since = sig.String(), time.Now()
+		}
+		return allPlaced || time.Since(since) >= settleQuiet, nil
 	})
 	if err != nil {
-		t.Fatalf("%s: the scheduler did not decide on every pod: %v", ns, err)
+		t.Fatalf("the scheduler did not decide on every pod: %v", err)
 	}
-	return all
+	return placed
 }
 
 func waitRunning(t *testing.T, ctx context.Context, cs kubernetes.Interface, cases []*planCase) {
