@@ -3,10 +3,14 @@ package v1alpha1
 // Condition types of a DynamoGraphDeployment's status beyond upstream's Ready: written by the
 // operator, read by dynamoctl explain (docs/api/dynamographdeployment.md#status).
 const (
-	// ConditionSchedulable: once the scheduler refuses a pod of the graph, whether the whole
-	// graph fits the cluster.
+	// ConditionSchedulable: whether the whole graph fits the cluster — planned before a change
+	// that adds pods is applied, and again once the scheduler refuses a pod of the graph.
 	ConditionSchedulable = "Schedulable"
 	// ConditionPlacementVerified: for a graph with a topologyConstraint, whether its pods run
 	// where the constraint says.
 	ConditionPlacementVerified = "PlacementVerified"
+
+	// ReasonWaitingForCapacity (of Ready): the graph waits for capacity
+	// (AnnotationWaitForCapacity) and its change, which does not fit, is not applied.
+	ReasonWaitingForCapacity = "WaitingForCapacity"
 )

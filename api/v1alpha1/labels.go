@@ -20,6 +20,10 @@ const (
 	AnnotationKubeDiscoveryMode = "nvidia.com/dynamo-kube-discovery-mode"
 	// AnnotationEnableMetrics set to "false" turns the metrics label off.
 	AnnotationEnableMetrics = "nvidia.com/enable-metrics"
+	// AnnotationWaitForCapacity "true" on a graph: the operator applies a change that adds pods
+	// (a new graph, more replicas, bigger pods) only once its plan finds room for every pod
+	// (the Schedulable condition says why it waits). Ours; the original has no such gate.
+	AnnotationWaitForCapacity = "dynamo-infra.dev/wait-for-capacity"
 	// AnnotationCreatedBy marks PVCs a graph created; they outlive the graph on purpose.
 	AnnotationCreatedBy = "dynamo-infra.dev/created-by"
 	// AnnotationOriginVersion is the version of the operator that created a graph (the

@@ -130,13 +130,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	span.SetAttributes(attribute.Int64(AttrGraphGeneration, dgd.Generation))
 	cfg, scopes, applyErr := r.renderConfig(ctx, dgd)
+	var g gate
 	if applyErr == nil {
+		g, applyErr = r.planBeforeApply(ctx, dgd, cfg, scopes)
+	}
+	if applyErr == nil && !g.hold {
 		applyErr = r.applyChildren(ctx, dgd, cfg)
 	}
 	octx, ospan := r.startSpan(ctx, "observe")
 	obs, readErr := r.observe(octx, dgd, scopes)
 	if applyErr == nil && readErr == nil {
-		r.observeSchedulable(dgd, cfg, scopes, &obs)
+		r.observeSchedulable(dgd, cfg, scopes, g, &obs)
 	}
 	endSpan(ospan, readErr)
 	sctx, sspan := r.startSpan(ctx, "write status")

@@ -279,3 +279,29 @@ func TestNamespaceSeriesStartAtZero(t *testing.T) {
 		t.Errorf("a second reconcile changed the error series: %d", got)
 	}
 }
+
+// What admission added to a pod, learnt against its template: the default tolerations and node
+// selector entries, not the GPU taint's toleration (added per pod for the resources it asks
+// for); applied to another pod's spec, the spec's own node selector wins and a GPU pod gets the
+// toleration of its resource.
+func TestAdmissionLearnt(t *testing.T) {
+	kwok := corev1.Toleration{Key: "kwok.x-k8s.io/node", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
+	gpuTol := corev1.Toleration{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
+	own := corev1.Toleration{Key: "dedicated", Value: "ml", Effect: corev1.TaintEffectNoSchedule}
+	tmpl := &corev1.PodSpec{Tolerations: []corev1.Toleration{own}, NodeSelector: map[string]string{"pool": "a"}}
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Tolerations: []corev1.Toleration{own, kwok, gpuTol},
+		NodeSelector: map[string]string{"pool": "a", "region": "eu"}}}
+	a := admissionOf(tmpl, pod)
+	if len(a.tolerations) != 1 || a.tolerations[0] != kwok || len(a.nodeSelector) != 1 || a.nodeSelector["region"] != "eu" {
+		t.Fatalf("learnt %+v", a)
+	}
+	spec := &corev1.PodSpec{NodeSelector: map[string]string{"region": "us"}, Containers: []corev1.Container{{Name: "main",
+		Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("8")}}}}}
+	got := a.apply(spec)
+	if got.NodeSelector["region"] != "us" || len(got.Tolerations) != 2 || got.Tolerations[0] != kwok || got.Tolerations[1] != gpuTol {
+		t.Errorf("applied: selector %v tolerations %+v", got.NodeSelector, got.Tolerations)
+	}
+	if len(spec.Tolerations) != 0 {
+		t.Error("the given spec was changed")
+	}
+}

@@ -262,7 +262,9 @@ func TrimPod(obj any) (any, error) {
 	}
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodScheduled {
-			t.Status.Conditions = append(t.Status.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message})
+			// When it was bound says whether a capacity snapshot counted it (ownUsage).
+			t.Status.Conditions = append(t.Status.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message,
+				LastTransitionTime: c.LastTransitionTime})
 		}
 	}
 	for _, cs := range p.Status.ContainerStatuses {

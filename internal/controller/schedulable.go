@@ -1,15 +1,24 @@
 package controller
 
 import (
+	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/demand"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
@@ -17,9 +26,9 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
 
-// The Schedulable condition: while the scheduler refuses some pod of the graph, whether the
-// whole graph fits the cluster — `dynamoctl plan`'s planner, run by the operator on its
-// capacity view.
+// The Schedulable condition: whether the whole graph fits the cluster — `dynamoctl plan`'s
+// planner, run by the operator on its capacity view before a change that adds pods is applied
+// and again while the scheduler refuses some pod of the graph.
 const (
 	ConditionSchedulable = v1alpha1.ConditionSchedulable
 	// ReasonPlacementExists: a placement of every pod exists; pods still Pending wait on the
@@ -29,19 +38,164 @@ const (
 	ReasonDoesNotFit = "DoesNotFit"
 	// ReasonAllPlaced: every pod has a node (set only where the condition was there before).
 	ReasonAllPlaced = "AllPodsPlaced"
+	// ReasonReadingCapacity: a graph that waits for capacity is held while the operator reads
+	// the cluster for the first time (Schedulable Unknown).
+	ReasonReadingCapacity = "ReadingCapacity"
+	// ReasonWaitingForCapacity (of the Ready condition): the graph's change is not applied; it
+	// waits for room (AnnotationWaitForCapacity).
+	ReasonWaitingForCapacity = v1alpha1.ReasonWaitingForCapacity
 )
 
-// observeSchedulable plans the graph when the scheduler refuses some of its pods: on the
-// capacity view's snapshot, with each service's pods as they were admitted (the operator may not
-// dry-run pods, and admission adds tolerations and selectors its template does not have), the
-// graph's own pods not counted against it. A graph whose pods are all placed costs nothing.
-func (r *Reconciler) observeSchedulable(dgd *v1alpha1.DynamoGraphDeployment, cfg render.Config, scopes []topology.Scope, obs *Observed) {
+// gate is the verdict of the plan before apply.
+type gate struct {
+	cond *metav1.Condition // nil: no verdict
+	// hold: do not apply — the graph waits for capacity and its change does not fit (or the
+	// cluster is being read).
+	hold    bool
+	reading bool
+}
+
+// planBeforeApply plans the graph on the capacity view before its children are applied, when
+// its change adds pods: a service without a workload yet, more pods than its workload runs, or
+// pods asking for more. The plan counts every service, the graph's own running pods given back,
+// each service's pods as one of its running pods was admitted — or, for pods not created yet,
+// as rendered (the operator may not dry-run pods). A graph that does not fit is applied all the
+// same (capacity may free up) unless it waits for capacity; then it is held while the plan
+// proves no placement exists for pods that have candidate nodes — a verdict admission could
+// not change — and planned again as the view refreshes. No view, no snapshot yet, or no new
+// pods: no verdict.
+func (r *Reconciler) planBeforeApply(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, cfg render.Config, scopes []topology.Scope) (gate, error) {
+	if r.Capacity == nil {
+		return gate{}, nil
+	}
+	grows, pods, err := r.grows(ctx, dgd, cfg)
+	if err != nil || !grows {
+		return gate{}, err
+	}
+	wait := dgd.Annotations[v1alpha1.AnnotationWaitForCapacity] == "true"
+	snap := r.Capacity.Get()
+
+	if snap == nil {
+		if !wait {
+			return gate{}, nil
+		}
+		return gate{hold: true, reading: true, cond: &metav1.Condition{Type: ConditionSchedulable, Status: metav1.ConditionUnknown,
+			Reason: ReasonReadingCapacity, Message: "reading the cluster's capacity before applying: the graph waits for capacity (" + v1alpha1.AnnotationWaitForCapacity + ")"}}, nil
+	}
+	adm, err := r.namespaceAdmission(ctx, dgd, pods)
+	if err != nil {
+		return gate{}, err
+	}
+	rep, ok := r.planGraph(dgd, cfg, scopes, snap, pods, adm)
+	if !ok {
+		return gate{}, nil
+	}
+	if rep.Fits {
+		if meta.FindStatusCondition(dgd.Status.Conditions, ConditionSchedulable) == nil {
+			return gate{}, nil // a graph that fits says nothing until the scheduler refuses a pod
+		}
+		return gate{cond: schedulableCondition(rep, snap.Taken, phaseBefore)}, nil
+	}
+	if slices.ContainsFunc(rep.Services, func(s plan.Service) bool { return !s.Fits && s.CandidateNodes == 0 }) {
+		// No node for pods not admitted yet: admission (a webhook, a default toleration or
+		// node selector) may change that; the scheduler's answer will tell.
+		return gate{}, nil
+	}
+	hold := wait && rep.Proven
+	phase := phaseBefore
+	if hold {
+		phase = phaseHeld
+	}
+	// A held graph comes back soon when a newer view is being read.
+	return gate{hold: hold, reading: hold && r.Capacity.Reading(), cond: schedulableCondition(rep, snap.Taken, phase)}, nil
+}
+
+// grows reads the graph's workloads and pods from the cache and says whether applying the
+// graph adds pods: a service with no workload, more pods than its workload has, or pods that
+// ask for more of some resource.
+func (r *Reconciler) grows(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, cfg render.Config) (bool, map[string][]corev1.Pod, error) {
+	pods := map[string][]corev1.Pod{}
+	grows := false
+	for _, name := range render.ServiceNames(dgd) {
+		s := dgd.Spec.Services[name]
+		role := render.RoleMain
+		var live *corev1.PodSpec
+		var livePods int64
+		if n := render.NodeCount(s); n > 1 {
+			if !r.LWS {
+				continue // reported as MultinodeUnavailable
+			}
+			role = render.RoleWorker
+			l := &lwsv1.LeaderWorkerSet{}
+			err := r.Client.Get(ctx, client.ObjectKey{Namespace: dgd.Namespace, Name: render.LeaderWorkerSetName(dgd, name)}, l)
+			if err != nil && !apierrors.IsNotFound(err) {
+				return false, nil, err
+			}
+			if err == nil {
+				live, livePods = &l.Spec.LeaderWorkerTemplate.WorkerTemplate.Spec, int64(ptr.Deref(l.Spec.Replicas, 1))*int64(ptr.Deref(l.Spec.LeaderWorkerTemplate.Size, 1))
+			}
+		} else {
+			d := &appsv1.Deployment{}
+			err := r.Client.Get(ctx, client.ObjectKey{Namespace: dgd.Namespace, Name: render.ChildName(dgd, name)}, d)
+			if err != nil && !apierrors.IsNotFound(err) {
+				return false, nil, err
+			}
+			if err == nil {
+				live, livePods = &d.Spec.Template.Spec, int64(ptr.Deref(d.Spec.Replicas, 1))
+			}
+		}
+		desired, err := render.RolePodSpec(dgd, name, cfg, role)
+		if err != nil {
+			return false, nil, nil // a render error is the Ready condition's
+		}
+		want := int64(render.Replicas(s)) * int64(max(render.NodeCount(s), 1))
+		if live == nil || want > livePods || asksMore(demand.Requests(&desired), demand.Requests(live)) {
+			grows = true
+		}
+	}
+	if !grows {
+		return false, nil, nil // the common reconcile: no pods read
+	}
+	for _, name := range render.ServiceNames(dgd) {
+		list := &corev1.PodList{}
+		if err := r.Client.List(ctx, list, client.InNamespace(dgd.Namespace), client.MatchingLabels{v1alpha1.LabelSelector: render.ChildName(dgd, name)}); err != nil {
+			return false, nil, err
+		}
+		pods[name] = list.Items
+	}
+	return true, pods, nil
+}
+
+// asksMore: some resource of want exceeds have's.
+func asksMore(want, have map[string]int64) bool {
+	for r, q := range want {
+		if q > have[r] {
+			return true
+		}
+	}
+	return false
+}
+
+// observeSchedulable gives the Schedulable verdict after apply: while the scheduler refuses some
+// of the graph's pods, the plan of the whole graph (each service's pods as admitted); else the
+// verdict of the plan before apply, if any; else, once every pod of the graph has a node, that
+// (only where the condition was there before). A held graph keeps the verdict that holds it.
+func (r *Reconciler) observeSchedulable(dgd *v1alpha1.DynamoGraphDeployment, cfg render.Config, scopes []topology.Scope, g gate, obs *Observed) {
 	if r.Capacity == nil {
 		return
 	}
 	obs.PlanOn = true
+	if g.hold {
+		obs.Schedulable = g.cond
+		obs.Held = "Not applied: the graph waits for capacity (" + v1alpha1.AnnotationWaitForCapacity + "): " + g.cond.Message
+		obs.CapacityShort, obs.CapacityWaiting = true, g.reading
+		return
+	}
 	if !anyPending(obs.Pods) {
-		if meta.FindStatusCondition(dgd.Status.Conditions, ConditionSchedulable) != nil {
+		switch {
+		case g.cond != nil:
+			obs.Schedulable = g.cond
+		case meta.FindStatusCondition(dgd.Status.Conditions, ConditionSchedulable) != nil && allPlaced(dgd, obs.Pods):
 			obs.Schedulable = &metav1.Condition{Type: ConditionSchedulable, Status: metav1.ConditionTrue, Reason: ReasonAllPlaced,
 				Message: "every pod of the graph has a node"}
 		}
@@ -53,38 +207,135 @@ func (r *Reconciler) observeSchedulable(dgd *v1alpha1.DynamoGraphDeployment, cfg
 		obs.CapacityWaiting = r.Capacity.Reading()
 		return
 	}
+	if rep, ok := r.planGraph(dgd, cfg, scopes, snap, obs.Pods, nil); ok {
+		obs.Schedulable = schedulableCondition(rep, snap.Taken, phaseAfter)
+	}
+}
+
+// planGraph plans the whole graph on a snapshot: each service's pods as one of its pods was
+// admitted — a service without a pod yet as adm would admit it, or with adm nil not at all
+// (false) — the graph's own pods given back, inter-pod constraints among its own pods.
+func (r *Reconciler) planGraph(dgd *v1alpha1.DynamoGraphDeployment, cfg render.Config, scopes []topology.Scope, snap *capacity.Snapshot,
+	pods map[string][]corev1.Pod, adm *admission) (plan.Report, bool) {
 	var missing []string
 	admit := func(_, service string, spec *corev1.PodSpec) *corev1.PodSpec {
-		for i := range obs.Pods[service] {
-			if p := &obs.Pods[service][i]; p.DeletionTimestamp == nil {
+		for i := range pods[service] {
+			if p := &pods[service][i]; p.DeletionTimestamp == nil {
 				return admittedSpec(spec, p)
 			}
 		}
 		missing = append(missing, service)
-		return spec
+		if adm == nil {
+			return spec
+		}
+		return adm.apply(spec)
 	}
 	demands, err := demand.Pods([]*v1alpha1.DynamoGraphDeployment{dgd}, cfg, admit)
-	if err != nil || len(missing) > 0 {
-		return // a render error is the Ready condition's; a service without pods yet is planned once it has one
+	if err != nil || adm == nil && len(missing) > 0 {
+		return plan.Report{}, false // a render error is the Ready condition's; a service without pods yet is planned once it has one
 	}
 	own := dgd.Namespace + "/" + dgd.Name
-	in := plan.Input{Nodes: snap.NodeList(), Used: snap.Requested(), Graphs: map[string]map[string]map[string]int64{own: ownUsage(demands, obs.Pods)}}
+	in := plan.Input{Nodes: snap.NodeList(), Used: snap.Requested(), Graphs: map[string]map[string]map[string]int64{own: ownUsage(demands, pods, snap.Taken)}}
 	// One plan at a time: a plan's working set grows with the nodes (its own copies of free
-	// amounts), and graphs refused together — a cluster losing nodes — would hold one each.
+	// amounts), and graphs planned together — many created at once — would hold one each.
 	r.planMu.Lock()
-	rep := plan.Build(demands, in, plan.Options{Graph: dgd.Name, Namespace: dgd.Namespace, Own: own, Scopes: scopes,
+	defer r.planMu.Unlock()
+	return plan.Build(demands, in, plan.Options{Graph: dgd.Name, Namespace: dgd.Namespace, Own: own, Scopes: scopes,
 		// Its view holds no pod labels: inter-pod constraints among the graph's own pods only.
-		InterPod: placement.InterPodGraph})
-	r.planMu.Unlock()
-	obs.Schedulable = schedulableCondition(rep, snap.Taken)
+		InterPod: placement.InterPodGraph}), true
 }
 
+// admission is what the namespace's admission adds to a pod the operator renders, as far as
+// placement cares: tolerations and node selector entries (PodTolerationRestriction's and
+// PodNodeSelector's defaults, a webhook's), learnt from one of the operator's pods there.
+type admission struct {
+	tolerations  []corev1.Toleration
+	nodeSelector map[string]string
+}
+
+// namespaceAdmission learns admission from a pod of the graph, else from another of the
+// operator's pods in the namespace: what it has beyond its Deployment's template. None there:
+// nothing learnt (an empty admission).
+func (r *Reconciler) namespaceAdmission(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, pods map[string][]corev1.Pod) (*admission, error) {
+	var cands []corev1.Pod
+	for _, name := range render.ServiceNames(dgd) {
+		cands = append(cands, pods[name]...)
+	}
+	if len(cands) == 0 {
+		list := &corev1.PodList{}
+		if err := r.Client.List(ctx, list, client.InNamespace(dgd.Namespace), client.MatchingLabels{render.LabelManagedBy: render.ManagedBy}); err != nil {
+			return nil, err
+		}
+		cands = list.Items
+	}
+	for i := range cands {
+		p := &cands[i]
+		d := &appsv1.Deployment{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: p.Labels[v1alpha1.LabelSelector]}, d); err != nil {
+			continue // a multi-node pod, or its Deployment gone
+		}
+		return admissionOf(&d.Spec.Template.Spec, p), nil
+	}
+	return &admission{}, nil
+}
+
+// admissionOf is what pod has beyond tmpl: the tolerations and node selector entries admission
+// added — not the tolerations of extended resources, which WithResourceTolerations adds for
+// the resources each pod asks for.
+func admissionOf(tmpl *corev1.PodSpec, p *corev1.Pod) *admission {
+	a := &admission{}
+	for _, t := range p.Spec.Tolerations {
+		if !slices.ContainsFunc(tmpl.Tolerations, func(have corev1.Toleration) bool { return have.MatchToleration(&t) }) &&
+			!strings.HasPrefix(t.Key, "nvidia.com/") {
+			a.tolerations = append(a.tolerations, t)
+		}
+	}
+	for k, v := range p.Spec.NodeSelector {
+		if _, ok := tmpl.NodeSelector[k]; !ok {
+			if a.nodeSelector == nil {
+				a.nodeSelector = map[string]string{}
+			}
+			a.nodeSelector[k] = v
+		}
+	}
+	return a
+}
+
+// apply is spec as admission would admit it: the learnt tolerations and node selector entries
+// (the spec's own win), and ExtendedResourceToleration's for the resources it asks for.
+func (a *admission) apply(spec *corev1.PodSpec) *corev1.PodSpec {
+	out := *spec
+	for _, t := range a.tolerations {
+		if !slices.ContainsFunc(out.Tolerations, func(have corev1.Toleration) bool { return have.MatchToleration(&t) }) {
+			out.Tolerations = append(slices.Clip(out.Tolerations), t)
+		}
+	}
+	if len(a.nodeSelector) > 0 {
+		sel := maps.Clone(a.nodeSelector)
+		maps.Copy(sel, spec.NodeSelector)
+		out.NodeSelector = sel
+	}
+	return demand.WithResourceTolerations(&out)
+}
+
+// When a plan ran, for its message.
+const (
+	phaseBefore = iota // before apply; the graph is applied all the same
+	phaseHeld          // before apply; the graph waits for capacity
+	phaseAfter         // after apply, the scheduler having refused a pod
+)
+
 // schedulableCondition sums a plan up.
-func schedulableCondition(rep plan.Report, taken time.Time) *metav1.Condition {
+func schedulableCondition(rep plan.Report, taken time.Time, phase int) *metav1.Condition {
 	at := taken.UTC().Format("15:04:05Z")
 	if rep.Fits {
-		return &metav1.Condition{Type: ConditionSchedulable, Status: metav1.ConditionTrue, Reason: ReasonPlacementExists,
-			Message: fmt.Sprintf("a placement of every pod exists on the cluster as read at %s (%s plan): pods still Pending wait on the scheduler's order, not on capacity (dynamoctl plan dgd/%s shows it)", at, rep.Method, rep.Graph)}
+		msg := fmt.Sprintf("a placement of every pod exists on the cluster as read at %s (%s plan)", at, rep.Method)
+		if phase == phaseAfter {
+			msg += fmt.Sprintf(": pods still Pending wait on the scheduler's order, not on capacity (dynamoctl plan dgd/%s shows it)", rep.Graph)
+		} else {
+			msg += ", planned before apply"
+		}
+		return &metav1.Condition{Type: ConditionSchedulable, Status: metav1.ConditionTrue, Reason: ReasonPlacementExists, Message: msg}
 	}
 	var short []string
 	for _, s := range rep.Services {
@@ -98,8 +349,34 @@ func schedulableCondition(rep plan.Report, taken time.Time) *metav1.Condition {
 	} else {
 		msg += " (" + rep.Method + " plan"
 	}
-	msg += fmt.Sprintf(", cluster as read at %s); the graph stays applied: capacity may free up", at)
+	msg += fmt.Sprintf(", cluster as read at %s", at)
+	switch phase {
+	case phaseBefore:
+		msg += ", planned before apply); the graph is applied all the same: capacity may free up"
+	case phaseHeld:
+		msg += ", planned before apply); not applied: planned again as the cluster's view refreshes"
+	default:
+		msg += "); the graph stays applied: capacity may free up"
+	}
 	return &metav1.Condition{Type: ConditionSchedulable, Status: metav1.ConditionFalse, Reason: ReasonDoesNotFit, Message: msg}
+}
+
+// allPlaced: the graph has every pod it asks for, each with a node.
+func allPlaced(dgd *v1alpha1.DynamoGraphDeployment, pods map[string][]corev1.Pod) bool {
+	for _, name := range render.ServiceNames(dgd) {
+		s := dgd.Spec.Services[name]
+		want := int(render.Replicas(s)) * int(max(render.NodeCount(s), 1))
+		placed := 0
+		for i := range pods[name] {
+			if p := &pods[name][i]; p.Spec.NodeName != "" && p.DeletionTimestamp == nil {
+				placed++
+			}
+		}
+		if placed < want {
+			return false
+		}
+	}
+	return true
 }
 
 // anyPending: the scheduler has refused some pod of the graph (PodScheduled False,
@@ -140,19 +417,30 @@ func admittedSpec(spec *corev1.PodSpec, p *corev1.Pod) *corev1.PodSpec {
 }
 
 // ownUsage sums, per node, what the graph's placed pods request (each as its service's pod
-// asks now): the plan of the graph as a change gives it back.
-func ownUsage(demands []placement.Demand, pods map[string][]corev1.Pod) map[string]map[string]int64 {
+// asks now): the plan of the graph as a change gives it back. Pods bound after the snapshot was
+// taken are not in its sums, and not given back.
+func ownUsage(demands []placement.Demand, pods map[string][]corev1.Pod, taken time.Time) map[string]map[string]int64 {
 	out := map[string]map[string]int64{}
 	for _, d := range demands {
 		for i := range pods[d.Service] {
 			p := &pods[d.Service][i]
-			if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || boundAfter(p, taken) {
 				continue
 			}
 			demand.AddTo(out, p.Spec.NodeName, d.Requests)
 		}
 	}
 	return out
+}
+
+// boundAfter: the pod was bound (PodScheduled True) after t.
+func boundAfter(p *corev1.Pod, t time.Time) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionTrue {
+			return c.LastTransitionTime.After(t)
+		}
+	}
+	return false
 }
 
 // setSchedulable records the verdict, keeps the last one when there is none new, and removes the

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -60,10 +61,19 @@ func TestSchedulableCondition(t *testing.T) {
 	}
 	scale(3)
 	var c *metav1.Condition
-	waitForGraph(t, cl, key, "Schedulable False", 2*time.Minute, func(d *v1alpha1.DynamoGraphDeployment, _ *metav1.Condition) (bool, error) {
+	// Planned before apply (the graph applied all the same), then again once the scheduler
+	// refuses the third pod.
+	var before string
+	waitForGraph(t, cl, key, "Schedulable False after apply", 2*time.Minute, func(d *v1alpha1.DynamoGraphDeployment, _ *metav1.Condition) (bool, error) {
 		c = meta.FindStatusCondition(d.Status.Conditions, controller.ConditionSchedulable)
-		return c != nil && c.Status == metav1.ConditionFalse && c.ObservedGeneration == d.Generation, nil
+		if c != nil && strings.Contains(c.Message, "planned before apply") {
+			before = c.Message
+		}
+		return c != nil && c.Status == metav1.ConditionFalse && c.ObservedGeneration == d.Generation && strings.Contains(c.Message, "stays applied"), nil
 	})
+	if before != "" && !strings.Contains(before, "the graph is applied all the same") {
+		t.Errorf("the verdict before apply: %q", before)
+	}
 	for _, want := range []string{"decode: 2 of 3 replica(s) placed; each pod needs 8 nvidia.com/gpu", "have 8 nvidia.com/gpu left, the most is 0", "(no placement exists, cluster as read at", "the graph stays applied"} {
 		if c.Reason != controller.ReasonDoesNotFit || !strings.Contains(c.Message, want) {
 			t.Errorf("Schedulable %s: %q lacks %q", c.Reason, c.Message, want)
@@ -99,7 +109,59 @@ func TestSchedulableCondition(t *testing.T) {
 	if want := "prefill: 2 of 3 replica(s) placed; each pod needs 1 nvidia.com/gpu"; !strings.Contains(c.Message, want) {
 		t.Errorf("Schedulable: %q lacks %q", c.Message, want)
 	}
+
+	// A graph that waits for capacity (the annotation) is not applied while its plan proves it
+	// does not fit: no Deployment, Ready False WaitingForCapacity with the plan's reason — its
+	// pods planned as the namespace admits pods (the cluster's default toleration of the kwok
+	// taint, learnt from the other graph's pods). Once the other graph is gone and it is scaled
+	// to what fits, it is applied and becomes Ready.
+	var apart v1alpha1.DynamoGraphDeployment
+	if err := cl.Get(ctx, key, &apart); err != nil {
+		t.Fatal(err)
+	}
+	waiting := controllertest.CreateGraph(t, cl, waitingGraph)
+	key = types.NamespacedName{Namespace: "default", Name: "waiting"}
+	var ready *metav1.Condition
+	waitForGraph(t, cl, key, "held for capacity", 2*time.Minute, func(d *v1alpha1.DynamoGraphDeployment, r *metav1.Condition) (bool, error) {
+		c, ready = meta.FindStatusCondition(d.Status.Conditions, controller.ConditionSchedulable), r
+		return c != nil && c.Status == metav1.ConditionFalse && r != nil && r.Reason == controller.ReasonWaitingForCapacity, nil
+	})
+	for _, want := range []string{"decode: 2 of 3 replica(s) placed", "no placement exists", "not applied"} {
+		if !strings.Contains(c.Message, want) || !strings.Contains(ready.Message, want) {
+			t.Errorf("Schedulable %q / Ready %q lack %q", c.Message, ready.Message, want)
+		}
+	}
+	var deps appsv1.DeploymentList
+	if err := cl.List(ctx, &deps, client.MatchingLabels{v1alpha1.LabelGraphDeploymentName: "waiting"}); err != nil || len(deps.Items) != 0 {
+		t.Errorf("a held graph has %d Deployment(s) (%v)", len(deps.Items), err)
+	}
+	if err := cl.Delete(ctx, &apart); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(waiting.DeepCopy())
+	waiting.Spec.Services["decode"].Replicas = ptr.To[int32](2)
+	if err := cl.Patch(ctx, waiting, patch); err != nil {
+		t.Fatal(err)
+	}
+	waitForGraph(t, cl, key, "Ready once it fits", 2*time.Minute, func(d *v1alpha1.DynamoGraphDeployment, r *metav1.Condition) (bool, error) {
+		return r != nil && r.Status == metav1.ConditionTrue, nil
+	})
 }
+
+const waitingGraph = `apiVersion: nvidia.com/v1alpha1
+kind: DynamoGraphDeployment
+metadata:
+  name: waiting
+  namespace: default
+  annotations: {dynamo-infra.dev/wait-for-capacity: "true"}
+spec:
+  services:
+    decode:
+      componentType: decode
+      replicas: 3
+      resources: {limits: {gpu: "8"}}
+      extraPodSpec: {mainContainer: {image: registry.example/vllm:1}}
+`
 
 const antiAffinityGraph = `apiVersion: nvidia.com/v1alpha1
 kind: DynamoGraphDeployment

@@ -74,6 +74,8 @@ type Observed struct {
 	// (nil: keep the last).
 	PlanOn      bool
 	Schedulable *metav1.Condition
+	// Held says why the graph's change was not applied (it waits for capacity); "" when applied.
+	Held string
 }
 
 // ComputeStatus rolls the children up into the graph's status: per-service replica counts,
@@ -113,6 +115,9 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 			cond.Reason, cond.Message = ReasonNotImplemented, unimplemented.Error()
 		}
 		st.State = StateFailed
+	case obs.Held != "":
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, ReasonWaitingForCapacity, obs.Held
+		st.State = StatePending
 	case len(notReady) > 0:
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, ReasonResourcesNotReady, "Resources not ready: "+strings.Join(notReady, "; ")
 		st.State = StatePending

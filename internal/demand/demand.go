@@ -6,6 +6,7 @@ package demand
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -177,4 +178,38 @@ func AsksForShared(spec *corev1.PodSpec) bool {
 		}
 	}
 	return false
+}
+
+// WithResourceTolerations is spec with what the ExtendedResourceToleration admission plugin adds
+// to a pod that requests extended resources: a toleration of each one's taint (key the
+// resource's name, Exists, NoSchedule) — the usual way GPU nodes are tainted. spec is not
+// changed; it is returned as it is when it needs none.
+func WithResourceTolerations(spec *corev1.PodSpec) *corev1.PodSpec {
+	var add []corev1.Toleration
+	for name := range Requests(spec) {
+		if !isExtended(name) {
+			continue
+		}
+		t := corev1.Toleration{Key: name, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
+		if !slices.ContainsFunc(spec.Tolerations, func(have corev1.Toleration) bool { return have.MatchToleration(&t) }) {
+			add = append(add, t)
+		}
+	}
+	if len(add) == 0 {
+		return spec
+	}
+	slices.SortFunc(add, func(a, b corev1.Toleration) int { return strings.Compare(a.Key, b.Key) })
+	out := *spec
+	out.Tolerations = append(slices.Clip(spec.Tolerations), add...)
+	return &out
+}
+
+// isExtended: a resource outside the kubernetes.io domain and not a native one (what
+// ExtendedResourceToleration covers).
+func isExtended(name string) bool {
+	switch corev1.ResourceName(name) {
+	case corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage, corev1.ResourcePods:
+		return false
+	}
+	return strings.Contains(name, "/") && !strings.Contains(name, "kubernetes.io/") && !strings.HasPrefix(name, "hugepages-")
 }

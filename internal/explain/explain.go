@@ -177,7 +177,14 @@ func Build(in Live) Report {
 	for _, p := range in.MissingPVCs {
 		r.Graph.Problems = append(r.Graph.Problems, "PersistentVolumeClaim "+p+" (spec.pvcs) does not exist in "+g.Namespace+": create it, or set create: true for it")
 	}
-	r.Graph.Ready = ready == len(r.Services) && len(in.MissingPVCs) == 0
+	// A graph that waits for capacity: the operator did not apply its change (the services
+	// above may still run the previous one).
+	held := r.Graph.Operator.Reason == v1alpha1.ReasonWaitingForCapacity
+	if held {
+		r.Graph.Problems = append(r.Graph.Problems, "the operator has not applied the graph's change: it waits for capacity ("+v1alpha1.AnnotationWaitForCapacity+
+			") and its plan does not fit (Schedulable); free capacity, lower replicas or GPUs per pod, or remove the annotation to apply it anyway")
+	}
+	r.Graph.Ready = ready == len(r.Services) && len(in.MissingPVCs) == 0 && !held
 	return r
 }
 

@@ -158,6 +158,12 @@ func TestBuildGraphProblem(t *testing.T) {
 	if err := WriteText(&b, r); err != nil || !strings.Contains(b.String(), "\n  → PersistentVolumeClaim cache (spec.pvcs) does not exist") {
 		t.Errorf("text (%v):\n%s", err, b.String())
 	}
+	// A graph held for capacity is not Ready though its services run the previous spec.
+	g.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonWaitingForCapacity, Message: "Not applied"}}
+	r = Build(Live{Graph: g, Deployments: map[string]*appsv1.Deployment{"Frontend": ready}})
+	if r.Graph.Ready || len(r.Graph.Problems) != 1 || !strings.Contains(r.Graph.Problems[0], "waits for capacity (dynamo-infra.dev/wait-for-capacity)") {
+		t.Errorf("held graph %+v", r.Graph)
+	}
 }
 
 // Short of GPUs, the Nodes link and the remediation come from the operator's figure in the

@@ -281,7 +281,10 @@ func usable(in Input, own string) ([]placement.Node, []inventory.NodeGPU, Cluste
 		free := map[string]int64{}
 		for name, q := range n.Status.Allocatable {
 			r := string(name)
-			free[r] = max(amount(r, q)-in.Used[n.Name][r]+ownUse[n.Name][r], 0)
+			// Never below zero, nor above allocatable (own pods given back that the pod
+			// sums did not count).
+			alloc := amount(r, q)
+			free[r] = min(max(alloc-in.Used[n.Name][r]+ownUse[n.Name][r], 0), alloc)
 		}
 		pn := placement.Node{Node: n, Free: free}
 		for _, p := range in.Pods[n.Name] {
