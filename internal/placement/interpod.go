@@ -270,7 +270,7 @@ func newInterPod(nodes []Node, demands []Demand) *interPod {
 				continue
 			}
 			for _, p := range n.Pods {
-				if t.matchesPod(p) && !(t.kind == RefusedSpread && p.Terminating) {
+				if t.matchesPod(p) && (t.kind != RefusedSpread || !p.Terminating) {
 					t.counts[v]++
 					t.total++
 				}
