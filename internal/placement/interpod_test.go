@@ -1,6 +1,7 @@
 package placement
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -205,5 +206,21 @@ func TestAntiAffinitySearchStaysSmall(t *testing.T) {
 	s := Search(nodes, d, DefaultSearchBudget)
 	if !s.Found || s.Steps > 1000 {
 		t.Errorf("found %v in %d steps", s.Found, s.Steps)
+	}
+}
+
+// 64 pods with one-per-node anti-affinity and a spread over four zones, on 500 partly used nodes:
+// what the inter-pod constraints cost the search (every node a domain of its own).
+func BenchmarkSearchInterPod(b *testing.B) {
+	var nodes []Node
+	for i := range 500 {
+		nodes = append(nodes, zoned(fmt.Sprintf("n%03d", i), fmt.Sprintf("z%d", i%4), []int64{8, 6, 3, 1}[i%4]))
+	}
+	decode := app("decode", 32, 3, antiAffine(hostKey, "decode"), InterPodAll)
+	prefill := app("prefill", 32, 1, spread(zoneKey, "prefill", 1), InterPodAll)
+	for b.Loop() {
+		if s := Search(nodes, []Demand{decode, prefill}, DefaultSearchBudget); !s.Found {
+			b.Fatal("not found")
+		}
 	}
 }
