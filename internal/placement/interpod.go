@@ -560,7 +560,7 @@ func FormatRefused(m map[string]int) string {
 // Interest says which pods on the nodes the demands' inter-pod constraints could count: those a
 // required pod affinity or anti-affinity term or a spread constraint of theirs selects, and
 // those with required anti-affinity of their own. A caller reading every pod of a cluster keeps
-// only these (Node.Pods).
+// only these (Of, for Node.Pods).
 type Interest struct {
 	matchers []matcher
 }
@@ -595,12 +595,15 @@ func NewInterest(demands []Demand) *Interest {
 	return in
 }
 
-// Keeps reports whether a pod on a node matters to the demands.
-func (in *Interest) Keeps(p Pod) bool {
-	if len(p.AntiAffinity) > 0 {
-		return true
+// Of is a stored pod as the inter-pod constraints see it, when it matters to the demands (nil
+// otherwise: most pods of a cluster, at the cost of a label match or two).
+func (in *Interest) Of(p *corev1.Pod) *Pod {
+	hasAnti := p.Spec.Affinity != nil && p.Spec.Affinity.PodAntiAffinity != nil && len(p.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0
+	if !hasAnti && !slices.ContainsFunc(in.matchers, func(m matcher) bool { return m.matches(p.Namespace, p.Labels) }) {
+		return nil
 	}
-	return slices.ContainsFunc(in.matchers, func(m matcher) bool { return m.matches(p.Namespace, p.Labels) })
+	out := PodOf(p)
+	return &out
 }
 
 // PodOf is a stored pod as the inter-pod constraints see it.

@@ -104,9 +104,7 @@ func ListFromAPI(ctx context.Context, cs kubernetes.Interface, interest *placeme
 			pod := obj.(*corev1.Pod)
 			if l, ok := LoadOf(pod); ok {
 				if interest != nil {
-					if p := placement.PodOf(pod); interest.Keeps(p) {
-						l.Pod = &p
-					}
+					l.Pod = interest.Of(pod)
 				}
 				in.Add(l)
 			}
