@@ -59,7 +59,7 @@ type gate struct {
 // its change adds pods: a service without a workload yet, more pods than its workload runs, or
 // pods asking for more. The plan counts every service, the graph's own running pods given back,
 // each service's pods as one of its running pods was admitted — or, for pods not created yet,
-// as rendered (the operator may not dry-run pods). A graph that does not fit is applied all the
+// as the namespace admits pods (namespaceAdmission: the operator may not dry-run pods). A graph that does not fit is applied all the
 // same (capacity may free up) unless it waits for capacity; then it is held while the plan
 // proves no placement exists for pods that have candidate nodes — a verdict admission could
 // not change — and planned again as the view refreshes. No view, no snapshot yet, or no new
@@ -74,7 +74,6 @@ func (r *Reconciler) planBeforeApply(ctx context.Context, dgd *v1alpha1.DynamoGr
 	}
 	wait := dgd.Annotations[v1alpha1.AnnotationWaitForCapacity] == "true"
 	snap := r.Capacity.Get()
-
 	if snap == nil {
 		if !wait {
 			return gate{}, nil

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -315,8 +316,22 @@ func TestNamespacedInstall(t *testing.T) {
 	if err != nil || len(crs.Items) != 0 {
 		t.Errorf("a namespaced release created ClusterRoles: %v %v", err, crs)
 	}
-	op := startOperator(t, asServiceAccount(t, c, ns, "team-dynamo-operator"), "--leader-elect", "--leader-election-namespace", ns,
-		"--watch-namespace", ns, "--nats-address", "nats://nats:4222", "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	// The operator runs with the flags the chart gives it (a namespaced release turns the
+	// capacity view off: a Role cannot grant nodes), its listeners off here.
+	dep, err := cs.AppsV1().Deployments(ns).Get(ctx, "team-dynamo-operator", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--leader-election-namespace", ns, "--metrics-bind-address=0", "--health-probe-bind-address=0"}
+	for _, a := range dep.Spec.Template.Spec.Containers[0].Args {
+		if !strings.HasPrefix(a, "--metrics-") && !strings.HasPrefix(a, "--health-probe-") {
+			args = append(args, a)
+		}
+	}
+	if !slices.Contains(args, "--capacity-refresh=0s") || !slices.Contains(args, "--watch-namespace="+ns) {
+		t.Errorf("the namespaced release's operator flags: %v", args)
+	}
+	op := startOperator(t, asServiceAccount(t, c, ns, "team-dynamo-operator"), args...)
 	dgds := dynamic.NewForConfigOrDie(cfg).Resource(graphs).Namespace(ns)
 	g := createGraph(ctx, t, dgds, filepath.Join(root, "deploy", "discovery", "dgd.yaml"), func(u *unstructured.Unstructured) { u.SetNamespace(ns) })
 	waitSuccessful(ctx, t, dgds, g.GetName(), op.Logs)
