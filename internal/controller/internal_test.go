@@ -22,6 +22,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
+	"github.com/dynamo-infra/dynamo-infra/internal/plan"
 )
 
 // The gauges follow each graph's latest state and pod counts, per namespace as the original
@@ -303,5 +304,20 @@ func TestAdmissionLearnt(t *testing.T) {
 	}
 	if len(spec.Tolerations) != 0 {
 		t.Error("the given spec was changed")
+	}
+}
+
+// A placement exists while pods wait: the condition names where the plan puts each service's
+// pods, at most six nodes each.
+func TestSchedulablePlacementSummary(t *testing.T) {
+	rep := plan.Report{Graph: "g", Fits: true, Method: plan.MethodExact, Services: []plan.Service{
+		{Name: "decode", Placement: []plan.NodePods{{Node: "h100-0", Pods: 2}, {Node: "h100-1", Pods: 1}}},
+		{Name: "prefill", Placement: []plan.NodePods{{Node: "a"}, {Node: "b"}, {Node: "c"}, {Node: "d"}, {Node: "e"}, {Node: "f"}, {Node: "g"}, {Node: "h"}}},
+	}}
+	c := schedulableCondition(rep, time.Date(2026, 12, 3, 1, 2, 3, 0, time.UTC), phaseAfter)
+	want := "a placement of every pod exists on the cluster as read at 01:02:03Z (exact plan): pods still Pending wait on the scheduler's order, not on capacity — " +
+		"a placement that works: decode on h100-0 ×2, h100-1; prefill on a, b, c, d, e, f, 2 more node(s) (dynamoctl plan dgd/g shows it whole)"
+	if c.Status != metav1.ConditionTrue || c.Reason != ReasonPlacementExists || c.Message != want {
+		t.Errorf("condition %s %s:\n%s\nwant\n%s", c.Status, c.Reason, c.Message, want)
 	}
 }

@@ -330,7 +330,7 @@ func schedulableCondition(rep plan.Report, taken time.Time, phase int) *metav1.C
 	if rep.Fits {
 		msg := fmt.Sprintf("a placement of every pod exists on the cluster as read at %s (%s plan)", at, rep.Method)
 		if phase == phaseAfter {
-			msg += fmt.Sprintf(": pods still Pending wait on the scheduler's order, not on capacity (dynamoctl plan dgd/%s shows it)", rep.Graph)
+			msg += fmt.Sprintf(": pods still Pending wait on the scheduler's order, not on capacity — %s (dynamoctl plan dgd/%s shows it whole)", placementSummary(rep), rep.Graph)
 		} else {
 			msg += ", planned before apply"
 		}
@@ -358,6 +358,31 @@ func schedulableCondition(rep plan.Report, taken time.Time, phase int) *metav1.C
 		msg += "); the graph stays applied: capacity may free up"
 	}
 	return &metav1.Condition{Type: ConditionSchedulable, Status: metav1.ConditionFalse, Reason: ReasonDoesNotFit, Message: msg}
+}
+
+// summaryNodes bounds the nodes named per service in a placement summary (a status message).
+const summaryNodes = 6
+
+// placementSummary names where a plan puts each service's pods: "decode on h100-0, h100-1 ×2;
+// frontend on cpu-0", at most summaryNodes nodes per service.
+func placementSummary(rep plan.Report) string {
+	var parts []string
+	for _, svc := range rep.Services {
+		var nodes []string
+		for i, p := range svc.Placement {
+			if i == summaryNodes {
+				nodes = append(nodes, fmt.Sprintf("%d more node(s)", len(svc.Placement)-summaryNodes))
+				break
+			}
+			n := p.Node
+			if p.Pods > 1 {
+				n += fmt.Sprintf(" ×%d", p.Pods)
+			}
+			nodes = append(nodes, n)
+		}
+		parts = append(parts, svc.Name+" on "+strings.Join(nodes, ", "))
+	}
+	return "a placement that works: " + strings.Join(parts, "; ")
 }
 
 // allPlaced: the graph has every pod it asks for, each with a node.
