@@ -1,7 +1,9 @@
-// Package placement answers "does this graph fit on the GPUs that are free now": first-fit
-// decreasing of every GPU pod over the free NVIDIA resources of the nodes its scheduling
-// constraints allow. It is pure — callers bring nodes, free counts and pod templates — so
-// `dynamoctl preflight` and a later `dynamoctl plan` share it.
+// Package placement answers "does this graph fit on what is free now": every pod over the free
+// resources (NVIDIA ones, CPU, memory, storage, pod slots) of the nodes its node selector,
+// affinity and tolerations allow, under its required pod affinity, anti-affinity and topology
+// spread when the caller asks (InterPod) — by first-fit decreasing (Place) or an exact best-fit
+// search (Search). It is pure — callers bring nodes, free amounts, the pods on the nodes and
+// pod templates — so `dynamoctl preflight`, `dynamoctl plan` and the operator share it.
 package placement
 
 import (
