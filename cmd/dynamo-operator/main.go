@@ -36,7 +36,7 @@ func main() {
 	flag.StringVar(&o.WatchNamespace, "watch-namespace", "", "Only reconcile graphs in this namespace (default: all namespaces)")
 	flag.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Graphs reconciled at once")
 	flag.DurationVar(&o.PlacementRefresh, "placement-refresh", controller.DefaultPlacementRefresh, "How often a graph with a topologyConstraint is verified against its nodes' labels again (status.placement, PlacementVerified)")
-	flag.DurationVar(&o.CapacityRefresh, "capacity-refresh", time.Minute, "While a graph is short of GPUs, how often to re-read the nodes and their pods' NVIDIA requests for status.services[].capacity (0 turns it off)")
+	flag.DurationVar(&o.CapacityRefresh, "capacity-refresh", time.Minute, "How old the capacity view (nodes and what their pods request) may get before it is read again — read when a graph's change adds pods, or a graph is short or has a pod refused — for status.services[].capacity and the Schedulable condition (0 turns both off)")
 	showVersion := flag.Bool("version", false, "Print the version and exit")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)

@@ -635,14 +635,12 @@ func (r *Reconciler) observeCapacity(dgd *v1alpha1.DynamoGraphDeployment, obs *O
 }
 
 // admitted is the template's spec with where the named pod (the one the scheduler refused)
-// may go as it was admitted: its node selector, node affinity and tolerations (TrimPod keeps
-// them for pods not placed). The template's requests stand: the cached pod has no containers.
+// may go as it was admitted (admittedSpec; TrimPod keeps it for pods not placed). The template's
+// requests stand: the cached pod has no containers.
 func admitted(tmpl *corev1.PodSpec, pods []corev1.Pod, name string) *corev1.PodSpec {
 	for i := range pods {
 		if p := &pods[i]; p.Name == name {
-			spec := *tmpl
-			spec.NodeSelector, spec.Affinity, spec.Tolerations = p.Spec.NodeSelector, p.Spec.Affinity, p.Spec.Tolerations
-			return &spec
+			return admittedSpec(tmpl, p)
 		}
 	}
 	return tmpl

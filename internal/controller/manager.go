@@ -57,9 +57,10 @@ type Options struct {
 	MaxConcurrentReconciles int
 	// TracerProvider traces reconciles (nil: no traces); see internal/tracing.
 	TracerProvider trace.TracerProvider
-	// CapacityRefresh is how old the capacity view's snapshot of nodes and their pods' NVIDIA
-	// requests may get while a graph is short of GPUs (status.services[].capacity); 0: no
-	// view, the status goes without the figure.
+	// CapacityRefresh is how old the capacity view's snapshot of nodes and what their pods
+	// request may get (it is read when a graph's change adds pods, or a graph is short or has a
+	// pod refused: status.services[].capacity, Schedulable); 0: no view, the status goes without
+	// either.
 	CapacityRefresh time.Duration
 	// PlacementRefresh is how often a graph with a topology constraint is verified where
 	// nothing it watches changed (0: DefaultPlacementRefresh).

@@ -51,11 +51,23 @@ const (
 
 // AsPod is how a placed pod of the demand is seen by later ones.
 func (d Demand) AsPod() Pod {
-	p := Pod{Namespace: d.Namespace, Labels: d.Labels}
-	if a := d.Pod.Affinity; a != nil && a.PodAntiAffinity != nil {
-		p.AntiAffinity = a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+	return Pod{Namespace: d.Namespace, Labels: d.Labels, AntiAffinity: RequiredAntiAffinity(d.Pod)}
+}
+
+// RequiredAffinity are a pod's required pod affinity terms.
+func RequiredAffinity(spec *corev1.PodSpec) []corev1.PodAffinityTerm {
+	if spec == nil || spec.Affinity == nil || spec.Affinity.PodAffinity == nil {
+		return nil
 	}
-	return p
+	return spec.Affinity.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+}
+
+// RequiredAntiAffinity are a pod's required pod anti-affinity terms.
+func RequiredAntiAffinity(spec *corev1.PodSpec) []corev1.PodAffinityTerm {
+	if spec == nil || spec.Affinity == nil || spec.Affinity.PodAntiAffinity == nil {
+		return nil
+	}
+	return spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution
 }
 
 // matcher selects pods: by labels, in some namespaces (nil: all).
@@ -155,10 +167,10 @@ func newInterPod(nodes []Node, demands []Demand) *interPod {
 			continue
 		}
 		known := func(m matcher) bool { return dm.InterPod == InterPodAll || anyMatch(m) }
-		if a := dm.Pod.Affinity; a != nil && a.PodAffinity != nil {
+		if terms := RequiredAffinity(dm.Pod); len(terms) > 0 {
 			var all []matcher
 			keys := []string{}
-			for _, t := range a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+			for _, t := range terms {
 				if m, ok := termMatcher(t, dm); ok {
 					all = append(all, m)
 					if !slices.Contains(keys, t.TopologyKey) {
@@ -173,11 +185,9 @@ func newInterPod(nodes []Node, demands []Demand) *interPod {
 				}
 			}
 		}
-		if a := dm.Pod.Affinity; a != nil && a.PodAntiAffinity != nil {
-			for _, t := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
-				if m, ok := termMatcher(t, dm); ok && known(m) {
-					ip.check[d] = append(ip.check[d], ip.add(&term{kind: RefusedAntiAffinity, m: m, dom: dom(t.TopologyKey)}))
-				}
+		for _, t := range RequiredAntiAffinity(dm.Pod) {
+			if m, ok := termMatcher(t, dm); ok && known(m) {
+				ip.check[d] = append(ip.check[d], ip.add(&term{kind: RefusedAntiAffinity, m: m, dom: dom(t.TopologyKey)}))
 			}
 		}
 		var spreadKeys []string
@@ -231,10 +241,10 @@ func newInterPod(nodes []Node, demands []Demand) *interPod {
 		}
 	}
 	for d, dm := range demands {
-		if dm.InterPod == InterPodOff || dm.Pod == nil || dm.Pod.Affinity == nil || dm.Pod.Affinity.PodAntiAffinity == nil {
+		if dm.InterPod == InterPodOff {
 			continue
 		}
-		for _, at := range dm.Pod.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+		for _, at := range RequiredAntiAffinity(dm.Pod) {
 			if m, ok := termMatcher(at, dm); ok && anyMatch(m) {
 				t := holds(at.TopologyKey, m)
 				ip.counts[d] = append(ip.counts[d], t)
@@ -565,25 +575,17 @@ type Interest struct {
 	matchers []matcher
 }
 
-// NewInterest gathers the selectors of the demands that check inter-pod constraints.
+// NewInterest gathers the selectors of the demands' inter-pod constraints (whatever their
+// InterPod: the caller asks because it is about to read the pods).
 func NewInterest(demands []Demand) *Interest {
 	in := &Interest{}
 	for _, dm := range demands {
-		if dm.InterPod == InterPodOff || dm.Pod == nil {
+		if dm.Pod == nil {
 			continue
 		}
-		if a := dm.Pod.Affinity; a != nil {
-			var terms []corev1.PodAffinityTerm
-			if a.PodAffinity != nil {
-				terms = append(terms, a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution...)
-			}
-			if a.PodAntiAffinity != nil {
-				terms = append(terms, a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution...)
-			}
-			for _, t := range terms {
-				if m, ok := termMatcher(t, dm); ok {
-					in.matchers = append(in.matchers, m)
-				}
+		for _, t := range append(slices.Clip(RequiredAffinity(dm.Pod)), RequiredAntiAffinity(dm.Pod)...) {
+			if m, ok := termMatcher(t, dm); ok {
+				in.matchers = append(in.matchers, m)
 			}
 		}
 		for _, c := range dm.Pod.TopologySpreadConstraints {
@@ -598,8 +600,7 @@ func NewInterest(demands []Demand) *Interest {
 // Of is a stored pod as the inter-pod constraints see it, when it matters to the demands (nil
 // otherwise: most pods of a cluster, at the cost of a label match or two).
 func (in *Interest) Of(p *corev1.Pod) *Pod {
-	hasAnti := p.Spec.Affinity != nil && p.Spec.Affinity.PodAntiAffinity != nil && len(p.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0
-	if !hasAnti && !slices.ContainsFunc(in.matchers, func(m matcher) bool { return m.matches(p.Namespace, p.Labels) }) {
+	if len(RequiredAntiAffinity(&p.Spec)) == 0 && !slices.ContainsFunc(in.matchers, func(m matcher) bool { return m.matches(p.Namespace, p.Labels) }) {
 		return nil
 	}
 	out := PodOf(p)
@@ -608,9 +609,5 @@ func (in *Interest) Of(p *corev1.Pod) *Pod {
 
 // PodOf is a stored pod as the inter-pod constraints see it.
 func PodOf(p *corev1.Pod) Pod {
-	out := Pod{Namespace: p.Namespace, Labels: p.Labels, Terminating: p.DeletionTimestamp != nil}
-	if a := p.Spec.Affinity; a != nil && a.PodAntiAffinity != nil {
-		out.AntiAffinity = a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution
-	}
-	return out
+	return Pod{Namespace: p.Namespace, Labels: p.Labels, Terminating: p.DeletionTimestamp != nil, AntiAffinity: RequiredAntiAffinity(&p.Spec)}
 }

@@ -220,6 +220,9 @@ func Build(demands []placement.Demand, in Input, opts Options) Report {
 		}
 		tried = append(tried, c.String())
 	}
+	if opts.InterPod != placement.InterPodOff {
+		rep.Notes = append(rep.Notes, unchecked(demands)...)
+	}
 	if !found {
 		rep.Proven = proven && exact
 		if len(choices[0].values) > 0 {

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -332,5 +333,34 @@ func TestPlanScopeTermsAreNotInterPod(t *testing.T) {
 	}
 	if rep := Build([]placement.Demand{d}, in, Options{InterPod: placement.InterPodAll}); rep.Fits {
 		t.Error("without the scope, the same term (selecting no pod) should refuse every node")
+	}
+}
+
+// A term that selects namespaces by label is named in a note (the plan reads no namespace
+// labels) when inter-pod constraints are checked; the pods the plan keeps leave out the topology
+// scope's own terms.
+func TestPlanUncheckedTermsAndInterest(t *testing.T) {
+	d := oneDecodePerNode(1, 2)
+	d.Pod.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0].NamespaceSelector =
+		&metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}
+	in := Input{Nodes: []corev1.Node{gpuNode("a")}}
+	note := "decode: pod (anti-)affinity terms with a namespaceSelector not checked by the plan (it reads no namespace labels)"
+	if rep := Build([]placement.Demand{d}, in, Options{InterPod: placement.InterPodAll}); !slices.Contains(rep.Notes, note) {
+		t.Errorf("notes %q lack %q", rep.Notes, note)
+	}
+	if rep := Build([]placement.Demand{d}, in, Options{}); slices.Contains(rep.Notes, note) {
+		t.Error("the note with inter-pod constraints off")
+	}
+	scoped := newDemand("decode", 1, 2, 100)
+	scoped.Namespace = "inference"
+	scoped.Pod = &corev1.PodSpec{Affinity: &corev1.Affinity{PodAffinity: &corev1.PodAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{TopologyKey: topology.LabelRack,
+			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"graph": "g"}}}}}}}
+	member := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "inference", Labels: map[string]string{"graph": "g"}}}
+	if Interest([]placement.Demand{scoped}, []topology.Scope{{Domain: "rack", Key: topology.LabelRack}}).Of(member) != nil {
+		t.Error("a pod only the topology scope's term selects was kept")
+	}
+	if Interest([]placement.Demand{scoped}, nil).Of(member) == nil {
+		t.Error("a pod the demand's pod affinity selects was not kept")
 	}
 }

@@ -227,13 +227,32 @@ func interPod(demands []placement.Demand, opts Options) []placement.Demand {
 		spec := out[d].Pod.DeepCopy()
 		pa := spec.Affinity.PodAffinity
 		pa.RequiredDuringSchedulingIgnoredDuringExecution = slices.DeleteFunc(pa.RequiredDuringSchedulingIgnoredDuringExecution,
-			func(t corev1.PodAffinityTerm) bool { return ScopeTerm(t, opts.Scopes) })
+			func(t corev1.PodAffinityTerm) bool { return scopeTerm(t, opts.Scopes) })
 		out[d].Pod = spec
 	}
 	return out
 }
 
-// ScopeTerm reports whether a pod affinity term is a topology scope's (its key is a scope's).
-func ScopeTerm(t corev1.PodAffinityTerm, scopes []topology.Scope) bool {
+// scopeTerm reports whether a pod affinity term is a topology scope's (its key is a scope's).
+func scopeTerm(t corev1.PodAffinityTerm, scopes []topology.Scope) bool {
 	return slices.ContainsFunc(scopes, func(s topology.Scope) bool { return s.Key == t.TopologyKey })
+}
+
+// Interest is which of the cluster's pods a plan of demands needs kept (ListFromAPI): those
+// their inter-pod constraints could count, the topology scopes' terms left out.
+func Interest(demands []placement.Demand, scopes []topology.Scope) *placement.Interest {
+	return placement.NewInterest(interPod(demands, Options{InterPod: placement.InterPodAll, Scopes: scopes}))
+}
+
+// unchecked names the inter-pod constraints the plan does not model: pod (anti-)affinity terms
+// that select namespaces by label (a plan reads no namespaces).
+func unchecked(demands []placement.Demand) []string {
+	var out []string
+	for _, d := range demands {
+		terms := append(slices.Clip(placement.RequiredAffinity(d.Pod)), placement.RequiredAntiAffinity(d.Pod)...)
+		if slices.ContainsFunc(terms, placement.UncheckedTerm) {
+			out = append(out, fmt.Sprintf("%s: pod (anti-)affinity terms with a namespaceSelector not checked by the plan (it reads no namespace labels)", d.Service))
+		}
+	}
+	return out
 }

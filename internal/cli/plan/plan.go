@@ -308,7 +308,7 @@ func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *v1alpha1
 	if err != nil {
 		return plan.Report{}, exit.UsageError(fmt.Errorf("render: %w", err))
 	}
-	interest := placement.NewInterest(interPod(pre))
+	interest := plan.Interest(pre, scopes)
 	// The cluster's lists and the graph's admission dry runs at once: neither needs the other.
 	var in plan.Input
 	var listErr error
@@ -335,7 +335,6 @@ func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *v1alpha1
 	if admissionNote != "" {
 		rep.Notes = append(rep.Notes, admissionNote)
 	}
-	rep.Notes = append(rep.Notes, unchecked(demands, scopes)...)
 	return rep, nil
 }
 
@@ -368,39 +367,6 @@ func surges(g *v1alpha1.DynamoGraphDeployment, cfg render.Config) map[string]pla
 		unavail, err2 := scaled(ru.MaxUnavailable, false)
 		if err1 == nil && err2 == nil {
 			out[svc] = plan.Surge{MaxSurge: int64(surge), MaxUnavailable: int64(unavail)}
-		}
-	}
-	return out
-}
-
-// interPod marks demands as checking their inter-pod constraints against every pod.
-func interPod(demands []placement.Demand) []placement.Demand {
-	for d := range demands {
-		demands[d].InterPod = placement.InterPodAll
-	}
-	return demands
-}
-
-// unchecked names the scheduling constraints of the graph's pods the plan does not model: pod
-// (anti-)affinity terms that select namespaces by label (the plan reads no namespaces). The pod
-// affinity terms on a topology scope's key are the graph's topologyConstraint, which the plan
-// packs by choosing domains.
-func unchecked(demands []placement.Demand, scopes []topology.Scope) []string {
-	var out []string
-	for _, d := range demands {
-		var terms []corev1.PodAffinityTerm
-		if a := d.Pod.Affinity; a != nil && a.PodAffinity != nil {
-			for _, t := range a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
-				if !plan.ScopeTerm(t, scopes) {
-					terms = append(terms, t)
-				}
-			}
-		}
-		if a := d.Pod.Affinity; a != nil && a.PodAntiAffinity != nil {
-			terms = append(terms, a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution...)
-		}
-		if slices.ContainsFunc(terms, placement.UncheckedTerm) {
-			out = append(out, fmt.Sprintf("%s: pod (anti-)affinity terms with a namespaceSelector not checked by the plan (it reads no namespace labels)", d.Service))
 		}
 	}
 	return out
