@@ -1,5 +1,15 @@
 package v1alpha1
 
+// Bounds of a graph beyond the original's (docs/api): Kubernetes' own scalability limits
+// (kubernetes.io/docs/setup/best-practices/cluster-large), which no graph can exceed and run.
+// The CRD's markers repeat them as numbers.
+const (
+	// MaxPods bounds a service's replicas × nodeCount: at most 150,000 pods in a cluster.
+	MaxPods = 150000
+	// MaxNodes bounds a multi-node service's nodeCount: at most 5,000 nodes in a cluster.
+	MaxNodes = 5000
+)
+
 // Labels, annotations, env names and ports of the original operator that dynamo-infra keeps, so
 // tools and dashboards built for it keep working.
 const (

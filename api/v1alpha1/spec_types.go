@@ -137,6 +137,7 @@ type PVC struct {
 // +kubebuilder:validation:XValidation:rule="(has(self.componentType) && self.componentType == 'epp') || (has(self.extraPodSpec) && has(self.extraPodSpec.mainContainer) && has(self.extraPodSpec.mainContainer.image) && size(self.extraPodSpec.mainContainer.image) > 0)",message="extraPodSpec.mainContainer.image is required: every service needs an image"
 // +kubebuilder:validation:XValidation:rule="!has(self.componentType) || self.componentType != 'epp' || ((!has(self.replicas) || self.replicas == 1) && has(self.eppConfig) && (has(self.eppConfig.configMapRef) != has(self.eppConfig.config)))",message="an epp service has exactly 1 replica and eppConfig with exactly one of configMapRef and config"
 // +kubebuilder:validation:XValidation:rule="!has(self.failover) || !self.failover.enabled || (has(self.gpuMemoryService) && self.gpuMemoryService.enabled)",message="failover.enabled requires gpuMemoryService.enabled"
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || !has(self.multinode) || self.replicas * self.multinode.nodeCount <= 150000",message="replicas × multinode.nodeCount must be at most 150000 pods (the most a Kubernetes cluster supports)"
 type ServiceSpec struct {
 	// Annotations are added to the service's child objects and pods.
 	// +optional
@@ -204,9 +205,11 @@ type ServiceSpec struct {
 	// ReadinessProbe replaces the default readiness probe of the component type.
 	// +optional
 	ReadinessProbe *corev1.Probe `json:"readinessProbe,omitempty"`
-	// Replicas of the service's pods (default 1).
+	// Replicas of the service's pods (default 1); at most 150000 (MaxPods), the most pods a
+	// Kubernetes cluster supports (ours; the original has no maximum).
 	// +optional
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=150000
 	Replicas *int32 `json:"replicas,omitempty"`
 	// Multinode spreads each replica over nodeCount nodes: the service runs as a
 	// LeaderWorkerSet (sigs.k8s.io/lws) whose groups have nodeCount pods, each with the
@@ -334,9 +337,11 @@ type ExtraPodSpec struct {
 
 // MultinodeSpec spreads each replica over several nodes.
 type MultinodeSpec struct {
-	// NodeCount is the number of nodes per replica (at least 2).
+	// NodeCount is the number of nodes per replica: at least 2, at most 5000 (MaxNodes), the
+	// most nodes a Kubernetes cluster supports (ours; the original has no maximum).
 	// +kubebuilder:default=2
 	// +kubebuilder:validation:Minimum=2
+	// +kubebuilder:validation:Maximum=5000
 	NodeCount int32 `json:"nodeCount"`
 }
 

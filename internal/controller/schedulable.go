@@ -41,6 +41,9 @@ const (
 	// ReasonReadingCapacity: a graph that waits for capacity is held while the operator reads
 	// the cluster for the first time (Schedulable Unknown).
 	ReasonReadingCapacity = "ReadingCapacity"
+	// ReasonPlanUnfinished: the plan ran out of its work budget (Schedulable Unknown); the graph
+	// is handled as if it had not been planned — applied, never held.
+	ReasonPlanUnfinished = "PlanUnfinished"
 	// ReasonWaitingForCapacity (of the Ready condition): the graph's change is not applied; it
 	// waits for room (AnnotationWaitForCapacity).
 	ReasonWaitingForCapacity = v1alpha1.ReasonWaitingForCapacity
@@ -88,6 +91,9 @@ func (r *Reconciler) planBeforeApply(ctx context.Context, dgd *v1alpha1.DynamoGr
 	rep, ok := r.planGraph(dgd, cfg, scopes, snap, pods, adm)
 	if !ok {
 		return gate{}, nil
+	}
+	if rep.Stopped {
+		return gate{cond: schedulableCondition(rep, snap.Taken, phaseBefore)}, nil
 	}
 	if rep.Fits {
 		if meta.FindStatusCondition(dgd.Status.Conditions, ConditionSchedulable) == nil {
@@ -327,6 +333,11 @@ const (
 // schedulableCondition sums a plan up.
 func schedulableCondition(rep plan.Report, taken time.Time, phase int) *metav1.Condition {
 	at := taken.UTC().Format("15:04:05Z")
+	if rep.Stopped {
+		msg := fmt.Sprintf("the plan of the graph on the cluster as read at %s stopped at its work budget (%d pods asked for): whether it fits is not known; the graph is applied as if unplanned",
+			at, rep.Pods())
+		return &metav1.Condition{Type: ConditionSchedulable, Status: metav1.ConditionUnknown, Reason: ReasonPlanUnfinished, Message: msg}
+	}
 	if rep.Fits {
 		msg := fmt.Sprintf("a placement of every pod exists on the cluster as read at %s (%s plan)", at, rep.Method)
 		if phase == phaseAfter {
@@ -477,5 +488,11 @@ func setSchedulable(st *v1alpha1.DynamoGraphDeploymentStatus, dgd *v1alpha1.Dyna
 		c := *obs.Schedulable
 		c.ObservedGeneration = dgd.Generation
 		meta.SetStatusCondition(&st.Conditions, c)
+	case obs.Held == "":
+		// "Reading the cluster before applying" is not true of a graph that was applied
+		// (its plan gave no verdict): it is not kept.
+		if c := meta.FindStatusCondition(st.Conditions, ConditionSchedulable); c != nil && c.Reason == ReasonReadingCapacity {
+			meta.RemoveStatusCondition(&st.Conditions, ConditionSchedulable)
+		}
 	}
 }

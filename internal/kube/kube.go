@@ -61,7 +61,8 @@ func RESTConfig(f *genericclioptions.ConfigFlags) (*rest.Config, error) {
 		return nil, &ConfigError{Err: err}
 	}
 	cfg = rest.CopyConfig(cfg)
-	if cfg.Timeout == 0 {
+	// --request-timeout 0 means no timeout, as in kubectl; flags built elsewhere get the default.
+	if cfg.Timeout == 0 && (f.Timeout == nil || *f.Timeout == "") {
 		cfg.Timeout = DefaultRequestTimeout
 	}
 	cfg.QPS, cfg.Burst = 50, 100

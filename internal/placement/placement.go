@@ -95,6 +95,11 @@ func (s ServiceResult) Fits() bool { return s.Placed == s.Replicas }
 // Result is the outcome for a whole graph, services in the order they were placed.
 type Result struct {
 	Services []ServiceResult `json:"services"`
+	// Stopped: placement ran out of its work budget (PlaceWithin); pods it had not placed by
+	// then are unplaced whether or not they would fit.
+	Stopped bool `json:"stopped,omitempty"`
+	// Work is the node visits it took.
+	Work int64 `json:"-"`
 }
 
 // FirstUnplaced is the first service (in placement order) with pods left over.
@@ -110,8 +115,13 @@ func (r Result) FirstUnplaced() (ServiceResult, bool) {
 // Place assigns pods first-fit decreasing: services ordered by GPUs per replica (largest first,
 // then by name), each pod to the first allowed node, in node-name order, with enough of every
 // resource it asks for; a group's pods each to a different node, the group whole or not at all.
-// It does not change nodes.
-func Place(nodes []Node, demands []Demand) Result {
+// It does not change nodes. It does at most DefaultWork node visits (PlaceWithin).
+func Place(nodes []Node, demands []Demand) Result { return PlaceWithin(nodes, demands, DefaultWork) }
+
+// PlaceWithin is Place doing at most work node visits: when they run out, the pods not placed
+// yet stay unplaced and Result.Stopped says so. Its work grows with the pods placed, never with
+// the pods asked for: a replica that finds no room ends its service's placement.
+func PlaceWithin(nodes []Node, demands []Demand, work int64) Result {
 	free := make([]map[string]int64, len(nodes))
 	order := make([]int, len(nodes))
 	for i, n := range nodes {
@@ -130,7 +140,7 @@ func Place(nodes []Node, demands []Demand) Result {
 		return strings.Compare(a.Service, b.Service)
 	})
 	ip := newInterPod(nodes, ds)
-	var res Result
+	res := Result{Work: int64(len(nodes))}
 	for _, di := range ip.order(indexes(len(ds))) {
 		d := ds[di]
 		size := groupSize(d)
@@ -141,6 +151,7 @@ func Place(nodes []Node, demands []Demand) Result {
 				allowed = append(allowed, i)
 			}
 		}
+		res.Work += int64(len(nodes))
 		sr.Candidates = len(allowed)
 		ok := func(int) bool { return true }
 		if ip != nil {
@@ -148,14 +159,25 @@ func Place(nodes []Node, demands []Demand) Result {
 			// other: first fit is the heuristic; Search places them one by one.
 			ok = func(i int) bool { return ip.refuses(i, di) == "" }
 		}
-		for p := int64(0); p < d.Replicas; p++ {
+		// Without inter-pod constraints a node with no room for the service's pod has none
+		// later either (free amounts only shrink): the next replica looks from the first node
+		// that had room for the last one, so a service costs its candidates plus its pods, not
+		// their product.
+		from := 0
+		for p := int64(0); p < d.Replicas && !res.Stopped; p++ {
 			if ip != nil {
 				ip.prepare(di)
+				from = 0
 			}
-			group := firstGroup(nodes, allowed, free, d, size, ok)
+			group, first, visits := firstGroup(nodes, allowed[from:], free, d, size, ok, work-res.Work)
+			res.Work += visits
+			if res.Work >= work {
+				res.Stopped = true
+			}
 			if group == nil {
 				break // the same group will not fit on a later try either
 			}
+			from += first
 			for _, i := range group {
 				for r, q := range d.Requests {
 					free[i][r] -= q
@@ -170,7 +192,7 @@ func Place(nodes []Node, demands []Demand) Result {
 		if missing := d.Replicas - sr.Placed; missing > 0 {
 			sr.Shortfall = map[string]int64{}
 			for r, q := range d.Requests {
-				sr.Shortfall[r] = q * missing * size
+				sr.Shortfall[r] = MulSat(q, MulSat(missing, size))
 			}
 		}
 		sr.setRoom(nodes, allowed, free, d.Requests)
@@ -251,10 +273,17 @@ func groupSize(d Demand) int64 { return max(d.GroupSize, 1) }
 
 // firstGroup is where first-fit puts one replica: its pods on the first nodes with room, one
 // each — with a GroupKey, the first domain (in node order) with room for all of them. Nil when
-// none has.
-func firstGroup(nodes []Node, allowed []int, free []map[string]int64, d Demand, size int64, ok func(int) bool) []int {
+// none has, or when it has visited work nodes. It also returns the position in allowed of the
+// first node with room (nodes before it have none), and how many nodes it visited.
+func firstGroup(nodes []Node, allowed []int, free []map[string]int64, d Demand, size int64, ok func(int) bool, work int64) ([]int, int, int64) {
 	groups := map[string][]int{}
-	for _, i := range allowed {
+	roomFrom := -1
+	var visits int64
+	for k, i := range allowed {
+		if visits >= work {
+			return nil, 0, visits
+		}
+		visits++
 		if !covers(free[i], d.Requests) || !ok(i) {
 			continue
 		}
@@ -264,12 +293,15 @@ func firstGroup(nodes []Node, allowed []int, free []map[string]int64, d Demand, 
 				continue // a node outside every domain cannot hold a packed group
 			}
 		}
+		if roomFrom < 0 {
+			roomFrom = k
+		}
 		groups[v] = append(groups[v], i)
 		if int64(len(groups[v])) == size {
-			return groups[v]
+			return groups[v], roomFrom, visits
 		}
 	}
-	return nil
+	return nil, 0, visits
 }
 
 // addPod records one of the service's pods on node.

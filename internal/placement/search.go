@@ -22,6 +22,8 @@ type SearchResult struct {
 	Complete bool
 	// Steps counts the nodes tried.
 	Steps int
+	// Work counts the node visits (nodes weighed, tried or not).
+	Work int64
 }
 
 // Search looks for a placement of every pod where first-fit may miss one: replicas one at a
@@ -30,11 +32,25 @@ type SearchResult struct {
 // left first (best fit: whole nodes stay free), and going back to an earlier choice when a
 // replica finds no room. Of nodes alike — the same free amounts and the same demands allowed —
 // only one is tried, so a cluster of many identical nodes costs what a few kinds cost. It
-// stops after budget nodes tried (Complete false: the caller keeps first-fit's answer).
+// stops after budget nodes tried or DefaultWork node visits (Complete false: the caller keeps
+// first-fit's answer). A demand with more pods than its candidate nodes could ever hold
+// (Capacity) ends it at once, complete: no placement exists, and no state is built for pods
+// that could never be placed.
 func Search(nodes []Node, demands []Demand, budget int) SearchResult {
-	s := newSearch(nodes, demands, budget)
+	return SearchWithin(nodes, demands, budget, DefaultWork)
+}
+
+// SearchWithin is Search doing at most work node visits.
+func SearchWithin(nodes []Node, demands []Demand, budget int, work int64) SearchResult {
+	s := newSearch(nodes, demands, budget, work)
+	if s.impossible {
+		return SearchResult{Complete: true, Work: s.work}
+	}
+	if s.stopped {
+		return SearchResult{Work: s.work}
+	}
 	found := s.place(0)
-	out := SearchResult{Found: found, Complete: found || !s.stopped, Steps: s.steps}
+	out := SearchResult{Found: found, Complete: found || !s.stopped, Steps: s.steps, Work: s.work}
 	if found {
 		out.Result = s.result()
 	}
@@ -47,7 +63,11 @@ type search struct {
 	budget  int
 	steps   int
 	stopped bool
-	free    []map[string]int64
+	// work counts node visits, maxWork bounds them.
+	work, maxWork int64
+	// impossible: some demand has more pods than its candidate nodes could hold.
+	impossible bool
+	free       []map[string]int64
 	// allowed[d] are the nodes demand d may use; class[i] says which demands may use node i.
 	allowed [][]int
 	class   []string
@@ -63,11 +83,15 @@ type search struct {
 	at [][]int
 	// ip tracks the demands' inter-pod constraints (nil: none).
 	ip *interPod
+	// keys caches key(i) while node i's free amounts stay (without inter-pod constraints a
+	// node's likeness depends on its own state only): a step changes one node, and a step's
+	// candidates would otherwise rebuild every node's key.
+	keys []string
 }
 
-func newSearch(nodes []Node, demands []Demand, budget int) *search {
+func newSearch(nodes []Node, demands []Demand, budget int, work int64) *search {
 	s := &search{nodes: nodes, demands: demands, budget: budget, free: make([]map[string]int64, len(nodes)),
-		allowed: make([][]int, len(demands)), class: make([]string, len(nodes))}
+		allowed: make([][]int, len(demands)), class: make([]string, len(nodes)), maxWork: work}
 	seen := map[string]bool{}
 	s.gpu = make([]bool, len(nodes))
 	for i, n := range nodes {
@@ -92,11 +116,29 @@ func newSearch(nodes []Node, demands []Demand, budget int) *search {
 			}
 			classes[i] = append(classes[i], map[bool]byte{true: '1', false: '0'}[ok])
 		}
-		for range dm.Replicas {
-			s.units = append(s.units, d)
-		}
+		s.work += int64(len(nodes))
 		if dm.GroupKey != "" && !slices.Contains(s.groupKeys, dm.GroupKey) {
 			s.groupKeys = append(s.groupKeys, dm.GroupKey)
+		}
+	}
+	// The pods to place: none when some demand can never be placed whole, and none when there
+	// are more than the work could place (each takes a visit at least) — the units are the
+	// search's only state that grows with the replicas.
+	var total int64
+	for d, dm := range demands {
+		if pods(dm) > capacityOn(s.allowed[d], s.free, dm) {
+			s.impossible = true
+			return s
+		}
+		total = AddSat(total, max(dm.Replicas, 0))
+	}
+	if AddSat(s.work, total) > s.maxWork {
+		s.stopped = true
+		return s
+	}
+	for d, dm := range demands {
+		for range dm.Replicas {
+			s.units = append(s.units, d)
 		}
 	}
 	slices.Sort(s.resources)
@@ -149,7 +191,7 @@ func (s *search) group(u int, d Demand, chosen []int) bool {
 		return s.place(u + 1)
 	}
 	for _, i := range s.candidates(s.units[u], d, chosen) {
-		if s.steps >= s.budget {
+		if s.steps >= s.budget || s.work >= s.maxWork {
 			s.stopped = true
 			return false
 		}
@@ -170,6 +212,9 @@ func (s *search) group(u int, d Demand, chosen []int) bool {
 func (s *search) take(i, d int, delta int64) {
 	for r, q := range s.demands[d].Requests {
 		s.free[i][r] -= delta * q
+	}
+	if s.keys != nil {
+		s.keys[i] = ""
 	}
 	if s.ip != nil {
 		s.ip.place(i, d, int(delta))
@@ -194,6 +239,7 @@ func (s *search) candidates(dIdx int, d Demand, chosen []int) []int {
 	if s.ip != nil {
 		s.ip.prepare(dIdx)
 	}
+	s.work += int64(len(s.allowed[dIdx]))
 	for _, i := range s.allowed[dIdx] {
 		if i <= last || !covers(s.free[i], d.Requests) || s.ip != nil && s.ip.refuses(i, dIdx) != "" {
 			continue
@@ -235,6 +281,19 @@ func (s *search) candidates(dIdx int, d Demand, chosen []int) []int {
 // without GPUs): nodes with more than that are alike whatever the excess — so partly used CPU
 // nodes do not each become a kind of their own, and the search stays exact.
 func (s *search) key(i int) string {
+	if s.ip == nil {
+		if s.keys == nil {
+			s.keys = make([]string, len(s.nodes))
+		}
+		if s.keys[i] == "" {
+			s.keys[i] = s.buildKey(i)
+		}
+		return s.keys[i]
+	}
+	return s.buildKey(i)
+}
+
+func (s *search) buildKey(i int) string {
 	var b strings.Builder
 	b.WriteString(s.class[i])
 	// Whether it has GPUs orders the nodes a pod without GPUs tries (candidates).

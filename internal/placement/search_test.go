@@ -75,11 +75,18 @@ func TestSearchProvesOrGivesUp(t *testing.T) {
 	for i := range 32 {
 		many[i].Free[gpu] = 8
 	}
+	// More pods than the nodes could ever hold: proven before any is tried.
 	s = Search(many[:32], []Demand{{Service: "x", Replicas: 33, Requests: map[string]int64{gpu: 8}}}, DefaultSearchBudget)
-	if s.Found || !s.Complete || s.Steps > 64 {
+	if s.Found || !s.Complete || s.Steps != 0 {
 		t.Errorf("33 × 8 on 32 × 8: %+v", s)
 	}
-	s = Search(many[:32], []Demand{{Service: "x", Replicas: 33, Requests: map[string]int64{gpu: 8}}}, 10)
+	// Each demand alone has room, both do not: searched, linear on alike nodes, or stopped.
+	both := []Demand{{Service: "x", Replicas: 32, Requests: map[string]int64{gpu: 5}}, {Service: "y", Replicas: 1, Requests: map[string]int64{gpu: 4}}}
+	s = Search(many[:32], both, DefaultSearchBudget)
+	if s.Found || !s.Complete || s.Steps == 0 || s.Steps > 128 {
+		t.Errorf("32 × 5 and 4 on 32 × 8: %+v", s)
+	}
+	s = Search(many[:32], both, 10)
 	if s.Found || s.Complete || s.Steps != 10 {
 		t.Errorf("budget 10: %+v", s)
 	}
@@ -208,7 +215,7 @@ func bruteForce(nodes []Node, demands []Demand) bool {
 // may use, no node over its free amount.
 func assertValid(t *testing.T, nodes []Node, demands []Demand, s SearchResult) {
 	t.Helper()
-	s2 := newSearch(nodes, demands, DefaultSearchBudget)
+	s2 := newSearch(nodes, demands, DefaultSearchBudget, DefaultWork)
 	if !s2.place(0) {
 		t.Fatal("replaying the search found nothing")
 	}

@@ -55,8 +55,12 @@ type Report struct {
 	// Method is exact (graphs up to MaxExactPods pods on up to MaxExactNodes candidate nodes:
 	// "does not fit" means no placement exists) or heuristic (beyond: best fit, then first fit).
 	Method string `json:"method"`
-	// Proven: Fits is false and the exact search tried every distinct placement.
-	Proven   bool      `json:"proven"`
+	// Proven: Fits is false and no placement exists: the search tried every distinct
+	// placement, or some service has more pods than its candidate nodes could ever hold.
+	Proven bool `json:"proven"`
+	// Stopped: the plan ran out of its work budget (Options.Work) before every pod was
+	// weighed; Fits is false and says nothing about whether the graph fits.
+	Stopped  bool      `json:"stopped,omitempty"`
 	Services []Service `json:"services"`
 	// Nodes are the nodes the plan puts pods on, by name, with what is left on them.
 	Nodes []NodeUse `json:"nodes"`
@@ -158,6 +162,10 @@ type Options struct {
 	Added int
 	// Budget bounds the exact search (placement.DefaultSearchBudget when 0).
 	Budget int
+	// Work bounds the whole plan, in node visits (placement.DefaultWork when 0): the plan's
+	// time and memory grow with the cluster and the pods it can place, never with the pods a
+	// graph asks for; past it the report says Stopped.
+	Work int64
 	// Surge are the rolling-update parameters per service with a Deployment (GPU services that
 	// are not multi-node); nil: no rollout advice.
 	Surge map[string]Surge
@@ -183,10 +191,11 @@ func Build(demands []placement.Demand, in Input, opts Options) Report {
 	rep.Cluster = cl
 	demands = interPod(demands, opts)
 
-	pods, candidates := 0, 0
+	var pods int64
+	candidates := 0
 	allowed := make([]int, len(demands))
 	for d, dm := range demands {
-		pods += int(dm.Replicas * max(dm.GroupSize, 1))
+		pods = placement.AddSat(pods, placement.MulSat(max(dm.Replicas, 0), max(dm.GroupSize, 1)))
 		for _, n := range nodes {
 			if placement.Allowed(dm.Pod, n.Node) {
 				allowed[d]++
@@ -198,6 +207,10 @@ func Build(demands []placement.Demand, in Input, opts Options) Report {
 	if budget == 0 {
 		budget = placement.DefaultSearchBudget
 	}
+	work := opts.Work
+	if work == 0 {
+		work = placement.DefaultWork
+	}
 	exact := pods <= MaxExactPods && candidates <= MaxExactNodes
 	base := packGroups(demands, opts.Scopes)
 	choices := domainChoices(nodes, base, opts.Scopes)
@@ -206,8 +219,9 @@ func Build(demands []placement.Demand, in Input, opts Options) Report {
 	proven, found := true, false
 	for i, c := range choices {
 		ds := c.apply(base)
-		a := attempt(nodes, ds, budget, exact, pods, candidates)
+		a := attempt(nodes, ds, budget, work, exact, pods, candidates)
 		budget = max(budget-a.steps, 1)
+		work = max(work-a.work, 1)
 		proven = proven && a.proven
 		// The answer is the first choice that fits, else the one that places the most.
 		if a.found || i == 0 || placed(a.res) > placed(res) {
@@ -218,13 +232,20 @@ func Build(demands []placement.Demand, in Input, opts Options) Report {
 			found = true
 			break
 		}
+		if a.stopped {
+			rep.Stopped = true
+			break
+		}
 		tried = append(tried, c.String())
 	}
 	if opts.InterPod != placement.InterPodOff {
 		rep.Notes = append(rep.Notes, unchecked(demands)...)
 	}
-	if !found {
-		rep.Proven = proven && exact
+	switch {
+	case rep.Stopped:
+		rep.Notes = append(rep.Notes, fmt.Sprintf("the plan stopped at its work budget (%d node visits): whether the graph fits is not known", opts.workOr()))
+	case !found:
+		rep.Proven = proven
 		if len(choices[0].values) > 0 {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("packed by topology: no choice of domains has room for every pod (tried %d: %s)", len(tried), strings.Join(tried, "; ")))
 		}
@@ -252,9 +273,26 @@ func Build(demands []placement.Demand, in Input, opts Options) Report {
 	rep.Nodes = nodeUses(nodes, facts, demands, byName, after)
 	rep.Pools, rep.Fragmentation = pools(nodes, facts, after)
 	if rep.Fits {
-		rep.Rollouts = rollouts(demands, nodes, byName, after, opts.Surge)
+		rep.Rollouts = rollouts(demands, nodes, byName, after, opts.Surge, work)
 	}
 	return rep
+}
+
+// Pods is how many pods the graph asks for (saturated at math.MaxInt64).
+func (r Report) Pods() int64 {
+	var n int64
+	for _, s := range r.Services {
+		n = placement.AddSat(n, placement.MulSat(max(s.Replicas, 0), max(s.GroupSize, 1)))
+	}
+	return n
+}
+
+// workOr is the plan's work budget.
+func (o Options) workOr() int64 {
+	if o.Work == 0 {
+		return placement.DefaultWork
+	}
+	return o.Work
 }
 
 // usable turns the input into placement nodes: Ready and schedulable, each resource's
@@ -501,7 +539,7 @@ func pools(nodes []placement.Node, all []inventory.NodeGPU, after map[string]map
 
 // rollouts checks, for each GPU Deployment, whether its maxSurge new pods fit beside the
 // planned ones.
-func rollouts(demands []placement.Demand, nodes []placement.Node, placedBy map[string]placement.ServiceResult, after map[string]map[string]int64, surge map[string]Surge) []Rollout {
+func rollouts(demands []placement.Demand, nodes []placement.Node, placedBy map[string]placement.ServiceResult, after map[string]map[string]int64, surge map[string]Surge, work int64) []Rollout {
 	// The planned pods are on the nodes now: surge pods meet them (one decode per node keeps a
 	// surge pod off every node an old one runs on).
 	planned := map[string][]placement.Pod{}
@@ -526,7 +564,12 @@ func rollouts(demands []placement.Demand, nodes []placement.Node, placedBy map[s
 		r := Rollout{Service: dm.Service, Replicas: dm.Replicas, MaxSurge: s.MaxSurge, MaxUnavailable: s.MaxUnavailable}
 		extra := dm
 		extra.Replicas = s.MaxSurge
-		placed := placement.Place(left, []placement.Demand{extra}).Services[0].Placed
+		pl := placement.PlaceWithin(left, []placement.Demand{extra}, work)
+		work = max(work-pl.Work, 1)
+		if pl.Stopped {
+			continue // no advice rather than a wrong one
+		}
+		placed := pl.Services[0].Placed
 		r.SurgeFits = placed == s.MaxSurge
 		switch {
 		case r.SurgeFits:

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
@@ -160,40 +161,58 @@ func domainChoices(nodes []placement.Node, demands []placement.Demand, scopes []
 type attemptResult struct {
 	res    placement.Result
 	found  bool
-	proven bool // not found, and the exact search tried everything
+	proven bool // not found, and the search tried everything (or the pods exceed the capacity)
 	method string
 	notes  []string
 	steps  int
+	work   int64
+	// stopped: the work budget ran out.
+	stopped bool
 }
 
-// attempt places the demands: exactly (the search, first fit's answer if it stops) within the
-// exact search's reach, a heuristic beyond.
-func attempt(nodes []placement.Node, demands []placement.Demand, budget int, exact bool, pods, candidates int) attemptResult {
+// attempt places the demands within work node visits: exactly (the search, first fit's answer
+// if it stops) within the exact search's reach, a heuristic beyond.
+func attempt(nodes []placement.Node, demands []placement.Demand, budget int, work int64, exact bool, pods int64, candidates int) attemptResult {
+	place := func(a *attemptResult) placement.Result {
+		r := placement.PlaceWithin(nodes, demands, max(work-a.work, 1))
+		a.work += r.Work
+		a.stopped = r.Stopped
+		return r
+	}
 	if exact {
 		a := attemptResult{method: MethodExact}
-		s := placement.Search(nodes, demands, budget)
-		a.steps = s.Steps
+		s := placement.SearchWithin(nodes, demands, budget, work)
+		a.steps, a.work = s.Steps, s.Work
 		switch {
 		case s.Found:
 			a.res, a.found = s.Result, true
 		case s.Complete:
-			a.res, a.proven = placement.Place(nodes, demands), true
+			a.res, a.proven = place(&a), true
 			a.notes = append(a.notes, "no placement exists: the search tried every distinct placement")
 		default:
-			a.res, a.method = placement.Place(nodes, demands), MethodHeuristic
+			a.res, a.method = place(&a), MethodHeuristic
 			a.notes = append(a.notes, fmt.Sprintf("the search stopped after %d nodes tried: first-fit's answer", s.Steps))
 		}
 		return a
 	}
 	a := attemptResult{method: MethodHeuristic}
 	// Best fit with little going back (it keeps whole nodes free), first fit when that fails.
-	s := placement.Search(nodes, demands, 4*pods)
-	a.steps = s.Steps
-	if s.Found {
+	s := placement.SearchWithin(nodes, demands, int(min(placement.MulSat(4, pods), math.MaxInt32)), work)
+	a.steps, a.work = s.Steps, s.Work
+	switch {
+	case s.Found:
 		a.res, a.found = s.Result, true
-	} else {
-		a.res = placement.Place(nodes, demands)
+	case s.Complete:
+		// The search ended without its budget running out (a service has more pods than its
+		// candidate nodes could hold, or it tried everything): proven.
+		a.res, a.proven = place(&a), true
+		a.notes = append(a.notes, "no placement exists: more pods than the candidate nodes could hold, or the search tried every distinct placement")
+	default:
+		a.res = place(&a)
 		a.found = allPlaced(a.res)
+	}
+	if a.proven {
+		return a
 	}
 	a.notes = append(a.notes, fmt.Sprintf("%d pods on up to %d candidate nodes is beyond the exact search (%d pods, %d nodes): a heuristic placement; \"does not fit\" is not proven",
 		pods, candidates, MaxExactPods, MaxExactNodes))

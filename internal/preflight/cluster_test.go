@@ -264,7 +264,7 @@ func TestChecksOnGPUCluster(t *testing.T) {
 		prefill.Resources.Limits.GPU = "8"
 		expect(t, check(t, cfg, "dgd-fits", withGraphs([]*v1alpha1.DynamoGraphDeployment{big})), preflight.Fail,
 			"VllmPrefillWorker does not fit: needs 3 pod(s) × 8 nvidia.com/gpu, 2 placed, short 8 nvidia.com/gpu", "2 candidate node(s)",
-			"(no placement exists (searched every distinct placement))")
+			"(no placement exists (more pods than the nodes could hold, or searched every distinct placement))")
 
 		// A multi-node replica is nodeCount pods of the per-node limit, each on its own node:
 		// 2 × 8 takes both nodes; a second replica, or a third node per replica, does not fit.

@@ -63,7 +63,7 @@ func searchNote(s placement.SearchResult) string {
 	case s.Found:
 		return "first-fit's order leaves pods over; a search found this placement"
 	case s.Complete:
-		return "no placement exists (searched every distinct placement)"
+		return "no placement exists (more pods than the nodes could hold, or searched every distinct placement)"
 	default:
 		return fmt.Sprintf("first-fit's answer: the search for a placement stopped after %d nodes tried", s.Steps)
 	}
@@ -88,9 +88,21 @@ func PlaceGraphs(ctx context.Context, cs kubernetes.Interface, inv inventory.Inv
 	if err != nil {
 		return f, err
 	}
-	capacity := Capacity(inv, nodes)
-	f.Demands, f.GPUNodes = len(demands), len(capacity)
+	fit := FitOn(Capacity(inv, nodes), demands)
+	fit.AdmissionNote = f.AdmissionNote
+	return fit, nil
+}
+
+// FitOn places demands on the capacity: first fit, then — when that leaves pods over — the
+// search, within their work budgets (bounded by the nodes and the pods they can place, not by
+// the pods asked for). Pure: PlaceGraphs' part after admission.
+func FitOn(capacity []placement.Node, demands []placement.Demand) Fit {
+	f := Fit{Demands: len(demands), GPUNodes: len(capacity)}
 	f.Result = placement.Place(capacity, demands)
+	if f.Result.Stopped {
+		f.SearchNote = fmt.Sprintf("placement stopped at its work budget (%d node visits): pods not weighed count as not placed", placement.DefaultWork)
+		return f
+	}
 	if _, bad := f.Result.FirstUnplaced(); bad {
 		// First-fit's order can strand pods for which a placement exists: search before
 		// saying "does not fit".
@@ -100,7 +112,7 @@ func PlaceGraphs(ctx context.Context, cs kubernetes.Interface, inv inventory.Inv
 		}
 		f.SearchNote = searchNote(s)
 	}
-	return f, nil
+	return f
 }
 
 func checkFits(ctx context.Context, e *Env) Outcome {
@@ -152,7 +164,7 @@ func checkFits(ctx context.Context, e *Env) Outcome {
 	for _, s := range res.Services {
 		parts = append(parts, fmt.Sprintf("%s %s on %d node(s)", s.Service, s.Describe(), len(s.Nodes)))
 		for _, q := range s.PerPod {
-			total += q * s.Replicas * max(s.GroupSize, 1)
+			total = placement.AddSat(total, placement.MulSat(q, placement.MulSat(s.Replicas, max(s.GroupSize, 1))))
 		}
 	}
 	return Outcome{Status: Pass, Detail: fmt.Sprintf("%s fits: %s; %d of %d free GPUs used%s",

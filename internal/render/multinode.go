@@ -162,6 +162,11 @@ while True:
 // worker no longer answers.
 func multinodeContainer(dgd *v1alpha1.DynamoGraphDeployment, service, backend string, role Role, main *corev1.Container) error {
 	nodes := NodeCount(dgd.Spec.Services[service])
+	if nodes > v1alpha1.MaxNodes {
+		// The CRD refuses it; a graph stored under an older CRD must not make the operator
+		// write a launch line with a host per node.
+		return fmt.Errorf("spec.services.%s.multinode.nodeCount %d: at most %d", service, nodes, v1alpha1.MaxNodes)
+	}
 	switch backend {
 	case "vllm":
 		if err := vllmMultinode(dgd, service, role, nodes, main); err != nil {

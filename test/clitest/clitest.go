@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,10 @@ type Result struct {
 	Code           int
 	// Took is how long the run took.
 	Took time.Duration
+	// MaxRSS is the most memory the process held at once, in bytes (binary runs only): its
+	// VmHWM, read every few milliseconds while it ran (rusage would count the test's own memory,
+	// which the child holds between fork and exec).
+	MaxRSS int64
 }
 
 // Run runs bin with args, extra environment variables (KEY=VALUE, over the test's own) and a
@@ -47,11 +52,32 @@ func Run(t testing.TB, bin string, timeout time.Duration, env []string, args ...
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	start := time.Now()
-	err := cmd.Run()
+	err := cmd.Start()
+	var hwm int64
+	if err == nil {
+		stop := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			for {
+				if v := VmHWM(cmd.Process.Pid); v > 0 {
+					hwm = v
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		}()
+		err = cmd.Wait()
+		close(stop)
+		<-sampled
+	}
 	if ctx.Err() != nil {
 		t.Fatalf("dynamoctl %s: timed out after %s\nstderr:\n%s", strings.Join(args, " "), timeout, errOut.String())
 	}
-	r := Result{Stdout: out.String(), Stderr: errOut.String(), Took: time.Since(start)}
+	r := Result{Stdout: out.String(), Stderr: errOut.String(), Took: time.Since(start), MaxRSS: hwm}
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):
@@ -74,4 +100,20 @@ func RunInProcess(ctx context.Context, kubeconfig string, args ...string) Result
 		fmt.Fprintln(&errOut, err)
 	}
 	return Result{Stdout: out.String(), Stderr: errOut.String(), Code: exit.Code(err), Took: time.Since(start)}
+}
+
+// VmHWM is a running process's peak resident memory in bytes, from /proc (0 when it cannot be
+// read: the process has ended).
+func VmHWM(pid int) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }

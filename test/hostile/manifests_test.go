@@ -54,6 +54,9 @@ func TestManifestsRefusedAsByTheAPIServer(t *testing.T) {
 		"unknown component type": {manifest("g", strings.Replace(worker("W"), "componentType: worker", "componentType: wizard", 1)), "componentType"},
 		"26 services":            {manifest("g", many), "spec.services"},
 		"case clash":             {manifest("g", worker("Frontend")+worker("FRONTEND")), "spec.services"},
+		"2³¹−1 replicas":         {manifest("g", worker("W", "replicas: 2147483647")), "replicas"},
+		"a 6,000-node group":     {manifest("g", worker("W", "multinode: {nodeCount: 6000}")), "nodeCount"},
+		"200 groups of 1,000":    {manifest("g", worker("W", "replicas: 200", "multinode: {nodeCount: 1000}")), "150000"},
 	}
 	c := devclustertest.Start(t, "cpu=1")
 	devclustertest.InstallCRDs(t, c.RESTConfig(), controllertest.CRDPath())

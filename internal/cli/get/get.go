@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -15,11 +16,15 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/dgd"
@@ -35,6 +40,9 @@ type Options struct {
 	AllNamespaces bool
 	Selector      string
 	Watch         bool
+	// WrapTransport, when set, wraps the HTTP transport of every request (tests inject a
+	// watch the server ends, or one whose version is too old).
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 
 	namespace string
 	format    output.Format
@@ -45,9 +53,12 @@ type Options struct {
 	now func() time.Time
 }
 
-// NewCommand returns `dynamoctl get`.
-func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+// NewCommand returns `dynamoctl get`; set sees its options (tests).
+func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, set ...func(*Options)) *cobra.Command {
 	o := &Options{flags: flags, streams: streams, now: time.Now}
+	for _, f := range set {
+		f(o)
+	}
 	cmd := &cobra.Command{
 		Use:   "get dgd [NAME...]",
 		Short: "List DynamoGraphDeployments: Ready, state, services ready, the reason, age",
@@ -120,6 +131,9 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return exit.WithCode(exit.Unreachable, err)
 	}
+	if o.WrapTransport != nil {
+		cfg.Wrap(o.WrapTransport)
+	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return exit.WithCode(exit.Unreachable, err)
@@ -139,7 +153,14 @@ func (o *Options) Run(ctx context.Context) error {
 	if !o.Watch {
 		return nil
 	}
-	return o.watch(ctx, client, resourceVersion)
+	// A watch is a long request: --request-timeout bounds its start, not its life.
+	wcfg := rest.CopyConfig(cfg)
+	wcfg.Timeout = 0
+	wdyn, err := dynamic.NewForConfig(wcfg)
+	if err != nil {
+		return exit.WithCode(exit.Unreachable, err)
+	}
+	return o.watch(ctx, client, wdyn.Resource(dgd.Resource).Namespace(ns), resourceVersion, graphs)
 }
 
 // read gets the named graphs, or lists them; a missing name is an error after the others.
@@ -186,44 +207,107 @@ func (o *Options) read(ctx context.Context, client dynamic.ResourceInterface) ([
 	return out, "", nil
 }
 
-// watch prints a row for every change of the listed graphs until ctx ends.
-func (o *Options) watch(ctx context.Context, client dynamic.ResourceInterface, resourceVersion string) error {
-	opts := metav1.ListOptions{LabelSelector: o.Selector, ResourceVersion: resourceVersion}
+// watch prints a row for every change of the listed graphs until ctx ends. The API server ends
+// watches routinely (its timeout, a restart, a load balancer's idle limit): it watches again
+// from the last resource version it saw, and when that version is too old (410 Gone) lists
+// again and prints the graphs that changed meanwhile — as kubectl's informers do.
+func (o *Options) watch(ctx context.Context, client, watcher dynamic.ResourceInterface, resourceVersion string, listed []*v1alpha1.DynamoGraphDeployment) error {
+	opts := metav1.ListOptions{LabelSelector: o.Selector}
 	if len(o.Names) == 1 {
 		opts.FieldSelector = "metadata.name=" + o.Names[0]
 	}
-	w, err := client.Watch(ctx, opts)
-	if err != nil {
-		return dgd.Failed(ctx, err)
+	printed := map[types.UID]string{} // the resource version last printed, per graph
+	for _, g := range listed {
+		printed[g.UID] = g.ResourceVersion
 	}
-	defer w.Stop()
+	if resourceVersion == "" {
+		// Graphs got by name: watch from the collection's version.
+		list, err := client.List(ctx, opts)
+		if err != nil {
+			return dgd.Failed(ctx, err)
+		}
+		resourceVersion = list.GetResourceVersion()
+		for i := range list.Items {
+			if err := o.printChange(&list.Items[i], printed); err != nil { // changed since the get
+				return err
+			}
+		}
+	}
+	lw := &cache.ListWatch{WatchFuncWithContext: func(ctx context.Context, lo metav1.ListOptions) (watch.Interface, error) {
+		lo.LabelSelector, lo.FieldSelector = opts.LabelSelector, opts.FieldSelector
+		return watcher.Watch(ctx, lo)
+	}}
+	for {
+		w, err := watchtools.NewRetryWatcherWithContext(ctx, resourceVersion, lw)
+		if err != nil {
+			return dgd.Failed(ctx, err)
+		}
+		gone, err := o.printEvents(ctx, w, printed)
+		w.Stop()
+		<-w.Done()
+		if !gone || err != nil {
+			return err
+		}
+		list, err := client.List(ctx, opts)
+		if err != nil {
+			return dgd.Failed(ctx, err)
+		}
+		resourceVersion = list.GetResourceVersion()
+		for i := range list.Items {
+			if err := o.printChange(&list.Items[i], printed); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// printEvents prints a row per event until ctx ends (nil), the watch's version is too old
+// (gone), or the watch fails for good (an error: permission withdrawn, say).
+func (o *Options) printEvents(ctx context.Context, w watch.Interface, printed map[types.UID]string) (gone bool, err error) {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil // Ctrl-C is how a watch ends
+			return false, nil // Ctrl-C is how a watch ends
 		case ev, ok := <-w.ResultChan():
 			if !ok {
-				return dgd.Failed(ctx, errors.New("the watch was closed by the API server"))
+				if ctx.Err() != nil {
+					return false, nil
+				}
+				return false, dgd.Failed(ctx, errors.New("the watch ended"))
 			}
 			if ev.Type == watch.Error {
-				return dgd.Failed(ctx, apierrors.FromObject(ev.Object))
+				err := apierrors.FromObject(ev.Object)
+				if apierrors.IsGone(err) || apierrors.IsResourceExpired(err) {
+					return true, nil
+				}
+				return false, dgd.Failed(ctx, err)
 			}
 			u, ok := ev.Object.(*unstructured.Unstructured)
 			if !ok {
 				continue
 			}
-			if len(o.Names) > 1 && !slices.Contains(o.Names, u.GetName()) {
-				continue
-			}
-			g, err := dgd.Decode(u)
-			if err != nil {
-				return err
-			}
-			if err := o.printRows([]*v1alpha1.DynamoGraphDeployment{g}, false); err != nil {
-				return err
+			if err := o.printChange(u, printed); err != nil {
+				return false, err
 			}
 		}
 	}
+}
+
+// printChange prints a graph's row unless that version was printed already (a list after a
+// lost watch repeats graphs that did not change).
+func (o *Options) printChange(u *unstructured.Unstructured, printed map[types.UID]string) error {
+	if len(o.Names) > 1 && !slices.Contains(o.Names, u.GetName()) {
+		return nil
+	}
+	if printed[u.GetUID()] == u.GetResourceVersion() {
+		return nil
+	}
+	printed[u.GetUID()] = u.GetResourceVersion()
+	g, err := dgd.Decode(u)
+	if err != nil {
+		return err
+	}
+	return o.printRows([]*v1alpha1.DynamoGraphDeployment{g}, false)
 }
 
 // print writes the graphs in the chosen format; a table with its header.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +19,8 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/get"
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
@@ -126,5 +131,100 @@ func TestGetDGD(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("watch ended with exit %d:\n%s", code, wout.String())
+	}
+
+	t.Run("watches that end", func(t *testing.T) { testWatchesThatEnd(t, kubeconfig, cl) })
+}
+
+// watchFaults answers the first watch "too old resource version" (410, as after etcd
+// compaction) once release is closed, and ends every later watch after a second (as an API
+// server's timeout or a load balancer does, only sooner).
+type watchFaults struct {
+	rt      http.RoundTripper
+	release chan struct{}
+	mu      sync.Mutex
+	watches int
+}
+
+func (w *watchFaults) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Query().Get("watch") != "true" {
+		return w.rt.RoundTrip(req)
+	}
+	w.mu.Lock()
+	w.watches++
+	n := w.watches
+	w.mu.Unlock()
+	if n == 1 {
+		<-w.release
+		gone := `{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version","reason":"Expired","code":410}}` + "\n"
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(gone)), Request: req}, nil
+	}
+	resp, err := w.rt.RoundTrip(req)
+	if err == nil {
+		body := resp.Body
+		time.AfterFunc(time.Second, func() { _ = body.Close() })
+	}
+	return resp, err
+}
+
+func (w *watchFaults) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.watches
+}
+
+// get dgd -w lists again after "too old" and prints what changed meanwhile, watches again
+// each time the server ends a watch, and runs until Ctrl-C (exit 0) — it exited 1 after 30 s.
+func testWatchesThatEnd(t *testing.T, kubeconfig string, cl client.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	faults := &watchFaults{release: make(chan struct{})}
+	flags := kube.NewConfigFlags()
+	flags.KubeConfig = &kubeconfig
+	var out clitest.SyncBuffer
+	cmd := get.NewCommand(flags, genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out},
+		func(o *get.Options) {
+			o.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { faults.rt = rt; return faults }
+		})
+	flags.AddFlags(cmd.PersistentFlags())
+	cmd.SetArgs([]string{"dgd", "-n", "default", "-w"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	rows := func() int { return strings.Count(out.String(), "fits ") }
+	controllertest.Eventually(t, "the table", 30*time.Second, func(context.Context) (bool, error) { return rows() == 1, nil })
+	label := func(v string) {
+		t.Helper()
+		g := &v1alpha1.DynamoGraphDeployment{}
+		if err := cl.Get(ctx, client.ObjectKey{Namespace: "default", Name: "fits"}, g); err != nil {
+			t.Fatal(err)
+		}
+		g.Labels = map[string]string{"touched": v}
+		if err := cl.Update(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Changed while the watch is lost: the list after "too old" prints it, once.
+	label("1")
+	close(faults.release)
+	controllertest.Eventually(t, "the change printed after the relist", 30*time.Second, func(context.Context) (bool, error) {
+		return rows() == 2, fmt.Errorf("%d rows:\n%s", rows(), out.String())
+	})
+	// Several watches later (each ended after a second), a change is still printed.
+	controllertest.Eventually(t, "watched again", 30*time.Second, func(context.Context) (bool, error) {
+		return faults.count() >= 4, fmt.Errorf("%d watches", faults.count())
+	})
+	label("2")
+	controllertest.Eventually(t, "the change printed by a later watch", 30*time.Second, func(context.Context) (bool, error) {
+		return rows() == 3, fmt.Errorf("%d rows:\n%s", rows(), out.String())
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("the watch ended: %v\n%s", err, out.String())
+	default:
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Ctrl-C: %v, want nil (exit 0)", err)
 	}
 }

@@ -136,20 +136,29 @@ func (o *Options) Complete(args []string) error {
 	o.replicas = map[string]int32{}
 	for _, kv := range o.Replicas {
 		svc, n, ok := strings.Cut(kv, "=")
-		v, err := strconv.ParseInt(n, 10, 32)
+		v, err := strconv.ParseInt(n, 10, 64)
 		if !ok || svc == "" || err != nil || v < 0 {
 			return fmt.Errorf("--replicas %q: want SERVICE=N, N a whole number", kv)
+		}
+		if v > v1alpha1.MaxPods {
+			return fmt.Errorf("--replicas %q: at most %d (the most pods a Kubernetes cluster supports; the CRD's bound)", kv, v1alpha1.MaxPods)
 		}
 		o.replicas[svc] = int32(v)
 	}
 	o.added = nil
 	made := map[string]int{}
+	total := 0
 	for _, kv := range o.AddNodes {
 		name, n, ok := strings.Cut(kv, "=")
 		count, err := strconv.Atoi(n)
 		if !ok || err != nil || count < 1 {
 			return fmt.Errorf("--add-nodes %q: want KIND=COUNT, COUNT at least 1", kv)
 		}
+		// What-if nodes are built whole before the plan: bounded like a cluster.
+		if count > v1alpha1.MaxNodes-total {
+			return fmt.Errorf("--add-nodes %q: at most %d what-if nodes in all (the most nodes a Kubernetes cluster supports)", kv, v1alpha1.MaxNodes)
+		}
+		total += count
 		kind, found := devcluster.LookupNodeKind(name)
 		if !found {
 			return fmt.Errorf("--add-nodes: unknown node kind %q (kinds: %s)", name, strings.Join(devcluster.NodeKindNames(), ", "))
@@ -226,6 +235,9 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if rep.Stopped {
+		return exit.WithCode(exit.Failure, fmt.Errorf("%s/%s: the plan stopped at its work budget (%d pods asked for): whether it fits is not known", rep.Namespace, rep.Graph, rep.Pods()))
 	}
 	if !rep.Fits {
 		var short []string

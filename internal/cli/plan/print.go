@@ -18,7 +18,10 @@ import (
 // rollouts. wide lists every resource left on a node, not only GPUs, CPU and memory.
 func Print(w io.Writer, r plan.Report, wide bool) error {
 	verdict := "FITS"
-	if !r.Fits {
+	switch {
+	case r.Stopped:
+		verdict = "UNKNOWN (the plan stopped at its work budget)"
+	case !r.Fits:
 		verdict = "DOES NOT FIT"
 		if r.Proven {
 			verdict += " (no placement exists)"
