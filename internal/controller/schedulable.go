@@ -41,6 +41,9 @@ const (
 	// ReasonReadingCapacity: a graph that waits for capacity is held while the operator reads
 	// the cluster for the first time (Schedulable Unknown).
 	ReasonReadingCapacity = "ReadingCapacity"
+	// ReasonInvalidAnnotation (a Warning event): the wait-for-capacity annotation's value is not
+	// a boolean; the graph does not wait.
+	ReasonInvalidAnnotation = "InvalidAnnotation"
 	// ReasonPlanUnfinished: the plan ran out of its work budget (Schedulable Unknown); the graph
 	// is handled as if it had not been planned — applied, never held.
 	ReasonPlanUnfinished = "PlanUnfinished"
@@ -75,7 +78,10 @@ func (r *Reconciler) planBeforeApply(ctx context.Context, dgd *v1alpha1.DynamoGr
 	if err != nil || !grows {
 		return gate{}, err
 	}
-	wait := dgd.Annotations[v1alpha1.AnnotationWaitForCapacity] == "true"
+	wait, werr := render.WaitsForCapacity(dgd)
+	if werr != nil && r.Recorder != nil {
+		r.Recorder.Eventf(dgd, nil, corev1.EventTypeWarning, ReasonInvalidAnnotation, "Plan", "%s", werr)
+	}
 	snap := r.Capacity.Get()
 	if snap == nil {
 		if !wait {

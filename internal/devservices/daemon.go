@@ -156,6 +156,10 @@ func Launch(ctx context.Context, dir string, argv []string, timeout time.Duratio
 		}
 		select {
 		case <-exited:
+			// It may have recorded why between the last read and its exit.
+			if s, err := ReadState(dir); err == nil && s.PID == cmd.Process.Pid && s.Phase == PhaseFailed {
+				return s, fmt.Errorf("dev services failed to start: %s (log: %s)", s.Error, logPath)
+			}
 			return State{}, fmt.Errorf("dev services exited before they were ready; see %s", logPath)
 		case <-ctx.Done():
 			stop()

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -95,6 +96,13 @@ func Start(ctx context.Context, o Options) (_ *Services, err error) {
 	o.defaults()
 	if o.DataDir == "" {
 		return nil, errors.New("devservices: a data directory is needed")
+	}
+	// NATS starts in the background and, when it cannot create its store, just never serves:
+	// make both stores first, so a bad data directory is said at once, not after the timeout.
+	for _, sub := range []string{"nats", "etcd"} {
+		if err := os.MkdirAll(filepath.Join(o.DataDir, sub), 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
 	}
 	s := &Services{opts: o}
 	defer func() {

@@ -7,9 +7,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -89,6 +92,15 @@ func configured(f *genericclioptions.ConfigFlags) error {
 	if _, err := rest.InClusterConfig(); err == nil {
 		return nil
 	}
+	// $KUBECONFIG names files and none exists: say which (client-go skips missing ones).
+	if env := os.Getenv(clientcmd.RecommendedConfigPathEnvVar); env != "" && (f.KubeConfig == nil || *f.KubeConfig == "") {
+		for _, p := range filepath.SplitList(env) {
+			if _, err := os.Stat(p); err == nil {
+				return fmt.Errorf("KUBECONFIG=%s: no cluster or context in it (set KUBECONFIG or --kubeconfig to a kubeconfig file, or --server)", env)
+			}
+		}
+		return fmt.Errorf("KUBECONFIG=%s: no such file (set KUBECONFIG or --kubeconfig to a kubeconfig file, or --server)", env)
+	}
 	return ErrNoKubeconfig
 }
 
@@ -161,6 +173,13 @@ func IsUnreachable(err error) bool {
 	var cfgErr *ConfigError
 	if clientcmd.IsEmptyConfig(err) || clientcmd.IsConfigurationInvalid(err) || errors.As(err, &cfgErr) {
 		return true
+	}
+	// A local file error (a path that is a file, a dangling link, a name too long) carries a
+	// syscall.Errno, which satisfies net.Error below: it is the user's disk, not the cluster.
+	var pathErr *fs.PathError
+	var linkErr *os.LinkError
+	if errors.As(err, &pathErr) || errors.As(err, &linkErr) {
+		return false
 	}
 	var status apierrors.APIStatus
 	if errors.As(err, &status) && !apierrors.IsTimeout(err) && !apierrors.IsServerTimeout(err) {

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -97,6 +98,9 @@ func userMainContainer(s *v1alpha1.ServiceSpec) *corev1.Container {
 // Warnings are notes on fields that are accepted and ignored, as the original ignores them.
 func Warnings(dgd *v1alpha1.DynamoGraphDeployment) []string {
 	var out []string
+	if _, err := WaitsForCapacity(dgd); err != nil {
+		out = append(out, err.Error())
+	}
 	for _, name := range ServiceNames(dgd) {
 		s := dgd.Spec.Services[name]
 		if s == nil {
@@ -113,4 +117,20 @@ func Warnings(dgd *v1alpha1.DynamoGraphDeployment) []string {
 		}
 	}
 	return out
+}
+
+// WaitsForCapacity reads the graph's wait-for-capacity annotation as Kubernetes reads a boolean
+// (strconv.ParseBool: 1, t, T, TRUE, true, True and 0, f, F, FALSE, false, False); unset is
+// false. Any other value is false, and the error says so (the operator's Warning event, render's
+// warning): "yes" or " true" do not hold a graph, and the user is told.
+func WaitsForCapacity(dgd *v1alpha1.DynamoGraphDeployment) (bool, error) {
+	v, ok := dgd.Annotations[v1alpha1.AnnotationWaitForCapacity]
+	if !ok {
+		return false, nil
+	}
+	wait, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("annotation %s: %q is not a boolean (true or false, as Kubernetes reads them): the graph does not wait for capacity", v1alpha1.AnnotationWaitForCapacity, v)
+	}
+	return wait, nil
 }

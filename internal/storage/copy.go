@@ -258,6 +258,24 @@ var ErrUnsafeEntry = errors.New("archive entry leaves the destination")
 // nothing a copy of a real tree needs is refused. All writes go through an os.Root opened at
 // dst's parent, so the kernel-level lookup cannot leave it either.
 func ExtractArchive(r io.Reader, top, dst string) (Stats, error) {
+	st, err := extractArchive(r, top, dst)
+	// A hostile entry's name can be thousands of characters: an error says it in a line.
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		pe.Path = shortName(pe.Path)
+	}
+	return st, err
+}
+
+// shortName is a name fit for a one-line message: a long one keeps its start and end.
+func shortName(s string) string {
+	if len(s) <= 160 {
+		return s
+	}
+	return fmt.Sprintf("%s…%s (%d characters)", s[:80], s[len(s)-40:], len(s))
+}
+
+func extractArchive(r io.Reader, top, dst string) (Stats, error) {
 	var st Stats
 	tr := tar.NewReader(bufio.NewReader(r))
 	dst = filepath.Clean(dst)
@@ -291,7 +309,7 @@ func ExtractArchive(r io.Reader, top, dst string) (Stats, error) {
 			return st, err
 		}
 		if err := x.noLinkAbove(rel); err != nil {
-			return st, fmt.Errorf("%w: %s (%w)", ErrUnsafeEntry, hdr.Name, err)
+			return st, fmt.Errorf("%w: %s (%w)", ErrUnsafeEntry, shortName(hdr.Name), err)
 		}
 		name := path.Join(base, rel)
 		mode := hdr.FileInfo().Mode().Perm()
@@ -326,7 +344,7 @@ func ExtractArchive(r io.Reader, top, dst string) (Stats, error) {
 			st.Files++
 		case tar.TypeSymlink:
 			if err := SafeLink(rel, hdr.Linkname); err != nil {
-				return st, fmt.Errorf("%w: %s -> %s (%w)", ErrUnsafeEntry, hdr.Name, hdr.Linkname, err)
+				return st, fmt.Errorf("%w: %s -> %s (%w)", ErrUnsafeEntry, shortName(hdr.Name), shortName(hdr.Linkname), err)
 			}
 			if err := x.prepare(name); err != nil {
 				return st, err
@@ -401,11 +419,11 @@ func (x *extractor) replaceLink(name string) error {
 func EntryPath(name, top string) (string, error) {
 	n := strings.TrimSuffix(name, "/")
 	if n == "" || strings.HasPrefix(n, "/") || filepath.IsAbs(n) {
-		return "", fmt.Errorf("%w: %q is absolute", ErrUnsafeEntry, name)
+		return "", fmt.Errorf("%w: %q is absolute", ErrUnsafeEntry, shortName(name))
 	}
 	for _, part := range strings.Split(n, "/") {
 		if part == ".." {
-			return "", fmt.Errorf("%w: %q has a .. component", ErrUnsafeEntry, name)
+			return "", fmt.Errorf("%w: %q has a .. component", ErrUnsafeEntry, shortName(name))
 		}
 	}
 	n = path.Clean(n)
@@ -417,7 +435,7 @@ func EntryPath(name, top string) (string, error) {
 	}
 	rest, ok := strings.CutPrefix(n, top+"/")
 	if !ok {
-		return "", fmt.Errorf("%w: %q is outside %q", ErrUnsafeEntry, name, top)
+		return "", fmt.Errorf("%w: %q is outside %q", ErrUnsafeEntry, shortName(name), top)
 	}
 	return rest, nil
 }

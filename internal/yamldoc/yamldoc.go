@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"unicode/utf8"
 
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -46,6 +47,47 @@ func Each(r io.Reader, source string, fn func(n int, doc []byte) error) error {
 			return fmt.Errorf("%s: document %d: %w", source, n, Shorten(err))
 		}
 	}
+}
+
+// EachParallel is Each with fn run on up to workers documents at once (fn must be safe for
+// that): the documents are read first (MaxBytes bounds them), then decoded together. fn gets
+// each document's index among the non-empty ones (0, 1, …), so results keep the file's order;
+// of several failing documents, the first in the file is the error returned.
+func EachParallel(r io.Reader, source string, workers int, fn func(i int, doc []byte) error) (int, error) {
+	type numbered struct {
+		n   int
+		doc []byte
+	}
+	var docs []numbered
+	if err := Each(r, source, func(n int, doc []byte) error {
+		docs = append(docs, numbered{n, doc})
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	errs := make([]error, len(docs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range max(workers, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = fn(i, docs[i].doc)
+			}
+		}()
+	}
+	for i := range docs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return len(docs), fmt.Errorf("%s: document %d: %w", source, docs[i].n, Shorten(err))
+		}
+	}
+	return len(docs), nil
 }
 
 // boundedReader fails with ErrTooLarge once more than left bytes were asked of it.

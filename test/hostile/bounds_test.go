@@ -142,6 +142,26 @@ func TestGraphsBeyondTheCluster(t *testing.T) {
 		c := schedulable("huge")
 		return c != nil && c.Reason == controller.ReasonDoesNotFit && *d.Spec.Replicas == huge, fmt.Errorf("Schedulable %+v", c)
 	})
+	// The annotation reads as Kubernetes reads booleans: TRUE holds like true; " yes" holds
+	// nothing and says so in a Warning event (both released a held change silently before).
+	must(t, cl.Create(ctx, hugeGraph("bounds", "huge-upper", huge, "TRUE")))
+	must(t, cl.Create(ctx, hugeGraph("bounds", "huge-yes", huge, " yes")))
+	waitReason(t, cl, "bounds", "huge-upper", controller.ReasonWaitingForCapacity, "no placement exists")
+	controllertest.Eventually(t, "huge-yes applied with a warning", 90*time.Second, func(ctx context.Context) (bool, error) {
+		if err := cl.Get(ctx, client.ObjectKey{Namespace: "bounds", Name: "huge-yes-worker"}, &appsv1.Deployment{}); err != nil {
+			return false, err
+		}
+		evs, err := cs.EventsV1().Events("bounds").List(ctx, metav1.ListOptions{FieldSelector: "regarding.name=huge-yes"})
+		if err != nil {
+			return false, err
+		}
+		for _, e := range evs.Items {
+			if e.Reason == controller.ReasonInvalidAnnotation && strings.Contains(e.Note, `" yes" is not a boolean`) {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("%d events, none InvalidAnnotation", len(evs.Items))
+	})
 	waitReason(t, cl, "others", "ok", controller.ReasonAllResourcesReady, "")
 	// A graph created after them is served as quickly as any.
 	must(t, cl.Create(ctx, graph("others", "later")))

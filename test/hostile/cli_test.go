@@ -116,6 +116,16 @@ func TestUnreachableClusters(t *testing.T) {
 			}
 		})
 	}
+	// $KUBECONFIG naming a file that is not there: the error names it ("no kubeconfig found"
+	// sent the user looking for a variable that was set).
+	t.Run("KUBECONFIG names a missing file", func(t *testing.T) {
+		t.Parallel()
+		missing := filepath.Join(t.TempDir(), "gone", "config")
+		r := clitest.Run(t, dynamoctl, time.Minute, []string{"HOME=" + t.TempDir(), "KUBECONFIG=" + missing, "KUBERNETES_SERVICE_HOST="}, "gpus")
+		if r.Code != 3 || !strings.Contains(r.Stderr, missing) {
+			t.Errorf("exit %d, want 3 naming %s:\n%s", r.Code, missing, r.Stderr)
+		}
+	})
 	garbage := filepath.Join(t.TempDir(), "garbage")
 	must(t, os.WriteFile(garbage, []byte("clusters: [unclosed\n\x00\x01"), 0o600))
 	for _, flags := range [][]string{{"--kubeconfig", garbage}, {"--kubeconfig", kc, "--context", "nope"}} {
@@ -147,5 +157,50 @@ func TestHostileManifestFiles(t *testing.T) {
 				t.Errorf("exit %d, stderr %d bytes: %.300s", r.Code, len(r.Stderr), r.Stderr)
 			}
 		})
+	}
+}
+
+// A path on this machine that cannot be written is exit 1 — the user's disk — for every
+// command that writes files, before any cluster is asked (explain --bundle exited 3, "cluster
+// unreachable"; dev services waited out its timeout on a bad --data-dir). Nothing is
+// overwritten, and a failed run leaves no empty directory behind.
+func TestLocalFileErrorsExitOne(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a-file")
+	must(t, os.WriteFile(file, []byte("keep"), 0o600))
+	dangling := filepath.Join(dir, "dangling")
+	must(t, os.Symlink(filepath.Join(dir, "nowhere"), dangling))
+	full := filepath.Join(dir, "full")
+	must(t, os.MkdirAll(full, 0o700))
+	must(t, os.WriteFile(filepath.Join(full, "x"), []byte("keep"), 0o600))
+	kc := kubeconfig(t, blackHole(t))
+	cases := map[string][]string{
+		"explain --bundle a file":            {"explain", "dgd/x", "--bundle", file, "--kubeconfig", kc},
+		"explain --bundle a dangling link":   {"explain", "dgd/x", "--bundle", dangling, "--kubeconfig", kc},
+		"explain --bundle under a file":      {"explain", "dgd/x", "--bundle", filepath.Join(file, "b"), "--kubeconfig", kc},
+		"explain --bundle a full dir":        {"explain", "dgd/x", "--bundle", full, "--kubeconfig", kc},
+		"dev cluster up --dir under a file":  {"dev", "cluster", "up", "--dir", filepath.Join(file, "c"), "--timeout", "30s"},
+		"dev services up --dir under a file": {"dev", "services", "up", "--dir", filepath.Join(file, "s"), "--timeout", "30s"},
+		"dev services up --data-dir under a file": {"dev", "services", "up", "--dir", filepath.Join(dir, "svc"),
+			"--data-dir", filepath.Join(file, "d"), "--timeout", "30s"},
+	}
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := clitest.Run(t, dynamoctl, time.Minute, nil, args...)
+			if r.Code != 1 || !strings.Contains(r.Stderr, dir) || r.Took > 20*time.Second {
+				t.Errorf("exit %d in %s (want 1 at once, naming the path):\n%s", r.Code, r.Took, r.Stderr)
+			}
+		})
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "keep" {
+		t.Errorf("the file changed: %q %v", b, err)
+	}
+	// A new bundle directory is not left empty when the cluster cannot be reached.
+	fresh := filepath.Join(dir, "fresh")
+	if r := clitest.Run(t, dynamoctl, time.Minute, nil, "explain", "dgd/x", "--bundle", fresh, "--kubeconfig", kc, "--request-timeout", "2s"); r.Code != 3 {
+		t.Errorf("unreachable: exit %d, want 3\n%s", r.Code, r.Stderr)
+	}
+	if _, err := os.Stat(fresh); err == nil {
+		t.Errorf("%s left behind", fresh)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
 // graph is a one-service graph (a CPU Frontend) named name in ns, or with the given services.
@@ -156,6 +158,38 @@ func TestOperatorHostile(t *testing.T) {
 		}
 		if _, err := render.Graph(graph(ns, "cased", "Frontend", "FRONTEND"), render.Config{}); err == nil || !strings.Contains(err.Error(), "FRONTEND") {
 			t.Errorf("render: %v, want refused", err)
+		}
+	})
+
+	t.Run("a bundle leaks no credential", func(t *testing.T) {
+		g := graph(ns, "creds")
+		mc := g.Spec.Services["Frontend"].ExtraPodSpec.MainContainer
+		mc.Env = []corev1.EnvVar{{Name: "PGPASSWORD", Value: "pg-planted-1"}, {Name: "dbpass", Value: "db-planted-2"},
+			{Name: "DATABASE_URL", Value: "https://user:hunter2@db.example/x"}, {Name: "MODEL", Value: "kept-model"}}
+		mc.Command = []string{"/bin/sh", "-c", "export MY_SECRET=sh-planted-3 && python3 -m dynamo.frontend --password pw-planted-4"}
+		mc.Args = []string{"--api-key", "sk-planted-5", "--hf-token=hf-planted-6"}
+		must(t, cl.Create(ctx, g))
+		waitReason(t, cl, ns, "creds", controller.ReasonAllResourcesReady, "")
+		dir := filepath.Join(t.TempDir(), "bundle")
+		r := clitest.Run(t, dynamoctl, time.Minute, []string{"KUBECONFIG=" + c.KubeconfigPath()}, "explain", "dgd/creds", "-n", ns, "--bundle", dir)
+		if r.Code != 0 {
+			t.Fatalf("explain --bundle: exit %d\n%s", r.Code, r.Stderr)
+		}
+		files, err := os.ReadDir(dir)
+		must(t, err)
+		kept := false
+		for _, f := range files {
+			b, err := os.ReadFile(filepath.Join(dir, f.Name()))
+			must(t, err)
+			for _, secret := range []string{"pg-planted-1", "db-planted-2", "hunter2", "sh-planted-3", "pw-planted-4", "sk-planted-5", "hf-planted-6"} {
+				if strings.Contains(string(b), secret) {
+					t.Errorf("%s holds %s", f.Name(), secret)
+				}
+			}
+			kept = kept || strings.Contains(string(b), "kept-model")
+		}
+		if len(files) < 5 || !kept {
+			t.Errorf("bundle of %d files, other values kept: %v", len(files), kept)
 		}
 	})
 

@@ -1,11 +1,13 @@
 package hostile
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,14 +21,16 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/storage"
+	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
 const pvcNS = "hostile-pvc"
 
 // A cluster whose execs into pods of pvcNS run in volume (a directory standing in for the
 // claim), with a Bound claim "cache" on it.
-func pvcCluster(t *testing.T) (kubernetes.Interface, storage.Execer, string) {
+func pvcCluster(t *testing.T) (kubernetes.Interface, storage.Execer, string, string) {
 	t.Helper()
 	volume := t.TempDir()
 	c := devclustertest.Start(t, "cpu=1", devclustertest.ExecVolume(pvcNS, volume))
@@ -45,11 +49,11 @@ func pvcCluster(t *testing.T) (kubernetes.Interface, storage.Execer, string) {
 	}
 	_, err = storage.CreateClaim(ctx, cs, storage.ClaimSpec{Name: "cache", Namespace: pvcNS, Size: "1Gi", StorageClass: "manual", AccessMode: corev1.ReadWriteMany}, time.Minute, io.Discard)
 	must(t, err)
-	return cs, storage.RemoteExecer{Config: c.RESTConfig(), Client: cs}, volume
+	return cs, storage.RemoteExecer{Config: c.RESTConfig(), Client: cs}, volume, c.KubeconfigPath()
 }
 
 func TestPVCHostile(t *testing.T) {
-	cs, ex, volume := pvcCluster(t)
+	cs, ex, volume, _ := pvcCluster(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	record := &storage.PodRecord{Path: filepath.Join(t.TempDir(), "access-pods.json")}
@@ -160,4 +164,68 @@ func waitPodsReady(t *testing.T, cs kubernetes.Interface, names ...string) {
 
 func remotecommandStreams() remotecommand.StreamOptions {
 	return remotecommand.StreamOptions{Stdout: io.Discard, Stderr: io.Discard}
+}
+
+// pvc cp through the CLI: a local destination that cannot be written (under a file) is exit 1 —
+// the user's disk, not the cluster (it exited 3) — and a copy that failed does not say "copied"
+// on stdout; a tree 5,000 characters deep copies whole.
+func TestPVCCopyLocalErrors(t *testing.T) {
+	_, _, volume, kc := pvcCluster(t)
+	// deep/d…d/…/f, 5,000 characters below deep: made a directory at a time (a path that
+	// long cannot be opened whole).
+	root, err := os.OpenRoot(volume)
+	must(t, err)
+	for _, name := range append([]string{"deep"}, slices.Repeat([]string{strings.Repeat("d", 200)}, 25)...) {
+		must(t, root.Mkdir(name, 0o755))
+		next, err := root.OpenRoot(name)
+		must(t, err)
+		must(t, root.Close())
+		root = next
+	}
+	must(t, root.WriteFile("f", []byte("x"), 0o644))
+	must(t, root.Close())
+	must(t, os.MkdirAll(filepath.Join(volume, "ok"), 0o755))
+	must(t, os.WriteFile(filepath.Join(volume, "ok", "f"), []byte("x"), 0o644))
+	file := filepath.Join(t.TempDir(), "a-file")
+	must(t, os.WriteFile(file, []byte("x"), 0o644))
+	env := []string{"KUBECONFIG=" + kc, "HOME=" + t.TempDir()}
+	r := clitest.Run(t, dynamoctl, 2*time.Minute, env, "pvc", "cp", "pvc:cache:/ok", filepath.Join(file, "sub"), "-n", pvcNS)
+	if r.Code != 1 || strings.Contains(r.Stdout, "copied") || !strings.Contains(r.Stderr, "not a directory") {
+		t.Errorf("a destination under a file: exit %d (want 1), stdout %q, stderr %s", r.Code, r.Stdout, r.Stderr)
+	}
+	// Part of the tree written, then a directory that is a file here: no "copied", a note.
+	must(t, os.MkdirAll(filepath.Join(volume, "mix", "z"), 0o755))
+	must(t, os.WriteFile(filepath.Join(volume, "mix", "z", "f"), []byte("x"), 0o644))
+	out := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(out, "z"), []byte("mine"), 0o644))
+	r = clitest.Run(t, dynamoctl, 2*time.Minute, env, "pvc", "cp", "pvc:cache:/mix", out, "-n", pvcNS)
+	if r.Code != 1 || strings.Contains(r.Stdout, "copied") || !strings.Contains(r.Stderr, "incomplete: 0 files, 1 directories") {
+		t.Errorf("a copy that failed half-way: exit %d (want 1), stdout %q, stderr %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "z")); err != nil || string(b) != "mine" {
+		t.Errorf("the local file in the way changed: %q %v", b, err)
+	}
+	dst := filepath.Join(t.TempDir(), "deep")
+	r = clitest.Run(t, dynamoctl, 2*time.Minute, env, "pvc", "cp", "pvc:cache:/deep", dst, "-n", pvcNS)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "copied 1 files, 26 directories") {
+		t.Errorf("a 5,000-character path: exit %d, stdout %q, stderr %s", r.Code, r.Stdout, r.Stderr)
+	}
+}
+
+// An archive entry whose one name is longer than any file name (a hostile volume's tar) is a
+// local error — exit 1, not "cluster unreachable" (it was 3) — said in a line, not 5,000
+// characters.
+func TestOverlongEntryNameIsALocalError(t *testing.T) {
+	long := strings.Repeat("n", 5000)
+	s := newSandbox(t)
+	_, err := storage.ExtractArchive(bytes.NewReader(tarOf(t, entry{"d", "top/", ""}, entry{"f", "top/" + long, ""})), "top", s.dst)
+	if err == nil {
+		t.Fatal("a 5,000-character file name was written")
+	}
+	if kube.IsUnreachable(err) {
+		t.Errorf("%.200s: counted as an unreachable cluster (exit 3)", err)
+	}
+	if len(err.Error()) > 400 {
+		t.Errorf("the error is %d characters long: %.200s…", len(err.Error()), err)
+	}
 }

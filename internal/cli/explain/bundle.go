@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -32,21 +33,60 @@ const (
 // operatorSelector finds the operator's pods as the chart labels them.
 const operatorSelector = "app.kubernetes.io/name=dynamo-operator"
 
-// credentialName matches environment variable names whose values are redacted in a bundle: a
-// credential word as a whole part of the name (HF_TOKEN, AWS_SECRET_ACCESS_KEY, DB_PASSWORD),
-// not a word inside another (TOKENIZER).
-var credentialName = regexp.MustCompile(`(?i)(^|_)(token|secret|password|passwd|pass|credentials?|key|apikey|auth)(_|$)`)
+// Redaction of credentials in a bundle (docs/explain.md): a name that holds one of these words,
+// in any case and at any position (PGPASSWORD, dbpass, HF_TOKEN, APIKEY), names a credential.
+var (
+	credentialName = regexp.MustCompile(`(?i)(password|pass|pwd|secret|token|key|credential)`)
+	// A URL's userinfo password: scheme://user:password@host.
+	urlPassword = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*):([^/\s@]+)@`)
+	// A flag whose name looks like a credential, with its value: --api-key sk-…, --hf-token=….
+	credentialFlag = regexp.MustCompile(`(?i)(--?[A-Za-z0-9_.-]*(?:token|key|password|secret)[A-Za-z0-9_.-]*)(=|\s+)([^\s'"]+)`)
+	// NAME=value with a credential-looking NAME, as in a shell command or a log line.
+	credentialAssign = regexp.MustCompile(`(?i)\b([A-Za-z_][A-Za-z0-9_]*(?:password|pass|pwd|secret|token|key|credential)[A-Za-z0-9_]*)=([^\s'"]+)`)
+	// A flag alone (its value the next argument).
+	credentialFlagAlone = regexp.MustCompile(`(?i)^--?[A-Za-z0-9_.-]*(?:token|key|password|secret)[A-Za-z0-9_.-]*$`)
+)
 
-// writeBundle writes the debug bundle into dir (created; refused when it holds files): what the
-// explanation read, plus the graph's Services, the operator's log and the GPU inventory. It
-// makes only GET and LIST requests, never for Secrets, and returns how many files it wrote.
+// redacted is what a credential is replaced by.
+const redacted = "REDACTED"
+
+// redactText hides the credentials a free text may hold: URL passwords, the values of
+// credential-looking flags and NAME=value assignments.
+func redactText(s string) string {
+	s = urlPassword.ReplaceAllString(s, "$1:"+redacted+"@")
+	s = credentialFlag.ReplaceAllString(s, "${1}${2}"+redacted)
+	return credentialAssign.ReplaceAllString(s, "${1}="+redacted)
+}
+
+// prepareBundle makes the bundle's directory before anything is read from the cluster (created:
+// it did not exist): a new directory, or an empty one; never a file, a link or a directory that
+// holds files (nothing is overwritten). Its errors are the user's disk's (exit 1).
+func prepareBundle(dir string) (created bool, err error) {
+	fi, err := os.Lstat(dir)
+	switch {
+	case err == nil && fi.Mode()&os.ModeSymlink != 0:
+		return false, fmt.Errorf("%s is a symbolic link: give a new directory (nothing is written through links)", dir)
+	case err == nil && !fi.IsDir():
+		return false, fmt.Errorf("%s is a file: give a new directory (nothing is overwritten)", dir)
+	case err == nil:
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return false, err
+		}
+		if len(entries) > 0 {
+			return false, fmt.Errorf("%s is not empty: give a new directory (nothing is overwritten)", dir)
+		}
+		return false, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return false, err
+	}
+	return true, os.MkdirAll(dir, 0o700)
+}
+
+// writeBundle writes the debug bundle into dir (prepareBundle made it): what the explanation
+// read, plus the graph's Services, the operator's log and the GPU inventory. It makes only GET
+// and LIST requests, never for Secrets, and returns how many files it wrote.
 func writeBundle(ctx context.Context, c clients, dir string, in *liveRead, rep explain.Report) (int, error) {
-	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-		return 0, fmt.Errorf("%s is not empty: give a new directory (nothing is overwritten)", dir)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return 0, err
-	}
 	var notes []string
 	g := in.Graph
 	graphLabel := labels.SelectorFromSet(labels.Set{v1alpha1.LabelGraphDeploymentName: g.Name}).String()
@@ -133,7 +173,7 @@ func list(items []any) map[string]any {
 // encode writes v as its file's format (JSON, YAML, or the log's text), credentials redacted.
 func encode(name string, v any) ([]byte, error) {
 	if s, ok := v.(string); ok {
-		return []byte(s), nil
+		return []byte(redactText(s)), nil
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -143,7 +183,7 @@ func encode(name string, v any) ([]byte, error) {
 	if err := json.Unmarshal(b, &generic); err != nil {
 		return nil, err
 	}
-	redact(generic)
+	generic = redact(generic)
 	if strings.HasSuffix(name, ".json") {
 		return json.MarshalIndent(generic, "", "  ")
 	}
@@ -154,27 +194,39 @@ func encode(name string, v any) ([]byte, error) {
 // blanks.
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
-// redact blanks the value of every {name, value} pair whose name looks like a credential
-// (environment variables written inline in a graph or pod), wherever it is, and drops
-// kubectl's last-applied copy and managedFields (noise, and a second copy of the values).
-func redact(v any) {
+// redact hides credentials wherever they are in a decoded object: the value of every
+// {name, value} pair whose name looks like a credential (environment variables written inline
+// in a graph or pod), the argument after a credential-looking flag in a list (args, command),
+// and in every string what redactText hides. It drops kubectl's last-applied copy and
+// managedFields (noise, and a second copy of the values).
+func redact(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
 		delete(t, lastApplied)
 		delete(t, "managedFields")
 		if name, ok := t["name"].(string); ok && credentialName.MatchString(name) {
 			if _, has := t["value"].(string); has {
-				t["value"] = "REDACTED"
+				t["value"] = redacted
 			}
 		}
-		for _, x := range t {
-			redact(x)
+		for k, x := range t {
+			t[k] = redact(x)
 		}
+		return t
 	case []any:
-		for _, x := range t {
-			redact(x)
+		for i, x := range t {
+			_, isString := x.(string)
+			if prev, ok := t[max(i-1, 0)].(string); isString && i > 0 && ok && credentialFlagAlone.MatchString(prev) {
+				t[i] = redacted
+				continue
+			}
+			t[i] = redact(x)
 		}
+		return t
+	case string:
+		return redactText(t)
 	}
+	return v
 }
 
 // operatorLogs reads the newest lines of every container of the operator's pods, in any
@@ -226,9 +278,12 @@ services.yaml    its Services
 inventory.json   the GPU inventory of every node (dynamoctl gpus -o json)
 operator.log     the newest %d lines of the operator's containers
 
-Only GET and LIST requests were made. No Secret was read; environment values whose names look
-like credentials (token, secret, password, key, ...) are replaced by REDACTED. Values written
-inline under other names are kept: read the files before sharing them.
+Only GET and LIST requests were made. No Secret was read. Replaced by REDACTED: the values of
+environment variables whose names hold password, pass, pwd, secret, token, key or credential
+(any case, anywhere in the name), passwords in URLs (scheme://user:REDACTED@host), the value
+after a flag whose name holds token, key, password or secret (--api-key, --hf-token=...), and
+NAME=value where NAME looks like a credential, in every file and the operator's log. Values
+written under other names are kept: read the files before sharing them.
 `, g.Namespace, g.Name, explain.SchemaVersion, operatorLogLines)
 	if len(notes) > 0 {
 		b.WriteString("\nNot included:\n")

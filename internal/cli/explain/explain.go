@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -123,7 +124,21 @@ func (o *Options) Validate() error {
 
 // Run reads what it needs, prints the report, and exits 1 when the graph is not Ready (or does
 // not fit).
-func (o *Options) Run(ctx context.Context) error {
+func (o *Options) Run(ctx context.Context) (err error) {
+	// The bundle's directory first: a local path error is the user's to fix before any wait.
+	if o.Bundle != "" {
+		created, perr := prepareBundle(o.Bundle)
+		if perr != nil {
+			return exit.WithCode(exit.Failure, fmt.Errorf("--bundle: %w", perr))
+		}
+		if created {
+			defer func() {
+				if err != nil {
+					_ = os.Remove(o.Bundle) // only if still empty: a failed run leaves no empty directory
+				}
+			}()
+		}
+	}
 	cfg, err := kube.RESTConfig(o.flags)
 	if err != nil {
 		return exit.WithCode(exit.Unreachable, err)

@@ -244,12 +244,14 @@ which no data moves for --idle-timeout ends with an error.`,
 			for _, s := range res.Stats.Skipped {
 				fmt.Fprintf(c.streams.ErrOut, "skipped %s\n", s)
 			}
-			if res.Stats.Files+res.Stats.Dirs > 0 {
-				fmt.Fprintf(c.streams.Out, "copied %d files, %d directories, %s\n", res.Stats.Files, res.Stats.Dirs, humanBytes(res.Stats.Bytes))
-			}
 			if err != nil {
+				// Not "copied": what arrived before the failure is a note, not the result.
+				if res.Stats.Files+res.Stats.Dirs > 0 {
+					fmt.Fprintf(c.streams.ErrOut, "incomplete: %d files, %d directories, %s written before the copy failed\n", res.Stats.Files, res.Stats.Dirs, humanBytes(res.Stats.Bytes))
+				}
 				return failed(ctx, err)
 			}
+			fmt.Fprintf(c.streams.Out, "copied %d files, %d directories, %s\n", res.Stats.Files, res.Stats.Dirs, humanBytes(res.Stats.Bytes))
 			if verify {
 				fmt.Fprintf(c.streams.Out, "verified %d files (SHA-256)\n", res.Verified)
 			}

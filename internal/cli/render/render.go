@@ -2,8 +2,13 @@
 package render
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	goruntime "runtime"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -77,41 +82,121 @@ func (o *Options) Run() error {
 		return exit.UsageError(fmt.Errorf("-f: %w", err))
 	}
 	cfg := render.Config{NATSAddress: o.NATS, EtcdAddress: o.Etcd, DiscoveryBackend: o.Discovery, MPISSHSecret: o.MPISecret}
-	var all []runtime.Object
+	// Every graph renders before anything is printed (an error prints nothing); then the
+	// output is rendered again and streamed, a batch of documents encoded on every core at a
+	// time — the objects of 20,000 graphs held together took over a gigabyte, their text 200 MB.
 	for _, doc := range docs {
-		if doc.Other != nil {
-			all = append(all, doc.Other)
+		if doc.Graph == nil {
 			continue
 		}
-		d := doc.Graph
-		for _, w := range render.Warnings(d) {
-			fmt.Fprintf(o.streams.ErrOut, "Warning: graph %s: %s\n", d.Name, w)
+		for _, w := range render.Warnings(doc.Graph) {
+			fmt.Fprintf(o.streams.ErrOut, "Warning: graph %s: %s\n", doc.Graph.Name, w)
 		}
-		objs, err := render.Graph(d, cfg)
-		if err != nil {
-			err = fmt.Errorf("%s: graph %s: %w", o.File, d.Name, err)
+		if _, err := render.Graph(doc.Graph, cfg); err != nil {
+			err = fmt.Errorf("%s: graph %s: %w", o.File, doc.Graph.Name, err)
 			var unimplemented *render.UnimplementedError
 			if errors.As(err, &unimplemented) {
 				return exit.WithCode(exit.Failure, err)
 			}
 			return exit.UsageError(err)
 		}
-		all = append(all, objs...)
 	}
-	if format == output.JSON {
-		return output.Encode(o.streams.Out, output.JSON, map[string]any{"apiVersion": "v1", "kind": "List", "items": all})
-	}
-	for i, obj := range all {
-		if i > 0 {
-			fmt.Fprintln(o.streams.Out, "---")
+	w := &streamWriter{out: o.streams.Out, json: format == output.JSON}
+	batch := max(goruntime.GOMAXPROCS(0)*8, 8)
+	for from := 0; from < len(docs); from += batch {
+		part := docs[from:min(from+batch, len(docs))]
+		encoded := make([][][]byte, len(part))
+		errs := make([]error, len(part))
+		var wg sync.WaitGroup
+		for i := range part {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				encoded[i], errs[i] = encodeDocument(part[i], cfg, w.json)
+			}()
 		}
-		b, err := yaml.Marshal(obj)
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		for _, objs := range encoded {
+			for _, b := range objs {
+				if err := w.write(b); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return w.close()
+}
+
+// encodeDocument renders a graph (or takes another document as it is) and encodes each object
+// as JSON or YAML.
+func encodeDocument(doc render.Document, cfg render.Config, asJSON bool) ([][]byte, error) {
+	objs := []runtime.Object{doc.Other}
+	if doc.Graph != nil {
+		var err error
+		if objs, err = render.Graph(doc.Graph, cfg); err != nil {
+			return nil, err
+		}
+	}
+	out := make([][]byte, 0, len(objs))
+	for _, obj := range objs {
+		var b []byte
+		var err error
+		if asJSON {
+			b, err = json.Marshal(obj)
+		} else {
+			b, err = yaml.Marshal(obj)
+		}
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if _, err := o.streams.Out.Write(b); err != nil {
-			return err
-		}
+		out = append(out, b)
 	}
-	return nil
+	return out, nil
+}
+
+// streamWriter writes encoded objects as a YAML stream (--- between documents) or as the
+// items of a JSON List, formatted as output.Encode formats one.
+type streamWriter struct {
+	out   io.Writer
+	json  bool
+	count int
+}
+
+func (s *streamWriter) write(b []byte) error {
+	var err error
+	switch {
+	case s.json:
+		sep := ",\n    "
+		if s.count == 0 {
+			sep = "{\n  \"apiVersion\": \"v1\",\n  \"items\": [\n    "
+		}
+		var ind bytes.Buffer
+		if err = json.Indent(&ind, b, "    ", "  "); err == nil {
+			_, err = io.WriteString(s.out, sep+ind.String())
+		}
+	default:
+		if s.count > 0 {
+			if _, err = io.WriteString(s.out, "---\n"); err != nil {
+				return err
+			}
+		}
+		_, err = s.out.Write(b)
+	}
+	s.count++
+	return err
+}
+
+func (s *streamWriter) close() error {
+	if !s.json {
+		return nil
+	}
+	end := "\n  ],\n  \"kind\": \"List\"\n}\n"
+	if s.count == 0 {
+		end = "{\n  \"apiVersion\": \"v1\",\n  \"items\": [],\n  \"kind\": \"List\"\n}\n"
+	}
+	_, err := io.WriteString(s.out, end)
+	return err
 }
