@@ -25,8 +25,8 @@ func TestEncodeRedacts(t *testing.T) {
 			map[string]any{"name": "MODEL", "value": "keep-2"},
 			map[string]any{"name": "API_KEY", "valueFrom": map[string]any{"secretKeyRef": map[string]any{"name": "s", "key": "k"}}},
 		},
-		"args":    []any{"--model", "keep-3", "--api-key", "sk-separate", "--hf-token=hf_equals", "--block-size", "32"},
-		"command": []any{"/bin/sh", "-c", "export MY_SECRET=shell_x && python3 -m dynamo.vllm --password pw_flag --port 8000"},
+		"args":        []any{"--model", "keep-3", "--api-key", "sk-separate", "--hf-token=hf_equals", "--block-size", "32"},
+		"command":     []any{"/bin/sh", "-c", "export MY_SECRET=shell_x && python3 -m dynamo.vllm --password pw_flag --port 8000"},
 		"tolerations": []any{map[string]any{"key": "nvidia.com/gpu", "operator": "Exists"}},
 	}
 	b, err := encode("x.yaml", obj)

@@ -20,8 +20,8 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/cli"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/get"
-	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
