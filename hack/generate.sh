@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make generate: deepcopy functions and CRDs from the API types' markers, RBAC from the
-# reconciler's markers, the Helm chart's copies of both (templates/crds/ and files/), and the
+# reconciler's markers, the Helm chart's copies of both (templates/crds/ and files/) and of the
+# graph-author admission policy (config/admission), and the
 # Prometheus Operator's ServiceMonitor/PodMonitor CRDs from its API types (tools/monitoringcrds),
 # which tests install before dry-running the chart's monitors.
 # Usage: hack/generate.sh [CRD_DIR]   (default config/crd/bases)
@@ -17,6 +18,8 @@ hack/tool.sh controller-gen rbac:roleName=dynamo-operator paths=./internal/contr
 rm -rf charts/dynamo-operator/templates/crds
 hack/chart-crds.sh config/crd/bases charts/dynamo-operator/templates/crds
 cp config/rbac/role.yaml charts/dynamo-operator/files/operator-role.yaml
+# The graph-author admission policy: one source (config/admission), the chart names and binds it.
+cp config/admission/graph-author-policy.yaml charts/dynamo-operator/files/graph-author-policy.yaml
 # ServiceMonitor and PodMonitor only: the chart renders no other Prometheus Operator kind.
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 hack/monitoring-crds.sh "$tmp"

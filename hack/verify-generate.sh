@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fails when the generated deepcopy functions, CRDs, RBAC or the chart's copies of them are stale.
+# Fails when the generated deepcopy functions, CRDs, RBAC or the chart's copies of them (and of
+# the graph-author policy) are stale.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -14,6 +15,7 @@ diff -ru config/rbac "$tmp/rbac" || { echo "RBAC is stale: run 'make generate'" 
 hack/chart-crds.sh config/crd/bases "$tmp/chart-crds"
 diff -ru charts/dynamo-operator/templates/crds "$tmp/chart-crds" || { echo "the chart's CRDs are stale: run 'make generate'" >&2; exit 1; }
 diff -u config/rbac/role.yaml charts/dynamo-operator/files/operator-role.yaml || { echo "the chart's operator role is stale: run 'make generate'" >&2; exit 1; }
+diff -u config/admission/graph-author-policy.yaml charts/dynamo-operator/files/graph-author-policy.yaml || { echo "the chart's graph-author policy is stale: run 'make generate'" >&2; exit 1; }
 hack/monitoring-crds.sh "$tmp/mon"
 for f in config/thirdparty/prometheus-operator/*.yaml; do
   diff -u "$f" "$tmp/mon/$(basename "$f")" || { echo "$f is stale: run 'make generate'" >&2; exit 1; }

@@ -13,4 +13,7 @@ const (
 	// ReasonWaitingForCapacity (of Ready): the graph waits for capacity
 	// (AnnotationWaitForCapacity) and its change, which does not fit, is not applied.
 	ReasonWaitingForCapacity = "WaitingForCapacity"
+	// ReasonMultinodeUnavailable (of Ready): the graph has a multi-node service and the cluster
+	// does not serve LeaderWorkerSets; nothing of it is applied.
+	ReasonMultinodeUnavailable = "MultinodeUnavailable"
 )

@@ -33,7 +33,7 @@ const (
 	ReasonIgnoredField = "IgnoredField"
 	// ReasonMultinodeUnavailable: the graph has a multi-node service and the cluster does not
 	// serve the LeaderWorkerSet API; nothing of the graph is applied.
-	ReasonMultinodeUnavailable = "MultinodeUnavailable"
+	ReasonMultinodeUnavailable = v1alpha1.ReasonMultinodeUnavailable
 
 	StateInitializing = "initializing"
 	StatePending      = "pending"

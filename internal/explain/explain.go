@@ -212,9 +212,14 @@ func explainService(in Live, name string, pods []corev1.Pod) Service {
 	out.Chain = append(out.Chain, serviceLink(g, name))
 	verdict := diagnose.Service(spec, in.Deployments[name], in.LeaderWorkerSets[name], pods, in.MissingPVCs)
 	var owners []string // the objects whose events belong to this chain
+	noLWS := operatorReason(g) == v1alpha1.ReasonMultinodeUnavailable
 	if size := render.NodeCount(spec); size > 1 {
 		if l := in.LeaderWorkerSets[name]; l == nil {
-			out.Chain = append(out.Chain, Link{Kind: LinkLeaderWorkerSet, Name: render.LeaderWorkerSetName(g, name), Summary: "not found"})
+			summary := "not found"
+			if noLWS {
+				summary = "not created: this cluster does not serve LeaderWorkerSets (leaderworkerset.x-k8s.io/v1)"
+			}
+			out.Chain = append(out.Chain, Link{Kind: LinkLeaderWorkerSet, Name: render.LeaderWorkerSetName(g, name), Summary: summary})
 		} else {
 			out.Chain = append(out.Chain, Link{Kind: LinkLeaderWorkerSet, Name: l.Name,
 				Summary: fmt.Sprintf("%d/%d groups of %d pods ready, %d updated", l.Status.ReadyReplicas, want, size, l.Status.UpdatedReplicas)})
@@ -260,7 +265,28 @@ func explainService(in Live, name string, pods []corev1.Pod) Service {
 	}
 	out.Remediation = remedy(remedyInput{graph: g, service: name, verdict: verdict, pod: problem, nodes: view,
 		missingPVCs: in.MissingPVCs})
+	if noLWS && verdict.Reason == diagnose.ReasonNotCreated {
+		// The operator applies nothing of a graph with a multi-node service on a cluster
+		// without LeaderWorkerSet: every service waits on that, not on the operator running.
+		out.Remediation = lwsRemedy(name, render.NodeCount(spec) > 1)
+	}
 	return out
+}
+
+// operatorReason is the reason of the graph's Ready condition ("" without one).
+func operatorReason(g *v1alpha1.DynamoGraphDeployment) string {
+	if c := meta.FindStatusCondition(g.Status.Conditions, "Ready"); c != nil {
+		return c.Reason
+	}
+	return ""
+}
+
+// lwsRemedy is what a service of a graph held for want of LeaderWorkerSet needs.
+func lwsRemedy(svc string, multinode bool) string {
+	if multinode {
+		return fmt.Sprintf("%s is multi-node: it runs as a LeaderWorkerSet, which this cluster does not serve — install LeaderWorkerSet (https://lws.sigs.k8s.io, v0.8 or later) and restart dynamo-operator, or remove its multinode", svc)
+	}
+	return fmt.Sprintf("nothing of the graph is applied while its multi-node services wait for LeaderWorkerSet, %s included: install LeaderWorkerSet (https://lws.sigs.k8s.io) and restart dynamo-operator, or remove multinode from them", svc)
 }
 
 // needsNodes: only a pod the scheduler could not place is explained by the nodes.

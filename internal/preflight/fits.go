@@ -2,10 +2,12 @@ package preflight
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -78,7 +80,11 @@ func PlaceGraphs(ctx context.Context, cs kubernetes.Interface, inv inventory.Inv
 			graphNS = ns
 		}
 		got, err := Admitted(ctx, cs, graphNS, spec)
-		if err != nil {
+		switch {
+		case IsMissingNamespace(err):
+			f.AdmissionNote = fmt.Sprintf("admission not simulated: namespace %q does not exist, so its defaults (tolerations, node selectors) are not known", graphNS)
+			return spec
+		case err != nil:
 			f.AdmissionNote = fmt.Sprintf("admission not simulated: %s", oneLine(err))
 			return spec
 		}
@@ -169,6 +175,17 @@ func checkFits(ctx context.Context, e *Env) Outcome {
 	}
 	return Outcome{Status: Pass, Detail: fmt.Sprintf("%s fits: %s; %d of %d free GPUs used%s",
 		strings.Join(names, ", "), strings.Join(parts, ", "), total, inv.Totals.Free, admitNote)}
+}
+
+// IsMissingNamespace: err is the API server's answer that the namespace of the request does not
+// exist (a dry run in a namespace not created yet).
+func IsMissingNamespace(err error) bool {
+	var status apierrors.APIStatus
+	if !apierrors.IsNotFound(err) || !errors.As(err, &status) {
+		return false
+	}
+	d := status.Status().Details
+	return d != nil && d.Kind == "namespaces"
 }
 
 // Admitted sends the pod spec through the cluster's admission chain with a server-side dry

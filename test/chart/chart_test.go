@@ -122,7 +122,8 @@ func TestLintAndTemplate(t *testing.T) {
 	// with a PodDisruptionBudget, secure metrics with their two ClusterRoles.
 	def := render(t)
 	if got := kinds(def); !slices.Equal(got, []string{"ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding",
-		"CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount"}) {
+		"CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount",
+		"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}) {
 		t.Errorf("default kinds: %v", got)
 	}
 	for _, o := range def {
@@ -144,7 +145,7 @@ func TestLintAndTemplate(t *testing.T) {
 			}
 		}
 	}
-	if got := kinds(render(t, "crds.install=false", "replicaCount=1", "metrics.secure=false")); !slices.Equal(got, []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"}) {
+	if got := kinds(render(t, "crds.install=false", "replicaCount=1", "metrics.secure=false", "graphAuthorPolicy.enabled=false")); !slices.Equal(got, []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"}) {
 		t.Errorf("kinds without CRDs, with one replica (no PDB) and plain metrics: %v", got)
 	}
 	for _, o := range render(t, "crds.keep=false") {
@@ -153,8 +154,46 @@ func TestLintAndTemplate(t *testing.T) {
 		}
 	}
 	ns := render(t, "namespaced=true", "metrics.secure=false", "nats.address=nats://nats:4222", "tracing.otlpEndpoint=http://tempo.monitoring:4317")
-	if got := kinds(ns); !slices.Equal(got, []string{"CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount"}) {
+	if got := kinds(ns); !slices.Equal(got, []string{"CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount",
+		"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}) {
 		t.Errorf("namespaced kinds: %v", got)
+	}
+	// The graph-author policy: config/admission's, named after the release; a new install (and
+	// helm template) denies, Warn warns and audits, a namespaced install binds its namespace.
+	binding := func(objs []*unstructured.Unstructured) *unstructured.Unstructured {
+		for _, o := range objs {
+			if o.GetKind() == "ValidatingAdmissionPolicyBinding" {
+				return o
+			}
+		}
+		t.Fatal("no ValidatingAdmissionPolicyBinding")
+		return nil
+	}
+	actions := func(b *unstructured.Unstructured) string {
+		a, _, _ := unstructured.NestedStringSlice(b.Object, "spec", "validationActions")
+		return strings.Join(a, ",")
+	}
+	if b := binding(def); actions(b) != "Deny" || b.GetName() != "dynamo-dynamo-operator-graph-author" {
+		t.Errorf("default binding %s: %s, want Deny", b.GetName(), actions(b))
+	}
+	if b := binding(render(t, "graphAuthorPolicy.action=Warn")); actions(b) != "Warn,Audit" {
+		t.Errorf("action=Warn: %s", actions(b))
+	}
+	if sel, _, _ := unstructured.NestedStringMap(binding(ns).Object, "spec", "matchResources", "namespaceSelector", "matchLabels"); sel["kubernetes.io/metadata.name"] != "dynamo-system" {
+		t.Errorf("namespaced binding selects %v, want the release namespace", sel)
+	}
+	policyFile, err := os.ReadFile(filepath.Join(root, "config", "admission", "graph-author-policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{}
+	if err := yaml.Unmarshal(policyFile, &want); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range def {
+		if o.GetKind() == "ValidatingAdmissionPolicy" && fmt.Sprint(o.Object["spec"]) != fmt.Sprint(want["spec"]) {
+			t.Errorf("the chart's policy differs from config/admission's:\n%v\n%v", o.Object["spec"], want["spec"])
+		}
 	}
 	for _, o := range ns {
 		if o.GetKind() != "Deployment" {

@@ -128,6 +128,24 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		t.Errorf("the graph after the upgrade: %v (uid %v, was %v)", err, after, g.GetUID())
 	}
 
+	// The graph-author policy: a new install denies (auto), an upgrade keeps denying; turned
+	// off and on again — as an upgrade from a chart without it — it only warns.
+	policyActions := func() string {
+		b, err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Get(ctx, sa+"-graph-author", metav1.GetOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		return fmt.Sprint(b.Spec.ValidationActions)
+	}
+	if got := policyActions(); got != "[Deny]" {
+		t.Errorf("graph-author binding after install and upgrade: %s, want Deny", got)
+	}
+	helm(t, "upgrade", "dynamo", v2, "--kubeconfig", kc, "-n", ns, "--reuse-values", "--set", "graphAuthorPolicy.enabled=false")
+	helm(t, "upgrade", "dynamo", v2, "--kubeconfig", kc, "-n", ns, "--reuse-values", "--set", "graphAuthorPolicy.enabled=true")
+	if got := policyActions(); got != "[Warn Audit]" {
+		t.Errorf("graph-author binding after an upgrade that adds it: %s, want Warn,Audit", got)
+	}
+
 	// Uninstall: the operator and its RBAC go; CRDs, graphs, their Deployments and claims stay.
 	helm(t, "uninstall", "dynamo", "--kubeconfig", kc, "-n", ns, "--wait", "--timeout", "3m")
 	if _, err := cs.AppsV1().Deployments(ns).Get(ctx, sa, metav1.GetOptions{}); !apierrors.IsNotFound(err) {

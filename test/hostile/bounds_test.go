@@ -178,6 +178,13 @@ func TestGraphsBeyondTheCluster(t *testing.T) {
 		t.Errorf("operator peak RSS %d MiB, want at most %d MiB", hwm>>20, operatorRSS>>20)
 	}
 
+	multi := graph("others", "multi", "Frontend", "Decode")
+	multi.Spec.Services["Decode"].ComponentType = v1alpha1.ComponentWorker
+	multi.Spec.Services["Decode"].Multinode = &v1alpha1.MultinodeSpec{NodeCount: 2}
+	multi.Spec.Services["Decode"].Resources = &v1alpha1.Resources{Limits: &v1alpha1.ResourceItem{GPU: "1"}}
+	must(t, cl.Create(ctx, multi))
+	waitReason(t, cl, "others", "multi", controller.ReasonMultinodeUnavailable, "")
+
 	// The CLI on the same graphs: a plan of the stored graph is bounded; files and flags beyond
 	// the bounds are refused before anything is read.
 	file := filepath.Join(t.TempDir(), "huge.yaml")
@@ -197,6 +204,11 @@ func TestGraphsBeyondTheCluster(t *testing.T) {
 		{[]string{"preflight", "-f", file}, 2, "150000"},
 		{[]string{"plan", "-f", small, "--replicas", "Worker=2147483647"}, 2, "at most 150000"},
 		{[]string{"plan", "-f", small, "--add-nodes", "h100=1000000"}, 2, "at most 5000"},
+		// A namespace that does not exist is said, not blamed on the nodes' taints.
+		{[]string{"plan", "-f", small, "-n", "nope"}, 1, `namespace "nope" does not exist`},
+		// A multi-node graph on a cluster without LeaderWorkerSet: both name what is missing.
+		{[]string{"plan", "dgd/multi", "-n", "others"}, 0, "which this cluster does not serve"},
+		{[]string{"explain", "dgd/multi", "-n", "others"}, 1, "install LeaderWorkerSet"},
 	} {
 		r := clitest.Run(t, dynamoctl, 2*time.Minute, env, tc.args...)
 		name := strings.Join(tc.args, " ")

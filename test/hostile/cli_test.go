@@ -143,6 +143,24 @@ func TestUnreachableClusters(t *testing.T) {
 func TestHostileManifestFiles(t *testing.T) {
 	big := filepath.Join(t.TempDir(), "big.yaml")
 	must(t, os.WriteFile(big, []byte("metadata:\n  name: "+strings.Repeat("x", 1<<20)+"\n"), 0o644))
+	scalar := filepath.Join(t.TempDir(), "scalar.yaml")
+	must(t, os.WriteFile(scalar, []byte("just a string\n"), 0o644))
+	wrongType := filepath.Join(t.TempDir(), "spec42.yaml")
+	must(t, os.WriteFile(wrongType, []byte("apiVersion: nvidia.com/v1alpha1\nkind: DynamoGraphDeployment\nmetadata: {name: x}\nspec: 42\n"), 0o644))
+	// A scalar document, or a field of the wrong type, is said in a user's words (it was Go's:
+	// "json: cannot unmarshal string into Go value of type map[string]interface {}").
+	for name, tc := range map[string]struct{ file, says string }{
+		"a scalar document": {scalar, "a document that is a string, not an object with apiVersion and kind"},
+		"spec of a number":  {wrongType, "spec in body must be of type object"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := clitest.Run(t, dynamoctl, time.Minute, nil, "render", "-f", tc.file)
+			if r.Code != 2 || !strings.Contains(r.Stderr, tc.says) || strings.Contains(r.Stderr, "Go value") || strings.Contains(r.Stderr, "Go struct") {
+				t.Errorf("exit %d, want 2 saying %q:\n%s", r.Code, tc.says, r.Stderr)
+			}
+		})
+	}
 	cases := map[string][]string{
 		"/dev/zero":            {"render", "-f", "/dev/zero"},
 		"a 1 MB document":      {"render", "-f", big},

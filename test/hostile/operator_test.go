@@ -193,6 +193,24 @@ func TestOperatorHostile(t *testing.T) {
 		}
 	})
 
+	t.Run("explain with partial RBAC still explains", func(t *testing.T) {
+		// A viewer who may read graphs, Deployments, pods and events but not ReplicaSets.
+		_, err := cs.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "partial-viewer"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"nvidia.com", "apps", ""}, Resources: []string{"dynamographdeployments", "deployments", "pods", "events"},
+				Verbs: []string{"get", "list"}}}}, metav1.CreateOptions{})
+		must(t, err)
+		_, err = cs.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "partial-viewer"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "partial-viewer"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "viewer"}}}, metav1.CreateOptions{})
+		must(t, err)
+		must(t, cl.Create(ctx, graph(ns, "partial")))
+		waitReason(t, cl, ns, "partial", controller.ReasonAllResourcesReady, "")
+		r := clitest.Run(t, dynamoctl, time.Minute, []string{"KUBECONFIG=" + c.KubeconfigPath()}, "explain", "dgd/partial", "-n", ns, "--as", "viewer")
+		if r.Code != 0 || !strings.Contains(r.Stdout, "partial") || !strings.Contains(r.Stdout, "replicasets not read") {
+			t.Errorf("explain as a viewer without replicasets: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+	})
+
 	t.Run("a restricted namespace says why no pod starts", func(t *testing.T) {
 		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "locked",
 			Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}, metav1.CreateOptions{})

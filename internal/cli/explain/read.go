@@ -60,6 +60,15 @@ func newClients(cfg *rest.Config) (clients, error) {
 type liveRead struct {
 	explain.Live
 	raw *unstructured.Unstructured
+	// notesMu guards Notes: reads that run together add to them.
+	notesMu sync.Mutex
+}
+
+// addNote adds a note to the report (safe from concurrent reads).
+func (in *liveRead) addNote(note string) {
+	in.notesMu.Lock()
+	in.Notes = append(in.Notes, note)
+	in.notesMu.Unlock()
 }
 
 // readLive reads a graph and what explains it, in two rounds of concurrent requests: the
@@ -103,12 +112,21 @@ func readChildren(ctx context.Context, c clients, in *liveRead) error {
 	g := in.Graph
 	graphLabel := labels.SelectorFromSet(labels.Set{v1alpha1.LabelGraphDeploymentName: g.Name}).String()
 	var mu sync.Mutex
+	// A read the user's RBAC forbids is a note on the report, not the end of it: what could be
+	// read still explains (partial RBAC printed no report at all).
+	denied := func(what string, err error) bool {
+		if !apierrors.IsForbidden(err) {
+			return false
+		}
+		in.addNote(fmt.Sprintf("%s not read, so not shown or counted below (forbidden: %s)", what, oneLine(err)))
+		return true
+	}
 	eg, ctx := errgroup.WithContext(ctx)
 	for _, name := range render.ServiceNames(g) {
 		if render.NodeCount(g.Spec.Services[name]) > 1 {
 			eg.Go(func() error {
 				u, err := c.dyn.Resource(lwsResource).Namespace(g.Namespace).Get(ctx, render.LeaderWorkerSetName(g, name), metav1.GetOptions{})
-				if apierrors.IsNotFound(err) {
+				if apierrors.IsNotFound(err) || denied("leaderworkerset "+render.LeaderWorkerSetName(g, name), err) {
 					return nil // not created; a cluster without LWS answers 404 as well
 				}
 				if err != nil {
@@ -127,7 +145,7 @@ func readChildren(ctx context.Context, c clients, in *liveRead) error {
 		}
 		eg.Go(func() error {
 			d, err := c.cs.AppsV1().Deployments(g.Namespace).Get(ctx, render.ChildName(g, name), metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
+			if apierrors.IsNotFound(err) || denied("deployment "+render.ChildName(g, name), err) {
 				return nil
 			}
 			if err != nil {
@@ -141,6 +159,9 @@ func readChildren(ctx context.Context, c clients, in *liveRead) error {
 	}
 	eg.Go(func() error {
 		list, err := c.cs.AppsV1().ReplicaSets(g.Namespace).List(ctx, metav1.ListOptions{LabelSelector: graphLabel})
+		if denied("replicasets", err) {
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("list replicasets: %w", err)
 		}
@@ -149,6 +170,9 @@ func readChildren(ctx context.Context, c clients, in *liveRead) error {
 	})
 	eg.Go(func() error {
 		list, err := c.cs.CoreV1().Pods(g.Namespace).List(ctx, metav1.ListOptions{LabelSelector: graphLabel})
+		if denied("pods", err) {
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("list pods: %w", err)
 		}
@@ -162,6 +186,7 @@ func readChildren(ctx context.Context, c clients, in *liveRead) error {
 		eg.Go(func() error {
 			_, err := c.cs.CoreV1().PersistentVolumeClaims(g.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
 			switch {
+			case denied("persistentvolumeclaim "+p.Name, err):
 			case apierrors.IsNotFound(err):
 				mu.Lock()
 				in.MissingPVCs = append(in.MissingPVCs, p.Name)
@@ -209,7 +234,7 @@ func readEvents(ctx context.Context, c clients, in *liveRead, objects []string) 
 		return err
 	}
 	if denied != nil {
-		in.Notes = append(in.Notes, "events not shown: "+oneLine(denied))
+		in.addNote("events not shown: " + oneLine(denied))
 	}
 	return nil
 }
@@ -219,7 +244,7 @@ func readEvents(ctx context.Context, c clients, in *liveRead, objects []string) 
 func readGraphEvents(ctx context.Context, c clients, in *liveRead) error {
 	list, err := c.cs.CoreV1().Events(in.Graph.Namespace).List(ctx, metav1.ListOptions{})
 	if apierrors.IsForbidden(err) {
-		in.Notes = append(in.Notes, "events not shown: "+oneLine(err))
+		in.addNote("events not shown: " + oneLine(err))
 		return nil
 	}
 	if err != nil {
@@ -246,7 +271,7 @@ func readNodes(ctx context.Context, c clients, in *liveRead, questions []explain
 	// ResourceVersion 0: served from the API server's cache; a second-old view is enough here.
 	list, err := c.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: sel, ResourceVersion: "0"})
 	if apierrors.IsForbidden(err) {
-		in.Notes = append(in.Notes, "nodes not shown: "+oneLine(err))
+		in.addNote("nodes not shown: " + oneLine(err))
 		return nil
 	}
 	if err != nil {
@@ -262,7 +287,7 @@ func readNodes(ctx context.Context, c clients, in *liveRead, questions []explain
 	for _, q := range questions {
 		err := readUsage(ctx, c, nodes, explain.PlanUsage(q.Spec, q.Scheduler, nodes.Items))
 		if apierrors.IsForbidden(err) {
-			in.Notes = append(in.Notes, "nodes not shown: "+oneLine(err))
+			in.addNote("nodes not shown: " + oneLine(err))
 			return nil
 		}
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -22,6 +23,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/dgd"
@@ -294,9 +296,14 @@ func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *v1alpha1
 		g.Namespace = o.namespace
 	}
 	var admissionNote string
+	var missingNS error
 	admit := func(ns, _ string, spec *corev1.PodSpec) *corev1.PodSpec {
 		got, err := preflight.Admitted(ctx, cs, ns, spec)
-		if err != nil {
+		switch {
+		case preflight.IsMissingNamespace(err):
+			missingNS = err
+			return spec
+		case err != nil:
 			admissionNote = "planned without the cluster's admission defaults (" + oneLine(err) + ")"
 			return spec
 		}
@@ -334,6 +341,11 @@ func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *v1alpha1
 	if err != nil {
 		return plan.Report{}, exit.UsageError(fmt.Errorf("render: %w", err))
 	}
+	if missingNS != nil {
+		// Its admission defaults (tolerations, node selectors) decide where the pods may go: a
+		// plan without them would blame the nodes ("no node tolerates") for a missing namespace.
+		return plan.Report{}, exit.WithCode(exit.Failure, fmt.Errorf("namespace %q does not exist: create it, then plan (its admission decides where pods may go)", g.Namespace))
+	}
 	if listErr != nil {
 		return plan.Report{}, listErr
 	}
@@ -347,7 +359,20 @@ func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *v1alpha1
 	if admissionNote != "" {
 		rep.Notes = append(rep.Notes, admissionNote)
 	}
+	if render.HasMultinode(g) && !servesLWS(cs) {
+		rep.Notes = append([]string{"multi-node services run as LeaderWorkerSets (leaderworkerset.x-k8s.io/v1), which this cluster does not serve: the operator applies nothing of this graph until LeaderWorkerSet is installed (https://lws.sigs.k8s.io); placed here as they would be"}, rep.Notes...)
+	}
 	return rep, nil
+}
+
+// servesLWS reports whether the cluster serves LeaderWorkerSets (true when discovery cannot
+// tell: no note rather than a wrong one).
+func servesLWS(cs kubernetes.Interface) bool {
+	list, err := cs.Discovery().ServerResourcesForGroupVersion(lwsv1.GroupVersion.String())
+	if err != nil {
+		return !apierrors.IsNotFound(err)
+	}
+	return slices.ContainsFunc(list.APIResources, func(r metav1.APIResource) bool { return r.Name == "leaderworkersets" })
 }
 
 // getClusterScoped reads a ClusterTopology with the dynamic client.
