@@ -1,11 +1,16 @@
 package cli
 
 import (
+	"bytes"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra/doc"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 )
 
 // GenerateDocs writes the Markdown reference of every command into dir (docs/cli). Defaults that
@@ -20,5 +25,18 @@ func GenerateDocs(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	return doc.GenMarkdownTree(root, dir)
+	if err := doc.GenMarkdownTree(root, dir); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "exit-codes.md"), exitCodesPage(), 0o644)
+}
+
+// exitCodesPage is docs/cli/exit-codes.md: every command's codes, from the exit package.
+func exitCodesPage() []byte {
+	var b bytes.Buffer
+	b.WriteString("# dynamoctl exit codes\n\nEvery command exits with one of these; each command's help says which it uses.\n\n| code | meaning |\n|---|---|\n")
+	for _, m := range exit.Meanings {
+		fmt.Fprintf(&b, "| %d | %s |\n", m.Code, m.Meaning)
+	}
+	return b.Bytes()
 }

@@ -1,7 +1,6 @@
 package placement
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
 	"math"
@@ -131,13 +130,7 @@ func scanFirstFit(nodes []Node, demands []Demand) map[string]map[string]int64 {
 		free[i] = maps.Clone(n.Free)
 	}
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(nodes[a].Node.Name, nodes[b].Node.Name) })
-	ds := slices.Clone(demands)
-	slices.SortStableFunc(ds, func(a, b Demand) int {
-		if c := cmp.Compare(gpus(b.Requests)*groupSize(b), gpus(a.Requests)*groupSize(a)); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Service, b.Service)
-	})
+	ds := firstFitOrder(demands)
 	out := map[string]map[string]int64{}
 	for _, d := range ds {
 		per := map[string]int64{}
@@ -179,4 +172,26 @@ func scanFirstFit(nodes []Node, demands []Demand) map[string]map[string]int64 {
 		out[d.Service+"#"] = placed
 	}
 	return out
+}
+
+// BenchmarkPlaceBound is what DefaultWork costs: first fit of pods that ask for nothing (only
+// the budget bounds them) on 2,000 nodes, one full budget per iteration; and a 2³¹−1-replica
+// service, which the capacity bound ends before the search builds anything.
+func BenchmarkPlaceBound(b *testing.B) {
+	nodes := cluster(2000, 8)
+	b.Run("budget", func(b *testing.B) {
+		free := []Demand{{Service: "x", Replicas: math.MaxInt32}}
+		for b.Loop() {
+			if r := Place(nodes, free); !r.Stopped {
+				b.Fatal("not stopped")
+			}
+		}
+	})
+	b.Run("beyond-capacity", func(b *testing.B) {
+		huge := []Demand{{Service: "w", Replicas: math.MaxInt32, Requests: map[string]int64{gpu: 1, "pods": 1}}}
+		for b.Loop() {
+			_ = Search(nodes, huge, DefaultSearchBudget)
+			_ = Place(nodes, huge)
+		}
+	})
 }

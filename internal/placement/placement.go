@@ -132,13 +132,7 @@ func PlaceWithin(nodes []Node, demands []Demand, work int64) Result {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(nodes[a].Node.Name, nodes[b].Node.Name) })
-	ds := slices.Clone(demands)
-	slices.SortStableFunc(ds, func(a, b Demand) int {
-		if c := cmp.Compare(gpus(b.Requests)*groupSize(b), gpus(a.Requests)*groupSize(a)); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Service, b.Service)
-	})
+	ds := firstFitOrder(demands)
 	ip := newInterPod(nodes, ds)
 	res := Result{Work: int64(len(nodes))}
 	for _, di := range ip.order(indexes(len(ds))) {
@@ -200,6 +194,19 @@ func PlaceWithin(nodes []Node, demands []Demand, work int64) Result {
 		res.Services = append(res.Services, sr)
 	}
 	return res
+}
+
+// firstFitOrder is the order first fit places services in: most GPUs per replica first, then
+// by name (a copy; demands is not changed).
+func firstFitOrder(demands []Demand) []Demand {
+	ds := slices.Clone(demands)
+	slices.SortStableFunc(ds, func(a, b Demand) int {
+		if c := cmp.Compare(gpus(b.Requests)*groupSize(b), gpus(a.Requests)*groupSize(a)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Service, b.Service)
+	})
+	return ds
 }
 
 // setRoom records, after placement, the most of the service's first resource free on one of

@@ -13,6 +13,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -33,7 +34,6 @@ func TestGraphAuthorPolicy(t *testing.T) {
 	admin := c.Client()
 	ctx := t.Context()
 	devclustertest.InstallCRDs(t, c.RESTConfig(), controllertest.CRDPath())
-	installGraphAuthorPolicy(t, c.RESTConfig())
 	const ns = "team"
 	_, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 	must(t, err)
@@ -84,6 +84,23 @@ func TestGraphAuthorPolicy(t *testing.T) {
 			t.Errorf("%s: %v, want admitted", what, err)
 		}
 	}
+	// The route: alice may not create a pod, yet a graph of hers is admitted — and the operator
+	// would make its pods (e90b405, which had no policy).
+	_, err = admin.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	must(t, err)
+	aliceCfg := rest.CopyConfig(c.RESTConfig())
+	aliceCfg.Impersonate = rest.ImpersonationConfig{UserName: "alice", Groups: []string{"system:authenticated"}}
+	aliceCS, err := kubernetes.NewForConfig(aliceCfg)
+	must(t, err)
+	_, err = aliceCS.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if !apierrors.IsForbidden(err) {
+		t.Fatalf("alice creates a pod: %v, want Forbidden (the case is wrong)", err)
+	}
+	allowed("alice's graph without the policy (the deputy route)", as("alice").Create(ctx, graph(ns, "alice"), client.DryRunAll))
+
+	installGraphAuthorPolicy(t, c.RESTConfig())
 	// The policy takes a moment to be loaded by the API server: alice's first refusal waits.
 	controllertest.Eventually(t, "alice refused", 30*time.Second, func(ctx context.Context) (bool, error) {
 		err := as("alice").Create(ctx, graph(ns, "alice"), client.DryRunAll)

@@ -21,6 +21,19 @@ const (
 	Interrupted = 130
 )
 
+// Meanings are what each code means, in order: docs/cli/exit-codes.md is written from them.
+var Meanings = []struct {
+	Code    int
+	Meaning string
+}{
+	{OK, "Done; for a check, everything passed (for `explain`, the graph is Ready; for `plan`, every pod fits)."},
+	{Failure, "The command ran and failed, or found a failing result: a check failed, a graph does not fit or is not Ready, an object does not exist, the API server refused a request (403, 409, …). A path on this machine that cannot be read or written (a `--bundle` directory that is a file, a `pvc cp` destination under a file, a `--dir` that cannot be made) is 1 too: the user's disk, never the cluster."},
+	{Usage, "Bad flags, arguments or input (a manifest the API server would refuse, a bound exceeded such as `plan --replicas` over 150000); nothing was done."},
+	{Unreachable, "The cluster is not configured (no kubeconfig, a `KUBECONFIG` naming no file, a bad `--context`) or cannot be reached (refused, timed out, DNS, TLS)."},
+	{Warnings, "`preflight --strict` found warnings."},
+	{Interrupted, "Stopped by Ctrl-C (SIGINT) or SIGTERM after cleaning up (no temporary pod is left behind). `get dgd -w` ends this way with 0: Ctrl-C is how a watch ends."},
+}
+
 // Error carries an exit code with the error a person reads.
 type Error struct {
 	Code int

@@ -69,11 +69,15 @@ dynamoctl preflight -f places them), and for a service that would not fit, why a
 
 -o json|yaml prints the report (schema dynamo-infra.dev/explain/v1, docs/explain.md).
 --bundle DIR also writes a debug bundle for a bug report: the graph, its children, pods, events,
-the operator's log when it can be read, and the GPU inventory. It only reads from the cluster,
-never reads a Secret, and redacts environment values whose names look like credentials.
+the operator's log when it can be read, and the GPU inventory, into a new or empty directory
+(checked first). It only reads from the cluster, never reads a Secret, and redacts credentials in
+every file: environment values whose names hold password, pass, pwd, secret, token, key or
+credential (any case, anywhere), passwords in URLs, the values of --*token*, --*key*,
+--*password*, --*secret* flags, and NAME=value with such a NAME. A read your RBAC forbids is a
+note in the report, not its end.
 
-Exit codes: 0 Ready (with -f: every GPU pod fits), 1 not Ready (does not fit) or the graph does
-not exist, 2 usage error, 3 cluster unreachable.`,
+Exit codes: 0 Ready (with -f: every GPU pod fits), 1 not Ready (does not fit), the graph does not
+exist, or the bundle's directory cannot be written, 2 usage error, 3 cluster unreachable.`,
 		Example: `  dynamoctl explain dgd/vllm-disagg
   dynamoctl explain dgd vllm-disagg -n inference -o yaml
   dynamoctl explain -f graph.yaml
@@ -91,7 +95,7 @@ not exist, 2 usage error, 3 cluster unreachable.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.File, "filename", "f", "", "Explain the graph in this file (not applied yet) as a plan; - for stdin")
-	f.StringVar(&o.Bundle, "bundle", "", "Also write a debug bundle into this directory (created; must be empty)")
+	f.StringVar(&o.Bundle, "bundle", "", "Also write a debug bundle into this directory (created, or empty; credentials redacted)")
 	_ = cmd.MarkFlagDirname("bundle")
 	f.BoolVar(&o.ReadNodes, "read-nodes", false, "For a service short of GPUs, read the nodes and their pods now instead of the operator's figure in the graph's status")
 	o.out = output.AddFlag(cmd, output.Text, output.JSON, output.YAML)

@@ -259,7 +259,7 @@ func TestExplainReadyPlanAndBundle(t *testing.T) {
 	ctx := context.Background()
 	kubeconfig := c.KubeconfigPath()
 	g := controllertest.CreateGraph(t, cl, graph("fine", "default", "      resources: {limits: {gpu: \"2\"}}\n"+
-		"      extraPodSpec:\n        mainContainer:\n          image: registry.example/frontend:1\n          env: [{name: HF_TOKEN, value: hf_very_secret}, {name: DYN_TOKENIZER, value: keep-me}]\n"))
+		"      extraPodSpec:\n        mainContainer:\n          image: registry.example/frontend:1\n          env: [{name: HF_TOKEN, value: hf_very_secret}, {name: DYN_LOG, value: keep-me}]\n"))
 	waitStatus(t, cl, client.ObjectKeyFromObject(g), func(d *v1alpha1.DynamoGraphDeployment) error {
 		if d.Status.State != "successful" {
 			return fmt.Errorf("state %q", d.Status.State)

@@ -67,7 +67,9 @@ context's), of every namespace (-A), or by name, with what their status says: Re
 (initializing, pending, successful, failed), services with all replicas ready out of all, the
 Ready condition's reason, and age. -o wide adds the backend and each service's ready replicas
 (groups, for a multi-node service); -o json|yaml prints the graphs. -w keeps watching and prints
-a row for every change, until Ctrl-C (exit 0).
+a row for every change, until Ctrl-C (exit 0): when the API server ends the watch (its timeout, a
+restart) it watches again from the last version seen, and lists again, printing what changed,
+when that version is too old. --request-timeout bounds each request, not the watch.
 
 Exit codes: 0 listed, 1 a named graph does not exist (the others are printed) or the cluster
 serves no DynamoGraphDeployments, 2 usage error, 3 cluster unreachable.`,

@@ -79,22 +79,28 @@ take a node each. A topologyConstraint packs the pods in one domain (rack, NVLin
 as the operator renders it; the plan tries the domains tightest first and says which it packs in.
 
 Graphs of up to 64 pods on up to 500 candidate nodes are searched exactly: "does not fit" means
-no placement exists. Beyond that the plan is a heuristic and says so. Among placements, the plan
-prefers the one that keeps whole nodes free (best fit) and reports the GPUs it strands on partly
-used nodes.
+no placement exists. Beyond that the plan is a heuristic and says so (a service with more pods
+than its candidate nodes could ever hold is proven not to fit at any size). Among placements, the
+plan prefers the one that keeps whole nodes free (best fit) and reports the GPUs it strands on
+partly used nodes. A plan's work is bounded by the cluster (20 million node visits at most): one
+that runs out says so, and exits 1.
 
 A graph on the cluster (dgd/NAME) is planned as a change: its own pods do not count against it.
 For each GPU Deployment the plan also checks its rolling update: whether its surge pods fit beside
 the old ones, and if not, whether the update proceeds or stalls.
 
-What if: --replicas SERVICE=N changes a service's replicas; --add-nodes KIND=COUNT adds nodes of
-a dev-cluster kind (the kinds dynamoctl dev cluster up --profile takes) as if they had joined.
+What if: --replicas SERVICE=N changes a service's replicas (at most 150000); --add-nodes
+KIND=COUNT adds nodes of a dev-cluster kind (the kinds dynamoctl dev cluster up --profile takes)
+as if they had joined (at most 5000 in all).
 
-Not checked: inter-pod affinity other than the topologyConstraint's, topology spread constraints
-and volume topology (the plan says when a pod has them), and pods that are Pending but not yet
-bound (they hold nothing yet).
+Required pod affinity, pod anti-affinity (both ways) and topology spread are checked against the
+pods they could count. Not checked: pod (anti-)affinity terms that select namespaces by label
+(the plan says when a pod has them), volume topology, and pods that are Pending but not yet bound
+(they hold nothing yet). A graph in a namespace that does not exist is not planned (its admission
+decides where pods may go).
 
-Exit codes: 0 every pod fits, 1 some do not, 2 usage error, 3 cluster unreachable.`,
+Exit codes: 0 every pod fits, 1 some do not (or the plan stopped, or the graph or its namespace
+does not exist), 2 usage error, 3 cluster unreachable.`,
 		Example: `  dynamoctl plan -f graph.yaml
   dynamoctl plan dgd/vllm-disagg -n inference
   dynamoctl plan dgd/vllm-disagg --replicas decode=4 --add-nodes h100=2 -o yaml`,
