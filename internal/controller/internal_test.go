@@ -321,3 +321,19 @@ func TestSchedulablePlacementSummary(t *testing.T) {
 		t.Errorf("condition %s %s:\n%s\nwant\n%s", c.Status, c.Reason, c.Message, want)
 	}
 }
+
+// A plan that ran out of its work budget is no verdict: Unknown, and the graph is not held
+// (it would have been held as "proven" before, or killed the operator planning it).
+func TestSchedulableUnfinishedPlan(t *testing.T) {
+	rep := plan.Report{Graph: "g", Stopped: true, Method: plan.MethodHeuristic, Services: []plan.Service{{Name: "decode", Replicas: 5000, GroupSize: 2}}}
+	c := schedulableCondition(rep, time.Date(2026, 12, 7, 1, 2, 3, 0, time.UTC), phaseHeld)
+	if c.Status != metav1.ConditionUnknown || c.Reason != ReasonPlanUnfinished ||
+		c.Message != "the plan of the graph on the cluster as read at 01:02:03Z stopped at its work budget (10000 pods asked for): whether it fits is not known; the graph is applied as if unplanned" {
+		t.Errorf("condition %s %s: %s", c.Status, c.Reason, c.Message)
+	}
+	st := &v1alpha1.DynamoGraphDeploymentStatus{Conditions: []metav1.Condition{{Type: ConditionSchedulable, Status: metav1.ConditionUnknown, Reason: ReasonReadingCapacity}}}
+	setSchedulable(st, &v1alpha1.DynamoGraphDeployment{}, Observed{PlanOn: true})
+	if len(st.Conditions) != 0 {
+		t.Errorf("ReadingCapacity kept on a graph applied without a verdict: %+v", st.Conditions)
+	}
+}

@@ -364,3 +364,30 @@ func TestPlanUncheckedTermsAndInterest(t *testing.T) {
 		t.Error("a pod the demand's pod affinity selects was not kept")
 	}
 }
+
+// A plan costs what the cluster holds: 2³¹−1 replicas on 100 nodes are proven not to fit (a
+// heuristic-sized graph, yet proven: more pods than the nodes could hold) at the cost of the
+// pods that fit; a plan whose work budget runs out says Stopped and not Fits, and is no proof.
+func TestPlanIsBoundedByTheCluster(t *testing.T) {
+	var nodes []corev1.Node
+	for i := range 100 {
+		nodes = append(nodes, gpuNode(fmt.Sprintf("h100-%02d", i)))
+	}
+	rep := Build([]placement.Demand{newDemand("decode", 1<<31-1, 1, 100)}, input(nodes), Options{Graph: "g"})
+	dec := service(t, rep, "decode")
+	if rep.Fits || !rep.Proven || rep.Stopped || dec.Placed != 800 || rep.Method != MethodHeuristic {
+		t.Errorf("2³¹−1 replicas: fits=%v proven=%v stopped=%v placed %d method %s", rep.Fits, rep.Proven, rep.Stopped, dec.Placed, rep.Method)
+	}
+	if got := rep.Pods(); got != 1<<31-1 {
+		t.Errorf("Pods() = %d", got)
+	}
+	// 700 pods that fit, within 1,000 node visits: stopped, unknown.
+	rep = Build([]placement.Demand{newDemand("decode", 700, 1, 100)}, input(nodes), Options{Graph: "g", Work: 1000})
+	if !rep.Stopped || rep.Fits || rep.Proven || !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, "stopped at its work budget (1000 node visits)") }) {
+		t.Errorf("within 1,000 visits: stopped=%v fits=%v proven=%v notes %q", rep.Stopped, rep.Fits, rep.Proven, rep.Notes)
+	}
+	// The same with the default budget fits.
+	if rep = Build([]placement.Demand{newDemand("decode", 700, 1, 100)}, input(nodes), Options{Graph: "g"}); !rep.Fits || rep.Stopped {
+		t.Errorf("700 one-GPU pods on 800 GPUs: fits=%v stopped=%v", rep.Fits, rep.Stopped)
+	}
+}
