@@ -44,6 +44,10 @@ const (
 	// nodes, over the origin version.
 	AnnotationVLLMExecutorBackend = "nvidia.com/vllm-distributed-executor-backend"
 
+	// LabelManagedBy is Kubernetes' recommended label naming what manages an object; its values
+	// name our writers (the operator, dynamoctl's access pods and probes, the dev cluster).
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+
 	// LabelRole says whether a pod of a multi-node service is its group's "leader" or a
 	// "worker" (the original's label, name and values); the Service selects leaders.
 	LabelRole = "role"
@@ -134,6 +138,4 @@ const (
 
 	// MainContainerName is the name of every service's main container.
 	MainContainerName = "main"
-	// ResourceGPU is what resources.*.gpu becomes.
-	ResourceGPU = "nvidia.com/gpu"
 )

@@ -6,13 +6,13 @@ package capacity
 
 import (
 	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 )
 
@@ -42,7 +42,7 @@ func MayRun(spec *corev1.PodSpec, node *corev1.Node) bool {
 func ShortResource(spec *corev1.PodSpec, scheduler string) string {
 	short := diagnose.Insufficient(scheduler)
 	for _, r := range short {
-		if strings.HasPrefix(r, "nvidia.com/") {
+		if nvidia.IsResource(r) {
 			return r
 		}
 	}
@@ -56,7 +56,7 @@ func ShortResource(spec *corev1.PodSpec, scheduler string) string {
 func FirstNvidia(spec *corev1.PodSpec) string {
 	var names []string
 	for name := range diagnose.PodDemand(spec) {
-		if strings.HasPrefix(string(name), "nvidia.com/") {
+		if nvidia.IsResource(string(name)) {
 			names = append(names, string(name))
 		}
 	}
@@ -117,7 +117,7 @@ func MostFree(spec *corev1.PodSpec, scheduler string, nodes Nodes, requested map
 	} else if f.Resource == "pods" {
 		f.PerPod, f.PerPodText = 1, "1"
 	}
-	f.NVIDIA = strings.HasPrefix(f.Resource, "nvidia.com/")
+	f.NVIDIA = nvidia.IsResource(f.Resource)
 	f.BestFree = -1
 	for node := range nodes {
 		if !MayRun(spec, node) {

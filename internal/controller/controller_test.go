@@ -25,6 +25,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/reference"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
@@ -107,7 +108,7 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 	}
 	if env["NATS_SERVER"] != "nats://nats:4222" || env["DYN_NAMESPACE"] != "default-dynamo" || env["DYN_LOG"] != "debug" ||
 		env["NIXL_TELEMETRY_PROMETHEUS_PORT"] != "19090" ||
-		main.Resources.Limits.Name(v1alpha1.ResourceGPU, "").Value() != 1 || len(decode.OwnerReferences) != 1 {
+		main.Resources.Limits.Name(nvidia.ResourceGPU, "").Value() != 1 || len(decode.OwnerReferences) != 1 {
 		t.Errorf("decode worker Deployment: env %v limits %v owners %v", env, main.Resources.Limits, decode.OwnerReferences)
 	}
 	// As the original renders them: workers expose the system and NIXL ports; the frontend runs

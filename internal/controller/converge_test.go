@@ -18,6 +18,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
@@ -113,7 +114,7 @@ func TestEditsConverge(t *testing.T) {
 	})
 	edit("remove the GPU limit", 1, func(s *v1alpha1.ServiceSpec) {
 		s.Resources = nil
-	}, func(d *appsv1.Deployment) bool { _, ok := mainOf(d).Resources.Limits[v1alpha1.ResourceGPU]; return !ok })
+	}, func(d *appsv1.Deployment) bool { _, ok := mainOf(d).Resources.Limits[nvidia.ResourceGPU]; return !ok })
 	edit("remove a node-selector key", 1, func(s *v1alpha1.ServiceSpec) {
 		delete(s.ExtraPodSpec.NodeSelector, "rack")
 	}, func(d *appsv1.Deployment) bool {

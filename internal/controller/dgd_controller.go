@@ -11,11 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
-	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
-	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
-	"github.com/dynamo-infra/dynamo-infra/internal/render"
-	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	appsv1 "k8s.io/api/apps/v1"
@@ -39,6 +34,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
+	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
 
 // FieldManager is the one field manager of every apply the operator makes.
@@ -269,7 +271,7 @@ func (r *Reconciler) prune(ctx context.Context, dgd *v1alpha1.DynamoGraphDeploym
 		}
 		list, kind := p.list(), p.kind
 		if err := r.Client.List(ctx, list, client.InNamespace(dgd.Namespace),
-			client.MatchingLabels{v1alpha1.LabelGraphDeploymentName: dgd.Name, render.LabelManagedBy: render.ManagedBy}); err != nil {
+			client.MatchingLabels{v1alpha1.LabelGraphDeploymentName: dgd.Name, v1alpha1.LabelManagedBy: render.ManagedBy}); err != nil {
 			errs = append(errs, fmt.Errorf("list children to prune: %w", err))
 			continue
 		}
@@ -430,7 +432,7 @@ const (
 // creates objects; the UID cannot. A claim the graph would create but that already exists is
 // used as it is.
 func ownership(dgd *v1alpha1.DynamoGraphDeployment, live client.Object) owner {
-	if live.GetLabels()[render.LabelManagedBy] == render.ManagedBy {
+	if live.GetLabels()[v1alpha1.LabelManagedBy] == render.ManagedBy {
 		if ref := metav1.GetControllerOf(live); ref != nil && ref.UID == dgd.UID {
 			return ownedByGraph
 		}
@@ -618,7 +620,7 @@ func (r *Reconciler) observeCapacity(dgd *v1alpha1.DynamoGraphDeployment, obs *O
 			continue
 		}
 		why := diagnose.Service(dgd.Spec.Services[name], obs.Deployments[name], obs.LeaderWorkerSets[name], obs.Pods[name], obs.MissingPVCs)
-		if why.Reason != diagnose.ReasonInsufficientCapacity || !strings.HasPrefix(capacity.ShortResource(tmpl, why.Pod.Scheduler), "nvidia.com/") {
+		if why.Reason != diagnose.ReasonInsufficientCapacity || !nvidia.IsResource(capacity.ShortResource(tmpl, why.Pod.Scheduler)) {
 			continue
 		}
 		obs.CapacityShort = true

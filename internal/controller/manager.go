@@ -82,7 +82,7 @@ func Scheme() *runtime.Scheme {
 // hold only objects the operator manages (by label), never every Pod or Deployment of the
 // cluster.
 func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
-	owned := labels.SelectorFromSet(labels.Set{render.LabelManagedBy: render.ManagedBy})
+	owned := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: render.ManagedBy})
 	byObject := map[client.Object]cache.ByObject{}
 	// managedFields are a third of a Deployment's size: the cache keeps only which other
 	// writers own part of a child's spec (a manual edit, reverted; see drift.go).

@@ -24,6 +24,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/explain"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
@@ -164,7 +165,7 @@ func TestMultinodeGraphs(t *testing.T) {
 				if !strings.Contains(args, "--distributed-executor-backend mp --nnodes 2 --master-addr $(LWS_LEADER_ADDRESS) --master-port 29500") {
 					t.Errorf("%s: args %q", p.Name, args)
 				}
-				if gpus := main.Resources.Limits[v1alpha1.ResourceGPU]; gpus.Value() != 8 {
+				if gpus := main.Resources.Limits[nvidia.ResourceGPU]; gpus.Value() != 8 {
 					t.Errorf("%s: %s GPUs", p.Name, gpus.String())
 				}
 				switch p.Labels[v1alpha1.LabelRole] {

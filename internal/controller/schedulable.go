@@ -20,6 +20,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/demand"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
@@ -274,7 +275,7 @@ func (r *Reconciler) namespaceAdmission(ctx context.Context, dgd *v1alpha1.Dynam
 	}
 	if len(cands) == 0 {
 		list := &corev1.PodList{}
-		if err := r.Client.List(ctx, list, client.InNamespace(dgd.Namespace), client.MatchingLabels{render.LabelManagedBy: render.ManagedBy}); err != nil {
+		if err := r.Client.List(ctx, list, client.InNamespace(dgd.Namespace), client.MatchingLabels{v1alpha1.LabelManagedBy: render.ManagedBy}); err != nil {
 			return nil, err
 		}
 		cands = list.Items
@@ -297,7 +298,7 @@ func admissionOf(tmpl *corev1.PodSpec, p *corev1.Pod) *admission {
 	a := &admission{}
 	for _, t := range p.Spec.Tolerations {
 		if !slices.ContainsFunc(tmpl.Tolerations, func(have corev1.Toleration) bool { return have.MatchToleration(&t) }) &&
-			!strings.HasPrefix(t.Key, "nvidia.com/") {
+			!nvidia.IsResource(t.Key) {
 			a.tolerations = append(a.tolerations, t)
 		}
 	}

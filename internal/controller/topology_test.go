@@ -21,8 +21,8 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
-	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
@@ -63,7 +63,7 @@ func TestTopologyPackedGraph(t *testing.T) {
 		"metadata": map[string]any{"name": "nvl72"},
 		"spec": map[string]any{"levels": []any{
 			map[string]any{"domain": "zone", "key": "topology.kubernetes.io/zone"},
-			map[string]any{"domain": "nvlink", "key": topology.LabelClique},
+			map[string]any{"domain": "nvlink", "key": nvidia.LabelGPUClique},
 		}}}}
 	if err := cl.Create(ctx, ct); err != nil {
 		t.Fatal(err)
@@ -77,7 +77,7 @@ func TestTopologyPackedGraph(t *testing.T) {
 	r := clitest.RunInProcess(ctx, c.KubeconfigPath(), "plan", "-f", file, "-o", "json")
 	var rep plan.Report
 	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || r.Code != 0 || !rep.Fits || len(rep.Topology) != 1 ||
-		rep.Topology[0].Domain != "nvlink" || rep.Topology[0].Key != topology.LabelClique || rep.Topology[0].Value == "" {
+		rep.Topology[0].Domain != "nvlink" || rep.Topology[0].Key != nvidia.LabelGPUClique || rep.Topology[0].Value == "" {
 		t.Fatalf("plan: exit %d %v topology %+v\n%s", r.Code, err, rep.Topology, r.Stderr)
 	}
 	for _, u := range rep.Nodes {
@@ -85,7 +85,7 @@ func TestTopologyPackedGraph(t *testing.T) {
 		if err := cl.Get(ctx, client.ObjectKey{Name: u.Name}, &n); err != nil {
 			t.Fatal(err)
 		}
-		if n.Labels[topology.LabelClique] != rep.Topology[0].Value {
+		if n.Labels[nvidia.LabelGPUClique] != rep.Topology[0].Value {
 			t.Errorf("plan uses %s outside clique %s", u.Name, rep.Topology[0].Value)
 		}
 	}
@@ -107,7 +107,7 @@ func TestTopologyPackedGraph(t *testing.T) {
 		if err := cl.Get(ctx, client.ObjectKey{Name: p.Spec.NodeName}, &n); err != nil {
 			t.Fatal(err)
 		}
-		racks[n.Labels[topology.LabelClique]] = true
+		racks[n.Labels[nvidia.LabelGPUClique]] = true
 		nodes[n.Name] = true
 	}
 	if len(pods.Items) != 5 || len(racks) != 1 {
@@ -121,7 +121,7 @@ func TestTopologyPackedGraph(t *testing.T) {
 		t.Fatalf("placement %+v", got.Status.Placement)
 	}
 	p := got.Status.Placement[0]
-	if p.Service != "" || p.Domain != "nvlink" || p.Key != topology.LabelClique || !slices.Equal(p.Values, []string{rack}) || !p.Verified || len(p.Nodes) != len(nodes) {
+	if p.Service != "" || p.Domain != "nvlink" || p.Key != nvidia.LabelGPUClique || !slices.Equal(p.Values, []string{rack}) || !p.Verified || len(p.Nodes) != len(nodes) {
 		t.Errorf("placement %+v, want rack %s on %d nodes", p, rack, len(nodes))
 	}
 	pv := meta.FindStatusCondition(got.Status.Conditions, controller.ConditionPlacementVerified)
@@ -139,7 +139,7 @@ func TestTopologyPackedGraph(t *testing.T) {
 		t.Fatal(err)
 	}
 	patch := client.MergeFrom(n.DeepCopy())
-	n.Labels[topology.LabelClique] = other
+	n.Labels[nvidia.LabelGPUClique] = other
 	if err := cl.Patch(ctx, &n, patch); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestTopologyPackedGraph(t *testing.T) {
 	pv = meta.FindStatusCondition(got.Status.Conditions, controller.ConditionPlacementVerified)
 	want := []string{rack, other}
 	slices.Sort(want)
-	if pv.Reason != controller.ReasonTopologyViolated || !strings.Contains(pv.Message, "the graph's pods run in 2 nvlink domains ("+topology.LabelClique+": "+strings.Join(want, ", ")+"), not one") {
+	if pv.Reason != controller.ReasonTopologyViolated || !strings.Contains(pv.Message, "the graph's pods run in 2 nvlink domains ("+nvidia.LabelGPUClique+": "+strings.Join(want, ", ")+"), not one") {
 		t.Errorf("PlacementVerified %s: %s", pv.Reason, pv.Message)
 	}
 	if ready := meta.FindStatusCondition(got.Status.Conditions, controller.ConditionReady); ready.Status != metav1.ConditionTrue {

@@ -13,7 +13,7 @@ import (
 	resourcehelper "k8s.io/component-helpers/resource"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
-	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
@@ -136,13 +136,13 @@ func nvidiaRequests(spec *corev1.PodSpec) map[string]int64 {
 	for _, c := range spec.Containers {
 		seen := map[corev1.ResourceName]bool{}
 		for name, q := range c.Resources.Limits {
-			if strings.HasPrefix(string(name), "nvidia.com/") && !q.IsZero() {
+			if nvidia.IsResource(string(name)) && !q.IsZero() {
 				out[string(name)] += q.Value()
 				seen[name] = true
 			}
 		}
 		for name, q := range c.Resources.Requests {
-			if strings.HasPrefix(string(name), "nvidia.com/") && !q.IsZero() && !seen[name] {
+			if nvidia.IsResource(string(name)) && !q.IsZero() && !seen[name] {
 				out[string(name)] += q.Value()
 			}
 		}
@@ -158,8 +158,8 @@ func nvidiaRequests(spec *corev1.PodSpec) map[string]int64 {
 // GPUs, so time-sliced replicas count for it.
 func AsksForShared(spec *corev1.PodSpec) bool {
 	shared := func(key, value string) bool {
-		return key == inventory.LabelGPUSharing || key == inventory.LabelGPUReplicas ||
-			(key == inventory.LabelGPUProduct && strings.HasSuffix(value, "-SHARED"))
+		return key == nvidia.LabelGPUSharing || key == nvidia.LabelGPUReplicas ||
+			(key == nvidia.LabelGPUProduct && strings.HasSuffix(value, "-SHARED"))
 	}
 	for k, v := range spec.NodeSelector {
 		if shared(k, v) {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 // The package's scheduling tests share one cluster with the profile, started on first use
@@ -94,10 +95,10 @@ func TestClusterUp(t *testing.T) {
 			t.Errorf("node %s not Ready: %+v", n.Name, n.Status.Conditions)
 		}
 		if n.Labels[devcluster.LabelNodeKind] == "h100" {
-			if got := n.Labels[devcluster.LabelGPUProduct]; got != "NVIDIA-H100-80GB-HBM3" {
+			if got := n.Labels[nvidia.LabelGPUProduct]; got != "NVIDIA-H100-80GB-HBM3" {
 				t.Errorf("%s gpu.product = %q", n.Name, got)
 			}
-			if q := n.Status.Allocatable[devcluster.ResourceGPU]; q.Value() != 8 {
+			if q := n.Status.Allocatable[nvidia.ResourceGPU]; q.Value() != 8 {
 				t.Errorf("%s allocatable nvidia.com/gpu = %s, want 8", n.Name, q.String())
 			}
 		}
@@ -171,7 +172,7 @@ func TestGPUDeploymentScheduling(t *testing.T) {
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       gpuPodSpec(corev1.ResourceList{devcluster.ResourceGPU: resource.MustParse("8")}),
+				Spec:       gpuPodSpec(corev1.ResourceList{nvidia.ResourceGPU: resource.MustParse("8")}),
 			},
 		},
 	}

@@ -17,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 // SupervisorLog is the log file of the background supervisor in a cluster directory.
@@ -382,17 +384,17 @@ func SummarizeNode(n *corev1.Node) NodeSummary {
 		Ready:      NodeReady(n),
 		Kind:       n.Labels[LabelNodeKind],
 		Zone:       n.Labels[LabelZone],
-		GPUProduct: n.Labels[LabelGPUProduct],
+		GPUProduct: n.Labels[nvidia.LabelGPUProduct],
 	}
 	for name, q := range n.Status.Allocatable {
 		switch {
-		case name == ResourceGPU:
+		case name == nvidia.ResourceGPU:
 			s.GPUs = q.Value()
-		case len(name) > len(ResourceMIGPrefix) && string(name[:len(ResourceMIGPrefix)]) == ResourceMIGPrefix:
+		case len(name) > len(nvidia.ResourceMIGPrefix) && string(name[:len(nvidia.ResourceMIGPrefix)]) == nvidia.ResourceMIGPrefix:
 			if s.MIG == nil {
 				s.MIG = map[string]int64{}
 			}
-			s.MIG[string(name[len(ResourceMIGPrefix):])] = q.Value()
+			s.MIG[string(name[len(nvidia.ResourceMIGPrefix):])] = q.Value()
 		}
 	}
 	return s

@@ -9,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
 
@@ -65,9 +67,9 @@ const cliqueCluster = "0f3c5a7e-2b1d-4c8e-9a6f-d00d00d00d00"
 func RackLabels(kind NodeKind, i int) map[string]string {
 	rack := i / kind.RackSize
 	return map[string]string{
-		topology.LabelRack:   fmt.Sprintf("%s-rack-%d", kind.Name, rack),
-		topology.LabelClique: fmt.Sprintf("%s.%d", cliqueCluster, rack),
-		LabelZone:            zones[rack%len(zones)],
+		topology.LabelRack:    fmt.Sprintf("%s-rack-%d", kind.Name, rack),
+		nvidia.LabelGPUClique: fmt.Sprintf("%s.%d", cliqueCluster, rack),
+		LabelZone:             zones[rack%len(zones)],
 	}
 }
 
@@ -75,15 +77,15 @@ func RackLabels(kind NodeKind, i int) map[string]string {
 // allocatable for CPU, memory, pods and the NVIDIA resources, the kwok annotation and taint.
 func NewNode(kind NodeKind, name, zone string) *corev1.Node {
 	labels := map[string]string{
-		LabelHostname:     name,
-		LabelOS:           "linux",
-		LabelArch:         "amd64",
-		LabelInstanceType: kind.InstanceType,
-		LabelZone:         zone,
-		LabelRegion:       region,
-		LabelKwokType:     "kwok",
-		LabelNodeKind:     kind.Name,
-		LabelManagedBy:    ManagedByValue,
+		LabelHostname:           name,
+		LabelOS:                 "linux",
+		LabelArch:               "amd64",
+		LabelInstanceType:       kind.InstanceType,
+		LabelZone:               zone,
+		LabelRegion:             region,
+		LabelKwokType:           "kwok",
+		LabelNodeKind:           kind.Name,
+		v1alpha1.LabelManagedBy: ManagedByValue,
 	}
 	resources := corev1.ResourceList{
 		corev1.ResourceCPU:              resource.MustParse(kind.CPU),
@@ -93,14 +95,14 @@ func NewNode(kind NodeKind, name, zone string) *corev1.Node {
 	}
 	if g := kind.GPU; g != nil {
 		addGPULabels(labels, kind)
-		gpuResource := corev1.ResourceName(ResourceGPU)
+		gpuResource := corev1.ResourceName(nvidia.ResourceGPU)
 		if g.Sharing != nil && g.Sharing.Rename {
-			gpuResource = ResourceGPUShared
+			gpuResource = nvidia.ResourceGPUShared
 		}
 		resources[gpuResource] = *resource.NewQuantity(int64(advertisedGPUs(g)), resource.DecimalSI)
 		if g.MIG != nil {
 			for _, d := range g.MIG.Devices {
-				resources[corev1.ResourceName(ResourceMIGPrefix+d.Profile)] = *resource.NewQuantity(int64(d.Count), resource.DecimalSI)
+				resources[corev1.ResourceName(nvidia.ResourceMIGPrefix+d.Profile)] = *resource.NewQuantity(int64(d.Count), resource.DecimalSI)
 			}
 		}
 	}
@@ -151,19 +153,19 @@ func addGPULabels(labels map[string]string, kind NodeKind) {
 	itoa := strconv.Itoa
 	switch g.Exposure {
 	case ExposeGKE:
-		labels[LabelGKEAccelerator] = g.CloudAccelerator
+		labels[nvidia.LabelGKEAccelerator] = g.CloudAccelerator
 		return
 	case ExposeAKS:
-		labels[LabelAKSAccelerator] = g.CloudAccelerator
+		labels[nvidia.LabelAKSAccelerator] = g.CloudAccelerator
 		return
 	case ExposeKarpenter:
-		labels[LabelKarpenterGPUName] = g.CloudAccelerator
-		labels[LabelKarpenterGPUCount] = itoa(g.Count)
-		labels[LabelKarpenterGPUMem] = itoa(g.MemoryMiB)
-		labels[LabelKarpenterGPUMaker] = "nvidia"
+		labels[nvidia.LabelKarpenterGPUName] = g.CloudAccelerator
+		labels[nvidia.LabelKarpenterGPUCount] = itoa(g.Count)
+		labels[nvidia.LabelKarpenterGPUMem] = itoa(g.MemoryMiB)
+		labels[nvidia.LabelKarpenterGPUMaker] = "nvidia"
 		return
 	case ExposeNFD:
-		labels[LabelNFDNvidiaPCI] = "true"
+		labels[nvidia.LabelNFDNvidiaPCI] = "true"
 		return
 	}
 	product, memory := g.Product, g.MemoryMiB
@@ -174,48 +176,48 @@ func addGPULabels(labels map[string]string, kind NodeKind) {
 		product += "-SHARED"
 	}
 	set := map[string]string{
-		LabelGPUPresent:        "true",
-		LabelNFDNvidiaPCI:      "true",
-		LabelGPUCount:          itoa(wholeGPUs(g)),
-		LabelGPUProduct:        product,
-		LabelGPUMemory:         itoa(memory),
-		LabelGPUFamily:         g.Family,
-		LabelGPUComputeMajor:   itoa(g.ComputeMajor),
-		LabelGPUComputeMinor:   itoa(g.ComputeMinor),
-		LabelGPUMachine:        kind.InstanceType,
-		LabelGPUMode:           "compute",
-		LabelGPUReplicas:       "1",
-		LabelGPUSharing:        "none",
-		LabelMIGCapable:        strconv.FormatBool(g.Family == "ampere" || g.Family == "hopper" || g.Family == "blackwell"),
-		LabelMPSCapable:        "false",
-		LabelDriverFull:        driverMajor + "." + driverMinor + "." + driverRevision,
-		LabelDriverMajor:       driverMajor,
-		LabelDriverMinor:       driverMinor,
-		LabelDriverRevision:    driverRevision,
-		LabelRuntimeFull:       runtimeMajor + "." + runtimeMinor,
-		LabelRuntimeMajor:      runtimeMajor,
-		LabelRuntimeMinor:      runtimeMinor,
-		LabelLegacyDriverMajor: driverMajor,
-		LabelLegacyDriverMinor: driverMinor,
-		LabelLegacyDriverRev:   driverRevision,
-		LabelLegacyRuntimeMaj:  runtimeMajor,
-		LabelLegacyRuntimeMin:  runtimeMinor,
+		nvidia.LabelGPUPresent:         "true",
+		nvidia.LabelNFDNvidiaPCI:       "true",
+		nvidia.LabelGPUCount:           itoa(wholeGPUs(g)),
+		nvidia.LabelGPUProduct:         product,
+		nvidia.LabelGPUMemory:          itoa(memory),
+		nvidia.LabelGPUFamily:          g.Family,
+		nvidia.LabelGPUComputeMajor:    itoa(g.ComputeMajor),
+		nvidia.LabelGPUComputeMinor:    itoa(g.ComputeMinor),
+		nvidia.LabelGPUMachine:         kind.InstanceType,
+		nvidia.LabelGPUMode:            "compute",
+		nvidia.LabelGPUReplicas:        "1",
+		nvidia.LabelGPUSharing:         "none",
+		nvidia.LabelMIGCapable:         strconv.FormatBool(g.Family == "ampere" || g.Family == "hopper" || g.Family == "blackwell"),
+		nvidia.LabelMPSCapable:         "false",
+		nvidia.LabelDriverFull:         driverMajor + "." + driverMinor + "." + driverRevision,
+		nvidia.LabelDriverMajor:        driverMajor,
+		nvidia.LabelDriverMinor:        driverMinor,
+		nvidia.LabelDriverRevision:     driverRevision,
+		nvidia.LabelRuntimeFull:        runtimeMajor + "." + runtimeMinor,
+		nvidia.LabelRuntimeMajor:       runtimeMajor,
+		nvidia.LabelRuntimeMinor:       runtimeMinor,
+		nvidia.LabelLegacyDriverMajor:  driverMajor,
+		nvidia.LabelLegacyDriverMinor:  driverMinor,
+		nvidia.LabelLegacyDriverRev:    driverRevision,
+		nvidia.LabelLegacyRuntimeMajor: runtimeMajor,
+		nvidia.LabelLegacyRuntimeMinor: runtimeMinor,
 	}
 	if g.Sharing != nil {
-		set[LabelGPUReplicas] = itoa(g.Sharing.Replicas)
-		set[LabelGPUSharing] = g.Sharing.Strategy
+		set[nvidia.LabelGPUReplicas] = itoa(g.Sharing.Replicas)
+		set[nvidia.LabelGPUSharing] = g.Sharing.Strategy
 	}
 	switch {
 	case g.MIGSingle != nil:
 		d := g.MIGSingle
-		set[LabelMIGStrategy] = "single"
-		set["nvidia.com/gpu.multiprocessors"] = itoa(d.Multiprocessors)
-		set["nvidia.com/gpu.slices.gi"] = itoa(d.SlicesGI)
-		set["nvidia.com/gpu.slices.ci"] = itoa(d.SlicesCI)
+		set[nvidia.LabelMIGStrategy] = "single"
+		set[nvidia.LabelGPUMultiprocessors] = itoa(d.Multiprocessors)
+		set[nvidia.LabelGPUSlicesGI] = itoa(d.SlicesGI)
+		set[nvidia.LabelGPUSlicesCI] = itoa(d.SlicesCI)
 	case g.MIG != nil:
-		set[LabelMIGStrategy] = "mixed"
+		set[nvidia.LabelMIGStrategy] = "mixed"
 		for _, d := range g.MIG.Devices {
-			p := "nvidia.com/mig-" + d.Profile + "."
+			p := nvidia.LabelMIGPrefix + d.Profile + "."
 			set[p+"count"] = itoa(d.Count)
 			set[p+"memory"] = itoa(d.MemoryMiB)
 			set[p+"multiprocessors"] = itoa(d.Multiprocessors)
@@ -223,7 +225,7 @@ func addGPULabels(labels map[string]string, kind NodeKind) {
 			set[p+"slices.ci"] = itoa(d.SlicesCI)
 		}
 	default:
-		set[LabelMIGStrategy] = "none"
+		set[nvidia.LabelMIGStrategy] = "none"
 	}
 	for k, v := range set {
 		labels[k] = v

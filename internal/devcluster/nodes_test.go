@@ -12,6 +12,7 @@ import (
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/yaml"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
 
@@ -52,23 +53,23 @@ func TestNewNodeResources(t *testing.T) {
 	}{
 		{
 			kind:   "h100",
-			want:   map[corev1.ResourceName]int64{ResourceGPU: 8, corev1.ResourceCPU: 192, corev1.ResourcePods: 110},
-			labels: map[string]string{LabelGPUPresent: "true", LabelGPUCount: "8", LabelGPUProduct: "NVIDIA-H100-80GB-HBM3", LabelGPUMemory: "81559", LabelGPUFamily: "hopper", LabelMIGCapable: "true", LabelMIGStrategy: "none"},
+			want:   map[corev1.ResourceName]int64{nvidia.ResourceGPU: 8, corev1.ResourceCPU: 192, corev1.ResourcePods: 110},
+			labels: map[string]string{nvidia.LabelGPUPresent: "true", nvidia.LabelGPUCount: "8", nvidia.LabelGPUProduct: "NVIDIA-H100-80GB-HBM3", nvidia.LabelGPUMemory: "81559", nvidia.LabelGPUFamily: "hopper", nvidia.LabelMIGCapable: "true", nvidia.LabelMIGStrategy: "none"},
 		},
 		{
 			kind:   "a100-mig",
-			want:   map[corev1.ResourceName]int64{ResourceGPU: 2, "nvidia.com/mig-1g.10gb": 28, "nvidia.com/mig-2g.20gb": 6},
-			labels: map[string]string{LabelMIGStrategy: "mixed", LabelGPUCount: "2", "nvidia.com/mig-1g.10gb.count": "28", "nvidia.com/mig-2g.20gb.memory": "19968"},
+			want:   map[corev1.ResourceName]int64{nvidia.ResourceGPU: 2, "nvidia.com/mig-1g.10gb": 28, "nvidia.com/mig-2g.20gb": 6},
+			labels: map[string]string{nvidia.LabelMIGStrategy: "mixed", nvidia.LabelGPUCount: "2", "nvidia.com/mig-1g.10gb.count": "28", "nvidia.com/mig-2g.20gb.memory": "19968"},
 		},
 		{
 			kind:   "l4",
-			want:   map[corev1.ResourceName]int64{ResourceGPU: 4},
-			labels: map[string]string{LabelMIGCapable: "false", LabelGPUFamily: "ada-lovelace", LabelDriverMajor: "570"},
+			want:   map[corev1.ResourceName]int64{nvidia.ResourceGPU: 4},
+			labels: map[string]string{nvidia.LabelMIGCapable: "false", nvidia.LabelGPUFamily: "ada-lovelace", nvidia.LabelDriverMajor: "570"},
 		},
 		{
 			kind:   "cpu",
 			want:   map[corev1.ResourceName]int64{corev1.ResourceCPU: 16},
-			absent: []string{LabelGPUPresent, LabelGPUProduct, LabelMIGStrategy},
+			absent: []string{nvidia.LabelGPUPresent, nvidia.LabelGPUProduct, nvidia.LabelMIGStrategy},
 		},
 	}
 	for _, tt := range tests {
@@ -88,7 +89,7 @@ func TestNewNodeResources(t *testing.T) {
 				}
 			}
 			if tt.kind == "cpu" {
-				if _, ok := n.Status.Allocatable[ResourceGPU]; ok {
+				if _, ok := n.Status.Allocatable[nvidia.ResourceGPU]; ok {
 					t.Error("cpu node has nvidia.com/gpu")
 				}
 			}
@@ -282,8 +283,8 @@ func TestRackKindNodes(t *testing.T) {
 		rack := n.Labels[topology.LabelRack]
 		racks[rack] = append(racks[rack], n.Name)
 		want := map[string]string{"gb200-rack-0": "dev-zone-a", "gb200-rack-1": "dev-zone-b"}[rack]
-		if n.Labels[LabelZone] != want || !strings.HasSuffix(n.Labels[topology.LabelClique], "."+strings.TrimPrefix(rack, "gb200-rack-")) {
-			t.Errorf("%s: rack %q zone %q clique %q", n.Name, rack, n.Labels[LabelZone], n.Labels[topology.LabelClique])
+		if n.Labels[LabelZone] != want || !strings.HasSuffix(n.Labels[nvidia.LabelGPUClique], "."+strings.TrimPrefix(rack, "gb200-rack-")) {
+			t.Errorf("%s: rack %q zone %q clique %q", n.Name, rack, n.Labels[LabelZone], n.Labels[nvidia.LabelGPUClique])
 		}
 	}
 	if len(racks) != 2 || len(racks["gb200-rack-0"]) != 18 || len(racks["gb200-rack-1"]) != 2 || racks["gb200-rack-1"][0] != "gb200-18" {

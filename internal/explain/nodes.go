@@ -15,6 +15,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 )
 
@@ -134,7 +135,7 @@ type UsagePlan struct {
 // PlanUsage orders the candidates of spec among nodes for reading their usage.
 func PlanUsage(spec *corev1.PodSpec, scheduler string, nodes []corev1.Node) UsagePlan {
 	r := capacity.ShortResource(spec, scheduler)
-	if !strings.HasPrefix(r, "nvidia.com/") {
+	if !nvidia.IsResource(r) {
 		return UsagePlan{}
 	}
 	p := UsagePlan{Resource: r}

@@ -23,10 +23,12 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory/collect"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 // One node of every exposure form the inventory reads.
@@ -201,12 +203,12 @@ func TestInventoryOnCluster(t *testing.T) {
 	cs := c.Client()
 	ns := "inventory-usage"
 	ensureNamespace(t, cs, c, ns)
-	runDeployment(t, cs, ns, "h100-user", "h100-0", inventory.ResourceGPU, 3)
+	runDeployment(t, cs, ns, "h100-user", "h100-0", nvidia.ResourceGPU, 3)
 	runDeployment(t, cs, ns, "mig-user", "a100-mig-0", "nvidia.com/mig-1g.10gb", 2)
-	runDeployment(t, cs, ns, "mps-user", "l4-mps-0", inventory.ResourceGPUShared, 1)
+	runDeployment(t, cs, ns, "mps-user", "l4-mps-0", nvidia.ResourceGPUShared, 1)
 	// A finished Job's pod (kwok completes Job pods) holds nothing.
 	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "done", Namespace: ns}, Spec: batchv1.JobSpec{
-		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "done"}}, Spec: gpuPod("karpenter-h100-0", inventory.ResourceGPU, 8)},
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "done"}}, Spec: gpuPod("karpenter-h100-0", nvidia.ResourceGPU, 8)},
 	}}
 	job.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyNever
 	if _, err := cs.BatchV1().Jobs(ns).Create(ctxT(t), job, metav1.CreateOptions{}); err != nil {
@@ -327,7 +329,7 @@ current-context: x
 
 func probeJobsLeft(t *testing.T, cs kubernetes.Interface) []string {
 	t.Helper()
-	sel := inventory.LabelManagedBy + "=" + inventory.ManagedByDynamoctl
+	sel := v1alpha1.LabelManagedBy + "=" + inventory.ManagedByDynamoctl
 	var left []string
 	jobs, err := cs.BatchV1().Jobs(probeNS).List(ctxT(t), metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
@@ -379,7 +381,7 @@ func TestProbes(t *testing.T) {
 	}
 
 	// Take every GPU of nfd-gpu-0: its probe cannot be scheduled and runs out of time.
-	runDeployment(t, cs, "default", "nfd-hog", "nfd-gpu-0", inventory.ResourceGPU, 2)
+	runDeployment(t, cs, "default", "nfd-hog", "nfd-gpu-0", nvidia.ResourceGPU, 2)
 	opts.ProbeOptions.Timeout = 3 * time.Second
 	start := time.Now()
 	inv, err = collect.Run(ctxT(t), opts)

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 // NodeGPU is what the inventory knows about one node.
@@ -139,7 +140,7 @@ func (n *NodeGPU) PrimaryResource() string {
 	if n.Sharing.Resource != "" {
 		return n.Sharing.Resource
 	}
-	return ResourceGPU
+	return nvidia.ResourceGPU
 }
 
 // Resource returns the usage of one resource (zero when the node has none).
@@ -223,7 +224,7 @@ func readResources(n *NodeGPU, node *corev1.Node) {
 	}
 }
 
-func isNvidiaResource(name string) bool { return strings.HasPrefix(name, resourceNvidiaPrefix) }
+func isNvidiaResource(name string) bool { return strings.HasPrefix(name, nvidia.Prefix) }
 
 // labelReader parses labels, recording a warning for each value that is present but unreadable.
 type labelReader struct {
@@ -261,10 +262,10 @@ func (r *labelReader) boolean(key string) (bool, bool) {
 
 func readGFD(n *NodeGPU, r *labelReader) {
 	gfd := false
-	if present, ok := r.boolean(LabelGPUPresent); ok && present {
+	if present, ok := r.boolean(nvidia.LabelGPUPresent); ok && present {
 		n.GPU = true
 	}
-	if raw := r.str(LabelGPUProduct); raw != "" {
+	if raw := r.str(nvidia.LabelGPUProduct); raw != "" {
 		gfd = true
 		n.LabelProduct = raw
 		p := ParseProduct(raw)
@@ -281,8 +282,8 @@ func readGFD(n *NodeGPU, r *labelReader) {
 			n.Sharing.Strategy = "time-slicing"
 		}
 	}
-	count, hasCount := r.count(LabelGPUCount)
-	mem, hasMem := r.count(LabelGPUMemory)
+	count, hasCount := r.count(nvidia.LabelGPUCount)
+	mem, hasMem := r.count(nvidia.LabelGPUMemory)
 	gfd = gfd || hasCount || hasMem
 	if n.MIG.Strategy == MIGSingle && !n.MIG.Invalid {
 		// Under MIG single, count and memory describe MIG devices, not physical GPUs.
@@ -290,40 +291,40 @@ func readGFD(n *NodeGPU, r *labelReader) {
 	} else if !n.MIG.Invalid {
 		n.Count, n.MemoryMiB = count, mem
 	}
-	n.Family = r.str(LabelGPUFamily)
-	if capable, ok := r.boolean(LabelMIGCapable); ok {
+	n.Family = r.str(nvidia.LabelGPUFamily)
+	if capable, ok := r.boolean(nvidia.LabelMIGCapable); ok {
 		n.MIG.Capable = capable
 		gfd = true
 	}
-	if s := r.str(LabelMIGStrategy); s != "" {
+	if s := r.str(nvidia.LabelMIGStrategy); s != "" {
 		switch s {
 		case MIGNone, MIGSingle, MIGMixed:
 			if !n.MIG.Invalid {
 				n.MIG.Strategy = s
 			}
 		default:
-			n.Warnings = append(n.Warnings, fmt.Sprintf("label %s=%q: want none, single or mixed", LabelMIGStrategy, s))
+			n.Warnings = append(n.Warnings, fmt.Sprintf("label %s=%q: want none, single or mixed", nvidia.LabelMIGStrategy, s))
 		}
 	}
 	if n.MIG.Strategy == MIGMixed {
 		n.MIG.Devices = mixedDevices(r)
 	}
-	if reps, ok := r.count(LabelGPUReplicas); ok && reps > 1 {
+	if reps, ok := r.count(nvidia.LabelGPUReplicas); ok && reps > 1 {
 		n.Sharing.Replicas = reps
 		if n.Sharing.Strategy == "none" {
 			n.Sharing.Strategy = "time-slicing"
 		}
 	}
-	if s := r.str(LabelGPUSharing); s != "" && s != "none" {
+	if s := r.str(nvidia.LabelGPUSharing); s != "" && s != "none" {
 		n.Sharing.Strategy = s
 	}
-	n.DriverVersion = r.str(LabelDriverFull)
-	if n.DriverVersion == "" && r.str(LabelLegacyDriverMaj) != "" {
-		n.DriverVersion = joinVersion(r.str(LabelLegacyDriverMaj), r.str(LabelLegacyDriverMin), r.str(LabelLegacyDriverRev))
+	n.DriverVersion = r.str(nvidia.LabelDriverFull)
+	if n.DriverVersion == "" && r.str(nvidia.LabelLegacyDriverMajor) != "" {
+		n.DriverVersion = joinVersion(r.str(nvidia.LabelLegacyDriverMajor), r.str(nvidia.LabelLegacyDriverMinor), r.str(nvidia.LabelLegacyDriverRev))
 	}
-	n.CUDAVersion = r.str(LabelRuntimeFull)
-	if n.CUDAVersion == "" && r.str(LabelLegacyRTMaj) != "" {
-		n.CUDAVersion = joinVersion(r.str(LabelLegacyRTMaj), r.str(LabelLegacyRTMin))
+	n.CUDAVersion = r.str(nvidia.LabelRuntimeFull)
+	if n.CUDAVersion == "" && r.str(nvidia.LabelLegacyRuntimeMajor) != "" {
+		n.CUDAVersion = joinVersion(r.str(nvidia.LabelLegacyRuntimeMajor), r.str(nvidia.LabelLegacyRuntimeMinor))
 	}
 	if gfd {
 		n.Sources = append(n.Sources, SourceGFD)
@@ -334,11 +335,11 @@ func readGFD(n *NodeGPU, r *labelReader) {
 func mixedDevices(r *labelReader) []MIGDevices {
 	byProfile := map[string]*MIGDevices{}
 	for key := range r.labels {
-		if !strings.HasPrefix(key, labelMIGPrefix) {
+		if !strings.HasPrefix(key, nvidia.LabelMIGPrefix) {
 			continue
 		}
 		// Profiles hold a dot themselves (1g.10gb): the field is after the last dot.
-		rest := strings.TrimPrefix(key, labelMIGPrefix)
+		rest := strings.TrimPrefix(key, nvidia.LabelMIGPrefix)
 		i := strings.LastIndexByte(rest, '.')
 		if i <= 0 {
 			continue
@@ -370,7 +371,7 @@ func mixedDevices(r *labelReader) []MIGDevices {
 }
 
 func readCloud(n *NodeGPU, r *labelReader) {
-	if acc := r.str(LabelGKEAccelerator); acc != "" {
+	if acc := r.str(nvidia.LabelGKEAccelerator); acc != "" {
 		n.Sources = append(n.Sources, SourceGKE)
 		if n.Product == "" {
 			if known, ok := gkeAccelerators[acc]; ok {
@@ -379,42 +380,42 @@ func readCloud(n *NodeGPU, r *labelReader) {
 				n.Product = acc
 			}
 		}
-		if p := r.str(LabelGKEPartitionSize); p != "" && n.MIG.Strategy == MIGNone {
+		if p := r.str(nvidia.LabelGKEPartitionSize); p != "" && n.MIG.Strategy == MIGNone {
 			n.MIG.Strategy = MIGSingle
 			n.MIG.Capable = true
 		}
-		if s := r.str(LabelGKESharing); s != "" {
+		if s := r.str(nvidia.LabelGKESharing); s != "" {
 			n.Sharing.Strategy = map[string]string{"time-sharing": "time-slicing", "mps": "mps"}[s]
 			if n.Sharing.Strategy == "" {
 				n.Sharing.Strategy = s
 			}
-			if reps, ok := r.count(LabelGKEMaxSharedPerGPU); ok && reps > 0 {
+			if reps, ok := r.count(nvidia.LabelGKEMaxSharedPerGPU); ok && reps > 0 {
 				n.Sharing.Replicas = reps
 			}
 		}
 	}
-	if acc := r.str(LabelAKSAccelerator); acc != "" {
+	if acc := r.str(nvidia.LabelAKSAccelerator); acc != "" {
 		n.Sources = append(n.Sources, SourceAKS)
 		if n.Product == "" && !strings.EqualFold(acc, "nvidia") {
 			n.Product = acc
 		}
 	}
-	if name := r.str(LabelKarpenterGPUName); name != "" || r.str(LabelKarpenterGPUCount) != "" {
-		maker := r.str(LabelKarpenterGPUMaker)
+	if name := r.str(nvidia.LabelKarpenterGPUName); name != "" || r.str(nvidia.LabelKarpenterGPUCount) != "" {
+		maker := r.str(nvidia.LabelKarpenterGPUMaker)
 		if maker == "" || strings.EqualFold(maker, "nvidia") {
 			n.Sources = append(n.Sources, SourceKarpenter)
 			if n.Product == "" {
 				n.Product = name
 			}
-			if c, ok := r.count(LabelKarpenterGPUCount); ok && n.Count == 0 {
+			if c, ok := r.count(nvidia.LabelKarpenterGPUCount); ok && n.Count == 0 {
 				n.Count = c
 			}
-			if m, ok := r.count(LabelKarpenterGPUMem); ok && n.MemoryMiB == 0 {
+			if m, ok := r.count(nvidia.LabelKarpenterGPUMem); ok && n.MemoryMiB == 0 {
 				n.MemoryMiB = m
 			}
 		}
 	}
-	if present, ok := r.boolean(LabelNFDNvidiaPCI); ok && present {
+	if present, ok := r.boolean(nvidia.LabelNFDNvidiaPCI); ok && present {
 		n.Sources = append(n.Sources, SourceNFD)
 	}
 }
@@ -422,21 +423,21 @@ func readCloud(n *NodeGPU, r *labelReader) {
 // fillFromResources derives what labels left out from the node's resources: the sharing
 // resource, a physical count (whole GPUs / replicas) and, with no label at all, the fact of GPUs.
 func fillFromResources(n *NodeGPU) {
-	gpu := n.Resource(ResourceGPU)
-	shared := n.Resource(ResourceGPUShared)
+	gpu := n.Resource(nvidia.ResourceGPU)
+	shared := n.Resource(nvidia.ResourceGPUShared)
 	if shared.Capacity > 0 || shared.Allocatable > 0 {
-		n.Sharing.Resource = ResourceGPUShared
+		n.Sharing.Resource = nvidia.ResourceGPUShared
 		if n.Sharing.Strategy == "none" {
 			n.Sharing.Strategy = "time-slicing"
 		}
 	} else if n.Sharing.Strategy != "none" {
-		n.Sharing.Resource = ResourceGPU
+		n.Sharing.Resource = nvidia.ResourceGPU
 	}
 	primary := n.Resource(n.PrimaryResource())
 	devices := max(primary.Capacity, primary.Allocatable)
 	hasMIGResource := false
 	for _, r := range n.Resources {
-		if strings.HasPrefix(r.Name, ResourceMIGPrefix) && (r.Capacity > 0 || r.Allocatable > 0) {
+		if strings.HasPrefix(r.Name, nvidia.ResourceMIGPrefix) && (r.Capacity > 0 || r.Allocatable > 0) {
 			hasMIGResource = true
 		}
 	}
@@ -448,8 +449,8 @@ func fillFromResources(n *NodeGPU) {
 	}
 	if n.MIG.Strategy == MIGMixed && len(n.MIG.Devices) == 0 {
 		for _, r := range n.Resources {
-			if strings.HasPrefix(r.Name, ResourceMIGPrefix) {
-				n.MIG.Devices = append(n.MIG.Devices, MIGDevices{Profile: strings.TrimPrefix(r.Name, ResourceMIGPrefix), Count: r.Capacity})
+			if strings.HasPrefix(r.Name, nvidia.ResourceMIGPrefix) {
+				n.MIG.Devices = append(n.MIG.Devices, MIGDevices{Profile: strings.TrimPrefix(r.Name, nvidia.ResourceMIGPrefix), Count: r.Capacity})
 			}
 		}
 	}

@@ -9,6 +9,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	resourcehelper "k8s.io/component-helpers/resource"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 // SchemaVersion versions the JSON/YAML document of `dynamoctl gpus` (docs/gpu-inventory.md).
@@ -277,7 +279,7 @@ func Pools(nodes []NodeGPU) []Pool {
 		p.Requested += primary.Requested
 		p.Free += primary.Free
 		for _, r := range n.Resources {
-			if !strings.HasPrefix(r.Name, ResourceMIGPrefix) {
+			if !strings.HasPrefix(r.Name, nvidia.ResourceMIGPrefix) {
 				continue
 			}
 			j := slices.IndexFunc(p.MIG, func(m ResourceUsage) bool { return m.Name == r.Name })

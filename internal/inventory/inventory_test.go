@@ -6,6 +6,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 func gpuContainer(name string, gpus int64, res string) corev1.Container {
@@ -16,7 +18,7 @@ func gpuContainer(name string, gpus int64, res string) corev1.Container {
 
 func TestPodUsageOf(t *testing.T) {
 	always := corev1.ContainerRestartPolicyAlways
-	sidecar := gpuContainer("sidecar", 1, ResourceGPU)
+	sidecar := gpuContainer("sidecar", 1, nvidia.ResourceGPU)
 	sidecar.RestartPolicy = &always
 	tests := []struct {
 		name   string
@@ -26,29 +28,29 @@ func TestPodUsageOf(t *testing.T) {
 	}{
 		{
 			name: "running, two containers add up",
-			pod: corev1.Pod{Spec: corev1.PodSpec{NodeName: "n", Containers: []corev1.Container{gpuContainer("a", 2, ResourceGPU), gpuContainer("b", 1, ResourceGPU)}},
+			pod: corev1.Pod{Spec: corev1.PodSpec{NodeName: "n", Containers: []corev1.Container{gpuContainer("a", 2, nvidia.ResourceGPU), gpuContainer("b", 1, nvidia.ResourceGPU)}},
 				Status: corev1.PodStatus{Phase: corev1.PodRunning}},
-			want: PodUsage{Node: "n", Requests: map[string]int64{ResourceGPU: 3}}, wantOK: true,
+			want: PodUsage{Node: "n", Requests: map[string]int64{nvidia.ResourceGPU: 3}}, wantOK: true,
 		},
 		{
 			name: "init container larger than the app: max rule",
 			pod: corev1.Pod{Spec: corev1.PodSpec{NodeName: "n",
-				InitContainers: []corev1.Container{gpuContainer("init", 4, ResourceGPU)},
-				Containers:     []corev1.Container{gpuContainer("a", 2, ResourceGPU)}}, Status: corev1.PodStatus{Phase: corev1.PodPending}},
-			want: PodUsage{Node: "n", Requests: map[string]int64{ResourceGPU: 4}}, wantOK: true,
+				InitContainers: []corev1.Container{gpuContainer("init", 4, nvidia.ResourceGPU)},
+				Containers:     []corev1.Container{gpuContainer("a", 2, nvidia.ResourceGPU)}}, Status: corev1.PodStatus{Phase: corev1.PodPending}},
+			want: PodUsage{Node: "n", Requests: map[string]int64{nvidia.ResourceGPU: 4}}, wantOK: true,
 		},
 		{
 			name: "sidecar init container adds to the app",
 			pod: corev1.Pod{Spec: corev1.PodSpec{NodeName: "n",
 				InitContainers: []corev1.Container{sidecar},
-				Containers:     []corev1.Container{gpuContainer("a", 2, ResourceGPU)}}, Status: corev1.PodStatus{Phase: corev1.PodRunning}},
-			want: PodUsage{Node: "n", Requests: map[string]int64{ResourceGPU: 3}}, wantOK: true,
+				Containers:     []corev1.Container{gpuContainer("a", 2, nvidia.ResourceGPU)}}, Status: corev1.PodStatus{Phase: corev1.PodRunning}},
+			want: PodUsage{Node: "n", Requests: map[string]int64{nvidia.ResourceGPU: 3}}, wantOK: true,
 		},
 		{
 			name: "pod overhead counts",
-			pod: corev1.Pod{Spec: corev1.PodSpec{NodeName: "n", Overhead: corev1.ResourceList{ResourceGPU: resource.MustParse("1")},
-				Containers: []corev1.Container{gpuContainer("a", 1, ResourceGPU)}}, Status: corev1.PodStatus{Phase: corev1.PodRunning}},
-			want: PodUsage{Node: "n", Requests: map[string]int64{ResourceGPU: 2}}, wantOK: true,
+			pod: corev1.Pod{Spec: corev1.PodSpec{NodeName: "n", Overhead: corev1.ResourceList{nvidia.ResourceGPU: resource.MustParse("1")},
+				Containers: []corev1.Container{gpuContainer("a", 1, nvidia.ResourceGPU)}}, Status: corev1.PodStatus{Phase: corev1.PodRunning}},
+			want: PodUsage{Node: "n", Requests: map[string]int64{nvidia.ResourceGPU: 2}}, wantOK: true,
 		},
 		{
 			name: "MIG request",
@@ -58,15 +60,15 @@ func TestPodUsageOf(t *testing.T) {
 		},
 		{
 			name: "succeeded pods hold nothing",
-			pod:  corev1.Pod{Spec: corev1.PodSpec{NodeName: "n", Containers: []corev1.Container{gpuContainer("a", 8, ResourceGPU)}}, Status: corev1.PodStatus{Phase: corev1.PodSucceeded}},
+			pod:  corev1.Pod{Spec: corev1.PodSpec{NodeName: "n", Containers: []corev1.Container{gpuContainer("a", 8, nvidia.ResourceGPU)}}, Status: corev1.PodStatus{Phase: corev1.PodSucceeded}},
 		},
 		{
 			name: "failed pods hold nothing",
-			pod:  corev1.Pod{Spec: corev1.PodSpec{NodeName: "n", Containers: []corev1.Container{gpuContainer("a", 8, ResourceGPU)}}, Status: corev1.PodStatus{Phase: corev1.PodFailed}},
+			pod:  corev1.Pod{Spec: corev1.PodSpec{NodeName: "n", Containers: []corev1.Container{gpuContainer("a", 8, nvidia.ResourceGPU)}}, Status: corev1.PodStatus{Phase: corev1.PodFailed}},
 		},
 		{
 			name: "unscheduled pods hold nothing",
-			pod:  corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{gpuContainer("a", 8, ResourceGPU)}}, Status: corev1.PodStatus{Phase: corev1.PodPending}},
+			pod:  corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{gpuContainer("a", 8, nvidia.ResourceGPU)}}, Status: corev1.PodStatus{Phase: corev1.PodPending}},
 		},
 		{
 			name: "CPU-only pods are dropped",
@@ -90,14 +92,14 @@ func TestBuild(t *testing.T) {
 	nodes := []corev1.Node{
 		*gfdH100("h100-1").obj(),
 		*gfdH100("h100-0").obj(),
-		*makeNode("mig-0").label(LabelGPUProduct, "NVIDIA-A100-SXM4-80GB", LabelGPUCount, "2", LabelGPUMemory, "81920",
-			LabelMIGStrategy, "mixed", "nvidia.com/mig-1g.10gb.count", "28").res(ResourceGPU, 2).res("nvidia.com/mig-1g.10gb", 28).obj(),
-		*makeNode("l4-0").label(LabelGPUProduct, "NVIDIA-L4", LabelGPUCount, "4", LabelGPUMemory, "23034").res(ResourceGPU, 4).obj(),
+		*makeNode("mig-0").label(nvidia.LabelGPUProduct, "NVIDIA-A100-SXM4-80GB", nvidia.LabelGPUCount, "2", nvidia.LabelGPUMemory, "81920",
+			nvidia.LabelMIGStrategy, "mixed", "nvidia.com/mig-1g.10gb.count", "28").res(nvidia.ResourceGPU, 2).res("nvidia.com/mig-1g.10gb", 28).obj(),
+		*makeNode("l4-0").label(nvidia.LabelGPUProduct, "NVIDIA-L4", nvidia.LabelGPUCount, "4", nvidia.LabelGPUMemory, "23034").res(nvidia.ResourceGPU, 4).obj(),
 		*makeNode("cpu-0").obj(),
 	}
 	pods := []PodUsage{
-		{Node: "h100-0", Requests: map[string]int64{ResourceGPU: 8}},
-		{Node: "h100-1", Requests: map[string]int64{ResourceGPU: 3}},
+		{Node: "h100-0", Requests: map[string]int64{nvidia.ResourceGPU: 8}},
+		{Node: "h100-1", Requests: map[string]int64{nvidia.ResourceGPU: 3}},
 		{Node: "mig-0", Requests: map[string]int64{"nvidia.com/mig-1g.10gb": 5}},
 		{Node: "l4-0", Requests: map[string]int64{"nvidia.com/gpu.shared": 1}},
 	}
@@ -109,12 +111,12 @@ func TestBuild(t *testing.T) {
 	if diff := cmp.Diff([]string{"h100-0", "h100-1", "l4-0", "mig-0"}, names); diff != "" {
 		t.Errorf("GPU nodes, sorted (-want +got):\n%s", diff)
 	}
-	if got := inv.Nodes[1].Resource(ResourceGPU); got != (ResourceUsage{Name: ResourceGPU, Capacity: 8, Allocatable: 8, Requested: 3, Free: 5}) {
+	if got := inv.Nodes[1].Resource(nvidia.ResourceGPU); got != (ResourceUsage{Name: nvidia.ResourceGPU, Capacity: 8, Allocatable: 8, Requested: 3, Free: 5}) {
 		t.Errorf("h100-1 gpu usage %+v", got)
 	}
 	l4 := inv.Nodes[2]
 	// More requested than advertised: flagged as overcommitted, free 0, not -1.
-	if r := l4.Resource(ResourceGPUShared); len(l4.Warnings) != 1 || r.Requested != 1 || r.Free != 0 || !r.Overcommitted || !l4.Overcommitted {
+	if r := l4.Resource(nvidia.ResourceGPUShared); len(l4.Warnings) != 1 || r.Requested != 1 || r.Free != 0 || !r.Overcommitted || !l4.Overcommitted {
 		t.Errorf("a request for an unadvertised resource is shown, flagged and warned about: %+v", l4)
 	}
 	wantPools := []Pool{
@@ -159,9 +161,9 @@ func TestSummarizeNoFacts(t *testing.T) {
 func TestTrimNodeKeepsWhatFactsRead(t *testing.T) {
 	nodes := []*corev1.Node{
 		gfdH100("h").label("kubernetes.io/hostname", "h", "topology.kubernetes.io/zone", "a").res("cpu", 8).obj(),
-		makeNode("g").label(LabelGKEAccelerator, "nvidia-l4", LabelGKESharing, "mps", "cloud.google.com/machine-family", "g2").res(ResourceGPU, 1).obj(),
-		makeNode("k").label(LabelKarpenterGPUName, "h100", LabelKarpenterGPUCount, "8", "karpenter.sh/nodepool", "gpu").obj(),
-		makeNode("a").label(LabelAKSAccelerator, "nvidia", LabelNFDNvidiaPCI, "true").res(ResourceGPU, 2).notReady().obj(),
+		makeNode("g").label(nvidia.LabelGKEAccelerator, "nvidia-l4", nvidia.LabelGKESharing, "mps", "cloud.google.com/machine-family", "g2").res(nvidia.ResourceGPU, 1).obj(),
+		makeNode("k").label(nvidia.LabelKarpenterGPUName, "h100", nvidia.LabelKarpenterGPUCount, "8", "karpenter.sh/nodepool", "gpu").obj(),
+		makeNode("a").label(nvidia.LabelAKSAccelerator, "nvidia", nvidia.LabelNFDNvidiaPCI, "true").res(nvidia.ResourceGPU, 2).notReady().obj(),
 	}
 	for _, n := range nodes {
 		trimmed := TrimNode(n)
@@ -181,13 +183,13 @@ func TestTrimNodeKeepsWhatFactsRead(t *testing.T) {
 // only, with replicas and MIG devices summed apart.
 func TestPoolsSeparateSharingModes(t *testing.T) {
 	nodes := []corev1.Node{
-		*makeNode("l4-0").label(LabelGPUProduct, "NVIDIA-L4", LabelGPUCount, "4", LabelGPUMemory, "23034").res(ResourceGPU, 4).obj(),
-		*makeNode("l4-ts-0").label(LabelGPUProduct, "NVIDIA-L4-SHARED", LabelGPUCount, "4", LabelGPUMemory, "23034",
-			LabelGPUReplicas, "4", LabelGPUSharing, "time-slicing").res(ResourceGPU, 16).obj(),
-		*makeNode("a100-single-0").label(LabelGPUProduct, "NVIDIA-A100-SXM4-40GB-MIG-1g.5gb", LabelGPUCount, "8", LabelGPUMemory, "40960",
-			"nvidia.com/mig.strategy", "single").res(ResourceGPU, 56).obj(),
+		*makeNode("l4-0").label(nvidia.LabelGPUProduct, "NVIDIA-L4", nvidia.LabelGPUCount, "4", nvidia.LabelGPUMemory, "23034").res(nvidia.ResourceGPU, 4).obj(),
+		*makeNode("l4-ts-0").label(nvidia.LabelGPUProduct, "NVIDIA-L4-SHARED", nvidia.LabelGPUCount, "4", nvidia.LabelGPUMemory, "23034",
+			nvidia.LabelGPUReplicas, "4", nvidia.LabelGPUSharing, "time-slicing").res(nvidia.ResourceGPU, 16).obj(),
+		*makeNode("a100-single-0").label(nvidia.LabelGPUProduct, "NVIDIA-A100-SXM4-40GB-MIG-1g.5gb", nvidia.LabelGPUCount, "8", nvidia.LabelGPUMemory, "40960",
+			"nvidia.com/mig.strategy", "single").res(nvidia.ResourceGPU, 56).obj(),
 	}
-	pods := []PodUsage{{Node: "l4-0", Requests: map[string]int64{ResourceGPU: 1}}, {Node: "l4-ts-0", Requests: map[string]int64{ResourceGPU: 5}}}
+	pods := []PodUsage{{Node: "l4-0", Requests: map[string]int64{nvidia.ResourceGPU: 1}}, {Node: "l4-ts-0", Requests: map[string]int64{nvidia.ResourceGPU: 5}}}
 	inv := Build(nodes, pods, BuildOptions{})
 	got := map[string]Pool{}
 	for _, p := range inv.Pools {

@@ -17,11 +17,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 // Labels and defaults of probe Jobs.
 const (
-	LabelManagedBy     = "app.kubernetes.io/managed-by"
 	ManagedByDynamoctl = "dynamoctl"
 	LabelComponent     = "app.kubernetes.io/component"
 	ProbeComponent     = "gpu-probe"
@@ -110,7 +112,7 @@ func ProbeNodes(ctx context.Context, cs kubernetes.Interface, nodes []NodeGPU, o
 // the TTL controller even if dynamoctl dies before deleting it.
 func ProbeJob(n *NodeGPU, name string, opts ProbeOptions) *batchv1.Job {
 	opts.defaults()
-	labels := map[string]string{LabelManagedBy: ManagedByDynamoctl, LabelComponent: ProbeComponent}
+	labels := map[string]string{v1alpha1.LabelManagedBy: ManagedByDynamoctl, LabelComponent: ProbeComponent}
 	deadline := int64(opts.Timeout.Seconds())
 	if deadline < 1 {
 		deadline = 1
@@ -166,7 +168,7 @@ func probeResource(n *NodeGPU) corev1.ResourceName {
 		return corev1.ResourceName(r.Name)
 	}
 	for _, r := range n.Resources {
-		if strings.HasPrefix(r.Name, ResourceMIGPrefix) && r.Allocatable > 0 {
+		if strings.HasPrefix(r.Name, nvidia.ResourceMIGPrefix) && r.Allocatable > 0 {
 			return corev1.ResourceName(r.Name)
 		}
 	}

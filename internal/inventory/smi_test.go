@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 func TestParseSMIFiles(t *testing.T) {
@@ -80,7 +82,7 @@ func TestParseSMILines(t *testing.T) {
 }
 
 func TestApplyProbe(t *testing.T) {
-	n := NodeFacts(makeNode("aks").label(LabelAKSAccelerator, "nvidia").res(ResourceGPU, 4).obj())
+	n := NodeFacts(makeNode("aks").label(nvidia.LabelAKSAccelerator, "nvidia").res(nvidia.ResourceGPU, 4).obj())
 	ApplyProbe(&n, []SMIGPU{{0, "NVIDIA-A100-SXM4-80GB", 81920, "Enabled"}, {1, "NVIDIA-A100-SXM4-80GB", 81920, "Disabled"}})
 	if n.Product != "NVIDIA-A100-SXM4-80GB" || n.MemoryMiB != 81920 || n.Count != 4 || !n.MIG.Capable || n.NeedsProbe() {
 		t.Errorf("after probe: %+v", n)

@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/pager"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 // Sources `dynamoctl gpus --source` accepts.
@@ -115,7 +117,7 @@ func TrimNode(n *corev1.Node) corev1.Node {
 }
 
 // readLabelPrefixes are the label families NodeFacts reads; TrimNode drops every other label.
-var readLabelPrefixes = []string{"nvidia.com/", "cloud.google.com/gke-", "kubernetes.azure.com/accelerator", "karpenter.k8s.aws/instance-gpu-", LabelNFDNvidiaPCI}
+var readLabelPrefixes = []string{nvidia.Prefix, "cloud.google.com/gke-", "kubernetes.azure.com/accelerator", "karpenter.k8s.aws/instance-gpu-", nvidia.LabelNFDNvidiaPCI}
 
 func readsLabel(key string) bool {
 	for _, p := range readLabelPrefixes {

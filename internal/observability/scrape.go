@@ -214,7 +214,7 @@ func PodMonitors(targets []Target, interval string) []PodMonitor {
 		out = append(out, PodMonitor{
 			APIVersion: "monitoring.coreos.com/v1", Kind: "PodMonitor",
 			Metadata: PodMonitorMeta{Name: t.JobName(), Namespace: namespaceOrDefault(t.Namespace),
-				Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: t.Graph, "app.kubernetes.io/managed-by": "dynamoctl"}},
+				Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: t.Graph, v1alpha1.LabelManagedBy: "dynamoctl"}},
 			Spec: PodMonitorSpec{
 				Selector:            LabelSelector{MatchLabels: map[string]string{v1alpha1.LabelSelector: t.Selector, v1alpha1.LabelMetricsEnabled: "true"}},
 				NamespaceSelector:   NamespaceNames{MatchNames: []string{namespaceOrDefault(t.Namespace)}},

@@ -17,6 +17,8 @@ import (
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 // Node is a schedulable node and its free NVIDIA resources.
@@ -360,15 +362,12 @@ func covers(free, want map[string]int64) bool {
 func gpus(m map[string]int64) int64 {
 	var t int64
 	for r, q := range m {
-		if IsNvidia(r) {
+		if nvidia.IsResource(r) {
 			t += q
 		}
 	}
 	return t
 }
-
-// IsNvidia reports whether a resource is an NVIDIA one (nvidia.com/gpu, MIG profiles, shared).
-func IsNvidia(resource string) bool { return strings.HasPrefix(resource, "nvidia.com/") }
 
 // firstResource is the resource a demand's figures (the most free left, best fit) are about:
 // its first NVIDIA resource by name, or for a pod with none its first resource.
@@ -378,8 +377,8 @@ func firstResource(m map[string]int64) string {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b string) int {
-		if IsNvidia(a) != IsNvidia(b) {
-			if IsNvidia(a) {
+		if nvidia.IsResource(a) != nvidia.IsResource(b) {
+			if nvidia.IsResource(a) {
 				return -1
 			}
 			return 1

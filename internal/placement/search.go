@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 // DefaultSearchBudget bounds Search: nodes tried, in all. Graphs of up to 64 pods on up to 500
@@ -310,7 +312,7 @@ func (s *search) buildKey(i int) string {
 	for _, r := range s.resources {
 		b.WriteByte('|')
 		free := s.free[i][r]
-		if !IsNvidia(r) {
+		if !nvidia.IsResource(r) {
 			free = min(free, s.most(i, r))
 		}
 		b.WriteString(strconv.FormatInt(free, 10))
@@ -331,7 +333,7 @@ func (s *search) most(i int, r string) int64 {
 		}
 		pods := dm.Replicas // a group puts at most one pod of each replica on a node
 		for g, need := range dm.Requests {
-			if IsNvidia(g) && need > 0 {
+			if nvidia.IsResource(g) && need > 0 {
 				pods = min(pods, s.free[i][g]/need)
 			}
 		}
@@ -366,7 +368,7 @@ func (s *search) result() Result {
 // hasGPUs: the node has some NVIDIA resource.
 func hasGPUs(n Node) bool {
 	for r := range n.Free {
-		if IsNvidia(r) {
+		if nvidia.IsResource(r) {
 			return true
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
@@ -334,8 +335,8 @@ func usable(in Input, own string) ([]placement.Node, []inventory.NodeGPU, Cluste
 			}
 		}
 		f := inventory.NodeFacts(n)
-		if f.Unit() == inventory.UnitReplica && f.Sharing.Resource == inventory.ResourceGPU {
-			pn.Shared = []string{inventory.ResourceGPU}
+		if f.Unit() == inventory.UnitReplica && f.Sharing.Resource == nvidia.ResourceGPU {
+			pn.Shared = []string{nvidia.ResourceGPU}
 		}
 		out = append(out, pn)
 		facts = append(facts, f)
@@ -417,7 +418,7 @@ func reason(dm placement.Demand, svc Service, nodes []placement.Node, after map[
 			}
 		}
 		// The resource fewest nodes have room for; among equals an NVIDIA one.
-		if worst == nil || s.room < worst.room || s.room == worst.room && placement.IsNvidia(r) && !placement.IsNvidia(worst.resource) {
+		if worst == nil || s.room < worst.room || s.room == worst.room && nvidia.IsResource(r) && !nvidia.IsResource(worst.resource) {
 			worst = &s
 		}
 	}
@@ -442,9 +443,9 @@ func describe(m map[string]int64) string {
 	keys := slices.Sorted(maps.Keys(m))
 	slices.SortStableFunc(keys, func(a, b string) int {
 		switch {
-		case placement.IsNvidia(a) == placement.IsNvidia(b):
+		case nvidia.IsResource(a) == nvidia.IsResource(b):
 			return 0
-		case placement.IsNvidia(a):
+		case nvidia.IsResource(a):
 			return -1
 		}
 		return 1
@@ -592,7 +593,7 @@ func rollouts(demands []placement.Demand, nodes []placement.Node, placedBy map[s
 func gpuCount(m map[string]int64) int64 {
 	var t int64
 	for r, q := range m {
-		if placement.IsNvidia(r) {
+		if nvidia.IsResource(r) {
 			t += q
 		}
 	}

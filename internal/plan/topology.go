@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
@@ -123,7 +124,7 @@ func domainChoices(nodes []placement.Node, demands []placement.Demand, scopes []
 				free[v] = 0
 			}
 			for r, q := range n.Free {
-				if placement.IsNvidia(r) {
+				if nvidia.IsResource(r) {
 					free[v] += q
 				}
 			}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 // MinKubernetes is the oldest API server we support: the DGD CRD's CEL validation rules
@@ -366,7 +367,7 @@ func NodeProblems(n *corev1.Node) []string {
 
 // RDMA signals: resources named like rdma/*, nvidia.com/*rdma*, and labels of the NVIDIA
 // Network Operator and NFD.
-var rdmaLabels = []string{"nvidia.com/rdma.present", "feature.node.kubernetes.io/rdma.available", "feature.node.kubernetes.io/rdma.capable"}
+var rdmaLabels = []string{nvidia.LabelRDMAPresent, "feature.node.kubernetes.io/rdma.available", "feature.node.kubernetes.io/rdma.capable"}
 
 func checkRDMA(ctx context.Context, e *Env) Outcome {
 	nodes, gpu, out, ok := e.gpuNodes(ctx)

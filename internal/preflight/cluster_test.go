@@ -333,8 +333,8 @@ func TestUnreachable(t *testing.T) {
 			if el := time.Since(start); el > 10*time.Second {
 				t.Errorf("took %s with a 1s check timeout", el)
 			}
-			if !rep.Unreachable || rep.ExitCode(false) != preflight.ExitUnreachable {
-				t.Fatalf("unreachable=%v exit=%d, want true, 3", rep.Unreachable, rep.ExitCode(false))
+			if !rep.Unreachable || rep.Verdict(false) != preflight.VerdictUnreachable {
+				t.Fatalf("unreachable=%v verdict=%s, want true, unreachable", rep.Unreachable, rep.Verdict(false))
 			}
 			for _, r := range rep.Checks {
 				want := preflight.Skip

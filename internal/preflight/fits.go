@@ -14,6 +14,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/demand"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
@@ -37,8 +38,8 @@ func Capacity(inv inventory.Inventory, nodes []corev1.Node) []placement.Node {
 			free[r.Name] = max(r.Free, 0)
 		}
 		pn := placement.Node{Node: node, Free: free}
-		if n.Unit() == inventory.UnitReplica && n.Sharing.Resource == inventory.ResourceGPU {
-			pn.Shared = []string{inventory.ResourceGPU}
+		if n.Unit() == inventory.UnitReplica && n.Sharing.Resource == nvidia.ResourceGPU {
+			pn.Shared = []string{nvidia.ResourceGPU}
 		}
 		out = append(out, pn)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/demand"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 // Time-sliced replicas advertised as nvidia.com/gpu are marked shared in the capacity (renamed
@@ -21,7 +22,7 @@ func TestSharedCapacity(t *testing.T) {
 			Status: corev1.NodeStatus{Capacity: corev1.ResourceList{res: q}, Allocatable: corev1.ResourceList{res: q},
 				Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
 	}
-	l4 := map[string]string{inventory.LabelGPUProduct: "NVIDIA-L4", inventory.LabelGPUCount: "4", inventory.LabelGPUMemory: "23034"}
+	l4 := map[string]string{nvidia.LabelGPUProduct: "NVIDIA-L4", nvidia.LabelGPUCount: "4", nvidia.LabelGPUMemory: "23034"}
 	with := func(m map[string]string, kv ...string) map[string]string {
 		out := map[string]string{}
 		for k, v := range m {
@@ -33,16 +34,16 @@ func TestSharedCapacity(t *testing.T) {
 		return out
 	}
 	nodes := []corev1.Node{
-		mk("dedicated", l4, inventory.ResourceGPU, 4),
-		mk("timesliced", with(l4, inventory.LabelGPUReplicas, "4", inventory.LabelGPUSharing, "time-slicing"), inventory.ResourceGPU, 16),
-		mk("mps", with(l4, inventory.LabelGPUReplicas, "2", inventory.LabelGPUSharing, "mps"), inventory.ResourceGPUShared, 8),
+		mk("dedicated", l4, nvidia.ResourceGPU, 4),
+		mk("timesliced", with(l4, nvidia.LabelGPUReplicas, "4", nvidia.LabelGPUSharing, "time-slicing"), nvidia.ResourceGPU, 16),
+		mk("mps", with(l4, nvidia.LabelGPUReplicas, "2", nvidia.LabelGPUSharing, "mps"), nvidia.ResourceGPUShared, 8),
 	}
 	inv := inventory.Build(nodes, nil, inventory.BuildOptions{})
 	shared := map[string][]string{}
 	for _, n := range Capacity(inv, nodes) {
 		shared[n.Node.Name] = n.Shared
 	}
-	if len(shared["dedicated"]) != 0 || len(shared["mps"]) != 0 || len(shared["timesliced"]) != 1 || shared["timesliced"][0] != inventory.ResourceGPU {
+	if len(shared["dedicated"]) != 0 || len(shared["mps"]) != 0 || len(shared["timesliced"]) != 1 || shared["timesliced"][0] != nvidia.ResourceGPU {
 		t.Errorf("shared resources per node: %v", shared)
 	}
 	for _, tt := range []struct {
@@ -51,12 +52,12 @@ func TestSharedCapacity(t *testing.T) {
 		want bool
 	}{
 		{"no constraint", corev1.PodSpec{}, false},
-		{"product", corev1.PodSpec{NodeSelector: map[string]string{inventory.LabelGPUProduct: "NVIDIA-L4"}}, false},
-		{"shared product", corev1.PodSpec{NodeSelector: map[string]string{inventory.LabelGPUProduct: "NVIDIA-L4-SHARED"}}, true},
-		{"sharing strategy", corev1.PodSpec{NodeSelector: map[string]string{inventory.LabelGPUSharing: "time-slicing"}}, true},
+		{"product", corev1.PodSpec{NodeSelector: map[string]string{nvidia.LabelGPUProduct: "NVIDIA-L4"}}, false},
+		{"shared product", corev1.PodSpec{NodeSelector: map[string]string{nvidia.LabelGPUProduct: "NVIDIA-L4-SHARED"}}, true},
+		{"sharing strategy", corev1.PodSpec{NodeSelector: map[string]string{nvidia.LabelGPUSharing: "time-slicing"}}, true},
 		{"replicas in affinity", corev1.PodSpec{Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
 			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
-				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: inventory.LabelGPUReplicas, Operator: corev1.NodeSelectorOpExists}}}}}}}}, true},
+				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: nvidia.LabelGPUReplicas, Operator: corev1.NodeSelectorOpExists}}}}}}}}, true},
 	} {
 		if got := demand.AsksForShared(&tt.spec); got != tt.want {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)

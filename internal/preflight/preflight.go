@@ -184,26 +184,31 @@ type Report struct {
 	Summary     Summary  `json:"summary"`
 }
 
-// Exit codes of `dynamoctl preflight` (docs/cli/exit-codes.md).
+// Verdict is a run's outcome as a whole; the CLI turns it into an exit code.
+type Verdict string
+
+// Verdicts of a run.
 const (
-	ExitOK          = 0
-	ExitFailed      = 1
-	ExitUnreachable = 3
-	ExitWarnings    = 4
+	VerdictPassed      Verdict = "passed"
+	VerdictFailed      Verdict = "failed"
+	VerdictUnreachable Verdict = "unreachable"
+	// VerdictWarnings: only with strict, a check warned or ran out of time.
+	VerdictWarnings Verdict = "warnings"
 )
 
-// ExitCode is 3 when the cluster was unreachable, 1 when a check failed or could not run (an
-// API error), 4 when strict and a check warned or ran out of time, else 0.
-func (r Report) ExitCode(strict bool) int {
+// Verdict is unreachable when the cluster could not be reached, failed when a check failed or
+// could not run (an API error), warnings when strict and a check warned or ran out of time,
+// else passed.
+func (r Report) Verdict(strict bool) Verdict {
 	switch {
 	case r.Unreachable:
-		return ExitUnreachable
+		return VerdictUnreachable
 	case r.Summary.Failed > 0 || r.Summary.Errors > 0:
-		return ExitFailed
+		return VerdictFailed
 	case strict && r.Summary.Warnings+r.Summary.TimedOut > 0:
-		return ExitWarnings
+		return VerdictWarnings
 	}
-	return ExitOK
+	return VerdictPassed
 }
 
 // RunOptions bound the run.

@@ -67,24 +67,24 @@ func TestSelect(t *testing.T) {
 	}
 }
 
-func TestExitCode(t *testing.T) {
+func TestVerdict(t *testing.T) {
 	cases := []struct {
 		name   string
 		rep    preflight.Report
 		strict bool
-		want   int
+		want   preflight.Verdict
 	}{
-		{"all pass", preflight.Report{Summary: preflight.Summary{Passed: 4}}, true, 0},
-		{"warnings allowed", preflight.Report{Summary: preflight.Summary{Passed: 3, Warnings: 1}}, false, 0},
-		{"warnings strict", preflight.Report{Summary: preflight.Summary{Passed: 3, Warnings: 1}}, true, 4},
-		{"failure", preflight.Report{Summary: preflight.Summary{Failed: 1, Warnings: 1}}, true, 1},
-		{"error counts as failure", preflight.Report{Summary: preflight.Summary{Errors: 1}}, false, 1},
-		{"skips alone pass", preflight.Report{Summary: preflight.Summary{Passed: 1, Skipped: 2}}, true, 0},
-		{"unreachable first", preflight.Report{Unreachable: true, Summary: preflight.Summary{Failed: 1}}, false, 3},
+		{"all pass", preflight.Report{Summary: preflight.Summary{Passed: 4}}, true, preflight.VerdictPassed},
+		{"warnings allowed", preflight.Report{Summary: preflight.Summary{Passed: 3, Warnings: 1}}, false, preflight.VerdictPassed},
+		{"warnings strict", preflight.Report{Summary: preflight.Summary{Passed: 3, Warnings: 1}}, true, preflight.VerdictWarnings},
+		{"failure", preflight.Report{Summary: preflight.Summary{Failed: 1, Warnings: 1}}, true, preflight.VerdictFailed},
+		{"error counts as failure", preflight.Report{Summary: preflight.Summary{Errors: 1}}, false, preflight.VerdictFailed},
+		{"skips alone pass", preflight.Report{Summary: preflight.Summary{Passed: 1, Skipped: 2}}, true, preflight.VerdictPassed},
+		{"unreachable first", preflight.Report{Unreachable: true, Summary: preflight.Summary{Failed: 1}}, false, preflight.VerdictUnreachable},
 	}
 	for _, c := range cases {
-		if got := c.rep.ExitCode(c.strict); got != c.want {
-			t.Errorf("%s: exit %d, want %d", c.name, got, c.want)
+		if got := c.rep.Verdict(c.strict); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
 		}
 	}
 }
@@ -120,8 +120,8 @@ func TestRunBoundsEachCheck(t *testing.T) {
 		t.Errorf("summary %+v", rep.Summary)
 	}
 	timedOut := preflight.Report{Summary: preflight.Summary{Passed: 3, TimedOut: 1}}
-	if timedOut.ExitCode(false) != preflight.ExitOK || timedOut.ExitCode(true) != preflight.ExitWarnings {
-		t.Errorf("exit codes with a timed-out check: %d, strict %d; want 0 and 4", timedOut.ExitCode(false), timedOut.ExitCode(true))
+	if timedOut.Verdict(false) != preflight.VerdictPassed || timedOut.Verdict(true) != preflight.VerdictWarnings {
+		t.Errorf("verdicts with a timed-out check: %s, strict %s; want passed and warnings", timedOut.Verdict(false), timedOut.Verdict(true))
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 // The pod of a service is built the way the original operator builds it on its Deployment path
@@ -407,7 +408,7 @@ func GPUResource(item *v1alpha1.ResourceItem) corev1.ResourceName {
 	if item != nil && item.GPUType != "" {
 		return corev1.ResourceName(item.GPUType)
 	}
-	return v1alpha1.ResourceGPU
+	return nvidia.ResourceGPU
 }
 
 // isExtended reports whether a resource is an extended one (GPUs, MIG slices): not cpu,

@@ -129,7 +129,7 @@ func WaitLeaderConfigMap(dgd *v1alpha1.DynamoGraphDeployment) *corev1.ConfigMap 
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: WaitLeaderConfigMapName(dgd), Namespace: dgd.Namespace, OwnerReferences: ownerRefs(dgd),
-			Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: dgd.Name, LabelManagedBy: ManagedBy},
+			Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: dgd.Name, v1alpha1.LabelManagedBy: ManagedBy},
 		},
 		Data: map[string]string{waitLeaderScriptKey: waitLeaderScript},
 	}

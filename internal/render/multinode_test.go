@@ -11,6 +11,7 @@ import (
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 // multinodeGraph is a graph with one 2-node decode service of the given backend, whose main
@@ -285,10 +286,10 @@ func TestLeaderWorkerSetObject(t *testing.T) {
 	}
 	for role, tpl := range map[Role]*corev1.PodTemplateSpec{RoleLeader: lws.Spec.LeaderWorkerTemplate.LeaderTemplate, RoleWorker: &lws.Spec.LeaderWorkerTemplate.WorkerTemplate} {
 		l := tpl.Labels
-		if l["role"] != string(role) || l[v1alpha1.LabelSelector] != "mn-decode" || l[LabelManagedBy] != ManagedBy || l[v1alpha1.LabelComponentType] != "decode" {
+		if l["role"] != string(role) || l[v1alpha1.LabelSelector] != "mn-decode" || l[v1alpha1.LabelManagedBy] != ManagedBy || l[v1alpha1.LabelComponentType] != "decode" {
 			t.Errorf("%s template labels %v", role, l)
 		}
-		if got := MainContainer(&tpl.Spec).Resources.Limits[v1alpha1.ResourceGPU]; got.Value() != 8 {
+		if got := MainContainer(&tpl.Spec).Resources.Limits[nvidia.ResourceGPU]; got.Value() != 8 {
 			t.Errorf("%s: %s GPUs per pod, want 8", role, got.String())
 		}
 	}

@@ -36,10 +36,7 @@ type Config struct {
 	Topology topology.Profile
 }
 
-// LabelManagedBy is the well-known label that says which tool manages an object.
-const LabelManagedBy = "app.kubernetes.io/managed-by"
-
-// ManagedBy is the LabelManagedBy value of every child.
+// ManagedBy is the v1alpha1.LabelManagedBy value of every child.
 const ManagedBy = "dynamo-operator"
 
 // Graph returns the desired children of dgd, in apply order: PVCs, the planner's account,
@@ -205,7 +202,7 @@ func childLabels(dgd *v1alpha1.DynamoGraphDeployment, service string) map[string
 	for k, v := range identity(dgd, service) {
 		l[k] = v
 	}
-	l[LabelManagedBy] = ManagedBy
+	l[v1alpha1.LabelManagedBy] = ManagedBy
 	l["app.kubernetes.io/part-of"] = dgd.Name
 	if s.ComponentType != "" {
 		l["app.kubernetes.io/component"] = s.ComponentType
@@ -252,7 +249,7 @@ func podLabels(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) 
 			l[k] = v
 		}
 	}
-	l[LabelManagedBy] = ManagedBy
+	l[v1alpha1.LabelManagedBy] = ManagedBy
 	if discoveryBackend(dgd, cfg) == v1alpha1.DiscoveryKubernetes {
 		l[v1alpha1.LabelDiscoveryBackend] = v1alpha1.DiscoveryKubernetes
 		l[v1alpha1.LabelDiscoveryEnabled] = "true"
@@ -338,7 +335,7 @@ func PVC(dgd *v1alpha1.DynamoGraphDeployment, p v1alpha1.PVC) *corev1.Persistent
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: p.Name, Namespace: dgd.Namespace,
-			Labels:      map[string]string{v1alpha1.LabelGraphDeploymentName: dgd.Name, LabelManagedBy: ManagedBy},
+			Labels:      map[string]string{v1alpha1.LabelGraphDeploymentName: dgd.Name, v1alpha1.LabelManagedBy: ManagedBy},
 			Annotations: map[string]string{v1alpha1.AnnotationCreatedBy: dgd.Namespace + "/" + dgd.Name},
 		},
 		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{p.VolumeAccessMode}},
@@ -358,7 +355,7 @@ func DiscoveryRBAC(dgd *v1alpha1.DynamoGraphDeployment) (*corev1.ServiceAccount,
 	base := DiscoveryServiceAccount(dgd)
 	meta := func(name string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: name, Namespace: dgd.Namespace, OwnerReferences: ownerRefs(dgd),
-			Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: dgd.Name, LabelManagedBy: ManagedBy}}
+			Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: dgd.Name, v1alpha1.LabelManagedBy: ManagedBy}}
 	}
 	read := []string{"get", "list", "watch"}
 	sa := &corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}, ObjectMeta: meta(base)}
@@ -389,7 +386,7 @@ func PlannerServiceAccount(dgd *v1alpha1.DynamoGraphDeployment) *corev1.ServiceA
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: v1alpha1.PlannerServiceAccount, Namespace: dgd.Namespace,
-			Labels:      map[string]string{LabelManagedBy: ManagedBy},
+			Labels:      map[string]string{v1alpha1.LabelManagedBy: ManagedBy},
 			Annotations: map[string]string{v1alpha1.AnnotationCreatedBy: dgd.Namespace + "/" + dgd.Name},
 		},
 	}

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/reference"
 )
 
@@ -121,7 +122,7 @@ func TestGraphReference(t *testing.T) {
 	}
 	decode := objs[5].(*appsv1.Deployment)
 	main := *MainContainer(&decode.Spec.Template.Spec)
-	if decode.Name != "dynamo-vllmdecodeworker" || main.Name != "main" || main.Resources.Limits.Name(v1alpha1.ResourceGPU, "").Value() != 1 {
+	if decode.Name != "dynamo-vllmdecodeworker" || main.Name != "main" || main.Resources.Limits.Name(nvidia.ResourceGPU, "").Value() != 1 {
 		t.Errorf("decode worker: %s %s %v", decode.Name, main.Name, main.Resources.Limits)
 	}
 	if main.LivenessProbe.FailureThreshold < 2 {

@@ -10,6 +10,7 @@ import (
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
 
@@ -60,7 +61,7 @@ func TestTopologyRendersPodAffinity(t *testing.T) {
 	g := topologyGraph(t, "  topologyConstraint: {topologyProfile: dev, packDomain: rack}\n", "      topologyConstraint: {packDomain: clique}\n")
 	graphTerm := corev1.PodAffinityTerm{TopologyKey: topology.LabelRack,
 		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{v1alpha1.LabelGraphDeploymentName: "tg"}}}
-	serviceTerm := corev1.PodAffinityTerm{TopologyKey: topology.LabelClique,
+	serviceTerm := corev1.PodAffinityTerm{TopologyKey: nvidia.LabelGPUClique,
 		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{v1alpha1.LabelSelector: "tg-decode"}}}
 	if d := cmp.Diff([]corev1.PodAffinityTerm{graphTerm}, podAffinity(t, g, "Frontend", Config{})); d != "" {
 		t.Errorf("Frontend (-want +got):\n%s", d)
@@ -92,7 +93,7 @@ func TestTopologyPacksEachGroup(t *testing.T) {
 			t.Fatal(err)
 		}
 		terms := spec.Affinity.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution
-		if len(terms) != 1 || terms[0].TopologyKey != topology.LabelClique || !cmp.Equal(terms[0].MatchLabelKeys, []string{lwsv1.GroupUniqueHashLabelKey}) {
+		if len(terms) != 1 || terms[0].TopologyKey != nvidia.LabelGPUClique || !cmp.Equal(terms[0].MatchLabelKeys, []string{lwsv1.GroupUniqueHashLabelKey}) {
 			t.Errorf("%s: %+v", role, terms)
 		}
 	}

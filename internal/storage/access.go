@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 )
 
 // Defaults of `dynamoctl pvc access`.
@@ -66,7 +68,7 @@ func AccessPod(spec AccessSpec) *corev1.Pod {
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: accessPrefix(spec.Claim),
 			Namespace:    spec.Namespace,
-			Labels:       map[string]string{LabelManagedBy: ManagedBy, LabelPVC: ClaimLabel(spec.Claim), LabelUser: UserHash(spec.User)},
+			Labels:       map[string]string{v1alpha1.LabelManagedBy: ManagedBy, LabelPVC: ClaimLabel(spec.Claim), LabelUser: UserHash(spec.User)},
 			Annotations:  map[string]string{AnnotationUser: spec.User, AnnotationPVC: spec.Claim},
 		},
 		Spec: corev1.PodSpec{
@@ -163,7 +165,7 @@ func StartAccess(ctx context.Context, cs kubernetes.Interface, spec AccessSpec, 
 		}
 		return nil, false, err
 	}
-	sel := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy, LabelPVC: ClaimLabel(spec.Claim), LabelUser: UserHash(spec.User)})
+	sel := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: ManagedBy, LabelPVC: ClaimLabel(spec.Claim), LabelUser: UserHash(spec.User)})
 	existing, err := pods.List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
 		return nil, false, fmt.Errorf("list access pods: %w", err)
@@ -264,7 +266,7 @@ func DeletePod(ctx context.Context, cs kubernetes.Interface, ns, name string) er
 // started by user, or by anyone when user is "", and returns their names. It never touches a
 // claim.
 func Cleanup(ctx context.Context, cs kubernetes.Interface, ns, claim, user string) ([]string, error) {
-	set := labels.Set{LabelManagedBy: ManagedBy}
+	set := labels.Set{v1alpha1.LabelManagedBy: ManagedBy}
 	if claim != "" {
 		set[LabelPVC] = ClaimLabel(claim)
 	}

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/storage"
@@ -98,7 +99,7 @@ func TestClaimsAndAccessPods(t *testing.T) {
 	record := &storage.PodRecord{Path: filepath.Join(t.TempDir(), "access-pods.json")}
 	alice, reused, err := storage.StartAccess(ctx, cs, storage.AccessSpec{Claim: "cache", Namespace: ns, User: "alice@example.com"}, storage.AccessOptions{Timeout: time.Minute, Progress: &progress, Record: record})
 	must(t, err)
-	if reused || !strings.HasPrefix(alice.Name, "pvc-access-cache-") || alice.Labels[storage.LabelPVC] != "cache" || alice.Labels[storage.LabelManagedBy] != "dynamoctl" {
+	if reused || !strings.HasPrefix(alice.Name, "pvc-access-cache-") || alice.Labels[storage.LabelPVC] != "cache" || alice.Labels[v1alpha1.LabelManagedBy] != "dynamoctl" {
 		t.Errorf("alice's pod: %s reused=%v labels %v", alice.Name, reused, alice.Labels)
 	}
 	sc := alice.Spec.Containers[0].SecurityContext

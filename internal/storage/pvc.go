@@ -19,12 +19,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 )
 
 // Labels on everything dynamoctl creates for PVC access.
 const (
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	ManagedBy      = "dynamoctl"
+	ManagedBy = "dynamoctl"
 	// LabelPVC names the claim an access pod mounts.
 	LabelPVC = "dynamo-infra/pvc"
 	// LabelUser is a hash of the user who started an access pod (user names are not label values).
@@ -64,7 +65,7 @@ func NewClaim(spec ClaimSpec) (*corev1.PersistentVolumeClaim, error) {
 	pvc := &corev1.PersistentVolumeClaim{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
 		ObjectMeta: metav1.ObjectMeta{Name: spec.Name, Namespace: spec.Namespace,
-			Labels: map[string]string{LabelManagedBy: ManagedBy}},
+			Labels: map[string]string{v1alpha1.LabelManagedBy: ManagedBy}},
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes: []corev1.PersistentVolumeAccessMode{spec.AccessMode},
 			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},

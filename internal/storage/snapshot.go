@@ -13,6 +13,8 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 )
 
 // VolumeSnapshots is the CSI snapshot resource.
@@ -42,7 +44,7 @@ func Snapshot(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interfac
 	}
 	snap := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": VolumeSnapshots.GroupVersion().String(), "kind": "VolumeSnapshot",
-		"metadata": map[string]any{"name": name, "namespace": ns, "labels": map[string]any{LabelManagedBy: ManagedBy, LabelPVC: claim}},
+		"metadata": map[string]any{"name": name, "namespace": ns, "labels": map[string]any{v1alpha1.LabelManagedBy: ManagedBy, LabelPVC: claim}},
 		"spec":     spec,
 	}}
 	if _, err := dyn.Resource(VolumeSnapshots).Namespace(ns).Create(ctx, snap, metav1.CreateOptions{}); err != nil {

@@ -20,14 +20,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 // Node label keys of the built-in levels that Kubernetes does not define.
 const (
 	LabelBlock = "topology.dynamo-infra.dev/block"
 	LabelRack  = "topology.dynamo-infra.dev/rack"
-	// LabelClique is GPU Feature Discovery's NVLink domain of a node (GB200 NVL72: one per rack).
-	LabelClique = "nvidia.com/gpu.clique"
 )
 
 // Level maps a domain name to the node label key whose value names a domain.
@@ -43,7 +42,7 @@ var BuiltInLevels = []Level{
 	{Domain: "zone", Key: corev1.LabelTopologyZone},
 	{Domain: "block", Key: LabelBlock},
 	{Domain: "rack", Key: LabelRack},
-	{Domain: "clique", Key: LabelClique},
+	{Domain: "clique", Key: nvidia.LabelGPUClique}, // GFD's NVLink domain (GB200 NVL72: a rack)
 	{Domain: "host", Key: corev1.LabelHostname},
 }
 

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 )
@@ -103,7 +104,7 @@ func TestGPUsProbeInterrupted(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	sel := metav1.ListOptions{LabelSelector: inventory.LabelManagedBy + "=" + inventory.ManagedByDynamoctl}
+	sel := metav1.ListOptions{LabelSelector: v1alpha1.LabelManagedBy + "=" + inventory.ManagedByDynamoctl}
 	code := interruptAndWait(t, cmd, &stderr, func() bool {
 		pods, err := cs.CoreV1().Pods("default").List(ctx, sel)
 		return err == nil && len(pods.Items) > 0

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 // PrintOptions choose the human-readable views.
@@ -37,10 +38,10 @@ func PrintTable(w io.Writer, inv inventory.Inventory, o PrintOptions) error {
 		rows = append(rows, row)
 		if o.ShowMIG {
 			for _, r := range n.Resources {
-				if !strings.HasPrefix(r.Name, inventory.ResourceMIGPrefix) {
+				if !strings.HasPrefix(r.Name, nvidia.ResourceMIGPrefix) {
 					continue
 				}
-				sub := []string{"  " + strings.TrimPrefix(r.Name, "nvidia.com/"), "", "", inventory.UnitMIGDevice, num(r.Allocatable), num(r.Requested), num(r.Free), migMemory(n, r.Name), "", ""}
+				sub := []string{"  " + strings.TrimPrefix(r.Name, nvidia.Prefix), "", "", inventory.UnitMIGDevice, num(r.Allocatable), num(r.Requested), num(r.Free), migMemory(n, r.Name), "", ""}
 				if o.Wide {
 					sub = append(sub, "", "", "", "", "", "")
 				}
@@ -82,7 +83,7 @@ func printPools(w io.Writer, inv inventory.Inventory) error {
 	for _, p := range inv.Pools {
 		rows = append(rows, []string{p.Name, strconv.Itoa(len(p.Nodes)), num(p.GPUs), p.Unit, num(p.Allocatable), num(p.Requested), num(p.Free)})
 		for _, m := range p.MIG {
-			rows = append(rows, []string{"  " + strings.TrimPrefix(m.Name, "nvidia.com/"), "", "", inventory.UnitMIGDevice, num(m.Allocatable), num(m.Requested), num(m.Free)})
+			rows = append(rows, []string{"  " + strings.TrimPrefix(m.Name, nvidia.Prefix), "", "", inventory.UnitMIGDevice, num(m.Allocatable), num(m.Requested), num(m.Free)})
 		}
 	}
 	// Whole GPUs in the TOTAL row; replicas and MIG devices on their own rows, never added in.
@@ -134,7 +135,7 @@ func migSummary(n *inventory.NodeGPU) string {
 	case m.Strategy == inventory.MIGMixed:
 		var total, free int64
 		for _, r := range n.Resources {
-			if strings.HasPrefix(r.Name, inventory.ResourceMIGPrefix) {
+			if strings.HasPrefix(r.Name, nvidia.ResourceMIGPrefix) {
 				total += r.Allocatable
 				free += r.Free
 			}
@@ -147,7 +148,7 @@ func migSummary(n *inventory.NodeGPU) string {
 }
 
 func migMemory(n *inventory.NodeGPU, resource string) string {
-	profile := strings.TrimPrefix(resource, inventory.ResourceMIGPrefix)
+	profile := strings.TrimPrefix(resource, nvidia.ResourceMIGPrefix)
 	for _, d := range n.MIG.Devices {
 		if d.Profile == profile && d.MemoryMiB > 0 {
 			return inventory.FormatGiB(d.MemoryMiB)

@@ -13,6 +13,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -36,11 +37,11 @@ func fixture(t *testing.T) inventory.Inventory {
 	}
 	list[1].Spec.Unschedulable = true
 	pods := []inventory.PodUsage{
-		{Node: "h100-0", Requests: map[string]int64{inventory.ResourceGPU: 6}},
+		{Node: "h100-0", Requests: map[string]int64{nvidia.ResourceGPU: 6}},
 		{Node: "a100-mig-0", Requests: map[string]int64{"nvidia.com/mig-1g.10gb": 3}},
-		{Node: "l4-mps-0", Requests: map[string]int64{inventory.ResourceGPUShared: 2}},
+		{Node: "l4-mps-0", Requests: map[string]int64{nvidia.ResourceGPUShared: 2}},
 		// More than the node has: flagged, free 0.
-		{Node: "aks-a100-0", Requests: map[string]int64{inventory.ResourceGPU: 10}},
+		{Node: "aks-a100-0", Requests: map[string]int64{nvidia.ResourceGPU: 10}},
 	}
 	inv := inventory.Build(list, pods, inventory.BuildOptions{})
 	inv.Source, inv.SourceNote = inventory.SourceKubectl, "API failed: connection refused"

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
-	"github.com/dynamo-infra/dynamo-infra/internal/placement"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
 )
 
@@ -117,10 +117,10 @@ func Print(w io.Writer, r plan.Report, wide bool) error {
 func perPod(m map[string]string) string {
 	keys := slices.Sorted(maps.Keys(m))
 	slices.SortStableFunc(keys, func(a, b string) int {
-		if placement.IsNvidia(a) == placement.IsNvidia(b) {
+		if nvidia.IsResource(a) == nvidia.IsResource(b) {
 			return 0
 		}
-		if placement.IsNvidia(a) {
+		if nvidia.IsResource(a) {
 			return -1
 		}
 		return 1
@@ -138,7 +138,7 @@ func perPod(m map[string]string) string {
 func left(m map[string]string, wide bool) string {
 	shown := map[string]string{}
 	for k, v := range m {
-		if wide || placement.IsNvidia(k) || k == "cpu" || k == "memory" {
+		if wide || nvidia.IsResource(k) || k == "cpu" || k == "memory" {
 			shown[k] = v
 		}
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
@@ -69,11 +70,11 @@ func genCase(rng *rand.Rand, i int, interPod bool) *planCase {
 		}
 		pc.nodes = append(pc.nodes, node)
 		hasMIG = hasMIG || kind.Name == "a100-mig"
-		gpus := node.Status.Allocatable.Name(devcluster.ResourceGPU, resource.DecimalSI).Value()
+		gpus := node.Status.Allocatable.Name(nvidia.ResourceGPU, resource.DecimalSI).Value()
 		if rng.IntN(2) == 0 && gpus > 1 {
-			req := corev1.ResourceList{devcluster.ResourceGPU: *resource.NewQuantity(1+rng.Int64N(gpus-1), resource.DecimalSI)}
+			req := corev1.ResourceList{nvidia.ResourceGPU: *resource.NewQuantity(1+rng.Int64N(gpus-1), resource.DecimalSI)}
 			if kind.Name == "a100-mig" {
-				req[devcluster.ResourceMIGPrefix+"1g.10gb"] = *resource.NewQuantity(1+rng.Int64N(27), resource.DecimalSI)
+				req[nvidia.ResourceMIGPrefix+"1g.10gb"] = *resource.NewQuantity(1+rng.Int64N(27), resource.DecimalSI)
 			}
 			filler := &corev1.Pod{
 				ObjectMeta: metav1.ObjectMeta{Name: "filler-" + node.Name},

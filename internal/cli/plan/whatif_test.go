@@ -8,6 +8,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
 
@@ -28,7 +29,7 @@ func TestWhatIfNodes(t *testing.T) {
 	if want := []string{"what-if-h100-0", "what-if-h100-1", "what-if-gb200-0", "what-if-h100-2"}; !slices.Equal(names, want) {
 		t.Errorf("names %v, want %v", names, want)
 	}
-	if gb := o.added[2]; gb.Labels[topology.LabelRack] != "what-if-gb200-rack-0" || gb.Labels[topology.LabelClique] == "" || gb.Labels[topology.LabelClique][:8] != "what-if-" {
+	if gb := o.added[2]; gb.Labels[topology.LabelRack] != "what-if-gb200-rack-0" || gb.Labels[nvidia.LabelGPUClique] == "" || gb.Labels[nvidia.LabelGPUClique][:8] != "what-if-" {
 		t.Errorf("gb200 labels %v", gb.Labels)
 	}
 	for _, bad := range []string{"h100", "h100=0", "tpu=1"} {

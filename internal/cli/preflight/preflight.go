@@ -168,13 +168,18 @@ func (o *Options) Run(cmd *cobra.Command, checks []preflight.Check) error {
 	if err != nil {
 		return err
 	}
-	switch code := rep.ExitCode(o.Strict); code {
-	case preflight.ExitUnreachable:
+	return verdictError(rep, o.Strict)
+}
+
+// verdictError is the run's verdict as the command's error and exit code (nil: exit 0).
+func verdictError(rep preflight.Report, strict bool) error {
+	switch rep.Verdict(strict) {
+	case preflight.VerdictUnreachable:
 		return exit.WithCode(exit.Unreachable, fmt.Errorf("the API server at %s is unreachable", rep.Server))
-	case preflight.ExitFailed:
+	case preflight.VerdictFailed:
 		return exit.WithCode(exit.Failure, fmt.Errorf("%d check(s) failed, %d could not run", rep.Summary.Failed, rep.Summary.Errors))
-	case preflight.ExitWarnings:
-		return exit.WithCode(exit.Warnings, fmt.Errorf("%d warning(s) with --strict", rep.Summary.Warnings))
+	case preflight.VerdictWarnings:
+		return exit.WithCode(exit.Warnings, fmt.Errorf("%d warning(s), %d check(s) out of time, with --strict", rep.Summary.Warnings, rep.Summary.TimedOut))
 	}
 	return nil
 }
