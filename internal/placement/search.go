@@ -36,7 +36,7 @@ type SearchResult struct {
 // only one is tried, so a cluster of many identical nodes costs what a few kinds cost. It
 // stops after budget nodes tried or DefaultWork node visits (Complete false: the caller keeps
 // first-fit's answer). A demand with more pods than its candidate nodes could ever hold
-// (Capacity) ends it at once, complete: no placement exists, and no state is built for pods
+// (capacityOn) ends it at once, complete: no placement exists, and no state is built for pods
 // that could never be placed.
 func Search(nodes []Node, demands []Demand, budget int) SearchResult {
 	return SearchWithin(nodes, demands, budget, DefaultWork)

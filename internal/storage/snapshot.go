@@ -10,11 +10,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 )
 
 // VolumeSnapshots is the CSI snapshot resource.
@@ -32,7 +32,7 @@ func Snapshot(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interfac
 		}
 		return "", err
 	}
-	if ok, err := serves(cs.Discovery(), VolumeSnapshots); err != nil {
+	if ok, err := kube.Serves(cs.Discovery(), VolumeSnapshots); err != nil {
 		return "", err
 	} else if !ok {
 		return "", ErrNoSnapshotCRDs
@@ -51,22 +51,6 @@ func Snapshot(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interfac
 		return "", fmt.Errorf("create VolumeSnapshot: %w", err)
 	}
 	return name, nil
-}
-
-func serves(d discovery.DiscoveryInterface, gvr schema.GroupVersionResource) (bool, error) {
-	l, err := d.ServerResourcesForGroupVersion(gvr.GroupVersion().String())
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	for _, r := range l.APIResources {
-		if r.Name == gvr.Resource {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // CurrentUser is who the credentials authenticate as (SelfSubjectReview), or fallback when the

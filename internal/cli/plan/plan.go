@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -374,11 +373,8 @@ func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *v1alpha1
 // servesLWS reports whether the cluster serves LeaderWorkerSets (true when discovery cannot
 // tell: no note rather than a wrong one).
 func servesLWS(cs kubernetes.Interface) bool {
-	list, err := cs.Discovery().ServerResourcesForGroupVersion(lwsv1.GroupVersion.String())
-	if err != nil {
-		return !apierrors.IsNotFound(err)
-	}
-	return slices.ContainsFunc(list.APIResources, func(r metav1.APIResource) bool { return r.Name == "leaderworkersets" })
+	ok, err := kube.Serves(cs.Discovery(), lwsv1.GroupVersion.WithResource("leaderworkersets"))
+	return ok || err != nil
 }
 
 // getClusterScoped reads a ClusterTopology with the dynamic client.
