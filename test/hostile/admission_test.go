@@ -13,7 +13,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -86,15 +85,11 @@ func TestGraphAuthorPolicy(t *testing.T) {
 	}
 	// The route: alice may not create a pod, yet a graph of hers is admitted — and the operator
 	// would make its pods (e90b405, which had no policy).
-	_, err = admin.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-	must(t, err)
-	aliceCfg := rest.CopyConfig(c.RESTConfig())
-	aliceCfg.Impersonate = rest.ImpersonationConfig{UserName: "alice", Groups: []string{"system:authenticated"}}
-	aliceCS, err := kubernetes.NewForConfig(aliceCfg)
-	must(t, err)
-	_, err = aliceCS.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	pod := func() *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: ns}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
+	}
+	must(t, as("bob").Create(ctx, pod(), client.DryRunAll))
+	err = as("alice").Create(ctx, pod(), client.DryRunAll)
 	if !apierrors.IsForbidden(err) {
 		t.Fatalf("alice creates a pod: %v, want Forbidden (the case is wrong)", err)
 	}
