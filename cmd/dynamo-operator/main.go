@@ -14,6 +14,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/tracing"
 	"github.com/dynamo-infra/dynamo-infra/internal/version"
 )
@@ -22,7 +23,7 @@ func main() {
 	var o controller.Options
 	flag.StringVar(&o.Render.NATSAddress, "nats-address", "", "NATS address injected into every component as NATS_SERVER")
 	flag.StringVar(&o.Render.EtcdAddress, "etcd-address", "", "etcd endpoints injected into every component as ETCD_ENDPOINTS")
-	flag.StringVar(&o.Render.DiscoveryBackend, "discovery-backend", "kubernetes", "DYN_DISCOVERY_BACKEND for graphs that do not set nvidia.com/dynamo-discovery-backend")
+	flag.StringVar(&o.Graph.Discovery, "discovery-backend", graph.DefaultDiscovery, "DYN_DISCOVERY_BACKEND for graphs that do not set nvidia.com/dynamo-discovery-backend")
 	flag.StringVar(&o.Render.MPISSHSecret, "mpi-ssh-secret", v1alpha1.MPISSHSecret, "Secret (in each graph's namespace) with the SSH key pair multi-node TRT-LLM pods mount for mpirun")
 	flag.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", "Address of the metrics endpoint (0 disables it)")
 	flag.BoolVar(&o.SecureMetrics, "metrics-secure", false, "Serve metrics over HTTPS to callers allowed GET on /metrics (TokenReview and SubjectAccessReview)")

@@ -16,6 +16,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/demand"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
 	"github.com/dynamo-infra/dynamo-infra/internal/preflight"
@@ -79,9 +80,9 @@ func FuzzPlanBounds(f *testing.F) {
 		if replicas < 0 || nodeCount < 0 || gpus < 0 || cpu < 0 {
 			t.Skip("the CRD refuses negative values")
 		}
-		g := extremeGraph(services, replicas, nodeCount, gpus, cpu)
+		g, _ := graph.Resolve(extremeGraph(services, replicas, nodeCount, gpus, cpu), graph.Options{})
 		nodes := extremeNodes(int(nodeN) % 2001)
-		cfg := render.Config{DiscoveryBackend: "kubernetes"}
+		cfg := render.Config{}
 		var op, cli plan.Report
 		var fit preflight.Fit
 		used := allocated(func() {
@@ -92,12 +93,12 @@ func FuzzPlanBounds(f *testing.F) {
 			if !ok {
 				return // a render error: the Ready condition's
 			}
-			demands, err := demand.Pods([]*v1alpha1.DynamoGraphDeployment{g}, cfg, nil)
+			demands, err := demand.Pods([]*graph.Graph{g}, cfg, nil)
 			if err != nil {
 				t.Fatalf("planGraph rendered what demand.Pods refuses: %v", err)
 			}
 			cli = plan.Build(demands, plan.Input{Nodes: nodes}, plan.Options{Graph: g.Name, Namespace: g.Namespace, InterPod: placement.InterPodAll})
-			gpuDemands, err := demand.GPU([]*v1alpha1.DynamoGraphDeployment{g}, cfg, nil)
+			gpuDemands, err := demand.GPU([]*graph.Graph{g}, cfg, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -25,6 +25,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/reference"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
@@ -288,7 +289,7 @@ spec:
       modelRef: {name: qwen}
       extraPodSpec: {mainContainer: {image: registry.example/worker:1}}
 `)
-	_, renderErr := render.Graph(dgd, renderConfig)
+	_, renderErr := render.Graph(resolvedGraph(dgd), renderConfig)
 	if renderErr == nil {
 		t.Fatal("render accepted a graph with modelRef")
 	}
@@ -366,4 +367,10 @@ spec:
 			strings.Contains(cond.Message, "Frontend") && strings.Contains(cond.Message, "ErrImagePull") &&
 			got.Status.Services["Frontend"].Reason == diagnose.ReasonImagePull, fmt.Errorf("state %s, condition %+v, services %+v", got.Status.State, cond, got.Status.Services)
 	})
+}
+
+// resolvedGraph is a test graph as the operator resolves it (its default settings).
+func resolvedGraph(dgd *v1alpha1.DynamoGraphDeployment) *graph.Graph {
+	g, _ := graph.Resolve(dgd, graph.Options{})
+	return g
 }

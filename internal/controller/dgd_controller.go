@@ -38,6 +38,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 	"github.com/dynamo-infra/dynamo-infra/internal/topology"
@@ -57,6 +58,8 @@ type Reconciler struct {
 	// that a free name costs no request (see getLive). Nil: APIReader is asked every time.
 	Names  client.Reader
 	Config render.Config
+	// Graph are the settings graphs are resolved with (the default discovery backend).
+	Graph graph.Options
 	// LWS says the cluster serves the LeaderWorkerSet API: multi-node services run on it.
 	// Without it a graph with one is reported (MultinodeUnavailable) and nothing is applied.
 	LWS      bool
@@ -131,22 +134,24 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return ctrl.Result{}, nil // children go with their owner reference; created PVCs stay
 	}
 	span.SetAttributes(attribute.Int64(AttrGraphGeneration, dgd.Generation))
-	cfg, scopes, applyErr := r.renderConfig(ctx, dgd)
-	var g gate
+	// A graph that cannot be rendered is still observed and reported: render says why.
+	g, _ := graph.Resolve(dgd, r.Graph)
+	cfg, scopes, applyErr := r.renderConfig(ctx, g)
+	var gt gate
 	if applyErr == nil {
-		g, applyErr = r.planBeforeApply(ctx, dgd, cfg, scopes)
+		gt, applyErr = r.planBeforeApply(ctx, g, cfg, scopes)
 	}
-	if applyErr == nil && !g.hold {
-		applyErr = r.applyChildren(ctx, dgd, cfg)
+	if applyErr == nil && !gt.hold {
+		applyErr = r.applyChildren(ctx, g, cfg)
 	}
 	octx, ospan := r.startSpan(ctx, "observe")
-	obs, readErr := r.observe(octx, dgd, scopes)
+	obs, readErr := r.observe(octx, g, scopes)
 	if applyErr == nil && readErr == nil {
-		r.observeSchedulable(dgd, cfg, scopes, g, &obs)
+		r.observeSchedulable(g, cfg, scopes, gt, &obs)
 	}
 	endSpan(ospan, readErr)
 	sctx, sspan := r.startSpan(ctx, "write status")
-	st, err := r.writeStatus(sctx, dgd, obs, applyErr)
+	st, err := r.writeStatus(sctx, dgd, g, obs, applyErr)
 	endSpan(sspan, err)
 	if err != nil {
 		return ctrl.Result{}, errors.Join(applyErr, readErr, err)
@@ -154,6 +159,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	span.SetAttributes(attribute.String(AttrGraphState, st.State))
 	r.count(req.NamespacedName, st.State, obs)
 	return ctrl.Result{RequeueAfter: r.requeue(obs)}, errors.Join(applyErr, readErr)
+}
+
+// warn records a Warning event on the graph.
+func (r *Reconciler) warn(g *graph.Graph, reason, action, message string) {
+	if r.Recorder == nil {
+		return
+	}
+	regarding := &v1alpha1.DynamoGraphDeployment{TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "DynamoGraphDeployment"},
+		ObjectMeta: g.ObjectMeta}
+	r.Recorder.Eventf(regarding, nil, corev1.EventTypeWarning, reason, action, "%s", message)
 }
 
 // capacityWait is how soon a graph short of capacity is looked at again while the capacity
@@ -202,17 +217,17 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 }
 
 // applyChildren renders the children and applies each one that differs from its live copy.
-func (r *Reconciler) applyChildren(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, cfg render.Config) error {
-	if render.HasMultinode(dgd) && !r.LWS {
+func (r *Reconciler) applyChildren(ctx context.Context, g *graph.Graph, cfg render.Config) error {
+	if g.HasMultinode() && !r.LWS {
 		return &MultinodeUnavailableError{}
 	}
-	objs, err := render.Graph(dgd, cfg)
+	objs, err := render.Graph(g, cfg)
 	if err != nil {
 		return fmt.Errorf("render: %w", err)
 	}
-	if r.Recorder != nil && dgd.Generation != dgd.Status.ObservedGeneration {
-		for _, w := range render.Warnings(dgd) {
-			r.Recorder.Eventf(dgd, nil, corev1.EventTypeWarning, ReasonIgnoredField, "Reconcile", "%s", w)
+	if g.Generation != g.Status.ObservedGeneration {
+		for _, w := range g.Warnings() {
+			r.warn(g, ReasonIgnoredField, "Reconcile", w)
 		}
 	}
 	// What pods need before they can start (claims, the discovery account and its role, the
@@ -229,13 +244,13 @@ func (r *Reconciler) applyChildren(ctx context.Context, dgd *v1alpha1.DynamoGrap
 			first = append(first, obj)
 		}
 	}
-	if err := r.applyAll(ctx, dgd, "apply prerequisites", first); err != nil {
+	if err := r.applyAll(ctx, g, "apply prerequisites", first); err != nil {
 		return err
 	}
-	if err := r.applyAll(ctx, dgd, "apply workloads", workloads); err != nil {
+	if err := r.applyAll(ctx, g, "apply workloads", workloads); err != nil {
 		return err
 	}
-	return r.prune(ctx, dgd, objs)
+	return r.prune(ctx, g, objs)
 }
 
 // prunable are the kinds of children that go when the graph stops rendering them (a service
@@ -258,7 +273,7 @@ var prunable = []struct {
 
 // prune deletes this graph's children that it no longer renders: ours by label and controller
 // UID, read from the cache (no request when there is nothing to delete).
-func (r *Reconciler) prune(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, desired []runtime.Object) (err error) {
+func (r *Reconciler) prune(ctx context.Context, g *graph.Graph, desired []runtime.Object) (err error) {
 	keep := map[string]bool{}
 	for _, o := range desired {
 		obj := o.(client.Object)
@@ -270,14 +285,14 @@ func (r *Reconciler) prune(ctx context.Context, dgd *v1alpha1.DynamoGraphDeploym
 			continue
 		}
 		list, kind := p.list(), p.kind
-		if err := r.Client.List(ctx, list, client.InNamespace(dgd.Namespace),
-			client.MatchingLabels{v1alpha1.LabelGraphDeploymentName: dgd.Name, v1alpha1.LabelManagedBy: render.ManagedBy}); err != nil {
+		if err := r.Client.List(ctx, list, client.InNamespace(g.Namespace),
+			client.MatchingLabels{v1alpha1.LabelGraphDeploymentName: g.Name, v1alpha1.LabelManagedBy: render.ManagedBy}); err != nil {
 			errs = append(errs, fmt.Errorf("list children to prune: %w", err))
 			continue
 		}
 		_ = meta.EachListItem(list, func(o runtime.Object) error {
 			obj := o.(client.Object)
-			if keep[kind+"/"+obj.GetName()] || ownership(dgd, obj) != ownedByGraph {
+			if keep[kind+"/"+obj.GetName()] || ownership(g, obj) != ownedByGraph {
 				return nil
 			}
 			log.FromContext(ctx).Info("deleting a child the graph no longer renders", "kind", kind, "name", obj.GetName())
@@ -293,7 +308,7 @@ func (r *Reconciler) prune(ctx context.Context, dgd *v1alpha1.DynamoGraphDeploym
 }
 
 // applyAll applies objs concurrently and joins their errors; phase names its span.
-func (r *Reconciler) applyAll(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, phase string, objs []runtime.Object) (err error) {
+func (r *Reconciler) applyAll(ctx context.Context, g *graph.Graph, phase string, objs []runtime.Object) (err error) {
 	ctx, span := r.startSpan(ctx, phase, attribute.Int(AttrObjects, len(objs)))
 	defer func() { endSpan(span, err) }()
 	errs := make([]error, len(objs))
@@ -302,7 +317,7 @@ func (r *Reconciler) applyAll(ctx context.Context, dgd *v1alpha1.DynamoGraphDepl
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = r.applyIfChanged(ctx, dgd, obj)
+			errs[i] = r.applyIfChanged(ctx, g, obj)
 		}()
 	}
 	wg.Wait()
@@ -312,7 +327,7 @@ func (r *Reconciler) applyAll(ctx context.Context, dgd *v1alpha1.DynamoGraphDepl
 // applyIfChanged server-side applies obj unless the live object already holds every field obj
 // sets (a converged child costs no write; an edited or deleted one is put back). An object of
 // that name that this graph did not create is never written (see ownership).
-func (r *Reconciler) applyIfChanged(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, obj runtime.Object) error {
+func (r *Reconciler) applyIfChanged(ctx context.Context, g *graph.Graph, obj runtime.Object) error {
 	desired, ok := obj.(client.Object)
 	if !ok {
 		return fmt.Errorf("rendered %T is not an object", obj)
@@ -325,7 +340,7 @@ func (r *Reconciler) applyIfChanged(ctx context.Context, dgd *v1alpha1.DynamoGra
 			return fmt.Errorf("get %s %s: %w", kind, desired.GetName(), err)
 		}
 		if found {
-			switch ownership(dgd, live) {
+			switch ownership(g, live) {
 			case ownedByGraph:
 				if foreign := foreignManagers(live); len(foreign) > 0 {
 					return r.revert(ctx, kind, desired, live, foreign)
@@ -431,9 +446,9 @@ const (
 // controller reference to this very graph (by UID). Labels alone can be copied by anyone who
 // creates objects; the UID cannot. A claim the graph would create but that already exists is
 // used as it is.
-func ownership(dgd *v1alpha1.DynamoGraphDeployment, live client.Object) owner {
+func ownership(g *graph.Graph, live client.Object) owner {
 	if live.GetLabels()[v1alpha1.LabelManagedBy] == render.ManagedBy {
-		if ref := metav1.GetControllerOf(live); ref != nil && ref.UID == dgd.UID {
+		if ref := metav1.GetControllerOf(live); ref != nil && ref.UID == g.UID {
 			return ownedByGraph
 		}
 	}
@@ -547,22 +562,23 @@ func subset(want, have map[string]string) bool {
 
 // observe reads the graph's Deployments and LeaderWorkerSets, their pods and the PVCs it
 // references.
-func (r *Reconciler) observe(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, scopes []topology.Scope) (Observed, error) {
+func (r *Reconciler) observe(ctx context.Context, g *graph.Graph, scopes []topology.Scope) (Observed, error) {
 	obs := Observed{Deployments: map[string]*appsv1.Deployment{}, LeaderWorkerSets: map[string]*lwsv1.LeaderWorkerSet{}, Pods: map[string][]corev1.Pod{}}
 	var errs []error
-	for _, name := range render.ServiceNames(dgd) {
+	for _, c := range g.Components {
+		name := c.Name
 		var err error
-		if render.NodeCount(dgd.Spec.Services[name]) > 1 {
+		if c.Multinode() {
 			if !r.LWS {
 				continue
 			}
 			l := &lwsv1.LeaderWorkerSet{}
-			if err = r.Client.Get(ctx, client.ObjectKey{Namespace: dgd.Namespace, Name: render.LeaderWorkerSetName(dgd, name)}, l); err == nil {
+			if err = r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: c.WorkloadName}, l); err == nil {
 				obs.LeaderWorkerSets[name] = l
 			}
 		} else {
 			d := &appsv1.Deployment{}
-			if err = r.Client.Get(ctx, client.ObjectKey{Namespace: dgd.Namespace, Name: render.ChildName(dgd, name)}, d); err == nil {
+			if err = r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: c.WorkloadName}, d); err == nil {
 				obs.Deployments[name] = d
 			}
 		}
@@ -573,12 +589,12 @@ func (r *Reconciler) observe(ctx context.Context, dgd *v1alpha1.DynamoGraphDeplo
 			continue
 		}
 		pods := &corev1.PodList{}
-		if err := r.Client.List(ctx, pods, client.InNamespace(dgd.Namespace), client.MatchingLabels{v1alpha1.LabelSelector: render.ChildName(dgd, name)}); err != nil {
+		if err := r.Client.List(ctx, pods, client.InNamespace(g.Namespace), client.MatchingLabels{v1alpha1.LabelSelector: c.ChildName}); err != nil {
 			errs = append(errs, err)
 		}
 		obs.Pods[name] = pods.Items
 	}
-	r.observeCapacity(dgd, &obs)
+	r.observeCapacity(g, &obs)
 	if len(scopes) > 0 {
 		obs.Topology = true
 		var err error
@@ -590,11 +606,11 @@ func (r *Reconciler) observe(ctx context.Context, dgd *v1alpha1.DynamoGraphDeplo
 			errs = append(errs, err)
 		}
 	}
-	for _, p := range dgd.Spec.PVCs {
+	for _, p := range g.PVCs {
 		if p.Create != nil && *p.Create {
 			continue
 		}
-		err := r.Client.Get(ctx, client.ObjectKey{Namespace: dgd.Namespace, Name: p.Name}, &corev1.PersistentVolumeClaim{})
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: p.Name}, &corev1.PersistentVolumeClaim{})
 		if apierrors.IsNotFound(err) {
 			obs.MissingPVCs = append(obs.MissingPVCs, p.Name)
 		} else if err != nil {
@@ -606,11 +622,12 @@ func (r *Reconciler) observe(ctx context.Context, dgd *v1alpha1.DynamoGraphDeplo
 
 // observeCapacity asks the capacity view, for each service whose pods the scheduler finds
 // short of an NVIDIA resource, how much is free on the nodes they may use.
-func (r *Reconciler) observeCapacity(dgd *v1alpha1.DynamoGraphDeployment, obs *Observed) {
+func (r *Reconciler) observeCapacity(g *graph.Graph, obs *Observed) {
 	if r.Capacity == nil {
 		return
 	}
-	for _, name := range render.ServiceNames(dgd) {
+	for _, c := range g.Components {
+		name := c.Name
 		var tmpl *corev1.PodSpec
 		if l := obs.LeaderWorkerSets[name]; l != nil {
 			tmpl = &l.Spec.LeaderWorkerTemplate.WorkerTemplate.Spec
@@ -619,7 +636,7 @@ func (r *Reconciler) observeCapacity(dgd *v1alpha1.DynamoGraphDeployment, obs *O
 		} else {
 			continue
 		}
-		why := diagnose.Service(dgd.Spec.Services[name], obs.Deployments[name], obs.LeaderWorkerSets[name], obs.Pods[name], obs.MissingPVCs)
+		why := diagnose.Service(c, obs.Deployments[name], obs.LeaderWorkerSets[name], obs.Pods[name], obs.MissingPVCs)
 		if why.Reason != diagnose.ReasonInsufficientCapacity || !nvidia.IsResource(capacity.ShortResource(tmpl, why.Pod.Scheduler)) {
 			continue
 		}
@@ -649,8 +666,8 @@ func admitted(tmpl *corev1.PodSpec, pods []corev1.Pod, name string) *corev1.PodS
 }
 
 // writeStatus writes the computed status when it differs, and records an event when Ready flips.
-func (r *Reconciler) writeStatus(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, obs Observed, applyErr error) (v1alpha1.DynamoGraphDeploymentStatus, error) {
-	st := ComputeStatus(dgd, obs, applyErr)
+func (r *Reconciler) writeStatus(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, g *graph.Graph, obs Observed, applyErr error) (v1alpha1.DynamoGraphDeploymentStatus, error) {
+	st := ComputeStatus(g, obs, applyErr)
 	if equality.Semantic.DeepEqual(st, dgd.Status) {
 		return st, nil
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
 )
 
@@ -201,7 +202,7 @@ func TestStatusCapacity(t *testing.T) {
 	obs := Observed{Deployments: map[string]*appsv1.Deployment{"Decode": d}, Pods: map[string][]corev1.Pod{"Decode": {pending}},
 		Capacity: map[string]capacity.Fit{"Decode": {Resource: "nvidia.com/gpu", PerPod: 8, NVIDIA: true, Candidates: 3, Having: 2,
 			Product: "NVIDIA-H100", Best: "h100-1", BestFree: 4}}}
-	st := ComputeStatus(dgd, obs, nil)
+	st := ComputeStatus(resolved(dgd), obs, nil)
 	svc := st.Services["Decode"]
 	want := v1alpha1.ServiceCapacity{Resource: "nvidia.com/gpu", PerPod: 8, CandidateNodes: 3, NodesWithResource: 2,
 		Product: "NVIDIA-H100", MostFree: 4, MostFreeNode: "h100-1"}
@@ -213,11 +214,11 @@ func TestStatusCapacity(t *testing.T) {
 		t.Errorf("Ready message %q", c.Message)
 	}
 	obs.Capacity["Decode"] = capacity.Fit{Resource: "nvidia.com/gpu", PerPod: 8, NVIDIA: true, Candidates: 1}
-	if svc := ComputeStatus(dgd, obs, nil).Services["Decode"]; !strings.HasSuffix(svc.Message, "; no node it may use has nvidia.com/gpu") {
+	if svc := ComputeStatus(resolved(dgd), obs, nil).Services["Decode"]; !strings.HasSuffix(svc.Message, "; no node it may use has nvidia.com/gpu") {
 		t.Errorf("no GPU node: %q", svc.Message)
 	}
 	obs.Capacity["Decode"] = capacity.Fit{Resource: "cpu", PerPod: 64}
-	if svc := ComputeStatus(dgd, obs, nil).Services["Decode"]; svc.Capacity != nil || strings.Contains(svc.Message, "most free") {
+	if svc := ComputeStatus(resolved(dgd), obs, nil).Services["Decode"]; svc.Capacity != nil || strings.Contains(svc.Message, "most free") {
 		t.Errorf("short of cpu: %+v", svc)
 	}
 }
@@ -332,8 +333,14 @@ func TestSchedulableUnfinishedPlan(t *testing.T) {
 		t.Errorf("condition %s %s: %s", c.Status, c.Reason, c.Message)
 	}
 	st := &v1alpha1.DynamoGraphDeploymentStatus{Conditions: []metav1.Condition{{Type: ConditionSchedulable, Status: metav1.ConditionUnknown, Reason: ReasonReadingCapacity}}}
-	setSchedulable(st, &v1alpha1.DynamoGraphDeployment{}, Observed{PlanOn: true})
+	setSchedulable(st, resolved(&v1alpha1.DynamoGraphDeployment{}), Observed{PlanOn: true})
 	if len(st.Conditions) != 0 {
 		t.Errorf("ReadingCapacity kept on a graph applied without a verdict: %+v", st.Conditions)
 	}
+}
+
+// resolved is a test graph as the operator resolves it (its default settings).
+func resolved(dgd *v1alpha1.DynamoGraphDeployment) *graph.Graph {
+	g, _ := graph.Resolve(dgd, graph.Options{})
+	return g
 }

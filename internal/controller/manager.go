@@ -30,12 +30,14 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
 // Options configure the operator's manager.
 type Options struct {
 	Render             render.Config
+	Graph              graph.Options
 	MetricsBindAddress string
 	// SecureMetrics serves metrics over HTTPS to callers the API server authenticates (a
 	// TokenReview) and authorizes (a SubjectAccessReview for GET on the /metrics path).
@@ -138,7 +140,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err := mgr.Add(namesCache{names}); err != nil {
 		return nil, err
 	}
-	r := &Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Names: names, Config: o.Render, Recorder: mgr.GetEventRecorder("dynamo-operator"),
+	r := &Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Names: names, Config: o.Render, Graph: o.Graph, Recorder: mgr.GetEventRecorder("dynamo-operator"),
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles, LWS: lws, PlacementRefresh: o.PlacementRefresh}
 	if o.TracerProvider != nil {
 		r.Tracer = o.TracerProvider.Tracer(TracerName)

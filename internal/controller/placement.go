@@ -17,6 +17,7 @@ import (
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
@@ -53,19 +54,19 @@ func (r *Reconciler) placementRefresh() time.Duration {
 // renderConfig is the operator's render configuration for a graph: with a topologyConstraint,
 // the levels of the ClusterTopology its topologyProfile names (the built-in levels when the
 // cluster has none) and the graph's scopes resolved against them.
-func (r *Reconciler) renderConfig(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment) (render.Config, []topology.Scope, error) {
+func (r *Reconciler) renderConfig(ctx context.Context, g *graph.Graph) (render.Config, []topology.Scope, error) {
 	cfg := r.Config
-	if !topology.Has(dgd) {
+	if !g.HasTopology() {
 		return cfg, nil, nil
 	}
-	if name := topology.ProfileName(dgd); name != "" {
+	if name := g.TopologyProfile(); name != "" {
 		p, err := topology.ReadProfile(ctx, r.getClusterScoped, name)
 		if err != nil {
 			return cfg, nil, err
 		}
 		cfg.Topology = p
 	}
-	scopes, err := render.Scopes(dgd, cfg)
+	scopes, err := g.Scopes(cfg.Topology)
 	if err != nil {
 		return cfg, nil, fmt.Errorf("topologyConstraint: %w", err)
 	}
@@ -137,8 +138,8 @@ func (r *Reconciler) observePlacement(ctx context.Context, scopes []topology.Sco
 }
 
 // placementCondition sums the placement up.
-func placementCondition(dgd *v1alpha1.DynamoGraphDeployment, placement []v1alpha1.TopologyPlacement) metav1.Condition {
-	cond := metav1.Condition{Type: ConditionPlacementVerified, ObservedGeneration: dgd.Generation}
+func placementCondition(g *graph.Graph, placement []v1alpha1.TopologyPlacement) metav1.Condition {
+	cond := metav1.Condition{Type: ConditionPlacementVerified, ObservedGeneration: g.Generation}
 	var violated, waiting, ok []string
 	for _, p := range placement {
 		who := "the graph's pods"
@@ -172,7 +173,7 @@ func placementCondition(dgd *v1alpha1.DynamoGraphDeployment, placement []v1alpha
 
 // setPlacement records the placement and its condition, or removes both for a graph without a
 // topology constraint.
-func setPlacement(st *v1alpha1.DynamoGraphDeploymentStatus, dgd *v1alpha1.DynamoGraphDeployment, obs Observed) {
+func setPlacement(st *v1alpha1.DynamoGraphDeploymentStatus, g *graph.Graph, obs Observed) {
 	if !obs.Topology {
 		st.Placement = nil
 		meta.RemoveStatusCondition(&st.Conditions, ConditionPlacementVerified)
@@ -180,10 +181,10 @@ func setPlacement(st *v1alpha1.DynamoGraphDeploymentStatus, dgd *v1alpha1.Dynamo
 	}
 	if obs.PlacementUnknown != "" {
 		st.Placement = nil
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: ConditionPlacementVerified, ObservedGeneration: dgd.Generation,
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: ConditionPlacementVerified, ObservedGeneration: g.Generation,
 			Status: metav1.ConditionUnknown, Reason: ReasonNodesNotReadable, Message: obs.PlacementUnknown})
 		return
 	}
 	st.Placement = obs.Placement
-	meta.SetStatusCondition(&st.Conditions, placementCondition(dgd, obs.Placement))
+	meta.SetStatusCondition(&st.Conditions, placementCondition(g, obs.Placement))
 }

@@ -155,7 +155,7 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 		})
 	}
 	reconciled("created")
-	rendered, err := render.Graph(dgd, renderConfig)
+	rendered, err := render.Graph(resolvedGraph(dgd), renderConfig)
 	if err != nil {
 		t.Fatal(err)
 	}

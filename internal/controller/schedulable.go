@@ -20,6 +20,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/demand"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
@@ -71,17 +72,17 @@ type gate struct {
 // proves no placement exists for pods that have candidate nodes — a verdict admission could
 // not change — and planned again as the view refreshes. No view, no snapshot yet, or no new
 // pods: no verdict.
-func (r *Reconciler) planBeforeApply(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, cfg render.Config, scopes []topology.Scope) (gate, error) {
+func (r *Reconciler) planBeforeApply(ctx context.Context, g *graph.Graph, cfg render.Config, scopes []topology.Scope) (gate, error) {
 	if r.Capacity == nil {
 		return gate{}, nil
 	}
-	grows, pods, err := r.grows(ctx, dgd, cfg)
+	grows, pods, err := r.grows(ctx, g, cfg)
 	if err != nil || !grows {
 		return gate{}, err
 	}
-	wait, werr := render.WaitsForCapacity(dgd)
-	if werr != nil && r.Recorder != nil {
-		r.Recorder.Eventf(dgd, nil, corev1.EventTypeWarning, ReasonInvalidAnnotation, "Plan", "%s", werr)
+	wait := g.WaitForCapacity
+	if werr := g.WaitForCapacityErr; werr != nil {
+		r.warn(g, ReasonInvalidAnnotation, "Plan", werr.Error())
 	}
 	snap := r.Capacity.Get()
 	if snap == nil {
@@ -91,11 +92,11 @@ func (r *Reconciler) planBeforeApply(ctx context.Context, dgd *v1alpha1.DynamoGr
 		return gate{hold: true, reading: true, cond: &metav1.Condition{Type: ConditionSchedulable, Status: metav1.ConditionUnknown,
 			Reason: ReasonReadingCapacity, Message: "reading the cluster's capacity before applying: the graph waits for capacity (" + v1alpha1.AnnotationWaitForCapacity + ")"}}, nil
 	}
-	adm, err := r.namespaceAdmission(ctx, dgd, pods)
+	adm, err := r.namespaceAdmission(ctx, g, pods)
 	if err != nil {
 		return gate{}, err
 	}
-	rep, ok := r.planGraph(dgd, cfg, scopes, snap, pods, adm)
+	rep, ok := r.planGraph(g, cfg, scopes, snap, pods, adm)
 	if !ok {
 		return gate{}, nil
 	}
@@ -103,7 +104,7 @@ func (r *Reconciler) planBeforeApply(ctx context.Context, dgd *v1alpha1.DynamoGr
 		return gate{cond: schedulableCondition(rep, snap.Taken, phaseBefore)}, nil
 	}
 	if rep.Fits {
-		if meta.FindStatusCondition(dgd.Status.Conditions, ConditionSchedulable) == nil {
+		if meta.FindStatusCondition(g.Status.Conditions, ConditionSchedulable) == nil {
 			return gate{}, nil // a graph that fits says nothing until the scheduler refuses a pod
 		}
 		return gate{cond: schedulableCondition(rep, snap.Taken, phaseBefore)}, nil
@@ -125,21 +126,20 @@ func (r *Reconciler) planBeforeApply(ctx context.Context, dgd *v1alpha1.DynamoGr
 // grows reads the graph's workloads and pods from the cache and says whether applying the
 // graph adds pods: a service with no workload, more pods than its workload has, or pods that
 // ask for more of some resource.
-func (r *Reconciler) grows(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, cfg render.Config) (bool, map[string][]corev1.Pod, error) {
+func (r *Reconciler) grows(ctx context.Context, g *graph.Graph, cfg render.Config) (bool, map[string][]corev1.Pod, error) {
 	pods := map[string][]corev1.Pod{}
 	grows := false
-	for _, name := range render.ServiceNames(dgd) {
-		s := dgd.Spec.Services[name]
+	for _, c := range g.Components {
 		role := render.RoleMain
 		var live *corev1.PodSpec
 		var livePods int64
-		if n := render.NodeCount(s); n > 1 {
+		if c.Multinode() {
 			if !r.LWS {
 				continue // reported as MultinodeUnavailable
 			}
 			role = render.RoleWorker
 			l := &lwsv1.LeaderWorkerSet{}
-			err := r.Client.Get(ctx, client.ObjectKey{Namespace: dgd.Namespace, Name: render.LeaderWorkerSetName(dgd, name)}, l)
+			err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: c.WorkloadName}, l)
 			if err != nil && !apierrors.IsNotFound(err) {
 				return false, nil, err
 			}
@@ -148,7 +148,7 @@ func (r *Reconciler) grows(ctx context.Context, dgd *v1alpha1.DynamoGraphDeploym
 			}
 		} else {
 			d := &appsv1.Deployment{}
-			err := r.Client.Get(ctx, client.ObjectKey{Namespace: dgd.Namespace, Name: render.ChildName(dgd, name)}, d)
+			err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: c.WorkloadName}, d)
 			if err != nil && !apierrors.IsNotFound(err) {
 				return false, nil, err
 			}
@@ -156,24 +156,23 @@ func (r *Reconciler) grows(ctx context.Context, dgd *v1alpha1.DynamoGraphDeploym
 				live, livePods = &d.Spec.Template.Spec, int64(ptr.Deref(d.Spec.Replicas, 1))
 			}
 		}
-		desired, err := render.RolePodSpec(dgd, name, cfg, role)
+		desired, err := render.RolePodSpec(g, c, cfg, role)
 		if err != nil {
 			return false, nil, nil // a render error is the Ready condition's
 		}
-		want := int64(render.Replicas(s)) * int64(max(render.NodeCount(s), 1))
-		if live == nil || want > livePods || asksMore(demand.Requests(&desired), demand.Requests(live)) {
+		if live == nil || c.Pods() > livePods || asksMore(demand.Requests(&desired), demand.Requests(live)) {
 			grows = true
 		}
 	}
 	if !grows {
 		return false, nil, nil // the common reconcile: no pods read
 	}
-	for _, name := range render.ServiceNames(dgd) {
+	for _, c := range g.Components {
 		list := &corev1.PodList{}
-		if err := r.Client.List(ctx, list, client.InNamespace(dgd.Namespace), client.MatchingLabels{v1alpha1.LabelSelector: render.ChildName(dgd, name)}); err != nil {
+		if err := r.Client.List(ctx, list, client.InNamespace(g.Namespace), client.MatchingLabels{v1alpha1.LabelSelector: c.ChildName}); err != nil {
 			return false, nil, err
 		}
-		pods[name] = list.Items
+		pods[c.Name] = list.Items
 	}
 	return true, pods, nil
 }
@@ -192,7 +191,7 @@ func asksMore(want, have map[string]int64) bool {
 // of the graph's pods, the plan of the whole graph (each service's pods as admitted); else the
 // verdict of the plan before apply, if any; else, once every pod of the graph has a node, that
 // (only where the condition was there before). A held graph keeps the verdict that holds it.
-func (r *Reconciler) observeSchedulable(dgd *v1alpha1.DynamoGraphDeployment, cfg render.Config, scopes []topology.Scope, g gate, obs *Observed) {
+func (r *Reconciler) observeSchedulable(gr *graph.Graph, cfg render.Config, scopes []topology.Scope, g gate, obs *Observed) {
 	if r.Capacity == nil {
 		return
 	}
@@ -207,7 +206,7 @@ func (r *Reconciler) observeSchedulable(dgd *v1alpha1.DynamoGraphDeployment, cfg
 		switch {
 		case g.cond != nil:
 			obs.Schedulable = g.cond
-		case meta.FindStatusCondition(dgd.Status.Conditions, ConditionSchedulable) != nil && allPlaced(dgd, obs.Pods):
+		case meta.FindStatusCondition(gr.Status.Conditions, ConditionSchedulable) != nil && allPlaced(gr, obs.Pods):
 			obs.Schedulable = &metav1.Condition{Type: ConditionSchedulable, Status: metav1.ConditionTrue, Reason: ReasonAllPlaced,
 				Message: "every pod of the graph has a node"}
 		}
@@ -219,7 +218,7 @@ func (r *Reconciler) observeSchedulable(dgd *v1alpha1.DynamoGraphDeployment, cfg
 		obs.CapacityWaiting = r.Capacity.Reading()
 		return
 	}
-	if rep, ok := r.planGraph(dgd, cfg, scopes, snap, obs.Pods, nil); ok {
+	if rep, ok := r.planGraph(gr, cfg, scopes, snap, obs.Pods, nil); ok {
 		obs.Schedulable = schedulableCondition(rep, snap.Taken, phaseAfter)
 	}
 }
@@ -227,7 +226,7 @@ func (r *Reconciler) observeSchedulable(dgd *v1alpha1.DynamoGraphDeployment, cfg
 // planGraph plans the whole graph on a snapshot: each service's pods as one of its pods was
 // admitted — a service without a pod yet as adm would admit it, or with adm nil not at all
 // (false) — the graph's own pods given back, inter-pod constraints among its own pods.
-func (r *Reconciler) planGraph(dgd *v1alpha1.DynamoGraphDeployment, cfg render.Config, scopes []topology.Scope, snap *capacity.Snapshot,
+func (r *Reconciler) planGraph(g *graph.Graph, cfg render.Config, scopes []topology.Scope, snap *capacity.Snapshot,
 	pods map[string][]corev1.Pod, adm *admission) (plan.Report, bool) {
 	var missing []string
 	admit := func(_, service string, spec *corev1.PodSpec) *corev1.PodSpec {
@@ -242,17 +241,17 @@ func (r *Reconciler) planGraph(dgd *v1alpha1.DynamoGraphDeployment, cfg render.C
 		}
 		return adm.apply(spec)
 	}
-	demands, err := demand.Pods([]*v1alpha1.DynamoGraphDeployment{dgd}, cfg, admit)
+	demands, err := demand.Pods([]*graph.Graph{g}, cfg, admit)
 	if err != nil || adm == nil && len(missing) > 0 {
 		return plan.Report{}, false // a render error is the Ready condition's; a service without pods yet is planned once it has one
 	}
-	own := dgd.Namespace + "/" + dgd.Name
+	own := g.Namespace + "/" + g.Name
 	in := plan.Input{Nodes: snap.NodeList(), Used: snap.Requested(), Graphs: map[string]map[string]map[string]int64{own: ownUsage(demands, pods, snap.Taken)}}
 	// One plan at a time: a plan's working set grows with the nodes (its own copies of free
 	// amounts), and graphs planned together — many created at once — would hold one each.
 	r.planMu.Lock()
 	defer r.planMu.Unlock()
-	return plan.Build(demands, in, plan.Options{Graph: dgd.Name, Namespace: dgd.Namespace, Own: own, Scopes: scopes,
+	return plan.Build(demands, in, plan.Options{Graph: g.Name, Namespace: g.Namespace, Own: own, Scopes: scopes,
 		// Its view holds no pod labels: inter-pod constraints among the graph's own pods only.
 		InterPod: placement.InterPodGraph}), true
 }
@@ -268,14 +267,14 @@ type admission struct {
 // namespaceAdmission learns admission from a pod of the graph, else from another of the
 // operator's pods in the namespace: what it has beyond its Deployment's template. None there:
 // nothing learnt (an empty admission).
-func (r *Reconciler) namespaceAdmission(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, pods map[string][]corev1.Pod) (*admission, error) {
+func (r *Reconciler) namespaceAdmission(ctx context.Context, g *graph.Graph, pods map[string][]corev1.Pod) (*admission, error) {
 	var cands []corev1.Pod
-	for _, name := range render.ServiceNames(dgd) {
+	for _, name := range g.Names() {
 		cands = append(cands, pods[name]...)
 	}
 	if len(cands) == 0 {
 		list := &corev1.PodList{}
-		if err := r.Client.List(ctx, list, client.InNamespace(dgd.Namespace), client.MatchingLabels{v1alpha1.LabelManagedBy: render.ManagedBy}); err != nil {
+		if err := r.Client.List(ctx, list, client.InNamespace(g.Namespace), client.MatchingLabels{v1alpha1.LabelManagedBy: render.ManagedBy}); err != nil {
 			return nil, err
 		}
 		cands = list.Items
@@ -404,17 +403,15 @@ func placementSummary(rep plan.Report) string {
 }
 
 // allPlaced: the graph has every pod it asks for, each with a node.
-func allPlaced(dgd *v1alpha1.DynamoGraphDeployment, pods map[string][]corev1.Pod) bool {
-	for _, name := range render.ServiceNames(dgd) {
-		s := dgd.Spec.Services[name]
-		want := int(render.Replicas(s)) * int(max(render.NodeCount(s), 1))
-		placed := 0
-		for i := range pods[name] {
-			if p := &pods[name][i]; p.Spec.NodeName != "" && p.DeletionTimestamp == nil {
+func allPlaced(g *graph.Graph, pods map[string][]corev1.Pod) bool {
+	for _, c := range g.Components {
+		var placed int64
+		for i := range pods[c.Name] {
+			if p := &pods[c.Name][i]; p.Spec.NodeName != "" && p.DeletionTimestamp == nil {
 				placed++
 			}
 		}
-		if placed < want {
+		if placed < c.Pods() {
 			return false
 		}
 	}
@@ -487,13 +484,13 @@ func boundAfter(p *corev1.Pod, t time.Time) bool {
 
 // setSchedulable records the verdict, keeps the last one when there is none new, and removes the
 // condition when the operator has no capacity view.
-func setSchedulable(st *v1alpha1.DynamoGraphDeploymentStatus, dgd *v1alpha1.DynamoGraphDeployment, obs Observed) {
+func setSchedulable(st *v1alpha1.DynamoGraphDeploymentStatus, g *graph.Graph, obs Observed) {
 	switch {
 	case !obs.PlanOn:
 		meta.RemoveStatusCondition(&st.Conditions, ConditionSchedulable)
 	case obs.Schedulable != nil:
 		c := *obs.Schedulable
-		c.ObservedGeneration = dgd.Generation
+		c.ObservedGeneration = g.Generation
 		meta.SetStatusCondition(&st.Conditions, c)
 	case obs.Held == "":
 		// "Reading the cluster before applying" is not true of a graph that was applied

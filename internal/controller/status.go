@@ -14,7 +14,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
-	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 )
 
 // Condition types and reasons of a DynamoGraphDeployment.
@@ -81,13 +81,14 @@ type Observed struct {
 // ComputeStatus rolls the children up into the graph's status: per-service replica counts,
 // state, and the Ready condition (via meta.SetStatusCondition, so its transition time only moves
 // when its status does). reconcileErr, when set, makes the graph failed.
-func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileErr error) v1alpha1.DynamoGraphDeploymentStatus {
-	st := *dgd.Status.DeepCopy()
+func ComputeStatus(g *graph.Graph, obs Observed, reconcileErr error) v1alpha1.DynamoGraphDeploymentStatus {
+	st := *g.Status.DeepCopy()
 	st.Services = map[string]v1alpha1.ServiceReplicaStatus{}
 	var notReady []string
-	names := render.ServiceNames(dgd)
-	for _, name := range names {
-		svc, why := serviceStatus(dgd, name, obs)
+	names := g.Names()
+	for _, c := range g.Components {
+		name := c.Name
+		svc, why := serviceStatus(c, obs)
 		if svc != nil {
 			st.Services[name] = *svc
 		}
@@ -99,12 +100,12 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 	for _, p := range obs.MissingPVCs {
 		notReady = append(notReady, "PVC "+p+" not found (create it, or set create: true in spec.pvcs)")
 	}
-	cond := metav1.Condition{Type: ConditionReady, ObservedGeneration: dgd.Generation}
+	cond := metav1.Condition{Type: ConditionReady, ObservedGeneration: g.Generation}
 	switch {
 	case reconcileErr != nil:
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, ReasonReconcileFailed, reconcileErr.Error()
 		var conflict *ConflictError
-		var unimplemented *render.UnimplementedError
+		var unimplemented *graph.UnimplementedError
 		var noLWS *MultinodeUnavailableError
 		switch {
 		case errors.As(reconcileErr, &conflict):
@@ -127,13 +128,13 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 	}
 	meta.SetStatusCondition(&st.Conditions, cond)
 	if reconcileErr == nil || obs.Topology {
-		setPlacement(&st, dgd, obs)
+		setPlacement(&st, g, obs)
 	}
 	if reconcileErr == nil {
-		setSchedulable(&st, dgd, obs)
+		setSchedulable(&st, g, obs)
 	}
 	if reconcileErr == nil {
-		st.ObservedGeneration = dgd.Generation
+		st.ObservedGeneration = g.Generation
 	}
 	return st
 }
@@ -141,17 +142,17 @@ func ComputeStatus(dgd *v1alpha1.DynamoGraphDeployment, obs Observed, reconcileE
 // serviceStatus is a service's replica counts from its workload (a Deployment, or a
 // LeaderWorkerSet counted in groups), its scheduled pods, and why it is not ready (a typed
 // reason and a message; none when it is ready). A workload not created yet has no counts.
-func serviceStatus(dgd *v1alpha1.DynamoGraphDeployment, name string, obs Observed) (*v1alpha1.ServiceReplicaStatus, diagnose.Verdict) {
-	s := dgd.Spec.Services[name]
-	why := diagnose.Service(s, obs.Deployments[name], obs.LeaderWorkerSets[name], obs.Pods[name], obs.MissingPVCs)
+func serviceStatus(c *graph.Component, obs Observed) (*v1alpha1.ServiceReplicaStatus, diagnose.Verdict) {
+	name := c.Name
+	why := diagnose.Service(c, obs.Deployments[name], obs.LeaderWorkerSets[name], obs.Pods[name], obs.MissingPVCs)
 	var svc *v1alpha1.ServiceReplicaStatus
-	if l := obs.LeaderWorkerSets[name]; render.NodeCount(s) > 1 && l != nil {
+	if l := obs.LeaderWorkerSets[name]; c.Multinode() && l != nil {
 		svc = &v1alpha1.ServiceReplicaStatus{
 			ComponentKind: v1alpha1.ComponentKindLeaderWorkerSet, ComponentName: l.Name, ComponentNames: []string{l.Name},
 			Replicas: l.Status.Replicas, UpdatedReplicas: l.Status.UpdatedReplicas,
 			ReadyReplicas: l.Status.ReadyReplicas, AvailableReplicas: l.Status.ReadyReplicas,
 		}
-	} else if d := obs.Deployments[name]; render.NodeCount(s) <= 1 && d != nil {
+	} else if d := obs.Deployments[name]; !c.Multinode() && d != nil {
 		svc = &v1alpha1.ServiceReplicaStatus{
 			ComponentKind: v1alpha1.ComponentKindDeployment, ComponentName: d.Name, ComponentNames: []string{d.Name},
 			Replicas: d.Status.Replicas, UpdatedReplicas: d.Status.UpdatedReplicas,

@@ -5,6 +5,7 @@
 package demand
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,7 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	resourcehelper "k8s.io/component-helpers/resource"
 
-	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
@@ -26,14 +27,14 @@ type Admit func(namespace, service string, spec *corev1.PodSpec) *corev1.PodSpec
 // GPU renders each graph's services as the operator would and returns one demand per
 // service that asks for NVIDIA resources. admit, when set, may replace a pod spec with what
 // the cluster's admission makes of it (default tolerations, node selectors).
-func GPU(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit Admit) ([]placement.Demand, error) {
+func GPU(graphs []*graph.Graph, cfg render.Config, admit Admit) ([]placement.Demand, error) {
 	return demands(graphs, cfg, admit, nvidiaRequests)
 }
 
 // Pods is GPU for every service, each pod asking for everything the scheduler's
 // resource filter counts: NVIDIA resources, CPU, memory, ephemeral storage and a pod slot
 // ("pods"), requests as the scheduler sums them (PodRequests).
-func Pods(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit Admit) ([]placement.Demand, error) {
+func Pods(graphs []*graph.Graph, cfg render.Config, admit Admit) ([]placement.Demand, error) {
 	return demands(graphs, cfg, admit, Requests)
 }
 
@@ -90,15 +91,17 @@ func StoredRequests(pod *corev1.Pod) map[string]int64 {
 	return out
 }
 
-func demands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit Admit,
+func demands(graphs []*graph.Graph, cfg render.Config, admit Admit,
 	requests func(*corev1.PodSpec) map[string]int64) ([]placement.Demand, error) {
 	var out []placement.Demand
 	for _, g := range graphs {
-		if err := render.Unimplemented(g); err != nil {
+		var unimplemented *graph.UnimplementedError
+		if err := g.Refusal(); errors.As(err, &unimplemented) {
 			return nil, fmt.Errorf("%s: %w", g.Name, err)
 		}
-		for _, name := range render.ServiceNames(g) {
-			tmpl, err := render.PodTemplate(g, name, cfg)
+		for _, c := range g.Components {
+			name := c.Name
+			tmpl, err := render.PodTemplate(g, c, cfg)
 			if err != nil {
 				return nil, fmt.Errorf("%s/%s: %w", g.Name, name, err)
 			}
@@ -107,10 +110,10 @@ func demands(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, admit 
 			if len(req) == 0 {
 				continue
 			}
-			replicas := int64(render.Replicas(g.Spec.Services[name]))
+			replicas := int64(c.Replicas)
 			// A multi-node replica is nodeCount pods of the per-node limit, on distinct nodes
 			// (the leader's spec: its workers have the same resources and constraints).
-			group := int64(render.NodeCount(g.Spec.Services[name]))
+			group := int64(c.NodeCount)
 			service := name
 			if len(graphs) > 1 {
 				service = g.Name + "/" + name

@@ -18,8 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
-	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
-	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 )
 
 // Typed reasons of status.services[*].reason: upstream's strings where it has them
@@ -138,20 +137,20 @@ func withDemand(v Verdict, tmpl *corev1.PodSpec) Verdict {
 // Service says why a graph's service is not ready: from its LeaderWorkerSet when it is
 // multi-node, else its Deployment (nil: not created yet), its pods, and the claims the graph
 // references that do not exist. The operator's status and dynamoctl explain both call it.
-func Service(s *v1alpha1.ServiceSpec, d *appsv1.Deployment, l *lwsv1.LeaderWorkerSet, pods []corev1.Pod, missingPVCs []string) Verdict {
-	want := render.Replicas(s)
+func Service(c *graph.Component, d *appsv1.Deployment, l *lwsv1.LeaderWorkerSet, pods []corev1.Pod, missingPVCs []string) Verdict {
+	want := c.Replicas
 	var v Verdict
 	switch {
-	case render.NodeCount(s) > 1 && l == nil, render.NodeCount(s) <= 1 && d == nil:
+	case c.Multinode() && l == nil, !c.Multinode() && d == nil:
 		return Verdict{Reason: ReasonNotCreated, Message: "not created yet"}
-	case render.NodeCount(s) > 1:
+	case c.Multinode():
 		v = LeaderWorkerSet(l, want, pods)
 	default:
 		v = Deployment(d, want, pods)
 	}
 	// A claim the service mounts that does not exist explains its pods better than "pending".
-	for _, vm := range s.VolumeMounts {
-		if !v.Ready() && slices.Contains(missingPVCs, vm.Name) {
+	for _, claim := range c.Claims() {
+		if !v.Ready() && slices.Contains(missingPVCs, claim) {
 			v.Reason = ReasonMissingPVC
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 )
 
 // A LeaderWorkerSet is ready when it has the groups asked for, all ready; otherwise the reason
@@ -159,7 +160,9 @@ func TestService(t *testing.T) {
 		{"missing claim", mounts, pending, nil, ReasonMissingPVC},
 		{"ready with a claim missing elsewhere", mounts, ready, nil, ""},
 	} {
-		if got := Service(tt.s, tt.d, tt.l, nil, []string{"models"}); got.Reason != tt.reason {
+		g, _ := graph.Resolve(&v1alpha1.DynamoGraphDeployment{Spec: v1alpha1.DynamoGraphDeploymentSpec{
+			Services: map[string]*v1alpha1.ServiceSpec{"S": tt.s}}}, graph.Options{})
+		if got := Service(g.Component("S"), tt.d, tt.l, nil, []string{"models"}); got.Reason != tt.reason {
 			t.Errorf("%s: %q, want %q", tt.name, got.Reason, tt.reason)
 		}
 	}

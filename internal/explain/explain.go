@@ -23,8 +23,8 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
-	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
 // SchemaVersion versions the JSON/YAML document of `dynamoctl explain` (docs/explain.md). Fields
@@ -120,7 +120,7 @@ type Link struct {
 
 // Live is what the command read about a graph on the cluster.
 type Live struct {
-	Graph *v1alpha1.DynamoGraphDeployment
+	Graph *graph.Graph
 	// Deployments and LeaderWorkerSets by service name; missing: not created (yet).
 	Deployments      map[string]*appsv1.Deployment
 	LeaderWorkerSets map[string]*lwsv1.LeaderWorkerSet
@@ -164,8 +164,8 @@ func Build(in Live) Report {
 		podsBySelector[p.Labels[v1alpha1.LabelSelector]] = append(podsBySelector[p.Labels[v1alpha1.LabelSelector]], p)
 	}
 	ready := 0
-	for _, name := range render.ServiceNames(g) {
-		s := explainService(in, name, podsBySelector[render.ChildName(g, name)])
+	for _, c := range g.Components {
+		s := explainService(in, c, podsBySelector[c.ChildName])
 		if s.Ready {
 			ready++
 		}
@@ -188,7 +188,7 @@ func Build(in Live) Report {
 	return r
 }
 
-func operatorStatus(g *v1alpha1.DynamoGraphDeployment) *OperatorStatus {
+func operatorStatus(g *graph.Graph) *OperatorStatus {
 	st := &OperatorStatus{State: g.Status.State, ObservedGeneration: g.Status.ObservedGeneration, Generation: g.Generation}
 	if c := meta.FindStatusCondition(g.Status.Conditions, "Ready"); c != nil {
 		st.Reason, st.Message = c.Reason, c.Message
@@ -204,22 +204,21 @@ func operatorStatus(g *v1alpha1.DynamoGraphDeployment) *OperatorStatus {
 }
 
 // explainService builds one service's chain from its workload down.
-func explainService(in Live, name string, pods []corev1.Pod) Service {
-	g := in.Graph
-	spec := g.Spec.Services[name]
-	want := render.Replicas(spec)
+func explainService(in Live, c *graph.Component, pods []corev1.Pod) Service {
+	g, name := in.Graph, c.Name
+	want := c.Replicas
 	out := Service{Name: name}
-	out.Chain = append(out.Chain, serviceLink(g, name))
-	verdict := diagnose.Service(spec, in.Deployments[name], in.LeaderWorkerSets[name], pods, in.MissingPVCs)
+	out.Chain = append(out.Chain, serviceLink(c))
+	verdict := diagnose.Service(c, in.Deployments[name], in.LeaderWorkerSets[name], pods, in.MissingPVCs)
 	var owners []string // the objects whose events belong to this chain
 	noLWS := operatorReason(g) == v1alpha1.ReasonMultinodeUnavailable
-	if size := render.NodeCount(spec); size > 1 {
+	if size := c.NodeCount; c.Multinode() {
 		if l := in.LeaderWorkerSets[name]; l == nil {
 			summary := "not found"
 			if noLWS {
 				summary = "not created: this cluster does not serve LeaderWorkerSets (leaderworkerset.x-k8s.io/v1)"
 			}
-			out.Chain = append(out.Chain, Link{Kind: LinkLeaderWorkerSet, Name: render.LeaderWorkerSetName(g, name), Summary: summary})
+			out.Chain = append(out.Chain, Link{Kind: LinkLeaderWorkerSet, Name: c.WorkloadName, Summary: summary})
 		} else {
 			out.Chain = append(out.Chain, Link{Kind: LinkLeaderWorkerSet, Name: l.Name,
 				Summary: fmt.Sprintf("%d/%d groups of %d pods ready, %d updated", l.Status.ReadyReplicas, want, size, l.Status.UpdatedReplicas)})
@@ -227,7 +226,7 @@ func explainService(in Live, name string, pods []corev1.Pod) Service {
 		}
 	} else {
 		if d := in.Deployments[name]; d == nil {
-			out.Chain = append(out.Chain, Link{Kind: LinkDeployment, Name: render.ChildName(g, name), Summary: "not found"})
+			out.Chain = append(out.Chain, Link{Kind: LinkDeployment, Name: c.WorkloadName, Summary: "not found"})
 		} else {
 			out.Chain = append(out.Chain, deploymentLink(d, want, pods))
 			owners = append(owners, "Deployment/"+d.Name)
@@ -256,25 +255,25 @@ func explainService(in Live, name string, pods []corev1.Pod) Service {
 	switch {
 	case pod == nil || !needsNodes(verdict.Reason):
 	case statusCapacity(in, out, pod, verdict.Pod.Scheduler) != nil:
-		view = operatorView(statusCapacity(in, out, pod, verdict.Pod.Scheduler), verdict.Pod.Scheduler, render.NodeCount(spec))
+		view = operatorView(statusCapacity(in, out, pod, verdict.Pod.Scheduler), verdict.Pod.Scheduler, c.NodeCount)
 	case in.Nodes != nil:
-		view = newNodeView(pod, in.Nodes, verdict.Pod.Scheduler, render.NodeCount(spec))
+		view = newNodeView(pod, in.Nodes, verdict.Pod.Scheduler, c.NodeCount)
 	}
 	if view != nil {
 		out.Chain = append(out.Chain, view.link())
 	}
-	out.Remediation = remedy(remedyInput{graph: g, service: name, verdict: verdict, pod: problem, nodes: view,
+	out.Remediation = remedy(remedyInput{graph: g, component: c, verdict: verdict, pod: problem, nodes: view,
 		missingPVCs: in.MissingPVCs})
 	if noLWS && verdict.Reason == diagnose.ReasonNotCreated {
 		// The operator applies nothing of a graph with a multi-node service on a cluster
 		// without LeaderWorkerSet: every service waits on that, not on the operator running.
-		out.Remediation = lwsRemedy(name, render.NodeCount(spec) > 1)
+		out.Remediation = lwsRemedy(name, c.Multinode())
 	}
 	return out
 }
 
 // operatorReason is the reason of the graph's Ready condition ("" without one).
-func operatorReason(g *v1alpha1.DynamoGraphDeployment) string {
+func operatorReason(g *graph.Graph) string {
 	if c := meta.FindStatusCondition(g.Status.Conditions, "Ready"); c != nil {
 		return c.Reason
 	}
@@ -294,42 +293,34 @@ func needsNodes(reason string) bool {
 	return reason == diagnose.ReasonInsufficientCapacity || reason == diagnose.ReasonUnschedulable
 }
 
-// serviceLink says what the graph asks of the service: replicas (groups), resources per pod.
-func serviceLink(g *v1alpha1.DynamoGraphDeployment, name string) Link {
-	s := g.Spec.Services[name]
-	l := Link{Kind: LinkService, Name: name}
-	replicas := render.Replicas(s)
-	if n := render.NodeCount(s); n > 1 {
-		l.Summary = fmt.Sprintf("%d replica(s) × %d nodes", replicas, n)
+// serviceLink says what the graph asks of the service: replicas (groups), GPUs per pod.
+func serviceLink(c *graph.Component) Link {
+	l := Link{Kind: LinkService, Name: c.Name}
+	if c.Multinode() {
+		l.Summary = fmt.Sprintf("%d replica(s) × %d nodes", c.Replicas, c.NodeCount)
 	} else {
-		l.Summary = fmt.Sprintf("%d replica(s)", replicas)
+		l.Summary = fmt.Sprintf("%d replica(s)", c.Replicas)
 	}
-	if s.ComponentType != "" {
-		l.Summary = s.ComponentType + ", " + l.Summary
+	if c.Type != "" {
+		l.Summary = c.Type + ", " + l.Summary
 	}
-	if res := resourcesText(s); res != "" {
+	if res := resourcesText(c); res != "" {
 		l.Summary += ", " + res + " per pod"
 	}
 	return l
 }
 
-// resourcesText is the graph's own resource request for a service: "8 GPUs (H100)".
-func resourcesText(s *v1alpha1.ServiceSpec) string {
-	if s.Resources == nil {
+// resourcesText is the GPUs a component's pod is limited to: "8 nvidia.com/gpu".
+func resourcesText(c *graph.Component) string {
+	main := c.MainContainer()
+	if main == nil {
 		return ""
 	}
-	item := s.Resources.Limits
-	if item == nil {
-		item = s.Resources.Requests
-	}
-	if item == nil || item.GPU == "" || item.GPU == "0" {
+	q, ok := main.Resources.Limits[c.GPUResource]
+	if !ok || q.IsZero() {
 		return ""
 	}
-	t := item.GPU + " " + string(render.GPUResource(item))
-	if item.GPUType != "" {
-		t += " (" + item.GPUType + ")"
-	}
-	return t
+	return q.String() + " " + string(c.GPUResource)
 }
 
 func deploymentLink(d *appsv1.Deployment, want int32, pods []corev1.Pod) Link {

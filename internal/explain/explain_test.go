@@ -14,6 +14,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 )
@@ -56,7 +57,7 @@ func TestBuildPlan(t *testing.T) {
 			Shortfall: map[string]int64{"nvidia.com/gpu": 8}, LargestFree: 4, LargestFreeNode: "a"},
 		{Service: "Odd", Replicas: 1, GroupSize: 1, PerPod: map[string]int64{"nvidia.com/gpu": 1}},
 	}}
-	r := BuildPlan(Plan{Graph: g, Result: res, GPUNodes: 2})
+	r := BuildPlan(Plan{Graph: resolved(g), Result: res, GPUNodes: 2})
 	if r.Graph.Ready || r.Graph.ReadyServices != "2/4" || r.Graph.Mode != ModePlan {
 		t.Fatalf("graph %+v", r.Graph)
 	}
@@ -149,7 +150,7 @@ func TestBuildGraphProblem(t *testing.T) {
 	g := &v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: "g", Namespace: "ns"}, Spec: v1alpha1.DynamoGraphDeploymentSpec{
 		Services: map[string]*v1alpha1.ServiceSpec{"Frontend": {}}}}
 	ready := &appsv1.Deployment{Status: appsv1.DeploymentStatus{Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1}}
-	r := Build(Live{Graph: g, Deployments: map[string]*appsv1.Deployment{"Frontend": ready}, MissingPVCs: []string{"cache"}})
+	r := Build(Live{Graph: resolved(g), Deployments: map[string]*appsv1.Deployment{"Frontend": ready}, MissingPVCs: []string{"cache"}})
 	if r.Graph.Ready || r.Graph.ReadyServices != "1/1" || len(r.Graph.Problems) != 1 ||
 		r.Graph.Problems[0] != "PersistentVolumeClaim cache (spec.pvcs) does not exist in ns: create it, or set create: true for it" {
 		t.Errorf("graph %+v", r.Graph)
@@ -160,7 +161,7 @@ func TestBuildGraphProblem(t *testing.T) {
 	}
 	// A graph held for capacity is not Ready though its services run the previous spec.
 	g.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonWaitingForCapacity, Message: "Not applied"}}
-	r = Build(Live{Graph: g, Deployments: map[string]*appsv1.Deployment{"Frontend": ready}})
+	r = Build(Live{Graph: resolved(g), Deployments: map[string]*appsv1.Deployment{"Frontend": ready}})
 	if r.Graph.Ready || len(r.Graph.Problems) != 1 || !strings.Contains(r.Graph.Problems[0], "waits for capacity (dynamo-infra.dev/wait-for-capacity)") {
 		t.Errorf("held graph %+v", r.Graph)
 	}
@@ -181,7 +182,7 @@ func TestBuildTakesOperatorCapacity(t *testing.T) {
 	pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "g-decode-x", Namespace: "ns", Labels: map[string]string{v1alpha1.LabelSelector: "g-decode"}},
 		Spec: d.Spec.Template.Spec, Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled,
 			Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/400 nodes are available: 334 Insufficient nvidia.com/gpu."}}}}
-	in := Live{Graph: g, Deployments: map[string]*appsv1.Deployment{"Decode": d}, Pods: []corev1.Pod{pod}}
+	in := Live{Graph: resolved(g), Deployments: map[string]*appsv1.Deployment{"Decode": d}, Pods: []corev1.Pod{pod}}
 	if qs := NodeQuestions(in, Build(in)); len(qs) != 0 {
 		t.Errorf("with the operator's figure, no node question; got %d", len(qs))
 	}
@@ -210,7 +211,7 @@ func TestBuildTakesOperatorCapacity(t *testing.T) {
 func TestBuildShowsOperatorPlan(t *testing.T) {
 	g := &v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: "g", Namespace: "ns"}, Spec: v1alpha1.DynamoGraphDeploymentSpec{
 		Services: map[string]*v1alpha1.ServiceSpec{"Frontend": {}}}}
-	r := Build(Live{Graph: g})
+	r := Build(Live{Graph: resolved(g)})
 	if r.Graph.Operator.Schedulable != nil || r.Graph.Operator.PlacementVerified != nil {
 		t.Errorf("conditions from nowhere: %+v", r.Graph.Operator)
 	}
@@ -218,7 +219,7 @@ func TestBuildShowsOperatorPlan(t *testing.T) {
 		{Type: v1alpha1.ConditionSchedulable, Status: metav1.ConditionTrue, Reason: "PlacementExists", Message: "a placement of every pod exists"},
 		{Type: v1alpha1.ConditionPlacementVerified, Status: metav1.ConditionFalse, Reason: "TopologyViolated", Message: "the graph's pods run in 2 rack domains"},
 	}
-	r = Build(Live{Graph: g})
+	r = Build(Live{Graph: resolved(g)})
 	if s := r.Graph.Operator.Schedulable; s == nil || *s != (Condition{Status: "True", Reason: "PlacementExists", Message: "a placement of every pod exists"}) {
 		t.Errorf("schedulable %+v", s)
 	}
@@ -232,4 +233,10 @@ func TestBuildShowsOperatorPlan(t *testing.T) {
 			t.Errorf("text lacks %q:\n%s", want, b.String())
 		}
 	}
+}
+
+// resolved is a test graph as the operator resolves it.
+func resolved(g *v1alpha1.DynamoGraphDeployment) *graph.Graph {
+	r, _ := graph.Resolve(g, graph.Options{})
+	return r
 }

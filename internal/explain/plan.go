@@ -4,17 +4,16 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
-	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
 // Plan is what `explain -f` computed for a graph not applied yet: the placement of its GPU
 // pods on the GPUs free now (preflight's fit: the same demands and first-fit placement).
 type Plan struct {
-	Graph  *v1alpha1.DynamoGraphDeployment
+	Graph  *graph.Graph
 	Result placement.Result
 	// GPUNodes is how many GPU nodes the placement considered.
 	GPUNodes int
@@ -31,14 +30,15 @@ func BuildPlan(p Plan) Report {
 		byService[s.Service] = s
 	}
 	fits := 0
-	for _, name := range render.ServiceNames(g) {
+	for _, c := range g.Components {
+		name := c.Name
 		out := Service{Name: name, Ready: true}
-		out.Chain = append(out.Chain, serviceLink(g, name))
-		if render.NodeCount(g.Spec.Services[name]) > 1 {
-			out.Chain = append(out.Chain, Link{Kind: LinkLeaderWorkerSet, Name: render.LeaderWorkerSetName(g, name), Summary: "would be created"})
-		} else {
-			out.Chain = append(out.Chain, Link{Kind: LinkDeployment, Name: render.ChildName(g, name), Summary: "would be created"})
+		out.Chain = append(out.Chain, serviceLink(c))
+		kind := LinkDeployment
+		if c.Multinode() {
+			kind = LinkLeaderWorkerSet
 		}
+		out.Chain = append(out.Chain, Link{Kind: kind, Name: c.WorkloadName, Summary: "would be created"})
 		sr, gpu := byService[name]
 		switch {
 		case !gpu:

@@ -8,15 +8,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
-	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 )
 
 // remedyInput is what a remediation sentence may read.
 type remedyInput struct {
-	graph       *v1alpha1.DynamoGraphDeployment
-	service     string
+	graph       *graph.Graph
+	component   *graph.Component
 	verdict     diagnose.Verdict
 	pod         *corev1.Pod
 	nodes       *nodeView
@@ -26,7 +25,7 @@ type remedyInput struct {
 // remedy is the one sentence that ends a chain: what is wrong, in numbers where there are
 // numbers, and what to change. It is written for the reason diagnose gave.
 func remedy(in remedyInput) string {
-	svc := in.service
+	svc := in.component.Name
 	pp := in.verdict.Pod
 	switch in.verdict.Reason {
 	case diagnose.ReasonInsufficientCapacity:
@@ -63,12 +62,12 @@ func remedy(in remedyInput) string {
 	case diagnose.ReasonPodsNotCreated:
 		return notCreatedRemedy(svc, in.graph.Namespace, in.verdict.Message)
 	case diagnose.ReasonProgressDeadline:
-		return fmt.Sprintf("%s's rollout stopped progressing: kubectl describe deployment -n %s %s and the events above say which pods fail", svc, in.graph.Namespace, render.ChildName(in.graph, svc))
+		return fmt.Sprintf("%s's rollout stopped progressing: kubectl describe deployment -n %s %s and the events above say which pods fail", svc, in.graph.Namespace, in.component.WorkloadName)
 	case diagnose.ReasonMissingPVC:
 		var claims []string
-		for _, vm := range in.graph.Spec.Services[svc].VolumeMounts {
-			if slices.Contains(in.missingPVCs, vm.Name) {
-				claims = append(claims, vm.Name)
+		for _, claim := range in.component.Claims() {
+			if slices.Contains(in.missingPVCs, claim) {
+				claims = append(claims, claim)
 			}
 		}
 		return fmt.Sprintf("%s mounts PersistentVolumeClaim %s, which does not exist in %s: create it, or set create: true for it in spec.pvcs", svc, strings.Join(claims, ", "), in.graph.Namespace)

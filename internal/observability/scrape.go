@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
@@ -34,15 +35,16 @@ func (t Target) JobName() string { return "dynamo-" + t.Graph + "-" + strings.To
 
 // Targets renders each graph's services and returns their metrics endpoints, in graph and
 // service order.
-func Targets(graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config) ([]Target, error) {
+func Targets(graphs []*graph.Graph, cfg render.Config) ([]Target, error) {
 	var out []Target
 	for _, g := range graphs {
-		if err := render.Unimplemented(g); err != nil {
+		if err := g.Refusal(); err != nil {
 			return nil, fmt.Errorf("%s: %w", g.Name, err)
 		}
-		for _, name := range render.ServiceNames(g) {
+		for _, c := range g.Components {
+			name := c.Name
 			// A multi-node service's workers carry the same selector as its leader: both are scraped.
-			tpl, err := render.PodTemplate(g, name, cfg)
+			tpl, err := render.PodTemplate(g, c, cfg)
 			if err != nil {
 				return nil, fmt.Errorf("%s/%s: %w", g.Name, name, err)
 			}

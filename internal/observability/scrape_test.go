@@ -10,6 +10,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/observability"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
@@ -22,7 +23,7 @@ func targets(t *testing.T, name string) []observability.Target {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts, err := observability.Targets(graphs.Graphs(), render.Config{})
+	ts, err := observability.Targets(graph.ResolveAll(graphs.Graphs(), graph.Options{}), render.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

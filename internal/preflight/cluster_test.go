@@ -25,6 +25,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/preflight"
 	"github.com/dynamo-infra/dynamo-infra/internal/reference"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
@@ -254,7 +255,7 @@ func TestChecksOnGPUCluster(t *testing.T) {
 		graphs, err := render.DecodeGraphs(strings.NewReader(string(ref)), "dgd.yaml", "default")
 		must(t, err)
 		withGraphs := func(g []*v1alpha1.DynamoGraphDeployment) func(*preflight.Env) {
-			return func(e *preflight.Env) { e.Graphs, e.Namespace = g, "default" }
+			return func(e *preflight.Env) { e.Graphs, e.Namespace = graph.ResolveAll(g, graph.Options{}), "default" }
 		}
 		// Two 8-GPU nodes, two gpu-operator pods on one of them take no GPUs.
 		expect(t, check(t, cfg, "dgd-fits", withGraphs(graphs)), preflight.Pass, "fits", "VllmDecodeWorker 1 pod(s) × 1 nvidia.com/gpu", "2 of 16 free GPUs used")

@@ -18,7 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/pager"
 
-	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
@@ -37,7 +37,7 @@ type Env struct {
 	NATS      string
 	Etcd      string
 	// Graphs are the manifests of -f; Render configures how they are rendered.
-	Graphs []*v1alpha1.DynamoGraphDeployment
+	Graphs []*graph.Graph
 	Render render.Config
 
 	// Set by connect.

@@ -11,8 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/demand"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
@@ -74,7 +74,7 @@ func searchNote(s placement.SearchResult) string {
 
 // PlaceGraphs computes the Fit of graphs from an inventory and the nodes it was built from.
 // ns is the namespace of graphs that name none.
-func PlaceGraphs(ctx context.Context, cs kubernetes.Interface, inv inventory.Inventory, nodes []corev1.Node, graphs []*v1alpha1.DynamoGraphDeployment, cfg render.Config, ns string) (Fit, error) {
+func PlaceGraphs(ctx context.Context, cs kubernetes.Interface, inv inventory.Inventory, nodes []corev1.Node, graphs []*graph.Graph, cfg render.Config, ns string) (Fit, error) {
 	var f Fit
 	admit := func(graphNS, _ string, spec *corev1.PodSpec) *corev1.PodSpec {
 		if graphNS == "" {

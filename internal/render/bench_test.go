@@ -14,7 +14,7 @@ func BenchmarkGraph(b *testing.B) {
 			dgd := decodeFile(b, filepath.Join("..", "..", "deploy", "discovery", file))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := Graph(dgd, testConfig); err != nil {
+				if _, err := renderGraph(dgd, testConfig); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -2,18 +2,16 @@ package render
 
 import (
 	"fmt"
-	"regexp"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
-	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
+	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
 
 // The pod of a service is built the way the original operator builds it on its Deployment path
@@ -38,34 +36,27 @@ import (
 
 // Defaults of rendered children.
 var (
-	defaultSharedMemory = resource.MustParse("8Gi")
-	defaultGracePeriod  = int64(60)
-	defaultFSGroup      = int64(1000)
-	defaultReplicas     = int32(1)
-	rollingMaxSurge     = intstr.FromString("25%")
-	rollingMaxUnavail   = intstr.FromString("25%")
-	startupFailures     = int32(720) // 10 s × 720 = 2 h to load a model
+	defaultGracePeriod = int64(60)
+	defaultFSGroup     = int64(1000)
+	rollingMaxSurge    = intstr.FromString("25%")
+	rollingMaxUnavail  = intstr.FromString("25%")
+	startupFailures    = int32(720) // 10 s × 720 = 2 h to load a model
 	// workerLivenessFailures is 1 in the original (docs/api: deliberate differences).
 	workerLivenessFailures = int32(3)
 )
 
-// Deployment renders one service's Deployment.
-func Deployment(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) (*appsv1.Deployment, error) {
-	s := dgd.Spec.Services[service]
-	if s == nil {
-		return nil, fmt.Errorf("service %q is empty", service)
-	}
-	template, err := PodTemplate(dgd, service, cfg)
+// deployment renders one single-node component's Deployment.
+func deployment(g *graph.Graph, c *graph.Component, cfg Config, scopes []topology.Scope) (*appsv1.Deployment, error) {
+	template, err := podTemplate(g, c, cfg, scopes)
 	if err != nil {
 		return nil, err
 	}
-	replicas := Replicas(s)
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: workloadMeta(dgd, service, ChildName(dgd, service)),
+		ObjectMeta: workloadMeta(g, c),
 		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(replicas),
-			Selector: &metav1.LabelSelector{MatchLabels: selectorLabels(dgd, service)},
+			Replicas: ptr.To(c.Replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: selectorLabels(c)},
 			Strategy: appsv1.DeploymentStrategy{
 				Type:          appsv1.RollingUpdateDeploymentStrategyType,
 				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &rollingMaxSurge, MaxUnavailable: &rollingMaxUnavail},
@@ -75,114 +66,114 @@ func Deployment(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config)
 	}, nil
 }
 
-// PodTemplate is the pod template of a service (a multi-node service's leader): its labels,
-// annotations and spec, as the operator's Deployment or LeaderWorkerSet carries them.
-func PodTemplate(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) (corev1.PodTemplateSpec, error) {
-	pod, err := PodSpec(dgd, service, cfg)
+// Deployment renders one single-node component's Deployment (the operator renders a graph
+// whole: Graph).
+func Deployment(g *graph.Graph, c *graph.Component, cfg Config) (*appsv1.Deployment, error) {
+	if err := usable(g, c); err != nil {
+		return nil, err
+	}
+	scopes, err := g.Scopes(cfg.Topology)
 	if err != nil {
-		return corev1.PodTemplateSpec{}, fmt.Errorf("service %s: %w", service, err)
+		return nil, err
 	}
-	labels := podLabels(dgd, service, cfg)
-	if NodeCount(dgd.Spec.Services[service]) > 1 {
-		labels[v1alpha1.LabelRole] = string(RoleLeader)
-	}
-	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: podAnnotations(dgd, service)}, Spec: pod}, nil
+	return deployment(g, c, cfg, scopes)
 }
 
-// workloadMeta is the metadata of a service's workload (Deployment or LeaderWorkerSet) named name.
-func workloadMeta(dgd *v1alpha1.DynamoGraphDeployment, service, name string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{
-		Name: name, Namespace: dgd.Namespace,
-		Labels: childLabels(dgd, service), Annotations: childAnnotations(dgd, service), OwnerReferences: ownerRefs(dgd),
+// usable refuses a component the graph cannot render.
+func usable(g *graph.Graph, c *graph.Component) error {
+	if err := g.Refusal(); err != nil {
+		return err
 	}
+	return c.Err
 }
 
-// Replicas is the number of pods a service asks for: replicas, or 1.
-func Replicas(s *v1alpha1.ServiceSpec) int32 {
-	if s.Replicas != nil {
-		return *s.Replicas
+// PodTemplate is the pod template of a component (a multi-node component's leader): its
+// labels, annotations and spec, as the operator's Deployment or LeaderWorkerSet carries them.
+func PodTemplate(g *graph.Graph, c *graph.Component, cfg Config) (corev1.PodTemplateSpec, error) {
+	if err := usable(g, c); err != nil {
+		return corev1.PodTemplateSpec{}, err
 	}
-	return defaultReplicas
+	scopes, err := g.Scopes(cfg.Topology)
+	if err != nil {
+		return corev1.PodTemplateSpec{}, err
+	}
+	return podTemplate(g, c, cfg, scopes)
 }
 
-// PodSpec renders a service's pod (see the steps at the top of this file): a multi-node
-// service's leader, whose scheduling constraints and resources its workers share.
-func PodSpec(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) (corev1.PodSpec, error) {
+func podTemplate(g *graph.Graph, c *graph.Component, cfg Config, scopes []topology.Scope) (corev1.PodTemplateSpec, error) {
 	role := RoleMain
-	if NodeCount(dgd.Spec.Services[service]) > 1 {
+	if c.Multinode() {
 		role = RoleLeader
 	}
-	return RolePodSpec(dgd, service, cfg, role)
+	pod, err := rolePodSpec(g, c, cfg, role, scopes)
+	if err != nil {
+		return corev1.PodTemplateSpec{}, fmt.Errorf("service %s: %w", c.Name, err)
+	}
+	labels := podLabels(g, c)
+	if c.Multinode() {
+		labels[v1alpha1.LabelRole] = string(RoleLeader)
+	}
+	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: podAnnotations(g, c)}, Spec: pod}, nil
 }
 
-// RolePodSpec renders the pod of one role of a service (a single-node service has only
-// RoleMain: the role asked for is ignored).
-func RolePodSpec(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config, role Role) (corev1.PodSpec, error) {
-	s := dgd.Spec.Services[service]
-	if NodeCount(s) <= 1 {
-		role = RoleMain
+// workloadMeta is the metadata of a component's workload (Deployment or LeaderWorkerSet).
+func workloadMeta(g *graph.Graph, c *graph.Component) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name: c.WorkloadName, Namespace: g.Namespace,
+		Labels: childLabels(g, c), Annotations: childAnnotations(g, c), OwnerReferences: ownerRefs(g),
 	}
-	ct := s.ComponentType
-	extra := s.ExtraPodSpec
-	if extra == nil {
-		extra = &v1alpha1.ExtraPodSpec{}
-	}
-	if extra.MainContainer == nil || extra.MainContainer.Image == "" {
-		return corev1.PodSpec{}, fmt.Errorf("extraPodSpec.mainContainer.image is required")
-	}
+}
 
-	main := baseContainer(dgd, service, cfg)
-	baseEnv := main.Env
-	main = overlay(main, extra.MainContainer.DeepCopy())
-	main.Env = mergeEnv(baseEnv, extra.MainContainer.Env)
-	if extra.MainContainer.StartupProbe != nil {
-		main.StartupProbe = extra.MainContainer.StartupProbe.DeepCopy() // replaced, not merged
-	}
-	main.Env = mergeEnv(main.Env, dgd.Spec.Envs, s.Envs)
-	if s.LivenessProbe != nil {
-		main.LivenessProbe = s.LivenessProbe.DeepCopy()
-	}
-	if s.ReadinessProbe != nil {
-		main.ReadinessProbe = s.ReadinessProbe.DeepCopy()
-	}
-	var err error
-	if main.Resources, err = Resources(s, main.Resources); err != nil {
+// RolePodSpec renders the pod of one role of a component (see the steps at the top of this
+// file; a single-node component has only RoleMain: the role asked for is ignored).
+func RolePodSpec(g *graph.Graph, c *graph.Component, cfg Config, role Role) (corev1.PodSpec, error) {
+	if err := usable(g, c); err != nil {
 		return corev1.PodSpec{}, err
 	}
-	if s.EnvFromSecret != nil {
-		main.EnvFrom = append(main.EnvFrom, corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{
-			LocalObjectReference: corev1.LocalObjectReference{Name: *s.EnvFromSecret}}})
+	scopes, err := g.Scopes(cfg.Topology)
+	if err != nil {
+		return corev1.PodSpec{}, err
 	}
-	main.Env = mergeEnv(infrastructureEnv(cfg), main.Env)
+	return rolePodSpec(g, c, cfg, role, scopes)
+}
 
-	backend := workerBackend(dgd, s, &main)
-	var volumes []corev1.Volume
-	cacheDir := ""
-	for _, vm := range s.VolumeMounts {
-		mount := vm.MountPoint
-		if vm.UseAsCompilationCache {
-			if mount == "" {
-				if mount = compilationCacheDefault(backend); mount == "" {
-					return corev1.PodSpec{}, fmt.Errorf("volumeMounts %s: useAsCompilationCache needs a mountPoint for backend %q (only vllm has a default)", vm.Name, backend)
-				}
-			}
-			cacheDir = mount
-		}
-		volumes = append(volumes, corev1.Volume{Name: vm.Name, VolumeSource: corev1.VolumeSource{
-			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: vm.Name}}})
-		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: vm.Name, MountPath: mount})
+func rolePodSpec(g *graph.Graph, c *graph.Component, cfg Config, role Role, scopes []topology.Scope) (corev1.PodSpec, error) {
+	if !c.Multinode() {
+		role = RoleMain
+	}
+	// The user's pod, less its main container, over the type's base pod; the user's main
+	// container over the type's base container.
+	user := c.Template.Spec.DeepCopy()
+	userMain := user.Containers[len(user.Containers)-1]
+	user.Containers = user.Containers[:len(user.Containers)-1]
+	if len(user.Containers) == 0 {
+		user.Containers = nil
+	}
+
+	main := baseContainer(g, c)
+	baseEnv := main.Env
+	main = overlay(main, &userMain)
+	main.Env = graph.MergeEnv(infrastructureEnv(cfg), baseEnv, userMain.Env)
+	if userMain.StartupProbe != nil {
+		main.StartupProbe = userMain.StartupProbe // replaced, not merged
+	}
+	if c.LivenessProbe != nil {
+		main.LivenessProbe = c.LivenessProbe.DeepCopy()
+	}
+	if c.ReadinessProbe != nil {
+		main.ReadinessProbe = c.ReadinessProbe.DeepCopy()
 	}
 	if role != RoleMain {
-		if err := multinodeContainer(dgd, service, backend, role, &main); err != nil {
+		if err := multinodeContainer(g, c, role, &main); err != nil {
 			return corev1.PodSpec{}, err
 		}
 	}
-	if backend == "vllm" && cacheDir != "" {
-		main.Env = append(main.Env, corev1.EnvVar{Name: v1alpha1.EnvVLLMCacheRoot, Value: cacheDir})
+	if c.Backend == "vllm" && c.CompilationCache != "" {
+		main.Env = append(main.Env, corev1.EnvVar{Name: v1alpha1.EnvVLLMCacheRoot, Value: c.CompilationCache})
 	}
 
-	pod := overlay(basePodSpec(ct), extra.PodSpec.DeepCopy())
-	if extra.PodSpec == nil || extra.SecurityContext == nil {
+	pod := overlay(basePodSpec(c.Type), user)
+	if user.SecurityContext == nil {
 		if pod.SecurityContext == nil {
 			pod.SecurityContext = &corev1.PodSecurityContext{}
 		}
@@ -190,28 +181,19 @@ func RolePodSpec(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config
 			pod.SecurityContext.FSGroup = ptr.To(defaultFSGroup)
 		}
 	}
-	if pod.ServiceAccountName == "" && discoveryBackend(dgd, cfg) == v1alpha1.DiscoveryKubernetes {
-		pod.ServiceAccountName = DiscoveryServiceAccount(dgd)
+	if pod.ServiceAccountName == "" && g.KubernetesDiscovery() {
+		pod.ServiceAccountName = g.DiscoveryServiceAccount()
 	}
-	pod.Volumes = append(pod.Volumes, volumes...)
-	if sm := s.SharedMemory; sm == nil || !sm.Disabled {
-		size := defaultSharedMemory
-		if sm != nil && sm.Size != nil && !sm.Size.IsZero() {
-			size = *sm.Size
-		}
+	if c.SharedMemory != nil {
 		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: v1alpha1.SharedMemoryVolume, VolumeSource: corev1.VolumeSource{
-			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &size}}})
+			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(c.SharedMemory.DeepCopy())}}})
 		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: v1alpha1.SharedMemoryVolume, MountPath: v1alpha1.SharedMemoryMountPath})
 	}
 	pod.Containers = append(pod.Containers, main)
 	if role != RoleMain {
-		multinodePod(dgd, cfg, backend, role, &pod)
+		multinodePod(g, c, cfg, role, &pod)
 	}
-	scopes, err := Scopes(dgd, cfg)
-	if err != nil {
-		return corev1.PodSpec{}, err
-	}
-	topologyAffinity(dgd, service, scopes, &pod)
+	topologyAffinity(g, c, scopes, &pod)
 	return pod, nil
 }
 
@@ -226,26 +208,25 @@ func MainContainer(pod *corev1.PodSpec) *corev1.Container {
 
 // baseContainer is the original's container for the service's component type: the common env,
 // and the type's command, ports, probes and env.
-func baseContainer(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) corev1.Container {
-	s := dgd.Spec.Services[service]
+func baseContainer(g *graph.Graph, comp *graph.Component) corev1.Container {
 	c := corev1.Container{Name: v1alpha1.MainContainerName, Command: []string{"/bin/sh", "-c"}}
 	field := func(path string) *corev1.EnvVarSource {
 		return &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}
 	}
-	ns := DynamoNamespace(dgd, service)
+	ns := comp.DynamoNamespace
 	c.Env = []corev1.EnvVar{
 		{Name: v1alpha1.EnvNamespace, Value: ns},
-		{Name: v1alpha1.EnvComponent, Value: s.ComponentType},
-		{Name: v1alpha1.EnvParentName, Value: dgd.Name},
-		{Name: v1alpha1.EnvParentNamespace, Value: dgd.Namespace},
+		{Name: v1alpha1.EnvComponent, Value: comp.Type},
+		{Name: v1alpha1.EnvParentName, Value: g.Name},
+		{Name: v1alpha1.EnvParentNamespace, Value: g.Namespace},
 		{Name: v1alpha1.EnvPodName, ValueFrom: field("metadata.name")},
 		{Name: v1alpha1.EnvPodNamespace, ValueFrom: field("metadata.namespace")},
 		{Name: v1alpha1.EnvPodUID, ValueFrom: field("metadata.uid")},
 	}
-	if discoveryBackend(dgd, cfg) != v1alpha1.DiscoveryEtcd {
+	if g.Discovery != v1alpha1.DiscoveryEtcd {
 		c.Env = append(c.Env, corev1.EnvVar{Name: v1alpha1.EnvDiscoveryBackend, Value: v1alpha1.DiscoveryKubernetes})
 	}
-	if annotation(dgd, service, v1alpha1.AnnotationKubeDiscoveryMode) == v1alpha1.DiscoveryModeContainer {
+	if comp.Setting(v1alpha1.AnnotationKubeDiscoveryMode) == v1alpha1.DiscoveryModeContainer {
 		c.Env = append(c.Env,
 			corev1.EnvVar{Name: v1alpha1.EnvContainerName, Value: v1alpha1.MainContainerName},
 			corev1.EnvVar{Name: v1alpha1.EnvKubeDiscoveryMode, Value: v1alpha1.DiscoveryModeContainer})
@@ -254,7 +235,7 @@ func baseContainer(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Conf
 		return corev1.ContainerPort{Name: name, ContainerPort: n, Protocol: corev1.ProtocolTCP}
 	}
 	env := func(name string, v any) corev1.EnvVar { return corev1.EnvVar{Name: name, Value: fmt.Sprint(v)} }
-	switch ct := s.ComponentType; {
+	switch ct := comp.Type; {
 	case ct == v1alpha1.ComponentFrontend:
 		c.Command, c.Args = []string{"python3"}, []string{"-m", "dynamo.frontend"}
 		c.Ports = []corev1.ContainerPort{port(v1alpha1.PortNameFrontend, v1alpha1.PortFrontend)}
@@ -262,7 +243,7 @@ func baseContainer(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Conf
 		c.ReadinessProbe = httpProbe("/health", v1alpha1.PortNameFrontend, 10, 10, 3, 3)
 		c.Env = append(c.Env, env(v1alpha1.EnvDynamoPort, v1alpha1.PortFrontend), env(v1alpha1.EnvHTTPPort, v1alpha1.PortFrontend),
 			env(v1alpha1.EnvNamespacePrefix, ns))
-	case isWorker(ct):
+	case graph.IsWorker(ct):
 		c.Ports = []corev1.ContainerPort{port(v1alpha1.PortNameSystem, v1alpha1.PortSystem), port(v1alpha1.PortNameNixl, v1alpha1.PortNixl)}
 		// Deliberate difference: the original's worker liveness fails on the first slow answer
 		// (threshold 1) and restarts a loaded model; here it takes 3.
@@ -314,123 +295,4 @@ func infrastructureEnv(cfg Config) []corev1.EnvVar {
 		env = append(env, corev1.EnvVar{Name: v1alpha1.EnvEtcdEndpoints, Value: cfg.EtcdAddress})
 	}
 	return env
-}
-
-// backendCommand finds the engine a worker runs (python -m dynamo.vllm ...), as the original
-// does when the graph does not name one.
-var backendCommand = regexp.MustCompile(`python[0-9.]*\s+[^|&;]*-m\s+[^|&;]*dynamo\.(vllm|sglang|trtllm)`)
-
-// workerBackend is the inference engine of a worker service: the graph's backendFramework, or
-// the one its command runs. Other component types have none.
-func workerBackend(dgd *v1alpha1.DynamoGraphDeployment, s *v1alpha1.ServiceSpec, main *corev1.Container) string {
-	if !isWorker(s.ComponentType) {
-		return ""
-	}
-	if dgd.Spec.BackendFramework != "" {
-		return dgd.Spec.BackendFramework
-	}
-	if m := backendCommand.FindStringSubmatch(strings.Join(append(append([]string{}, main.Command...), main.Args...), " ")); m != nil {
-		return m[1]
-	}
-	return ""
-}
-
-// compilationCacheDefault is where a backend keeps its compilation cache ("" when it has no
-// default and the mount point must be given).
-func compilationCacheDefault(backend string) string {
-	if backend == "vllm" {
-		return v1alpha1.VLLMCompilationCacheDir
-	}
-	return ""
-}
-
-// Resources lays the service's short resources (gpu → gpuType or nvidia.com/gpu, custom) over
-// the container's, key by key, and appends its DRA claims. A GPU request without a limit gets
-// the limit too: the API server refuses an extended resource requested but not limited.
-func Resources(s *v1alpha1.ServiceSpec, base corev1.ResourceRequirements) (corev1.ResourceRequirements, error) {
-	out := *base.DeepCopy()
-	conv := func(item *v1alpha1.ResourceItem) (corev1.ResourceList, error) {
-		if item == nil {
-			return nil, nil
-		}
-		l := corev1.ResourceList{}
-		if item.CPU != nil {
-			l[corev1.ResourceCPU] = *item.CPU
-		}
-		if item.Memory != nil {
-			l[corev1.ResourceMemory] = *item.Memory
-		}
-		if item.GPU != "" {
-			q, err := resource.ParseQuantity(item.GPU)
-			if err != nil {
-				return nil, fmt.Errorf("resources gpu %q: %w", item.GPU, err)
-			}
-			if !q.IsZero() {
-				l[GPUResource(item)] = q
-			}
-		}
-		for name, q := range item.Custom {
-			l[corev1.ResourceName(name)] = q
-		}
-		return l, nil
-	}
-	if r := s.Resources; r != nil {
-		req, err := conv(r.Requests)
-		if err != nil {
-			return out, err
-		}
-		lim, err := conv(r.Limits)
-		if err != nil {
-			return out, err
-		}
-		out.Requests = mergeResources(out.Requests, req)
-		out.Limits = mergeResources(out.Limits, lim)
-		out.Claims = append(out.Claims, r.Claims...)
-	}
-	for name, q := range out.Requests {
-		if isExtended(name) {
-			if _, has := out.Limits[name]; !has {
-				out.Limits = mergeResources(out.Limits, corev1.ResourceList{name: q})
-			}
-		}
-	}
-	if len(out.Requests) == 0 {
-		out.Requests = nil
-	}
-	if len(out.Limits) == 0 {
-		out.Limits = nil
-	}
-	return out, nil
-}
-
-// GPUResource is the resource name an item's gpu counts: gpuType, or nvidia.com/gpu.
-func GPUResource(item *v1alpha1.ResourceItem) corev1.ResourceName {
-	if item != nil && item.GPUType != "" {
-		return corev1.ResourceName(item.GPUType)
-	}
-	return nvidia.ResourceGPU
-}
-
-// isExtended reports whether a resource is an extended one (GPUs, MIG slices): not cpu,
-// memory, storage or hugepages.
-func isExtended(name corev1.ResourceName) bool {
-	switch name {
-	case corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage, corev1.ResourceStorage:
-		return false
-	}
-	return !strings.HasPrefix(string(name), corev1.ResourceHugePagesPrefix) && strings.Contains(string(name), "/")
-}
-
-func mergeResources(base, over corev1.ResourceList) corev1.ResourceList {
-	if len(over) == 0 {
-		return base
-	}
-	out := corev1.ResourceList{}
-	for k, v := range base {
-		out[k] = v
-	}
-	for k, v := range over {
-		out[k] = v
-	}
-	return out
 }

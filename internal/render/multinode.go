@@ -16,6 +16,8 @@ import (
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
+	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
 
 // A multi-node service (multinode.nodeCount ≥ 2) runs as one LeaderWorkerSet, the way the
@@ -56,64 +58,48 @@ const (
 // multiprocessing instead of Ray.
 var vllmMPSince = version.MustParseSemantic("1.0.0")
 
-// NodeCount is the number of nodes one replica of a service spans (1 unless multinode).
-func NodeCount(s *v1alpha1.ServiceSpec) int32 {
-	if s != nil && s.Multinode != nil && s.Multinode.NodeCount > 1 {
-		return s.Multinode.NodeCount
-	}
-	return 1
-}
-
-// HasMultinode reports whether any service of the graph spans several nodes.
-func HasMultinode(dgd *v1alpha1.DynamoGraphDeployment) bool {
-	for _, s := range dgd.Spec.Services {
-		if NodeCount(s) > 1 {
-			return true
-		}
-	}
-	return false
-}
-
-// LeaderWorkerSetName is the name of a multi-node service's LeaderWorkerSet: <dgd>-<service>-0,
-// as the original names it. LWS gives the set a headless Service of the same name (the pods'
-// DNS subdomain), so it cannot be <dgd>-<service>, the name of the service's own Service.
-func LeaderWorkerSetName(dgd *v1alpha1.DynamoGraphDeployment, service string) string {
-	return ChildName(dgd, service) + "-0"
-}
-
 // WaitLeaderConfigMapName is the ConfigMap holding the script multi-node vLLM workers wait for
 // their leader with.
-func WaitLeaderConfigMapName(dgd *v1alpha1.DynamoGraphDeployment) string {
-	return dgd.Name + waitLeaderConfigMapSuffix
+func WaitLeaderConfigMapName(g *graph.Graph) string {
+	return g.Name + waitLeaderConfigMapSuffix
 }
 
-// LeaderWorkerSet renders a multi-node service: replicas groups of nodeCount pods started
-// leader first (LeaderCreated), leader and worker templates with the pod labels, the role
-// label and each role's launch.
-func LeaderWorkerSet(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Config) (*lwsv1.LeaderWorkerSet, error) {
-	s := dgd.Spec.Services[service]
-	if s == nil {
-		return nil, fmt.Errorf("service %q is empty", service)
+// LeaderWorkerSet renders one multi-node component's LeaderWorkerSet (the operator renders a
+// graph whole: Graph).
+func LeaderWorkerSet(g *graph.Graph, c *graph.Component, cfg Config) (*lwsv1.LeaderWorkerSet, error) {
+	if err := usable(g, c); err != nil {
+		return nil, err
 	}
-	leader, err := PodTemplate(dgd, service, cfg)
+	scopes, err := g.Scopes(cfg.Topology)
 	if err != nil {
 		return nil, err
 	}
-	pod, err := RolePodSpec(dgd, service, cfg, RoleWorker)
+	return leaderWorkerSet(g, c, cfg, scopes)
+}
+
+// leaderWorkerSet renders a multi-node component: replicas groups of nodeCount pods started
+// leader first (LeaderCreated), leader and worker templates with the pod labels, the role
+// label and each role's launch.
+func leaderWorkerSet(g *graph.Graph, c *graph.Component, cfg Config, scopes []topology.Scope) (*lwsv1.LeaderWorkerSet, error) {
+	leader, err := podTemplate(g, c, cfg, scopes)
 	if err != nil {
-		return nil, fmt.Errorf("service %s worker: %w", service, err)
+		return nil, err
+	}
+	pod, err := rolePodSpec(g, c, cfg, RoleWorker, scopes)
+	if err != nil {
+		return nil, fmt.Errorf("service %s worker: %w", c.Name, err)
 	}
 	worker := leader.DeepCopy()
 	worker.Labels[v1alpha1.LabelRole] = string(RoleWorker)
 	worker.Spec = pod
 	return &lwsv1.LeaderWorkerSet{
 		TypeMeta:   metav1.TypeMeta{APIVersion: lwsv1.GroupVersion.String(), Kind: "LeaderWorkerSet"},
-		ObjectMeta: workloadMeta(dgd, service, LeaderWorkerSetName(dgd, service)),
+		ObjectMeta: workloadMeta(g, c),
 		Spec: lwsv1.LeaderWorkerSetSpec{
-			Replicas:      ptr.To(Replicas(s)),
+			Replicas:      ptr.To(c.Replicas),
 			StartupPolicy: lwsv1.LeaderCreatedStartupPolicy,
 			LeaderWorkerTemplate: lwsv1.LeaderWorkerTemplate{
-				Size:           ptr.To(NodeCount(s)),
+				Size:           ptr.To(c.NodeCount),
 				LeaderTemplate: &leader,
 				WorkerTemplate: *worker,
 			},
@@ -124,12 +110,12 @@ func LeaderWorkerSet(dgd *v1alpha1.DynamoGraphDeployment, service string, cfg Co
 // WaitLeaderConfigMap renders the script a multi-node vLLM worker's init container runs: it
 // returns once the leader's master port accepts connections, so the worker's engine does not
 // start (and fail) before its leader listens.
-func WaitLeaderConfigMap(dgd *v1alpha1.DynamoGraphDeployment) *corev1.ConfigMap {
+func WaitLeaderConfigMap(g *graph.Graph) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name: WaitLeaderConfigMapName(dgd), Namespace: dgd.Namespace, OwnerReferences: ownerRefs(dgd),
-			Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: dgd.Name, v1alpha1.LabelManagedBy: ManagedBy},
+			Name: WaitLeaderConfigMapName(g), Namespace: g.Namespace, OwnerReferences: ownerRefs(g),
+			Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: g.Name, v1alpha1.LabelManagedBy: ManagedBy},
 		},
 		Data: map[string]string{waitLeaderScriptKey: waitLeaderScript},
 	}
@@ -160,19 +146,19 @@ while True:
 // multinodeContainer changes the main container of a multi-node pod for its backend and role:
 // the distributed-launch flags (or a new command), the env the launch needs, and the probes a
 // worker no longer answers.
-func multinodeContainer(dgd *v1alpha1.DynamoGraphDeployment, service, backend string, role Role, main *corev1.Container) error {
-	nodes := NodeCount(dgd.Spec.Services[service])
+func multinodeContainer(g *graph.Graph, c *graph.Component, role Role, main *corev1.Container) error {
+	nodes, service := c.NodeCount, c.Name
 	if nodes > v1alpha1.MaxNodes {
 		// The CRD refuses it; a graph stored under an older CRD must not make the operator
 		// write a launch line with a host per node.
 		return fmt.Errorf("spec.services.%s.multinode.nodeCount %d: at most %d", service, nodes, v1alpha1.MaxNodes)
 	}
-	switch backend {
+	switch c.Backend {
 	case "vllm":
-		if err := vllmMultinode(dgd, service, role, nodes, main); err != nil {
+		if err := vllmMultinode(c, role, main); err != nil {
 			return err
 		}
-		if vllmUsesMP(dgd, service) {
+		if vllmUsesMP(c) {
 			main.Env = append(main.Env, corev1.EnvVar{Name: v1alpha1.EnvVLLMNixlSideChannelHost,
 				ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}})
 		}
@@ -192,21 +178,21 @@ func multinodeContainer(dgd *v1alpha1.DynamoGraphDeployment, service, backend st
 			return noEngineCommand("sglang")
 		}
 	case "trtllm":
-		trtllmMultinode(role, nodes, gpuCount(dgd.Spec.Services[service], main), main)
+		trtllmMultinode(role, nodes, gpuCount(c, main), main)
 	}
 	return nil
 }
 
 // multinodePod adds to a multi-node pod what its backend's launch needs beside the container:
 // the vLLM mp worker's wait for its leader, TRT-LLM's SSH key.
-func multinodePod(dgd *v1alpha1.DynamoGraphDeployment, cfg Config, backend string, role Role, pod *corev1.PodSpec) {
+func multinodePod(g *graph.Graph, c *graph.Component, cfg Config, role Role, pod *corev1.PodSpec) {
 	main := MainContainer(pod)
-	switch {
+	switch backend := c.Backend; {
 	case backend == "vllm" && role == RoleWorker && hasArg(commandLine(main), "--distributed-executor-backend", "mp"):
 		// Only an mp worker waits: a Ray worker joins the head itself, and a data-parallel
 		// worker's leader never opens the master port.
 		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: waitLeaderVolume, VolumeSource: corev1.VolumeSource{
-			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: WaitLeaderConfigMapName(dgd)}}}})
+			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: WaitLeaderConfigMapName(g)}}}})
 		// A shell reads LWS_LEADER_ADDRESS: LWS appends its variables after ours, and the
 		// kubelet's $(VAR) expansion only sees variables defined before the reference.
 		pod.InitContainers = append(pod.InitContainers, corev1.Container{
@@ -226,14 +212,14 @@ func multinodePod(dgd *v1alpha1.DynamoGraphDeployment, cfg Config, backend strin
 // the graph was created by an operator older than 1.0.0 (its origin-version annotation), which
 // launched Ray. The original's webhook stamps that annotation on every new graph; this
 // operator has no webhook, so a graph without it counts as new.
-func vllmUsesMP(dgd *v1alpha1.DynamoGraphDeployment, service string) bool {
-	switch strings.ToLower(annotation(dgd, service, v1alpha1.AnnotationVLLMExecutorBackend)) {
+func vllmUsesMP(c *graph.Component) bool {
+	switch strings.ToLower(c.Setting(v1alpha1.AnnotationVLLMExecutorBackend)) {
 	case "mp":
 		return true
 	case "ray":
 		return false
 	}
-	origin := annotation(dgd, service, v1alpha1.AnnotationOriginVersion)
+	origin := c.Setting(v1alpha1.AnnotationOriginVersion)
 	if origin == "" {
 		return true
 	}
@@ -246,12 +232,13 @@ func vllmUsesMP(dgd *v1alpha1.DynamoGraphDeployment, service string) bool {
 // size and its rank (workers headless); with Ray, the leader starts the Ray head and vLLM, the
 // workers join the head. When data parallelism needs more, each pod runs its share of the
 // ranks, coordinated by the leader (hybrid load balancing).
-func vllmMultinode(dgd *v1alpha1.DynamoGraphDeployment, service string, role Role, nodes int32, main *corev1.Container) error {
+func vllmMultinode(c *graph.Component, role Role, main *corev1.Container) error {
+	nodes := c.NodeCount
 	args := splitArgs(main.Args)
-	gpus := gpuCount(dgd.Spec.Services[service], main)
+	gpus := gpuCount(c, main)
 	world := flagInt(args, "--tensor-parallel-size") * flagInt(args, "--pipeline-parallel-size")
 	switch {
-	case gpus > 0 && world > gpus && vllmUsesMP(dgd, service):
+	case gpus > 0 && world > gpus && vllmUsesMP(c):
 		flags := fmt.Sprintf("--distributed-executor-backend mp --nnodes %d --master-addr %s --master-port %d", nodes, leaderAddress, v1alpha1.PortVLLMMaster)
 		if role == RoleLeader {
 			flags += " --node-rank 0"
@@ -489,19 +476,10 @@ func flagInt(words []string, flag string) int64 {
 	return 1
 }
 
-// gpuCount is the number of GPUs a service's container is limited to, counted in the service's
-// GPU resource (gpuType, or nvidia.com/gpu).
-func gpuCount(s *v1alpha1.ServiceSpec, c *corev1.Container) int64 {
-	var item *v1alpha1.ResourceItem
-	if s.Resources != nil {
-		item = s.Resources.Limits
-		if item == nil || item.GPUType == "" {
-			if r := s.Resources.Requests; r != nil && r.GPUType != "" {
-				item = r
-			}
-		}
-	}
-	q := c.Resources.Limits[GPUResource(item)]
+// gpuCount is the number of GPUs a component's container is limited to, counted in the
+// component's GPU resource (gpuType, or nvidia.com/gpu).
+func gpuCount(c *graph.Component, main *corev1.Container) int64 {
+	q := main.Resources.Limits[c.GPUResource]
 	return q.Value()
 }
 

@@ -11,6 +11,7 @@ import (
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
@@ -47,7 +48,7 @@ spec:
 
 func rolePod(t *testing.T, dgd *v1alpha1.DynamoGraphDeployment, role Role) (corev1.PodSpec, *corev1.Container) {
 	t.Helper()
-	pod, err := RolePodSpec(dgd, "Decode", Config{}, role)
+	pod, err := rolePodSpecOf(dgd, "Decode", Config{}, role)
 	if err != nil {
 		t.Fatalf("%s: %v", role, err)
 	}
@@ -173,7 +174,7 @@ func TestVLLMMultiprocessingPods(t *testing.T) {
 	} else if _, ok := envValue(main, "VLLM_NIXL_SIDE_CHANNEL_HOST"); ok {
 		t.Error("ray worker has VLLM_NIXL_SIDE_CHANNEL_HOST")
 	}
-	cm := WaitLeaderConfigMap(dgd)
+	cm := WaitLeaderConfigMap(resolve(dgd))
 	if script := cm.Data["wait-for-leader.py"]; !strings.Contains(script, `os.environ["LEADER_HOST"]`) || !strings.Contains(script, "create_connection") {
 		t.Errorf("wait script:\n%s", script)
 	}
@@ -188,7 +189,7 @@ func TestVLLMUsesMP(t *testing.T) {
 		"nvidia.com/vllm-distributed-executor-backend: ray":                                                  false,
 		"nvidia.com/vllm-distributed-executor-backend: other":                                                true,
 	} {
-		if got := vllmUsesMP(multinodeGraph(t, "vllm", annotations, ""), "Decode"); got != want {
+		if got := vllmUsesMP(resolve(multinodeGraph(t, "vllm", annotations, "")).Component("Decode")); got != want {
 			t.Errorf("{%s}: mp %v, want %v", annotations, got, want)
 		}
 	}
@@ -257,7 +258,7 @@ func TestTRTLLMMultinode(t *testing.T) {
 // selects leaders; the wait script's ConfigMap comes with the graph.
 func TestLeaderWorkerSetObject(t *testing.T) {
 	dgd := multinodeGraph(t, "sglang", "", "          command: [python3, -m, dynamo.sglang]\n")
-	objs, err := Graph(dgd, Config{})
+	objs, err := renderGraph(dgd, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,20 +301,20 @@ func TestLeaderWorkerSetObject(t *testing.T) {
 
 func TestMultinodeWithoutEngineCommand(t *testing.T) {
 	dgd := multinodeGraph(t, "sglang", "", "          args: [-m, dynamo.sglang]\n")
-	_, err := Graph(dgd, Config{})
+	_, err := renderGraph(dgd, Config{})
 	if err == nil || !strings.Contains(err.Error(), "no python command running dynamo.sglang") || !strings.Contains(err.Error(), "Decode") {
 		t.Errorf("render: %v", err)
 	}
-	var unimplemented *UnimplementedError
+	var unimplemented *graph.UnimplementedError
 	if errors.As(err, &unimplemented) {
 		t.Error("reported as not implemented")
 	}
 	// No backend at all: rendered, with a warning that no launch flags were added.
 	none := multinodeGraph(t, "", "", "          command: [./serve]\n")
-	if _, err := Graph(none, Config{}); err != nil {
+	if _, err := renderGraph(none, Config{}); err != nil {
 		t.Fatal(err)
 	}
-	if w := strings.Join(Warnings(none), "\n"); !strings.Contains(w, "spec.services.Decode.multinode: no backend") {
+	if w := strings.Join(resolve(none).Warnings(), "\n"); !strings.Contains(w, "spec.services.Decode.multinode: no backend") {
 		t.Errorf("warnings: %q", w)
 	}
 }
@@ -329,12 +330,13 @@ func TestGPUCount(t *testing.T) {
 		{&v1alpha1.Resources{Requests: &v1alpha1.ResourceItem{GPU: "4", GPUType: "example.com/gpu"}}, 4},
 		{nil, 0},
 	} {
-		s := &v1alpha1.ServiceSpec{Resources: tt.res}
-		res, err := Resources(s, corev1.ResourceRequirements{})
-		if err != nil {
-			t.Fatal(err)
+		dgd := &v1alpha1.DynamoGraphDeployment{Spec: v1alpha1.DynamoGraphDeploymentSpec{Services: map[string]*v1alpha1.ServiceSpec{
+			"Decode": {Resources: tt.res, ExtraPodSpec: &v1alpha1.ExtraPodSpec{MainContainer: &corev1.Container{Image: "x"}}}}}}
+		c := resolve(dgd).Component("Decode")
+		if c.Err != nil {
+			t.Fatal(c.Err)
 		}
-		if got := gpuCount(s, &corev1.Container{Resources: res}); got != tt.want {
+		if got := gpuCount(c, c.MainContainer()); got != tt.want {
 			t.Errorf("%+v: %d GPUs, want %d", tt.res, got, tt.want)
 		}
 	}

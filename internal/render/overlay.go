@@ -3,9 +3,6 @@ package render
 import (
 	"encoding/json"
 	"reflect"
-	"sort"
-
-	corev1 "k8s.io/api/core/v1"
 )
 
 // overlay returns base with the fields over sets laid on top, the way the original operator
@@ -46,24 +43,4 @@ func overlayValue(dst, src reflect.Value) {
 	default:
 		dst.Set(src)
 	}
-}
-
-// mergeEnv merges variables by name, later lists winning, and sorts them by name, as the
-// original does at each step (its MergeEnvs).
-func mergeEnv(lists ...[]corev1.EnvVar) []corev1.EnvVar {
-	byName := map[string]corev1.EnvVar{}
-	for _, l := range lists {
-		for _, e := range l {
-			byName[e.Name] = e
-		}
-	}
-	if len(byName) == 0 {
-		return nil
-	}
-	out := make([]corev1.EnvVar, 0, len(byName))
-	for _, e := range byName {
-		out = append(out, e)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
 }

@@ -86,7 +86,7 @@ func TestGraphGolden(t *testing.T) {
 	for _, in := range inputs {
 		name := filepath.Base(in)
 		t.Run(name, func(t *testing.T) {
-			objs, err := Graph(decodeFile(t, in), testConfig)
+			objs, err := renderGraph(decodeFile(t, in), testConfig)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,7 +105,7 @@ func TestGraphReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := Graph(dgds[0], testConfig)
+	objs, err := renderGraph(dgds[0], testConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestGraphReference(t *testing.T) {
 
 func TestEnvPrecedence(t *testing.T) {
 	dgd := decodeFile(t, filepath.Join("testdata", "in", "envs.yaml"))
-	pod, err := PodSpec(dgd, "Worker", testConfig)
+	pod, err := podSpecOf(dgd, "Worker", testConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestGraphErrors(t *testing.T) {
 		Spec: v1alpha1.DynamoGraphDeploymentSpec{Services: map[string]*v1alpha1.ServiceSpec{"A": {ComponentType: v1alpha1.ComponentWorker}}}}
 	empty := &v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: "default"}}
 	for dgd, want := range map[*v1alpha1.DynamoGraphDeployment]string{noImage: "service A: extraPodSpec.mainContainer.image is required", empty: "has no services"} {
-		if _, err := Graph(dgd, Config{}); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := renderGraph(dgd, Config{}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Graph error %v, want %q", err, want)
 		}
 	}
@@ -198,7 +198,7 @@ func FuzzDecodeGraphs(f *testing.F) {
 		}
 		for _, d := range dgds {
 			// Rendering any decodable graph either works or fails with an error; never panics.
-			if objs, err := Graph(d, testConfig); err == nil && len(objs) < 2 {
+			if objs, err := renderGraph(d, testConfig); err == nil && len(objs) < 2 {
 				t.Fatalf("rendered %d objects", len(objs))
 			}
 		}

@@ -44,7 +44,7 @@ spec:
 
 func podAffinity(t *testing.T, g *v1alpha1.DynamoGraphDeployment, service string, cfg Config) []corev1.PodAffinityTerm {
 	t.Helper()
-	spec, err := PodSpec(g, service, cfg)
+	spec, err := podSpecOf(g, service, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestTopologyRendersPodAffinity(t *testing.T) {
 	if d := cmp.Diff([]corev1.PodAffinityTerm{graphTerm, serviceTerm}, podAffinity(t, g, "Decode", Config{})); d != "" {
 		t.Errorf("Decode (-want +got):\n%s", d)
 	}
-	fe, _ := PodSpec(g, "Frontend", Config{})
+	fe, _ := podSpecOf(g, "Frontend", Config{})
 	if fe.Affinity.PodAntiAffinity == nil || len(fe.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) != 1 {
 		t.Errorf("the user's anti-affinity was lost: %+v", fe.Affinity)
 	}
@@ -88,7 +88,7 @@ func TestTopologyRendersPodAffinity(t *testing.T) {
 func TestTopologyPacksEachGroup(t *testing.T) {
 	g := topologyGraph(t, "  topologyConstraint: {topologyProfile: dev}\n", "      multinode: {nodeCount: 2}\n      topologyConstraint: {packDomain: clique}\n")
 	for _, role := range []Role{RoleLeader, RoleWorker} {
-		spec, err := RolePodSpec(g, "Decode", Config{}, role)
+		spec, err := rolePodSpecOf(g, "Decode", Config{}, role)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +107,7 @@ func TestTopologyErrors(t *testing.T) {
 		{"  topologyConstraint: {topologyProfile: dev, packDomain: galaxy}\n", "", `spec.topologyConstraint.packDomain "galaxy" is not a level of topology profile "dev" (levels: region, zone, block, rack, clique, host)`},
 		{"  topologyConstraint: {topologyProfile: dev}\n", "      topologyConstraint: {packDomain: row}\n", `spec.services.Decode.topologyConstraint.packDomain "row"`},
 	} {
-		_, err := PodSpec(topologyGraph(t, tc.spec, tc.decode), "Frontend", Config{})
+		_, err := podSpecOf(topologyGraph(t, tc.spec, tc.decode), "Frontend", Config{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q/%q: %v, want %q", tc.spec, tc.decode, err, tc.want)
 		}

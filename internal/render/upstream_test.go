@@ -33,11 +33,12 @@ func TestPodTemplatesAsUpstream(t *testing.T) {
 			if err := yaml.UnmarshalStrict(raw, &want); err != nil {
 				t.Fatal(err)
 			}
-			if got := len(ServiceNames(dgd)); got != len(want) {
+			if got := len(resolve(dgd).Components); got != len(want) {
 				t.Fatalf("%d services, %d expected templates", got, len(want))
 			}
 			for service, w := range want {
-				d, err := Deployment(dgd, service, cfg)
+				g := resolve(dgd)
+				d, err := Deployment(g, g.Component(service), cfg)
 				if err != nil {
 					t.Fatalf("%s: %v", service, err)
 				}

@@ -1,17 +1,15 @@
 // Package topology resolves a graph's topologyConstraint without Grove or KAI: each topology
 // domain a graph names ("rack", "zone", "clique") maps to a node label key — from the Grove
 // ClusterTopology the graph's topologyProfile names when the cluster has one, from the built-in
-// levels otherwise — and a graph turns into scopes: sets of pods that must share one value of
-// that label. Render turns scopes into required pod affinity, plan places by them, and the
+// levels otherwise — and a graph turns into scopes (graph.Scopes): sets of pods that must
+// share one value of that label. Render turns scopes into required pod affinity, plan places by them, and the
 // operator verifies them where pods run. Pure but for ReadProfile.
 package topology
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -71,78 +69,6 @@ type Scope struct {
 	Domain   string `json:"domain"`
 	Key      string `json:"key"`
 	PerGroup bool   `json:"perGroup,omitempty"`
-}
-
-// Has reports whether a graph asks for topology placement at all.
-func Has(g *v1alpha1.DynamoGraphDeployment) bool {
-	if g.Spec.TopologyConstraint != nil {
-		return true
-	}
-	for _, s := range g.Spec.Services {
-		if s != nil && s.TopologyConstraint != nil {
-			return true
-		}
-	}
-	return false
-}
-
-// ProfileName is the profile a graph names ("" when it names none).
-func ProfileName(g *v1alpha1.DynamoGraphDeployment) string {
-	if g.Spec.TopologyConstraint == nil {
-		return ""
-	}
-	return g.Spec.TopologyConstraint.TopologyProfile
-}
-
-// Scopes resolves a graph's constraints against a profile, the graph's scope first, then the
-// services' in name order. As upstream: a service constraint needs spec.topologyConstraint (it
-// names the profile); spec's packDomain packs the whole graph; a service's packs that service
-// — for a multi-node service, each replica's group of nodes, as Grove packs each replica of a
-// scaling group. Every domain must be a level of the profile.
-func Scopes(g *v1alpha1.DynamoGraphDeployment, p Profile, nodeCount func(*v1alpha1.ServiceSpec) int32) ([]Scope, error) {
-	if !Has(g) {
-		return nil, nil
-	}
-	spec := g.Spec.TopologyConstraint
-	if spec == nil {
-		return nil, errors.New("a service's topologyConstraint needs spec.topologyConstraint.topologyProfile (the profile it takes its domains from)")
-	}
-	key := func(where, domain string) (string, error) {
-		k, ok := p.Key(domain)
-		if !ok {
-			var names []string
-			for _, l := range p.Levels {
-				names = append(names, l.Domain)
-			}
-			return "", fmt.Errorf("%s.packDomain %q is not a level of topology profile %q (levels: %s)", where, domain, p.Name, strings.Join(names, ", "))
-		}
-		return k, nil
-	}
-	var out []Scope
-	if spec.PackDomain != "" {
-		k, err := key("spec.topologyConstraint", spec.PackDomain)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, Scope{Domain: spec.PackDomain, Key: k})
-	}
-	names := make([]string, 0, len(g.Spec.Services))
-	for name := range g.Spec.Services {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		s := g.Spec.Services[name]
-		if s == nil || s.TopologyConstraint == nil {
-			continue
-		}
-		k, err := key("spec.services."+name+".topologyConstraint", s.TopologyConstraint.PackDomain)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, Scope{Service: name, Domain: s.TopologyConstraint.PackDomain, Key: k, PerGroup: nodeCount(s) > 1})
-	}
-	return out, nil
 }
 
 // ClusterTopologyResource is Grove's ClusterTopology (cluster-scoped).

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
@@ -18,12 +19,14 @@ func TestExampleGraphs(t *testing.T) {
 		if err != nil || len(graphs) != 1 {
 			t.Fatalf("%s: %d graphs, %v", file, len(graphs), err)
 		}
-		g := graphs[0]
-		if got := strings.Join(render.ServiceNames(g), ","); got != "Decode,Frontend,Prefill" {
+		g, _ := graph.Resolve(graphs[0], graph.Options{})
+		if got := strings.Join(g.Names(), ","); got != "Decode,Frontend,Prefill" {
 			t.Errorf("%s: services %s", file, got)
 		}
-		for _, name := range render.ServiceNames(g) {
-			spec, err := render.PodSpec(g, name, render.Config{})
+		for _, c := range g.Components {
+			name := c.Name
+			tmpl, err := render.PodTemplate(g, c, render.Config{})
+			spec := tmpl.Spec
 			if err != nil {
 				t.Fatalf("%s/%s: %v", file, name, err)
 			}
@@ -33,7 +36,7 @@ func TestExampleGraphs(t *testing.T) {
 			}
 		}
 		if file == "dgd-multinode.yaml" {
-			lws, err := render.LeaderWorkerSet(g, "Decode", render.Config{})
+			lws, err := render.LeaderWorkerSet(g, g.Component("Decode"), render.Config{})
 			if err != nil || *lws.Spec.LeaderWorkerTemplate.Size != 2 {
 				t.Errorf("%s: Decode LeaderWorkerSet %v (%v)", file, lws, err)
 			}

@@ -24,6 +24,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 	"github.com/dynamo-infra/dynamo-infra/internal/yamldoc"
 )
@@ -84,9 +85,10 @@ func TestUpstreamShapedGraphs(t *testing.T) {
 			if len(docs.Graphs()) != 1 {
 				t.Fatalf("%d graphs", len(docs.Graphs()))
 			}
-			objs, err := render.Graph(docs.Graphs()[0], controllertest.RenderConfig)
+			g, _ := graph.Resolve(docs.Graphs()[0], graph.Options{})
+			objs, err := render.Graph(g, controllertest.RenderConfig)
 			if field, ok := reported[name]; ok {
-				var unimplemented *render.UnimplementedError
+				var unimplemented *graph.UnimplementedError
 				if !errors.As(err, &unimplemented) || !strings.Contains(err.Error(), field) {
 					t.Fatalf("render: %v, want it to report %s as not implemented", err, field)
 				}

@@ -93,20 +93,20 @@ func TestGraphAuthorPolicy(t *testing.T) {
 	if !apierrors.IsForbidden(err) {
 		t.Fatalf("alice creates a pod: %v, want Forbidden (the case is wrong)", err)
 	}
-	allowed("alice's graph without the policy (the deputy route)", as("alice").Create(ctx, graph(ns, "alice"), client.DryRunAll))
+	allowed("alice's graph without the policy (the deputy route)", as("alice").Create(ctx, graphOf(ns, "alice"), client.DryRunAll))
 
 	installGraphAuthorPolicy(t, c.RESTConfig())
 	// The policy takes a moment to be loaded by the API server: alice's first refusal waits.
 	controllertest.Eventually(t, "alice refused", 30*time.Second, func(ctx context.Context) (bool, error) {
-		err := as("alice").Create(ctx, graph(ns, "alice"), client.DryRunAll)
+		err := as("alice").Create(ctx, graphOf(ns, "alice"), client.DryRunAll)
 		return err != nil, err
 	})
-	forbidden("alice (graphs, no pods)", as("alice").Create(ctx, graph(ns, "alice")), "alice may not create pods in namespace team")
-	forbidden("alice as deployer", as("alice").Create(ctx, withAccount(graph(ns, "alice-sa"), "deployer")), "may not")
-	allowed("bob (edit)", as("bob").Create(ctx, graph(ns, "bob")))
-	allowed("bob (edit) as deployer", as("bob").Create(ctx, withAccount(graph(ns, "bob-sa"), "deployer")))
-	allowed("carol (pods, no impersonate)", as("carol").Create(ctx, graph(ns, "carol")))
-	forbidden("carol as deployer", as("carol").Create(ctx, withAccount(graph(ns, "carol-sa"), "deployer")), "carol may not use ServiceAccount deployer")
+	forbidden("alice (graphs, no pods)", as("alice").Create(ctx, graphOf(ns, "alice")), "alice may not create pods in namespace team")
+	forbidden("alice as deployer", as("alice").Create(ctx, withAccount(graphOf(ns, "alice-sa"), "deployer")), "may not")
+	allowed("bob (edit)", as("bob").Create(ctx, graphOf(ns, "bob")))
+	allowed("bob (edit) as deployer", as("bob").Create(ctx, withAccount(graphOf(ns, "bob-sa"), "deployer")))
+	allowed("carol (pods, no impersonate)", as("carol").Create(ctx, graphOf(ns, "carol")))
+	forbidden("carol as deployer", as("carol").Create(ctx, withAccount(graphOf(ns, "carol-sa"), "deployer")), "carol may not use ServiceAccount deployer")
 
 	// On a graph made by someone else: alice may label it (no pod changes), not change what
 	// its pods are.

@@ -41,7 +41,7 @@ const (
 // hugeGraph is a frontend and a one-GPU worker with replicas workers; wait sets the
 // wait-for-capacity annotation to value.
 func hugeGraph(ns, name string, replicas int32, wait string) *v1alpha1.DynamoGraphDeployment {
-	g := graph(ns, name, "Frontend", "Worker")
+	g := graphOf(ns, name, "Frontend", "Worker")
 	w := g.Spec.Services["Worker"]
 	w.ComponentType = v1alpha1.ComponentWorker
 	w.Replicas = &replicas
@@ -111,10 +111,10 @@ func TestGraphsBeyondTheCluster(t *testing.T) {
 	})
 	// A graph of the namespace running first: the operator learns from its pod how the
 	// namespace admits pods (the dev cluster's kwok toleration), so that it can plan the next.
-	must(t, cl.Create(ctx, graph("bounds", "first")))
+	must(t, cl.Create(ctx, graphOf("bounds", "first")))
 	waitReason(t, cl, "bounds", "first", controller.ReasonAllResourcesReady, "")
 	must(t, cl.Create(ctx, hugeGraph("bounds", "huge-wait", huge, "true")))
-	must(t, cl.Create(ctx, graph("others", "ok")))
+	must(t, cl.Create(ctx, graphOf("others", "ok")))
 
 	schedulable := func(name string) *metav1.Condition {
 		g := &v1alpha1.DynamoGraphDeployment{}
@@ -164,7 +164,7 @@ func TestGraphsBeyondTheCluster(t *testing.T) {
 	})
 	waitReason(t, cl, "others", "ok", controller.ReasonAllResourcesReady, "")
 	// A graph created after them is served as quickly as any.
-	must(t, cl.Create(ctx, graph("others", "later")))
+	must(t, cl.Create(ctx, graphOf("others", "later")))
 	waitReason(t, cl, "others", "later", controller.ReasonAllResourcesReady, "")
 
 	select {
@@ -178,7 +178,7 @@ func TestGraphsBeyondTheCluster(t *testing.T) {
 		t.Errorf("operator peak RSS %d MiB, want at most %d MiB", hwm>>20, operatorRSS>>20)
 	}
 
-	multi := graph("others", "multi", "Frontend", "Decode")
+	multi := graphOf("others", "multi", "Frontend", "Decode")
 	multi.Spec.Services["Decode"].ComponentType = v1alpha1.ComponentWorker
 	multi.Spec.Services["Decode"].Multinode = &v1alpha1.MultinodeSpec{NodeCount: 2}
 	multi.Spec.Services["Decode"].Resources = &v1alpha1.Resources{Limits: &v1alpha1.ResourceItem{GPU: "1"}}

@@ -24,12 +24,13 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
 // graph is a one-service graph (a CPU Frontend) named name in ns, or with the given services.
-func graph(ns, name string, services ...string) *v1alpha1.DynamoGraphDeployment {
+func graphOf(ns, name string, services ...string) *v1alpha1.DynamoGraphDeployment {
 	if len(services) == 0 {
 		services = []string{"Frontend"}
 	}
@@ -77,7 +78,7 @@ func TestOperatorHostile(t *testing.T) {
 		mine := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "adopt-frontend", Namespace: ns, Labels: map[string]string{"team": "web"}},
 			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}
 		must(t, cl.Create(ctx, mine))
-		g := graph(ns, "adopt")
+		g := graphOf(ns, "adopt")
 		must(t, cl.Create(ctx, g))
 		waitReason(t, cl, ns, "adopt", controller.ReasonResourceConflict, "Service adopt-frontend already exists")
 		got := &corev1.Service{}
@@ -98,7 +99,7 @@ func TestOperatorHostile(t *testing.T) {
 	})
 
 	t.Run("hand-made changes to a child are reverted", func(t *testing.T) {
-		must(t, cl.Create(ctx, graph(ns, "edit")))
+		must(t, cl.Create(ctx, graphOf(ns, "edit")))
 		key := types.NamespacedName{Namespace: ns, Name: "edit-frontend"}
 		controllertest.Eventually(t, "edit-frontend created", time.Minute, func(ctx context.Context) (bool, error) {
 			err := cl.Get(ctx, key, &appsv1.Deployment{})
@@ -133,13 +134,13 @@ func TestOperatorHostile(t *testing.T) {
 	})
 
 	t.Run("two graphs that name the same child do not fight", func(t *testing.T) {
-		first := graph(ns, "a-b", "c")
+		first := graphOf(ns, "a-b", "c")
 		must(t, cl.Create(ctx, first))
 		controllertest.Eventually(t, "a-b-c created", time.Minute, func(ctx context.Context) (bool, error) {
 			err := cl.Get(ctx, types.NamespacedName{Namespace: ns, Name: "a-b-c"}, &appsv1.Deployment{})
 			return err == nil, err
 		})
-		must(t, cl.Create(ctx, graph(ns, "a", "b-c")))
+		must(t, cl.Create(ctx, graphOf(ns, "a", "b-c")))
 		waitReason(t, cl, ns, "a", controller.ReasonResourceConflict, "DynamoGraphDeployment a-b")
 		before := &appsv1.Deployment{}
 		must(t, cl.Get(ctx, types.NamespacedName{Namespace: ns, Name: "a-b-c"}, before))
@@ -152,17 +153,18 @@ func TestOperatorHostile(t *testing.T) {
 	})
 
 	t.Run("service names that differ only by case are refused", func(t *testing.T) {
-		err := cl.Create(ctx, graph(ns, "cased", "Frontend", "FRONTEND"))
+		err := cl.Create(ctx, graphOf(ns, "cased", "Frontend", "FRONTEND"))
 		if err == nil || !strings.Contains(err.Error(), "differ in more than case") {
 			t.Errorf("create: %v, want refused naming the case clash", err)
 		}
-		if _, err := render.Graph(graph(ns, "cased", "Frontend", "FRONTEND"), render.Config{}); err == nil || !strings.Contains(err.Error(), "FRONTEND") {
+		cased, _ := graph.Resolve(graphOf(ns, "cased", "Frontend", "FRONTEND"), graph.Options{})
+		if _, err := render.Graph(cased, render.Config{}); err == nil || !strings.Contains(err.Error(), "FRONTEND") {
 			t.Errorf("render: %v, want refused", err)
 		}
 	})
 
 	t.Run("a bundle leaks no credential", func(t *testing.T) {
-		g := graph(ns, "creds")
+		g := graphOf(ns, "creds")
 		mc := g.Spec.Services["Frontend"].ExtraPodSpec.MainContainer
 		mc.Env = []corev1.EnvVar{{Name: "PGPASSWORD", Value: "pg-planted-1"}, {Name: "dbpass", Value: "db-planted-2"},
 			{Name: "DATABASE_URL", Value: "https://user:hunter2@db.example/x"}, {Name: "MODEL", Value: "kept-model"}}
@@ -203,7 +205,7 @@ func TestOperatorHostile(t *testing.T) {
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "partial-viewer"},
 			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "viewer"}}}, metav1.CreateOptions{})
 		must(t, err)
-		must(t, cl.Create(ctx, graph(ns, "partial")))
+		must(t, cl.Create(ctx, graphOf(ns, "partial")))
 		waitReason(t, cl, ns, "partial", controller.ReasonAllResourcesReady, "")
 		r := clitest.Run(t, dynamoctl, time.Minute, []string{"KUBECONFIG=" + c.KubeconfigPath()}, "explain", "dgd/partial", "-n", ns, "--as", "viewer")
 		if r.Code != 0 || !strings.Contains(r.Stdout, "partial") || !strings.Contains(r.Stdout, "replicasets not read") {
@@ -215,7 +217,7 @@ func TestOperatorHostile(t *testing.T) {
 		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "locked",
 			Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}, metav1.CreateOptions{})
 		must(t, err)
-		must(t, cl.Create(ctx, graph("locked", "sec")))
+		must(t, cl.Create(ctx, graphOf("locked", "sec")))
 		waitReason(t, cl, "locked", "sec", controller.ReasonResourcesNotReady, "PodSecurity")
 	})
 }
@@ -273,8 +275,9 @@ func TestOperatorRBACIsNotAnEscalationPath(t *testing.T) {
 	forbidden("listing Secrets", err)
 
 	// What a graph needs still works.
-	g := graph("default", "rbac")
-	g.UID = "1"
+	d := graphOf("default", "rbac")
+	d.UID = "1"
+	g, _ := graph.Resolve(d, graph.Options{})
 	sa, r, rb := render.DiscoveryRBAC(g)
 	for _, o := range []metav1.Object{sa, r, rb} {
 		o.SetOwnerReferences(nil)

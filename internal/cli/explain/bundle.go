@@ -21,6 +21,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/explain"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 )
 
@@ -265,7 +266,7 @@ func operatorLogs(ctx context.Context, c clients) (string, error) {
 	return b.String(), nil
 }
 
-func bundleReadme(g *v1alpha1.DynamoGraphDeployment, notes []string) string {
+func bundleReadme(g *graph.Graph, notes []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `Debug bundle of DynamoGraphDeployment %s/%s, written by dynamoctl explain --bundle.
 

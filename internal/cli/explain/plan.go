@@ -9,6 +9,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/explain"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/preflight"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
@@ -22,7 +23,7 @@ func (o *Options) plan(ctx context.Context, c clients) (explain.Report, error) {
 	if err != nil {
 		return explain.Report{}, exit.UsageError(fmt.Errorf("-f: %w", err))
 	}
-	graphs := docs.Graphs()
+	graphs := graph.ResolveAll(docs.Graphs(), graph.Options{})
 	if len(graphs) != 1 {
 		return explain.Report{}, exit.UsageError(fmt.Errorf("-f %s: %d DynamoGraphDeployments; explain takes one", o.File, len(graphs)))
 	}
@@ -36,7 +37,7 @@ func (o *Options) plan(ctx context.Context, c clients) (explain.Report, error) {
 		return explain.Report{}, fmt.Errorf("list nodes: %w", err)
 	}
 	inv := inventory.Build(in.Nodes, in.Pods, inventory.BuildOptions{})
-	fit, err := preflight.PlaceGraphs(ctx, c.cs, inv, nodes.Items, graphs, render.Config{DiscoveryBackend: "kubernetes"}, o.namespace)
+	fit, err := preflight.PlaceGraphs(ctx, c.cs, inv, nodes.Items, graphs, render.Config{}, o.namespace)
 	if err != nil {
 		return explain.Report{}, exit.UsageError(fmt.Errorf("render: %w", err))
 	}

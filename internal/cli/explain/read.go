@@ -26,8 +26,8 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/dgd"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/explain"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
-	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
 var lwsResource = lwsv1.GroupVersion.WithResource("leaderworkersets")
@@ -83,10 +83,12 @@ func readLive(ctx context.Context, c clients, ns, name string, bundle, fresh boo
 	if err != nil {
 		return nil, err
 	}
-	g, err := dgd.Decode(u)
+	decoded, err := dgd.Decode(u)
 	if err != nil {
 		return nil, err
 	}
+	// A graph the operator cannot render is explained all the same: its status says why.
+	g, _ := graph.Resolve(decoded, graph.Options{})
 	in := &liveRead{raw: u, Live: explain.Live{Graph: g, Now: now, ReadNodes: fresh,
 		Deployments: map[string]*appsv1.Deployment{}, LeaderWorkerSets: map[string]*lwsv1.LeaderWorkerSet{}}}
 	if err := readChildren(ctx, c, in); err != nil {
@@ -122,11 +124,12 @@ func readChildren(ctx context.Context, c clients, in *liveRead) error {
 		return true
 	}
 	eg, ctx := errgroup.WithContext(ctx)
-	for _, name := range render.ServiceNames(g) {
-		if render.NodeCount(g.Spec.Services[name]) > 1 {
+	for _, comp := range g.Components {
+		name := comp.Name
+		if comp.Multinode() {
 			eg.Go(func() error {
-				u, err := c.dyn.Resource(lwsResource).Namespace(g.Namespace).Get(ctx, render.LeaderWorkerSetName(g, name), metav1.GetOptions{})
-				if apierrors.IsNotFound(err) || denied("leaderworkerset "+render.LeaderWorkerSetName(g, name), err) {
+				u, err := c.dyn.Resource(lwsResource).Namespace(g.Namespace).Get(ctx, comp.WorkloadName, metav1.GetOptions{})
+				if apierrors.IsNotFound(err) || denied("leaderworkerset "+comp.WorkloadName, err) {
 					return nil // not created; a cluster without LWS answers 404 as well
 				}
 				if err != nil {
@@ -144,8 +147,8 @@ func readChildren(ctx context.Context, c clients, in *liveRead) error {
 			continue
 		}
 		eg.Go(func() error {
-			d, err := c.cs.AppsV1().Deployments(g.Namespace).Get(ctx, render.ChildName(g, name), metav1.GetOptions{})
-			if apierrors.IsNotFound(err) || denied("deployment "+render.ChildName(g, name), err) {
+			d, err := c.cs.AppsV1().Deployments(g.Namespace).Get(ctx, comp.WorkloadName, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) || denied("deployment "+comp.WorkloadName, err) {
 				return nil
 			}
 			if err != nil {
@@ -179,7 +182,7 @@ func readChildren(ctx context.Context, c clients, in *liveRead) error {
 		in.Pods = list.Items
 		return nil
 	})
-	for _, p := range g.Spec.PVCs {
+	for _, p := range g.PVCs {
 		if p.Create != nil && *p.Create {
 			continue
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -30,8 +29,8 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/dgd"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
-	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
 // Options are the flags and arguments of `dynamoctl get dgd`.
@@ -350,7 +349,8 @@ func (o *Options) printRows(graphs []*v1alpha1.DynamoGraphDeployment, header boo
 	}
 	rows := make([][]string, 0, len(graphs))
 	for _, g := range graphs {
-		rows = append(rows, Row(g, o.format == output.Wide, o.AllNamespaces, o.now()))
+		rg, _ := graph.Resolve(g, graph.Options{}) // a row reads status and replicas, which any stored graph has
+		rows = append(rows, Row(rg, o.format == output.Wide, o.AllNamespaces, o.now()))
 	}
 	if header {
 		return output.WriteTable(o.streams.Out, Header(o.format == output.Wide, o.AllNamespaces), rows)
@@ -378,7 +378,7 @@ func Header(wide, namespaces bool) []string {
 
 // Row is one graph's line: what its status says. A graph the operator has not reported on yet
 // shows "-" (as kubectl shows an empty column as <none>).
-func Row(g *v1alpha1.DynamoGraphDeployment, wide, namespaces bool, now time.Time) []string {
+func Row(g *graph.Graph, wide, namespaces bool, now time.Time) []string {
 	ready, reason := "-", "-"
 	if c := meta.FindStatusCondition(g.Status.Conditions, "Ready"); c != nil {
 		ready, reason = string(c.Status), c.Reason
@@ -389,22 +389,17 @@ func Row(g *v1alpha1.DynamoGraphDeployment, wide, namespaces bool, now time.Time
 		r = append([]string{g.Namespace}, r...)
 	}
 	if wide {
-		r = append(r, orDash(g.Spec.BackendFramework), replicas(g))
+		r = append(r, orDash(g.Backend), replicas(g))
 	}
 	return r
 }
 
 // replicas lists each service's ready replicas out of those asked for (groups, for a
 // multi-node service): "Decode=1/1,Frontend=1/1".
-func replicas(g *v1alpha1.DynamoGraphDeployment) string {
-	names := make([]string, 0, len(g.Spec.Services))
-	for n := range g.Spec.Services {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	parts := make([]string, len(names))
-	for i, n := range names {
-		parts[i] = fmt.Sprintf("%s=%d/%d", n, g.Status.Services[n].ReadyReplicas, render.Replicas(g.Spec.Services[n]))
+func replicas(g *graph.Graph) string {
+	parts := make([]string, len(g.Components))
+	for i, c := range g.Components {
+		parts[i] = fmt.Sprintf("%s=%d/%d", c.Name, g.Status.Services[c.Name].ReadyReplicas, c.Replicas)
 	}
 	return strings.Join(parts, ",")
 }

@@ -25,7 +25,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
-const graph = `apiVersion: nvidia.com/v1alpha1
+const graphManifest = `apiVersion: nvidia.com/v1alpha1
 kind: DynamoGraphDeployment
 metadata: {name: %s, namespace: %s}
 spec:
@@ -57,8 +57,8 @@ func TestGetDGD(t *testing.T) {
 	if err := cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-b"}}); err != nil {
 		t.Fatal(err)
 	}
-	controllertest.CreateGraph(t, cl, fmt.Sprintf(graph, "fits", "default", 1))
-	controllertest.CreateGraph(t, cl, fmt.Sprintf(graph, "toobig", "team-b", 16))
+	controllertest.CreateGraph(t, cl, fmt.Sprintf(graphManifest, "fits", "default", 1))
+	controllertest.CreateGraph(t, cl, fmt.Sprintf(graphManifest, "toobig", "team-b", 16))
 	controllertest.Eventually(t, "both graphs reported, the frontends ready", 2*time.Minute, func(ctx context.Context) (bool, error) {
 		for _, key := range []client.ObjectKey{{Namespace: "default", Name: "fits"}, {Namespace: "team-b", Name: "toobig"}} {
 			g := &v1alpha1.DynamoGraphDeployment{}

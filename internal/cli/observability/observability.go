@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/observability"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
@@ -64,7 +65,7 @@ Prometheus built with Kubernetes discovery (the upstream release has it).`,
 			if others := docs.Others(); len(others) > 0 {
 				fmt.Fprintf(streams.ErrOut, "-f %s: ignoring %s (not DynamoGraphDeployments)\n", file, strings.Join(others, ", "))
 			}
-			targets, err := observability.Targets(docs.Graphs(), render.Config{})
+			targets, err := observability.Targets(graph.ResolveAll(docs.Graphs(), graph.Options{}), render.Config{})
 			if err != nil {
 				return exit.UsageError(err)
 			}

@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -21,7 +19,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
@@ -30,6 +27,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
 	"github.com/dynamo-infra/dynamo-infra/internal/demand"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
@@ -220,12 +218,12 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.dyn, err = dynamic.NewForConfig(cfg); err != nil {
 		return exit.WithCode(exit.Unreachable, err)
 	}
-	g, others, err := o.graph(ctx)
+	g, others, err := o.read(ctx)
 	if err != nil {
 		return dgd.Failed(ctx, err)
 	}
-	if err := o.applyReplicas(g); err != nil {
-		return exit.UsageError(err)
+	if g, err = g.WithReplicas(o.replicas); err != nil {
+		return exit.UsageError(fmt.Errorf("--replicas: %w", err))
 	}
 	rep, err := o.plan(ctx, cs, g)
 	if err != nil {
@@ -258,8 +256,15 @@ func (o *Options) Run(ctx context.Context) error {
 	return nil
 }
 
-// graph reads the graph from -f or the cluster; others are -f's documents that are not graphs.
-func (o *Options) graph(ctx context.Context) (*v1alpha1.DynamoGraphDeployment, []string, error) {
+// read reads the graph from -f or the cluster; others are -f's documents that are not graphs.
+func (o *Options) read(ctx context.Context) (*graph.Graph, []string, error) {
+	resolve := func(d *v1alpha1.DynamoGraphDeployment) *graph.Graph {
+		if d.Namespace == "" {
+			d.Namespace = o.namespace
+		}
+		g, _ := graph.Resolve(d, graph.Options{}) // the plan says why it cannot render
+		return g
+	}
 	if o.File != "" {
 		docs, err := render.ReadGraphs(o.File, o.streams.In, o.namespace)
 		if err != nil {
@@ -269,7 +274,7 @@ func (o *Options) graph(ctx context.Context) (*v1alpha1.DynamoGraphDeployment, [
 		if len(graphs) != 1 {
 			return nil, nil, exit.UsageError(fmt.Errorf("-f %s: %d DynamoGraphDeployments; plan takes one", o.File, len(graphs)))
 		}
-		return graphs[0], docs.Others(), nil
+		return resolve(graphs[0]), docs.Others(), nil
 	}
 	u, err := o.dyn.Resource(dgd.Resource).Namespace(o.namespace).Get(ctx, o.Name, metav1.GetOptions{})
 	if dgd.IsMissing(err) {
@@ -278,28 +283,16 @@ func (o *Options) graph(ctx context.Context) (*v1alpha1.DynamoGraphDeployment, [
 	if err != nil {
 		return nil, nil, err
 	}
-	g, err := dgd.Decode(u)
-	return g, nil, err
-}
-
-// applyReplicas sets the what-if replica counts.
-func (o *Options) applyReplicas(g *v1alpha1.DynamoGraphDeployment) error {
-	for _, svc := range slices.Sorted(maps.Keys(o.replicas)) {
-		s := g.Spec.Services[svc]
-		if s == nil {
-			return fmt.Errorf("--replicas: %s has no service %q (services: %s)", g.Name, svc, strings.Join(render.ServiceNames(g), ", "))
-		}
-		s.Replicas = ptr.To(o.replicas[svc])
+	d, err := dgd.Decode(u)
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil
+	return resolve(d), nil, nil
 }
 
 // plan reads the cluster and plans the graph: its pods through admission, the nodes and active
 // pods as `dynamoctl gpus` reads them, the what-if nodes added.
-func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *v1alpha1.DynamoGraphDeployment) (rep plan.Report, err error) {
-	if g.Namespace == "" {
-		g.Namespace = o.namespace
-	}
+func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *graph.Graph) (rep plan.Report, err error) {
 	var admissionNote string
 	var missingNS error
 	admit := func(ns, _ string, spec *corev1.PodSpec) *corev1.PodSpec {
@@ -314,21 +307,21 @@ func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *v1alpha1
 		}
 		return got
 	}
-	cfg := render.Config{DiscoveryBackend: "kubernetes"}
+	cfg := render.Config{}
 	var scopes []topology.Scope
-	if topology.Has(g) {
-		if name := topology.ProfileName(g); name != "" {
+	if g.HasTopology() {
+		if name := g.TopologyProfile(); name != "" {
 			if cfg.Topology, err = topology.ReadProfile(ctx, o.getClusterScoped, name); err != nil {
 				return plan.Report{}, err
 			}
 		}
-		if scopes, err = render.Scopes(g, cfg); err != nil {
+		if scopes, err = g.Scopes(cfg.Topology); err != nil {
 			return plan.Report{}, exit.UsageError(fmt.Errorf("topologyConstraint: %w", err))
 		}
 	}
 	// Which pods on the nodes the graph's inter-pod constraints could count: known from its
 	// templates (admission does not add pod affinity), so the list keeps only those.
-	pre, err := demand.Pods([]*v1alpha1.DynamoGraphDeployment{g}, cfg, nil)
+	pre, err := demand.Pods([]*graph.Graph{g}, cfg, nil)
 	if err != nil {
 		return plan.Report{}, exit.UsageError(fmt.Errorf("render: %w", err))
 	}
@@ -341,7 +334,7 @@ func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *v1alpha1
 		defer close(listed)
 		in, listErr = plan.ListFromAPI(ctx, cs, interest)
 	}()
-	demands, err := demand.Pods([]*v1alpha1.DynamoGraphDeployment{g}, cfg, admit)
+	demands, err := demand.Pods([]*graph.Graph{g}, cfg, admit)
 	<-listed
 	if err != nil {
 		return plan.Report{}, exit.UsageError(fmt.Errorf("render: %w", err))
@@ -364,7 +357,7 @@ func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *v1alpha1
 	if admissionNote != "" {
 		rep.Notes = append(rep.Notes, admissionNote)
 	}
-	if render.HasMultinode(g) && !servesLWS(cs) {
+	if g.HasMultinode() && !servesLWS(cs) {
 		rep.Notes = append([]string{"multi-node services run as LeaderWorkerSets (leaderworkerset.x-k8s.io/v1), which this cluster does not serve: the operator applies nothing of this graph until LeaderWorkerSet is installed (https://lws.sigs.k8s.io); placed here as they would be"}, rep.Notes...)
 	}
 	return rep, nil
@@ -383,17 +376,18 @@ func (o *Options) getClusterScoped(ctx context.Context, gvr schema.GroupVersionR
 }
 
 // surges resolves each Deployment's rolling-update parameters as the operator renders them.
-func surges(g *v1alpha1.DynamoGraphDeployment, cfg render.Config) map[string]plan.Surge {
+func surges(g *graph.Graph, cfg render.Config) map[string]plan.Surge {
 	out := map[string]plan.Surge{}
-	for _, svc := range render.ServiceNames(g) {
-		if render.NodeCount(g.Spec.Services[svc]) > 1 {
+	for _, c := range g.Components {
+		svc := c.Name
+		if c.Multinode() {
 			continue
 		}
-		d, err := render.Deployment(g, svc, cfg)
+		d, err := render.Deployment(g, c, cfg)
 		if err != nil || d.Spec.Strategy.RollingUpdate == nil {
 			continue
 		}
-		replicas := int(render.Replicas(g.Spec.Services[svc]))
+		replicas := int(c.Replicas)
 		ru := d.Spec.Strategy.RollingUpdate
 		// As the Deployment controller resolves them: surge rounds up, unavailable down.
 		scaled := func(v *intstr.IntOrString, up bool) (int, error) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
@@ -265,9 +266,10 @@ func createGraphPods(t *testing.T, ctx context.Context, cs kubernetes.Interface,
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := graphs[0]
-	for _, svc := range render.ServiceNames(g) {
-		tmpl, err := render.PodTemplate(g, svc, render.Config{DiscoveryBackend: "kubernetes"})
+	g, _ := graph.Resolve(graphs[0], graph.Options{})
+	for _, c := range g.Components {
+		svc := c.Name
+		tmpl, err := render.PodTemplate(g, c, render.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,7 +285,7 @@ func createGraphPods(t *testing.T, ctx context.Context, cs kubernetes.Interface,
 				}
 			}
 		}
-		for i := range int(render.Replicas(g.Spec.Services[svc])) {
+		for i := range int(c.Replicas) {
 			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: svc + "-", Labels: tmpl.Labels}, Spec: *tmpl.Spec.DeepCopy()}
 			if pinned != nil {
 				p.Spec.NodeSelector[devcluster.LabelHostname] = hosts[i]

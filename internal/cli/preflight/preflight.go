@@ -16,6 +16,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/preflight"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
@@ -139,7 +140,7 @@ func (o *Options) Run(cmd *cobra.Command, checks []preflight.Check) error {
 		env, _ = preflight.NewEnv(nil)
 	}
 	env.Profile, env.Namespace, env.NATS, env.Etcd = o.Profile, ns, o.NATS, o.Etcd
-	env.Render = render.Config{NATSAddress: o.NATS, EtcdAddress: o.Etcd, DiscoveryBackend: "kubernetes"}
+	env.Render = render.Config{NATSAddress: o.NATS, EtcdAddress: o.Etcd}
 	if o.File != "" {
 		docs, err := render.ReadGraphs(o.File, o.streams.In, ns)
 		if err != nil {
@@ -148,7 +149,7 @@ func (o *Options) Run(cmd *cobra.Command, checks []preflight.Check) error {
 		if others := docs.Others(); len(others) > 0 {
 			fmt.Fprintf(o.streams.ErrOut, "-f %s: ignoring %s (not DynamoGraphDeployments)\n", o.File, strings.Join(others, ", "))
 		}
-		env.Graphs = docs.Graphs()
+		env.Graphs = graph.ResolveAll(docs.Graphs(), graph.Options{})
 	}
 	rep := preflight.Run(ctx, env, checks, preflight.RunOptions{CheckTimeout: o.CheckTimeout})
 	if ctx.Err() != nil {

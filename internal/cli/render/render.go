@@ -19,6 +19,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
@@ -62,7 +63,7 @@ the graph's status on a cluster); 2 the file is invalid (the API server's words)
 	cmd.Flags().StringVarP(&o.File, "filename", "f", "", "DynamoGraphDeployment manifest (- for stdin)")
 	cmd.Flags().StringVar(&o.NATS, "nats", "", "NATS address injected as NATS_SERVER (the operator's --nats-address)")
 	cmd.Flags().StringVar(&o.Etcd, "etcd", "", "etcd endpoints injected as ETCD_ENDPOINTS (the operator's --etcd-address)")
-	cmd.Flags().StringVar(&o.Discovery, "discovery-backend", "kubernetes", "DYN_DISCOVERY_BACKEND unless the graph's annotation sets it")
+	cmd.Flags().StringVar(&o.Discovery, "discovery-backend", graph.DefaultDiscovery, "DYN_DISCOVERY_BACKEND unless the graph's annotation sets it")
 	cmd.Flags().StringVar(&o.MPISecret, "mpi-ssh-secret", v1alpha1.MPISSHSecret, "Secret multi-node TRT-LLM pods mount for mpirun (the operator's --mpi-ssh-secret)")
 	_ = cmd.MarkFlagRequired("filename")
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
@@ -81,7 +82,8 @@ func (o *Options) Run() error {
 	if err != nil {
 		return exit.UsageError(fmt.Errorf("-f: %w", err))
 	}
-	cfg := render.Config{NATSAddress: o.NATS, EtcdAddress: o.Etcd, DiscoveryBackend: o.Discovery, MPISSHSecret: o.MPISecret}
+	opts := graph.Options{Discovery: o.Discovery}
+	cfg := render.Config{NATSAddress: o.NATS, EtcdAddress: o.Etcd, MPISSHSecret: o.MPISecret}
 	// Every graph renders before anything is printed (an error prints nothing); then the
 	// output is rendered again and streamed, a batch of documents encoded on every core at a
 	// time — the objects of 20,000 graphs held together took over a gigabyte, their text 200 MB.
@@ -89,12 +91,13 @@ func (o *Options) Run() error {
 		if doc.Graph == nil {
 			continue
 		}
-		for _, w := range render.Warnings(doc.Graph) {
+		g, _ := graph.Resolve(doc.Graph, opts) // render says why it cannot be rendered
+		for _, w := range g.Warnings() {
 			fmt.Fprintf(o.streams.ErrOut, "Warning: graph %s: %s\n", doc.Graph.Name, w)
 		}
-		if _, err := render.Graph(doc.Graph, cfg); err != nil {
+		if _, err := render.Graph(g, cfg); err != nil {
 			err = fmt.Errorf("%s: graph %s: %w", o.File, doc.Graph.Name, err)
-			var unimplemented *render.UnimplementedError
+			var unimplemented *graph.UnimplementedError
 			if errors.As(err, &unimplemented) {
 				return exit.WithCode(exit.Failure, err)
 			}
@@ -112,7 +115,7 @@ func (o *Options) Run() error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				encoded[i], errs[i] = encodeDocument(part[i], cfg, w.json)
+				encoded[i], errs[i] = encodeDocument(part[i], opts, cfg, w.json)
 			}()
 		}
 		wg.Wait()
@@ -132,11 +135,14 @@ func (o *Options) Run() error {
 
 // encodeDocument renders a graph (or takes another document as it is) and encodes each object
 // as JSON or YAML.
-func encodeDocument(doc render.Document, cfg render.Config, asJSON bool) ([][]byte, error) {
+func encodeDocument(doc render.Document, opts graph.Options, cfg render.Config, asJSON bool) ([][]byte, error) {
 	objs := []runtime.Object{doc.Other}
 	if doc.Graph != nil {
-		var err error
-		if objs, err = render.Graph(doc.Graph, cfg); err != nil {
+		g, err := graph.Resolve(doc.Graph, opts)
+		if err != nil {
+			return nil, err
+		}
+		if objs, err = render.Graph(g, cfg); err != nil {
 			return nil, err
 		}
 	}

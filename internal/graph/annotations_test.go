@@ -1,4 +1,4 @@
-package render
+package graph
 
 import (
 	"testing"
@@ -13,19 +13,20 @@ func TestWaitsForCapacity(t *testing.T) {
 		"false": false, "0": false, "F": false} {
 		g := &v1alpha1.DynamoGraphDeployment{}
 		g.Annotations = map[string]string{v1alpha1.AnnotationWaitForCapacity: v}
-		if got, err := WaitsForCapacity(g); got != want || err != nil {
+		if got, err := waitsForCapacity(g); got != want || err != nil {
 			t.Errorf("%q: %v %v, want %v", v, got, err, want)
 		}
 	}
 	for _, v := range []string{"yes", " true", "on", ""} {
 		g := &v1alpha1.DynamoGraphDeployment{}
 		g.Annotations = map[string]string{v1alpha1.AnnotationWaitForCapacity: v}
-		got, err := WaitsForCapacity(g)
-		if got || err == nil || len(Warnings(g)) != 1 {
-			t.Errorf("%q: %v %v, warnings %v; want false with a warning", v, got, err, Warnings(g))
+		got, err := waitsForCapacity(g)
+		r, _ := Resolve(g, Options{})
+		if got || err == nil || len(r.Warnings()) != 1 {
+			t.Errorf("%q: %v %v, warnings %v; want false with a warning", v, got, err, r.Warnings())
 		}
 	}
-	if got, err := WaitsForCapacity(&v1alpha1.DynamoGraphDeployment{}); got || err != nil {
+	if got, err := waitsForCapacity(&v1alpha1.DynamoGraphDeployment{}); got || err != nil {
 		t.Errorf("unset: %v %v", got, err)
 	}
 }

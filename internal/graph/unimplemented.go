@@ -1,11 +1,9 @@
-package render
+package graph
 
 import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 )
@@ -38,9 +36,8 @@ func (e *UnimplementedError) Error() string {
 		strings.Join(parts, ", "))
 }
 
-// Unimplemented returns the error naming every field of dgd whose behaviour is not
-// implemented, or nil.
-func Unimplemented(dgd *v1alpha1.DynamoGraphDeployment) error {
+// unimplemented lists every field of dgd whose behaviour is not implemented.
+func unimplemented(dgd *v1alpha1.DynamoGraphDeployment, components []*Component) []UnimplementedField {
 	var out []UnimplementedField
 	add := func(path, what string) { out = append(out, UnimplementedField{Path: path, What: what}) }
 	spec := &dgd.Spec
@@ -50,12 +47,12 @@ func Unimplemented(dgd *v1alpha1.DynamoGraphDeployment) error {
 	if spec.PriorityClassName != "" {
 		add("spec.priorityClassName", "Grove PodCliqueSet priority; set extraPodSpec.priorityClassName on services")
 	}
-	for _, name := range ServiceNames(dgd) {
-		s := spec.Services[name]
+	for _, c := range components {
+		s := c.service
 		if s == nil {
 			continue
 		}
-		p := "spec.services." + name + "."
+		p := "spec.services." + c.Name + "."
 		if s.ComponentType == v1alpha1.ComponentEPP || s.EPPConfig != nil {
 			add(p+"eppConfig", "Endpoint Picker (componentType epp)")
 		}
@@ -81,49 +78,38 @@ func Unimplemented(dgd *v1alpha1.DynamoGraphDeployment) error {
 			add(p+"checkpoint", "checkpoint restore")
 		}
 	}
-	if len(out) == 0 {
-		return nil
-	}
-	return &UnimplementedError{Fields: out}
-}
-
-// userMainContainer is the main container as the graph writes it (empty when it writes none).
-func userMainContainer(s *v1alpha1.ServiceSpec) *corev1.Container {
-	if s.ExtraPodSpec != nil && s.ExtraPodSpec.MainContainer != nil {
-		return s.ExtraPodSpec.MainContainer
-	}
-	return &corev1.Container{}
+	return out
 }
 
 // Warnings are notes on fields that are accepted and ignored, as the original ignores them.
-func Warnings(dgd *v1alpha1.DynamoGraphDeployment) []string {
+func (g *Graph) Warnings() []string {
 	var out []string
-	if _, err := WaitsForCapacity(dgd); err != nil {
-		out = append(out, err.Error())
+	if g.WaitForCapacityErr != nil {
+		out = append(out, g.WaitForCapacityErr.Error())
 	}
-	for _, name := range ServiceNames(dgd) {
-		s := dgd.Spec.Services[name]
+	for _, c := range g.Components {
+		s := c.service
 		if s == nil {
 			continue
 		}
 		if s.Autoscaling != nil {
-			out = append(out, fmt.Sprintf("spec.services.%s.autoscaling is deprecated and ignored (as by the original operator): set replicas", name))
+			out = append(out, fmt.Sprintf("spec.services.%s.autoscaling is deprecated and ignored (as by the original operator): set replicas", c.Name))
 		}
-		if NodeCount(s) > 1 && workerBackend(dgd, s, userMainContainer(s)) == "" {
-			out = append(out, fmt.Sprintf("spec.services.%s.multinode: no backend (set spec.backendFramework, or run python -m dynamo.vllm, dynamo.sglang or dynamo.trtllm): its pods are placed as groups but no distributed-launch flags are added", name))
+		if c.Multinode() && c.Backend == "" {
+			out = append(out, fmt.Sprintf("spec.services.%s.multinode: no backend (set spec.backendFramework, or run python -m dynamo.vllm, dynamo.sglang or dynamo.trtllm): its pods are placed as groups but no distributed-launch flags are added", c.Name))
 		}
 		if s.DynamoNamespace != nil {
-			out = append(out, fmt.Sprintf("spec.services.%s.dynamoNamespace is deprecated and ignored: the Dynamo namespace derives from the graph", name))
+			out = append(out, fmt.Sprintf("spec.services.%s.dynamoNamespace is deprecated and ignored: the Dynamo namespace derives from the graph", c.Name))
 		}
 	}
 	return out
 }
 
-// WaitsForCapacity reads the graph's wait-for-capacity annotation as Kubernetes reads a boolean
+// waitsForCapacity reads the graph's wait-for-capacity annotation as Kubernetes reads a boolean
 // (strconv.ParseBool: 1, t, T, TRUE, true, True and 0, f, F, FALSE, false, False); unset is
 // false. Any other value is false, and the error says so (the operator's Warning event, render's
 // warning): "yes" or " true" do not hold a graph, and the user is told.
-func WaitsForCapacity(dgd *v1alpha1.DynamoGraphDeployment) (bool, error) {
+func waitsForCapacity(dgd *v1alpha1.DynamoGraphDeployment) (bool, error) {
 	v, ok := dgd.Annotations[v1alpha1.AnnotationWaitForCapacity]
 	if !ok {
 		return false, nil

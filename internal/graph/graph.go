@@ -1,0 +1,485 @@
+// Package graph resolves a DynamoGraphDeployment into the graph every other package reads: an
+// ordered list of components, each with its type, replicas, node count, workload kind, names
+// and the user's pod as one PodTemplateSpec, and the graph-wide facts (discovery backend, Dynamo
+// namespace, backend framework, topology). Defaults are applied here and nowhere else, and only
+// this package reads spec.services: render, the controller, status, diagnose, explain, plan,
+// preflight and observability read the resolved graph, so that a second API version (v1beta1's
+// components, each with a podTemplate) is one more resolver, not a change to each of them.
+// Pure: no client.
+package graph
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
+)
+
+// DefaultDiscovery is the discovery backend of a graph whose annotation names none when the
+// operator's configuration names none either: Kubernetes, as the original's default.
+const DefaultDiscovery = v1alpha1.DiscoveryKubernetes
+
+// Defaults of a component the graph leaves unset.
+var (
+	defaultReplicas     = int32(1)
+	defaultSharedMemory = resource.MustParse("8Gi")
+)
+
+// Options are the operator's settings resolution reads.
+type Options struct {
+	// Discovery is the discovery backend of graphs whose annotation names none ("":
+	// DefaultDiscovery).
+	Discovery string
+}
+
+// WorkloadKind is the kind of object that runs a component's pods.
+type WorkloadKind string
+
+// Workload kinds: a single-node component's Deployment, a multi-node one's LeaderWorkerSet.
+const (
+	KindDeployment      WorkloadKind = "Deployment"
+	KindLeaderWorkerSet WorkloadKind = "LeaderWorkerSet"
+)
+
+// Graph is a resolved DynamoGraphDeployment. Read it, do not change it: render, status and
+// plans share one.
+type Graph struct {
+	// ObjectMeta is the graph's own metadata (its annotations are the graph's, not spec.annotations).
+	metav1.ObjectMeta
+	// Status is the graph's status as read.
+	Status v1alpha1.DynamoGraphDeploymentStatus
+	// CommonLabels and CommonAnnotations are spec.labels and spec.annotations: on every
+	// component's children and pods, under the component's own.
+	CommonLabels, CommonAnnotations map[string]string
+	// Discovery is the discovery backend: the graph's annotation, else Options.Discovery,
+	// else DefaultDiscovery.
+	Discovery string
+	// Backend is spec.backendFramework ("" when unset; each worker's Backend is resolved).
+	Backend string
+	// DynamoNamespace is the graph's Dynamo namespace: <namespace>-<name, dots as dashes>.
+	DynamoNamespace string
+	// PVCs are the claims the graph lists (created or referenced).
+	PVCs []v1alpha1.PVC
+	// Topology is spec.topologyConstraint (nil: none); components carry their own PackDomain.
+	Topology *v1alpha1.SpecTopologyConstraint
+	// WaitForCapacity is the wait-for-capacity annotation read as Kubernetes reads a boolean;
+	// WaitForCapacityErr says why a value that is not one counts as false.
+	WaitForCapacity    bool
+	WaitForCapacityErr error
+	// Components are the graph's services, sorted by name.
+	Components []*Component
+
+	// err is why the graph cannot be rendered (Err); refusal the part of it no component
+	// escapes (Refusal).
+	err, refusal error
+	// unimplemented are the fields set whose behaviour is not built (Err's *UnimplementedError).
+	unimplemented []UnimplementedField
+}
+
+// Component is one resolved service of a graph.
+type Component struct {
+	// Name is the service's key in spec.services.
+	Name string
+	// Type and SubType are componentType (frontend, worker, prefill, decode, planner, epp,
+	// main, or none) and subComponentType.
+	Type, SubType string
+	// Replicas is the number of pods (groups, for a multi-node component): replicas, or 1.
+	Replicas int32
+	// NodeCount is the number of pods of one replica: multinode.nodeCount, or 1.
+	NodeCount int32
+	// Kind is the workload that runs the pods: a LeaderWorkerSet when NodeCount > 1.
+	Kind WorkloadKind
+	// ChildName names the component's Deployment and Service and selects its pods:
+	// <graph>-<lowercased name>.
+	ChildName string
+	// WorkloadName is the Deployment's name (ChildName), or the LeaderWorkerSet's
+	// (<ChildName>-0, as the original names it: LWS gives the set a headless Service of its
+	// own name, which cannot be the component's Service's).
+	WorkloadName string
+	// DynamoNamespace is the graph's, or "dynamo" for a globalDynamoNamespace component.
+	DynamoNamespace string
+	// Labels and Annotations are the service's own (over the graph's common ones).
+	Labels, Annotations map[string]string
+	// Backend is a worker's inference engine: spec.backendFramework, or the one its command
+	// runs (python -m dynamo.vllm ...); "" for other types or none found.
+	Backend string
+	// Template is the user's pod: extraPodMetadata's labels and annotations; extraPodSpec with
+	// the main container last — mainContainer with the graph's and the service's envs merged
+	// into its env, the service's resources laid over its own, envFromSecret, and a mount per
+	// volumeMount (whose claim volumes follow extraPodSpec's). Render lays it over the
+	// component type's base pod; mainContainer's probes merge over the base ones, its
+	// startupProbe replaces the base one whole.
+	Template corev1.PodTemplateSpec
+	// LivenessProbe and ReadinessProbe are the service's own, which replace the rendered probes
+	// whole (nil: none given).
+	LivenessProbe, ReadinessProbe *corev1.Probe
+	// CompilationCache is the mount point of the volume used as the compilation cache ("": none).
+	CompilationCache string
+	// SharedMemory is the size of the /dev/shm volume (nil: disabled).
+	SharedMemory *resource.Quantity
+	// GPUResource is the resource the service's gpu counts (gpuType, or nvidia.com/gpu).
+	GPUResource corev1.ResourceName
+	// PackDomain is the service's topologyConstraint.packDomain ("": none).
+	PackDomain string
+	// Err is why the component cannot be rendered (nil: it can). The graph's Err reports it.
+	Err error
+
+	// settings are the graph's metadata annotations with the service's over them: the
+	// annotations the original copies from the graph into each service's.
+	settings map[string]string
+	// service is the spec as written, for Unimplemented and Warnings.
+	service *v1alpha1.ServiceSpec
+}
+
+// Resolve reads a graph. The result is always usable for what the spec admits without
+// rendering (names, types, replicas, node counts, status); the error says why the graph cannot
+// be rendered, as render and the operator's status report it: no services, two services whose
+// children share a name, a field whose behaviour is not built (*UnimplementedError), then the
+// first component's error in name order.
+func Resolve(dgd *v1alpha1.DynamoGraphDeployment, opts Options) (*Graph, error) {
+	g := &Graph{
+		ObjectMeta:        dgd.ObjectMeta,
+		Status:            dgd.Status,
+		CommonLabels:      dgd.Spec.Labels,
+		CommonAnnotations: dgd.Spec.Annotations,
+		Backend:           dgd.Spec.BackendFramework,
+		DynamoNamespace:   dgd.Namespace + "-" + strings.ReplaceAll(dgd.Name, ".", "-"),
+		PVCs:              dgd.Spec.PVCs,
+		Topology:          dgd.Spec.TopologyConstraint,
+	}
+	g.Discovery = discovery(dgd, opts)
+	g.WaitForCapacity, g.WaitForCapacityErr = waitsForCapacity(dgd)
+	names := make([]string, 0, len(dgd.Spec.Services))
+	for n := range dgd.Spec.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		g.Components = append(g.Components, g.resolve(dgd, name))
+	}
+	g.unimplemented = unimplemented(dgd, g.Components)
+	g.refusal = g.refuse()
+	g.err = g.refusal
+	for _, c := range g.Components {
+		if g.err == nil && c.Err != nil {
+			g.err = c.Err
+		}
+	}
+	return g, g.err
+}
+
+// ResolveAll resolves graphs read from a file or the API. Each one's error stays with it
+// (Err): render, plans and reports say it where they reach the graph.
+func ResolveAll(dgds []*v1alpha1.DynamoGraphDeployment, opts Options) []*Graph {
+	out := make([]*Graph, len(dgds))
+	for i, d := range dgds {
+		out[i], _ = Resolve(d, opts)
+	}
+	return out
+}
+
+// WithReplicas is the graph with the named components' replicas changed (a what-if: plan
+// --replicas); the graph itself is not changed. A name that is not a component's is an error.
+func (g *Graph) WithReplicas(replicas map[string]int32) (*Graph, error) {
+	if len(replicas) == 0 {
+		return g, nil
+	}
+	out := *g
+	out.Components = make([]*Component, len(g.Components))
+	for i, c := range g.Components {
+		out.Components[i] = c
+		if n, ok := replicas[c.Name]; ok {
+			changed := *c
+			changed.Replicas = n
+			out.Components[i] = &changed
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(replicas)) {
+		if g.Component(name) == nil {
+			return nil, fmt.Errorf("%s has no service %q (services: %s)", g.Name, name, strings.Join(g.Names(), ", "))
+		}
+	}
+	return &out, nil
+}
+
+// Err is the error Resolve returned.
+func (g *Graph) Err() error { return g.err }
+
+// Refusal is why no component of the graph can be rendered: no services, two services whose
+// children share a name, a field whose behaviour is not built (*UnimplementedError). nil: each
+// component's Err says whether it can.
+func (g *Graph) Refusal() error { return g.refusal }
+
+// refuse is Refusal, in the order the operator has always reported them.
+func (g *Graph) refuse() error {
+	if len(g.Components) == 0 {
+		return fmt.Errorf("graph %s has no services", g.Name)
+	}
+	seen := map[string]string{}
+	for _, c := range g.Components {
+		if other, ok := seen[c.ChildName]; ok {
+			return fmt.Errorf("spec.services: %s and %s both name the child %s (service names must differ in more than case)", other, c.Name, c.ChildName)
+		}
+		seen[c.ChildName] = c.Name
+	}
+	if len(g.unimplemented) > 0 {
+		return &UnimplementedError{Fields: g.unimplemented}
+	}
+	return nil
+}
+
+// Component returns the component called name (nil: none).
+func (g *Graph) Component(name string) *Component {
+	for _, c := range g.Components {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// Names are the components' names, sorted.
+func (g *Graph) Names() []string {
+	out := make([]string, len(g.Components))
+	for i, c := range g.Components {
+		out[i] = c.Name
+	}
+	return out
+}
+
+// HasMultinode reports whether a component spans several nodes.
+func (g *Graph) HasMultinode() bool {
+	for _, c := range g.Components {
+		if c.Multinode() {
+			return true
+		}
+	}
+	return false
+}
+
+// HasPlanner reports whether a component is a planner (its pods run as the planner's account).
+func (g *Graph) HasPlanner() bool {
+	for _, c := range g.Components {
+		if c.Type == v1alpha1.ComponentPlanner {
+			return true
+		}
+	}
+	return false
+}
+
+// DiscoveryServiceAccount is the account of the graph's pods when discovery runs on Kubernetes.
+func (g *Graph) DiscoveryServiceAccount() string {
+	return g.Name + "-k8s-service-discovery"
+}
+
+// KubernetesDiscovery reports whether the graph's pods discover each other through the API
+// server (the discovery account, role and labels).
+func (g *Graph) KubernetesDiscovery() bool { return g.Discovery == v1alpha1.DiscoveryKubernetes }
+
+// Pods is the number of pods the component runs: replicas × node count.
+func (c *Component) Pods() int64 { return int64(c.Replicas) * int64(c.NodeCount) }
+
+// Multinode reports whether one replica spans several nodes (a LeaderWorkerSet).
+func (c *Component) Multinode() bool { return c.NodeCount > 1 }
+
+// IsWorker reports whether the component runs an inference engine.
+func (c *Component) IsWorker() bool { return IsWorker(c.Type) }
+
+// IsWorker reports whether a component type runs an inference engine.
+func IsWorker(ct string) bool {
+	return ct == v1alpha1.ComponentWorker || ct == v1alpha1.ComponentPrefill || ct == v1alpha1.ComponentDecode
+}
+
+// Setting reads an annotation the original copies from the graph into each service's: the
+// service's own, else the graph's.
+func (c *Component) Setting(key string) string { return c.settings[key] }
+
+// MainContainer is the main container of the component's Template (nil when the service
+// is empty).
+func (c *Component) MainContainer() *corev1.Container {
+	if n := len(c.Template.Spec.Containers); n > 0 {
+		return &c.Template.Spec.Containers[n-1]
+	}
+	return nil
+}
+
+// Claims are the names of the claims the component mounts, in the order it lists them.
+func (c *Component) Claims() []string {
+	if c.service == nil {
+		return nil
+	}
+	out := make([]string, len(c.service.VolumeMounts))
+	for i, vm := range c.service.VolumeMounts {
+		out[i] = vm.Name
+	}
+	return out
+}
+
+func discovery(dgd *v1alpha1.DynamoGraphDeployment, opts Options) string {
+	if v := dgd.Annotations[v1alpha1.AnnotationDiscoveryBackend]; v != "" {
+		return v
+	}
+	if opts.Discovery != "" {
+		return opts.Discovery
+	}
+	return DefaultDiscovery
+}
+
+// resolve reads one service. A service that cannot be rendered keeps what could be read.
+func (g *Graph) resolve(dgd *v1alpha1.DynamoGraphDeployment, name string) *Component {
+	s := dgd.Spec.Services[name]
+	c := &Component{
+		Name: name, Replicas: defaultReplicas, NodeCount: 1, Kind: KindDeployment,
+		ChildName: g.Name + "-" + strings.ToLower(name), DynamoNamespace: g.DynamoNamespace,
+		GPUResource: nvidia.ResourceGPU,
+	}
+	c.WorkloadName = c.ChildName
+	if s == nil {
+		c.Err = fmt.Errorf("service %q is empty", name)
+		return c
+	}
+	c.service = s
+	c.Type, c.SubType = s.ComponentType, s.SubComponentType
+	c.Labels, c.Annotations = s.Labels, s.Annotations
+	if s.Replicas != nil {
+		c.Replicas = *s.Replicas
+	}
+	if s.Multinode != nil && s.Multinode.NodeCount > 1 {
+		c.NodeCount = s.Multinode.NodeCount
+		c.Kind = KindLeaderWorkerSet
+		c.WorkloadName = c.ChildName + "-0"
+	}
+	if s.GlobalDynamoNamespace {
+		c.DynamoNamespace = v1alpha1.GlobalDynamoNamespace
+	}
+	if s.TopologyConstraint != nil {
+		c.PackDomain = s.TopologyConstraint.PackDomain
+	}
+	c.settings = map[string]string{}
+	for k, v := range dgd.Annotations {
+		c.settings[k] = v
+	}
+	for k, v := range s.Annotations {
+		c.settings[k] = v
+	}
+	c.GPUResource = gpuResource(s)
+	if sm := s.SharedMemory; sm == nil || !sm.Disabled {
+		size := defaultSharedMemory
+		if sm != nil && sm.Size != nil && !sm.Size.IsZero() {
+			size = *sm.Size
+		}
+		c.SharedMemory = &size
+	}
+	c.LivenessProbe, c.ReadinessProbe = s.LivenessProbe, s.ReadinessProbe
+	if err := c.template(dgd, s); err != nil {
+		c.Err = fmt.Errorf("service %s: %w", name, err)
+	}
+	return c
+}
+
+// template builds the user's pod (Component.Template) and what follows from it: the backend
+// and the compilation cache.
+func (c *Component) template(dgd *v1alpha1.DynamoGraphDeployment, s *v1alpha1.ServiceSpec) error {
+	extra := s.ExtraPodSpec
+	if extra == nil {
+		extra = &v1alpha1.ExtraPodSpec{}
+	}
+	if m := s.ExtraPodMetadata; m != nil {
+		c.Template.Labels, c.Template.Annotations = m.Labels, m.Annotations
+	}
+	if extra.PodSpec != nil {
+		c.Template.Spec = *extra.PodSpec.DeepCopy()
+	}
+	main := corev1.Container{}
+	if extra.MainContainer != nil {
+		main = *extra.MainContainer.DeepCopy()
+	}
+	c.Backend = workerBackend(dgd.Spec.BackendFramework, s.ComponentType, &main)
+	// The container is added even when the image is missing: a graph that cannot be rendered
+	// still says which pod it asks for.
+	defer func() { c.Template.Spec.Containers = append(c.Template.Spec.Containers, main) }()
+	if main.Image == "" {
+		return fmt.Errorf("extraPodSpec.mainContainer.image is required")
+	}
+	main.Env = MergeEnv(main.Env, dgd.Spec.Envs, s.Envs)
+	var err error
+	if main.Resources, err = resources(s, main.Resources); err != nil {
+		return err
+	}
+	if s.EnvFromSecret != nil {
+		main.EnvFrom = append(main.EnvFrom, corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: *s.EnvFromSecret}}})
+	}
+	for _, vm := range s.VolumeMounts {
+		mount := vm.MountPoint
+		if vm.UseAsCompilationCache {
+			if mount == "" {
+				if mount = compilationCacheDefault(c.Backend); mount == "" {
+					return fmt.Errorf("volumeMounts %s: useAsCompilationCache needs a mountPoint for backend %q (only vllm has a default)", vm.Name, c.Backend)
+				}
+			}
+			c.CompilationCache = mount
+		}
+		c.Template.Spec.Volumes = append(c.Template.Spec.Volumes, corev1.Volume{Name: vm.Name, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: vm.Name}}})
+		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: vm.Name, MountPath: mount})
+	}
+	return nil
+}
+
+// backendCommand finds the engine a worker runs (python -m dynamo.vllm ...), as the original
+// does when the graph does not name one.
+var backendCommand = regexp.MustCompile(`python[0-9.]*\s+[^|&;]*-m\s+[^|&;]*dynamo\.(vllm|sglang|trtllm)`)
+
+// workerBackend is the inference engine of a worker: the graph's backendFramework, or the one
+// its command runs. Other component types have none.
+func workerBackend(framework, componentType string, main *corev1.Container) string {
+	if !IsWorker(componentType) {
+		return ""
+	}
+	if framework != "" {
+		return framework
+	}
+	if m := backendCommand.FindStringSubmatch(strings.Join(append(append([]string{}, main.Command...), main.Args...), " ")); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// compilationCacheDefault is where a backend keeps its compilation cache ("" when it has no
+// default and the mount point must be given).
+func compilationCacheDefault(backend string) string {
+	if backend == "vllm" {
+		return v1alpha1.VLLMCompilationCacheDir
+	}
+	return ""
+}
+
+// MergeEnv merges variables by name, later lists winning, and sorts them by name, as the
+// original does at each step (its MergeEnvs).
+func MergeEnv(lists ...[]corev1.EnvVar) []corev1.EnvVar {
+	byName := map[string]corev1.EnvVar{}
+	for _, l := range lists {
+		for _, e := range l {
+			byName[e.Name] = e
+		}
+	}
+	if len(byName) == 0 {
+		return nil
+	}
+	out := make([]corev1.EnvVar, 0, len(byName))
+	for _, e := range byName {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
