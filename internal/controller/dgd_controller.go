@@ -237,10 +237,9 @@ func (r *Reconciler) applyChildren(ctx context.Context, g *graph.Graph, cfg rend
 	// the Role it names.
 	var first, workloads []runtime.Object
 	for _, obj := range objs {
-		switch obj.(type) {
-		case *appsv1.Deployment, *lwsv1.LeaderWorkerSet, *corev1.Service, *rbacv1.RoleBinding:
+		if k, _ := kindOf(obj.GetObjectKind().GroupVersionKind().Kind); k.Phase == phaseWorkloads {
 			workloads = append(workloads, obj)
-		default:
+		} else {
 			first = append(first, obj)
 		}
 	}
@@ -253,24 +252,6 @@ func (r *Reconciler) applyChildren(ctx context.Context, g *graph.Graph, cfg rend
 	return r.prune(ctx, g, objs)
 }
 
-// prunable are the kinds of children that go when the graph stops rendering them (a service
-// removed from the spec, discovery switched off). Claims are data and never pruned; the
-// planner's account is shared by the namespace's graphs.
-var prunable = []struct {
-	kind string
-	list func() client.ObjectList
-	// lws marks kinds served only where LeaderWorkerSet is installed.
-	lws bool
-}{
-	{"Deployment", func() client.ObjectList { return &appsv1.DeploymentList{} }, false},
-	{"LeaderWorkerSet", func() client.ObjectList { return &lwsv1.LeaderWorkerSetList{} }, true},
-	{"Service", func() client.ObjectList { return &corev1.ServiceList{} }, false},
-	{"ConfigMap", func() client.ObjectList { return &corev1.ConfigMapList{} }, false},
-	{"ServiceAccount", func() client.ObjectList { return &corev1.ServiceAccountList{} }, false},
-	{"Role", func() client.ObjectList { return &rbacv1.RoleList{} }, false},
-	{"RoleBinding", func() client.ObjectList { return &rbacv1.RoleBindingList{} }, false},
-}
-
 // prune deletes this graph's children that it no longer renders: ours by label and controller
 // UID, read from the cache (no request when there is nothing to delete).
 func (r *Reconciler) prune(ctx context.Context, g *graph.Graph, desired []runtime.Object) (err error) {
@@ -280,11 +261,11 @@ func (r *Reconciler) prune(ctx context.Context, g *graph.Graph, desired []runtim
 		keep[o.GetObjectKind().GroupVersionKind().Kind+"/"+obj.GetName()] = true
 	}
 	var errs []error
-	for _, p := range prunable {
-		if p.lws && !r.LWS {
+	for _, k := range served(r.LWS) {
+		if !k.Prune {
 			continue
 		}
-		list, kind := p.list(), p.kind
+		list, kind := k.NewList(), k.Kind
 		if err := r.Client.List(ctx, list, client.InNamespace(g.Namespace),
 			client.MatchingLabels{v1alpha1.LabelGraphDeploymentName: g.Name, v1alpha1.LabelManagedBy: render.ManagedBy}); err != nil {
 			errs = append(errs, fmt.Errorf("list children to prune: %w", err))
@@ -333,8 +314,8 @@ func (r *Reconciler) applyIfChanged(ctx context.Context, g *graph.Graph, obj run
 		return fmt.Errorf("rendered %T is not an object", obj)
 	}
 	kind := obj.GetObjectKind().GroupVersionKind().Kind
-	live, ok := newOfKind(kind)
-	if ok {
+	if k, ok := kindOf(kind); ok {
+		live := k.New()
 		found, err := r.getLive(ctx, desired, live)
 		if err != nil {
 			return fmt.Errorf("get %s %s: %w", kind, desired.GetName(), err)
@@ -466,28 +447,6 @@ func ownerOf(live client.Object) string {
 		return ref.Kind + " " + ref.Name
 	}
 	return "another owner (not created by dynamo-operator for this graph)"
-}
-
-func newOfKind(kind string) (client.Object, bool) {
-	switch kind {
-	case "Deployment":
-		return &appsv1.Deployment{}, true
-	case "LeaderWorkerSet":
-		return &lwsv1.LeaderWorkerSet{}, true
-	case "ConfigMap":
-		return &corev1.ConfigMap{}, true
-	case "Service":
-		return &corev1.Service{}, true
-	case "PersistentVolumeClaim":
-		return &corev1.PersistentVolumeClaim{}, true
-	case "ServiceAccount":
-		return &corev1.ServiceAccount{}, true
-	case "Role":
-		return &rbacv1.Role{}, true
-	case "RoleBinding":
-		return &rbacv1.RoleBinding{}, true
-	}
-	return nil, false
 }
 
 // converged reports whether live is what the operator last applied for desired — the same
@@ -706,18 +665,14 @@ func readyEvent(before, after *metav1.Condition) (eventType string, ok bool) {
 // propagated to pods — and, unlike the spec, do not move the generation; status writes change
 // neither, so they trigger nothing.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	b := ctrl.NewControllerManagedBy(mgr)
-	if r.LWS {
-		b = b.Owns(&lwsv1.LeaderWorkerSet{})
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.DynamoGraphDeployment{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
+	for _, k := range served(r.LWS) {
+		if k.Owned {
+			b = b.Owns(k.New())
+		}
 	}
 	return b.
-		For(&v1alpha1.DynamoGraphDeployment{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Owns(&appsv1.Deployment{}).
-		Owns(&corev1.Service{}).
-		Owns(&corev1.ConfigMap{}).
-		Owns(&corev1.ServiceAccount{}).
-		Owns(&rbacv1.Role{}).
-		Owns(&rbacv1.RoleBinding{}).
 		// A pod that starts or stops explaining why its service is not ready (unschedulable, an
 		// image that does not pull, a crash loop) changes no Deployment field for minutes: watch
 		// the graph's pods for that alone, so the status names the reason when it appears.

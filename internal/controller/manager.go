@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -88,16 +86,12 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	byObject := map[client.Object]cache.ByObject{}
 	// managedFields are a third of a Deployment's size: the cache keeps only which other
 	// writers own part of a child's spec (a manual edit, reverted; see drift.go).
-	children := []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &corev1.ConfigMap{}, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}, &corev1.PersistentVolumeClaim{}}
 	lws, err := servesLeaderWorkerSet(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if lws {
-		children = append(children, &lwsv1.LeaderWorkerSet{})
-	}
-	for _, obj := range children {
-		byObject[obj] = cache.ByObject{Label: owned, Transform: noteForeignManagers}
+	for _, k := range served(lws) {
+		byObject[k.New()] = cache.ByObject{Label: owned, Transform: noteForeignManagers}
 	}
 	byObject[&corev1.Pod{}] = cache.ByObject{Label: owned, Transform: TrimPod}
 	// managedFields are a third of a Deployment's size and nothing here reads them.
@@ -129,8 +123,8 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
-	// The metadata of every Deployment, Service, ServiceAccount, Role and RoleBinding (names,
-	// labels, owners; no managedFields), in a cache of its own: the main cache holds only our
+	// The metadata of every object of a child kind (childKinds; names, labels, owners; no
+	// managedFields), read on the first Get of each kind, in a cache of its own: the main cache holds only our
 	// labelled objects, and a child about to be created must not take a name that is taken.
 	names, err := cache.New(cfg, cache.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient(),
 		DefaultNamespaces: cacheOpts.DefaultNamespaces, DefaultTransform: cache.TransformStripManagedFields()})

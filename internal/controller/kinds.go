@@ -1,0 +1,86 @@
+package controller
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
+)
+
+// childKind is one kind of object the operator creates for a graph. This table is the one
+// list of them: the caches, the watches, apply order, pruning and the lookups of live objects
+// read it, and TestChildKindsMatchRBAC holds the RBAC markers to it. A new kind (a scaling
+// adapter, an InferencePool, a ResourceClaimTemplate) is one row here and its render function.
+type childKind struct {
+	// Kind is the object's kind; Group and Resource name it for RBAC.
+	Kind, Group, Resource string
+	// New and NewList make an empty object and list of the kind.
+	New     func() client.Object
+	NewList func() client.ObjectList
+	// Phase says when it is applied: prerequisites (what pods need before they start), then
+	// workloads.
+	Phase applyPhase
+	// Owned: the graph's controller reference is set and its changes wake the graph (Owns).
+	// Claims and the planner's account have no owner: they outlive the graph.
+	Owned bool
+	// Prune: deleted when the graph no longer renders it. Claims are data and never pruned.
+	Prune bool
+	// Update: a manual edit is reverted with an update (an account or a claim is never
+	// changed once created: create and patch only).
+	Update bool
+	// LWS marks a kind served only where LeaderWorkerSet is installed.
+	LWS bool
+}
+
+// applyPhase orders applies within a reconcile.
+type applyPhase int
+
+const (
+	// phasePrerequisites: claims, accounts, roles, the wait script.
+	phasePrerequisites applyPhase = iota
+	// phaseWorkloads: Deployments, LeaderWorkerSets, Services and the role's binding (a
+	// binding waits for its Role: without the "bind" verb the API server authorizes it by
+	// reading the Role it names).
+	phaseWorkloads
+)
+
+var childKinds = []childKind{
+	{Kind: "PersistentVolumeClaim", Resource: "persistentvolumeclaims", Phase: phasePrerequisites,
+		New: func() client.Object { return &corev1.PersistentVolumeClaim{} }, NewList: func() client.ObjectList { return &corev1.PersistentVolumeClaimList{} }},
+	{Kind: "ServiceAccount", Resource: "serviceaccounts", Phase: phasePrerequisites, Owned: true, Prune: true,
+		New: func() client.Object { return &corev1.ServiceAccount{} }, NewList: func() client.ObjectList { return &corev1.ServiceAccountList{} }},
+	{Kind: "Role", Group: rbacv1.GroupName, Resource: "roles", Phase: phasePrerequisites, Owned: true, Prune: true, Update: true,
+		New: func() client.Object { return &rbacv1.Role{} }, NewList: func() client.ObjectList { return &rbacv1.RoleList{} }},
+	{Kind: "ConfigMap", Resource: "configmaps", Phase: phasePrerequisites, Owned: true, Prune: true, Update: true,
+		New: func() client.Object { return &corev1.ConfigMap{} }, NewList: func() client.ObjectList { return &corev1.ConfigMapList{} }},
+	{Kind: "Deployment", Group: appsv1.GroupName, Resource: "deployments", Phase: phaseWorkloads, Owned: true, Prune: true, Update: true,
+		New: func() client.Object { return &appsv1.Deployment{} }, NewList: func() client.ObjectList { return &appsv1.DeploymentList{} }},
+	{Kind: "LeaderWorkerSet", Group: lwsv1.GroupVersion.Group, Resource: "leaderworkersets", Phase: phaseWorkloads, Owned: true, Prune: true, Update: true, LWS: true,
+		New: func() client.Object { return &lwsv1.LeaderWorkerSet{} }, NewList: func() client.ObjectList { return &lwsv1.LeaderWorkerSetList{} }},
+	{Kind: "Service", Resource: "services", Phase: phaseWorkloads, Owned: true, Prune: true, Update: true,
+		New: func() client.Object { return &corev1.Service{} }, NewList: func() client.ObjectList { return &corev1.ServiceList{} }},
+	{Kind: "RoleBinding", Group: rbacv1.GroupName, Resource: "rolebindings", Phase: phaseWorkloads, Owned: true, Prune: true, Update: true,
+		New: func() client.Object { return &rbacv1.RoleBinding{} }, NewList: func() client.ObjectList { return &rbacv1.RoleBindingList{} }},
+}
+
+// kindOf is the row of a kind (false: the operator creates no such child).
+func kindOf(kind string) (childKind, bool) {
+	for _, k := range childKinds {
+		if k.Kind == kind {
+			return k, true
+		}
+	}
+	return childKind{}, false
+}
+
+// served are the child kinds this cluster serves (LeaderWorkerSet only where installed).
+func served(lws bool) []childKind {
+	out := make([]childKind, 0, len(childKinds))
+	for _, k := range childKinds {
+		if !k.LWS || lws {
+			out = append(out, k)
+		}
+	}
+	return out
+}
