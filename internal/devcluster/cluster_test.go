@@ -26,6 +26,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
+	"github.com/dynamo-infra/dynamo-infra/internal/supervise"
 )
 
 // The package's scheduling tests share one cluster with the profile, started on first use
@@ -303,7 +304,7 @@ func assertNothingLeft(t *testing.T, s devcluster.State) {
 		t.Fatalf("state records %d components, want %d (or %d without LWS)", n, len(devcluster.Binaries), len(devcluster.Binaries)-1)
 	}
 	for _, comp := range s.Components {
-		if devcluster.ProcessAlive(comp.PID) {
+		if supervise.Alive(comp.PID) {
 			t.Errorf("%s (pid %d) still running", comp.Name, comp.PID)
 		}
 	}

@@ -1,15 +1,12 @@
 package devcluster
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
+	"github.com/dynamo-infra/dynamo-infra/internal/supervise"
 )
 
 // SupervisorLog is the log file of the background supervisor in a cluster directory.
@@ -27,40 +25,15 @@ const SupervisorLog = "supervisor.log"
 // DefaultDir is where `dynamoctl dev cluster` keeps its cluster without --dir.
 func DefaultDir() string { return filepath.Join(CacheDir(), "dev-cluster") }
 
-// EnvOwnerPID, when set to a process id, ties a background cluster to that process: the
-// supervisor stops the cluster once the process is gone. Test suites set it to their own pid so a
-// killed test binary (a timeout, a closed pipe) leaves no cluster behind.
-const EnvOwnerPID = "DYNAMO_DEV_CLUSTER_OWNER_PID"
-
-// WithOwner returns a context that also ends once the process named in EnvOwnerPID is gone
-// (saying so on progress); without the variable, ctx itself. Background supervisors (dev
-// cluster, dev services) run under it.
-func WithOwner(ctx context.Context, progress io.Writer) (context.Context, context.CancelFunc) {
-	owner, err := strconv.Atoi(os.Getenv(EnvOwnerPID))
-	if err != nil || owner <= 0 {
-		return context.WithCancel(ctx)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		for ProcessAlive(owner) {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(500 * time.Millisecond):
-			}
-		}
-		fmt.Fprintf(progress, "owner process %d is gone: stopping\n", owner)
-		cancel()
-	}()
-	return ctx, cancel
-}
+// EnvOwnerPID ties a background cluster to a process (supervise.EnvOwnerPID).
+const EnvOwnerPID = supervise.EnvOwnerPID
 
 // ErrAlreadyRunning means a cluster directory already has a live supervisor.
 var ErrAlreadyRunning = errors.New("a dev cluster is already running")
 
 // checkNotRunning fails with ErrAlreadyRunning when dir records a live supervisor.
 func checkNotRunning(dir string) error {
-	if s, err := ReadState(dir); err == nil && ProcessAlive(s.Supervisor) {
+	if s, err := ReadState(dir); err == nil && supervise.Alive(s.Supervisor) {
 		return fmt.Errorf("%w in %s (supervisor pid %d): stop it with `dynamoctl dev cluster down --dir %s`", ErrAlreadyRunning, dir, s.Supervisor, dir)
 	}
 	return nil
@@ -82,7 +55,7 @@ func Supervise(ctx context.Context, opts Options, onReady func(State)) error {
 	}
 	opts.KeepDir = true
 	self := os.Getpid()
-	ctx, cancel := WithOwner(ctx, opts.Progress)
+	ctx, cancel := supervise.WithOwner(ctx, opts.Progress)
 	defer cancel()
 	if err := WriteState(opts.Dir, State{Dir: opts.Dir, Phase: PhaseStarting, Supervisor: self, Profile: opts.Profile.String(), StartedAt: time.Now().UTC()}); err != nil {
 		return err
@@ -150,86 +123,23 @@ func Launch(ctx context.Context, opts LaunchOptions) (State, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return State{}, fmt.Errorf("create cluster dir: %w", err)
 	}
-	logPath := filepath.Join(opts.Dir, SupervisorLog)
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return State{}, err
-	}
-	cmd := exec.Command(opts.Command[0], opts.Command[1:]...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	err = cmd.Start()
-	logFile.Close()
-	if err != nil {
-		return State{}, fmt.Errorf("start supervisor: %w", err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-
-	tail, err := os.Open(logPath)
-	if err != nil {
-		return State{}, err
-	}
-	defer tail.Close()
-	lines := bufio.NewReader(tail)
-	deadline := time.NewTimer(opts.Timeout)
-	defer deadline.Stop()
-	for {
-		copyLines(lines, opts.Progress)
-		if s, err := ReadState(opts.Dir); err == nil && s.Supervisor == cmd.Process.Pid {
-			switch s.Phase {
-			case PhaseReady:
-				return s, nil
-			case PhaseFailed:
-				<-exited
-				copyLines(lines, opts.Progress)
-				return s, fmt.Errorf("cluster failed to start: %s (logs in %s)", s.Error, filepath.Join(opts.Dir, "logs"))
+	var st State
+	_, err := supervise.Launch(ctx, supervise.Spec{
+		Name: "the dev cluster's supervisor", Command: opts.Command, Log: filepath.Join(opts.Dir, SupervisorLog),
+		Timeout: opts.Timeout, Progress: opts.Progress,
+		Ready: func(pid int) (bool, error) {
+			s, err := ReadState(opts.Dir)
+			if err != nil || s.Supervisor != pid {
+				return false, nil
 			}
-		}
-		select {
-		case <-exited:
-			copyLines(lines, opts.Progress)
-			how := "exit status 0"
-			if waitErr != nil {
-				how = waitErr.Error()
+			st = s
+			if s.Phase == PhaseFailed {
+				return false, fmt.Errorf("cluster failed to start: %s (logs in %s)", s.Error, filepath.Join(opts.Dir, "logs"))
 			}
-			return State{}, fmt.Errorf("supervisor exited before the cluster was ready (%s); see %s", how, logPath)
-		case <-ctx.Done():
-			stopSupervisor(cmd.Process.Pid, exited)
-			return State{}, fmt.Errorf("interrupted: cluster start aborted and stopped: %w", ctx.Err())
-		case <-deadline.C:
-			stopSupervisor(cmd.Process.Pid, exited)
-			return State{}, fmt.Errorf("cluster not ready after %s: stopped it; see %s", opts.Timeout, logPath)
-		case <-time.After(150 * time.Millisecond):
-		}
-	}
-}
-
-func copyLines(r *bufio.Reader, w io.Writer) {
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			// At the end of what was written so far: print the partial line; the reader has
-			// consumed it, and its rest comes with the next call.
-			fmt.Fprint(w, line)
-			return
-		}
-		fmt.Fprint(w, line)
-	}
-}
-
-func stopSupervisor(pid int, exited <-chan struct{}) {
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		<-exited
-	}
+			return s.Phase == PhaseReady, nil
+		},
+	})
+	return st, err
 }
 
 // DownResult says what Down did.
@@ -252,19 +162,18 @@ func Down(ctx context.Context, dir string, keep bool) (DownResult, error) {
 		return res, err
 	}
 	// A foreground supervisor cleaning up after itself is the caller: never signal ourselves.
-	if s.Supervisor != os.Getpid() && ProcessAlive(s.Supervisor) {
+	if s.Supervisor != os.Getpid() && supervise.Alive(s.Supervisor) {
 		res.Stopped = true
-		_ = syscall.Kill(s.Supervisor, syscall.SIGTERM)
-		if !waitGone(ctx, s.Supervisor, 45*time.Second) {
+		if !supervise.Terminate(ctx, s.Supervisor, 45*time.Second) {
 			_ = syscall.Kill(s.Supervisor, syscall.SIGKILL)
 		}
 	}
 	// Components die with their supervisor (Pdeathsig); make sure of it.
 	for _, comp := range s.Components {
-		if ProcessAlive(comp.PID) {
+		if supervise.Alive(comp.PID) {
 			res.Stopped = true
 			_ = killGroup(comp.PID, syscall.SIGKILL)
-			waitGone(ctx, comp.PID, 5*time.Second)
+			supervise.WaitGone(ctx, comp.PID, 5*time.Second)
 		}
 	}
 	if keep {
@@ -275,17 +184,6 @@ func Down(ctx context.Context, dir string, keep bool) (DownResult, error) {
 	}
 	res.Removed = true
 	return res, nil
-}
-
-func waitGone(ctx context.Context, pid int, limit time.Duration) bool {
-	deadline := time.Now().Add(limit)
-	for ProcessAlive(pid) {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return true
 }
 
 // clusterFiles are the entries a cluster creates in its directory; only these are removed, so a
@@ -334,7 +232,7 @@ func GetStatus(ctx context.Context, dir string) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	st := Status{State: s, Running: ProcessAlive(s.Supervisor)}
+	st := Status{State: s, Running: supervise.Alive(s.Supervisor)}
 	if !st.Running {
 		return st, nil
 	}

@@ -1,7 +1,6 @@
 package devcluster
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -12,9 +11,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"syscall"
 	"time"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/supervise"
 )
 
 // Phase is where a cluster is in its life.
@@ -97,33 +96,13 @@ func ReadState(dir string) (State, error) {
 	return s, nil
 }
 
-// ProcessAlive reports whether a process with the given pid exists and has not exited. A zombie
-// (exited, not yet reaped — a detached supervisor whose new parent does not reap) is not alive.
-func ProcessAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return !errors.Is(err, os.ErrNotExist)
-	}
-	// The state letter follows the parenthesized command name, which may itself hold ") ".
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
-		return stat[i+2] != 'Z' && stat[i+2] != 'X'
-	}
-	return true
-}
-
 // CheckHealth checks every component of a recorded cluster: process alive and health endpoint
 // answering 200. Each check has its own timeout.
 func (s State) CheckHealth(ctx context.Context) []ComponentHealth {
 	hc, err := s.healthClient()
 	out := make([]ComponentHealth, len(s.Components))
 	for i, comp := range s.Components {
-		h := ComponentHealth{ComponentState: comp, Running: ProcessAlive(comp.PID)}
+		h := ComponentHealth{ComponentState: comp, Running: supervise.Alive(comp.PID)}
 		switch {
 		case !h.Running:
 			h.Detail = "process not running"

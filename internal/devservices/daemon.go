@@ -8,12 +8,11 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/supervise"
 )
 
 // StateFile records the background services in their directory.
@@ -67,15 +66,15 @@ func ReadState(dir string) (State, error) {
 
 // Serve runs the services in this process until ctx ends or a server fails, recording their
 // state in dir. It is the body of the background process `dev services up` starts (and of
-// `up --foreground`). With devcluster.EnvOwnerPID set, it also stops when that process is gone.
+// `up --foreground`). With supervise.EnvOwnerPID set, it also stops when that process is gone.
 func Serve(ctx context.Context, dir string, o Options, progress io.Writer) error {
-	if s, err := ReadState(dir); err == nil && devcluster.ProcessAlive(s.PID) && s.PID != os.Getpid() {
+	if s, err := ReadState(dir); err == nil && supervise.Alive(s.PID) && s.PID != os.Getpid() {
 		return fmt.Errorf("dev services already running in %s (pid %d): stop them with dynamoctl dev services down", dir, s.PID)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	ctx, cancel := devcluster.WithOwner(ctx, progress)
+	ctx, cancel := supervise.WithOwner(ctx, progress)
 	defer cancel()
 	st := State{Phase: PhaseStarting, PID: os.Getpid(), DataDir: o.DataDir, StartedAt: time.Now().UTC()}
 	if err := writeState(dir, st); err != nil {
@@ -112,7 +111,7 @@ func Serve(ctx context.Context, dir string, o Options, progress io.Writer) error
 // Launch starts argv (a `dev services serve` command) detached, in its own session, and waits
 // until it records Ready or Failed. On timeout or ctx's end it stops the process again.
 func Launch(ctx context.Context, dir string, argv []string, timeout time.Duration) (State, error) {
-	if s, err := ReadState(dir); err == nil && devcluster.ProcessAlive(s.PID) {
+	if s, err := ReadState(dir); err == nil && supervise.Alive(s.PID) {
 		return s, fmt.Errorf("dev services already running in %s (pid %d): stop them with dynamoctl dev services down", dir, s.PID)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -120,78 +119,40 @@ func Launch(ctx context.Context, dir string, argv []string, timeout time.Duratio
 	}
 	_ = os.Remove(filepath.Join(dir, StateFile))
 	logPath := filepath.Join(dir, LogFile)
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return State{}, err
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	err = cmd.Start()
-	_ = logFile.Close()
-	if err != nil {
-		return State{}, err
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-	deadline := time.After(timeout)
-	for {
-		if s, err := ReadState(dir); err == nil && s.PID == cmd.Process.Pid {
-			switch s.Phase {
-			case PhaseReady:
-				return s, nil
-			case PhaseFailed:
-				<-exited
-				return s, fmt.Errorf("dev services failed to start: %s (log: %s)", s.Error, logPath)
+	var st State
+	_, err := supervise.Launch(ctx, supervise.Spec{
+		Name: "dev services", Command: argv, Log: logPath, Timeout: timeout,
+		Ready: func(pid int) (bool, error) {
+			s, err := ReadState(dir)
+			if err != nil || s.PID != pid {
+				return false, nil
 			}
-		}
-		select {
-		case <-exited:
-			// It may have recorded why between the last read and its exit.
-			if s, err := ReadState(dir); err == nil && s.PID == cmd.Process.Pid && s.Phase == PhaseFailed {
-				return s, fmt.Errorf("dev services failed to start: %s (log: %s)", s.Error, logPath)
+			st = s
+			if s.Phase == PhaseFailed {
+				return false, fmt.Errorf("dev services failed to start: %s (log: %s)", s.Error, logPath)
 			}
-			return State{}, fmt.Errorf("dev services exited before they were ready; see %s", logPath)
-		case <-ctx.Done():
-			stop()
-			return State{}, fmt.Errorf("interrupted: start aborted, nothing left running: %w", ctx.Err())
-		case <-deadline:
-			stop()
-			return State{}, fmt.Errorf("dev services not ready after %s: stopped them; see %s", timeout, logPath)
-		case <-time.After(100 * time.Millisecond):
-		}
+			return s.Phase == PhaseReady, nil
+		},
+	})
+	if err != nil {
+		return st, err
 	}
+	return st, nil
 }
 
 // Down stops the services recorded in dir (SIGTERM, then waits up to a minute for a graceful
 // shutdown). The data directory is kept.
 func Down(ctx context.Context, dir string) error {
 	s, err := ReadState(dir)
-	if err != nil || !devcluster.ProcessAlive(s.PID) {
+	if err != nil || !supervise.Alive(s.PID) {
 		return fmt.Errorf("%w in %s", ErrNotRunning, dir)
 	}
-	if err := syscall.Kill(s.PID, syscall.SIGTERM); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(time.Minute)
-	for devcluster.ProcessAlive(s.PID) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("pid %d did not stop within a minute", s.PID)
-		}
-		select {
-		case <-ctx.Done():
+	// No SIGKILL: etcd's data outlives the services and must not be cut mid-write.
+	if !supervise.Terminate(ctx, s.PID, time.Minute) {
+		if ctx.Err() != nil {
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
 		}
+		return fmt.Errorf("pid %d did not stop within a minute", s.PID)
 	}
 	return nil
 }
@@ -210,7 +171,7 @@ type Health struct {
 // and etcd's /health.
 func Status(ctx context.Context, dir string) (State, []Health, error) {
 	s, err := ReadState(dir)
-	if err != nil || !devcluster.ProcessAlive(s.PID) {
+	if err != nil || !supervise.Alive(s.PID) {
 		return s, nil, fmt.Errorf("%w in %s", ErrNotRunning, dir)
 	}
 	hc := &http.Client{Timeout: 3 * time.Second}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/supervise"
 )
 
 func TestVersion(t *testing.T) {
@@ -120,7 +121,7 @@ func TestDevClusterLifecycle(t *testing.T) {
 	}
 	assertNoProcesses(t, dir)
 	for _, comp := range st.Components {
-		if devcluster.ProcessAlive(comp.PID) {
+		if supervise.Alive(comp.PID) {
 			t.Errorf("%s (pid %d) alive after down", comp.Name, comp.PID)
 		}
 	}
