@@ -24,18 +24,46 @@ import (
 // it was admitted in the operator. It may return spec unchanged.
 type Admit func(namespace, service string, spec *corev1.PodSpec) *corev1.PodSpec
 
-// GPU renders each graph's services as the operator would and returns one demand per
-// service that asks for NVIDIA resources. admit, when set, may replace a pod spec with what
-// the cluster's admission makes of it (default tolerations, node selectors).
-func GPU(graphs []*graph.Graph, cfg render.Config, admit Admit) ([]placement.Demand, error) {
-	return demands(graphs, cfg, admit, nvidiaRequests)
-}
-
-// Pods is GPU for every service, each pod asking for everything the scheduler's
-// resource filter counts: NVIDIA resources, CPU, memory, ephemeral storage and a pod slot
-// ("pods"), requests as the scheduler sums them (PodRequests).
+// Pods renders each graph's services as the operator would and returns one demand per
+// service, each pod asking for everything the scheduler's resource filter counts: NVIDIA
+// resources, CPU, memory, ephemeral storage and a pod slot ("pods"), requests as the scheduler
+// sums them (PodRequests). admit, when set, may replace a pod spec with what the cluster's
+// admission makes of it (default tolerations, node selectors, LimitRange requests).
 func Pods(graphs []*graph.Graph, cfg render.Config, admit Admit) ([]placement.Demand, error) {
-	return demands(graphs, cfg, admit, Requests)
+	var out []placement.Demand
+	for _, g := range graphs {
+		var unimplemented *graph.UnimplementedError
+		if err := g.Refusal(); errors.As(err, &unimplemented) {
+			return nil, fmt.Errorf("%s: %w", g.Name, err)
+		}
+		for _, c := range g.Components {
+			name := c.Name
+			tmpl, err := render.PodTemplate(g, c, cfg)
+			if err != nil {
+				return nil, fmt.Errorf("%s/%s: %w", g.Name, name, err)
+			}
+			spec := tmpl.Spec
+			req := Requests(&spec)
+			replicas := int64(c.Replicas)
+			// A multi-node replica is nodeCount pods of the per-node limit, on distinct nodes
+			// (the leader's spec: its workers have the same resources and constraints).
+			group := int64(c.NodeCount)
+			service := name
+			if len(graphs) > 1 {
+				service = g.Name + "/" + name
+			}
+			pod := &spec
+			if admit != nil {
+				// What admission adds counts: a LimitRange's default requests, for one.
+				pod = admit(g.Namespace, name, pod)
+				req = Requests(pod)
+			}
+			// The leader's labels stand for its group's (workers differ in the role label only).
+			out = append(out, placement.Demand{Service: service, Replicas: replicas, GroupSize: group, Requests: req, Pod: pod, Shared: AsksForShared(pod),
+				Namespace: g.Namespace, Labels: tmpl.Labels})
+		}
+	}
+	return out, nil
 }
 
 // Requests is what a pod with this spec asks of a node: the scheduler's sum of requests
@@ -87,71 +115,6 @@ func StoredRequests(pod *corev1.Pod) map[string]int64 {
 		} else {
 			out[string(name)] = q.Value()
 		}
-	}
-	return out
-}
-
-func demands(graphs []*graph.Graph, cfg render.Config, admit Admit,
-	requests func(*corev1.PodSpec) map[string]int64) ([]placement.Demand, error) {
-	var out []placement.Demand
-	for _, g := range graphs {
-		var unimplemented *graph.UnimplementedError
-		if err := g.Refusal(); errors.As(err, &unimplemented) {
-			return nil, fmt.Errorf("%s: %w", g.Name, err)
-		}
-		for _, c := range g.Components {
-			name := c.Name
-			tmpl, err := render.PodTemplate(g, c, cfg)
-			if err != nil {
-				return nil, fmt.Errorf("%s/%s: %w", g.Name, name, err)
-			}
-			spec := tmpl.Spec
-			req := requests(&spec)
-			if len(req) == 0 {
-				continue
-			}
-			replicas := int64(c.Replicas)
-			// A multi-node replica is nodeCount pods of the per-node limit, on distinct nodes
-			// (the leader's spec: its workers have the same resources and constraints).
-			group := int64(c.NodeCount)
-			service := name
-			if len(graphs) > 1 {
-				service = g.Name + "/" + name
-			}
-			pod := &spec
-			if admit != nil {
-				// What admission adds counts: a LimitRange's default requests, for one.
-				pod = admit(g.Namespace, name, pod)
-				req = requests(pod)
-			}
-			// The leader's labels stand for its group's (workers differ in the role label only).
-			out = append(out, placement.Demand{Service: service, Replicas: replicas, GroupSize: group, Requests: req, Pod: pod, Shared: AsksForShared(pod),
-				Namespace: g.Namespace, Labels: tmpl.Labels})
-		}
-	}
-	return out, nil
-}
-
-// nvidiaRequests sums the NVIDIA resources of a pod's containers (limits, which GPUs must set;
-// requests where no limit is given).
-func nvidiaRequests(spec *corev1.PodSpec) map[string]int64 {
-	out := map[string]int64{}
-	for _, c := range spec.Containers {
-		seen := map[corev1.ResourceName]bool{}
-		for name, q := range c.Resources.Limits {
-			if nvidia.IsResource(string(name)) && !q.IsZero() {
-				out[string(name)] += q.Value()
-				seen[name] = true
-			}
-		}
-		for name, q := range c.Resources.Requests {
-			if nvidia.IsResource(string(name)) && !q.IsZero() && !seen[name] {
-				out[string(name)] += q.Value()
-			}
-		}
-	}
-	if len(out) == 0 {
-		return nil
 	}
 	return out
 }

@@ -205,10 +205,10 @@ func (v *nodeView) link() Link {
 	return l
 }
 
-// nodesWord names what was counted: every node read, or (in a plan) the GPU nodes.
+// nodesWord names what was counted: every node read, or (in a plan) the cluster's nodes.
 func (v *nodeView) nodesWord() string {
 	if v.plan {
-		return "GPU node(s)"
+		return "node(s) of the cluster"
 	}
 	return "node(s)"
 }

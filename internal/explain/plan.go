@@ -2,33 +2,36 @@ package explain
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
+	"github.com/dynamo-infra/dynamo-infra/internal/plan"
 )
 
-// Plan is what `explain -f` computed for a graph not applied yet: the placement of its GPU
-// pods on the GPUs free now (preflight's fit: the same demands and first-fit placement).
+// Plan is what `explain -f` computed for a graph not applied yet: its plan on the cluster as
+// it is now, by the one planner `dynamoctl plan`, `preflight -f` and the operator use (fit.Graph).
 type Plan struct {
 	Graph  *graph.Graph
-	Result placement.Result
-	// GPUNodes is how many GPU nodes the placement considered.
-	GPUNodes int
-	Notes    []string
+	Report plan.Report
+	Notes  []string
 }
 
 // BuildPlan explains where a graph's services would go, and for each that would not fit, why
-// and what to change. Ready means every GPU pod has a place.
+// and what to change. Ready means every pod has a place.
 func BuildPlan(p Plan) Report {
 	g := p.Graph
 	r := Report{SchemaVersion: SchemaVersion, Notes: p.Notes, Graph: Graph{Name: g.Name, Namespace: g.Namespace, Mode: ModePlan}}
-	byService := map[string]placement.ServiceResult{}
-	for _, s := range p.Result.Services {
-		byService[s.Service] = s
+	byService := map[string]plan.Service{}
+	for _, s := range p.Report.Services {
+		byService[s.Name] = s
 	}
+	nodes := p.Report.Cluster.Nodes
 	fits := 0
 	for _, c := range g.Components {
 		name := c.Name
@@ -39,23 +42,28 @@ func BuildPlan(p Plan) Report {
 			kind = LinkLeaderWorkerSet
 		}
 		out.Chain = append(out.Chain, Link{Kind: kind, Name: c.WorkloadName, Summary: "would be created"})
-		sr, gpu := byService[name]
+		sr, planned := byService[name]
 		switch {
-		case !gpu:
-			out.Chain = append(out.Chain, Link{Kind: LinkPlacement, Summary: "asks for no GPUs: left to the scheduler (CPU and memory are not planned)"})
-		case sr.Fits():
-			out.Chain = append(out.Chain, Link{Kind: LinkPlacement, Summary: fmt.Sprintf("fits: %s on %s", sr.Describe(), strings.Join(sr.Nodes, ", "))})
+		case !planned:
+			out.Chain = append(out.Chain, Link{Kind: LinkPlacement, Summary: "not planned: it asks for nothing the planner counts"})
+		case sr.Fits:
+			var on []string
+			for _, n := range sr.Placement {
+				on = append(on, n.Node)
+			}
+			out.Chain = append(out.Chain, Link{Kind: LinkPlacement, Summary: fmt.Sprintf("fits: %s on %s", describeService(sr), strings.Join(on, ", "))})
 		default:
 			out.Ready = false
-			out.Chain = append(out.Chain, Link{Kind: LinkPlacement, Summary: fmt.Sprintf("does not fit: %s, %d placed", sr.Describe(), sr.Placed)})
-			view := planView(sr, p.GPUNodes)
-			if sr.Candidates == 0 {
+			out.Chain = append(out.Chain, Link{Kind: LinkPlacement, Summary: fmt.Sprintf("does not fit: %s, %d placed", describeService(sr), sr.Placed)})
+			if sr.CandidateNodes == 0 || sr.Short == nil {
 				out.Reason = diagnose.ReasonUnschedulable
-				out.Message = "no GPU node matches its node selector, affinity and tolerations"
-				out.Remediation = fmt.Sprintf("no GPU node %s may use matches its node selector, affinity and tolerations (of %d GPU nodes): correct gpuType or extraPodSpec's nodeSelector/affinity, or add a toleration for the nodes' taints", name, p.GPUNodes)
+				out.Message = "no node matches its node selector, affinity and tolerations"
+				out.Remediation = fmt.Sprintf("no node %s may use matches its node selector, affinity and tolerations (of %d nodes): correct gpuType or extraPodSpec's nodeSelector/affinity, or add a toleration for the nodes' taints", name, nodes)
 			} else {
+				view := planView(sr, nodes)
 				out.Reason = diagnose.ReasonInsufficientCapacity
-				out.Message = fmt.Sprintf("%d of %d replica(s) placed, short %s", sr.Placed, sr.Replicas, placement.FormatResources(sr.Shortfall))
+				out.Message = fmt.Sprintf("%d of %d replica(s) placed, short %s", sr.Placed, sr.Replicas,
+					placement.FormatResources(map[string]int64{sr.Short.Resource: placement.MulSat(sr.Short.PerPod, placement.MulSat(sr.Replicas-sr.Placed, max(sr.GroupSize, 1)))}))
 				out.Chain = append(out.Chain, view.link())
 				out.Remediation = capacityRemedy(name, view)
 			}
@@ -70,16 +78,35 @@ func BuildPlan(p Plan) Report {
 	return r
 }
 
-// planView is the placement's numbers for a service that did not fit, after the graph's
-// other services took their share.
-func planView(sr placement.ServiceResult, gpuNodes int) *nodeView {
-	v := &nodeView{plan: true, listed: gpuNodes, group: int32(max(sr.GroupSize, 1)), Fit: capacity.Fit{
-		Candidates: sr.Candidates, NVIDIA: true, Best: sr.LargestFreeNode, BestFree: sr.LargestFree,
-		WithRoom: sr.NodesWithRoom, Having: sr.Candidates}}
-	for r, q := range sr.PerPod {
-		if v.Resource == "" || r < v.Resource {
-			v.Resource, v.PerPod = r, q
+// planView is the plan's numbers for a service that did not fit, after the graph's other
+// services took their share.
+func planView(sr plan.Service, nodes int) *nodeView {
+	sh := sr.Short
+	return &nodeView{plan: true, listed: nodes, group: int32(max(sr.GroupSize, 1)), short: sr.CandidateNodes - sh.NodesWithRoom, Fit: capacity.Fit{
+		Resource: sh.Resource, PerPod: sh.PerPod, PerPodText: sr.PerPod[sh.Resource], Candidates: sr.CandidateNodes, NVIDIA: nvidia.IsResource(sh.Resource),
+		Best: sh.MostFreeNode, BestFree: sh.MostFree, WithRoom: sh.NodesWithRoom, Having: sh.NodesHaving}}
+}
+
+// describeService is "2 pod(s) × 4 nvidia.com/gpu, 1 cpu" or "1 replica(s) × 2 nodes × 8 nvidia.com/gpu".
+func describeService(s plan.Service) string {
+	per := make([]string, 0, len(s.PerPod))
+	for _, r := range slices.Sorted(maps.Keys(s.PerPod)) {
+		if r != "pods" {
+			per = append(per, s.PerPod[r]+" "+r)
 		}
 	}
-	return v
+	slices.SortStableFunc(per, func(a, b string) int {
+		an, bn := nvidia.IsResource(strings.Fields(a)[1]), nvidia.IsResource(strings.Fields(b)[1])
+		switch {
+		case an == bn:
+			return 0
+		case an:
+			return -1
+		}
+		return 1
+	})
+	if s.GroupSize > 1 {
+		return fmt.Sprintf("%d replica(s) × %d nodes × %s", s.Replicas, s.GroupSize, strings.Join(per, ", "))
+	}
+	return fmt.Sprintf("%d pod(s) × %s", s.Replicas, strings.Join(per, ", "))
 }

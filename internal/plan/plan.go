@@ -91,10 +91,28 @@ type Service struct {
 	Placement []NodePods `json:"placement,omitempty"`
 	// Reason says why it does not fit.
 	Reason string `json:"reason,omitempty"`
+	// Short is, when it does not fit and some node may take its pods, the resource fewest of
+	// its candidate nodes have enough of, after the graph's other pods took their share.
+	Short *Shortage `json:"short,omitempty"`
 	// RefusedBy counts, when it does not fit, the candidate nodes with room for a pod that its
 	// required pod affinity, pod anti-affinity, another pod's anti-affinity or topology spread
 	// refuse, by constraint.
 	RefusedBy map[string]int `json:"refusedBy,omitempty"`
+}
+
+// Shortage is the resource fewest of a service's candidate nodes still have enough of for one
+// pod, in the resource's base unit (millicores, bytes, counts), and the most free on one.
+type Shortage struct {
+	Resource string `json:"resource"`
+	PerPod   int64  `json:"perPod"`
+	// NodesHaving are the candidate nodes that have the resource at all; NodesWithRoom those
+	// with enough of it left for one pod.
+	NodesHaving   int `json:"nodesHaving"`
+	NodesWithRoom int `json:"nodesWithRoom"`
+	// MostFree is the most left on one candidate node that has the resource at all, and
+	// MostFreeNode that node ("": none has it).
+	MostFree     int64  `json:"mostFree"`
+	MostFreeNode string `json:"mostFreeNode,omitempty"`
 }
 
 // NodePods is how many of a service's pods a node takes.
@@ -267,7 +285,8 @@ func Build(demands []placement.Demand, in Input, opts Options) Report {
 		if !svc.Fits {
 			rep.Fits = false
 			svc.RefusedBy = sr.Refused
-			svc.Reason = reason(dm, svc, nodes, after)
+			svc.Short = shortage(dm, nodes, after)
+			svc.Reason = reason(dm, svc)
 		}
 		rep.Services = append(rep.Services, svc)
 	}
@@ -388,39 +407,47 @@ func freeAfter(nodes []placement.Node, demands []placement.Demand, placed map[st
 	return out
 }
 
-// reason says why a service's pods do not all fit: no node it may use, or the resource fewest
-// of its candidate nodes still have enough of, with the most free on one.
-func reason(dm placement.Demand, svc Service, nodes []placement.Node, after map[string]map[string]int64) string {
-	placed := fmt.Sprintf("%d of %d replica(s) placed", svc.Placed, svc.Replicas)
-	if svc.CandidateNodes == 0 {
-		return placed + "; no Ready, schedulable node matches its node selector and affinity and tolerates its taints"
-	}
-	type short struct {
-		resource string
-		room     int
-		most     int64
-		mostAt   string
-	}
-	var worst *short
+// shortage finds the resource fewest of a demand's candidate nodes have enough of for one pod
+// (among equals an NVIDIA one), with the most free on one (nil: no candidate node).
+func shortage(dm placement.Demand, nodes []placement.Node, after map[string]map[string]int64) *Shortage {
+	var worst *Shortage
+	candidates := false
 	for _, r := range slices.Sorted(maps.Keys(dm.Requests)) {
-		s := short{resource: r}
+		s := Shortage{Resource: r, PerPod: dm.Requests[r]}
 		for _, n := range nodes {
 			if !placement.Allowed(dm.Pod, n.Node) {
 				continue
 			}
+			candidates = true
 			f, has := after[n.Node.Name][r]
+			if has {
+				s.NodesHaving++
+			}
 			if f >= dm.Requests[r] {
-				s.room++
+				s.NodesWithRoom++
 			}
 			// The most free is said of nodes that have the resource at all.
-			if has && (s.mostAt == "" || f > s.most) {
-				s.most, s.mostAt = f, n.Node.Name
+			if has && (s.MostFreeNode == "" || f > s.MostFree) {
+				s.MostFree, s.MostFreeNode = f, n.Node.Name
 			}
 		}
-		// The resource fewest nodes have room for; among equals an NVIDIA one.
-		if worst == nil || s.room < worst.room || s.room == worst.room && nvidia.IsResource(r) && !nvidia.IsResource(worst.resource) {
+		if worst == nil || s.NodesWithRoom < worst.NodesWithRoom || s.NodesWithRoom == worst.NodesWithRoom && nvidia.IsResource(r) && !nvidia.IsResource(worst.Resource) {
 			worst = &s
 		}
+	}
+	if !candidates {
+		return nil
+	}
+	return worst
+}
+
+// reason says why a service's pods do not all fit: no node it may use, or the resource fewest
+// of its candidate nodes still have enough of, with the most free on one.
+func reason(dm placement.Demand, svc Service) string {
+	placed := fmt.Sprintf("%d of %d replica(s) placed", svc.Placed, svc.Replicas)
+	worst := svc.Short
+	if svc.CandidateNodes == 0 || worst == nil {
+		return placed + "; no Ready, schedulable node matches its node selector and affinity and tolerates its taints"
 	}
 	need := fmt.Sprintf("each pod needs %s", describe(dm.Requests))
 	if g := max(dm.GroupSize, 1); g > 1 {
@@ -430,12 +457,12 @@ func reason(dm placement.Demand, svc Service, nodes []placement.Node, after map[
 	if len(svc.RefusedBy) > 0 {
 		refused = "; nodes with room refused: " + placement.FormatRefused(svc.RefusedBy)
 	}
-	if worst.mostAt == "" {
-		return fmt.Sprintf("%s; %s; none of its %d candidate node(s) has %s%s", placed, need, svc.CandidateNodes, worst.resource, refused)
+	if worst.MostFreeNode == "" {
+		return fmt.Sprintf("%s; %s; none of its %d candidate node(s) has %s%s", placed, need, svc.CandidateNodes, worst.Resource, refused)
 	}
 	return fmt.Sprintf("%s; %s; %d of its %d candidate node(s) have %s %s left, the most is %s (%s)%s",
-		placed, need, worst.room, svc.CandidateNodes, quantity(worst.resource, dm.Requests[worst.resource]), worst.resource,
-		quantity(worst.resource, worst.most), worst.mostAt, refused)
+		placed, need, worst.NodesWithRoom, svc.CandidateNodes, quantity(worst.Resource, worst.PerPod), worst.Resource,
+		quantity(worst.Resource, worst.MostFree), worst.MostFreeNode, refused)
 }
 
 // describe writes requests as "8 nvidia.com/gpu, 4 cpu, 16Gi memory, 1 pods", NVIDIA first.

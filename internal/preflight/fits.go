@@ -4,205 +4,173 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/dynamo-infra/dynamo-infra/internal/demand"
-	"github.com/dynamo-infra/dynamo-infra/internal/graph"
-	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/fit"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
-	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/plan"
 )
 
-// Capacity turns the inventory into placement nodes: Ready, schedulable GPU nodes with their
-// free NVIDIA resources. Time-sliced or MPS replicas advertised as nvidia.com/gpu are marked
-// shared: they hold demands that ask for shared GPUs only.
-func Capacity(inv inventory.Inventory, nodes []corev1.Node) []placement.Node {
-	byName := map[string]*corev1.Node{}
-	for i := range nodes {
-		byName[nodes[i].Name] = &nodes[i]
-	}
-	var out []placement.Node
-	for _, n := range inv.Nodes {
-		node := byName[n.Name]
-		if node == nil || !n.Ready || n.Unschedulable {
-			continue
-		}
-		free := map[string]int64{}
-		for _, r := range n.Resources {
-			free[r.Name] = max(r.Free, 0)
-		}
-		pn := placement.Node{Node: node, Free: free}
-		if n.Unit() == inventory.UnitReplica && n.Sharing.Resource == nvidia.ResourceGPU {
-			pn.Shared = []string{nvidia.ResourceGPU}
-		}
-		out = append(out, pn)
-	}
-	return out
-}
-
-// Fit is where graphs' GPU pods would go on the GPUs free now: their demands (pod specs
-// through the cluster's admission, by server-side dry run, so defaults added there count),
-// placed first-fit on the Ready, schedulable GPU nodes. Demands is how many services ask for
-// GPUs; AdmissionNote says when admission could not be simulated.
-type Fit struct {
-	Result        placement.Result
-	Demands       int
-	GPUNodes      int
-	AdmissionNote string
-	// SearchNote, when first-fit leaves pods over, says what the search that follows found:
-	// a placement (Result is it), that none exists, or that it stopped at its budget.
-	SearchNote string
-}
-
-// searchNote is what the search behind a first-fit that left pods over found.
-func searchNote(s placement.SearchResult) string {
-	switch {
-	case s.Found:
-		return "first-fit's order leaves pods over; a search found this placement"
-	case s.Complete:
-		return "no placement exists (more pods than the nodes could hold, or searched every distinct placement)"
-	default:
-		return fmt.Sprintf("first-fit's answer: the search for a placement stopped after %d nodes tried", s.Steps)
-	}
-}
-
-// PlaceGraphs computes the Fit of graphs from an inventory and the nodes it was built from.
-// ns is the namespace of graphs that name none.
-func PlaceGraphs(ctx context.Context, cs kubernetes.Interface, inv inventory.Inventory, nodes []corev1.Node, graphs []*graph.Graph, cfg render.Config, ns string) (Fit, error) {
-	var f Fit
-	admit := func(graphNS, _ string, spec *corev1.PodSpec) *corev1.PodSpec {
-		if graphNS == "" {
-			graphNS = ns
-		}
-		got, err := Admitted(ctx, cs, graphNS, spec)
-		switch {
-		case IsMissingNamespace(err):
-			f.AdmissionNote = fmt.Sprintf("admission not simulated: namespace %q does not exist, so its defaults (tolerations, node selectors) are not known", graphNS)
-			return spec
-		case err != nil:
-			f.AdmissionNote = fmt.Sprintf("admission not simulated: %s", oneLine(err))
-			return spec
-		}
-		return got
-	}
-	demands, err := demand.GPU(graphs, cfg, admit)
-	if err != nil {
-		return f, err
-	}
-	fit := FitOn(Capacity(inv, nodes), demands)
-	fit.AdmissionNote = f.AdmissionNote
-	return fit, nil
-}
-
-// FitOn places demands on the capacity: first fit, then — when that leaves pods over — the
-// search, within their work budgets (bounded by the nodes and the pods they can place, not by
-// the pods asked for). Pure: PlaceGraphs' part after admission.
-func FitOn(capacity []placement.Node, demands []placement.Demand) Fit {
-	f := Fit{Demands: len(demands), GPUNodes: len(capacity)}
-	f.Result = placement.Place(capacity, demands)
-	if f.Result.Stopped {
-		f.SearchNote = fmt.Sprintf("placement stopped at its work budget (%d node visits): pods not weighed count as not placed", placement.DefaultWork)
-		return f
-	}
-	if _, bad := f.Result.FirstUnplaced(); bad {
-		// First-fit's order can strand pods for which a placement exists: search before
-		// saying "does not fit".
-		s := placement.Search(capacity, demands, placement.DefaultSearchBudget)
-		if s.Found {
-			f.Result = s.Result
-		}
-		f.SearchNote = searchNote(s)
-	}
-	return f
-}
-
+// checkFits plans each graph of -f with the one planner `dynamoctl plan`, `explain -f` and the
+// operator's Schedulable condition use (fit.Graph): every resource, the cluster's admission,
+// inter-pod rules and topology, a graph already running planned as a change (its own pods
+// given back). Graphs of one file are planned one at a time.
 func checkFits(ctx context.Context, e *Env) Outcome {
 	inv, err := e.Inventory(ctx)
 	if err != nil {
 		return apiError("read nodes and pods", err)
 	}
-	nodes, err := e.Nodes(ctx)
-	if err != nil {
-		return apiError("list nodes", err)
+	clients := fit.Clients{Kube: e.Client}
+	if e.Dynamic != nil {
+		clients.Get = func(ctx context.Context, gvr schema.GroupVersionResource, name string) (*unstructured.Unstructured, error) {
+			return e.Dynamic.Resource(gvr).Get(ctx, name, metav1.GetOptions{})
+		}
 	}
-	fit, err := PlaceGraphs(ctx, e.Client, inv, nodes, e.Graphs, e.Render, e.Namespace)
-	if err != nil {
-		return Outcome{Status: Error, Detail: "render: " + err.Error()}
+	var fits []string
+	gpuServices := false
+	var used int64
+	for _, g := range e.Graphs {
+		rep, err := fit.Graph(ctx, clients, g, fit.GraphOptions{Render: e.Render})
+		var graphErr *fit.GraphError
+		switch {
+		case errors.As(err, &graphErr):
+			return Outcome{Status: Error, Detail: graphErr.Error()}
+		case err != nil:
+			return Outcome{Status: Error, Detail: g.Name + ": " + err.Error()}
+		}
+		note := planNote(rep)
+		if !rep.Fits {
+			return notFits(rep, note)
+		}
+		var parts []string
+		for _, s := range rep.Services {
+			gpus := nvidiaPerPod(s)
+			if len(gpus) == 0 {
+				continue
+			}
+			gpuServices = true
+			parts = append(parts, fmt.Sprintf("%s %s on %d node(s)", s.Name, describe(s, gpus), len(s.Placement)))
+			for _, q := range gpus {
+				used = placement.AddSat(used, placement.MulSat(q, placement.MulSat(s.Replicas, max(s.GroupSize, 1))))
+			}
+		}
+		if len(parts) > 0 {
+			fits = append(fits, g.Name+" fits: "+strings.Join(parts, ", ")+note)
+		} else {
+			fits = append(fits, g.Name+" fits"+note)
+		}
 	}
+	if !gpuServices {
+		return Outcome{Status: Pass, Detail: strings.Join(fits, "; ") + " (no service requests GPUs)"}
+	}
+	return Outcome{Status: Pass, Detail: fmt.Sprintf("%s; %d of %d free GPUs used", strings.Join(fits, "; "), used, inv.Totals.Free)}
+}
+
+// notFits says which service does not fit, in numbers, and what to change. Its candidate nodes
+// are those the pod may use that have the short resource at all (for GPUs: its GPU nodes).
+func notFits(rep plan.Report, note string) Outcome {
+	// The service placed first of those that do not fit: the most GPUs per replica (as the
+	// planner orders them), then by name.
+	var s plan.Service
+	most := int64(-1)
+	for _, svc := range rep.Services {
+		if svc.Fits {
+			continue
+		}
+		var gpus int64
+		for _, q := range nvidiaPerPod(svc) {
+			gpus += q
+		}
+		if gpus *= max(svc.GroupSize, 1); gpus > most {
+			s, most = svc, gpus
+		}
+	}
+	perPod := nvidiaPerPod(s)
+	if len(perPod) == 0 {
+		perPod = requests(s)
+	}
+	out := Outcome{Status: Fail, DocsURL: docsBase + "dgd-fits",
+		Remediation: "free or add GPUs that match the service's node selector/affinity, or lower its replicas or GPUs per pod (dynamoctl gpus shows what is free; dynamoctl plan -f shows the whole plan)"}
+	short := s.Short
+	switch {
+	case rep.Stopped:
+		out.Detail = fmt.Sprintf("%s: whether it fits is not known%s", rep.Graph, note)
+	case short == nil:
+		out.Detail = fmt.Sprintf("%s does not fit: %s%s", s.Name, s.Reason, note)
+	case s.GroupSize > 1:
+		out.Detail = fmt.Sprintf("%s does not fit: %d nodes × %s needed per replica, %d of %d replica(s) placed; %d of its %d candidate node(s) have room for one pod%s",
+			s.Name, s.GroupSize, placement.FormatResources(perPod), s.Placed, s.Replicas, short.NodesWithRoom, short.NodesHaving, note)
+		out.Remediation = "free or add GPU nodes that match the service's node selector/affinity (each pod of a replica needs its own node), or lower its replicas, nodeCount or GPUs per node (dynamoctl gpus shows what is free)"
+	default:
+		missing := map[string]int64{short.Resource: placement.MulSat(short.PerPod, s.Replicas-s.Placed)}
+		out.Detail = fmt.Sprintf("%s does not fit: needs %s, %d placed, short %s; largest free block on its %d candidate node(s): %d%s",
+			s.Name, describe(s, perPod), s.Placed, placement.FormatResources(missing), short.NodesHaving, short.MostFree, note)
+	}
+	return out
+}
+
+// planNote is what the plan says of its own answer: how sure "does not fit" is, and its notes.
+func planNote(rep plan.Report) string {
 	var notes []string
-	for _, n := range []string{fit.SearchNote, fit.AdmissionNote} {
-		if n != "" {
+	switch {
+	case rep.Stopped:
+		notes = append(notes, fmt.Sprintf("the plan stopped at its work budget (%d node visits)", placement.DefaultWork))
+	case !rep.Fits && rep.Proven:
+		notes = append(notes, "no placement exists (more pods than the nodes could hold, or searched every distinct placement)")
+	case !rep.Fits:
+		notes = append(notes, "no placement found; beyond the exact search's reach a placement may still exist")
+	}
+	if rep.Mode == plan.ModeChange {
+		notes = append(notes, "planned as a change: the graph's running pods given back")
+	}
+	for _, n := range rep.Notes {
+		if strings.HasPrefix(n, "planned without the cluster's admission defaults") {
 			notes = append(notes, n)
 		}
 	}
-	var admitNote string
-	if len(notes) > 0 {
-		admitNote = " (" + strings.Join(notes, "; ") + ")"
+	if len(notes) == 0 {
+		return ""
 	}
-	res := fit.Result
-	names := make([]string, len(e.Graphs))
-	for i, g := range e.Graphs {
-		names[i] = g.Name
+	return " (" + strings.Join(notes, "; ") + ")"
+}
+
+// describe is "2 pod(s) × 4 nvidia.com/gpu" or "1 replica(s) × 2 nodes × 8 nvidia.com/gpu".
+func describe(s plan.Service, perPod map[string]int64) string {
+	if s.GroupSize > 1 {
+		return fmt.Sprintf("%d replica(s) × %d nodes × %s", s.Replicas, s.GroupSize, placement.FormatResources(perPod))
 	}
-	if fit.Demands == 0 {
-		return Outcome{Status: Pass, Detail: fmt.Sprintf("%s: no service requests GPUs", strings.Join(names, ", "))}
-	}
-	if s, bad := res.FirstUnplaced(); bad && s.GroupSize > 1 {
-		return Outcome{Status: Fail,
-			Detail: fmt.Sprintf("%s does not fit: %d nodes × %s needed per replica, %d of %d replica(s) placed; %d of its %d candidate node(s) have room for one pod%s",
-				s.Service, s.GroupSize, placement.FormatResources(s.PerPod), s.Placed, s.Replicas, s.NodesWithRoom, s.Candidates, admitNote),
-			Remediation: "free or add GPU nodes that match the service's node selector/affinity (each pod of a replica needs its own node), or lower its replicas, nodeCount or GPUs per node (dynamoctl gpus shows what is free)",
-			DocsURL:     docsBase + "dgd-fits"}
-	} else if bad {
-		return Outcome{Status: Fail,
-			Detail: fmt.Sprintf("%s does not fit: needs %s, %d placed, short %s; largest free block on its %d candidate node(s): %d%s",
-				s.Service, s.Describe(), s.Placed, placement.FormatResources(s.Shortfall), s.Candidates, s.LargestFree, admitNote),
-			Remediation: "free or add GPUs that match the service's node selector/affinity, or lower its replicas or GPUs per pod (dynamoctl gpus shows what is free)",
-			DocsURL:     docsBase + "dgd-fits"}
-	}
-	var parts []string
-	var total int64
-	for _, s := range res.Services {
-		parts = append(parts, fmt.Sprintf("%s %s on %d node(s)", s.Service, s.Describe(), len(s.Nodes)))
-		for _, q := range s.PerPod {
-			total = placement.AddSat(total, placement.MulSat(q, placement.MulSat(s.Replicas, max(s.GroupSize, 1))))
+	return fmt.Sprintf("%d pod(s) × %s", s.Replicas, placement.FormatResources(perPod))
+}
+
+// requests are a service's per-pod requests (the pod slot left out), in base units.
+func requests(s plan.Service) map[string]int64 {
+	out := map[string]int64{}
+	for _, r := range slices.Sorted(maps.Keys(s.PerPod)) {
+		if r == "pods" {
+			continue
+		}
+		if q, err := resource.ParseQuantity(s.PerPod[r]); err == nil {
+			out[r] = q.Value()
 		}
 	}
-	return Outcome{Status: Pass, Detail: fmt.Sprintf("%s fits: %s; %d of %d free GPUs used%s",
-		strings.Join(names, ", "), strings.Join(parts, ", "), total, inv.Totals.Free, admitNote)}
+	return out
 }
 
-// IsMissingNamespace: err is the API server's answer that the namespace of the request does not
-// exist (a dry run in a namespace not created yet).
-func IsMissingNamespace(err error) bool {
-	var status apierrors.APIStatus
-	if !apierrors.IsNotFound(err) || !errors.As(err, &status) {
-		return false
+// nvidiaPerPod are the NVIDIA resources of a service's pod.
+func nvidiaPerPod(s plan.Service) map[string]int64 {
+	out := map[string]int64{}
+	for r, q := range requests(s) {
+		if nvidia.IsResource(r) {
+			out[r] = q
+		}
 	}
-	d := status.Status().Details
-	return d != nil && d.Kind == "namespaces"
-}
-
-// Admitted sends the pod spec through the cluster's admission chain with a server-side dry
-// run, so defaults added there (PodTolerationRestriction, PodNodeSelector, mutating webhooks)
-// count when matching nodes. Nothing is created.
-func Admitted(ctx context.Context, cs kubernetes.Interface, ns string, spec *corev1.PodSpec) (*corev1.PodSpec, error) {
-	if ns == "" {
-		ns = metav1.NamespaceDefault
-	}
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "dynamoctl-preflight-"}, Spec: *spec.DeepCopy()}
-	// The graph's discovery ServiceAccount may not exist before the operator creates it, and
-	// admission refuses pods of missing accounts; scheduling does not depend on it.
-	pod.Spec.ServiceAccountName = ""
-	got, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-	if err != nil {
-		return nil, err
-	}
-	return &got.Spec, nil
+	return out
 }

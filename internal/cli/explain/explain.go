@@ -64,8 +64,9 @@ operator's figure in the graph's status (status.services[*].capacity, at most a 
 when it has one: reading every candidate node's pods costs seconds on a large cluster.
 --read-nodes reads them now instead.
 
-With -f, explain a graph not applied yet: where its GPU pods would go on the GPUs free now (as
-dynamoctl preflight -f places them), and for a service that would not fit, why and what to change.
+With -f, explain a graph not applied yet: where its pods would go on the cluster as it is now (the
+plan of dynamoctl plan -f, which preflight -f shares), and for a service that would not fit, why
+and what to change.
 
 -o json|yaml prints the report (schema dynamo-infra.dev/explain/v1, docs/explain.md).
 --bundle DIR also writes a debug bundle for a bug report: the graph, its children, pods, events,

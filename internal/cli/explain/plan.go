@@ -2,21 +2,24 @@ package explain
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/explain"
+	"github.com/dynamo-infra/dynamo-infra/internal/fit"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
-	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
-	"github.com/dynamo-infra/dynamo-infra/internal/preflight"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
-// plan explains a graph file: its GPU pods placed on the GPUs free now, by preflight's fit
-// (one answer for both commands). Each GPU pod spec goes through the cluster's admission as a
+// plan explains a graph file from its plan on the cluster as it is now: the one planner
+// `dynamoctl plan`, `preflight -f` and the operator's Schedulable condition use (fit.Graph), so
+// the commands give one verdict. Each pod spec goes through the cluster's admission as a
 // server-side dry run; nothing is created.
 func (o *Options) plan(ctx context.Context, c clients) (explain.Report, error) {
 	docs, err := render.ReadGraphs(o.File, o.streams.In, o.namespace)
@@ -27,26 +30,23 @@ func (o *Options) plan(ctx context.Context, c clients) (explain.Report, error) {
 	if len(graphs) != 1 {
 		return explain.Report{}, exit.UsageError(fmt.Errorf("-f %s: %d DynamoGraphDeployments; explain takes one", o.File, len(graphs)))
 	}
-	in, err := inventory.ListFromAPI(ctx, c.cs, "")
-	if err != nil {
+	get := func(ctx context.Context, gvr schema.GroupVersionResource, name string) (*unstructured.Unstructured, error) {
+		return c.dyn.Resource(gvr).Get(ctx, name, metav1.GetOptions{})
+	}
+	rep, err := fit.Graph(ctx, fit.Clients{Kube: c.cs, Get: get}, graphs[0], fit.GraphOptions{})
+	var graphErr *fit.GraphError
+	var noNamespace *fit.MissingNamespaceError
+	switch {
+	case errors.As(err, &graphErr):
+		return explain.Report{}, exit.UsageError(err)
+	case errors.As(err, &noNamespace):
+		return explain.Report{}, exit.WithCode(exit.Failure, err)
+	case err != nil:
 		return explain.Report{}, err
 	}
-	// Placement matches labels the inventory's trimmed nodes drop: read them whole.
-	nodes, err := c.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
-	if err != nil {
-		return explain.Report{}, fmt.Errorf("list nodes: %w", err)
-	}
-	inv := inventory.Build(in.Nodes, in.Pods, inventory.BuildOptions{})
-	fit, err := preflight.PlaceGraphs(ctx, c.cs, inv, nodes.Items, graphs, render.Config{}, o.namespace)
-	if err != nil {
-		return explain.Report{}, exit.UsageError(fmt.Errorf("render: %w", err))
-	}
-	p := explain.Plan{Graph: graphs[0], Result: fit.Result, GPUNodes: fit.GPUNodes}
-	if fit.AdmissionNote != "" {
-		p.Notes = append(p.Notes, "planned without the cluster's admission defaults ("+fit.AdmissionNote+")")
-	}
-	if fit.SearchNote != "" {
-		p.Notes = append(p.Notes, fit.SearchNote)
+	p := explain.Plan{Graph: graphs[0], Report: rep, Notes: rep.Notes}
+	if rep.Stopped {
+		p.Notes = append(p.Notes, "the plan stopped at its work budget: pods not weighed count as not placed")
 	}
 	if others := docs.Others(); len(others) > 0 {
 		p.Notes = append(p.Notes, "ignored (not DynamoGraphDeployments): "+strings.Join(others, ", "))

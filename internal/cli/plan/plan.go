@@ -14,26 +14,21 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/dgd"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
-	"github.com/dynamo-infra/dynamo-infra/internal/demand"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/fit"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
-	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
-	"github.com/dynamo-infra/dynamo-infra/internal/preflight"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
-	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
 
 // Options are the flags and arguments of `dynamoctl plan`.
@@ -225,8 +220,15 @@ func (o *Options) Run(ctx context.Context) error {
 	if g, err = g.WithReplicas(o.replicas); err != nil {
 		return exit.UsageError(fmt.Errorf("--replicas: %w", err))
 	}
-	rep, err := o.plan(ctx, cs, g)
-	if err != nil {
+	rep, err := fit.Graph(ctx, fit.Clients{Kube: cs, Get: o.getClusterScoped}, g, fit.GraphOptions{Added: o.added, Change: o.Name != ""})
+	var graphErr *fit.GraphError
+	var noNamespace *fit.MissingNamespaceError
+	switch {
+	case errors.As(err, &graphErr):
+		return exit.UsageError(err)
+	case errors.As(err, &noNamespace):
+		return exit.WithCode(exit.Failure, err)
+	case err != nil:
 		return dgd.Failed(ctx, err)
 	}
 	if len(others) > 0 {
@@ -290,119 +292,7 @@ func (o *Options) read(ctx context.Context) (*graph.Graph, []string, error) {
 	return resolve(d), nil, nil
 }
 
-// plan reads the cluster and plans the graph: its pods through admission, the nodes and active
-// pods as `dynamoctl gpus` reads them, the what-if nodes added.
-func (o *Options) plan(ctx context.Context, cs kubernetes.Interface, g *graph.Graph) (rep plan.Report, err error) {
-	var admissionNote string
-	var missingNS error
-	admit := func(ns, _ string, spec *corev1.PodSpec) *corev1.PodSpec {
-		got, err := preflight.Admitted(ctx, cs, ns, spec)
-		switch {
-		case preflight.IsMissingNamespace(err):
-			missingNS = err
-			return spec
-		case err != nil:
-			admissionNote = "planned without the cluster's admission defaults (" + oneLine(err) + ")"
-			return spec
-		}
-		return got
-	}
-	cfg := render.Config{}
-	var scopes []topology.Scope
-	if g.HasTopology() {
-		if name := g.TopologyProfile(); name != "" {
-			if cfg.Topology, err = topology.ReadProfile(ctx, o.getClusterScoped, name); err != nil {
-				return plan.Report{}, err
-			}
-		}
-		if scopes, err = g.Scopes(cfg.Topology); err != nil {
-			return plan.Report{}, exit.UsageError(fmt.Errorf("topologyConstraint: %w", err))
-		}
-	}
-	// Which pods on the nodes the graph's inter-pod constraints could count: known from its
-	// templates (admission does not add pod affinity), so the list keeps only those.
-	pre, err := demand.Pods([]*graph.Graph{g}, cfg, nil)
-	if err != nil {
-		return plan.Report{}, exit.UsageError(fmt.Errorf("render: %w", err))
-	}
-	interest := plan.Interest(pre, scopes)
-	// The cluster's lists and the graph's admission dry runs at once: neither needs the other.
-	var in plan.Input
-	var listErr error
-	listed := make(chan struct{})
-	go func() {
-		defer close(listed)
-		in, listErr = plan.ListFromAPI(ctx, cs, interest)
-	}()
-	demands, err := demand.Pods([]*graph.Graph{g}, cfg, admit)
-	<-listed
-	if err != nil {
-		return plan.Report{}, exit.UsageError(fmt.Errorf("render: %w", err))
-	}
-	if missingNS != nil {
-		// Its admission defaults (tolerations, node selectors) decide where the pods may go: a
-		// plan without them would blame the nodes ("no node tolerates") for a missing namespace.
-		return plan.Report{}, exit.WithCode(exit.Failure, fmt.Errorf("namespace %q does not exist: create it, then plan (its admission decides where pods may go)", g.Namespace))
-	}
-	if listErr != nil {
-		return plan.Report{}, listErr
-	}
-	in.Nodes = append(in.Nodes, o.added...)
-	opts := plan.Options{Graph: g.Name, Namespace: g.Namespace, Added: len(o.added), Surge: surges(g, cfg), Scopes: scopes,
-		InterPod: placement.InterPodAll}
-	if o.Name != "" {
-		opts.Own = g.Namespace + "/" + g.Name
-	}
-	rep = plan.Build(demands, in, opts)
-	if admissionNote != "" {
-		rep.Notes = append(rep.Notes, admissionNote)
-	}
-	if g.HasMultinode() && !servesLWS(cs) {
-		rep.Notes = append([]string{"multi-node services run as LeaderWorkerSets (leaderworkerset.x-k8s.io/v1), which this cluster does not serve: the operator applies nothing of this graph until LeaderWorkerSet is installed (https://lws.sigs.k8s.io); placed here as they would be"}, rep.Notes...)
-	}
-	return rep, nil
-}
-
-// servesLWS reports whether the cluster serves LeaderWorkerSets (true when discovery cannot
-// tell: no note rather than a wrong one).
-func servesLWS(cs kubernetes.Interface) bool {
-	ok, err := kube.Serves(cs.Discovery(), lwsv1.GroupVersion.WithResource("leaderworkersets"))
-	return ok || err != nil
-}
-
 // getClusterScoped reads a ClusterTopology with the dynamic client.
 func (o *Options) getClusterScoped(ctx context.Context, gvr schema.GroupVersionResource, name string) (*unstructured.Unstructured, error) {
 	return o.dyn.Resource(gvr).Get(ctx, name, metav1.GetOptions{})
 }
-
-// surges resolves each Deployment's rolling-update parameters as the operator renders them.
-func surges(g *graph.Graph, cfg render.Config) map[string]plan.Surge {
-	out := map[string]plan.Surge{}
-	for _, c := range g.Components {
-		svc := c.Name
-		if c.Multinode() {
-			continue
-		}
-		d, err := render.Deployment(g, c, cfg)
-		if err != nil || d.Spec.Strategy.RollingUpdate == nil {
-			continue
-		}
-		replicas := int(c.Replicas)
-		ru := d.Spec.Strategy.RollingUpdate
-		// As the Deployment controller resolves them: surge rounds up, unavailable down.
-		scaled := func(v *intstr.IntOrString, up bool) (int, error) {
-			if v == nil {
-				return 0, nil
-			}
-			return intstr.GetScaledValueFromIntOrPercent(v, replicas, up)
-		}
-		surge, err1 := scaled(ru.MaxSurge, true)
-		unavail, err2 := scaled(ru.MaxUnavailable, false)
-		if err1 == nil && err2 == nil {
-			out[svc] = plan.Surge{MaxSurge: int64(surge), MaxUnavailable: int64(unavail)}
-		}
-	}
-	return out
-}
-
-func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }

@@ -125,8 +125,10 @@ func TestPlanOnTheCluster(t *testing.T) {
 		}
 		return bound == 3, nil
 	})
-	if r := clitest.RunInProcess(ctx, kc, "plan", "-f", file, "-o", "json"); r.Code != exit.Failure || decodeJSON(t, r).Fits {
-		t.Errorf("the file as a new graph beside the running one: exit %d, want 1", r.Code)
+	// Deliberately changed (issue 27): the file of a running graph is planned as the change
+	// applying it makes, as preflight -f and explain -f plan it, not as a second copy.
+	if r := clitest.RunInProcess(ctx, kc, "plan", "-f", file, "-o", "json"); r.Code != 0 || decodeJSON(t, r).Mode != plan.ModeChange {
+		t.Errorf("the file of the running graph: exit %d, want 0 as a change", r.Code)
 	}
 	r = clitest.RunInProcess(ctx, kc, "plan", "dgd/disagg", "-o", "json")
 	rep = decodeJSON(t, r)

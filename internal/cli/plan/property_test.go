@@ -2,6 +2,7 @@ package plan_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -143,7 +144,8 @@ func interPodRule(rng *rand.Rand, s int) string {
 }
 
 // The plan against the real scheduler, on 32 generated clusters and graphs at once (each on its
-// own nodes): whenever the scheduler places every pod, plan said it fits; whenever plan says it
+// own nodes): preflight -f and explain -f give plan's verdict; whenever the scheduler places
+// every pod, plan said it fits; whenever plan says it
 // does not fit, pods stay Pending; and every placement plan reports is valid — its pods, pinned
 // to its nodes by hostname, are all placed by the scheduler. Cases where the scheduler's greedy
 // order strands pods that plan places are counted (and pass the pinned check).
@@ -192,6 +194,18 @@ func TestPlanAgainstTheScheduler(t *testing.T) {
 		pc.rep = decodeJSON(t, r)
 		if (r.Code == 0) != pc.rep.Fits || pc.rep.Method != plan.MethodExact {
 			t.Fatalf("%s: exit %d fits %v method %s", pc.id, r.Code, pc.rep.Fits, pc.rep.Method)
+		}
+		// One verdict (issue 27): preflight's dgd-fits and explain -f say what plan says.
+		pre := clitest.RunInProcess(ctx, c.KubeconfigPath(), "preflight", "-f", file, "--skip", "api-connectivity,default-storageclass,gpu-nodes,gpu-operator", "-o", "json")
+		if (pre.Code == 0) != pc.rep.Fits {
+			t.Errorf("%s: preflight -f exit %d, plan fits %v:\n%s%s", pc.id, pre.Code, pc.rep.Fits, pre.Stdout, pre.Stderr)
+		}
+		ex := clitest.RunInProcess(ctx, c.KubeconfigPath(), "explain", "-f", file, "-o", "json")
+		var exRep struct {
+			Graph struct{ Ready bool } `json:"graph"`
+		}
+		if err := json.Unmarshal([]byte(ex.Stdout), &exRep); err != nil || exRep.Graph.Ready != pc.rep.Fits {
+			t.Errorf("%s: explain -f ready %v (%v), plan fits %v:\n%s%s", pc.id, exRep.Graph.Ready, err, pc.rep.Fits, ex.Stdout, ex.Stderr)
 		}
 	}
 	for _, pc := range cases {

@@ -59,9 +59,10 @@ production adds ` + strings.Join(onlyIn(preflight.ProfileProduction, preflight.P
 --nats, --etcd and -f add the nats, etcd and dgd-fits checks. --require adds checks, --skip
 removes them. All checks: ` + strings.Join(preflight.IDs(), ", ") + `.
 
-dgd-fits renders every service of the graph as the operator would, passes its pod through the
-cluster's admission with a server-side dry run, and places its GPU pods first-fit decreasing on
-the free GPUs of the nodes its node selector, affinity and tolerations allow.
+dgd-fits plans each graph as dynamoctl plan -f does (one planner, one verdict): every service
+rendered as the operator would, its pod through the cluster's admission with a server-side dry
+run, every resource on the nodes its node selector, affinity and tolerations allow, a graph that
+already runs planned as a change.
 
 Exit codes: 0 all passed (warnings allowed), 1 a check failed or could not run, 2 usage error,
 3 cluster unreachable, 4 warnings with --strict.`,

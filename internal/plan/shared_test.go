@@ -1,4 +1,4 @@
-package preflight
+package plan
 
 import (
 	"testing"
@@ -8,11 +8,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/demand"
-	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
-// Time-sliced replicas advertised as nvidia.com/gpu are marked shared in the capacity (renamed
+// Time-sliced replicas advertised as nvidia.com/gpu are marked shared in the plan's nodes (renamed
 // nvidia.com/gpu.shared and dedicated GPUs are not), and a pod asks for shares by naming GPU
 // sharing in its node selector or required affinity.
 func TestSharedCapacity(t *testing.T) {
@@ -38,9 +37,9 @@ func TestSharedCapacity(t *testing.T) {
 		mk("timesliced", with(l4, nvidia.LabelGPUReplicas, "4", nvidia.LabelGPUSharing, "time-slicing"), nvidia.ResourceGPU, 16),
 		mk("mps", with(l4, nvidia.LabelGPUReplicas, "2", nvidia.LabelGPUSharing, "mps"), nvidia.ResourceGPUShared, 8),
 	}
-	inv := inventory.Build(nodes, nil, inventory.BuildOptions{})
 	shared := map[string][]string{}
-	for _, n := range Capacity(inv, nodes) {
+	usableNodes, _, _ := usable(Input{Nodes: nodes}, "")
+	for _, n := range usableNodes {
 		shared[n.Node.Name] = n.Shared
 	}
 	if len(shared["dedicated"]) != 0 || len(shared["mps"]) != 0 || len(shared["timesliced"]) != 1 || shared["timesliced"][0] != nvidia.ResourceGPU {
