@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"runtime"
@@ -86,7 +87,7 @@ func FuzzPlanBounds(f *testing.F) {
 			r := &Reconciler{LWS: true}
 			snap := capacity.NewSnapshot(nodes, nil, time.Unix(0, 0))
 			var ok bool
-			op, ok = r.planGraph(g, cfg, nil, snap, nil, &admission{})
+			op, ok = r.planGraph(context.Background(), g, cfg, nil, snap, nil, &admission{})
 			if !ok {
 				return // a render error: the Ready condition's
 			}

@@ -29,6 +29,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/reference"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
 var renderConfig = controllertest.RenderConfig
@@ -71,7 +72,7 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-var eventually = controllertest.Eventually
+var eventually = testkit.Eventually
 
 func readyCondition(d *v1alpha1.DynamoGraphDeployment) *metav1.Condition {
 	return meta.FindStatusCondition(d.Status.Conditions, controller.ConditionReady)

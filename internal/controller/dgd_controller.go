@@ -100,6 +100,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=leaderworkerset.x-k8s.io,resources=leaderworkersets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=resource.k8s.io,resources=resourceclaimtemplates;resourceclaims;resourceslices;deviceclasses,verbs=list
 
 // Each verb is needed: TestRoleIsNoBroaderThanNeeded fails on one that no reconcile uses and
 // no Role the operator creates grants. Status is written whole (update); children are applied
@@ -147,7 +148,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	octx, ospan := r.startSpan(ctx, "observe")
 	obs, readErr := r.observe(octx, g, scopes)
 	if applyErr == nil && readErr == nil {
-		r.observeSchedulable(g, cfg, scopes, gt, &obs)
+		r.observeSchedulable(octx, g, cfg, scopes, gt, &obs)
 	}
 	endSpan(ospan, readErr)
 	sctx, sspan := r.startSpan(ctx, "write status")

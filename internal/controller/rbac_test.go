@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -124,8 +125,9 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The graph of TestEditsConverge plus a planner and a multi-node service (a
-	// LeaderWorkerSet and the wait script's ConfigMap): every kind of child the operator writes.
+	// The graph of TestEditsConverge plus a planner, a multi-node service (a LeaderWorkerSet and
+	// the wait script's ConfigMap) and a worker with a DRA claim (its Schedulable plan lists the
+	// cluster's DRA objects): every kind of child the operator writes, everything it reads.
 	dgd := controllertest.CreateGraph(t, cl, strings.Replace(editsGraph, "spec:\n", "spec:\n  topologyConstraint: {topologyProfile: dev, packDomain: zone}\n", 1)+`    Planner:
       componentType: planner
       extraPodSpec: {mainContainer: {image: registry.example/planner:1}}
@@ -138,6 +140,12 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
           image: registry.example/worker:1
           command: [python3, -m, dynamo.vllm]
           args: [--tensor-parallel-size, "16"]
+    Claimer:
+      componentType: worker
+      resources: {claims: [{name: gpus}]}
+      extraPodSpec:
+        resourceClaims: [{name: gpus, resourceClaimTemplateName: gpus}]
+        mainContainer: {image: registry.example/worker:1}
 `)
 	key := client.ObjectKeyFromObject(dgd)
 	// Reconciled (the worker stays Pending: the dev cluster provisions no volume for its claim).
@@ -155,6 +163,11 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 		})
 	}
 	reconciled("created")
+	// The claimer's pod waits for its claim: the operator plans the graph (Schedulable), which
+	// lists the cluster's DRA objects.
+	waitForGraph(t, cl, key, "planned", time.Minute, func(d *v1alpha1.DynamoGraphDeployment, _ *metav1.Condition) (bool, error) {
+		return meta.FindStatusCondition(d.Status.Conditions, controller.ConditionSchedulable) != nil, nil
+	})
 	rendered, err := render.Graph(resolvedGraph(dgd), renderConfig)
 	if err != nil {
 		t.Fatal(err)
@@ -210,6 +223,7 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 	patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) {
 		delete(d.Spec.Services, "Worker")
 		delete(d.Spec.Services, "Big")
+		delete(d.Spec.Services, "Claimer")
 	})
 	reconciled("services removed")
 	gone(&appsv1.Deployment{}, "edits-worker")

@@ -10,16 +10,19 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/demand"
+	"github.com/dynamo-infra/dynamo-infra/internal/devices"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
@@ -96,7 +99,7 @@ func (r *Reconciler) planBeforeApply(ctx context.Context, g *graph.Graph, cfg re
 	if err != nil {
 		return gate{}, err
 	}
-	rep, ok := r.planGraph(g, cfg, scopes, snap, pods, adm)
+	rep, ok := r.planGraph(ctx, g, cfg, scopes, snap, pods, adm)
 	if !ok {
 		return gate{}, nil
 	}
@@ -191,7 +194,7 @@ func asksMore(want, have map[string]int64) bool {
 // of the graph's pods, the plan of the whole graph (each service's pods as admitted); else the
 // verdict of the plan before apply, if any; else, once every pod of the graph has a node, that
 // (only where the condition was there before). A held graph keeps the verdict that holds it.
-func (r *Reconciler) observeSchedulable(gr *graph.Graph, cfg render.Config, scopes []topology.Scope, g gate, obs *Observed) {
+func (r *Reconciler) observeSchedulable(ctx context.Context, gr *graph.Graph, cfg render.Config, scopes []topology.Scope, g gate, obs *Observed) {
 	if r.Capacity == nil {
 		return
 	}
@@ -218,15 +221,17 @@ func (r *Reconciler) observeSchedulable(gr *graph.Graph, cfg render.Config, scop
 		obs.CapacityWaiting = r.Capacity.Reading()
 		return
 	}
-	if rep, ok := r.planGraph(gr, cfg, scopes, snap, obs.Pods, nil); ok {
+	if rep, ok := r.planGraph(ctx, gr, cfg, scopes, snap, obs.Pods, nil); ok {
 		obs.Schedulable = schedulableCondition(rep, snap.Taken, phaseAfter)
 	}
 }
 
 // planGraph plans the whole graph on a snapshot: each service's pods as one of its pods was
 // admitted — a service without a pod yet as adm would admit it, or with adm nil not at all
-// (false) — the graph's own pods given back, inter-pod constraints among its own pods.
-func (r *Reconciler) planGraph(g *graph.Graph, cfg render.Config, scopes []topology.Scope, snap *capacity.Snapshot,
+// (false) — the graph's own pods given back, inter-pod constraints among its own pods, DRA
+// claims on the devices the cluster's ResourceSlices publish (read when the graph has claims; a
+// read that fails gives no verdict).
+func (r *Reconciler) planGraph(ctx context.Context, g *graph.Graph, cfg render.Config, scopes []topology.Scope, snap *capacity.Snapshot,
 	pods map[string][]corev1.Pod, adm *admission) (plan.Report, bool) {
 	var missing []string
 	admit := func(_, service string, spec *corev1.PodSpec) *corev1.PodSpec {
@@ -246,14 +251,66 @@ func (r *Reconciler) planGraph(g *graph.Graph, cfg render.Config, scopes []topol
 		return plan.Report{}, false // a render error is the Ready condition's; a service without pods yet is planned once it has one
 	}
 	own := g.Namespace + "/" + g.Name
+	// The own pods' requests before their devices are added: their claims give the devices
+	// back (devices.OwnedByPods), not their requests.
 	in := plan.Input{Nodes: snap.NodeList(), Used: snap.Requested(), Graphs: map[string]map[string]map[string]int64{own: ownUsage(demands, pods, snap.Taken)}}
+	var notes []string
+	if devices.HasClaims(demands) {
+		o, err := devices.Read(ctx, r.deviceLists(), g.Namespace)
+		if err != nil || len(o.Notes) > 0 {
+			// Not knowing the devices (DRA not served, lists forbidden — a namespaced
+			// install), a verdict would be about the rest of the graph only: none is given.
+			log.FromContext(ctx).Info("no Schedulable verdict: the graph's DRA claims cannot be planned", "error", err, "notes", o.Notes)
+			return plan.Report{}, false
+		}
+		names := map[string]bool{}
+		for _, list := range pods {
+			for i := range list {
+				names[list[i].Name] = true
+			}
+		}
+		o.Own = devices.OwnedByPods(g.Namespace, names)
+		if in.Nodes, notes, err = devices.Apply(ctx, o, demands, in.Nodes); err != nil {
+			return plan.Report{}, false // a selector that does not compile: the scheduler refuses the claim too
+		}
+	}
 	// One plan at a time: a plan's working set grows with the nodes (its own copies of free
 	// amounts), and graphs planned together — many created at once — would hold one each.
 	r.planMu.Lock()
 	defer r.planMu.Unlock()
-	return plan.Build(demands, in, plan.Options{Graph: g.Name, Namespace: g.Namespace, Own: own, Scopes: scopes,
+	rep := plan.Build(demands, in, plan.Options{Graph: g.Name, Namespace: g.Namespace, Own: own, Scopes: scopes,
 		// Its view holds no pod labels: inter-pod constraints among the graph's own pods only.
-		InterPod: placement.InterPodGraph}), true
+		InterPod: placement.InterPodGraph})
+	rep.Notes = append(rep.Notes, notes...)
+	return rep, true
+}
+
+// deviceLists reads DRA objects past the cache (read only for graphs with claims: caching
+// every claim and slice of the cluster would cost every operator).
+func (r *Reconciler) deviceLists() devices.Lists {
+	rd := r.reader()
+	return devices.Lists{
+		Templates: func(ctx context.Context, ns string) ([]resourcev1.ResourceClaimTemplate, error) {
+			l := &resourcev1.ResourceClaimTemplateList{}
+			err := rd.List(ctx, l, client.InNamespace(ns))
+			return l.Items, err
+		},
+		Slices: func(ctx context.Context) ([]resourcev1.ResourceSlice, error) {
+			l := &resourcev1.ResourceSliceList{}
+			err := rd.List(ctx, l)
+			return l.Items, err
+		},
+		Claims: func(ctx context.Context) ([]resourcev1.ResourceClaim, error) {
+			l := &resourcev1.ResourceClaimList{}
+			err := rd.List(ctx, l)
+			return l.Items, err
+		},
+		Classes: func(ctx context.Context) ([]resourcev1.DeviceClass, error) {
+			l := &resourcev1.DeviceClassList{}
+			err := rd.List(ctx, l)
+			return l.Items, err
+		},
+	}
 }
 
 // admission is what the namespace's admission adds to a pod the operator renders, as far as

@@ -17,6 +17,8 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 const schedulableGraph = `apiVersion: nvidia.com/v1alpha1
@@ -180,3 +182,41 @@ spec:
             - {topologyKey: kubernetes.io/hostname, labelSelector: {matchLabels: {app: apart-prefill}}}
         mainContainer: {image: registry.example/vllm:1}
 `
+
+const draSchedGraph = `apiVersion: nvidia.com/v1alpha1
+kind: DynamoGraphDeployment
+metadata: {name: dra, namespace: default}
+spec:
+  services:
+    decode:
+      componentType: decode
+      replicas: 3
+      resources: {claims: [{name: gpus}]}
+      extraPodSpec:
+        resourceClaims: [{name: gpus, resourceClaimTemplateName: eight-gpus}]
+        mainContainer: {image: registry.example/vllm:1}
+`
+
+// The operator plans DRA claims as dynamoctl plan does: three pods of eight GPU devices each
+// (a claim template) on two nodes whose ResourceSlices publish eight each — the scheduler
+// places two, and the Schedulable plan says the third has no devices, in the plan's words.
+func TestSchedulableWithDRAClaims(t *testing.T) {
+	c, cl := controllertest.Setup(t, "h100=2,cpu=1", devclustertest.WithDRA)
+	ctx := context.Background()
+	tmpl := devclustertest.GPUClaimTemplate("default", "eight-gpus", 8)
+	if _, err := c.Client().ResourceV1().ResourceClaimTemplates("default").Create(ctx, tmpl, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	controllertest.CreateGraph(t, cl, draSchedGraph)
+	key := types.NamespacedName{Namespace: "default", Name: "dra"}
+	var cond *metav1.Condition
+	waitForGraph(t, cl, key, "Schedulable False for want of devices", 2*time.Minute, func(d *v1alpha1.DynamoGraphDeployment, _ *metav1.Condition) (bool, error) {
+		cond = meta.FindStatusCondition(d.Status.Conditions, controller.ConditionSchedulable)
+		return cond != nil && cond.Status == metav1.ConditionFalse && strings.Contains(cond.Message, "stays applied"), nil
+	})
+	for _, want := range []string{"decode: 2 of 3 replica(s) placed", "devices.dynamo-infra.dev/" + nvidia.DeviceClassGPU} {
+		if cond.Reason != controller.ReasonDoesNotFit || !strings.Contains(cond.Message, want) {
+			t.Errorf("Schedulable %s: %q lacks %q", cond.Reason, cond.Message, want)
+		}
+	}
+}

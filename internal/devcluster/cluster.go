@@ -65,6 +65,9 @@ type Options struct {
 	Progress io.Writer
 	// LWS starts the LeaderWorkerSet controller with its CRD and webhooks (multi-node workers).
 	LWS bool
+	// DRA publishes the nodes' whole GPUs as DRA devices (dra.go): the gpu.nvidia.com
+	// DeviceClass and a ResourceSlice per GPU node, for nodes created at start and later.
+	DRA bool
 	// NodeLease, when set, is the lease kwok renews for every node (default 40 s), and the
 	// controller-manager waits 2.5 times it before marking a node NotReady. kwok renews a
 	// lease every quarter of it: thousands of nodes on a small machine need a longer one

@@ -37,6 +37,9 @@ func (c *Cluster) CreateNodes(ctx context.Context, nodes []*corev1.Node) error {
 			return fmt.Errorf("create node %s: %w", n.Name, err)
 		}
 	}
+	if c.opts.DRA {
+		return publishGPUDevices(ctx, c.client, nodes)
+	}
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package devcluster
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,10 +12,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 // TestNewNodeGolden pins every label, taint and resource of each built-in kind.
 func TestNewNodeGolden(t *testing.T) {
@@ -26,19 +24,7 @@ func TestNewNodeGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", "node-"+kind.Name+".yaml")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./internal/devcluster -run TestNewNodeGolden -update)", err)
-			}
-			if diff := cmp.Diff(string(want), string(got)); diff != "" {
-				t.Errorf("%s (-want +got):\n%s", golden, diff)
-			}
+			testkit.Golden(t, filepath.Join("testdata", "node-"+kind.Name+".yaml"), got)
 		})
 	}
 }

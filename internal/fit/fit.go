@@ -128,10 +128,15 @@ func Graph(ctx context.Context, c Clients, g *graph.Graph, o GraphOptions) (plan
 	if o.Change || len(in.Graphs[own]) > 0 {
 		opts.Own = own
 	}
+	deviceNotes, err := withDevices(ctx, c.Kube, g, opts.Own != "", demands, &in)
+	if err != nil {
+		return plan.Report{}, err
+	}
 	rep := plan.Build(demands, in, opts)
 	if admissionNote != "" {
 		rep.Notes = append(rep.Notes, admissionNote)
 	}
+	rep.Notes = append(rep.Notes, deviceNotes...)
 	if g.HasMultinode() && !servesLWS(c.Kube) {
 		rep.Notes = append([]string{"multi-node services run as LeaderWorkerSets (leaderworkerset.x-k8s.io/v1), which this cluster does not serve: the operator applies nothing of this graph until LeaderWorkerSet is installed (https://lws.sigs.k8s.io); placed here as they would be"}, rep.Notes...)
 	}

@@ -78,5 +78,14 @@ const (
 	ResourceMIGPrefix = "nvidia.com/mig-"
 )
 
+// NVIDIA's DRA driver for GPUs: the driver of its ResourceSlices' devices, the DeviceClass it
+// installs, and the device attributes the dev cluster publishes as it does.
+const (
+	DRADriverGPU        = "gpu.nvidia.com"
+	DeviceClassGPU      = "gpu.nvidia.com"
+	DRAAttributeType    = "type"
+	DRAAttributeProduct = "productName"
+)
+
 // IsResource reports whether a resource is an NVIDIA one (whole GPUs, MIG devices, shared GPUs).
 func IsResource(name string) bool { return strings.HasPrefix(name, Prefix) }

@@ -2,7 +2,6 @@ package render
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,9 +17,8 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/reference"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/out")
 
 var testConfig = Config{NATSAddress: "nats://nats.dynamo-system:4222", EtcdAddress: "http://etcd.dynamo-system:2379"}
 
@@ -43,19 +41,7 @@ func toYAML(t *testing.T, objs []runtime.Object) string {
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "out", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/render -update)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
+	testkit.Golden(t, filepath.Join("testdata", "out", name), []byte(got))
 }
 
 func decodeFile(t testing.TB, path string, replace ...string) *v1alpha1.DynamoGraphDeployment {

@@ -21,6 +21,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
 // The operator as a deputy: with the graph-author policy (config/admission, the chart's
@@ -97,7 +98,7 @@ func TestGraphAuthorPolicy(t *testing.T) {
 
 	installGraphAuthorPolicy(t, c.RESTConfig())
 	// The policy takes a moment to be loaded by the API server: alice's first refusal waits.
-	controllertest.Eventually(t, "alice refused", 30*time.Second, func(ctx context.Context) (bool, error) {
+	testkit.Eventually(t, "alice refused", 30*time.Second, func(ctx context.Context) (bool, error) {
 		err := as("alice").Create(ctx, graphOf(ns, "alice"), client.DryRunAll)
 		return err != nil, err
 	})
@@ -141,7 +142,7 @@ func installGraphAuthorPolicy(t *testing.T, cfg *rest.Config) {
 	must(t, cl.Create(t.Context(), binding))
 	// The API server type-checks the policy's expressions against the CRD: a mistake shows
 	// in its status, not at create.
-	controllertest.Eventually(t, "the policy type-checked", 30*time.Second, func(ctx context.Context) (bool, error) {
+	testkit.Eventually(t, "the policy type-checked", 30*time.Second, func(ctx context.Context) (bool, error) {
 		if err := cl.Get(ctx, client.ObjectKeyFromObject(policy), policy); err != nil {
 			return false, err
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
@@ -80,7 +81,7 @@ func TestGraphsBeyondTheCluster(t *testing.T) {
 		t.Fatalf("create a 2³¹−1-replica graph: %v, want refused by the CRD's maximum", err)
 	}
 	stripMaxima(t, cfg)
-	controllertest.Eventually(t, "the CRD without maxima served", time.Minute, func(ctx context.Context) (bool, error) {
+	testkit.Eventually(t, "the CRD without maxima served", time.Minute, func(ctx context.Context) (bool, error) {
 		err := cl.Create(ctx, hugeGraph("bounds", "huge-wait", huge, "true"), client.DryRunAll)
 		return err == nil, err
 	})
@@ -134,7 +135,7 @@ func TestGraphsBeyondTheCluster(t *testing.T) {
 	// Without the annotation the change is applied all the same, and said not to fit (planned
 	// before apply: the operator has read the cluster by now).
 	must(t, cl.Create(ctx, hugeGraph("bounds", "huge", huge, "")))
-	controllertest.Eventually(t, "huge planned and applied", 90*time.Second, func(ctx context.Context) (bool, error) {
+	testkit.Eventually(t, "huge planned and applied", 90*time.Second, func(ctx context.Context) (bool, error) {
 		d := &appsv1.Deployment{}
 		if err := cl.Get(ctx, client.ObjectKey{Namespace: "bounds", Name: "huge-worker"}, d); err != nil {
 			return false, err
@@ -147,7 +148,7 @@ func TestGraphsBeyondTheCluster(t *testing.T) {
 	must(t, cl.Create(ctx, hugeGraph("bounds", "huge-upper", huge, "TRUE")))
 	must(t, cl.Create(ctx, hugeGraph("bounds", "huge-yes", huge, " yes")))
 	waitReason(t, cl, "bounds", "huge-upper", controller.ReasonWaitingForCapacity, "no placement exists")
-	controllertest.Eventually(t, "huge-yes applied with a warning", 90*time.Second, func(ctx context.Context) (bool, error) {
+	testkit.Eventually(t, "huge-yes applied with a warning", 90*time.Second, func(ctx context.Context) (bool, error) {
 		if err := cl.Get(ctx, client.ObjectKey{Namespace: "bounds", Name: "huge-yes-worker"}, &appsv1.Deployment{}); err != nil {
 			return false, err
 		}
@@ -226,7 +227,7 @@ func TestGraphsBeyondTheCluster(t *testing.T) {
 	w := exec.Command(dynamoctl, "get", "dgd", "-n", "others", "-w", "--request-timeout", "2s")
 	w.Env = append(os.Environ(), env...)
 	watcher := clitest.StartProcess(t, "get -w", w)
-	controllertest.Eventually(t, "the table", 30*time.Second, func(context.Context) (bool, error) {
+	testkit.Eventually(t, "the table", 30*time.Second, func(context.Context) (bool, error) {
 		return strings.Count(watcher.Logs.String(), "later ") == 1, fmt.Errorf("%s", watcher.Logs.String())
 	})
 	time.Sleep(6 * time.Second)
@@ -234,7 +235,7 @@ func TestGraphsBeyondTheCluster(t *testing.T) {
 	must(t, cl.Get(ctx, client.ObjectKey{Namespace: "others", Name: "later"}, g))
 	g.Labels = map[string]string{"touched": "yes"}
 	must(t, cl.Update(ctx, g))
-	controllertest.Eventually(t, "the change printed", 30*time.Second, func(context.Context) (bool, error) {
+	testkit.Eventually(t, "the change printed", 30*time.Second, func(context.Context) (bool, error) {
 		return strings.Count(watcher.Logs.String(), "later ") >= 2, fmt.Errorf("%s", watcher.Logs.String())
 	})
 	if !watcher.Stop(10 * time.Second) {

@@ -26,6 +26,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
@@ -59,7 +60,7 @@ func readyOf(t *testing.T, ctx context.Context, cl client.Client, ns, name strin
 
 func waitReason(t *testing.T, cl client.Client, ns, name, reason, contains string) {
 	t.Helper()
-	controllertest.Eventually(t, name+" "+reason, 90*time.Second, func(ctx context.Context) (bool, error) {
+	testkit.Eventually(t, name+" "+reason, 90*time.Second, func(ctx context.Context) (bool, error) {
 		c, err := readyOf(t, ctx, cl, ns, name)
 		if err != nil {
 			return false, err
@@ -88,7 +89,7 @@ func TestOperatorHostile(t *testing.T) {
 		}
 		// Deleting the graph leaves it.
 		must(t, cl.Delete(ctx, g, client.PropagationPolicy(metav1.DeletePropagationForeground)))
-		controllertest.Eventually(t, "graph gone", time.Minute, func(ctx context.Context) (bool, error) {
+		testkit.Eventually(t, "graph gone", time.Minute, func(ctx context.Context) (bool, error) {
 			err := cl.Get(ctx, client.ObjectKeyFromObject(g), &v1alpha1.DynamoGraphDeployment{})
 			return apierrors.IsNotFound(err), err
 		})
@@ -101,12 +102,12 @@ func TestOperatorHostile(t *testing.T) {
 	t.Run("hand-made changes to a child are reverted", func(t *testing.T) {
 		must(t, cl.Create(ctx, graphOf(ns, "edit")))
 		key := types.NamespacedName{Namespace: ns, Name: "edit-frontend"}
-		controllertest.Eventually(t, "edit-frontend created", time.Minute, func(ctx context.Context) (bool, error) {
+		testkit.Eventually(t, "edit-frontend created", time.Minute, func(ctx context.Context) (bool, error) {
 			err := cl.Get(ctx, key, &appsv1.Deployment{})
 			return err == nil, err
 		})
 		// As kubectl edit would: an env var, a sidecar, the host's network.
-		controllertest.Eventually(t, "edit applied", 30*time.Second, func(ctx context.Context) (bool, error) {
+		testkit.Eventually(t, "edit applied", 30*time.Second, func(ctx context.Context) (bool, error) {
 			d := &appsv1.Deployment{}
 			if err := cl.Get(ctx, key, d); err != nil {
 				return false, err
@@ -118,7 +119,7 @@ func TestOperatorHostile(t *testing.T) {
 			err := cl.Update(ctx, d, client.FieldOwner("kubectl-edit"))
 			return err == nil, err
 		})
-		controllertest.Eventually(t, "edit reverted", time.Minute, func(ctx context.Context) (bool, error) {
+		testkit.Eventually(t, "edit reverted", time.Minute, func(ctx context.Context) (bool, error) {
 			d := &appsv1.Deployment{}
 			if err := cl.Get(ctx, key, d); err != nil {
 				return false, err
@@ -136,7 +137,7 @@ func TestOperatorHostile(t *testing.T) {
 	t.Run("two graphs that name the same child do not fight", func(t *testing.T) {
 		first := graphOf(ns, "a-b", "c")
 		must(t, cl.Create(ctx, first))
-		controllertest.Eventually(t, "a-b-c created", time.Minute, func(ctx context.Context) (bool, error) {
+		testkit.Eventually(t, "a-b-c created", time.Minute, func(ctx context.Context) (bool, error) {
 			err := cl.Get(ctx, types.NamespacedName{Namespace: ns, Name: "a-b-c"}, &appsv1.Deployment{})
 			return err == nil, err
 		})

@@ -19,10 +19,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/remotecommand"
 
-	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/storage"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
@@ -155,7 +155,7 @@ func TestPVCHostile(t *testing.T) {
 func waitPodsReady(t *testing.T, cs kubernetes.Interface, names ...string) {
 	t.Helper()
 	for _, n := range names {
-		controllertest.Eventually(t, "pod "+n+" running", time.Minute, func(ctx context.Context) (bool, error) {
+		testkit.Eventually(t, "pod "+n+" running", time.Minute, func(ctx context.Context) (bool, error) {
 			p, err := cs.CoreV1().Pods(pvcNS).Get(ctx, n, metav1.GetOptions{})
 			return err == nil && p.Status.Phase == corev1.PodRunning, err
 		})

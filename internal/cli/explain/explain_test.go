@@ -28,6 +28,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/explain"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
@@ -126,7 +127,7 @@ func TestExplainReasons(t *testing.T) {
 		}
 		return nil
 	})
-	controllertest.Eventually(t, "annotate the rolling graph's pods", 30*time.Second, func(ctx context.Context) (bool, error) {
+	testkit.Eventually(t, "annotate the rolling graph's pods", 30*time.Second, func(ctx context.Context) (bool, error) {
 		d := &v1alpha1.DynamoGraphDeployment{}
 		if err := cl.Get(ctx, client.ObjectKeyFromObject(rolling), d); err != nil {
 			return false, err
@@ -391,7 +392,7 @@ func addTaintedNode(t *testing.T, cl client.Client) {
 
 func waitStatus(t *testing.T, cl client.Client, key client.ObjectKey, ok func(*v1alpha1.DynamoGraphDeployment) error) {
 	t.Helper()
-	controllertest.Eventually(t, key.String()+" status", 2*time.Minute, func(ctx context.Context) (bool, error) {
+	testkit.Eventually(t, key.String()+" status", 2*time.Minute, func(ctx context.Context) (bool, error) {
 		d := &v1alpha1.DynamoGraphDeployment{}
 		if err := cl.Get(ctx, key, d); err != nil {
 			return false, err

@@ -22,6 +22,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/get"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
@@ -59,7 +60,7 @@ func TestGetDGD(t *testing.T) {
 	}
 	controllertest.CreateGraph(t, cl, fmt.Sprintf(graphManifest, "fits", "default", 1))
 	controllertest.CreateGraph(t, cl, fmt.Sprintf(graphManifest, "toobig", "team-b", 16))
-	controllertest.Eventually(t, "both graphs reported, the frontends ready", 2*time.Minute, func(ctx context.Context) (bool, error) {
+	testkit.Eventually(t, "both graphs reported, the frontends ready", 2*time.Minute, func(ctx context.Context) (bool, error) {
 		for _, key := range []client.ObjectKey{{Namespace: "default", Name: "fits"}, {Namespace: "team-b", Name: "toobig"}} {
 			g := &v1alpha1.DynamoGraphDeployment{}
 			if err := cl.Get(ctx, key, g); err != nil {
@@ -114,7 +115,7 @@ func TestGetDGD(t *testing.T) {
 		root.SetArgs([]string{"--kubeconfig", kubeconfig, "get", "dgd", "toobig", "-n", "team-b", "-w"})
 		done <- exit.Code(root.ExecuteContext(wctx))
 	}()
-	controllertest.Eventually(t, "the watch printed the table", 30*time.Second, func(context.Context) (bool, error) {
+	testkit.Eventually(t, "the watch printed the table", 30*time.Second, func(context.Context) (bool, error) {
 		return strings.Contains(wout.String(), "toobig"), nil
 	})
 	g = v1alpha1.DynamoGraphDeployment{}
@@ -125,7 +126,7 @@ func TestGetDGD(t *testing.T) {
 	if err := cl.Update(ctx, &g); err != nil {
 		t.Fatal(err)
 	}
-	controllertest.Eventually(t, "the watch printed the Ready row", 90*time.Second, func(context.Context) (bool, error) {
+	testkit.Eventually(t, "the watch printed the Ready row", 90*time.Second, func(context.Context) (bool, error) {
 		return strings.Contains(wout.String(), "AllResourcesReady"), fmt.Errorf("watch output:\n%s", wout.String())
 	})
 	cancel()
@@ -192,7 +193,7 @@ func testWatchesThatEnd(t *testing.T, kubeconfig string, cl client.Client) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
 	rows := func() int { return strings.Count(out.String(), "fits ") }
-	controllertest.Eventually(t, "the table", 30*time.Second, func(context.Context) (bool, error) { return rows() == 1, nil })
+	testkit.Eventually(t, "the table", 30*time.Second, func(context.Context) (bool, error) { return rows() == 1, nil })
 	label := func(v string) {
 		t.Helper()
 		g := &v1alpha1.DynamoGraphDeployment{}
@@ -207,15 +208,15 @@ func testWatchesThatEnd(t *testing.T, kubeconfig string, cl client.Client) {
 	// Changed while the watch is lost: the list after "too old" prints it, once.
 	label("1")
 	close(faults.release)
-	controllertest.Eventually(t, "the change printed after the relist", 30*time.Second, func(context.Context) (bool, error) {
+	testkit.Eventually(t, "the change printed after the relist", 30*time.Second, func(context.Context) (bool, error) {
 		return rows() == 2, fmt.Errorf("%d rows:\n%s", rows(), out.String())
 	})
 	// Several watches later (each ended after a second), a change is still printed.
-	controllertest.Eventually(t, "watched again", 30*time.Second, func(context.Context) (bool, error) {
+	testkit.Eventually(t, "watched again", 30*time.Second, func(context.Context) (bool, error) {
 		return faults.count() >= 4, fmt.Errorf("%d watches", faults.count())
 	})
 	label("2")
-	controllertest.Eventually(t, "the change printed by a later watch", 30*time.Second, func(context.Context) (bool, error) {
+	testkit.Eventually(t, "the change printed by a later watch", 30*time.Second, func(context.Context) (bool, error) {
 		return rows() == 3, fmt.Errorf("%d rows:\n%s", rows(), out.String())
 	})
 	select {

@@ -16,6 +16,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
@@ -112,7 +113,7 @@ func TestPlanOnTheCluster(t *testing.T) {
 
 	// The graph runs: its two decode pods hold both nodes.
 	controllertest.CreateGraph(t, cl, disagg)
-	controllertest.Eventually(t, "both decode pods bound", 2*time.Minute, func(ctx context.Context) (bool, error) {
+	testkit.Eventually(t, "both decode pods bound", 2*time.Minute, func(ctx context.Context) (bool, error) {
 		var pods corev1.PodList
 		if err := cl.List(ctx, &pods, client.InNamespace("default"), client.MatchingLabels{v1alpha1.LabelGraphDeploymentName: "disagg"}); err != nil {
 			return false, err

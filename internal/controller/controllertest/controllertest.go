@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -92,25 +91,6 @@ func Setup(t testing.TB, profile string, mutate ...func(*devcluster.Options)) (*
 		t.Fatal(err)
 	}
 	return c, cl
-}
-
-// Eventually polls cond every 200 ms until it returns true or timeout passes, then fails the
-// test with the last error cond gave.
-func Eventually(t testing.TB, what string, timeout time.Duration, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var last error
-	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		ok, err := cond(ctx)
-		if ctx.Err() == nil {
-			last = err
-		}
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: %v (last: %v)", what, err, last)
-	}
 }
 
 // CreateGraph decodes manifest (one DynamoGraphDeployment, as `kubectl apply` reads it; its

@@ -12,7 +12,11 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	resourcev1 "k8s.io/api/resource/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 // EnvKeep keeps a test cluster's directory (logs, etcd data) after the test when set to 1.
@@ -81,6 +85,9 @@ func InstallCRDs(t testing.TB, cfg *rest.Config, files ...string) {
 // WithLWS runs the LeaderWorkerSet controller in the cluster, with its CRD and webhooks.
 func WithLWS(o *devcluster.Options) { o.LWS = true }
 
+// WithDRA publishes the GPUs as DRA devices (devcluster.Options.DRA).
+func WithDRA(o *devcluster.Options) { o.DRA = true }
+
 // ExecVolume makes kwok run every exec into a pod of namespace ns as a local command in dir, a
 // directory standing in for the volume the pod mounts: tar, find and sha256sum then really run.
 func ExecVolume(ns, dir string) func(*devcluster.Options) {
@@ -109,4 +116,12 @@ func FreePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// GPUClaimTemplate is a ResourceClaimTemplate asking for count whole GPUs of the class the
+// cluster publishes WithDRA.
+func GPUClaimTemplate(ns, name string, count int64) *resourcev1.ResourceClaimTemplate {
+	return &resourcev1.ResourceClaimTemplate{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: resourcev1.ResourceClaimTemplateSpec{Spec: resourcev1.ResourceClaimSpec{Devices: resourcev1.DeviceClaim{Requests: []resourcev1.DeviceRequest{{
+			Name: "gpus", Exactly: &resourcev1.ExactDeviceRequest{DeviceClassName: nvidia.DeviceClassGPU, Count: count}}}}}}}
 }

@@ -28,6 +28,7 @@ type UpOptions struct {
 	Timeout    time.Duration
 	Foreground bool
 	LWS        bool
+	DRA        bool
 
 	profile devcluster.Profile
 	nodes   []*corev1.Node
@@ -44,6 +45,7 @@ func (o *UpOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.BinDir, "bin-dir", "", "Directory of the control-plane binaries (default: bin/k8s of this repository, then the build cache; or $"+devcluster.EnvBinDir+")")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", devcluster.DefaultStartTimeout, "How long to wait for the cluster to become Ready")
 	cmd.Flags().BoolVar(&o.LWS, "lws", true, "Run the LeaderWorkerSet controller (CRD, webhooks) that multi-node workers need; --lws=false leaves it out")
+	cmd.Flags().BoolVar(&o.DRA, "dra", false, "Also publish each node's whole GPUs as DRA devices (DeviceClass gpu.nvidia.com, a ResourceSlice per GPU node), as NVIDIA's DRA driver does")
 	_ = cmd.RegisterFlagCompletionFunc("profile", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return devcluster.NodeKindNames(), cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
 	})
@@ -100,6 +102,7 @@ func (o *UpOptions) clusterOptions() devcluster.Options {
 		KwokConfig:   o.kwok,
 		StartTimeout: o.Timeout,
 		LWS:          o.LWS,
+		DRA:          o.DRA,
 	}
 }
 
@@ -110,7 +113,7 @@ func (o *UpOptions) supervisorCommand() ([]string, error) {
 		return nil, fmt.Errorf("find dynamoctl executable: %w", err)
 	}
 	args := []string{exe, "dev", "cluster", "serve", "--dir", o.Dir, "--profile", o.Profile, "--bin-dir", o.BinDir, "--timeout", o.Timeout.String(),
-		"--lws=" + strconv.FormatBool(o.LWS)}
+		"--lws=" + strconv.FormatBool(o.LWS), "--dra=" + strconv.FormatBool(o.DRA)}
 	if o.NodesFile != "" {
 		args = append(args, "--nodes-file", o.NodesFile)
 	}
