@@ -15,6 +15,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/command"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/dgd"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
@@ -84,15 +85,6 @@ exist, or the bundle's directory cannot be written, 2 usage error, 3 cluster unr
   dynamoctl explain -f graph.yaml
   dynamoctl explain dgd/vllm-disagg --bundle ./vllm-disagg-bundle`,
 		ValidArgsFunction: dgd.ValidArgs(flags),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return exit.UsageError(err)
-			}
-			if err := o.Validate(); err != nil {
-				return exit.UsageError(err)
-			}
-			return o.Run(cmd.Context())
-		},
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.File, "filename", "f", "", "Explain the graph in this file (not applied yet) as a plan; - for stdin")
@@ -100,7 +92,7 @@ exist, or the bundle's directory cannot be written, 2 usage error, 3 cluster unr
 	_ = cmd.MarkFlagDirname("bundle")
 	f.BoolVar(&o.ReadNodes, "read-nodes", false, "For a service short of GPUs, read the nodes and their pods now instead of the operator's figure in the graph's status")
 	o.out = output.AddFlag(cmd, output.Text, output.JSON, output.YAML)
-	return cmd
+	return command.Bind(cmd, o)
 }
 
 // Complete reads the graph's name from dgd/NAME or dgd NAME and resolves namespace and format.

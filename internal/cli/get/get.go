@@ -26,6 +26,7 @@ import (
 	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/command"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/dgd"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
@@ -82,22 +83,13 @@ serves no DynamoGraphDeployments, 2 usage error, 3 cluster unreachable.`,
 			}
 			return dgd.CompleteNames(cmd.Context(), flags), cobra.ShellCompDirectiveNoFileComp
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return exit.UsageError(err)
-			}
-			if err := o.Validate(); err != nil {
-				return exit.UsageError(err)
-			}
-			return o.Run(cmd.Context())
-		},
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "List the graphs of every namespace")
 	f.StringVarP(&o.Selector, "selector", "l", "", "Only graphs matching this label selector")
 	f.BoolVarP(&o.Watch, "watch", "w", false, "After listing, print a row for every change until Ctrl-C")
 	o.out = output.AddFlag(cmd, output.Table, output.Wide, output.JSON, output.YAML)
-	return cmd
+	return command.Bind(cmd, o)
 }
 
 // Complete reads the resource type and names from args and resolves the namespace and format.

@@ -2,6 +2,7 @@
 package gpus
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/command"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
@@ -63,12 +65,6 @@ Exit codes: 0 ok, 1 error, 2 usage error, 3 cluster unreachable.`,
   dynamoctl gpus -l nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3 -o json
   dynamoctl gpus --probe --probe-image nvcr.io/nvidia/cuda:12.8.1-base-ubuntu24.04`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return exit.UsageError(err)
-			}
-			return o.Run(cmd)
-		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Source, "source", inventory.SourceAuto, "Where to read nodes and pods: auto (API, then kubectl), api, kubectl")
@@ -85,15 +81,18 @@ Exit codes: 0 ok, 1 error, 2 usage error, 3 cluster unreachable.`,
 		return []string{inventory.SourceAuto, inventory.SourceAPI, inventory.SourceKubectl}, cobra.ShellCompDirectiveNoFileComp
 	})
 	o.out = output.AddFlag(cmd, output.Table, output.Wide, output.JSON, output.YAML)
-	return cmd
+	return command.Bind(cmd, o)
+}
+
+// Complete reads the output format.
+func (o *Options) Complete(_ []string) error {
+	var err error
+	o.format, err = o.out.Format()
+	return err
 }
 
 // Validate checks the flags.
 func (o *Options) Validate() error {
-	var err error
-	if o.format, err = o.out.Format(); err != nil {
-		return err
-	}
 	switch o.Source {
 	case inventory.SourceAuto, inventory.SourceAPI, inventory.SourceKubectl:
 	default:
@@ -109,8 +108,7 @@ func (o *Options) Validate() error {
 }
 
 // Run collects the inventory and prints it.
-func (o *Options) Run(cmd *cobra.Command) error {
-	ctx := cmd.Context()
+func (o *Options) Run(ctx context.Context) error {
 	ns := kube.Namespace(o.flags)
 	var cs kubernetes.Interface
 	inv, err := collect.Run(ctx, collect.Options{

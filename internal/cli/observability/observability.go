@@ -2,6 +2,7 @@
 package observability
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/command"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
@@ -30,9 +32,18 @@ func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.I
 	return cmd
 }
 
+// ScrapeConfigOptions are the flags of `dynamoctl observability scrape-config`.
+type ScrapeConfigOptions struct {
+	File     string
+	Format   string
+	Interval time.Duration
+
+	flags   *genericclioptions.ConfigFlags
+	streams genericiooptions.IOStreams
+}
+
 func scrapeConfigCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	var file, format string
-	var interval time.Duration
+	o := &ScrapeConfigOptions{flags: flags, streams: streams}
 	cmd := &cobra.Command{
 		Use:   "scrape-config -f dgd.yaml",
 		Short: "Prometheus scrape jobs (or PodMonitors) for every service of a graph",
@@ -48,41 +59,50 @@ Prometheus built with Kubernetes discovery (the upstream release has it).`,
 		Example: `  dynamoctl observability scrape-config -f dgd.yaml >> prometheus-jobs.yaml
   dynamoctl observability scrape-config -f dgd.yaml -o podmonitor | kubectl apply -f -`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
-				return exit.UsageError(errors.New("-f is required: the DynamoGraphDeployment manifest (- for stdin)"))
-			}
-			if format != "prometheus" && format != "podmonitor" {
-				return exit.UsageError(fmt.Errorf("-o %q: use prometheus or podmonitor", format))
-			}
-			if interval <= 0 {
-				return exit.UsageError(errors.New("--interval must be positive"))
-			}
-			docs, err := render.ReadGraphs(file, streams.In, kube.Namespace(flags))
-			if err != nil {
-				return exit.UsageError(fmt.Errorf("-f: %w", err))
-			}
-			if others := docs.Others(); len(others) > 0 {
-				fmt.Fprintf(streams.ErrOut, "-f %s: ignoring %s (not DynamoGraphDeployments)\n", file, strings.Join(others, ", "))
-			}
-			targets, err := observability.Targets(graph.ResolveAll(docs.Graphs(), graph.Options{}), render.Config{})
-			if err != nil {
-				return exit.UsageError(err)
-			}
-			for _, t := range targets {
-				if !t.Enabled {
-					fmt.Fprintf(streams.ErrOut, "%s/%s: metrics disabled (nvidia.com/enable-metrics: \"false\"), not scraped\n", t.Graph, t.Service)
-				}
-			}
-			return write(streams.Out, format, targets, interval.String())
-		},
 	}
-	cmd.Flags().StringVarP(&file, "filename", "f", "", "DynamoGraphDeployment manifest (- for stdin)")
-	cmd.Flags().StringVarP(&format, "output", "o", "prometheus", "prometheus (scrape_configs) or podmonitor")
-	cmd.Flags().DurationVar(&interval, "interval", 5*time.Second, "Scrape interval")
+	cmd.Flags().StringVarP(&o.File, "filename", "f", "", "DynamoGraphDeployment manifest (- for stdin)")
+	cmd.Flags().StringVarP(&o.Format, "output", "o", "prometheus", "prometheus (scrape_configs) or podmonitor")
+	cmd.Flags().DurationVar(&o.Interval, "interval", 5*time.Second, "Scrape interval")
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"prometheus", "podmonitor"}, cobra.ShellCompDirectiveNoFileComp))
-	return cmd
+	return command.Bind(cmd, o)
+}
+
+// Complete has nothing to fill.
+func (o *ScrapeConfigOptions) Complete(_ []string) error { return nil }
+
+// Validate checks the flags.
+func (o *ScrapeConfigOptions) Validate() error {
+	switch {
+	case o.File == "":
+		return errors.New("-f is required: the DynamoGraphDeployment manifest (- for stdin)")
+	case o.Format != "prometheus" && o.Format != "podmonitor":
+		return fmt.Errorf("-o %q: use prometheus or podmonitor", o.Format)
+	case o.Interval <= 0:
+		return errors.New("--interval must be positive")
+	}
+	return nil
+}
+
+// Run reads the graphs and prints their scrape jobs or PodMonitors.
+func (o *ScrapeConfigOptions) Run(_ context.Context) error {
+	docs, err := render.ReadGraphs(o.File, o.streams.In, kube.Namespace(o.flags))
+	if err != nil {
+		return exit.UsageError(fmt.Errorf("-f: %w", err))
+	}
+	if others := docs.Others(); len(others) > 0 {
+		fmt.Fprintf(o.streams.ErrOut, "-f %s: ignoring %s (not DynamoGraphDeployments)\n", o.File, strings.Join(others, ", "))
+	}
+	targets, err := observability.Targets(graph.ResolveAll(docs.Graphs(), graph.Options{}), render.Config{})
+	if err != nil {
+		return exit.UsageError(err)
+	}
+	for _, t := range targets {
+		if !t.Enabled {
+			fmt.Fprintf(o.streams.ErrOut, "%s/%s: metrics disabled (nvidia.com/enable-metrics: \"false\"), not scraped\n", t.Graph, t.Service)
+		}
+	}
+	return write(o.streams.Out, o.Format, targets, o.Interval.String())
 }
 
 func write(w io.Writer, format string, targets []observability.Target, interval string) error {

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/command"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/dgd"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
@@ -77,7 +78,8 @@ plan prefers the one that keeps whole nodes free (best fit) and reports the GPUs
 partly used nodes. A plan's work is bounded by the cluster (20 million node visits at most): one
 that runs out says so, and exits 1.
 
-A graph on the cluster (dgd/NAME) is planned as a change: its own pods do not count against it.
+A graph on the cluster (dgd/NAME), or the file of a graph that runs under the same name, is planned
+as a change: its own pods do not count against it.
 For each GPU Deployment the plan also checks its rolling update: whether its surge pods fit beside
 the old ones, and if not, whether the update proceeds or stalls.
 
@@ -97,15 +99,6 @@ does not exist), 2 usage error, 3 cluster unreachable.`,
   dynamoctl plan dgd/vllm-disagg -n inference
   dynamoctl plan dgd/vllm-disagg --replicas decode=4 --add-nodes h100=2 -o yaml`,
 		ValidArgsFunction: dgd.ValidArgs(flags),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return exit.UsageError(err)
-			}
-			if err := o.Validate(); err != nil {
-				return exit.UsageError(err)
-			}
-			return o.Run(cmd.Context())
-		},
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.File, "filename", "f", "", "Plan the graph in this file (not applied yet); - for stdin")
@@ -120,7 +113,7 @@ does not exist), 2 usage error, 3 cluster unreachable.`,
 		return out, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
 	})
 	o.out = output.AddFlag(cmd, output.Table, output.Wide, output.JSON, output.YAML)
-	return cmd
+	return command.Bind(cmd, o)
 }
 
 // Complete reads the graph's name, the namespace, the format and the what-if flags.

@@ -3,6 +3,7 @@
 package preflight
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/command"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
@@ -39,6 +41,7 @@ type Options struct {
 
 	out     *output.Flag
 	format  output.Format
+	checks  []preflight.Check
 	flags   *genericclioptions.ConfigFlags
 	streams genericiooptions.IOStreams
 }
@@ -71,13 +74,6 @@ Exit codes: 0 all passed (warnings allowed), 1 a check failed or could not run, 
   dynamoctl preflight -f dgd.yaml --skip rdma
   dynamoctl preflight -o junit > preflight.xml`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			checks, err := o.Validate()
-			if err != nil {
-				return exit.UsageError(err)
-			}
-			return o.Run(cmd, checks)
-		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Profile, "profile", preflight.ProfileBaseline, "Checks to run: baseline or production")
@@ -95,17 +91,20 @@ Exit codes: 0 all passed (warnings allowed), 1 a check failed or could not run, 
 	_ = cmd.RegisterFlagCompletionFunc("require", ids)
 	_ = cmd.RegisterFlagCompletionFunc("skip", ids)
 	o.out = output.AddFlag(cmd, output.Table, output.Wide, output.JSON, output.YAML, JUnit)
-	return cmd
+	return command.Bind(cmd, o)
 }
 
-// Validate checks the flags and returns the checks to run.
-func (o *Options) Validate() ([]preflight.Check, error) {
+// Complete reads the output format.
+func (o *Options) Complete(_ []string) error {
 	var err error
-	if o.format, err = o.out.Format(); err != nil {
-		return nil, err
-	}
+	o.format, err = o.out.Format()
+	return err
+}
+
+// Validate checks the flags and selects the checks to run.
+func (o *Options) Validate() error {
 	if o.CheckTimeout <= 0 {
-		return nil, errors.New("--check-timeout must be positive")
+		return errors.New("--check-timeout must be positive")
 	}
 	var have preflight.Need
 	if o.NATS != "" {
@@ -117,12 +116,14 @@ func (o *Options) Validate() ([]preflight.Check, error) {
 	if o.File != "" {
 		have |= preflight.NeedManifest
 	}
-	return preflight.Select(preflight.Selection{Profile: o.Profile, Require: o.Require, Skip: o.Skip, Have: have})
+	var err error
+	o.checks, err = preflight.Select(preflight.Selection{Profile: o.Profile, Require: o.Require, Skip: o.Skip, Have: have})
+	return err
 }
 
 // Run runs the checks and prints the report; the exit code follows the results.
-func (o *Options) Run(cmd *cobra.Command, checks []preflight.Check) error {
-	ctx := cmd.Context()
+func (o *Options) Run(ctx context.Context) error {
+	checks := o.checks
 	ns := kube.Namespace(o.flags)
 	needsCluster := false
 	for _, c := range checks {

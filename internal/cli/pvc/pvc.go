@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/command"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/storage"
@@ -104,9 +105,17 @@ cleaning up).`,
 	return cmd
 }
 
+// CreateOptions are the flags of `dynamoctl pvc create`.
+type CreateOptions struct {
+	*common
+	Size, StorageClass, AccessMode string
+	Timeout                        time.Duration
+
+	spec storage.ClaimSpec
+}
+
 func (c *common) createCommand() *cobra.Command {
-	var size, class, mode string
-	var timeout time.Duration
+	o := &CreateOptions{common: c}
 	cmd := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a PVC and wait until it is Bound",
@@ -116,46 +125,62 @@ claim of the same name is accepted when its size, class and access mode match, r
 otherwise.`,
 		Example: `  dynamoctl pvc create model-cache --size 200Gi --storage-class fast --access-mode ReadWriteMany`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			spec := storage.ClaimSpec{Name: args[0], Namespace: kube.Namespace(c.flags), Size: size, StorageClass: class, AccessMode: corev1.PersistentVolumeAccessMode(mode)}
-			if _, err := storage.NewClaim(spec); err != nil {
-				return exit.UsageError(err)
-			}
-			cs, _, err := c.clients()
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			res, err := storage.CreateClaim(ctx, cs, spec, timeout, c.streams.ErrOut)
-			if errors.Is(err, storage.ErrDifferentSpec) {
-				return exit.UsageError(err)
-			}
-			if err != nil {
-				return failed(ctx, err)
-			}
-			verb := "created"
-			if res.Existed {
-				verb = "already exists"
-			}
-			switch {
-			case res.WaitForFirstConsumer:
-				fmt.Fprintf(c.streams.Out, "persistentvolumeclaim/%s %s; its class binds on first use (WaitForFirstConsumer): Pending until a pod mounts it\n", spec.Name, verb)
-			default:
-				fmt.Fprintf(c.streams.Out, "persistentvolumeclaim/%s %s, Bound to %s\n", spec.Name, verb, res.Claim.Spec.VolumeName)
-			}
-			return nil
-		},
 	}
-	cmd.Flags().StringVar(&size, "size", storage.DefaultSize, "Requested storage")
-	cmd.Flags().StringVar(&class, "storage-class", "", "StorageClass (default: the cluster's default class)")
-	cmd.Flags().StringVar(&mode, "access-mode", string(storage.DefaultAccessMode), "ReadWriteOnce, ReadWriteMany, ReadWriteOncePod or ReadOnlyMany")
-	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "How long to wait for Bound")
+	cmd.Flags().StringVar(&o.Size, "size", storage.DefaultSize, "Requested storage")
+	cmd.Flags().StringVar(&o.StorageClass, "storage-class", "", "StorageClass (default: the cluster's default class)")
+	cmd.Flags().StringVar(&o.AccessMode, "access-mode", string(storage.DefaultAccessMode), "ReadWriteOnce, ReadWriteMany, ReadWriteOncePod or ReadOnlyMany")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", 2*time.Minute, "How long to wait for Bound")
 	_ = cmd.RegisterFlagCompletionFunc("access-mode", cobra.FixedCompletions([]string{"ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod", "ReadOnlyMany"}, cobra.ShellCompDirectiveNoFileComp))
-	return cmd
+	return command.Bind(cmd, o)
+}
+
+// Complete builds the claim's spec.
+func (o *CreateOptions) Complete(args []string) error {
+	o.spec = storage.ClaimSpec{Name: args[0], Namespace: kube.Namespace(o.flags), Size: o.Size, StorageClass: o.StorageClass, AccessMode: corev1.PersistentVolumeAccessMode(o.AccessMode)}
+	return nil
+}
+
+// Validate checks the claim as the API server would.
+func (o *CreateOptions) Validate() error {
+	_, err := storage.NewClaim(o.spec)
+	return err
+}
+
+// Run creates the claim (or accepts a matching one) and waits until it is Bound.
+func (o *CreateOptions) Run(ctx context.Context) error {
+	cs, _, err := o.clients()
+	if err != nil {
+		return err
+	}
+	res, err := storage.CreateClaim(ctx, cs, o.spec, o.Timeout, o.streams.ErrOut)
+	if errors.Is(err, storage.ErrDifferentSpec) {
+		return exit.UsageError(err)
+	}
+	if err != nil {
+		return failed(ctx, err)
+	}
+	verb := "created"
+	if res.Existed {
+		verb = "already exists"
+	}
+	switch {
+	case res.WaitForFirstConsumer:
+		fmt.Fprintf(o.streams.Out, "persistentvolumeclaim/%s %s; its class binds on first use (WaitForFirstConsumer): Pending until a pod mounts it\n", o.spec.Name, verb)
+	default:
+		fmt.Fprintf(o.streams.Out, "persistentvolumeclaim/%s %s, Bound to %s\n", o.spec.Name, verb, res.Claim.Spec.VolumeName)
+	}
+	return nil
+}
+
+// AccessOptions are the flags of `dynamoctl pvc access`.
+type AccessOptions struct {
+	*common
+	access accessFlags
+	claim  string
 }
 
 func (c *common) accessCommand() *cobra.Command {
-	var a accessFlags
+	o := &AccessOptions{common: c}
 	cmd := &cobra.Command{
 		Use:   "access NAME",
 		Short: "Start (or reuse) an access pod that mounts the PVC",
@@ -167,35 +192,49 @@ and mounted on another node) and it is deleted. It stops by itself after --ttl; 
 earlier with "dynamoctl pvc cleanup NAME".`,
 		Example: `  dynamoctl pvc access model-cache --ttl 30m`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.validate(); err != nil {
-				return exit.UsageError(err)
-			}
-			cs, _, err := c.clients()
-			if err != nil {
-				return err
-			}
-			pod, reused, err := c.start(cmd.Context(), cs, args[0], a)
-			if err != nil {
-				return err
-			}
-			how := "started"
-			if reused {
-				how = "reused"
-			}
-			fmt.Fprintf(c.streams.Out, "pod/%s %s: %s mounted at %s\n  shell: dynamoctl pvc shell %s\n  copy:  dynamoctl pvc cp ./dir pvc:%s:/dir\n",
-				pod.Name, how, args[0], storage.MountOf(pod), args[0], args[0])
-			return nil
-		},
 	}
-	a.add(cmd)
-	return cmd
+	o.access.add(cmd)
+	return command.Bind(cmd, o)
+}
+
+// Complete takes the claim's name.
+func (o *AccessOptions) Complete(args []string) error { o.claim = args[0]; return nil }
+
+// Validate checks the access pod's flags.
+func (o *AccessOptions) Validate() error { return o.access.validate() }
+
+// Run starts (or reuses) the access pod and says how to use it.
+func (o *AccessOptions) Run(ctx context.Context) error {
+	cs, _, err := o.clients()
+	if err != nil {
+		return err
+	}
+	pod, reused, err := o.start(ctx, cs, o.claim, o.access)
+	if err != nil {
+		return err
+	}
+	how := "started"
+	if reused {
+		how = "reused"
+	}
+	fmt.Fprintf(o.streams.Out, "pod/%s %s: %s mounted at %s\n  shell: dynamoctl pvc shell %s\n  copy:  dynamoctl pvc cp ./dir pvc:%s:/dir\n",
+		pod.Name, how, o.claim, storage.MountOf(pod), o.claim, o.claim)
+	return nil
+}
+
+// CopyOptions are the flags of `dynamoctl pvc cp`.
+type CopyOptions struct {
+	*common
+	access       accessFlags
+	Verify, Keep bool
+	IdleTimeout  time.Duration
+
+	args     []string
+	src, dst storage.Location
 }
 
 func (c *common) cpCommand() *cobra.Command {
-	var a accessFlags
-	var verify, keep bool
-	var idle time.Duration
+	o := &CopyOptions{common: c}
 	cmd := &cobra.Command{
 		Use:   "cp SRC DST",
 		Short: "Copy files or directories into or out of a PVC",
@@ -211,194 +250,263 @@ which no data moves for --idle-timeout ends with an error.`,
 		Example: `  dynamoctl pvc cp ./Qwen3-0.6B pvc:model-cache:/models/Qwen3-0.6B --verify
   dynamoctl pvc cp pvc:model-cache:/logs ./logs`,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.validate(); err != nil {
-				return exit.UsageError(err)
-			}
-			src, err := storage.ParseLocation(args[0])
-			if err != nil {
-				return exit.UsageError(err)
-			}
-			dst, err := storage.ParseLocation(args[1])
-			if err != nil {
-				return exit.UsageError(err)
-			}
-			if src.Remote() == dst.Remote() {
-				return exit.UsageError(errors.New("one side must be pvc:NAME:/path and the other a local path"))
-			}
-			if dst.Remote() {
-				if _, err := os.Lstat(src.Path); err != nil {
-					return exit.UsageError(err)
-				}
-			}
-			cs, cfg, err := c.clients()
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			res, err := storage.Copy(ctx, storage.RemoteExecer{Config: cfg, Client: cs}, storage.CopyRequest{
-				Src: src, Dst: dst, Keep: keep, Verify: verify, IdleTimeout: idle,
-				Access:    func(ctx context.Context, claim string) (*corev1.Pod, bool, error) { return c.start(ctx, cs, claim, a) },
-				DeletePod: func(ctx context.Context, p *corev1.Pod) error { return storage.DeletePod(ctx, cs, p.Namespace, p.Name) },
-			})
-			for _, s := range res.Stats.Skipped {
-				fmt.Fprintf(c.streams.ErrOut, "skipped %s\n", s)
-			}
-			if err != nil {
-				// Not "copied": what arrived before the failure is a note, not the result.
-				if res.Stats.Files+res.Stats.Dirs > 0 {
-					fmt.Fprintf(c.streams.ErrOut, "incomplete: %d files, %d directories, %s written before the copy failed\n", res.Stats.Files, res.Stats.Dirs, humanBytes(res.Stats.Bytes))
-				}
-				return failed(ctx, err)
-			}
-			fmt.Fprintf(c.streams.Out, "copied %d files, %d directories, %s\n", res.Stats.Files, res.Stats.Dirs, humanBytes(res.Stats.Bytes))
-			if verify {
-				fmt.Fprintf(c.streams.Out, "verified %d files (SHA-256)\n", res.Verified)
-			}
-			return nil
-		},
 	}
-	a.add(cmd)
-	cmd.Flags().BoolVar(&verify, "verify", false, "Compare the SHA-256 of every file after copying")
-	cmd.Flags().BoolVar(&keep, "keep", false, "Keep an access pod started for this copy (it still stops after --ttl)")
-	cmd.Flags().DurationVar(&idle, "idle-timeout", time.Minute, "End the copy when no data moves for this long (0: wait forever)")
-	return cmd
+	o.access.add(cmd)
+	cmd.Flags().BoolVar(&o.Verify, "verify", false, "Compare the SHA-256 of every file after copying")
+	cmd.Flags().BoolVar(&o.Keep, "keep", false, "Keep an access pod started for this copy (it still stops after --ttl)")
+	cmd.Flags().DurationVar(&o.IdleTimeout, "idle-timeout", time.Minute, "End the copy when no data moves for this long (0: wait forever)")
+	return command.Bind(cmd, o)
+}
+
+// Complete takes the two locations.
+func (o *CopyOptions) Complete(args []string) error { o.args = args; return nil }
+
+// Validate parses the locations: one in a PVC, one here (which must exist to be copied in).
+func (o *CopyOptions) Validate() error {
+	if err := o.access.validate(); err != nil {
+		return err
+	}
+	var err error
+	if o.src, err = storage.ParseLocation(o.args[0]); err != nil {
+		return err
+	}
+	if o.dst, err = storage.ParseLocation(o.args[1]); err != nil {
+		return err
+	}
+	if o.src.Remote() == o.dst.Remote() {
+		return errors.New("one side must be pvc:NAME:/path and the other a local path")
+	}
+	if o.dst.Remote() {
+		if _, err := os.Lstat(o.src.Path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run copies through an access pod.
+func (o *CopyOptions) Run(ctx context.Context) error {
+	cs, cfg, err := o.clients()
+	if err != nil {
+		return err
+	}
+	res, err := storage.Copy(ctx, storage.RemoteExecer{Config: cfg, Client: cs}, storage.CopyRequest{
+		Src: o.src, Dst: o.dst, Keep: o.Keep, Verify: o.Verify, IdleTimeout: o.IdleTimeout,
+		Access: func(ctx context.Context, claim string) (*corev1.Pod, bool, error) {
+			return o.start(ctx, cs, claim, o.access)
+		},
+		DeletePod: func(ctx context.Context, p *corev1.Pod) error { return storage.DeletePod(ctx, cs, p.Namespace, p.Name) },
+	})
+	for _, s := range res.Stats.Skipped {
+		fmt.Fprintf(o.streams.ErrOut, "skipped %s\n", s)
+	}
+	if err != nil {
+		// Not "copied": what arrived before the failure is a note, not the result.
+		if res.Stats.Files+res.Stats.Dirs > 0 {
+			fmt.Fprintf(o.streams.ErrOut, "incomplete: %d files, %d directories, %s written before the copy failed\n", res.Stats.Files, res.Stats.Dirs, humanBytes(res.Stats.Bytes))
+		}
+		return failed(ctx, err)
+	}
+	fmt.Fprintf(o.streams.Out, "copied %d files, %d directories, %s\n", res.Stats.Files, res.Stats.Dirs, humanBytes(res.Stats.Bytes))
+	if o.Verify {
+		fmt.Fprintf(o.streams.Out, "verified %d files (SHA-256)\n", res.Verified)
+	}
+	return nil
+}
+
+// ShellOptions are the flags of `dynamoctl pvc shell`.
+type ShellOptions struct {
+	*common
+	access accessFlags
+	Keep   bool
+	claim  string
 }
 
 func (c *common) shellCommand() *cobra.Command {
-	var a accessFlags
-	var keep bool
+	o := &ShellOptions{common: c}
 	cmd := &cobra.Command{
 		Use:   "shell NAME",
 		Short: "Open a shell in an access pod of the PVC",
 		Long: `Open sh in your access pod of the claim (started if needed and, unless --keep, deleted when the
 shell ends). The shell gets a terminal when stdin is one.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.validate(); err != nil {
-				return exit.UsageError(err)
-			}
-			cs, cfg, err := c.clients()
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			pod, reused, err := c.start(ctx, cs, args[0], a)
-			if err != nil {
-				return err
-			}
-			if !reused && !keep {
-				defer func() { _ = storage.DeletePod(ctx, cs, pod.Namespace, pod.Name) }()
-			}
-			streams := remotecommand.StreamOptions{Stdin: c.streams.In, Stdout: c.streams.Out, Stderr: c.streams.ErrOut}
-			if f, ok := c.streams.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-				state, err := term.MakeRaw(int(f.Fd()))
-				if err == nil {
-					defer func() { _ = term.Restore(int(f.Fd()), state) }()
-					streams.Tty, streams.Stderr = true, nil
-				}
-			}
-			return failed(ctx, storage.RemoteExecer{Config: cfg, Client: cs}.Exec(ctx, pod, []string{"sh"}, streams))
-		},
 	}
-	a.add(cmd)
-	cmd.Flags().BoolVar(&keep, "keep", false, "Keep an access pod started for this shell (it still stops after --ttl)")
-	return cmd
+	o.access.add(cmd)
+	cmd.Flags().BoolVar(&o.Keep, "keep", false, "Keep an access pod started for this shell (it still stops after --ttl)")
+	return command.Bind(cmd, o)
+}
+
+// Complete takes the claim's name.
+func (o *ShellOptions) Complete(args []string) error { o.claim = args[0]; return nil }
+
+// Validate checks the access pod's flags.
+func (o *ShellOptions) Validate() error { return o.access.validate() }
+
+// Run opens sh in the access pod (a terminal when stdin is one).
+func (o *ShellOptions) Run(ctx context.Context) error {
+	cs, cfg, err := o.clients()
+	if err != nil {
+		return err
+	}
+	pod, reused, err := o.start(ctx, cs, o.claim, o.access)
+	if err != nil {
+		return err
+	}
+	if !reused && !o.Keep {
+		defer func() { _ = storage.DeletePod(ctx, cs, pod.Namespace, pod.Name) }()
+	}
+	streams := remotecommand.StreamOptions{Stdin: o.streams.In, Stdout: o.streams.Out, Stderr: o.streams.ErrOut}
+	if f, ok := o.streams.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		state, err := term.MakeRaw(int(f.Fd()))
+		if err == nil {
+			defer func() { _ = term.Restore(int(f.Fd()), state) }()
+			streams.Tty, streams.Stderr = true, nil
+		}
+	}
+	return failed(ctx, storage.RemoteExecer{Config: cfg, Client: cs}.Exec(ctx, pod, []string{"sh"}, streams))
+}
+
+// CleanupOptions are the flags of `dynamoctl pvc cleanup`.
+type CleanupOptions struct {
+	*common
+	All, AllUsers bool
+	claim         string
+	named         bool
 }
 
 func (c *common) cleanupCommand() *cobra.Command {
-	var all, allUsers bool
+	o := &CleanupOptions{common: c}
 	cmd := &cobra.Command{
 		Use:   "cleanup [NAME]",
 		Short: "Delete your access pods (never PVCs)",
 		Long: `Delete the access pods you started for one claim, or for every claim with --all, in the
 namespace; --all-users deletes every user's. Claims and their data are not touched.`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if (len(args) == 0) != all {
-				return exit.UsageError(errors.New("name a PVC or pass --all"))
-			}
-			cs, _, err := c.clients()
-			if err != nil {
-				return err
-			}
-			claim := ""
-			if len(args) == 1 {
-				claim = args[0]
-			}
-			ctx := cmd.Context()
-			user := ""
-			if !allUsers {
-				user = storage.CurrentUser(ctx, cs, os.Getenv("USER"))
-			}
-			names, err := storage.Cleanup(ctx, cs, kube.Namespace(c.flags), claim, user)
-			for _, n := range names {
-				fmt.Fprintf(c.streams.Out, "pod/%s deleted\n", n)
-			}
-			if len(names) == 0 && err == nil {
-				fmt.Fprintln(c.streams.Out, "no access pods")
-			}
-			return failed(ctx, err)
-		},
 	}
-	cmd.Flags().BoolVar(&all, "all", false, "Delete the access pods of every PVC in the namespace")
-	cmd.Flags().BoolVar(&allUsers, "all-users", false, "Delete every user's access pods, not only yours")
-	return cmd
+	cmd.Flags().BoolVar(&o.All, "all", false, "Delete the access pods of every PVC in the namespace")
+	cmd.Flags().BoolVar(&o.AllUsers, "all-users", false, "Delete every user's access pods, not only yours")
+	return command.Bind(cmd, o)
+}
+
+// Complete takes the claim's name, if given.
+func (o *CleanupOptions) Complete(args []string) error {
+	if o.named = len(args) == 1; o.named {
+		o.claim = args[0]
+	}
+	return nil
+}
+
+// Validate wants a claim or --all, not both.
+func (o *CleanupOptions) Validate() error {
+	if o.named == o.All {
+		return errors.New("name a PVC or pass --all")
+	}
+	return nil
+}
+
+// Run deletes the access pods.
+func (o *CleanupOptions) Run(ctx context.Context) error {
+	cs, _, err := o.clients()
+	if err != nil {
+		return err
+	}
+	user := ""
+	if !o.AllUsers {
+		user = storage.CurrentUser(ctx, cs, os.Getenv("USER"))
+	}
+	names, err := storage.Cleanup(ctx, cs, kube.Namespace(o.flags), o.claim, user)
+	for _, n := range names {
+		fmt.Fprintf(o.streams.Out, "pod/%s deleted\n", n)
+	}
+	if len(names) == 0 && err == nil {
+		fmt.Fprintln(o.streams.Out, "no access pods")
+	}
+	return failed(ctx, err)
+}
+
+// DeleteOptions are the flags of `dynamoctl pvc delete`.
+type DeleteOptions struct {
+	*common
+	Yes   bool
+	claim string
 }
 
 func (c *common) deleteCommand() *cobra.Command {
-	var yes bool
+	o := &DeleteOptions{common: c}
 	cmd := &cobra.Command{
 		Use:   "delete NAME --yes",
 		Short: "Delete a PVC (its data may go with it); refuses while pods mount it",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if !yes {
-				return exit.UsageError(fmt.Errorf("deleting PVC %s may delete its data (reclaim policy); pass --yes to confirm", args[0]))
-			}
-			cs, _, err := c.clients()
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			if err := storage.DeleteClaim(ctx, cs, kube.Namespace(c.flags), args[0]); err != nil {
-				return failed(ctx, err)
-			}
-			fmt.Fprintf(c.streams.Out, "persistentvolumeclaim/%s deleted\n", args[0])
-			return nil
-		},
 	}
-	cmd.Flags().BoolVar(&yes, "yes", false, "Confirm the deletion")
-	return cmd
+	cmd.Flags().BoolVar(&o.Yes, "yes", false, "Confirm the deletion")
+	return command.Bind(cmd, o)
+}
+
+// Complete takes the claim's name.
+func (o *DeleteOptions) Complete(args []string) error { o.claim = args[0]; return nil }
+
+// Validate wants the confirmation.
+func (o *DeleteOptions) Validate() error {
+	if !o.Yes {
+		return fmt.Errorf("deleting PVC %s may delete its data (reclaim policy); pass --yes to confirm", o.claim)
+	}
+	return nil
+}
+
+// Run deletes the claim (refused while pods mount it).
+func (o *DeleteOptions) Run(ctx context.Context) error {
+	cs, _, err := o.clients()
+	if err != nil {
+		return err
+	}
+	if err := storage.DeleteClaim(ctx, cs, kube.Namespace(o.flags), o.claim); err != nil {
+		return failed(ctx, err)
+	}
+	fmt.Fprintf(o.streams.Out, "persistentvolumeclaim/%s deleted\n", o.claim)
+	return nil
+}
+
+// SnapshotOptions are the flags of `dynamoctl pvc snapshot`.
+type SnapshotOptions struct {
+	*common
+	Class string
+	claim string
 }
 
 func (c *common) snapshotCommand() *cobra.Command {
-	var class string
+	o := &SnapshotOptions{common: c}
 	cmd := &cobra.Command{
 		Use:   "snapshot NAME",
 		Short: "Take a CSI VolumeSnapshot of the PVC",
 		Long:  `Create a VolumeSnapshot (snapshot.storage.k8s.io/v1) of the claim, named <claim>-<UTC time>. Needs the CSI snapshot CRDs and controller; without them, says what to install.`,
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cs, cfg, err := c.clients()
-			if err != nil {
-				return err
-			}
-			dyn, err := dynamic.NewForConfig(cfg)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			name, err := storage.Snapshot(ctx, cs, dyn, kube.Namespace(c.flags), args[0], class, time.Now())
-			if err != nil {
-				return failed(ctx, err)
-			}
-			fmt.Fprintf(c.streams.Out, "volumesnapshot/%s created\n", name)
-			return nil
-		},
 	}
-	cmd.Flags().StringVar(&class, "class", "", "VolumeSnapshotClass (default: the cluster's default)")
-	return cmd
+	cmd.Flags().StringVar(&o.Class, "class", "", "VolumeSnapshotClass (default: the cluster's default)")
+	return command.Bind(cmd, o)
+}
+
+// Complete takes the claim's name.
+func (o *SnapshotOptions) Complete(args []string) error { o.claim = args[0]; return nil }
+
+// Validate has nothing more to check.
+func (o *SnapshotOptions) Validate() error { return nil }
+
+// Run creates the VolumeSnapshot.
+func (o *SnapshotOptions) Run(ctx context.Context) error {
+	cs, cfg, err := o.clients()
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	name, err := storage.Snapshot(ctx, cs, dyn, kube.Namespace(o.flags), o.claim, o.Class, time.Now())
+	if err != nil {
+		return failed(ctx, err)
+	}
+	fmt.Fprintf(o.streams.Out, "volumesnapshot/%s created\n", name)
+	return nil
 }
 
 func humanBytes(n int64) string {

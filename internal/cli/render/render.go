@@ -3,6 +3,7 @@ package render
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/command"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
@@ -33,6 +35,7 @@ type Options struct {
 	MPISecret string
 
 	out     *output.Flag
+	format  output.Format
 	flags   *genericclioptions.ConfigFlags
 	streams genericiooptions.IOStreams
 }
@@ -56,9 +59,6 @@ the graph's status on a cluster); 2 the file is invalid (the API server's words)
   dynamoctl render -f dgd.yaml --nats nats://nats:4222 --etcd http://etcd:2379 -o json
   dynamoctl render -f dgd.yaml | kubectl apply --dry-run=server -f -`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.Run()
-		},
 	}
 	cmd.Flags().StringVarP(&o.File, "filename", "f", "", "DynamoGraphDeployment manifest (- for stdin)")
 	cmd.Flags().StringVar(&o.NATS, "nats", "", "NATS address injected as NATS_SERVER (the operator's --nats-address)")
@@ -68,16 +68,23 @@ the graph's status on a cluster); 2 the file is invalid (the API server's words)
 	_ = cmd.MarkFlagRequired("filename")
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
 	o.out = output.AddFlag(cmd, output.YAML, output.JSON)
-	return cmd
+	return command.Bind(cmd, o)
 }
 
+// Complete reads the output format.
+func (o *Options) Complete(_ []string) error {
+	var err error
+	o.format, err = o.out.Format()
+	return err
+}
+
+// Validate has nothing to check beyond the flags' own parsing.
+func (o *Options) Validate() error { return nil }
+
 // Run decodes, renders and prints: each graph's children in its place, other documents of
-// the file (ConfigMaps, Secrets) unchanged.
-func (o *Options) Run() error {
-	format, err := o.out.Format()
-	if err != nil {
-		return exit.UsageError(err)
-	}
+// the file (ConfigMaps, Secrets) unchanged. Rendering is CPU work: ctx is not consulted.
+func (o *Options) Run(_ context.Context) error {
+	format := o.format
 	docs, err := render.ReadGraphs(o.File, o.streams.In, kube.Namespace(o.flags))
 	if err != nil {
 		return exit.UsageError(fmt.Errorf("-f: %w", err))

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,56 +14,73 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/command"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 )
 
+// StatusOptions are the flags of `dynamoctl dev cluster status`.
+type StatusOptions struct {
+	Dir string
+
+	out     *output.Flag
+	format  output.Format
+	streams genericiooptions.IOStreams
+}
+
 func newStatusCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	var dir string
-	var out *output.Flag
+	o := &StatusOptions{streams: streams}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Report the health of each dev cluster component and its nodes",
 		Long: `Check every process of the dev cluster in --dir (alive, health endpoint answering) and list its
 nodes. Exit codes: 0 healthy, 1 running but unhealthy, 3 no cluster running.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := out.Format()
-			if err != nil {
-				return exit.UsageError(err)
-			}
-			d, err := filepath.Abs(dir)
-			if err != nil {
-				return err
-			}
-			st, err := devcluster.GetStatus(cmd.Context(), d)
-			if errors.Is(err, devcluster.ErrNoCluster) {
-				return exit.WithCode(exit.Unreachable, fmt.Errorf("no dev cluster in %s: start one with `dynamoctl dev cluster up`", d))
-			}
-			if err != nil {
-				return err
-			}
-			if format == output.Table || format == output.Wide {
-				err = printStatus(streams.Out, st, format == output.Wide)
-			} else {
-				err = output.Encode(streams.Out, format, st)
-			}
-			if err != nil {
-				return err
-			}
-			switch {
-			case !st.Running:
-				return exit.WithCode(exit.Unreachable, fmt.Errorf("the dev cluster in %s is not running (its supervisor is gone): run `dynamoctl dev cluster down` then `up`", d))
-			case !st.Healthy:
-				return exit.WithCode(exit.Failure, errors.New("the dev cluster is not healthy: see the table above and the logs it names"))
-			}
-			return nil
-		},
 	}
-	addDirFlag(cmd, &dir)
-	out = output.AddFlag(cmd, output.Table, output.Wide, output.JSON, output.YAML)
-	return cmd
+	addDirFlag(cmd, &o.Dir)
+	o.out = output.AddFlag(cmd, output.Table, output.Wide, output.JSON, output.YAML)
+	return command.Bind(cmd, o)
+}
+
+// Complete reads the output format and makes --dir absolute.
+func (o *StatusOptions) Complete(_ []string) error {
+	var err error
+	if o.format, err = o.out.Format(); err != nil {
+		return err
+	}
+	o.Dir, err = filepath.Abs(o.Dir)
+	return err
+}
+
+// Validate has nothing more to check.
+func (o *StatusOptions) Validate() error { return nil }
+
+// Run checks the cluster and prints its health; the exit code follows it.
+func (o *StatusOptions) Run(ctx context.Context) error {
+	format, d := o.format, o.Dir
+	st, err := devcluster.GetStatus(ctx, d)
+	if errors.Is(err, devcluster.ErrNoCluster) {
+		return exit.WithCode(exit.Unreachable, fmt.Errorf("no dev cluster in %s: start one with `dynamoctl dev cluster up`", d))
+	}
+	if err != nil {
+		return err
+	}
+	if format == output.Table || format == output.Wide {
+		err = printStatus(o.streams.Out, st, format == output.Wide)
+	} else {
+		err = output.Encode(o.streams.Out, format, st)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case !st.Running:
+		return exit.WithCode(exit.Unreachable, fmt.Errorf("the dev cluster in %s is not running (its supervisor is gone): run `dynamoctl dev cluster down` then `up`", d))
+	case !st.Healthy:
+		return exit.WithCode(exit.Failure, errors.New("the dev cluster is not healthy: see the table above and the logs it names"))
+	}
+	return nil
 }
 
 func printStatus(w io.Writer, st devcluster.Status, wide bool) error {

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/command"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 )
@@ -54,7 +55,7 @@ func (o *UpOptions) addFlags(cmd *cobra.Command) {
 }
 
 // Complete parses the profile and the nodes file and resolves paths.
-func (o *UpOptions) Complete() error {
+func (o *UpOptions) Complete(_ []string) error {
 	var err error
 	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
 		return err
@@ -82,13 +83,18 @@ func (o *UpOptions) Complete() error {
 	}
 	if o.BinDir == "" {
 		if o.BinDir, err = devcluster.FindBinDir(); err != nil {
-			return err
+			return exit.WithCode(exit.Failure, err) // the machine's, not the flags'
 		}
 	} else if o.BinDir, err = filepath.Abs(o.BinDir); err != nil {
 		return err
 	}
+	return nil
+}
+
+// Validate checks the flags.
+func (o *UpOptions) Validate() error {
 	if o.Timeout <= 0 {
-		return exit.UsageError(errors.New("--timeout must be positive"))
+		return errors.New("--timeout must be positive")
 	}
 	return nil
 }
@@ -190,35 +196,31 @@ at the cluster. Exits non-zero when a cluster is already running in --dir.`,
   kubectl get nodes -L nvidia.com/gpu.product,nvidia.com/gpu.count
   dynamoctl dev cluster up --nodes-file my-nodes.yaml --profile ""`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
 	}
 	o.addFlags(cmd)
 	cmd.Flags().BoolVar(&o.Foreground, "foreground", false, "Run the cluster in this process until Ctrl-C instead of in the background")
-	return cmd
+	return command.Bind(cmd, o)
+}
+
+// ServeOptions are `up`'s, run as the background supervisor.
+type ServeOptions struct{ UpOptions }
+
+// Run supervises the cluster in this process until ctx ends or a component exits.
+func (o *ServeOptions) Run(ctx context.Context) error {
+	opts := o.clusterOptions()
+	opts.Progress = o.streams.Out
+	return devcluster.Supervise(ctx, opts, nil)
 }
 
 // newServeCommand is the hidden body of the background supervisor that `up` starts.
 func newServeCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &UpOptions{streams: streams}
+	o := &ServeOptions{UpOptions{streams: streams}}
 	cmd := &cobra.Command{
 		Use:    "serve",
 		Short:  "Run the dev cluster supervisor (started by 'up')",
 		Hidden: true,
 		Args:   cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			opts := o.clusterOptions()
-			opts.Progress = streams.Out
-			return devcluster.Supervise(cmd.Context(), opts, nil)
-		},
 	}
 	o.addFlags(cmd)
-	return cmd
+	return command.Bind(cmd, o)
 }
