@@ -3,7 +3,6 @@ package v1alpha1_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +18,8 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
-	"github.com/dynamo-infra/dynamo-infra/internal/reference"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
+	"github.com/dynamo-infra/dynamo-infra/test/reference"
 )
 
 var dgdGVR = schema.GroupVersionResource{Group: "nvidia.com", Version: "v1alpha1", Resource: "dynamographdeployments"}
@@ -27,7 +27,7 @@ var dgdGVR = schema.GroupVersionResource{Group: "nvidia.com", Version: "v1alpha1
 // installCRD installs the generated CRD and returns a client for DGDs in default.
 func installCRD(t *testing.T, c *devcluster.Cluster) dynamic.ResourceInterface {
 	t.Helper()
-	devclustertest.InstallCRDs(t, c.RESTConfig(), filepath.Join("..", "..", "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"))
+	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath())
 	return dynamic.NewForConfigOrDie(c.RESTConfig()).Resource(dgdGVR).Namespace("default")
 }
 

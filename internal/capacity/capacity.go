@@ -55,7 +55,7 @@ func ShortResource(spec *corev1.PodSpec, scheduler string) string {
 // FirstNvidia is the first NVIDIA resource (by name) the pod asks for ("" when none).
 func FirstNvidia(spec *corev1.PodSpec) string {
 	var names []string
-	for name := range diagnose.PodDemand(spec) {
+	for name := range kubenode.PodRequests(spec) {
 		if nvidia.IsResource(string(name)) {
 			names = append(names, string(name))
 		}
@@ -112,7 +112,7 @@ func NodeList(nodes []corev1.Node) Nodes {
 // allocatable than the most free found). Ties go to the first node by name.
 func MostFree(spec *corev1.PodSpec, scheduler string, nodes Nodes, requested map[string]map[string]int64, read func(node string) bool) Fit {
 	f := Fit{Resource: ShortResource(spec, scheduler)}
-	if q, ok := diagnose.PodDemand(spec)[corev1.ResourceName(f.Resource)]; ok {
+	if q, ok := kubenode.PodRequests(spec)[corev1.ResourceName(f.Resource)]; ok {
 		f.PerPod, f.PerPodText = q.Value(), q.String()
 	} else if f.Resource == "pods" {
 		f.PerPod, f.PerPodText = 1, "1"

@@ -19,6 +19,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
 func gpuNode(name, product string, gpus int64, labels map[string]string, taints ...corev1.Taint) corev1.Node {
@@ -138,12 +139,7 @@ func TestView(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatal("timed out")
+	testkit.Eventually(t, "the view's state", 5*time.Second, func(context.Context) (bool, error) { return cond(), nil })
 }
 
 // With several NVIDIA resources, the first by name, whatever the map order.

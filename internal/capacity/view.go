@@ -133,7 +133,7 @@ func ReadSnapshot(ctx context.Context, cs kubernetes.Interface, now time.Time) (
 	pods.PageSize, pods.PageBufferSize = 500, 1
 	err = pods.EachListItem(ctx, metav1.ListOptions{FieldSelector: inventory.ActivePodsSelector}, func(obj runtime.Object) error {
 		p := obj.(*corev1.Pod)
-		if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if !kubenode.PodActive(p) {
 			return nil
 		}
 		demand.AddTo(s.requested, p.Spec.NodeName, demand.StoredRequests(p))

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
@@ -20,6 +18,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
 // planMemoryLimit bounds what one graph's plans may allocate, all three together, on up to
@@ -31,19 +30,16 @@ const planMemoryLimit = 512 << 20
 // of replicas replicas each, every pod asking for gpus GPUs and cpu millicores — values taken
 // as they come, beyond what the CRD admits, as a graph stored under an older CRD would be.
 func extremeGraph(services uint8, replicas, nodeCount int32, gpus, cpu int64) *v1alpha1.DynamoGraphDeployment {
-	g := &v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: "ns", UID: "u"},
-		Spec: v1alpha1.DynamoGraphDeploymentSpec{Services: map[string]*v1alpha1.ServiceSpec{}}}
+	g := testkit.Graph("ns", "x").UID("u")
 	for i := range 1 + int(services)%25 {
-		s := &v1alpha1.ServiceSpec{ComponentType: v1alpha1.ComponentWorker, Replicas: &replicas,
-			Resources: &v1alpha1.Resources{Limits: &v1alpha1.ResourceItem{GPU: fmt.Sprint(gpus), CPU: resource.NewMilliQuantity(cpu, resource.DecimalSI)}},
-			ExtraPodSpec: &v1alpha1.ExtraPodSpec{MainContainer: &corev1.Container{Image: "nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.6.1",
-				Command: []string{"python3", "-m", "dynamo.vllm"}, Args: []string{"--model", "m"}}}}
+		s := testkit.Service(v1alpha1.ComponentWorker).Replicas(replicas).Limits(fmt.Sprint(gpus), cpu).
+			Image("").Command([]string{"python3", "-m", "dynamo.vllm"}, "--model", "m")
 		if i == 0 && nodeCount > 1 {
-			s.Multinode = &v1alpha1.MultinodeSpec{NodeCount: nodeCount}
+			s.Multinode(nodeCount)
 		}
-		g.Spec.Services[fmt.Sprintf("W%d", i)] = s
+		g.Service(fmt.Sprintf("W%d", i), s)
 	}
-	return g
+	return g.Obj()
 }
 
 // extremeNodes are n Ready nodes: a third CPU nodes, the rest H100 nodes of 8 GPUs.

@@ -27,9 +27,9 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
-	"github.com/dynamo-infra/dynamo-infra/internal/reference"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
+	"github.com/dynamo-infra/dynamo-infra/test/reference"
 )
 
 var renderConfig = controllertest.RenderConfig

@@ -20,6 +20,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
 const editsGraph = `apiVersion: nvidia.com/v1alpha1
@@ -56,7 +57,7 @@ spec:
 // its writes (no operator runs in the background).
 func TestEditsConverge(t *testing.T) {
 	c := devclustertest.Start(t, "h100=1")
-	devclustertest.InstallCRDs(t, c.RESTConfig(), controllertest.CRDPath())
+	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath())
 	ctx := context.Background()
 	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: controller.Scheme()})
 	if err != nil {

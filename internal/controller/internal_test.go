@@ -24,6 +24,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
 // The gauges follow each graph's latest state and pod counts, per namespace as the original
@@ -189,8 +190,7 @@ func TestTrimPod(t *testing.T) {
 // The capacity view's figure goes into the service's status and its message, for an NVIDIA
 // resource only.
 func TestStatusCapacity(t *testing.T) {
-	dgd := &v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: "g", Generation: 1},
-		Spec: v1alpha1.DynamoGraphDeploymentSpec{Services: map[string]*v1alpha1.ServiceSpec{"Decode": {ComponentType: "worker"}}}}
+	dgd := testkit.Graph("", "g").Generation(1).Service("Decode", testkit.Service(v1alpha1.ComponentWorker)).Obj()
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "g-decode", Generation: 1},
 		Spec:   appsv1.DeploymentSpec{Replicas: ptr.To[int32](1)},
 		Status: appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1, UpdatedReplicas: 1}}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
+	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
@@ -101,7 +102,7 @@ func (r *Reconciler) observePlacement(ctx context.Context, scopes []topology.Sco
 	for svc, list := range pods {
 		for i := range list {
 			p := &list[i]
-			if p.Spec.NodeName == "" || p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			if !kubenode.PodActive(p) || p.DeletionTimestamp != nil {
 				continue
 			}
 			placed = append(placed, topology.Pod{Service: svc, Group: p.Labels[lwsv1.GroupUniqueHashLabelKey], Node: p.Spec.NodeName})

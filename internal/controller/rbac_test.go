@@ -29,6 +29,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
 // requestLog records the (group, resource, verb) of every API request made through a config,
@@ -117,7 +118,7 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 	c := devclustertest.Start(t, "h100=1", devclustertest.WithLWS)
 	// Grove's ClusterTopology kind (a stand-in CRD, no object): a graph with a topology
 	// constraint has its profile read — a 404, so the built-in levels — and its nodes' labels.
-	devclustertest.InstallCRDs(t, c.RESTConfig(), controllertest.CRDPath(), controllertest.WorkerMetadataCRDPath(), controllertest.ClusterTopologyCRDPath())
+	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath(), testkit.WorkerMetadataCRDPath(), testkit.ClusterTopologyCRDPath())
 	var used requestLog
 	controllertest.StartOperatorWithConfig(t, used.wrap(c.RESTConfig()))
 	ctx := context.Background()
@@ -255,7 +256,7 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 			}
 		}
 	}
-	raw, err := os.ReadFile(filepath.Join(controllertest.RepoRoot(), "config", "rbac", "role.yaml"))
+	raw, err := os.ReadFile(filepath.Join(testkit.RepoRoot(), "config", "rbac", "role.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/demand"
 	"github.com/dynamo-infra/dynamo-infra/internal/devices"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
+	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
@@ -520,7 +521,7 @@ func ownUsage(demands []placement.Demand, pods map[string][]corev1.Pod, taken ti
 	for _, d := range demands {
 		for i := range pods[d.Service] {
 			p := &pods[d.Service][i]
-			if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || boundAfter(p, taken) {
+			if !kubenode.PodActive(p) || boundAfter(p, taken) {
 				continue
 			}
 			demand.AddTo(out, p.Spec.NodeName, d.Requests)

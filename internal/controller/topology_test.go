@@ -23,6 +23,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
@@ -58,7 +59,7 @@ spec:
 func TestTopologyPackedGraph(t *testing.T) {
 	c, cl := controllertest.Setup(t, "gb200=36,cpu=1")
 	ctx := context.Background()
-	devclustertest.InstallCRDs(t, c.RESTConfig(), controllertest.ClusterTopologyCRDPath())
+	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.ClusterTopologyCRDPath())
 	ct := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "grove.io/v1alpha1", "kind": "ClusterTopology",
 		"metadata": map[string]any{"name": "nvl72"},
 		"spec": map[string]any{"levels": []any{

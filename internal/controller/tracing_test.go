@@ -3,7 +3,6 @@ package controller_test
 import (
 	"context"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,6 +22,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
 // Each reconcile is one trace: a root span naming the graph with a child per step. A step the
@@ -30,7 +30,7 @@ import (
 // with the operator's generated rules minus Services, so applying the Service is forbidden.
 func TestReconcileTraces(t *testing.T) {
 	c := devclustertest.Start(t, "cpu=1")
-	devclustertest.InstallCRDs(t, c.RESTConfig(), filepath.Join("..", "..", "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"))
+	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath())
 	ctx := context.Background()
 	admin, err := client.New(c.RESTConfig(), client.Options{Scheme: controller.Scheme()})
 	if err != nil {

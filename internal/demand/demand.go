@@ -11,9 +11,9 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	resourcehelper "k8s.io/component-helpers/resource"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
+	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
@@ -71,23 +71,7 @@ func Pods(graphs []*graph.Graph, cfg render.Config, admit Admit) ([]placement.De
 // given taking the limit as API defaulting does (a spec admission has not seen), and one pod
 // slot. Quantities in the resource's base unit: millicores for CPU, bytes, counts.
 func Requests(spec *corev1.PodSpec) map[string]int64 {
-	pod := &corev1.Pod{Spec: *spec.DeepCopy()}
-	defaults := func(cs []corev1.Container) {
-		for i := range cs {
-			r := &cs[i].Resources
-			for name, q := range r.Limits {
-				if _, ok := r.Requests[name]; !ok {
-					if r.Requests == nil {
-						r.Requests = corev1.ResourceList{}
-					}
-					r.Requests[name] = q
-				}
-			}
-		}
-	}
-	defaults(pod.Spec.Containers)
-	defaults(pod.Spec.InitContainers)
-	return StoredRequests(pod)
+	return counts(kubenode.PodRequests(spec))
 }
 
 // AddTo adds a pod's requests to its node's totals in perNode.
@@ -105,8 +89,13 @@ func AddTo(perNode map[string]map[string]int64, node string, requests map[string
 // StoredRequests is Requests of a pod the API server stored: its defaults are applied, so
 // nothing is copied (a plan reads every active pod of the cluster).
 func StoredRequests(pod *corev1.Pod) map[string]int64 {
+	return counts(kubenode.StoredPodRequests(pod))
+}
+
+// counts are requests in each resource's base unit (millicores for CPU), and one pod slot.
+func counts(reqs corev1.ResourceList) map[string]int64 {
 	out := map[string]int64{string(corev1.ResourcePods): 1}
-	for name, q := range resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{}) {
+	for name, q := range reqs {
 		if q.IsZero() {
 			continue
 		}

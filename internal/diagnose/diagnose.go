@@ -14,11 +14,11 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	resourcehelper "k8s.io/component-helpers/resource"
 	"k8s.io/utils/ptr"
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
+	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 )
 
 // Typed reasons of status.services[*].reason: upstream's strings where it has them
@@ -121,7 +121,7 @@ func withDemand(v Verdict, tmpl *corev1.PodSpec) Verdict {
 	if v.Reason != ReasonInsufficientCapacity {
 		return v
 	}
-	req := PodDemand(tmpl)
+	req := kubenode.PodRequests(tmpl)
 	var parts []string
 	for _, r := range Insufficient(v.Pod.Scheduler) {
 		if q, ok := req[corev1.ResourceName(r)]; ok && !q.IsZero() {
@@ -247,29 +247,6 @@ func Scheduled(pods []corev1.Pod) int32 {
 		}
 	}
 	return n
-}
-
-// PodDemand is what the scheduler counts for a pod of this spec (init containers by the max
-// rule, sidecars and overhead included). A container's limit stands in for a request it does
-// not set, as the API server defaults a pod's requests — a workload's template is not defaulted
-// that way, and GPUs are usually given as limits only.
-func PodDemand(spec *corev1.PodSpec) corev1.ResourceList {
-	pod := &corev1.Pod{Spec: *spec.DeepCopy()}
-	fill := func(cs []corev1.Container) {
-		for i := range cs {
-			for name, q := range cs[i].Resources.Limits {
-				if _, ok := cs[i].Resources.Requests[name]; !ok {
-					if cs[i].Resources.Requests == nil {
-						cs[i].Resources.Requests = corev1.ResourceList{}
-					}
-					cs[i].Resources.Requests[name] = q
-				}
-			}
-		}
-	}
-	fill(pod.Spec.InitContainers)
-	fill(pod.Spec.Containers)
-	return resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
 }
 
 // NodeReason is one of the scheduler's reasons for not placing a pod, with how many nodes it

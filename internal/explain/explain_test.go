@@ -17,6 +17,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
 // The capacity sentence gives the numbers: per pod, the most free and where, what to free; for
@@ -49,8 +50,8 @@ func TestCapacityRemedy(t *testing.T) {
 // with no candidate node is unschedulable, one short of GPUs gets the capacity sentence with the
 // placement's numbers (after the other services took theirs).
 func TestBuildPlan(t *testing.T) {
-	g := &v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: "g", Namespace: "ns"}, Spec: v1alpha1.DynamoGraphDeploymentSpec{
-		Services: map[string]*v1alpha1.ServiceSpec{"Frontend": {}, "Prefill": {}, "Decode": {}, "Odd": {}}}}
+	g := testkit.Graph("ns", "g").Service("Frontend", testkit.Service("")).Service("Prefill", testkit.Service("")).
+		Service("Decode", testkit.Service("")).Service("Odd", testkit.Service("")).Obj()
 	rep := plan.Report{Cluster: plan.Cluster{Nodes: 2}, Services: []plan.Service{
 		{Name: "Prefill", Replicas: 2, GroupSize: 1, PerPod: map[string]string{"nvidia.com/gpu": "4"}, Placed: 2, Fits: true, CandidateNodes: 2,
 			Placement: []plan.NodePods{{Node: "a", Pods: 1}, {Node: "b", Pods: 1}}},
@@ -150,8 +151,7 @@ func TestUsagePlan(t *testing.T) {
 // A claim in spec.pvcs that no service mounts and that does not exist keeps the graph from
 // Ready with every service ready: the report says why at the graph's level.
 func TestBuildGraphProblem(t *testing.T) {
-	g := &v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: "g", Namespace: "ns"}, Spec: v1alpha1.DynamoGraphDeploymentSpec{
-		Services: map[string]*v1alpha1.ServiceSpec{"Frontend": {}}}}
+	g := testkit.Graph("ns", "g").Service("Frontend", testkit.Service("")).Obj()
 	ready := &appsv1.Deployment{Status: appsv1.DeploymentStatus{Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1}}
 	r := Build(Live{Graph: resolved(g), Deployments: map[string]*appsv1.Deployment{"Frontend": ready}, MissingPVCs: []string{"cache"}})
 	if r.Graph.Ready || r.Graph.ReadyServices != "1/1" || len(r.Graph.Problems) != 1 ||
@@ -174,8 +174,7 @@ func TestBuildGraphProblem(t *testing.T) {
 // status, with no node read; asked to read the nodes (none read here), or with a figure about
 // another resource, there is no such link.
 func TestBuildTakesOperatorCapacity(t *testing.T) {
-	g := &v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: "g", Namespace: "ns"}, Spec: v1alpha1.DynamoGraphDeploymentSpec{
-		Services: map[string]*v1alpha1.ServiceSpec{"Decode": {ComponentType: "worker"}}}}
+	g := testkit.Graph("ns", "g").Service("Decode", testkit.Service(v1alpha1.ComponentWorker)).Obj()
 	g.Status.Services = map[string]v1alpha1.ServiceReplicaStatus{"Decode": {Capacity: &v1alpha1.ServiceCapacity{Resource: "nvidia.com/gpu",
 		PerPod: 8, CandidateNodes: 334, NodesWithResource: 334, Product: "NVIDIA-H100", MostFree: 4, MostFreeNode: "h100-3"}}}
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "g-decode", Namespace: "ns"}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1)},
@@ -212,8 +211,7 @@ func TestBuildTakesOperatorCapacity(t *testing.T) {
 // The operator's whole-graph plan and topology verdict, when it wrote them, are in the report
 // and its text; absent, neither appears.
 func TestBuildShowsOperatorPlan(t *testing.T) {
-	g := &v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: "g", Namespace: "ns"}, Spec: v1alpha1.DynamoGraphDeploymentSpec{
-		Services: map[string]*v1alpha1.ServiceSpec{"Frontend": {}}}}
+	g := testkit.Graph("ns", "g").Service("Frontend", testkit.Service("")).Obj()
 	r := Build(Live{Graph: resolved(g)})
 	if r.Graph.Operator.Schedulable != nil || r.Graph.Operator.PlacementVerified != nil {
 		t.Errorf("conditions from nowhere: %+v", r.Graph.Operator)

@@ -139,7 +139,7 @@ func PlanUsage(spec *corev1.PodSpec, scheduler string, nodes []corev1.Node) Usag
 		return UsagePlan{}
 	}
 	p := UsagePlan{Resource: r}
-	if q, ok := diagnose.PodDemand(spec)[corev1.ResourceName(r)]; ok {
+	if q, ok := kubenode.PodRequests(spec)[corev1.ResourceName(r)]; ok {
 		p.PerPod = q.Value()
 	}
 	cands := capacity.Candidates(spec, nodes)

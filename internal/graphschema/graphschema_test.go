@@ -8,7 +8,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/config"
-	"github.com/dynamo-infra/dynamo-infra/internal/reference"
+	"github.com/dynamo-infra/dynamo-infra/test/reference"
 )
 
 func referenceGraph(t testing.TB) map[string]any {

@@ -18,7 +18,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
@@ -29,6 +28,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory/collect"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
 // One node of every exposure form the inventory reads.
@@ -163,10 +163,10 @@ func runDeployment(t *testing.T, cs kubernetes.Interface, ns, name, node, res st
 
 func waitPods(t *testing.T, cs kubernetes.Interface, ns, selector string, phase corev1.PodPhase) {
 	t.Helper()
-	err := wait.PollUntilContextCancel(ctxT(t), 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+	testkit.Eventually(t, fmt.Sprintf("pods %s in %s %s", selector, ns, phase), 2*time.Minute, func(ctx context.Context) (bool, error) {
 		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil || len(pods.Items) == 0 {
-			return false, nil
+			return false, err
 		}
 		for _, p := range pods.Items {
 			if p.Status.Phase != phase {
@@ -175,9 +175,6 @@ func waitPods(t *testing.T, cs kubernetes.Interface, ns, selector string, phase 
 		}
 		return true, nil
 	})
-	if err != nil {
-		t.Fatalf("pods %s in %s never %s: %v", selector, ns, phase, err)
-	}
 }
 
 func apiOptions(c *devcluster.Cluster) collect.CollectOptions {

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	resourcehelper "k8s.io/component-helpers/resource"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
@@ -29,10 +29,10 @@ type PodUsage struct {
 // pod overhead included, as the scheduler counts them). ok is false for pods that hold nothing:
 // unscheduled, terminal (Succeeded/Failed), or without NVIDIA requests.
 func PodUsageOf(pod *corev1.Pod) (PodUsage, bool) {
-	if pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+	if !kubenode.PodActive(pod) {
 		return PodUsage{}, false
 	}
-	reqs := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
+	reqs := kubenode.StoredPodRequests(pod)
 	u := PodUsage{Node: pod.Spec.NodeName}
 	for name, q := range reqs {
 		if isNvidiaResource(string(name)) && !q.IsZero() {

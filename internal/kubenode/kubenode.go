@@ -1,4 +1,5 @@
-// Package kubenode reads facts of Node objects. It imports no client library, so the operator
+// Package kubenode reads facts of Node and Pod objects: a node's readiness, whether a pod holds
+// its node's resources, what a pod asks of a node. It imports no client library, so the operator
 // and the pure builders can use it without linking kubectl's (package kube does).
 package kubenode
 

@@ -14,6 +14,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/demand"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 )
 
@@ -124,7 +125,7 @@ func ListFromAPI(ctx context.Context, cs kubernetes.Interface, interest *placeme
 // LoadOf reduces a bound, non-terminal pod to its node, its requests as the scheduler counts
 // them (demand.StoredRequests: a pod slot included) and its graph.
 func LoadOf(pod *corev1.Pod) (Load, bool) {
-	if pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+	if !kubenode.PodActive(pod) {
 		return Load{}, false
 	}
 	l := Load{Node: pod.Spec.NodeName, Requests: demand.StoredRequests(pod)}

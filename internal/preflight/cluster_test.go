@@ -27,8 +27,9 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/preflight"
-	"github.com/dynamo-infra/dynamo-infra/internal/reference"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
+	"github.com/dynamo-infra/dynamo-infra/test/reference"
 )
 
 // check runs one check with a fresh Env (so nothing is cached between steps) and returns its
@@ -365,10 +366,10 @@ func createNS(ctx context.Context, cs kubernetes.Interface, name string) error {
 
 func waitRunning(t *testing.T, cs kubernetes.Interface, ns string, n int) {
 	t.Helper()
-	must(t, wait.PollUntilContextTimeout(ctxT(t), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	testkit.Eventually(t, fmt.Sprintf("%d pods running in %s", n, ns), 30*time.Second, func(ctx context.Context) (bool, error) {
 		l, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{FieldSelector: "status.phase=Running"})
-		return err == nil && len(l.Items) >= n, nil
-	}))
+		return err == nil && len(l.Items) >= n, err
+	})
 }
 
 func cordon(t *testing.T, cs kubernetes.Interface, node string, on bool) {

@@ -16,8 +16,8 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
-	"github.com/dynamo-infra/dynamo-infra/internal/reference"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
+	"github.com/dynamo-infra/dynamo-infra/test/reference"
 )
 
 var testConfig = Config{NATSAddress: "nats://nats.dynamo-system:4222", EtcdAddress: "http://etcd.dynamo-system:2379"}

@@ -31,6 +31,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
 var root = func() string {
@@ -281,7 +282,7 @@ func TestOnClusterAsChartServiceAccount(t *testing.T) {
 	cfg := c.RESTConfig()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	crds, err := os.ReadFile(filepath.Join(root, "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"))
+	crds, err := os.ReadFile(testkit.CRDPath())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
@@ -297,22 +298,25 @@ func createGraph(ctx context.Context, t *testing.T, dgds dynamic.ResourceInterfa
 // operator's log otherwise.
 func waitSuccessful(ctx context.Context, t *testing.T, dgds dynamic.ResourceInterface, name string, logs *clitest.SyncBuffer) {
 	t.Helper()
-	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+	defer func() {
+		// Eventually failed the test: say what the graph and the operator said.
+		if t.Failed() {
+			g, _ := dgds.Get(ctx, name, metav1.GetOptions{})
+			var status any
+			if g != nil {
+				status = g.Object["status"]
+			}
+			t.Logf("graph %s status: %v\noperator log:\n%s", name, status, tail(logs.String(), 30))
+		}
+	}()
+	testkit.Eventually(t, "graph "+name+" successful", 2*time.Minute, func(ctx context.Context) (bool, error) {
 		g, err := dgds.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
-			return false, nil
+			return false, err
 		}
 		state, _, _ := unstructured.NestedString(g.Object, "status", "state")
 		return state == "successful", nil
 	})
-	if err != nil {
-		g, _ := dgds.Get(ctx, name, metav1.GetOptions{})
-		var status any
-		if g != nil {
-			status = g.Object["status"]
-		}
-		t.Fatalf("graph %s not successful: %v\nstatus: %v\noperator log:\n%s", name, err, status, tail(logs.String(), 30))
-	}
 }
 
 // A team without cluster-admin: an administrator installed the CRDs; the team's release is
@@ -324,7 +328,7 @@ func TestNamespacedInstall(t *testing.T) {
 	cfg := c.RESTConfig()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	devclustertest.InstallCRDs(t, cfg, filepath.Join(root, "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"),
+	devclustertest.InstallCRDs(t, cfg, testkit.CRDPath(),
 		filepath.Join(root, "config", "crd", "bases", "nvidia.com_dynamoworkermetadatas.yaml"))
 	const ns = "team-a"
 	helm(t, "install", "team", chartDir, "--kubeconfig", c.KubeconfigPath(), "-n", ns, "--create-namespace", "--wait", "--timeout", "3m",

@@ -26,6 +26,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/internal/yamldoc"
 )
 
@@ -43,7 +44,7 @@ func TestUpstreamShapedGraphs(t *testing.T) {
 	}
 	// With LeaderWorkerSet's CRD and webhooks: multi-node graphs render LeaderWorkerSets.
 	c := devclustertest.Start(t, "cpu=1", devclustertest.WithLWS)
-	devclustertest.InstallCRDs(t, c.RESTConfig(), controllertest.CRDPath(), controllertest.WorkerMetadataCRDPath())
+	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath(), testkit.WorkerMetadataCRDPath())
 	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: controller.Scheme()})
 	if err != nil {
 		t.Fatal(err)

@@ -15,8 +15,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
@@ -63,7 +63,7 @@ func TestLeaderHandover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	devclustertest.InstallCRDs(t, cfg, controllertest.CRDPath())
+	devclustertest.InstallCRDs(t, cfg, testkit.CRDPath())
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	start := func(name string) *replica {

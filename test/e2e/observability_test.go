@@ -26,6 +26,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/internal/tracing"
 	"github.com/dynamo-infra/dynamo-infra/internal/tracing/otlptest"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
@@ -68,7 +69,7 @@ func TestObservabilityLocal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	devclustertest.InstallCRDs(t, cfg, filepath.Join("..", "..", "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"))
+	devclustertest.InstallCRDs(t, cfg, testkit.CRDPath())
 	opMetrics := devclustertest.FreePort(t)
 	startOperator(t, []string{tracing.EnvEndpoint + "=http://" + recv.Addr},
 		"--kubeconfig", kc, "--nats-address", env["NATS_SERVER"], "--etcd-address", env["ETCD_ENDPOINTS"],

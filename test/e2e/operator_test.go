@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
@@ -75,7 +76,7 @@ func TestOperatorBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	devclustertest.InstallCRDs(t, cfg, filepath.Join("..", "..", "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml"))
+	devclustertest.InstallCRDs(t, cfg, testkit.CRDPath())
 	for _, ns := range []string{"watched", "ignored"} {
 		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)

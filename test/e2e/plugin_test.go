@@ -18,8 +18,8 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/release"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
 // runIn runs name in dir with env over the test's environment and returns its combined output.
@@ -40,7 +40,7 @@ func runIn(t *testing.T, dir string, env []string, name string, args ...string) 
 func TestKubectlPlugin(t *testing.T) {
 	kc, _ := upCluster(t, "h100=1,cpu=1")
 	bin := t.TempDir()
-	if out, err := runIn(t, controllertest.RepoRoot(), nil, "make", "--no-print-directory", "build", "BIN="+bin); err != nil {
+	if out, err := runIn(t, testkit.RepoRoot(), nil, "make", "--no-print-directory", "build", "BIN="+bin); err != nil {
 		t.Fatalf("make build: %v\n%s", err, out)
 	}
 	path := []string{"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")}
@@ -69,7 +69,7 @@ func TestKrewManifest(t *testing.T) {
 	const version, commit = "v0.0.0-krewtest", "fedcba9876543210fedcba9876543210fedcba98"
 	args := []string{"run", "./hack/krew", "--version", version, "--commit", commit, "--source-date-epoch", "1767225600",
 		"--platforms", "linux/" + runtime.GOARCH, "--out", out}
-	if o, err := runIn(t, controllertest.RepoRoot(), nil, "go", args...); err != nil {
+	if o, err := runIn(t, testkit.RepoRoot(), nil, "go", args...); err != nil {
 		t.Fatalf("hack/krew: %v\n%s", err, o)
 	}
 	raw, err := os.ReadFile(filepath.Join(out, "dynamo.yaml"))

@@ -19,7 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
-	"github.com/dynamo-infra/dynamo-infra/internal/reference"
+	"github.com/dynamo-infra/dynamo-infra/test/reference"
 )
 
 // Every object `dynamoctl render` prints is accepted by a real API server (strict server-side

@@ -19,7 +19,6 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
-	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
@@ -33,7 +32,7 @@ func TestGraphAuthorPolicy(t *testing.T) {
 	c := devclustertest.Start(t, "cpu=1")
 	admin := c.Client()
 	ctx := t.Context()
-	devclustertest.InstallCRDs(t, c.RESTConfig(), controllertest.CRDPath())
+	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath())
 	const ns = "team"
 	_, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 	must(t, err)
@@ -126,7 +125,7 @@ func TestGraphAuthorPolicy(t *testing.T) {
 // would with kubectl.
 func installGraphAuthorPolicy(t *testing.T, cfg *rest.Config) {
 	t.Helper()
-	dir := filepath.Join(controllertest.RepoRoot(), "config", "admission")
+	dir := filepath.Join(testkit.RepoRoot(), "config", "admission")
 	read := func(name string, into any) {
 		raw, err := os.ReadFile(filepath.Join(dir, name))
 		must(t, err)

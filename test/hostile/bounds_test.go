@@ -61,7 +61,7 @@ func TestGraphsBeyondTheCluster(t *testing.T) {
 	c := devclustertest.Start(t, "h100=2,cpu=2")
 	cfg := c.RESTConfig()
 	kc := c.KubeconfigPath()
-	devclustertest.InstallCRDs(t, cfg, controllertest.CRDPath(), controllertest.WorkerMetadataCRDPath())
+	devclustertest.InstallCRDs(t, cfg, testkit.CRDPath(), testkit.WorkerMetadataCRDPath())
 	cl, err := client.New(cfg, client.Options{Scheme: controller.Scheme()})
 	must(t, err)
 	ctx := t.Context()

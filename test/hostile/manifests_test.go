@@ -12,10 +12,10 @@ import (
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
-	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
-	"github.com/dynamo-infra/dynamo-infra/internal/reference"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
+	"github.com/dynamo-infra/dynamo-infra/test/reference"
 )
 
 // service is one worker service of a manifest, with the given extra lines (indented under it).
@@ -59,7 +59,7 @@ func TestManifestsRefusedAsByTheAPIServer(t *testing.T) {
 		"200 groups of 1,000":    {manifest("g", worker("W", "replicas: 200", "multinode: {nodeCount: 1000}")), "150000"},
 	}
 	c := devclustertest.Start(t, "cpu=1")
-	devclustertest.InstallCRDs(t, c.RESTConfig(), controllertest.CRDPath())
+	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath())
 	dyn, err := dynamic.NewForConfig(c.RESTConfig())
 	must(t, err)
 	gvr := schema.GroupVersionResource{Group: "nvidia.com", Version: "v1alpha1", Resource: "dynamographdeployments"}

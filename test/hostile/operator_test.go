@@ -35,15 +35,11 @@ func graphOf(ns, name string, services ...string) *v1alpha1.DynamoGraphDeploymen
 	if len(services) == 0 {
 		services = []string{"Frontend"}
 	}
-	g := &v1alpha1.DynamoGraphDeployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec:       v1alpha1.DynamoGraphDeploymentSpec{Services: map[string]*v1alpha1.ServiceSpec{}},
-	}
+	g := testkit.Graph(ns, name)
 	for _, s := range services {
-		g.Spec.Services[s] = &v1alpha1.ServiceSpec{ComponentType: v1alpha1.ComponentFrontend,
-			ExtraPodSpec: &v1alpha1.ExtraPodSpec{MainContainer: &corev1.Container{Image: "nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.6.1"}}}
+		g.Service(s, testkit.Service(v1alpha1.ComponentFrontend).Image(""))
 	}
-	return g
+	return g.Obj()
 }
 
 func readyOf(t *testing.T, ctx context.Context, cl client.Client, ns, name string) (*metav1.Condition, error) {
@@ -230,7 +226,7 @@ func TestOperatorRBACIsNotAnEscalationPath(t *testing.T) {
 	c, _ := controllertest.Setup(t, "cpu=1")
 	ctx := t.Context()
 	admin := c.Client()
-	raw, err := os.ReadFile(controllertest.RepoRoot() + "/config/rbac/role.yaml")
+	raw, err := os.ReadFile(testkit.RepoRoot() + "/config/rbac/role.yaml")
 	must(t, err)
 	role := &rbacv1.ClusterRole{}
 	must(t, yaml.UnmarshalStrict(raw, role))

@@ -24,6 +24,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
@@ -362,24 +363,18 @@ func waitRunning(t *testing.T, ctx context.Context, cs kubernetes.Interface, cas
 	t.Helper()
 	for _, pc := range cases {
 		for _, f := range pc.fillers {
-			err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			testkit.Eventually(t, "filler "+pc.id+"/"+f.Name+" running", 2*time.Minute, func(ctx context.Context) (bool, error) {
 				p, err := cs.CoreV1().Pods(pc.id).Get(ctx, f.Name, metav1.GetOptions{})
-				return err == nil && p.Status.Phase == corev1.PodRunning, nil
+				return err == nil && p.Status.Phase == corev1.PodRunning, err
 			})
-			if err != nil {
-				t.Fatalf("filler %s/%s not running: %v", pc.id, f.Name, err)
-			}
 		}
 	}
 }
 
 func waitGone(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns string) {
 	t.Helper()
-	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+	testkit.Eventually(t, ns+": the graph's pods gone", 2*time.Minute, func(ctx context.Context) (bool, error) {
 		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "plan-test=graph"})
-		return err == nil && len(pods.Items) == 0, nil
+		return err == nil && len(pods.Items) == 0, err
 	})
-	if err != nil {
-		t.Fatalf("%s: the graph's pods are not gone: %v", ns, err)
-	}
 }

@@ -5,8 +5,6 @@ package controllertest
 
 import (
 	"context"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -19,27 +17,11 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
 // RenderConfig is the operator configuration the tests run with.
 var RenderConfig = render.Config{NATSAddress: "nats://nats:4222", EtcdAddress: "http://etcd:2379"}
-
-// RepoRoot is the repository's root directory.
-func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..")
-}
-
-// CRDPath is the generated DynamoGraphDeployment CRD.
-func CRDPath() string {
-	return filepath.Join(RepoRoot(), "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml")
-}
-
-// WorkerMetadataCRDPath is the DynamoWorkerMetadata CRD (the Dynamo runtime's discovery
-// records, which the graphs' discovery Role names).
-func WorkerMetadataCRDPath() string {
-	return filepath.Join(RepoRoot(), "config", "crd", "bases", "nvidia.com_dynamoworkermetadatas.yaml")
-}
 
 // CapacityRefresh is the operator's --capacity-refresh in tests: short, so that a figure
 // follows a change within a test's patience.
@@ -48,11 +30,6 @@ const CapacityRefresh = 5 * time.Second
 // PlacementRefresh is the operator's --placement-refresh in tests: a relabelled node shows in
 // PlacementVerified within seconds.
 const PlacementRefresh = 2 * time.Second
-
-// ClusterTopologyCRDPath is the stand-in CRD of Grove's ClusterTopology (internal/topology/testdata).
-func ClusterTopologyCRDPath() string {
-	return filepath.Join(RepoRoot(), "internal", "topology", "testdata", "grove.io_clustertopologies.yaml")
-}
 
 // StartOperator runs the operator's manager in this process until the test ends.
 func StartOperator(t testing.TB, c *devcluster.Cluster) {
@@ -84,7 +61,7 @@ func StartOperatorWithConfig(t testing.TB, cfg *rest.Config) {
 func Setup(t testing.TB, profile string, mutate ...func(*devcluster.Options)) (*devcluster.Cluster, client.Client) {
 	t.Helper()
 	c := devclustertest.Start(t, profile, mutate...)
-	devclustertest.InstallCRDs(t, c.RESTConfig(), CRDPath(), WorkerMetadataCRDPath())
+	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath(), testkit.WorkerMetadataCRDPath())
 	StartOperator(t, c)
 	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: controller.Scheme()})
 	if err != nil {

@@ -1,0 +1,28 @@
+package testkit
+
+import (
+	"path/filepath"
+	"runtime"
+)
+
+// RepoRoot is the repository's root directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// CRDPath is the generated DynamoGraphDeployment CRD: the one place tests find it.
+func CRDPath() string {
+	return filepath.Join(RepoRoot(), "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml")
+}
+
+// WorkerMetadataCRDPath is the DynamoWorkerMetadata CRD (the Dynamo runtime's discovery
+// records, which the graphs' discovery Role names).
+func WorkerMetadataCRDPath() string {
+	return filepath.Join(RepoRoot(), "config", "crd", "bases", "nvidia.com_dynamoworkermetadatas.yaml")
+}
+
+// ClusterTopologyCRDPath is the stand-in CRD of Grove's ClusterTopology (internal/topology/testdata).
+func ClusterTopologyCRDPath() string {
+	return filepath.Join(RepoRoot(), "internal", "topology", "testdata", "grove.io_clustertopologies.yaml")
+}
