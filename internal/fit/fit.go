@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -74,7 +73,7 @@ func Graph(ctx context.Context, c Clients, g *graph.Graph, o GraphOptions) (plan
 			missingNS = true
 			return spec
 		case err != nil:
-			admissionNote = "planned without the cluster's admission defaults (" + oneLine(err) + ")"
+			admissionNote = "planned without the cluster's admission defaults (" + kube.OneLine(err) + ")"
 			return spec
 		}
 		return got
@@ -207,5 +206,3 @@ func Admitted(ctx context.Context, cs kubernetes.Interface, ns string, spec *cor
 	}
 	return &got.Spec, nil
 }
-
-func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }

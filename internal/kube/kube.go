@@ -234,3 +234,12 @@ func Namespace(f *genericclioptions.ConfigFlags) string {
 	}
 	return ns
 }
+
+// OneLine is an error's message on one line (an API server's answer may span several), for
+// notes and table cells; "" for nil.
+func OneLine(err error) string {
+	if err == nil {
+		return ""
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
+}

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
@@ -31,13 +32,13 @@ const docsBase = "https://github.com/dynamo-infra/dynamo-infra/blob/main/docs/pr
 func checkAPI(_ context.Context, e *Env) Outcome {
 	switch {
 	case e.unreachable:
-		return Outcome{Status: Fail, Detail: fmt.Sprintf("cannot reach %s: %v", e.Server(), oneLine(e.connectErr)),
+		return Outcome{Status: Fail, Detail: fmt.Sprintf("cannot reach %s: %v", e.Server(), kube.OneLine(e.connectErr)),
 			Remediation: "check --kubeconfig/--context, that the cluster is running and that this machine can reach it (kubectl cluster-info)"}
 	case apierrors.IsUnauthorized(e.connectErr):
 		return Outcome{Status: Fail, Detail: fmt.Sprintf("%s rejected the credentials (401 Unauthorized)", e.Server()),
 			Remediation: "refresh the credentials of the current context (kubectl config view --minify) and retry"}
 	case e.connectErr != nil:
-		return Outcome{Status: Error, Detail: fmt.Sprintf("version request failed: %v", oneLine(e.connectErr))}
+		return Outcome{Status: Error, Detail: fmt.Sprintf("version request failed: %v", kube.OneLine(e.connectErr))}
 	}
 	who := ""
 	if e.user != "" {
@@ -433,14 +434,7 @@ func apiError(what string, err error) Outcome {
 	if apierrors.IsForbidden(err) {
 		return Outcome{Status: Error, Detail: fmt.Sprintf("%s: forbidden for this user", what), Remediation: "run with a user that may read it, or --skip this check"}
 	}
-	return Outcome{Status: Error, Detail: fmt.Sprintf("%s: %v", what, oneLine(err))}
-}
-
-func oneLine(err error) string {
-	if err == nil {
-		return ""
-	}
-	return strings.Join(strings.Fields(err.Error()), " ")
+	return Outcome{Status: Error, Detail: fmt.Sprintf("%s: %v", what, kube.OneLine(err))}
 }
 
 func firstN(s []string, n int) []string {

@@ -15,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/version"
 )
 
@@ -102,7 +103,7 @@ func checkNATS(ctx context.Context, e *Env) Outcome {
 	for _, addr := range splitList(e.NATS) {
 		info, err := NATSHandshake(ctx, addr)
 		if err != nil {
-			out := Outcome{Status: Fail, Detail: fmt.Sprintf("%s: %v", redact(addr), oneLine(err)),
+			out := Outcome{Status: Fail, Detail: fmt.Sprintf("%s: %v", redact(addr), kube.OneLine(err)),
 				Remediation: "start NATS (dynamoctl dev services up, or deploy/docker-compose.yml) and check the address", DocsURL: docsBase + "nats"}
 			if info.AuthRequired {
 				out.Remediation = "the server requires credentials: nats://USER:PASS@host:4222 or nats://TOKEN@host:4222"
@@ -172,7 +173,7 @@ func EtcdStatus(ctx context.Context, endpoints string) ([]*clientv3.StatusRespon
 func checkEtcd(ctx context.Context, e *Env) Outcome {
 	sts, err := EtcdStatus(ctx, e.Etcd)
 	if err != nil {
-		return Outcome{Status: Fail, Detail: oneLine(err),
+		return Outcome{Status: Fail, Detail: kube.OneLine(err),
 			Remediation: "start etcd (dynamoctl dev services up, or deploy/docker-compose.yml) and check the endpoints", DocsURL: docsBase + "etcd"}
 	}
 	var parts []string

@@ -1,5 +1,6 @@
 // Package dgd is what the commands that read DynamoGraphDeployments from the cluster share:
-// the resource, decoding, and the exit code of a failed read.
+// the names they accept, completion, and the exit code of a failed read (the resource and
+// decoding are graph's: graph.Resource, graph.FromUnstructured).
 package dgd
 
 import (
@@ -15,30 +16,16 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
 
-	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 )
 
 // ResourceNames are the names commands accept for DynamoGraphDeployments, as kubectl does.
 var ResourceNames = []string{"dgd", "dynamographdeployment", "dynamographdeployments"}
-
-// Resource is the graphs' API resource.
-var Resource = v1alpha1.GroupVersion.WithResource("dynamographdeployments")
-
-// Decode converts a graph read through the dynamic client.
-func Decode(u *unstructured.Unstructured) (*v1alpha1.DynamoGraphDeployment, error) {
-	g := &v1alpha1.DynamoGraphDeployment{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, g); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", u.GetName(), err)
-	}
-	return g, nil
-}
 
 // Failed gives a failed read its exit code: interrupted (130), unreachable (3), or failure (1,
 // with a cluster that serves no graphs said so); an error that carries a code keeps it.
@@ -56,13 +43,6 @@ func Failed(ctx context.Context, err error) error {
 		return err
 	}
 	return exit.WithCode(exit.Failure, err)
-}
-
-// IsMissing: err says the one graph asked for does not exist (a 404 about it, not about the
-// resource: a cluster without the CRD is another answer).
-func IsMissing(err error) bool {
-	var status apierrors.APIStatus
-	return apierrors.IsNotFound(err) && errors.As(err, &status) && status.Status().Details != nil && status.Status().Details.Name != ""
 }
 
 // isCollection: a 404 about the resource itself (no name in its details), not one graph.
@@ -93,7 +73,7 @@ func CompleteNames(ctx context.Context, flags *genericclioptions.ConfigFlags) []
 	}
 	ctx, cancel := context.WithTimeout(ctx, completionTimeout)
 	defer cancel()
-	list, err := dyn.Resource(Resource).Namespace(kube.Namespace(flags)).List(ctx, metav1.ListOptions{})
+	list, err := dyn.Resource(graph.Resource).Namespace(kube.Namespace(flags)).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil
 	}

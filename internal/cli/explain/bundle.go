@@ -23,6 +23,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/explain"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 )
 
 // Limits of the operator's log in a bundle: the newest lines of each container.
@@ -87,13 +88,13 @@ func prepareBundle(dir string) (created bool, err error) {
 // writeBundle writes the debug bundle into dir (prepareBundle made it): what the explanation
 // read, plus the graph's Services, the operator's log and the GPU inventory. It makes only GET
 // and LIST requests, never for Secrets, and returns how many files it wrote.
-func writeBundle(ctx context.Context, c clients, dir string, in *liveRead, rep explain.Report) (int, error) {
+func writeBundle(ctx context.Context, c explain.Clients, dir string, in *explain.LiveRead, rep explain.Report) (int, error) {
 	var notes []string
 	g := in.Graph
 	graphLabel := labels.SelectorFromSet(labels.Set{v1alpha1.LabelGraphDeploymentName: g.Name}).String()
 	files := map[string]any{}
 
-	raw := in.raw.DeepCopy()
+	raw := in.Raw.DeepCopy()
 	raw.SetManagedFields(nil)
 	files["graph.yaml"] = raw.Object
 	files["explain.json"] = rep // Build already carries the reader's notes
@@ -124,8 +125,8 @@ func writeBundle(ctx context.Context, c clients, dir string, in *liveRead, rep e
 	}
 	files["events.yaml"] = list(events)
 
-	if svcs, err := c.cs.CoreV1().Services(g.Namespace).List(ctx, metav1.ListOptions{LabelSelector: graphLabel}); err != nil {
-		notes = append(notes, "services.yaml: "+oneLine(err))
+	if svcs, err := c.Kube.CoreV1().Services(g.Namespace).List(ctx, metav1.ListOptions{LabelSelector: graphLabel}); err != nil {
+		notes = append(notes, "services.yaml: "+kube.OneLine(err))
 	} else {
 		var items []any
 		for i := range svcs.Items {
@@ -134,14 +135,14 @@ func writeBundle(ctx context.Context, c clients, dir string, in *liveRead, rep e
 		}
 		files["services.yaml"] = list(items)
 	}
-	if inv, err := inventory.ListFromAPI(ctx, c.cs, ""); err != nil {
-		notes = append(notes, "inventory.json: "+oneLine(err))
+	if inv, err := inventory.ListFromAPI(ctx, c.Kube, ""); err != nil {
+		notes = append(notes, "inventory.json: "+kube.OneLine(err))
 	} else {
 		files["inventory.json"] = inventory.Build(inv.Nodes, inv.Pods, inventory.BuildOptions{AllNodes: true})
 	}
 	logs, err := operatorLogs(ctx, c)
 	if err != nil {
-		notes = append(notes, "operator.log: "+oneLine(err))
+		notes = append(notes, "operator.log: "+kube.OneLine(err))
 	} else {
 		files["operator.log"] = logs
 	}
@@ -232,8 +233,8 @@ func redact(v any) any {
 
 // operatorLogs reads the newest lines of every container of the operator's pods, in any
 // namespace.
-func operatorLogs(ctx context.Context, c clients) (string, error) {
-	pods, err := c.cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: operatorSelector})
+func operatorLogs(ctx context.Context, c explain.Clients) (string, error) {
+	pods, err := c.Kube.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: operatorSelector})
 	if err != nil {
 		return "", err
 	}
@@ -245,12 +246,12 @@ func operatorLogs(ctx context.Context, c clients) (string, error) {
 	for _, p := range pods.Items {
 		for _, ctr := range p.Spec.Containers {
 			fmt.Fprintf(&b, "==> %s/%s container %s <==\n", p.Namespace, p.Name, ctr.Name)
-			req := c.cs.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: ctr.Name,
+			req := c.Kube.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: ctr.Name,
 				TailLines: ptr.To[int64](operatorLogLines), LimitBytes: ptr.To[int64](operatorLogBytes)})
 			rc, err := req.Stream(ctx)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s/%s: %w", p.Namespace, p.Name, err))
-				fmt.Fprintf(&b, "(not readable: %s)\n", oneLine(err))
+				fmt.Fprintf(&b, "(not readable: %s)\n", kube.OneLine(err))
 				continue
 			}
 			_, err = io.Copy(&b, rc)

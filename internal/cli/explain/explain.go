@@ -143,16 +143,16 @@ func (o *Options) Run(ctx context.Context) (err error) {
 	if o.WrapTransport != nil {
 		cfg.Wrap(o.WrapTransport)
 	}
-	c, err := newClients(cfg)
+	c, err := explain.NewClients(cfg)
 	if err != nil {
 		return exit.WithCode(exit.Unreachable, err)
 	}
 	var rep explain.Report
-	var live *liveRead
+	var live *explain.LiveRead
 	if o.File != "" {
 		rep, err = o.plan(ctx, c)
 	} else {
-		live, err = readLive(ctx, c, o.namespace, o.Name, o.Bundle != "", o.ReadNodes, o.now())
+		live, err = explain.ReadLive(ctx, c, o.namespace, o.Name, explain.ReadOptions{Bundle: o.Bundle != "", Fresh: o.ReadNodes, Now: o.now()})
 		if err == nil {
 			rep = explain.Build(live.Live)
 		}

@@ -21,7 +21,7 @@ import (
 // `dynamoctl plan`, `preflight -f` and the operator's Schedulable condition use (fit.Graph), so
 // the commands give one verdict. Each pod spec goes through the cluster's admission as a
 // server-side dry run; nothing is created.
-func (o *Options) plan(ctx context.Context, c clients) (explain.Report, error) {
+func (o *Options) plan(ctx context.Context, c explain.Clients) (explain.Report, error) {
 	docs, err := render.ReadGraphs(o.File, o.streams.In, o.namespace)
 	if err != nil {
 		return explain.Report{}, exit.UsageError(fmt.Errorf("-f: %w", err))
@@ -31,9 +31,9 @@ func (o *Options) plan(ctx context.Context, c clients) (explain.Report, error) {
 		return explain.Report{}, exit.UsageError(fmt.Errorf("-f %s: %d DynamoGraphDeployments; explain takes one", o.File, len(graphs)))
 	}
 	get := func(ctx context.Context, gvr schema.GroupVersionResource, name string) (*unstructured.Unstructured, error) {
-		return c.dyn.Resource(gvr).Get(ctx, name, metav1.GetOptions{})
+		return c.Dynamic.Resource(gvr).Get(ctx, name, metav1.GetOptions{})
 	}
-	rep, err := fit.Graph(ctx, fit.Clients{Kube: c.cs, Get: get}, graphs[0], fit.GraphOptions{})
+	rep, err := fit.Graph(ctx, fit.Clients{Kube: c.Kube, Get: get}, graphs[0], fit.GraphOptions{})
 	var graphErr *fit.GraphError
 	var noNamespace *fit.MissingNamespaceError
 	switch {

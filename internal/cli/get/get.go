@@ -135,7 +135,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.AllNamespaces {
 		ns = metav1.NamespaceAll
 	}
-	client := dyn.Resource(dgd.Resource).Namespace(ns)
+	client := dyn.Resource(graph.Resource).Namespace(ns)
 	graphs, resourceVersion, err := o.read(ctx, client)
 	if err != nil {
 		return dgd.Failed(ctx, err)
@@ -153,7 +153,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return exit.WithCode(exit.Unreachable, err)
 	}
-	return o.watch(ctx, client, wdyn.Resource(dgd.Resource).Namespace(ns), resourceVersion, graphs)
+	return o.watch(ctx, client, wdyn.Resource(graph.Resource).Namespace(ns), resourceVersion, graphs)
 }
 
 // read gets the named graphs, or lists them; a missing name is an error after the others.
@@ -165,7 +165,7 @@ func (o *Options) read(ctx context.Context, client dynamic.ResourceInterface) ([
 		}
 		var out []*v1alpha1.DynamoGraphDeployment
 		for i := range list.Items {
-			g, err := dgd.Decode(&list.Items[i])
+			g, err := graph.FromUnstructured(&list.Items[i])
 			if err != nil {
 				return nil, "", err
 			}
@@ -184,7 +184,7 @@ func (o *Options) read(ctx context.Context, client dynamic.ResourceInterface) ([
 		if err != nil {
 			return nil, "", err
 		}
-		g, err := dgd.Decode(u)
+		g, err := graph.FromUnstructured(u)
 		if err != nil {
 			return nil, "", err
 		}
@@ -296,7 +296,7 @@ func (o *Options) printChange(u *unstructured.Unstructured, printed map[types.UI
 		return nil
 	}
 	printed[u.GetUID()] = u.GetResourceVersion()
-	g, err := dgd.Decode(u)
+	g, err := graph.FromUnstructured(u)
 	if err != nil {
 		return err
 	}

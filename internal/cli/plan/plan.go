@@ -271,14 +271,14 @@ func (o *Options) read(ctx context.Context) (*graph.Graph, []string, error) {
 		}
 		return resolve(graphs[0]), docs.Others(), nil
 	}
-	u, err := o.dyn.Resource(dgd.Resource).Namespace(o.namespace).Get(ctx, o.Name, metav1.GetOptions{})
-	if dgd.IsMissing(err) {
+	u, err := o.dyn.Resource(graph.Resource).Namespace(o.namespace).Get(ctx, o.Name, metav1.GetOptions{})
+	if graph.IsMissing(err) {
 		return nil, nil, exit.WithCode(exit.Failure, fmt.Errorf("dynamographdeployment %q not found in namespace %q", o.Name, o.namespace))
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := dgd.Decode(u)
+	d, err := graph.FromUnstructured(u)
 	if err != nil {
 		return nil, nil, err
 	}

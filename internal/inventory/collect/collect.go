@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -108,7 +107,7 @@ func Collect(ctx context.Context, opts CollectOptions) (in inventory.Input, sour
 	}
 	in, kErr := ListFromKubectl(ctx, opts.Kubectl, opts.Selector)
 	if kErr == nil {
-		return in, inventory.SourceKubectl, "API failed: " + oneLine(apiErr), nil
+		return in, inventory.SourceKubectl, "API failed: " + kube.OneLine(apiErr), nil
 	}
 	err = fmt.Errorf("api: %w; kubectl: %w", apiErr, kErr)
 	if kube.IsUnreachable(apiErr) {
@@ -122,10 +121,6 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", inventory.ErrUnreachable, err)
 	}
 	return err
-}
-
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // ListFromKubectl gets the same lists through `kubectl get -o json`.

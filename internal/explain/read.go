@@ -23,86 +23,102 @@ import (
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
-	"github.com/dynamo-infra/dynamo-infra/internal/cli/dgd"
-	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
-	"github.com/dynamo-infra/dynamo-infra/internal/explain"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 )
 
 var lwsResource = lwsv1.GroupVersion.WithResource("leaderworkersets")
 
-type clients struct {
-	cs  kubernetes.Interface
-	dyn dynamic.Interface
-	// perNode lists pods node by node: many small requests at once, not held back by the
+// Clients are what ReadLive reads the cluster with.
+type Clients struct {
+	Kube    kubernetes.Interface
+	Dynamic dynamic.Interface
+	// PerNode lists pods node by node: many small requests at once, not held back by the
 	// client's rate limit (the API server's priority and fairness still applies).
-	perNode kubernetes.Interface
+	PerNode kubernetes.Interface
 }
 
-func newClients(cfg *rest.Config) (clients, error) {
+// NewClients makes the clients from a config.
+func NewClients(cfg *rest.Config) (Clients, error) {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return clients{}, err
+		return Clients{}, err
 	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
-		return clients{}, err
+		return Clients{}, err
 	}
 	fast := rest.CopyConfig(cfg)
 	fast.QPS, fast.Burst = -1, 0 // no client-side limit
 	perNode, err := kubernetes.NewForConfig(fast)
-	return clients{cs: cs, dyn: dyn, perNode: perNode}, err
+	return Clients{Kube: cs, Dynamic: dyn, PerNode: perNode}, err
 }
 
-// liveRead is what was read about a graph: the builder's input, and for a bundle the graph as
-// stored.
-type liveRead struct {
-	explain.Live
-	raw *unstructured.Unstructured
+// LiveRead is what was read about a graph: Build's input, and for a bundle the graph as stored.
+type LiveRead struct {
+	Live
+	Raw *unstructured.Unstructured
 	// notesMu guards Notes: reads that run together add to them.
 	notesMu sync.Mutex
 }
 
-// addNote adds a note to the report (safe from concurrent reads).
-func (in *liveRead) addNote(note string) {
+// AddNote adds a note to the report (safe from concurrent reads).
+func (in *LiveRead) AddNote(note string) {
 	in.notesMu.Lock()
 	in.Notes = append(in.Notes, note)
 	in.notesMu.Unlock()
 }
 
-// readLive reads a graph and what explains it, in two rounds of concurrent requests: the
+// GraphNotFoundError: the graph asked for does not exist in its namespace.
+type GraphNotFoundError struct{ Namespace, Name string }
+
+func (e *GraphNotFoundError) Error() string {
+	return fmt.Sprintf("dynamographdeployment %q not found in namespace %q", e.Name, e.Namespace)
+}
+
+// ReadOptions say how much ReadLive reads.
+type ReadOptions struct {
+	// Bundle reads every event of the graph (a debug bundle), not only its chains'.
+	Bundle bool
+	// Fresh reads the nodes even where the graph's status carries the operator's figure.
+	Fresh bool
+	Now   time.Time
+}
+
+// ReadLive reads a graph and what explains it, in two rounds of concurrent requests: the
 // graph's workloads, ReplicaSets, pods and claims; then, for the services not ready, the events
 // of their chain and — when the scheduler cannot place a pod — the nodes it could use and the
 // GPU usage on them.
-func readLive(ctx context.Context, c clients, ns, name string, bundle, fresh bool, now time.Time) (*liveRead, error) {
-	u, err := c.dyn.Resource(dgd.Resource).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
-	if dgd.IsMissing(err) {
-		return nil, exit.WithCode(exit.Failure, fmt.Errorf("dynamographdeployment %q not found in namespace %q", name, ns))
+func ReadLive(ctx context.Context, c Clients, ns, name string, o ReadOptions) (*LiveRead, error) {
+	bundle, fresh, now := o.Bundle, o.Fresh, o.Now
+	u, err := c.Dynamic.Resource(graph.Resource).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if graph.IsMissing(err) {
+		return nil, &GraphNotFoundError{Namespace: ns, Name: name}
 	}
 	if err != nil {
 		return nil, err
 	}
-	decoded, err := dgd.Decode(u)
+	decoded, err := graph.FromUnstructured(u)
 	if err != nil {
 		return nil, err
 	}
 	// A graph the operator cannot render is explained all the same: its status says why.
 	g, _ := graph.Resolve(decoded, graph.Options{})
-	in := &liveRead{raw: u, Live: explain.Live{Graph: g, Now: now, ReadNodes: fresh,
+	in := &LiveRead{Raw: u, Live: Live{Graph: g, Now: now, ReadNodes: fresh,
 		Deployments: map[string]*appsv1.Deployment{}, LeaderWorkerSets: map[string]*lwsv1.LeaderWorkerSet{}}}
 	if err := readChildren(ctx, c, in); err != nil {
 		return nil, err
 	}
-	first := explain.Build(in.Live)
+	first := Build(in.Live)
 	eg, gctx := errgroup.WithContext(ctx)
 	switch {
 	case bundle:
 		eg.Go(func() error { return readGraphEvents(gctx, c, in) })
 	case !first.Graph.Ready:
-		eg.Go(func() error { return readEvents(gctx, c, in, explain.ChainObjects(first)) })
+		eg.Go(func() error { return readEvents(gctx, c, in, ChainObjects(first)) })
 	}
-	if qs := explain.NodeQuestions(in.Live, first); len(qs) > 0 {
+	if qs := NodeQuestions(in.Live, first); len(qs) > 0 {
 		eg.Go(func() error { return readNodes(gctx, c, in, qs) })
 	}
 	return in, eg.Wait()
@@ -110,7 +126,7 @@ func readLive(ctx context.Context, c clients, ns, name string, bundle, fresh boo
 
 // readChildren gets every service's workload and lists the graph's ReplicaSets and pods (one
 // LIST each, by the graph's label) and the claims it mounts without creating them.
-func readChildren(ctx context.Context, c clients, in *liveRead) error {
+func readChildren(ctx context.Context, c Clients, in *LiveRead) error {
 	g := in.Graph
 	graphLabel := labels.SelectorFromSet(labels.Set{v1alpha1.LabelGraphDeploymentName: g.Name}).String()
 	var mu sync.Mutex
@@ -120,7 +136,7 @@ func readChildren(ctx context.Context, c clients, in *liveRead) error {
 		if !apierrors.IsForbidden(err) {
 			return false
 		}
-		in.addNote(fmt.Sprintf("%s not read, so not shown or counted below (forbidden: %s)", what, oneLine(err)))
+		in.AddNote(fmt.Sprintf("%s not read, so not shown or counted below (forbidden: %s)", what, kube.OneLine(err)))
 		return true
 	}
 	eg, ctx := errgroup.WithContext(ctx)
@@ -128,7 +144,7 @@ func readChildren(ctx context.Context, c clients, in *liveRead) error {
 		name := comp.Name
 		if comp.Multinode() {
 			eg.Go(func() error {
-				u, err := c.dyn.Resource(lwsResource).Namespace(g.Namespace).Get(ctx, comp.WorkloadName, metav1.GetOptions{})
+				u, err := c.Dynamic.Resource(lwsResource).Namespace(g.Namespace).Get(ctx, comp.WorkloadName, metav1.GetOptions{})
 				if apierrors.IsNotFound(err) || denied("leaderworkerset "+comp.WorkloadName, err) {
 					return nil // not created; a cluster without LWS answers 404 as well
 				}
@@ -147,7 +163,7 @@ func readChildren(ctx context.Context, c clients, in *liveRead) error {
 			continue
 		}
 		eg.Go(func() error {
-			d, err := c.cs.AppsV1().Deployments(g.Namespace).Get(ctx, comp.WorkloadName, metav1.GetOptions{})
+			d, err := c.Kube.AppsV1().Deployments(g.Namespace).Get(ctx, comp.WorkloadName, metav1.GetOptions{})
 			if apierrors.IsNotFound(err) || denied("deployment "+comp.WorkloadName, err) {
 				return nil
 			}
@@ -161,7 +177,7 @@ func readChildren(ctx context.Context, c clients, in *liveRead) error {
 		})
 	}
 	eg.Go(func() error {
-		list, err := c.cs.AppsV1().ReplicaSets(g.Namespace).List(ctx, metav1.ListOptions{LabelSelector: graphLabel})
+		list, err := c.Kube.AppsV1().ReplicaSets(g.Namespace).List(ctx, metav1.ListOptions{LabelSelector: graphLabel})
 		if denied("replicasets", err) {
 			return nil
 		}
@@ -172,7 +188,7 @@ func readChildren(ctx context.Context, c clients, in *liveRead) error {
 		return nil
 	})
 	eg.Go(func() error {
-		list, err := c.cs.CoreV1().Pods(g.Namespace).List(ctx, metav1.ListOptions{LabelSelector: graphLabel})
+		list, err := c.Kube.CoreV1().Pods(g.Namespace).List(ctx, metav1.ListOptions{LabelSelector: graphLabel})
 		if denied("pods", err) {
 			return nil
 		}
@@ -187,7 +203,7 @@ func readChildren(ctx context.Context, c clients, in *liveRead) error {
 			continue
 		}
 		eg.Go(func() error {
-			_, err := c.cs.CoreV1().PersistentVolumeClaims(g.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+			_, err := c.Kube.CoreV1().PersistentVolumeClaims(g.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
 			switch {
 			case denied("persistentvolumeclaim "+p.Name, err):
 			case apierrors.IsNotFound(err):
@@ -210,7 +226,7 @@ func readChildren(ctx context.Context, c clients, in *liveRead) error {
 // readEvents lists the events of the objects ("Kind/name") in the chains of services not
 // ready, one field-selected LIST per object. Events that cannot be read become a note, not a
 // failure.
-func readEvents(ctx context.Context, c clients, in *liveRead, objects []string) error {
+func readEvents(ctx context.Context, c Clients, in *LiveRead, objects []string) error {
 	var mu sync.Mutex
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.SetLimit(16)
@@ -219,7 +235,7 @@ func readEvents(ctx context.Context, c clients, in *liveRead, objects []string) 
 		kind, name, _ := strings.Cut(obj, "/")
 		eg.Go(func() error {
 			sel := fields.Set{"involvedObject.kind": kind, "involvedObject.name": name}.AsSelector().String()
-			list, err := c.cs.CoreV1().Events(in.Graph.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel})
+			list, err := c.Kube.CoreV1().Events(in.Graph.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel})
 			mu.Lock()
 			defer mu.Unlock()
 			if apierrors.IsForbidden(err) {
@@ -237,17 +253,17 @@ func readEvents(ctx context.Context, c clients, in *liveRead, objects []string) 
 		return err
 	}
 	if denied != nil {
-		in.addNote("events not shown: " + oneLine(denied))
+		in.AddNote("events not shown: " + kube.OneLine(denied))
 	}
 	return nil
 }
 
 // readGraphEvents lists the namespace's events and keeps those about the graph and its
 // children and pods (their names start with the graph's): the bundle's events.
-func readGraphEvents(ctx context.Context, c clients, in *liveRead) error {
-	list, err := c.cs.CoreV1().Events(in.Graph.Namespace).List(ctx, metav1.ListOptions{})
+func readGraphEvents(ctx context.Context, c Clients, in *LiveRead) error {
+	list, err := c.Kube.CoreV1().Events(in.Graph.Namespace).List(ctx, metav1.ListOptions{})
 	if apierrors.IsForbidden(err) {
-		in.addNote("events not shown: " + oneLine(err))
+		in.AddNote("events not shown: " + kube.OneLine(err))
 		return nil
 	}
 	if err != nil {
@@ -263,24 +279,24 @@ func readGraphEvents(ctx context.Context, c clients, in *liveRead) error {
 
 // readNodes lists the nodes the pods could run on — by their node selector when every pod has
 // the same one — and the NVIDIA requests of the active pods on enough of the candidates to say
-// how much is free at most (explain.UsagePlan).
-func readNodes(ctx context.Context, c clients, in *liveRead, questions []explain.NodeQuestion) error {
-	sel := explain.NodeSelector(questions[0].Spec)
+// how much is free at most (UsagePlan).
+func readNodes(ctx context.Context, c Clients, in *LiveRead, questions []NodeQuestion) error {
+	sel := NodeSelector(questions[0].Spec)
 	for _, q := range questions[1:] {
-		if explain.NodeSelector(q.Spec) != sel {
+		if NodeSelector(q.Spec) != sel {
 			sel = ""
 		}
 	}
 	// ResourceVersion 0: served from the API server's cache; a second-old view is enough here.
-	list, err := c.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: sel, ResourceVersion: "0"})
+	list, err := c.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: sel, ResourceVersion: "0"})
 	if apierrors.IsForbidden(err) {
-		in.addNote("nodes not shown: " + oneLine(err))
+		in.AddNote("nodes not shown: " + kube.OneLine(err))
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("list nodes: %w", err)
 	}
-	nodes := &explain.Nodes{Selector: sel, Items: make([]corev1.Node, 0, len(list.Items)), Read: map[string]bool{}}
+	nodes := &Nodes{Selector: sel, Items: make([]corev1.Node, 0, len(list.Items)), Read: map[string]bool{}}
 	for i := range list.Items {
 		n := &list.Items[i]
 		n.ManagedFields, n.Status.Images = nil, nil
@@ -288,9 +304,9 @@ func readNodes(ctx context.Context, c clients, in *liveRead, questions []explain
 	}
 	list = nil
 	for _, q := range questions {
-		err := readUsage(ctx, c, nodes, explain.PlanUsage(q.Spec, q.Scheduler, nodes.Items))
+		err := readUsage(ctx, c, nodes, PlanUsage(q.Spec, q.Scheduler, nodes.Items))
 		if apierrors.IsForbidden(err) {
-			in.addNote("nodes not shown: " + oneLine(err))
+			in.AddNote("nodes not shown: " + kube.OneLine(err))
 			return nil
 		}
 		if err != nil {
@@ -316,11 +332,11 @@ const perNodeConcurrency = 32
 // readUsage reads the pods of the plan's nodes, most allocatable first, a batch at a time,
 // until the rest cannot change the most free (plan.Done); past perNodeLimit nodes it reads
 // every active pod instead (nodes.Read becomes nil).
-func readUsage(ctx context.Context, c clients, nodes *explain.Nodes, plan explain.UsagePlan) error {
+func readUsage(ctx context.Context, c Clients, nodes *Nodes, plan UsagePlan) error {
 	best := int64(-1)
 	for i := 0; !plan.Done(i, best); {
 		if len(nodes.Read) >= perNodeLimit {
-			usage, err := inventory.ListPodUsage(ctx, c.cs)
+			usage, err := inventory.ListPodUsage(ctx, c.Kube)
 			nodes.Usage, nodes.Read = usage, nil
 			return err
 		}
@@ -334,7 +350,7 @@ func readUsage(ctx context.Context, c clients, nodes *explain.Nodes, plan explai
 			}
 			eg.Go(func() error {
 				sel := "spec.nodeName=" + node + ",status.phase!=Succeeded,status.phase!=Failed"
-				pods, err := c.perNode.CoreV1().Pods(metav1.NamespaceAll).List(gctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: "0"})
+				pods, err := c.PerNode.CoreV1().Pods(metav1.NamespaceAll).List(gctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: "0"})
 				if err != nil {
 					return fmt.Errorf("list pods on %s: %w", node, err)
 				}
@@ -364,5 +380,3 @@ func readUsage(ctx context.Context, c clients, nodes *explain.Nodes, plan explai
 	}
 	return nil
 }
-
-func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }
