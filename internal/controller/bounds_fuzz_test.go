@@ -59,7 +59,7 @@ func extremeNodes(n int) []corev1.Node {
 	return out
 }
 
-// Every graph costs bounded work on each path that plans it: the operator's Schedulable plan
+// Every graph costs bounded work on each path that plans it, and both paths give one verdict: the operator's Schedulable plan
 // (planGraph) and the one `dynamoctl plan`, `preflight -f` and `explain -f` use (fit.Graph:
 // the same planner on the graph's admitted pods) — with extreme replicas, group sizes, services,
 // resources and node counts. The seeds run in make test; go test -fuzz FuzzPlanBounds explores.
@@ -105,6 +105,11 @@ func FuzzPlanBounds(f *testing.F) {
 			if rep.Stopped && rep.Fits {
 				t.Fatal("a stopped plan says the graph fits")
 			}
+		}
+		// One verdict (issue 27): the operator's Schedulable plan and the one dynamoctl plan,
+		// preflight -f and explain -f use agree on the same graph and nodes.
+		if op.Services != nil && !op.Stopped && !cli.Stopped && (op.Fits != cli.Fits || op.Proven != cli.Proven) {
+			t.Fatalf("the operator's plan says fits %v (proven %v), the CLI's %v (proven %v)", op.Fits, op.Proven, cli.Fits, cli.Proven)
 		}
 	})
 }
