@@ -52,7 +52,8 @@ const caseLabel = "dynamo-infra.dev/plan-case"
 
 // genCase builds case i from rng: 2–4 nodes of H100, H200, A100 MIG or L4; a third tainted;
 // half partly used by a pod bound to them; 1–3 services of 1–3 replicas, each asking for 1, 2,
-// 4 or 8 GPUs or 1–8 MIG 1g.10gb devices, half of them tolerating the case's taint. With
+// 4 or 8 GPUs — a quarter of them through a DRA claim of that many devices — or 1–8 MIG 1g.10gb
+// devices, half of them tolerating the case's taint. With
 // interPod, nodes are spread over two zones, the filler pods are labelled (a third of them with
 // anti-affinity to w0's pods), and each service may carry a constraint (interPodRule).
 func genCase(rng *rand.Rand, i int, interPod bool) *planCase {
@@ -97,9 +98,15 @@ func genCase(rng *rand.Rand, i int, interPod bool) *planCase {
 	var b strings.Builder
 	fmt.Fprintf(&b, "apiVersion: nvidia.com/v1alpha1\nkind: DynamoGraphDeployment\nmetadata: {name: g, namespace: %s}\nspec:\n  services:\n", pc.id)
 	for s := range 1 + rng.IntN(3) {
-		res := fmt.Sprintf("{limits: {gpu: \"%d\"}}", []int{1, 2, 4, 8}[rng.IntN(4)])
-		if hasMIG && rng.IntN(3) == 0 {
+		gpus := []int{1, 2, 4, 8}[rng.IntN(4)]
+		res, claims := fmt.Sprintf("{limits: {gpu: \"%d\"}}", gpus), ""
+		switch {
+		case hasMIG && rng.IntN(3) == 0:
 			res = fmt.Sprintf("{limits: {custom: {nvidia.com/mig-1g.10gb: \"%d\"}}}", 1+rng.IntN(8))
+		case rng.IntN(4) == 0:
+			// Whole GPUs from a DRA claim (the cluster publishes its GPUs WithDRA).
+			res = "{claims: [{name: gpus}]}"
+			claims = fmt.Sprintf("        resourceClaims: [{name: gpus, resourceClaimTemplateName: gpus-%d}]\n", gpus)
 		}
 		tol := ""
 		if rng.IntN(2) == 0 {
@@ -110,8 +117,8 @@ func genCase(rng *rand.Rand, i int, interPod bool) *planCase {
 			meta = fmt.Sprintf("      extraPodMetadata: {labels: {app: w%d}}\n", s)
 			rule = interPodRule(rng, s)
 		}
-		fmt.Fprintf(&b, "    w%d:\n      componentType: worker\n      replicas: %d\n      resources: %s\n%s      extraPodSpec:\n        nodeSelector: {%s: %s}\n%s%s        mainContainer: {image: registry.example/worker:1}\n",
-			s, 1+rng.IntN(3), res, meta, caseLabel, pc.id, tol, rule)
+		fmt.Fprintf(&b, "    w%d:\n      componentType: worker\n      replicas: %d\n      resources: %s\n%s      extraPodSpec:\n        nodeSelector: {%s: %s}\n%s%s%s        mainContainer: {image: registry.example/worker:1}\n",
+			s, 1+rng.IntN(3), res, meta, caseLabel, pc.id, tol, rule, claims)
 	}
 	pc.graph = b.String()
 	return pc
@@ -151,7 +158,7 @@ func interPodRule(rng *rand.Rand, s int) string {
 // to its nodes by hostname, are all placed by the scheduler. Cases where the scheduler's greedy
 // order strands pods that plan places are counted (and pass the pinned check).
 func TestPlanAgainstTheScheduler(t *testing.T) {
-	c := devclustertest.Start(t, "cpu=1")
+	c := devclustertest.Start(t, "cpu=1", devclustertest.WithDRA)
 	cs := c.Client()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -164,6 +171,11 @@ func TestPlanAgainstTheScheduler(t *testing.T) {
 		nodes = append(nodes, pc.nodes...)
 		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: pc.id}}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
+		}
+		for _, n := range []int64{1, 2, 4, 8} {
+			if _, err := cs.ResourceV1().ResourceClaimTemplates(pc.id).Create(ctx, devclustertest.GPUClaimTemplate(pc.id, fmt.Sprintf("gpus-%d", n), n), metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if err := c.CreateNodes(ctx, nodes); err != nil {
@@ -234,8 +246,15 @@ func TestPlanAgainstTheScheduler(t *testing.T) {
 	}
 	t.Logf("%d cases: %d fit (scheduler agrees), %d do not fit (pods Pending; %d of them refused by inter-pod constraints), %d the scheduler strands where plan places",
 		len(cases), fits, notFit, interRefused, stranded)
-	if fits == 0 || notFit == 0 || interRefused == 0 {
-		t.Errorf("the generated cases do not exercise every answer (fit %d, not %d, refused by inter-pod constraints %d)", fits, notFit, interRefused)
+	dra := 0
+	for _, pc := range cases {
+		if strings.Contains(pc.graph, "resourceClaims") {
+			dra++
+		}
+	}
+	t.Logf("%d cases ask for GPUs through DRA claims", dra)
+	if fits == 0 || notFit == 0 || interRefused == 0 || dra == 0 {
+		t.Errorf("the generated cases do not exercise every answer (fit %d, not %d, refused by inter-pod constraints %d, with DRA claims %d)", fits, notFit, interRefused, dra)
 	}
 
 	// Every plan that fits, pinned: the scheduler must place every pod on the node plan chose.
