@@ -2,8 +2,6 @@ package explain
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
@@ -51,10 +49,10 @@ func BuildPlan(p Plan) Report {
 			for _, n := range sr.Placement {
 				on = append(on, n.Node)
 			}
-			out.Chain = append(out.Chain, Link{Kind: LinkPlacement, Summary: fmt.Sprintf("fits: %s on %s", describeService(sr), strings.Join(on, ", "))})
+			out.Chain = append(out.Chain, Link{Kind: LinkPlacement, Summary: fmt.Sprintf("fits: %s on %s", sr.Describe(nil), strings.Join(on, ", "))})
 		default:
 			out.Ready = false
-			out.Chain = append(out.Chain, Link{Kind: LinkPlacement, Summary: fmt.Sprintf("does not fit: %s, %d placed", describeService(sr), sr.Placed)})
+			out.Chain = append(out.Chain, Link{Kind: LinkPlacement, Summary: fmt.Sprintf("does not fit: %s, %d placed", sr.Describe(nil), sr.Placed)})
 			if sr.CandidateNodes == 0 || sr.Short == nil {
 				out.Reason = diagnose.ReasonUnschedulable
 				out.Message = "no node matches its node selector, affinity and tolerations"
@@ -85,28 +83,4 @@ func planView(sr plan.Service, nodes int) *nodeView {
 	return &nodeView{plan: true, listed: nodes, group: int32(max(sr.GroupSize, 1)), short: sr.CandidateNodes - sh.NodesWithRoom, Fit: capacity.Fit{
 		Resource: sh.Resource, PerPod: sh.PerPod, PerPodText: sr.PerPod[sh.Resource], Candidates: sr.CandidateNodes, NVIDIA: nvidia.IsResource(sh.Resource),
 		Best: sh.MostFreeNode, BestFree: sh.MostFree, WithRoom: sh.NodesWithRoom, Having: sh.NodesHaving}}
-}
-
-// describeService is "2 pod(s) × 4 nvidia.com/gpu, 1 cpu" or "1 replica(s) × 2 nodes × 8 nvidia.com/gpu".
-func describeService(s plan.Service) string {
-	per := make([]string, 0, len(s.PerPod))
-	for _, r := range slices.Sorted(maps.Keys(s.PerPod)) {
-		if r != "pods" {
-			per = append(per, s.PerPod[r]+" "+r)
-		}
-	}
-	slices.SortStableFunc(per, func(a, b string) int {
-		an, bn := nvidia.IsResource(strings.Fields(a)[1]), nvidia.IsResource(strings.Fields(b)[1])
-		switch {
-		case an == bn:
-			return 0
-		case an:
-			return -1
-		}
-		return 1
-	})
-	if s.GroupSize > 1 {
-		return fmt.Sprintf("%d replica(s) × %d nodes × %s", s.Replicas, s.GroupSize, strings.Join(per, ", "))
-	}
-	return fmt.Sprintf("%d pod(s) × %s", s.Replicas, strings.Join(per, ", "))
 }

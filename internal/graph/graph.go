@@ -291,9 +291,6 @@ func (c *Component) Pods() int64 { return int64(c.Replicas) * int64(c.NodeCount)
 // Multinode reports whether one replica spans several nodes (a LeaderWorkerSet).
 func (c *Component) Multinode() bool { return c.NodeCount > 1 }
 
-// IsWorker reports whether the component runs an inference engine.
-func (c *Component) IsWorker() bool { return IsWorker(c.Type) }
-
 // IsWorker reports whether a component type runs an inference engine.
 func IsWorker(ct string) bool {
 	return ct == v1alpha1.ComponentWorker || ct == v1alpha1.ComponentPrefill || ct == v1alpha1.ComponentDecode

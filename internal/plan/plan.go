@@ -100,6 +100,32 @@ type Service struct {
 	RefusedBy map[string]int `json:"refusedBy,omitempty"`
 }
 
+// Describe is what the service asks for: "2 pod(s) × 4 nvidia.com/gpu + 1 cpu", or "1 replica(s)
+// × 2 nodes × 8 nvidia.com/gpu" — the per-pod resources keep selects (nil: every one but the pod
+// slot), NVIDIA ones first, as the plan wrote them.
+func (s Service) Describe(keep func(resource string) bool) string {
+	names := slices.Sorted(maps.Keys(s.PerPod))
+	slices.SortStableFunc(names, func(a, b string) int {
+		switch an, bn := nvidia.IsResource(a), nvidia.IsResource(b); {
+		case an == bn:
+			return 0
+		case an:
+			return -1
+		}
+		return 1
+	})
+	var per []string
+	for _, r := range names {
+		if r != string(corev1.ResourcePods) && (keep == nil || keep(r)) {
+			per = append(per, s.PerPod[r]+" "+r)
+		}
+	}
+	if s.GroupSize > 1 {
+		return fmt.Sprintf("%d replica(s) × %d nodes × %s", s.Replicas, s.GroupSize, strings.Join(per, " + "))
+	}
+	return fmt.Sprintf("%d pod(s) × %s", s.Replicas, strings.Join(per, " + "))
+}
+
 // Shortage is the resource fewest of a service's candidate nodes still have enough of for one
 // pod, in the resource's base unit (millicores, bytes, counts), and the most free on one.
 type Shortage struct {

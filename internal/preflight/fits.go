@@ -57,7 +57,7 @@ func checkFits(ctx context.Context, e *Env) Outcome {
 				continue
 			}
 			gpuServices = true
-			parts = append(parts, fmt.Sprintf("%s %s on %d node(s)", s.Name, describe(s, gpus), len(s.Placement)))
+			parts = append(parts, fmt.Sprintf("%s %s on %d node(s)", s.Name, s.Describe(nvidia.IsResource), len(s.Placement)))
 			for _, q := range gpus {
 				used = placement.AddSat(used, placement.MulSat(q, placement.MulSat(s.Replicas, max(s.GroupSize, 1))))
 			}
@@ -93,9 +93,9 @@ func notFits(rep plan.Report, note string) Outcome {
 			s, most = svc, gpus
 		}
 	}
-	perPod := nvidiaPerPod(s)
+	perPod, keep := nvidiaPerPod(s), nvidia.IsResource
 	if len(perPod) == 0 {
-		perPod = requests(s)
+		perPod, keep = requests(s), nil
 	}
 	out := Outcome{Status: Fail, DocsURL: docsBase + "dgd-fits",
 		Remediation: "free or add GPUs that match the service's node selector/affinity, or lower its replicas or GPUs per pod (dynamoctl gpus shows what is free; dynamoctl plan -f shows the whole plan)"}
@@ -112,7 +112,7 @@ func notFits(rep plan.Report, note string) Outcome {
 	default:
 		missing := map[string]int64{short.Resource: placement.MulSat(short.PerPod, s.Replicas-s.Placed)}
 		out.Detail = fmt.Sprintf("%s does not fit: needs %s, %d placed, short %s; largest free block on its %d candidate node(s): %d%s",
-			s.Name, describe(s, perPod), s.Placed, placement.FormatResources(missing), short.NodesHaving, short.MostFree, note)
+			s.Name, s.Describe(keep), s.Placed, placement.FormatResources(missing), short.NodesHaving, short.MostFree, note)
 	}
 	return out
 }
@@ -140,14 +140,6 @@ func planNote(rep plan.Report) string {
 		return ""
 	}
 	return " (" + strings.Join(notes, "; ") + ")"
-}
-
-// describe is "2 pod(s) × 4 nvidia.com/gpu" or "1 replica(s) × 2 nodes × 8 nvidia.com/gpu".
-func describe(s plan.Service, perPod map[string]int64) string {
-	if s.GroupSize > 1 {
-		return fmt.Sprintf("%d replica(s) × %d nodes × %s", s.Replicas, s.GroupSize, placement.FormatResources(perPod))
-	}
-	return fmt.Sprintf("%d pod(s) × %s", s.Replicas, placement.FormatResources(perPod))
 }
 
 // requests are a service's per-pod requests (the pod slot left out), in base units.

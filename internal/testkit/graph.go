@@ -13,20 +13,21 @@ import (
 const Image = "nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.6.1"
 
 // GraphWrapper builds a DynamoGraphDeployment in code, one call per fact, as kueue's testing
-// wrappers do: Graph("ns", "g").Service("Decode", Service(v1alpha1.ComponentWorker).GPUs("8")).Obj().
+// wrappers do: Graph("ns", "g").Service("Decode", Service(v1alpha1.ComponentWorker).Limits("8", 0)).Obj().
 type GraphWrapper struct {
-	g v1alpha1.DynamoGraphDeployment
+	g        v1alpha1.DynamoGraphDeployment
+	services map[string]*v1alpha1.ServiceSpec
 }
 
 // Graph starts a graph named name in namespace ns, without services.
 func Graph(ns, name string) *GraphWrapper {
-	return &GraphWrapper{g: v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: v1alpha1.DynamoGraphDeploymentSpec{Services: map[string]*v1alpha1.ServiceSpec{}}}}
+	return &GraphWrapper{g: v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}},
+		services: map[string]*v1alpha1.ServiceSpec{}}
 }
 
 // Service adds (or replaces) a service.
 func (w *GraphWrapper) Service(name string, s *ServiceWrapper) *GraphWrapper {
-	w.g.Spec.Services[name] = s.Obj()
+	w.services[name] = s.Obj()
 	return w
 }
 
@@ -52,7 +53,15 @@ func (w *GraphWrapper) Status(st v1alpha1.DynamoGraphDeploymentStatus) *GraphWra
 }
 
 // Obj is the graph built (a copy: the wrapper may go on building).
-func (w *GraphWrapper) Obj() *v1alpha1.DynamoGraphDeployment { return w.g.DeepCopy() }
+func (w *GraphWrapper) Obj() *v1alpha1.DynamoGraphDeployment {
+	g := w.g.DeepCopy()
+	services := make(map[string]*v1alpha1.ServiceSpec, len(w.services))
+	for name, s := range w.services {
+		services[name] = s.DeepCopy()
+	}
+	g.Spec.Services = services
+	return g
+}
 
 // ServiceWrapper builds one service of a graph.
 type ServiceWrapper struct{ s v1alpha1.ServiceSpec }
