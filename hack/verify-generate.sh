@@ -7,7 +7,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$root"
 hack/tool.sh controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/... output:object:stdout > "$tmp/deepcopy.go"
 diff -u api/v1alpha1/zz_generated.deepcopy.go "$tmp/deepcopy.go" || { echo "deepcopy is stale: run 'make generate'" >&2; exit 1; }
-hack/tool.sh controller-gen crd:allowDangerousTypes=false paths=./api/... output:crd:artifacts:config="$tmp/crd"
+hack/tool.sh controller-gen crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config="$tmp/crd"
 go run ./hack/crdpatch "$tmp/crd/nvidia.com_dynamographdeployments.yaml"
 diff -ru config/crd/bases "$tmp/crd" || { echo "CRDs are stale: run 'make generate'" >&2; exit 1; }
 hack/tool.sh controller-gen rbac:roleName=dynamo-operator paths=./internal/controller/... output:rbac:artifacts:config="$tmp/rbac"

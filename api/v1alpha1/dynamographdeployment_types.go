@@ -10,6 +10,7 @@ import (
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +kubebuilder:storageversion
 // +kubebuilder:resource:shortName=dgd,categories=dynamo
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
@@ -105,11 +106,14 @@ type ServiceReplicaStatus struct {
 	ComponentName string `json:"componentName,omitempty"`
 	// ComponentNames are the names of the service's workloads.
 	// +optional
-	ComponentNames    []string `json:"componentNames,omitempty"`
-	Replicas          int32    `json:"replicas"`
-	UpdatedReplicas   int32    `json:"updatedReplicas"`
-	ReadyReplicas     int32    `json:"readyReplicas"`
-	AvailableReplicas int32    `json:"availableReplicas"`
+	ComponentNames []string `json:"componentNames,omitempty"`
+	// RuntimeNamespace is the service's Dynamo namespace (upstream's field).
+	// +optional
+	RuntimeNamespace  string `json:"runtimeNamespace,omitempty"`
+	Replicas          int32  `json:"replicas"`
+	UpdatedReplicas   int32  `json:"updatedReplicas"`
+	ReadyReplicas     int32  `json:"readyReplicas"`
+	AvailableReplicas int32  `json:"availableReplicas"`
 	// ScheduledReplicas counts the service's pods bound to a node (not in upstream's status).
 	// +optional
 	ScheduledReplicas int32 `json:"scheduledReplicas,omitempty"`

@@ -39,6 +39,10 @@ func patch(file string) error {
 		return fmt.Errorf("%s: no versions", file)
 	}
 	for _, v := range versions {
+		// v1beta1 has no extraPodSpec: its podTemplate is a whole PodTemplateSpec, as upstream's.
+		if name, _ := dig(v, "name").(string); name != "v1alpha1" {
+			continue
+		}
 		eps, ok := dig(v, "schema", "openAPIV3Schema", "properties", "spec", "properties", "services",
 			"additionalProperties", "properties", "extraPodSpec").(map[string]any)
 		if !ok {

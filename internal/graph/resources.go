@@ -1,14 +1,11 @@
 package graph
 
 import (
-	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
-	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
 
 // resources lays the service's short resources (gpu → gpuType or nvidia.com/gpu, custom) over
@@ -16,37 +13,12 @@ import (
 // the limit too: the API server refuses an extended resource requested but not limited.
 func resources(s *v1alpha1.ServiceSpec, base corev1.ResourceRequirements) (corev1.ResourceRequirements, error) {
 	out := *base.DeepCopy()
-	conv := func(item *v1alpha1.ResourceItem) (corev1.ResourceList, error) {
-		if item == nil {
-			return nil, nil
-		}
-		l := corev1.ResourceList{}
-		if item.CPU != nil {
-			l[corev1.ResourceCPU] = *item.CPU
-		}
-		if item.Memory != nil {
-			l[corev1.ResourceMemory] = *item.Memory
-		}
-		if item.GPU != "" {
-			q, err := resource.ParseQuantity(item.GPU)
-			if err != nil {
-				return nil, fmt.Errorf("resources gpu %q: %w", item.GPU, err)
-			}
-			if !q.IsZero() {
-				l[GPUResource(item)] = q
-			}
-		}
-		for name, q := range item.Custom {
-			l[corev1.ResourceName(name)] = q
-		}
-		return l, nil
-	}
 	if r := s.Resources; r != nil {
-		req, err := conv(r.Requests)
+		req, err := r.Requests.List()
 		if err != nil {
 			return out, err
 		}
-		lim, err := conv(r.Limits)
+		lim, err := r.Limits.List()
 		if err != nil {
 			return out, err
 		}
@@ -70,14 +42,6 @@ func resources(s *v1alpha1.ServiceSpec, base corev1.ResourceRequirements) (corev
 	return out, nil
 }
 
-// GPUResource is the resource name an item's gpu counts: gpuType, or nvidia.com/gpu.
-func GPUResource(item *v1alpha1.ResourceItem) corev1.ResourceName {
-	if item != nil && item.GPUType != "" {
-		return corev1.ResourceName(item.GPUType)
-	}
-	return nvidia.ResourceGPU
-}
-
 // gpuResource is the resource a service's GPUs are counted in: its limits' gpuType, else its
 // requests', else nvidia.com/gpu.
 func gpuResource(s *v1alpha1.ServiceSpec) corev1.ResourceName {
@@ -90,7 +54,7 @@ func gpuResource(s *v1alpha1.ServiceSpec) corev1.ResourceName {
 			}
 		}
 	}
-	return GPUResource(item)
+	return item.GPUResource()
 }
 
 // isExtended reports whether a resource is an extended one (GPUs, MIG slices): not cpu,

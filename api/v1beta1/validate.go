@@ -1,0 +1,38 @@
+package v1beta1
+
+import (
+	"slices"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Validate holds a graph to upstream's rules that its CRD's CEL cannot: every component but an
+// epp has a container "main" with an image, and frontendSidecar names a container of the pod.
+// The API server runs them through the operator's validating webhook; dynamoctl runs them on
+// files.
+func (g *DynamoGraphDeployment) Validate() field.ErrorList {
+	var errs field.ErrorList
+	for i := range g.Spec.Components {
+		c := &g.Spec.Components[i]
+		path := field.NewPath("spec", "components").Key(c.Name)
+		var names []string
+		mainImage := false
+		if c.PodTemplate != nil {
+			for _, ct := range c.PodTemplate.Spec.Containers {
+				names = append(names, ct.Name)
+				if ct.Name == MainContainerName && ct.Image != "" {
+					mainImage = true
+				}
+			}
+		}
+		if c.Type != "epp" && !mainImage {
+			errs = append(errs, field.Required(path.Child("podTemplate", "spec", "containers"),
+				"a container named main with an image is required: every component needs an image"))
+		}
+		if c.FrontendSidecar != nil && !slices.Contains(names, *c.FrontendSidecar) {
+			errs = append(errs, field.Invalid(path.Child("frontendSidecar"), *c.FrontendSidecar,
+				"must name a container of podTemplate.spec.containers"))
+		}
+	}
+	return errs
+}
