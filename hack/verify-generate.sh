@@ -5,8 +5,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$root"
-hack/tool.sh controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/... output:object:stdout > "$tmp/deepcopy.go"
-diff -u api/v1alpha1/zz_generated.deepcopy.go "$tmp/deepcopy.go" || { echo "deepcopy is stale: run 'make generate'" >&2; exit 1; }
+for pkg in v1alpha1 v1beta1; do
+  hack/tool.sh controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/$pkg output:object:stdout > "$tmp/deepcopy.go"
+  diff -u api/$pkg/zz_generated.deepcopy.go "$tmp/deepcopy.go" || { echo "api/$pkg deepcopy is stale: run 'make generate'" >&2; exit 1; }
+done
 hack/tool.sh controller-gen crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config="$tmp/crd"
 go run ./hack/crdpatch "$tmp/crd/nvidia.com_dynamographdeployments.yaml"
 diff -ru config/crd/bases "$tmp/crd" || { echo "CRDs are stale: run 'make generate'" >&2; exit 1; }

@@ -206,9 +206,14 @@ func componentToHub(name string, s *ServiceSpec) v1beta1.ComponentSpec {
 		GlobalDynamoNamespace: s.GlobalDynamoNamespace,
 		Replicas:              s.Replicas,
 	}
-	// prefill and decode are component types of their own in v1beta1.
-	if s.ComponentType == ComponentWorker && (s.SubComponentType == "prefill" || s.SubComponentType == "decode") {
+	switch {
+	case s.ComponentType == ComponentWorker && (s.SubComponentType == ComponentPrefill || s.SubComponentType == ComponentDecode):
+		// prefill and decode are component types of their own in v1beta1.
 		c.Type = s.SubComponentType
+	case s.ComponentType == ComponentMain || s.ComponentType == ComponentDefault:
+		// v1alpha1's catch-alls, which v1beta1's enum has not: a component without a type
+		// gets the same (the common defaults only).
+		c.Type = ""
 	}
 	if s.Multinode != nil {
 		c.Multinode = &v1beta1.MultinodeSpec{NodeCount: s.Multinode.NodeCount}
@@ -393,7 +398,7 @@ func componentFromHub(c *v1beta1.ComponentSpec) *ServiceSpec {
 		GlobalDynamoNamespace: c.GlobalDynamoNamespace,
 		Replicas:              c.Replicas,
 	}
-	if c.Type == "prefill" || c.Type == "decode" {
+	if c.Type == ComponentPrefill || c.Type == ComponentDecode {
 		s.ComponentType, s.SubComponentType = ComponentWorker, c.Type
 	}
 	if c.Multinode != nil {

@@ -10,6 +10,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/klog/v2"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/convert"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/dev"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/explain"
@@ -75,6 +76,6 @@ Exit codes: 0 success, 1 failure, 2 usage error, 3 cluster not running or unreac
 	// command that talks to a cluster.
 	kubeFlags := kube.NewConfigFlags()
 	kubeFlags.AddFlags(root.PersistentFlags())
-	root.AddCommand(version.NewCommand(streams), dev.NewCommand(streams), gpus.NewCommand(kubeFlags, streams), render.NewCommand(kubeFlags, streams), get.NewCommand(kubeFlags, streams), explain.NewCommand(kubeFlags, streams), plan.NewCommand(kubeFlags, streams), preflight.NewCommand(kubeFlags, streams), pvc.NewCommand(kubeFlags, streams), observability.NewCommand(kubeFlags, streams))
+	root.AddCommand(version.NewCommand(streams), dev.NewCommand(streams), gpus.NewCommand(kubeFlags, streams), render.NewCommand(kubeFlags, streams), convert.NewCommand(kubeFlags, streams), get.NewCommand(kubeFlags, streams), explain.NewCommand(kubeFlags, streams), plan.NewCommand(kubeFlags, streams), preflight.NewCommand(kubeFlags, streams), pvc.NewCommand(kubeFlags, streams), observability.NewCommand(kubeFlags, streams))
 	return root
 }

@@ -2,10 +2,13 @@ package graph
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/residual"
 )
 
 // The API admits every field of the original's v1alpha1 graph, so that its manifests apply
@@ -78,7 +81,99 @@ func unimplemented(dgd *v1alpha1.DynamoGraphDeployment, components []*Component)
 			add(p+"checkpoint", "checkpoint restore")
 		}
 	}
+	return append(out, v1beta1Only(dgd)...)
+}
+
+// v1beta1Only lists the fields of a graph written as v1beta1 that v1alpha1 cannot hold and
+// whose behaviour is not implemented: they travel in the conversion annotation (the graph is
+// read as v1alpha1 here), and are reported like the others, by their v1beta1 path.
+func v1beta1Only(dgd *v1alpha1.DynamoGraphDeployment) []UnimplementedField {
+	raw := dgd.Annotations[v1alpha1.AnnotationConversionSpec]
+	if raw == "" {
+		return nil
+	}
+	rec, err := residual.Decode(raw)
+	if err != nil {
+		return nil
+	}
+	spec, _ := rec.Want.(map[string]any)
+	var out []UnimplementedField
+	add := func(tree map[string]any, key, path, what string) {
+		if tree[key] != nil {
+			out = append(out, UnimplementedField{Path: path, What: what})
+		}
+	}
+	add(spec, "providerOverride", "spec.providerOverride", "Grove provider override")
+	if x, ok := spec["experimental"].(map[string]any); ok {
+		add(x, "kvTransferPolicy", "spec.experimental.kvTransferPolicy", "topology-aware KV transfer routing")
+		add(x, "componentGroups", "spec.experimental.componentGroups", "component groups scaled together")
+	}
+	for _, name := range slices.Sorted(maps.Keys(residualComponents(spec["components"]))) {
+		c := residualComponents(spec["components"])[name]
+		p := "spec.components[" + name + "]."
+		add(c, "minAvailable", p+"minAvailable", "gang minimum (Grove)")
+		add(c, "providerOverride", p+"providerOverride", "Grove provider override")
+		if roles, ok := c["roles"]; ok && rolesConfigure(roles) {
+			out = append(out, UnimplementedField{Path: p + "roles", What: "per-role provider override or pod template"})
+		}
+		if x, ok := c["experimental"].(map[string]any); ok {
+			add(x, "grove", p+"experimental.grove", "Grove rendering options")
+		}
+	}
 	return out
+}
+
+// residualComponents are the components a residual keeps fields of, by name: a list compared
+// by name (ours) or a plain list (upstream's sparse spec).
+func residualComponents(v any) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	if m, ok := v.(map[string]any); ok {
+		if k, ok := m["$keyed"].(map[string]any); ok {
+			items, _ := k["items"].(map[string]any)
+			for n, it := range items {
+				if c, ok := it.(map[string]any); ok {
+					out[n] = c
+				}
+			}
+		}
+	}
+	if l, ok := v.([]any); ok {
+		for _, it := range l {
+			if c, ok := it.(map[string]any); ok {
+				if n, ok := c["name"].(string); ok {
+					out[n] = c
+				}
+			}
+		}
+	}
+	return out
+}
+
+// rolesConfigure reports whether roles set more than names and counts (a provider override or
+// a pod template of a role); names and counts are what multinode already says.
+func rolesConfigure(v any) bool {
+	var roles []any
+	switch t := v.(type) {
+	case []any:
+		roles = t
+	case map[string]any:
+		if k, ok := t["$keyed"].(map[string]any); ok {
+			items, _ := k["items"].(map[string]any)
+			for _, it := range items {
+				roles = append(roles, it)
+			}
+		}
+	}
+	for _, r := range roles {
+		m, _ := r.(map[string]any)
+		if el, ok := m["$element"].(map[string]any); ok {
+			m = el
+		}
+		if m["providerOverride"] != nil || m["podTemplate"] != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Warnings are notes on fields that are accepted and ignored, as the original ignores them.

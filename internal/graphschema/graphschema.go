@@ -38,15 +38,21 @@ type Schema struct {
 }
 
 var (
-	once   sync.Once
-	dgd    *Schema
-	dgdErr error
+	once, onceBeta     sync.Once
+	dgd, dgdBeta       *Schema
+	dgdErr, dgdBetaErr error
 )
 
-// DGD returns the schema of the embedded DynamoGraphDeployment CRD (compiled once).
+// DGD returns the v1alpha1 schema of the embedded DynamoGraphDeployment CRD (compiled once).
 func DGD() (*Schema, error) {
 	once.Do(func() { dgd, dgdErr = Compile(config.DGDCRD, "v1alpha1") })
 	return dgd, dgdErr
+}
+
+// DGDBeta returns the v1beta1 schema of the embedded DynamoGraphDeployment CRD (compiled once).
+func DGDBeta() (*Schema, error) {
+	onceBeta.Do(func() { dgdBeta, dgdBetaErr = Compile(config.DGDCRD, "v1beta1") })
+	return dgdBeta, dgdBetaErr
 }
 
 // Compile builds the schema of a CRD manifest's version.

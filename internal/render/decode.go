@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/api/v1beta1"
 	"github.com/dynamo-infra/dynamo-infra/internal/graphschema"
 	"github.com/dynamo-infra/dynamo-infra/internal/yamldoc"
 )
@@ -25,6 +26,7 @@ import (
 var graphDecoder = func() runtime.Decoder {
 	s := runtime.NewScheme()
 	utilruntime.Must(v1alpha1.AddToScheme(s))
+	utilruntime.Must(v1beta1.AddToScheme(s))
 	return serializer.NewCodecFactory(s, serializer.EnableStrict).UniversalDeserializer()
 }()
 
@@ -33,10 +35,13 @@ var graphDecoder = func() runtime.Decoder {
 // they were.
 type Documents []Document
 
-// Document is one document of a manifest file: a graph or another object.
+// Document is one document of a manifest file: a graph or another object. A graph written as
+// v1beta1 is converted to v1alpha1 (losslessly: ConvertTo gives it back); Version says which
+// version the file used.
 type Document struct {
-	Graph *v1alpha1.DynamoGraphDeployment
-	Other *unstructured.Unstructured
+	Graph   *v1alpha1.DynamoGraphDeployment
+	Version string
+	Other   *unstructured.Unstructured
 }
 
 // Graphs returns the graphs of the documents.
@@ -111,9 +116,14 @@ func DecodeGraphs(r io.Reader, source, namespace string) ([]*v1alpha1.DynamoGrap
 // words. Other kinds are kept as they are. namespace fills in graphs without one. source
 // names r in errors.
 func DecodeDocuments(r io.Reader, source, namespace string) (Documents, error) {
-	schema, err := graphschema.DGD()
-	if err != nil {
-		return nil, err
+	schemas := map[string]*graphschema.Schema{}
+	for version, compile := range map[string]func() (*graphschema.Schema, error){
+		v1alpha1.GroupVersion.Version: graphschema.DGD, v1beta1.GroupVersion.Version: graphschema.DGDBeta} {
+		s, err := compile()
+		if err != nil {
+			return nil, err
+		}
+		schemas[version] = s
 	}
 	// Validation (CEL above all) costs about a millisecond a graph: documents are decoded on
 	// every core (a file of 20,000 graphs took 21 s on one).
@@ -138,14 +148,17 @@ func DecodeDocuments(r io.Reader, source, namespace string) (Documents, error) {
 			return err
 		}
 		obj := &unstructured.Unstructured{Object: u}
-		if gvk := obj.GroupVersionKind(); gvk.Kind != "DynamoGraphDeployment" || gvk.Group != v1alpha1.GroupVersion.Group {
+		gvk := obj.GroupVersionKind()
+		if gvk.Kind != "DynamoGraphDeployment" || gvk.Group != v1alpha1.GroupVersion.Group {
 			if gvk.Kind == "" || gvk.Version == "" {
 				return fmt.Errorf("a document without apiVersion and kind")
 			}
 			keep(i, Document{Other: obj})
 			return nil
-		} else if gvk.Version != v1alpha1.GroupVersion.Version {
-			return fmt.Errorf("DynamoGraphDeployment %s: dynamo-infra serves %s only", gvk.GroupVersion(), v1alpha1.GroupVersion)
+		}
+		schema, served := schemas[gvk.Version]
+		if !served {
+			return fmt.Errorf("DynamoGraphDeployment %s: dynamo-infra serves %s and %s", gvk.GroupVersion(), v1beta1.GroupVersion, v1alpha1.GroupVersion)
 		}
 		// The API server validates a graph in the namespace of the request; with none given
 		// (and none in the file), as if in "default", which the output does not name.
@@ -182,11 +195,11 @@ func DecodeDocuments(r io.Reader, source, namespace string) (Documents, error) {
 		if namespace == "" && ns == metav1.NamespaceDefault {
 			unstructured.RemoveNestedField(u, "metadata", "namespace")
 		}
-		dgd := &v1alpha1.DynamoGraphDeployment{}
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u, dgd); err != nil {
+		dgd, err := toGraph(u, gvk.Version)
+		if err != nil {
 			return err
 		}
-		keep(i, Document{Graph: dgd})
+		keep(i, Document{Graph: dgd, Version: gvk.Version})
 		return nil
 	})
 	if err != nil {
@@ -197,6 +210,26 @@ func DecodeDocuments(r io.Reader, source, namespace string) (Documents, error) {
 		out[i] = decoded[i]
 	}
 	return out, nil
+}
+
+// toGraph turns a validated graph into the v1alpha1 form the rest reads; a v1beta1 one is held
+// to the rules upstream's webhook adds (v1beta1.Validate) and converted.
+func toGraph(u map[string]any, version string) (*v1alpha1.DynamoGraphDeployment, error) {
+	dgd := &v1alpha1.DynamoGraphDeployment{}
+	if version == v1alpha1.GroupVersion.Version {
+		return dgd, runtime.DefaultUnstructuredConverter.FromUnstructured(u, dgd)
+	}
+	beta := &v1beta1.DynamoGraphDeployment{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u, beta); err != nil {
+		return nil, err
+	}
+	if errs := beta.Validate(); len(errs) > 0 {
+		return nil, (&graphschema.InvalidError{Kind: "DynamoGraphDeployment.nvidia.com", Name: beta.Name, Errs: errs})
+	}
+	if err := dgd.ConvertFrom(beta); err != nil {
+		return nil, err
+	}
+	return dgd, nil
 }
 
 // jsonKind names the kind of a JSON document's top value: "object", "a string", "a list", ….

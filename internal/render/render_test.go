@@ -158,7 +158,7 @@ func TestDecodeGraphsStrict(t *testing.T) {
 		{"apiVersion: nvidia.com/v1alpha1\nkind: DynamoGraphDeployment\nmetadata: {name: x}\nspec: {servicez: {}}\n", `unknown field "spec.servicez"`},
 		// Other kinds pass (render prints them unchanged); a file of only them has no graph.
 		{"apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n", "no DynamoGraphDeployment found"},
-		{"apiVersion: nvidia.com/v1beta1\nkind: DynamoGraphDeployment\nmetadata: {name: x}\n", "dynamo-infra serves nvidia.com/v1alpha1 only"},
+		{"apiVersion: nvidia.com/v1beta2\nkind: DynamoGraphDeployment\nmetadata: {name: x}\n", "dynamo-infra serves nvidia.com/v1beta1 and nvidia.com/v1alpha1"},
 		{"metadata: {name: x}\n", "without apiVersion and kind"},
 		{"# nothing\n", "no DynamoGraphDeployment found"},
 		// Refused by the CRD's schema, in process, as the API server would.

@@ -68,12 +68,14 @@ func Diff(orig, back any) Record {
 }
 
 func diff(o, g any) (want, was any, differ bool) {
+	// Two objects are compared key by key even when one is empty: {} is an object that is
+	// there (a service with nothing set), which an object deleted since must be told from.
+	om, oIsMap := o.(map[string]any)
+	gm, gIsMap := g.(map[string]any)
 	o, g = normal(o), normal(g)
 	if reflect.DeepEqual(o, g) {
 		return nil, nil, false
 	}
-	om, oIsMap := o.(map[string]any)
-	gm, gIsMap := g.(map[string]any)
 	if oIsMap && gIsMap {
 		wm, gmOut := map[string]any{}, map[string]any{}
 		for _, k := range unionKeys(om, gm) {
@@ -81,7 +83,8 @@ func diff(o, g any) (want, was any, differ bool) {
 				wm[k], gmOut[k] = w, g2
 			}
 		}
-		return wm, gmOut, true
+		// Subtrees that differed only in empty values ({} against absent) do not.
+		return wm, gmOut, len(wm) > 0
 	}
 	ol, oNames := named(o)
 	gl, gNames := named(g)
@@ -117,6 +120,8 @@ func diffKeyed(ol []any, oNames []string, gl []any, gNames []string) (want, was 
 	wantBody := map[string]any{"items": wantItems}
 	if !slices.Equal(oNames, gNames) {
 		wantBody["order"] = toAny(oNames)
+	} else if len(wantItems) == 0 {
+		return nil, nil, false
 	}
 	return map[string]any{keyed: wantBody}, map[string]any{keyed: map[string]any{"items": wasItems}}, true
 }
@@ -143,26 +148,25 @@ func Restore(live any, rec Record) any {
 
 // restore returns the value at a path and whether it is present.
 func restore(live any, present bool, want, was any) (any, bool) {
-	live, want, was = normal(live), normal(want), normal(was)
 	if !present {
 		live = nil
 	}
+	lm, lIsMap := live.(map[string]any) // an empty object is there: told from none
+	live, want, was = normal(live), normal(want), normal(was)
 	wk, wIsKeyed := keyedBody(want)
 	vk, vIsKeyed := keyedBody(was)
 	if wIsKeyed && vIsKeyed {
-		if live == nil {
-			return nil, false // the list was removed since
-		}
+		// An empty list and none are one: the elements the conversion dropped come back to it.
 		ll, lNames := named(live)
-		if lNames == nil {
+		if live != nil && lNames == nil {
 			return live, true // no longer a list by name: live wins
 		}
-		return restoreKeyed(ll, lNames, wk, vk), true
+		out := restoreKeyed(ll, lNames, wk, vk)
+		return out, len(out) > 0
 	}
 	wm, wIsMap := want.(map[string]any)
 	vm, vIsMap := was.(map[string]any)
 	if wIsMap && vIsMap {
-		lm, lIsMap := live.(map[string]any)
 		if !lIsMap {
 			return live, live != nil // deleted or replaced since: live wins
 		}
@@ -394,6 +398,50 @@ func emptyLike(v any) any {
 		} else {
 			out[k] = nil
 		}
+	}
+	return out
+}
+
+// Paths names the fields a record keeps (the original's side), under prefix ("spec"):
+// spec.pvcs, spec.services.Frontend.ingress, spec.components[prefill].minAvailable.
+func (r Record) Paths(prefix string) []string {
+	var out []string
+	var walk func(path string, want, was any)
+	walk = func(path string, want, was any) {
+		if wk, ok := keyedBody(want); ok {
+			vk, _ := keyedBody(was)
+			wantItems, _ := wk["items"].(map[string]any)
+			wasItems, _ := vk["items"].(map[string]any)
+			if wk["order"] != nil {
+				out = append(out, path+" (order)")
+			}
+			for _, n := range unionKeys(wantItems, wasItems) {
+				p := path + "[" + n + "]"
+				w, v := wantItems[n], wasItems[n]
+				if _, leaf := elementLeaf(w); leaf {
+					out = append(out, p)
+					continue
+				}
+				if _, leaf := elementLeaf(v); leaf {
+					out = append(out, p)
+					continue
+				}
+				walk(p, w, v)
+			}
+			return
+		}
+		wm, wIsMap := want.(map[string]any)
+		vm, vIsMap := was.(map[string]any)
+		if wIsMap && vIsMap {
+			for _, k := range unionKeys(wm, vm) {
+				walk(path+"."+k, wm[k], vm[k])
+			}
+			return
+		}
+		out = append(out, path)
+	}
+	if !r.Empty() {
+		walk(prefix, r.Want, r.Was)
 	}
 	return out
 }

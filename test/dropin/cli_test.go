@@ -52,3 +52,70 @@ func TestRenderCLI(t *testing.T) {
 		t.Errorf("render of a file without a graph: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 }
+
+// `dynamoctl convert` moves a manifest to v1beta1 and back: each form renders the same
+// objects, converting back gives the v1alpha1 file's graph again, and a v1beta1 file is
+// validated with v1beta1's rules (the CRD's CEL and upstream's webhook rules).
+func TestConvertCLI(t *testing.T) {
+	dir := t.TempDir()
+	bin, err := clitest.Build(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join("testdata", "vllm-disagg.yaml")
+	beta := clitest.Run(t, bin, time.Minute, nil, "convert", "-f", src, "--to", "v1beta1")
+	if beta.Code != 0 || !strings.Contains(beta.Stdout, "apiVersion: nvidia.com/v1beta1") || !strings.Contains(beta.Stdout, "components:") {
+		t.Fatalf("convert --to v1beta1: exit %d, stderr %q, stdout:\n%s", beta.Code, beta.Stderr, beta.Stdout)
+	}
+	betaFile := filepath.Join(dir, "beta.yaml")
+	if err := os.WriteFile(betaFile, []byte(beta.Stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	alpha := clitest.Run(t, bin, time.Minute, nil, "convert", "-f", betaFile, "--to", "nvidia.com/v1alpha1")
+	if alpha.Code != 0 || !strings.Contains(alpha.Stdout, "apiVersion: nvidia.com/v1alpha1") {
+		t.Fatalf("convert --to v1alpha1: exit %d, stderr %q", alpha.Code, alpha.Stderr)
+	}
+	direct := clitest.Run(t, bin, time.Minute, nil, "convert", "-f", src, "--to", "v1alpha1")
+	if direct.Stdout != alpha.Stdout {
+		t.Errorf("v1alpha1 → v1beta1 → v1alpha1 is not the file's graph:\n%s\nwant\n%s", alpha.Stdout, direct.Stdout)
+	}
+	alphaFile := filepath.Join(dir, "alpha.yaml")
+	if err := os.WriteFile(alphaFile, []byte(alpha.Stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := clitest.Run(t, bin, time.Minute, nil, "render", "-f", src)
+	for _, f := range []string{betaFile, alphaFile} {
+		if got := clitest.Run(t, bin, time.Minute, nil, "render", "-f", f); got.Code != 0 || got.Stdout != want.Stdout {
+			t.Errorf("render of %s: exit %d, stderr %q; differs from the original's: %v", filepath.Base(f), got.Code, got.Stderr, got.Stdout != want.Stdout)
+		}
+	}
+
+	// Without the annotation: a clean manifest, the fields it cannot hold named as dropped.
+	clean := clitest.Run(t, bin, time.Minute, nil, "convert", "-f", src, "--to", "v1beta1", "--keep-unconvertible=false", "-o", "json")
+	if clean.Code != 0 || strings.Contains(clean.Stdout, "nvidia.com/dgd-spec") || !strings.Contains(clean.Stderr, "left out") || !strings.Contains(clean.Stdout, `"kind": "List"`) {
+		t.Errorf("convert --keep-unconvertible=false -o json: exit %d, stderr %q, stdout:\n%s", clean.Code, clean.Stderr, clean.Stdout)
+	}
+
+	if r := clitest.Run(t, bin, time.Minute, nil, "convert", "-f", src, "--to", "v2"); r.Code != 2 || !strings.Contains(r.Stderr, `--to "v2"`) {
+		t.Errorf("convert --to v2: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+
+	// v1beta1's own rules, as the API server (CEL) and upstream's webhook apply them.
+	for _, tt := range []struct{ name, spec, want string }{
+		{"two epp", "components: [{name: a, type: epp, eppConfig: {configMapRef: {name: c, key: k}}}, {name: b, type: epp, eppConfig: {configMapRef: {name: c, key: k}}}]", "at most one component may have type epp"},
+		{"eppConfig off an epp", "components: [{name: a, type: frontend, eppConfig: {configMapRef: {name: c, key: k}}, podTemplate: {spec: {containers: [{name: main, image: x}]}}}]", "eppConfig may only be set when type is epp"},
+		{"names in two cases", "components: [{name: A, podTemplate: {spec: {containers: [{name: main, image: x}]}}}, {name: a, podTemplate: {spec: {containers: [{name: main, image: x}]}}}]", "component names must be unique case-insensitively"},
+		{"no main image", "components: [{name: a, podTemplate: {spec: {containers: [{name: sidecar, image: x}]}}}]", "a container named main with an image is required"},
+		{"frontendSidecar names nothing", "components: [{name: a, frontendSidecar: fe, podTemplate: {spec: {containers: [{name: main, image: x}]}}}]", "must name a container of podTemplate.spec.containers"},
+		{"minAvailable above replicas", "components: [{name: a, replicas: 1, minAvailable: 2, podTemplate: {spec: {containers: [{name: main, image: x}]}}}]", "minAvailable must not exceed replicas"},
+	} {
+		f := filepath.Join(dir, "bad.yaml")
+		doc := "apiVersion: nvidia.com/v1beta1\nkind: DynamoGraphDeployment\nmetadata: {name: bad}\nspec:\n  " + tt.spec + "\n"
+		if err := os.WriteFile(f, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if r := clitest.Run(t, bin, time.Minute, nil, "render", "-f", f); r.Code != 2 || !strings.Contains(r.Stderr, tt.want) {
+			t.Errorf("%s: render exit %d, stderr %q; want exit 2 and %q", tt.name, r.Code, r.Stderr, tt.want)
+		}
+	}
+}

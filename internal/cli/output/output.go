@@ -2,6 +2,7 @@
 package output
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 )
 
@@ -99,4 +101,74 @@ func WriteTable(w io.Writer, header []string, rows [][]string) error {
 	}
 	_, err := io.WriteString(w, strings.Join(lines, ""))
 	return err
+}
+
+// Stream writes encoded objects as a YAML stream (--- between documents) or as the items of a
+// JSON List, formatted as Encode formats one.
+type Stream struct {
+	out   io.Writer
+	json  bool
+	count int
+}
+
+// Write adds one encoded object (JSON or YAML, as the stream is).
+func (s *Stream) Write(b []byte) error {
+	var err error
+	switch {
+	case s.json:
+		sep := ",\n    "
+		if s.count == 0 {
+			sep = "{\n  \"apiVersion\": \"v1\",\n  \"items\": [\n    "
+		}
+		var ind bytes.Buffer
+		if err = json.Indent(&ind, b, "    ", "  "); err == nil {
+			_, err = io.WriteString(s.out, sep+ind.String())
+		}
+	default:
+		if s.count > 0 {
+			if _, err = io.WriteString(s.out, "---\n"); err != nil {
+				return err
+			}
+		}
+		_, err = s.out.Write(b)
+	}
+	s.count++
+	return err
+}
+
+// Close ends the stream (the JSON List).
+func (s *Stream) Close() error {
+	if !s.json {
+		return nil
+	}
+	end := "\n  ],\n  \"kind\": \"List\"\n}\n"
+	if s.count == 0 {
+		end = "{\n  \"apiVersion\": \"v1\",\n  \"items\": [],\n  \"kind\": \"List\"\n}\n"
+	}
+	_, err := io.WriteString(s.out, end)
+	return err
+}
+
+// NewStream starts a stream on w.
+func NewStream(w io.Writer, asJSON bool) *Stream { return &Stream{out: w, json: asJSON} }
+
+// WriteObjects encodes objects as one stream.
+func WriteObjects(w io.Writer, objs []runtime.Object, asJSON bool) error {
+	s := NewStream(w, asJSON)
+	for _, obj := range objs {
+		var b []byte
+		var err error
+		if asJSON {
+			b, err = json.Marshal(obj)
+		} else {
+			b, err = yaml.Marshal(obj)
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.Write(b); err != nil {
+			return err
+		}
+	}
+	return s.Close()
 }

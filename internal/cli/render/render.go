@@ -2,12 +2,10 @@
 package render
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	goruntime "runtime"
 	"sync"
 
@@ -111,7 +109,7 @@ func (o *Options) Run(_ context.Context) error {
 			return exit.UsageError(err)
 		}
 	}
-	w := &streamWriter{out: o.streams.Out, json: format == output.JSON}
+	w := output.NewStream(o.streams.Out, format == output.JSON)
 	batch := max(goruntime.GOMAXPROCS(0)*8, 8)
 	for from := 0; from < len(docs); from += batch {
 		part := docs[from:min(from+batch, len(docs))]
@@ -122,7 +120,7 @@ func (o *Options) Run(_ context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				encoded[i], errs[i] = encodeDocument(part[i], opts, cfg, w.json)
+				encoded[i], errs[i] = encodeDocument(part[i], opts, cfg, format == output.JSON)
 			}()
 		}
 		wg.Wait()
@@ -131,13 +129,13 @@ func (o *Options) Run(_ context.Context) error {
 		}
 		for _, objs := range encoded {
 			for _, b := range objs {
-				if err := w.write(b); err != nil {
+				if err := w.Write(b); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	return w.close()
+	return w.Close()
 }
 
 // encodeDocument renders a graph (or takes another document as it is) and encodes each object
@@ -168,48 +166,4 @@ func encodeDocument(doc render.Document, opts graph.Options, cfg render.Config, 
 		out = append(out, b)
 	}
 	return out, nil
-}
-
-// streamWriter writes encoded objects as a YAML stream (--- between documents) or as the
-// items of a JSON List, formatted as output.Encode formats one.
-type streamWriter struct {
-	out   io.Writer
-	json  bool
-	count int
-}
-
-func (s *streamWriter) write(b []byte) error {
-	var err error
-	switch {
-	case s.json:
-		sep := ",\n    "
-		if s.count == 0 {
-			sep = "{\n  \"apiVersion\": \"v1\",\n  \"items\": [\n    "
-		}
-		var ind bytes.Buffer
-		if err = json.Indent(&ind, b, "    ", "  "); err == nil {
-			_, err = io.WriteString(s.out, sep+ind.String())
-		}
-	default:
-		if s.count > 0 {
-			if _, err = io.WriteString(s.out, "---\n"); err != nil {
-				return err
-			}
-		}
-		_, err = s.out.Write(b)
-	}
-	s.count++
-	return err
-}
-
-func (s *streamWriter) close() error {
-	if !s.json {
-		return nil
-	}
-	end := "\n  ],\n  \"kind\": \"List\"\n}\n"
-	if s.count == 0 {
-		end = "{\n  \"apiVersion\": \"v1\",\n  \"items\": [],\n  \"kind\": \"List\"\n}\n"
-	}
-	_, err := io.WriteString(s.out, end)
-	return err
 }
