@@ -91,6 +91,8 @@ bench: build cluster-bin ## Run the benchmarks (numbers go to docs/benchmarks.md
 	@# dynamo-operator: 500 graphs at once on 2,000 nodes and 20,000 other pods; then 100 with a 2-node decode (LeaderWorkerSet).
 	$(GO) run ./bench/operator -operator $(BIN)/dynamo-operator
 	$(GO) run ./bench/operator -operator $(BIN)/dynamo-operator -multinode -graphs 100
+	@# DynamoGraphDeployment conversion: the webhook per object, and LIST of 500 graphs converted or not.
+	$(GO) run ./bench/conversion
 	@# dynamoctl explain against kubectl get pods -l <the graph's selector> on 2,000 nodes and 20,000 pods.
 	$(GO) run ./bench/explain -dynamoctl $(BIN)/dynamoctl -operator $(BIN)/dynamo-operator
 	@# dynamoctl plan -f (exact and heuristic) against dynamoctl gpus on 2,000 nodes and 20,000 pods.

@@ -76,10 +76,19 @@ for _ in $(seq 100); do
 done
 # The simulated pods run nowhere, so 127.0.0.1 is fine here; on a real cluster give addresses
 # that pods can reach (a Service in front of NATS and etcd).
+# Graphs are stored as nvidia.com/v1beta1 and converted to and from v1alpha1 by the operator's
+# webhook, served here on 127.0.0.1 (the API server runs on this machine): the operator makes
+# its certificate and points the CRD's conversion at itself.
+webhook_port=$((20000 + RANDOM % 20000))
 "$root/bin/dynamo-operator" --metrics-bind-address=0 --health-probe-bind-address=0 \
   --nats-address="$NATS_SERVER" --etcd-address="$ETCD_ENDPOINTS" \
+  --webhook-port="$webhook_port" --webhook-url="https://127.0.0.1:$webhook_port" --webhook-cert-secret=default/dynamo-operator-webhook-cert \
   >"$dir/operator.log" 2>&1 &
 operator_pid=$!
+for _ in $(seq 150); do
+  [ "$(kubectl get crd dynamographdeployments.nvidia.com -o jsonpath='{.spec.conversion.webhook.clientConfig.url}' 2>/dev/null)" = "https://127.0.0.1:$webhook_port/convert" ] && break
+  sleep 0.2
+done
 kubectl apply -f deploy/discovery/dgd.yaml
 deadline=$((SECONDS + 90))
 until [ "$(kubectl get dgd qwen-disagg -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; do

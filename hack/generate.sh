@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 crd_dir=${1:-config/crd/bases}
 cd "$root"
 hack/tool.sh controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/...
-hack/tool.sh controller-gen crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config="$crd_dir"
+hack/tool.sh controller-gen crd:allowDangerousTypes=true,generateEmbeddedObjectMeta=true paths=./api/... output:crd:artifacts:config="$crd_dir"
 go run ./hack/crdpatch "$crd_dir/nvidia.com_dynamographdeployments.yaml"
 hack/tool.sh controller-gen rbac:roleName=dynamo-operator paths=./internal/controller/... output:rbac:artifacts:config=config/rbac
 # The chart ships the same CRDs as templates (so helm upgrade upgrades them) and the operator's

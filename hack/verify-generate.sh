@@ -9,7 +9,7 @@ for pkg in v1alpha1 v1beta1; do
   hack/tool.sh controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/$pkg output:object:stdout > "$tmp/deepcopy.go"
   diff -u api/$pkg/zz_generated.deepcopy.go "$tmp/deepcopy.go" || { echo "api/$pkg deepcopy is stale: run 'make generate'" >&2; exit 1; }
 done
-hack/tool.sh controller-gen crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config="$tmp/crd"
+hack/tool.sh controller-gen crd:allowDangerousTypes=true,generateEmbeddedObjectMeta=true paths=./api/... output:crd:artifacts:config="$tmp/crd"
 go run ./hack/crdpatch "$tmp/crd/nvidia.com_dynamographdeployments.yaml"
 diff -ru config/crd/bases "$tmp/crd" || { echo "CRDs are stale: run 'make generate'" >&2; exit 1; }
 hack/tool.sh controller-gen rbac:roleName=dynamo-operator paths=./internal/controller/... output:rbac:artifacts:config="$tmp/rbac"

@@ -31,7 +31,7 @@ func TestGeneratedFilesUpToDate(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	if out, err := exec.Command(tool, "controller-gen", "crd:allowDangerousTypes=true", "paths=./api/...", "output:crd:artifacts:config="+dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command(tool, "controller-gen", "crd:allowDangerousTypes=true,generateEmbeddedObjectMeta=true", "paths=./api/...", "output:crd:artifacts:config="+dir).CombinedOutput(); err != nil {
 		t.Fatalf("controller-gen crd: %v\n%s", err, out)
 	}
 	name := "nvidia.com_dynamographdeployments.yaml"

@@ -110,6 +110,11 @@ func run(nodes, pods, runs int, bin, operatorBin, crdPath string) (err error) {
 	if err := devcluster.InstallCRDs(ctx, c.RESTConfig(), crd); err != nil {
 		return err
 	}
+	// Graphs are stored as v1beta1; the v1alpha1 ones created here convert through the webhook
+	// this process serves (the operator reads v1beta1 and needs none).
+	if err := devcluster.ServeConversion(ctx, c.RESTConfig()); err != nil {
+		return err
+	}
 	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: controller.Scheme()})
 	if err != nil {
 		return err

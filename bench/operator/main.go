@@ -93,6 +93,11 @@ func run(o options) (err error) {
 	if err := devcluster.InstallCRDs(ctx, c.RESTConfig(), crd); err != nil {
 		return err
 	}
+	// Graphs are stored as v1beta1; the v1alpha1 ones created here convert through the webhook
+	// this process serves (the operator reads v1beta1 and needs none).
+	if err := devcluster.ServeConversion(ctx, c.RESTConfig()); err != nil {
+		return err
+	}
 	graph, err := readGraph(o.manifest)
 	if err != nil {
 		return err

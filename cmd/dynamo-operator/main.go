@@ -1,5 +1,6 @@
-// Command dynamo-operator reconciles nvidia.com/v1alpha1 DynamoGraphDeployments into
-// Deployments (LeaderWorkerSets for multi-node services), Services, PVCs and discovery RBAC.
+// Command dynamo-operator reconciles DynamoGraphDeployments (nvidia.com/v1beta1, stored, and
+// v1alpha1) into Deployments (LeaderWorkerSets for multi-node services), Services, PVCs and
+// discovery RBAC, and serves the graphs' conversion and validation webhooks.
 package main
 
 import (
@@ -7,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -17,6 +19,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/tracing"
 	"github.com/dynamo-infra/dynamo-infra/internal/version"
+	"github.com/dynamo-infra/dynamo-infra/internal/webhook"
 )
 
 func main() {
@@ -38,6 +41,12 @@ func main() {
 	flag.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Graphs reconciled at once")
 	flag.DurationVar(&o.PlacementRefresh, "placement-refresh", controller.DefaultPlacementRefresh, "How often a graph with a topologyConstraint is verified against its nodes' labels again (status.placement, PlacementVerified)")
 	flag.DurationVar(&o.CapacityRefresh, "capacity-refresh", time.Minute, "How old the capacity view (nodes and what their pods request) may get before it is read again — read when a graph's change adds pods, or a graph is short or has a pod refused — for status.services[].capacity and the Schedulable condition (0 turns both off)")
+	flag.IntVar(&o.Webhook.Port, "webhook-port", 0, "Port of the conversion and validating webhooks, served by every replica (0: none; the chart sets 9443)")
+	flag.StringVar(&o.Webhook.CertDir, "webhook-cert-dir", "", "Directory with tls.crt and tls.key for the webhooks, kept by someone else (cert-manager, whose CA injector sets the caBundles); default: the operator's own CA and certificate in --webhook-cert-secret")
+	webhookSecret := flag.String("webhook-cert-secret", "", "NAMESPACE/NAME of the Secret the operator keeps its webhook CA and certificate in (default: <leader-election-namespace>/dynamo-operator-webhook-cert)")
+	webhookService := flag.String("webhook-service", "", "NAMESPACE/NAME of the Service in front of the webhooks, named by the certificate")
+	flag.StringVar(&o.Webhook.URL, "webhook-url", "", "https://HOST:PORT at which the API server reaches this operator directly (an operator beside the API server, as in the dev cluster); the operator points the CRD's conversion there")
+	flag.StringVar(&o.Webhook.ValidatingConfig, "webhook-validating-config", webhook.ValidatingConfigDefault, "ValidatingWebhookConfiguration whose caBundle (and, with --webhook-url, URL) the operator keeps")
 	showVersion := flag.Bool("version", false, "Print the version and exit")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -49,6 +58,10 @@ func main() {
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	if err := webhookFlags(&o, *webhookSecret, *webhookService); err != nil {
+		log.Error(err, "webhook flags")
+		os.Exit(2)
+	}
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		log.Error(err, "no cluster configuration: set --kubeconfig or KUBECONFIG, or run in a pod")
@@ -77,4 +90,36 @@ func main() {
 		log.Error(runErr, "operator stopped")
 		os.Exit(1)
 	}
+}
+
+// webhookFlags fills the webhook's Secret and the certificate's names from NAMESPACE/NAME flags.
+func webhookFlags(o *controller.Options, secret, service string) error {
+	if o.Webhook.Port == 0 {
+		return nil
+	}
+	ns := o.LeaderElectionNS
+	if secret != "" {
+		var ok bool
+		if ns, o.Webhook.SecretName, ok = strings.Cut(secret, "/"); !ok || ns == "" || o.Webhook.SecretName == "" {
+			return fmt.Errorf("--webhook-cert-secret %q: want NAMESPACE/NAME", secret)
+		}
+	} else {
+		o.Webhook.SecretName = "dynamo-operator-webhook-cert"
+	}
+	if ns == "" && o.Webhook.CertDir == "" {
+		return fmt.Errorf("--webhook-port: name the Secret for the webhook's certificate (--webhook-cert-secret NAMESPACE/NAME or --leader-election-namespace), or give --webhook-cert-dir")
+	}
+	o.Webhook.SecretNamespace = ns
+	if service != "" {
+		svcNS, name, ok := strings.Cut(service, "/")
+		if !ok || svcNS == "" || name == "" {
+			return fmt.Errorf("--webhook-service %q: want NAMESPACE/NAME", service)
+		}
+		// The names the API server may use for the Service.
+		o.Webhook.Identity.DNSNames = []string{name + "." + svcNS + ".svc", name + "." + svcNS + ".svc.cluster.local", name + "." + svcNS, name}
+	}
+	if service == "" && o.Webhook.URL == "" && o.Webhook.CertDir == "" {
+		return fmt.Errorf("--webhook-port: say how the API server reaches the webhook: --webhook-service NAMESPACE/NAME or --webhook-url https://HOST:PORT")
+	}
+	return nil
 }

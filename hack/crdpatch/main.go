@@ -25,6 +25,13 @@ func main() {
 	}
 }
 
+// The conversion Service a plain install (kubectl apply) points at: the chart's Service with
+// release name "dynamo" in namespace dynamo-system (the chart rewrites both).
+const (
+	ConversionServiceNamespace = "dynamo-system"
+	ConversionServiceName      = "dynamo-dynamo-operator-webhook"
+)
+
 func patch(file string) error {
 	raw, err := os.ReadFile(file)
 	if err != nil {
@@ -54,6 +61,18 @@ func patch(file string) error {
 			return fmt.Errorf("%s: no extraPodSpec.mainContainer in the schema", file)
 		}
 		delete(mc, "required")
+	}
+	// Both versions are served and v1beta1 stored: reads and writes in v1alpha1 go through the
+	// operator's conversion webhook. The chart names its Service (hack/chart-crds.sh); the
+	// operator keeps the caBundle (or, running beside the API server, points url at itself).
+	spec, _ := crd["spec"].(map[string]any)
+	spec["conversion"] = map[string]any{
+		"strategy": "Webhook",
+		"webhook": map[string]any{
+			"conversionReviewVersions": []any{"v1"},
+			"clientConfig": map[string]any{"service": map[string]any{
+				"namespace": ConversionServiceNamespace, "name": ConversionServiceName, "path": "/convert", "port": 443}},
+		},
 	}
 	out, err := yaml.Marshal(crd)
 	if err != nil {

@@ -36,6 +36,7 @@ import (
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/api/v1beta1"
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
@@ -123,12 +124,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		recordReconcile(req.Namespace, err, res.RequeueAfter > 0, time.Since(start))
 		endSpan(span, err)
 	}()
-	dgd := &v1alpha1.DynamoGraphDeployment{}
-	if err := r.Client.Get(ctx, req.NamespacedName, dgd); err != nil {
+	// The graph is read in the version it is stored in, v1beta1 (no conversion webhook between
+	// the operator and its own graphs), and converted here to the form the rest reads.
+	stored := &v1beta1.DynamoGraphDeployment{}
+	if err := r.Client.Get(ctx, req.NamespacedName, stored); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	dgd := &v1alpha1.DynamoGraphDeployment{}
+	if err := dgd.ConvertFrom(stored); err != nil {
+		return ctrl.Result{}, fmt.Errorf("convert graph %s: %w", req.NamespacedName, err)
 	}
 	if !dgd.DeletionTimestamp.IsZero() {
 		r.forget(req.NamespacedName)
@@ -152,7 +159,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	endSpan(ospan, readErr)
 	sctx, sspan := r.startSpan(ctx, "write status")
-	st, err := r.writeStatus(sctx, dgd, g, obs, applyErr)
+	st, err := r.writeStatus(sctx, stored, g, obs, applyErr)
 	endSpan(sspan, err)
 	if err != nil {
 		return ctrl.Result{}, errors.Join(applyErr, readErr, err)
@@ -167,7 +174,7 @@ func (r *Reconciler) warn(g *graph.Graph, reason, action, message string) {
 	if r.Recorder == nil {
 		return
 	}
-	regarding := &v1alpha1.DynamoGraphDeployment{TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "DynamoGraphDeployment"},
+	regarding := &v1beta1.DynamoGraphDeployment{TypeMeta: metav1.TypeMeta{APIVersion: v1beta1.GroupVersion.String(), Kind: "DynamoGraphDeployment"},
 		ObjectMeta: g.ObjectMeta}
 	r.Recorder.Eventf(regarding, nil, corev1.EventTypeWarning, reason, action, "%s", message)
 }
@@ -626,14 +633,18 @@ func admitted(tmpl *corev1.PodSpec, pods []corev1.Pod, name string) *corev1.PodS
 }
 
 // writeStatus writes the computed status when it differs, and records an event when Ready flips.
-func (r *Reconciler) writeStatus(ctx context.Context, dgd *v1alpha1.DynamoGraphDeployment, g *graph.Graph, obs Observed, applyErr error) (v1alpha1.DynamoGraphDeploymentStatus, error) {
+// The status is written in v1beta1, the stored version; upstream's fields the operator does not
+// write (restart, checkpoints, rollingUpdate, its placement score) are kept as they are.
+func (r *Reconciler) writeStatus(ctx context.Context, stored *v1beta1.DynamoGraphDeployment, g *graph.Graph, obs Observed, applyErr error) (v1alpha1.DynamoGraphDeploymentStatus, error) {
 	st := ComputeStatus(g, obs, applyErr)
-	if equality.Semantic.DeepEqual(st, dgd.Status) {
+	hub := v1alpha1.StatusToHub(&st)
+	hub.Restart, hub.Checkpoints, hub.RollingUpdate, hub.Placement = stored.Status.Restart, stored.Status.Checkpoints, stored.Status.RollingUpdate, stored.Status.Placement
+	if equality.Semantic.DeepEqual(hub, stored.Status) {
 		return st, nil
 	}
-	before := meta.FindStatusCondition(dgd.Status.Conditions, ConditionReady)
-	updated := dgd.DeepCopy()
-	updated.Status = st
+	before := meta.FindStatusCondition(stored.Status.Conditions, ConditionReady)
+	updated := stored.DeepCopy()
+	updated.Status = hub
 	if err := r.Client.Status().Update(ctx, updated); err != nil {
 		return st, fmt.Errorf("update status: %w", err)
 	}
@@ -667,7 +678,7 @@ func readyEvent(before, after *metav1.Condition) (eventType string, ok bool) {
 // neither, so they trigger nothing.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.DynamoGraphDeployment{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
+		For(&v1beta1.DynamoGraphDeployment{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
 	for _, k := range served(r.LWS) {
 		if k.Owned {
 			b = b.Owns(k.New())

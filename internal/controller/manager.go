@@ -27,9 +27,11 @@ import (
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/api/v1beta1"
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/webhook"
 )
 
 // Options configure the operator's manager.
@@ -67,6 +69,8 @@ type Options struct {
 	PlacementRefresh time.Duration
 	// SkipControllerNameValidation lets tests run several managers in one process.
 	SkipControllerNameValidation bool
+	// Webhook is the conversion and validating webhook server (Port 0: none).
+	Webhook webhook.Options
 }
 
 // Scheme holds the kinds the operator reads and writes.
@@ -74,6 +78,7 @@ func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(v1alpha1.AddToScheme(s))
+	utilruntime.Must(v1beta1.AddToScheme(s))
 	utilruntime.Must(lwsv1.AddToScheme(s))
 	return s
 }
@@ -155,6 +160,19 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return nil, err
+	}
+	if o.Webhook.Port != 0 {
+		wh, err := webhook.New(cfg, o.Webhook)
+		if err != nil {
+			return nil, fmt.Errorf("webhook server: %w", err)
+		}
+		if err := mgr.Add(wh); err != nil {
+			return nil, err
+		}
+		// A replica that cannot convert yet takes no traffic from the webhook's Service.
+		if err := mgr.AddReadyzCheck("webhook", wh.Ready); err != nil {
+			return nil, err
+		}
 	}
 	return mgr, nil
 }

@@ -161,6 +161,7 @@ func serviceStatus(c *graph.Component, obs Observed) (*v1alpha1.ServiceReplicaSt
 	} else {
 		return nil, why // not created yet: no counts
 	}
+	svc.RuntimeNamespace = c.DynamoNamespace
 	svc.ScheduledReplicas = diagnose.Scheduled(obs.Pods[name])
 	if fit, ok := obs.Capacity[name]; ok && why.Reason == diagnose.ReasonInsufficientCapacity && fit.NVIDIA {
 		svc.Capacity = &v1alpha1.ServiceCapacity{Resource: fit.Resource, PerPod: fit.PerPod,

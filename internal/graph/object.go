@@ -9,14 +9,25 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/api/v1beta1"
 )
 
 // Resource is the graphs' API resource.
 var Resource = v1alpha1.GroupVersion.WithResource("dynamographdeployments")
 
-// FromUnstructured converts a graph read through a dynamic client.
+// FromUnstructured converts a graph read through a dynamic client, in either version.
 func FromUnstructured(u *unstructured.Unstructured) (*v1alpha1.DynamoGraphDeployment, error) {
 	g := &v1alpha1.DynamoGraphDeployment{}
+	if u.GetAPIVersion() == v1beta1.GroupVersion.String() {
+		beta := &v1beta1.DynamoGraphDeployment{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, beta); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", u.GetName(), err)
+		}
+		if err := g.ConvertFrom(beta); err != nil {
+			return nil, fmt.Errorf("convert %s: %w", u.GetName(), err)
+		}
+		return g, nil
+	}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, g); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", u.GetName(), err)
 	}

@@ -70,6 +70,15 @@ func checkCRDs(ctx context.Context, e *Env) Outcome {
 	if !established {
 		return Outcome{Status: Fail, Detail: want.Name + " is installed but not Established", Remediation: "kubectl describe crd " + want.Name}
 	}
+	// Both versions are served through the operator's conversion webhook: without its CA in the
+	// CRD (the operator writes it once it serves), reads in the version not stored fail.
+	if c := got.Spec.Conversion; want.Spec.Conversion != nil && want.Spec.Conversion.Strategy == apiextensionsv1.WebhookConverter {
+		if c == nil || c.Strategy != apiextensionsv1.WebhookConverter || c.Webhook == nil || c.Webhook.ClientConfig == nil ||
+			(len(c.Webhook.ClientConfig.CABundle) == 0 && c.Webhook.ClientConfig.URL == nil) {
+			return Outcome{Status: Fail, Detail: want.Name + ": its conversion webhook has no CA yet: reads and writes in nvidia.com/v1alpha1 fail until the operator serves it",
+				Remediation: "install or start the operator (it writes the CA); kubectl -n <operator namespace> logs deploy/<operator> | grep webhook", DocsURL: docsBase + "dynamo-crds"}
+		}
+	}
 	return Outcome{Status: Pass, Detail: fmt.Sprintf("%s installed, versions match this dynamoctl", want.Name)}
 }
 

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,7 +11,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/api/v1beta1"
-	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
+	"github.com/dynamo-infra/dynamo-infra/test/reference"
 )
 
 // Rendering does not depend on the version a graph is written in. Every graph of the render
@@ -30,7 +31,15 @@ func TestRenderIsTheSameInEitherVersion(t *testing.T) {
 			files = append(files, f)
 		}
 	}
-	files = append(files, filepath.Join(testkit.RepoRoot(), "..", "shared", "reference", "dgd.yaml"))
+	seed, err := reference.DGDExample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedFile := filepath.Join(t.TempDir(), "dgd.yaml")
+	if err := os.WriteFile(seedFile, seed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, seedFile)
 	exact := 0
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {

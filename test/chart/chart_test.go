@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -120,11 +121,12 @@ func TestLintAndTemplate(t *testing.T) {
 	}
 
 	// Defaults: CRDs as templates (so upgrades upgrade them) kept on uninstall, two replicas
-	// with a PodDisruptionBudget, secure metrics with their two ClusterRoles.
+	// with a PodDisruptionBudget, secure metrics with their two ClusterRoles, the webhooks (a
+	// Service, the validating configuration, a Role and a ClusterRole with their bindings).
 	def := render(t)
-	if got := kinds(def); !slices.Equal(got, []string{"ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding",
-		"CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount",
-		"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}) {
+	if got := kinds(def); !slices.Equal(got, []string{"ClusterRole", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding", "ClusterRoleBinding",
+		"CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "Service", "ServiceAccount",
+		"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ValidatingWebhookConfiguration"}) {
 		t.Errorf("default kinds: %v", got)
 	}
 	for _, o := range def {
@@ -139,14 +141,15 @@ func TestLintAndTemplate(t *testing.T) {
 			}
 			c, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
 			args := fmt.Sprint(c[0].(map[string]any)["args"])
-			for _, want := range []string{"--metrics-secure", "--leader-elect-lease-duration=15s", "--leader-elect-renew-deadline=10s"} {
+			for _, want := range []string{"--metrics-secure", "--leader-elect-lease-duration=15s", "--leader-elect-renew-deadline=10s",
+				"--webhook-port=9443", "--webhook-service=dynamo-system/dynamo-dynamo-operator-webhook", "--webhook-cert-secret=dynamo-system/dynamo-dynamo-operator-webhook-cert"} {
 				if !strings.Contains(args, want) {
 					t.Errorf("manager args %s lack %s", args, want)
 				}
 			}
 		}
 	}
-	if got := kinds(render(t, "crds.install=false", "replicaCount=1", "metrics.secure=false", "graphAuthorPolicy.enabled=false")); !slices.Equal(got, []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"}) {
+	if got := kinds(render(t, "crds.install=false", "replicaCount=1", "metrics.secure=false", "graphAuthorPolicy.enabled=false")); !slices.Equal(got, []string{"ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding", "Deployment", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "Service", "ServiceAccount", "ValidatingWebhookConfiguration"}) {
 		t.Errorf("kinds without CRDs, with one replica (no PDB) and plain metrics: %v", got)
 	}
 	for _, o := range render(t, "crds.keep=false") {
@@ -356,8 +359,11 @@ func TestOnClusterAsChartServiceAccount(t *testing.T) {
 		}
 	}
 
-	// Install the default release's ServiceAccount and RBAC for real.
-	for _, o := range render(t, "crds.install=false") {
+	// Install the default release's ServiceAccount and RBAC for real, its webhooks at the
+	// operator run below on this machine (kwok runs no container).
+	webhookPort := devclustertest.FreePort(t)
+	webhookURL := fmt.Sprintf("https://127.0.0.1:%d", webhookPort)
+	for _, o := range render(t, "crds.install=false", "webhook.url="+webhookURL) {
 		if o.GetKind() == "Deployment" || o.GetKind() == "Service" {
 			continue
 		}
@@ -368,7 +374,10 @@ func TestOnClusterAsChartServiceAccount(t *testing.T) {
 	// The operator, running as the chart's ServiceAccount, brings the example graph to Ready.
 	kubeconfig := asServiceAccount(t, c, "dynamo-system", "dynamo-dynamo-operator")
 	op := startOperator(t, kubeconfig, "--leader-elect", "--leader-election-namespace", "dynamo-system",
-		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--nats-address", "nats://nats:4222")
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--nats-address", "nats://nats:4222",
+		fmt.Sprintf("--webhook-port=%d", webhookPort), "--webhook-url="+webhookURL,
+		"--webhook-cert-secret=dynamo-system/dynamo-dynamo-operator-webhook-cert", "--webhook-validating-config=dynamo-dynamo-operator-dynamographdeployments")
+	waitConversion(ctx, t, dyn, op.Logs)
 	dgds := dyn.Resource(graphs).Namespace("default")
 	g := createGraph(ctx, t, dgds, filepath.Join(root, "deploy", "discovery", "dgd.yaml"))
 	waitSuccessful(ctx, t, dgds, g.GetName(), op.Logs)
@@ -383,4 +392,22 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// waitConversion waits until graphs can be read in v1alpha1: the operator serves the
+// conversion webhook and the CRD trusts its CA.
+func waitConversion(ctx context.Context, t *testing.T, dyn dynamic.Interface, logs fmt.Stringer) {
+	t.Helper()
+	// A dry-run create converts (v1alpha1 in, v1beta1 stored); an empty list would not.
+	probe := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "nvidia.com/v1alpha1", "kind": "DynamoGraphDeployment",
+		"metadata": map[string]any{"name": "conversion-probe", "namespace": "default"},
+		"spec": map[string]any{"services": map[string]any{"Frontend": map[string]any{"componentType": "frontend",
+			"extraPodSpec": map[string]any{"mainContainer": map[string]any{"image": "x"}}}}}}}
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := dyn.Resource(graphs).Namespace("default").Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return err == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("the operator's conversion webhook did not serve: %v\n%s", err, tail(logs.String(), 30))
+	}
 }

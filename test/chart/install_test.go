@@ -36,7 +36,9 @@ import (
 
 var (
 	graphs = schema.GroupVersionResource{Group: "nvidia.com", Version: "v1alpha1", Resource: "dynamographdeployments"}
-	crdRes = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	// stored: read without the conversion webhook (after the operator serving it stopped).
+	storedGraphs = schema.GroupVersionResource{Group: "nvidia.com", Version: "v1beta1", Resource: "dynamographdeployments"}
+	crdRes       = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 )
 
 // The chart as a user runs it, with the real helm on the simulated cluster: install --wait
@@ -54,8 +56,12 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	kc := c.KubeconfigPath()
 	const ns, sa = "dynamo-system", "dynamo-dynamo-operator"
 
+	// kwok runs no container: the operator runs on this machine (below), so the API server
+	// reaches its webhooks at a local URL (webhook.url) instead of the chart's Service.
+	webhookPort := devclustertest.FreePort(t)
+	webhookURL := fmt.Sprintf("https://127.0.0.1:%d", webhookPort)
 	helm(t, "install", "dynamo", chartDir, "--kubeconfig", kc, "-n", ns, "--create-namespace", "--wait", "--timeout", "3m",
-		"--set", "nats.address=nats://nats:4222")
+		"--set", "nats.address=nats://nats:4222", "--set", "webhook.url="+webhookURL)
 	d, err := cs.AppsV1().Deployments(ns).Get(ctx, sa, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -77,14 +83,32 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	// the chart's flags for metrics: only authorized callers read them.
 	kubeconfig := asServiceAccount(t, c, ns, sa)
 	port := devclustertest.FreePort(t)
+	// Its webhooks as the chart configures them, with the chart's RBAC: the certificate in the
+	// chart's Secret, the CA written into the CRD and the validating webhook.
 	op := startOperator(t, kubeconfig, "--leader-elect", "--leader-election-namespace", ns, "--nats-address", "nats://nats:4222",
-		"--metrics-secure", fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", port), "--health-probe-bind-address=0")
+		"--metrics-secure", fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", port), "--health-probe-bind-address=0",
+		fmt.Sprintf("--webhook-port=%d", webhookPort), "--webhook-url="+webhookURL, "--webhook-cert-secret="+ns+"/"+sa+"-webhook-cert",
+		"--webhook-validating-config="+sa+"-dynamographdeployments")
+	waitConversion(ctx, t, dyn, op.Logs)
 	dgds := dyn.Resource(graphs).Namespace("default")
+	stored := dyn.Resource(storedGraphs).Namespace("default")
 	g := createGraph(ctx, t, dgds, filepath.Join(root, "deploy", "discovery", "dgd.yaml"), func(u *unstructured.Unstructured) {
 		_ = unstructured.SetNestedSlice(u.Object, []any{map[string]any{"name": "model-cache", "create": true, "size": "1Gi", "storageClass": "standard", "volumeAccessMode": "ReadWriteOnce"}}, "spec", "pvcs")
 	})
 	waitSuccessful(ctx, t, dgds, g.GetName(), op.Logs)
 	checkMetricsAuth(ctx, t, cs, fmt.Sprintf("https://127.0.0.1:%d/metrics", port))
+	// The webhook with the chart's RBAC: its certificate in the chart's Secret, the CA in the CRD.
+	if sec, err := cs.CoreV1().Secrets(ns).Get(ctx, sa+"-webhook-cert", metav1.GetOptions{}); err != nil || len(sec.Data["tls.crt"]) == 0 {
+		t.Errorf("the webhook's certificate Secret: %v", err)
+	}
+	if crd, err := dyn.Resource(crdRes).Get(ctx, "dynamographdeployments.nvidia.com", metav1.GetOptions{}); err != nil {
+		t.Error(err)
+	} else if ca, _, _ := unstructured.NestedString(crd.Object, "spec", "conversion", "webhook", "clientConfig", "caBundle"); ca == "" {
+		t.Errorf("the operator did not write the CA into the CRD's conversion")
+	}
+	if strings.Contains(op.Logs.String(), "forbidden") {
+		t.Errorf("the operator hit forbidden requests:\n%s", tail(op.Logs.String(), 30))
+	}
 	if !op.Stop(30 * time.Second) {
 		t.Fatal("the operator ignored SIGINT")
 	}
@@ -125,7 +149,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	if cats, _, _ := unstructured.NestedStringSlice(crd.Object, "spec", "names", "categories"); !strings.Contains(strings.Join(cats, ","), "dynamo-v2") {
 		t.Errorf("after helm upgrade the CRD's categories are %v, want dynamo-v2 added", cats)
 	}
-	if after, err := dgds.Get(ctx, g.GetName(), metav1.GetOptions{}); err != nil || after.GetUID() != g.GetUID() {
+	if after, err := stored.Get(ctx, g.GetName(), metav1.GetOptions{}); err != nil || after.GetUID() != g.GetUID() {
 		t.Errorf("the graph after the upgrade: %v (uid %v, was %v)", err, after, g.GetUID())
 	}
 
@@ -162,7 +186,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	}
 	// Give a cascade (had the CRD gone) time to show before concluding nothing was deleted.
 	time.Sleep(3 * time.Second)
-	if after, err := dgds.Get(ctx, g.GetName(), metav1.GetOptions{}); err != nil || after.GetUID() != g.GetUID() {
+	if after, err := stored.Get(ctx, g.GetName(), metav1.GetOptions{}); err != nil || after.GetUID() != g.GetUID() {
 		t.Errorf("the graph after uninstall: %v", err)
 	}
 	if _, err := cs.AppsV1().Deployments("default").Get(ctx, g.GetName()+"-decode", metav1.GetOptions{}); err != nil {

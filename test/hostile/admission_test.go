@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/api/v1beta1"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
@@ -107,6 +108,17 @@ func TestGraphAuthorPolicy(t *testing.T) {
 	allowed("bob (edit) as deployer", as("bob").Create(ctx, withAccount(graphOf(ns, "bob-sa"), "deployer")))
 	allowed("carol (pods, no impersonate)", as("carol").Create(ctx, graphOf(ns, "carol")))
 	forbidden("carol as deployer", as("carol").Create(ctx, withAccount(graphOf(ns, "carol-sa"), "deployer")), "carol may not use ServiceAccount deployer")
+	// The same graphs written as v1beta1 (the account in a component's podTemplate) meet the
+	// same rules: the API server converts them to the form the policy reads.
+	asBeta := func(g *v1alpha1.DynamoGraphDeployment) *v1beta1.DynamoGraphDeployment {
+		b := &v1beta1.DynamoGraphDeployment{}
+		must(t, g.ConvertTo(b))
+		b.Name += "-beta"
+		return b
+	}
+	forbidden("alice (graphs, no pods) in v1beta1", as("alice").Create(ctx, asBeta(graphOf(ns, "alice"))), "alice may not create pods in namespace team")
+	forbidden("carol as deployer in v1beta1", as("carol").Create(ctx, asBeta(withAccount(graphOf(ns, "carol-sa"), "deployer"))), "carol may not use ServiceAccount deployer")
+	allowed("bob (edit) as deployer in v1beta1", as("bob").Create(ctx, asBeta(withAccount(graphOf(ns, "bob-sa"), "deployer"))))
 
 	// On a graph made by someone else: alice may label it (no pod changes), not change what
 	// its pods are.

@@ -2,6 +2,7 @@
 package devclustertest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
+	"github.com/dynamo-infra/dynamo-infra/internal/webhook"
 )
 
 // EnvKeep keeps a test cluster's directory (logs, etcd data) after the test when set to 1.
@@ -79,6 +81,24 @@ func InstallCRDs(t testing.TB, cfg *rest.Config, files ...string) {
 		if err := devcluster.InstallCRDs(ctx, cfg, raw); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
+		// The graph's versions convert through a webhook: served by this process until an
+		// operator under test serves it (and back here when it stops: RestoreConversion).
+		if bytes.Contains(raw, []byte("name: "+webhook.CRDName)) {
+			if err := devcluster.ServeConversion(ctx, cfg); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// RestoreConversion points the graph CRD's conversion back at this process (after a test whose
+// operator served it).
+func RestoreConversion(t testing.TB, cfg *rest.Config) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := devcluster.ServeConversion(ctx, cfg); err != nil {
+		t.Fatal(err)
 	}
 }
 
