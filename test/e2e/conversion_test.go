@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
@@ -25,6 +27,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/api/v1beta1"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
@@ -259,8 +263,24 @@ func TestConversionSurvivesAReplica(t *testing.T) {
 	})
 	lb := startFront(t, front, cert, ports)
 	dyn := dynamic.NewForConfigOrDie(cfg)
+	// Both replicas have pointed the CRD at the front end and put the Secret's CA in it, and a
+	// conversion (a dry-run create in v1alpha1; an empty list converts nothing) goes through.
+	var trusted []byte
+	waitUntil(ctx, t, "the CRD trusting the replicas' CA", ops[0], func() bool {
+		s, err := cs.CoreV1().Secrets("default").Get(ctx, "dynamo-operator-webhook-cert", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		trusted = s.Data["ca-bundle.crt"]
+		return string(crdCABundle(ctx, t, dyn)) == base64.StdEncoding.EncodeToString(trusted)
+	})
+	probe := decodeYAML(t, []byte(ourBetaGraph))
 	waitUntil(ctx, t, "conversion through the replicas", ops[0], func() bool {
-		_, err := dyn.Resource(alphaGraphs).Namespace("default").List(ctx, metav1.ListOptions{})
+		_, err := dyn.Resource(betaGraphs).Namespace("default").Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil {
+			return false
+		}
+		_, err = dyn.Resource(alphaGraphs).Namespace("default").Create(ctx, alphaOf(t, probe), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		return err == nil
 	})
 	for i := range 10 {
@@ -444,4 +464,26 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// alphaOf is a v1beta1 graph as v1alpha1, converted here.
+func alphaOf(t *testing.T, beta *unstructured.Unstructured) *unstructured.Unstructured {
+	t.Helper()
+	b := &v1beta1.DynamoGraphDeployment{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(beta.Object, b); err != nil {
+		t.Fatal(err)
+	}
+	a := &v1alpha1.DynamoGraphDeployment{}
+	if err := a.ConvertFrom(b); err != nil {
+		t.Fatal(err)
+	}
+	a.Kind = "DynamoGraphDeployment"
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{Object: m}
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "status")
+	return u
 }
