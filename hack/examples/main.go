@@ -44,8 +44,11 @@ func main() {
 
 func run(ctx context.Context, dir string) (err error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil || len(files) == 0 {
-		return fmt.Errorf("no manifests in %s: %v", dir, err)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("no manifests (*.yaml) in %s", dir)
 	}
 	slices.Sort(files)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
