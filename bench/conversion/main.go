@@ -35,6 +35,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/api/v1beta1"
@@ -100,7 +101,7 @@ func sampleGraphs() (small, large *v1alpha1.DynamoGraphDeployment, err error) {
 		return nil, nil, err
 	}
 	small = g[0]
-	raw, err := os.ReadFile(filepath.Join(testkit.RepoRoot(), "internal", "render", "testdata", "in", "vllm-disagg-planner.yaml"))
+	raw, err := os.ReadFile(filepath.Join(testkit.RepoRoot(), "internal", "render", "testdata", "upstream", "vllm-disagg-planner.yaml"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -180,6 +181,7 @@ func listBench(ctx context.Context, graphs, runs int) (err error) {
 	}
 	cfg := c.RESTConfig()
 	cfg.QPS, cfg.Burst = 500, 500
+	cfg.WarningHandler = rest.NoWarnings{} // v1alpha1's deprecation, on every request
 	dyn := dynamic.NewForConfigOrDie(cfg)
 	seed, err := reference.DGDExample()
 	if err != nil {
@@ -206,7 +208,10 @@ func listBench(ctx context.Context, graphs, runs int) (err error) {
 		}
 		return nil
 	}
+	conversions := map[string]int64{}
 	list := func(gvr schema.GroupVersionResource) (time.Duration, error) {
+		before := devcluster.LocalConversionRequests()
+		defer func() { conversions[gvr.Version] += devcluster.LocalConversionRequests() - before }()
 		start := time.Now()
 		l, err := dyn.Resource(gvr).Namespace("default").List(ctx, metav1.ListOptions{})
 		if err != nil {
@@ -235,6 +240,7 @@ func listBench(ctx context.Context, graphs, runs int) (err error) {
 		}
 	}
 	fmt.Printf("LIST %d graphs (the seed's) on a dev cluster, conversion over loopback TLS, %d runs, median (min–max):\n", graphs, runs)
+	fmt.Printf("  (conversion requests the API server sent during the lists: v1alpha1 %d, v1beta1 %d)\n", conversions["v1alpha1"], conversions["v1beta1"])
 	for _, name := range []string{"v1beta1 (stored)", "v1alpha1 cold (converted)", "v1alpha1 warm (converted)"} {
 		d := results[name]
 		slices.Sort(d)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
@@ -27,11 +28,16 @@ import (
 // before its operator starts — this process serves the same handler (internal/webhook) on
 // 127.0.0.1 and points the CRD at it: the API server of a dev cluster runs on this machine.
 var local struct {
-	once sync.Once
-	url  string
-	ca   []byte
-	err  error
+	once     sync.Once
+	url      string
+	ca       []byte
+	err      error
+	requests atomic.Int64
 }
+
+// LocalConversionRequests counts the requests this process's webhook has answered (benchmarks
+// read it to see what the API server converted).
+func LocalConversionRequests() int64 { return local.requests.Load() }
 
 // ServeConversion serves conversion in this process (once, for its lifetime) and points the
 // cluster's DynamoGraphDeployment CRD at it. The CRD must be installed.
@@ -52,7 +58,12 @@ func ServeConversion(ctx context.Context, cfg *rest.Config) error {
 			local.err = fmt.Errorf("serve conversion: %w", err)
 			return
 		}
-		srv := &http.Server{Handler: webhook.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		h := webhook.Handler()
+		count := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			local.requests.Add(1)
+			h.ServeHTTP(w, r)
+		})
+		srv := &http.Server{Handler: count, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		local.url, local.ca = "https://"+ln.Addr().String(), b.Trusted
 	})
