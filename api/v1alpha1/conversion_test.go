@@ -15,6 +15,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/api/v1beta1"
+	"github.com/dynamo-infra/dynamo-infra/internal/residual"
 )
 
 // filler fills graphs with random values of every field, as the API server could hold them:
@@ -62,33 +63,7 @@ func plain(t *testing.T, v any) any {
 	if err := json.Unmarshal(raw, &tree); err != nil {
 		t.Fatal(err)
 	}
-	return prune(tree)
-}
-
-func prune(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		out := map[string]any{}
-		for k, e := range t {
-			if p := prune(e); p != nil {
-				out[k] = p
-			}
-		}
-		if len(out) == 0 {
-			return nil
-		}
-		return out
-	case []any:
-		if len(t) == 0 {
-			return nil
-		}
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = prune(e)
-		}
-		return out
-	}
-	return v
+	return residual.Prune(tree)
 }
 
 // wire sends an object through JSON, as the API server and the webhook do.

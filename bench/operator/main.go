@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/yaml"
@@ -37,7 +38,13 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 )
 
-var dgdResource = schema.GroupVersionResource{Group: "nvidia.com", Version: "v1alpha1", Resource: "dynamographdeployments"}
+// Graphs are created as v1alpha1 (the example manifests), converted by the webhook this process
+// serves, and watched in v1beta1, the stored version (as the operator reads them), so the
+// benchmark's own reads add no conversions.
+var (
+	dgdResource    = schema.GroupVersionResource{Group: "nvidia.com", Version: "v1alpha1", Resource: "dynamographdeployments"}
+	storedResource = schema.GroupVersionResource{Group: "nvidia.com", Version: "v1beta1", Resource: "dynamographdeployments"}
+)
 
 type options struct {
 	nodes, pods, graphs, workers, short int
@@ -82,7 +89,9 @@ func run(o options) (err error) {
 	}
 	defer func() { err = errors.Join(err, c.Stop()) }()
 	cs := c.Client()
-	dyn, err := dynamic.NewForConfig(c.RESTConfig())
+	rc := c.RESTConfig()
+	rc.WarningHandler = rest.NoWarnings{} // v1alpha1's deprecation, on every create
+	dyn, err := dynamic.NewForConfig(rc)
 	if err != nil {
 		return err
 	}
@@ -208,11 +217,11 @@ func askTooMuch(g *unstructured.Unstructured) error {
 func waitCapacity(ctx context.Context, dyn dynamic.Interface, n int) error {
 	return wait.PollUntilContextTimeout(ctx, time.Second, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
 		for i := range n {
-			u, err := dyn.Resource(dgdResource).Namespace("bench").Get(ctx, fmt.Sprintf("g%03d", i), metav1.GetOptions{})
+			u, err := dyn.Resource(storedResource).Namespace("bench").Get(ctx, fmt.Sprintf("g%03d", i), metav1.GetOptions{})
 			if err != nil {
 				return false, nil
 			}
-			services, _, _ := unstructured.NestedMap(u.Object, "status", "services")
+			services, _, _ := unstructured.NestedMap(u.Object, "status", "components")
 			found := false
 			for _, s := range services {
 				if m, _ := s.(map[string]any); m["capacity"] != nil {
@@ -270,7 +279,7 @@ func waitReady(ctx context.Context, dyn dynamic.Interface, want int, start time.
 		}
 	}
 	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, "bench", nil)
-	inf := factory.ForResource(dgdResource).Informer()
+	inf := factory.ForResource(storedResource).Informer()
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: note, UpdateFunc: func(_, obj any) { note(obj) }}); err != nil {
 		return 0, 0, err
 	}

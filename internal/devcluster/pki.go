@@ -2,18 +2,17 @@ package devcluster
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/tlscert"
 )
 
 // certValidity is long enough for any dev cluster; certificates are made fresh at every start.
@@ -61,40 +60,22 @@ func (p pki) generate(now time.Time) error {
 	if err := os.MkdirAll(p.dir, 0o700); err != nil {
 		return err
 	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caCert, caKey, err := tlscert.NewCA("dynamo-dev-cluster-ca", now, certValidity)
 	if err != nil {
 		return err
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "dynamo-dev-cluster-ca"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(certValidity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return fmt.Errorf("create CA: %w", err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return err
-	}
-	if err := writeCertKey(p.caCert(), p.caKey(), caDER, caKey); err != nil {
+	if err := writeCertKey(p.caCert(), p.caKey(), caCert.Raw, caKey); err != nil {
 		return err
 	}
 
 	serving := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "kube-apiserver"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(certValidity),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), net.ParseIP(serviceClusterIP)},
+		Subject:     pkix.Name{CommonName: "kube-apiserver"},
+		NotBefore:   now.Add(-time.Hour),
+		NotAfter:    now.Add(certValidity),
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), net.ParseIP(serviceClusterIP)},
 	}
 	if err := p.issue(serving, p.servingCert(), p.servingKey(), caCert, caKey); err != nil {
 		return err
@@ -102,12 +83,11 @@ func (p pki) generate(now time.Time) error {
 
 	for _, id := range []clientIdentity{adminIdentity, controllerIdentity, schedulerIdentity, kwokIdentity, apiserverKubelet} {
 		tmpl := &x509.Certificate{
-			SerialNumber: serial(),
-			Subject:      pkix.Name{CommonName: id.user, Organization: id.groups},
-			NotBefore:    now.Add(-time.Hour),
-			NotAfter:     now.Add(certValidity),
-			KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+			Subject:     pkix.Name{CommonName: id.user, Organization: id.groups},
+			NotBefore:   now.Add(-time.Hour),
+			NotAfter:    now.Add(certValidity),
+			KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		}
 		if err := p.issue(tmpl, p.clientCert(id.file), p.clientKey(id.file), caCert, caKey); err != nil {
 			return err
@@ -134,37 +114,24 @@ func (p pki) generate(now time.Time) error {
 }
 
 func (p pki) issue(tmpl *x509.Certificate, certPath, keyPath string, ca *x509.Certificate, caKey *ecdsa.PrivateKey) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, key, err := tlscert.Issue(tmpl, ca, caKey)
 	if err != nil {
 		return err
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return fmt.Errorf("issue certificate %s: %w", tmpl.Subject.CommonName, err)
 	}
 	return writeCertKey(certPath, keyPath, der, key)
 }
 
 func writeCertKey(certPath, keyPath string, der []byte, key *ecdsa.PrivateKey) error {
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	keyPEM, err := tlscert.EncodeKey(key)
 	if err != nil {
 		return err
 	}
-	if err := writePEM(certPath, "CERTIFICATE", der); err != nil {
+	if err := os.WriteFile(certPath, tlscert.EncodeCert(der), 0o600); err != nil {
 		return err
 	}
-	return writePEM(keyPath, "PRIVATE KEY", keyDER)
+	return os.WriteFile(keyPath, keyPEM, 0o600)
 }
 
 func writePEM(path, typ string, der []byte) error {
 	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
-}
-
-func serial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	if err != nil {
-		// crypto/rand never fails on Linux; a constant serial would still give a usable cert.
-		return big.NewInt(1)
-	}
-	return n
 }

@@ -445,3 +445,31 @@ func (r Record) Paths(prefix string) []string {
 	}
 	return out
 }
+
+// Prune drops null, {} and [] everywhere in a JSON tree: what this package treats as absent,
+// so two trees that differ only there are equal once pruned.
+func Prune(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, e := range t {
+			if p := Prune(e); p != nil {
+				out[k] = p
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	case []any:
+		if len(t) == 0 {
+			return nil
+		}
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = Prune(e)
+		}
+		return out
+	}
+	return v
+}

@@ -17,38 +17,11 @@ func tree(t *testing.T, s string) any {
 
 func same(t *testing.T, what string, want, got any) {
 	t.Helper()
-	if !reflect.DeepEqual(normalTree(want), normalTree(got)) {
+	if !reflect.DeepEqual(Prune(want), Prune(got)) {
 		w, _ := json.Marshal(want)
 		g, _ := json.Marshal(got)
 		t.Errorf("%s:\nwant %s\ngot  %s", what, w, g)
 	}
-}
-
-// normalTree drops empty values, as the package compares them.
-func normalTree(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		out := map[string]any{}
-		for k, e := range t {
-			if n := normalTree(e); n != nil {
-				out[k] = n
-			}
-		}
-		if len(out) == 0 {
-			return nil
-		}
-		return out
-	case []any:
-		if len(t) == 0 {
-			return nil
-		}
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = normalTree(e)
-		}
-		return out
-	}
-	return v
 }
 
 func TestRestore(t *testing.T) {

@@ -4,14 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"slices"
 	"time"
@@ -20,6 +16,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/tlscert"
 )
 
 // The certificates the operator makes for its webhook: a CA that lives ten years and signs a
@@ -100,20 +98,16 @@ func Renew(b *Bundle, id Identity, now time.Time) (out *Bundle, changed bool, er
 }
 
 func parseCA(b *Bundle, now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, bool) {
-	cert := parseCert(b.CAPEM)
-	kb, _ := pem.Decode(b.CAKeyPEM)
-	if cert == nil || kb == nil {
-		return cert, nil, false
-	}
-	key, err := x509.ParseECPrivateKey(kb.Bytes)
-	if err != nil {
+	cert := tlscert.ParseCert(b.CAPEM)
+	key, err := tlscert.ParseKey(b.CAKeyPEM)
+	if cert == nil || err != nil {
 		return cert, nil, false
 	}
 	return cert, key, now.Add(caRenewBefore).Before(cert.NotAfter)
 }
 
 func servingOK(b *Bundle, ca *x509.Certificate, id Identity, now time.Time) bool {
-	cert := parseCert(b.CertPEM)
+	cert := tlscert.ParseCert(b.CertPEM)
 	if cert == nil || cert.CheckSignatureFrom(ca) != nil {
 		return false
 	}
@@ -136,79 +130,34 @@ func servingOK(b *Bundle, ca *x509.Certificate, id Identity, now time.Time) bool
 	return true
 }
 
-func parseCert(p []byte) *x509.Certificate {
-	b, _ := pem.Decode(p)
-	if b == nil {
-		return nil
-	}
-	c, err := x509.ParseCertificate(b.Bytes)
-	if err != nil {
-		return nil
-	}
-	return c
-}
-
 func newCA(now time.Time) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, key, err := tlscert.NewCA("dynamo-operator-webhook-ca", now, caLifetime)
 	if err != nil {
 		return nil, nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "dynamo-operator-webhook-ca"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(caLifetime),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), nil
+	keyPEM, err = tlscert.EncodeKey(key)
+	return tlscert.EncodeCert(cert.Raw), keyPEM, err
 }
 
 func newServing(ca *x509.Certificate, caKey *ecdsa.PrivateKey, id Identity, now time.Time) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
 	cn := "dynamo-operator-webhook"
 	if len(id.DNSNames) > 0 {
 		cn = id.DNSNames[0]
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: cn},
-		DNSNames:     id.DNSNames,
-		IPAddresses:  id.IPs,
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(servingLifetime),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	der, key, err := tlscert.Issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: cn},
+		DNSNames:    id.DNSNames,
+		IPAddresses: id.IPs,
+		NotBefore:   now.Add(-time.Hour),
+		NotAfter:    now.Add(servingLifetime),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, ca, caKey)
 	if err != nil {
 		return nil, nil, err
 	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), nil
-}
-
-func serial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 126))
-	if err != nil {
-		return big.NewInt(time.Now().UnixNano())
-	}
-	return n
+	keyPEM, err = tlscert.EncodeKey(key)
+	return tlscert.EncodeCert(der), keyPEM, err
 }
 
 // SecretStore keeps the bundle in a Secret: every replica reads it, and the first to find it

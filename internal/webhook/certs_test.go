@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/dynamo-infra/dynamo-infra/internal/tlscert"
 )
 
 func TestRenew(t *testing.T) {
@@ -20,7 +22,7 @@ func TestRenew(t *testing.T) {
 	if err != nil || !changed {
 		t.Fatalf("first: changed %v, %v", changed, err)
 	}
-	cert := parseCert(b.CertPEM)
+	cert := tlscert.ParseCert(b.CertPEM)
 	if cert == nil || !slices.Contains(cert.DNSNames, "op-webhook.dynamo-system.svc") || len(cert.IPAddresses) != 1 {
 		t.Fatalf("the serving certificate does not name the identity: %+v", cert)
 	}
