@@ -11,6 +11,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
@@ -116,6 +121,30 @@ func PointConversion(ctx context.Context, cfg *rest.Config, base string, caBundl
 	}
 	if err != nil {
 		return fmt.Errorf("point the validating webhook at %s: %w", base, err)
+	}
+	return waitConverting(ctx, cfg)
+}
+
+// waitConverting waits (up to a minute) until the API server converts through the webhook it
+// was pointed at: it takes up a CRD's new conversion settings a moment after the update. A
+// dry-run create of a v1alpha1 graph converts (an empty list would not).
+func waitConverting(ctx context.Context, cfg *rest.Config) error {
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	probe := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "nvidia.com/v1alpha1", "kind": "DynamoGraphDeployment",
+		"metadata": map[string]any{"name": "conversion-probe", "namespace": metav1.NamespaceDefault},
+		"spec": map[string]any{"services": map[string]any{"Frontend": map[string]any{"componentType": "frontend",
+			"extraPodSpec": map[string]any{"mainContainer": map[string]any{"image": "probe"}}}}}}}
+	gvr := schema.GroupVersionResource{Group: "nvidia.com", Version: "v1alpha1", Resource: "dynamographdeployments"}
+	var last error
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, last = dyn.Resource(gvr).Namespace(metav1.NamespaceDefault).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return last == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("the API server does not convert graphs through the webhook: %w", last)
 	}
 	return nil
 }
