@@ -150,7 +150,7 @@ func serviceStatus(c *graph.Component, obs Observed) (*v1alpha1.ServiceReplicaSt
 		svc = &v1alpha1.ServiceReplicaStatus{
 			ComponentKind: v1alpha1.ComponentKindLeaderWorkerSet, ComponentName: l.Name, ComponentNames: []string{l.Name},
 			Replicas: l.Status.Replicas, UpdatedReplicas: l.Status.UpdatedReplicas,
-			ReadyReplicas: l.Status.ReadyReplicas, AvailableReplicas: l.Status.ReadyReplicas,
+			ReadyReplicas: diagnose.LeaderWorkerSetReady(l, obs.Pods[name]), AvailableReplicas: diagnose.LeaderWorkerSetReady(l, obs.Pods[name]),
 		}
 	} else if d := obs.Deployments[name]; !c.Multinode() && d != nil {
 		svc = &v1alpha1.ServiceReplicaStatus{

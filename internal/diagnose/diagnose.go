@@ -101,16 +101,43 @@ func Deployment(d *appsv1.Deployment, want int32, pods []corev1.Pod) Verdict {
 }
 
 // LeaderWorkerSet says why a LeaderWorkerSet does not have want groups ready (zero when it
-// has). A group is ready when its leader and every worker are.
+// has). A group is ready when its leader and every worker are (ReadyGroups).
 func LeaderWorkerSet(l *lwsv1.LeaderWorkerSet, want int32, pods []corev1.Pod) Verdict {
-	if l.Status.UpdatedReplicas < want && l.Status.ReadyReplicas >= want {
+	ready := LeaderWorkerSetReady(l, pods)
+	if l.Status.UpdatedReplicas < want && ready >= want {
 		return Verdict{Reason: ReasonUpdating, Message: fmt.Sprintf("%d/%d groups updated", l.Status.UpdatedReplicas, want)}
 	}
-	if l.Status.ReadyReplicas >= want && l.Status.Replicas == want {
+	if ready >= want && l.Status.Replicas == want {
 		return Verdict{}
 	}
-	v := withPods(Verdict{Reason: ReasonPodsNotReady, Message: fmt.Sprintf("%d/%d groups of %d pods ready", l.Status.ReadyReplicas, want, ptr.Deref(l.Spec.LeaderWorkerTemplate.Size, 1))}, pods)
+	v := withPods(Verdict{Reason: ReasonPodsNotReady, Message: fmt.Sprintf("%d/%d groups of %d pods ready", ready, want, ptr.Deref(l.Spec.LeaderWorkerTemplate.Size, 1))}, pods)
 	return withDemand(v, &l.Spec.LeaderWorkerTemplate.WorkerTemplate.Spec)
+}
+
+// LeaderWorkerSetReady is how many of a LeaderWorkerSet's groups are ready: what it reports,
+// but no more than the groups whose pods are all Ready. LeaderWorkerSet v0.8 counts a group
+// ready once its worker StatefulSet has created every pod (StatefulsetReady compares
+// status.replicas), so a group with a Pending worker counted as ready.
+func LeaderWorkerSetReady(l *lwsv1.LeaderWorkerSet, pods []corev1.Pod) int32 {
+	return min(l.Status.ReadyReplicas, ReadyGroups(pods, ptr.Deref(l.Spec.LeaderWorkerTemplate.Size, 1)))
+}
+
+// ReadyGroups counts the groups (pods by their LeaderWorkerSet group index) that have size pods,
+// every one Ready.
+func ReadyGroups(pods []corev1.Pod, size int32) int32 {
+	readyIn := map[string]int32{}
+	for i := range pods {
+		if g, ok := pods[i].Labels[lwsv1.GroupIndexLabelKey]; ok && kubenode.PodReady(&pods[i]) {
+			readyIn[g]++
+		}
+	}
+	var n int32
+	for _, c := range readyIn {
+		if c >= size {
+			n++
+		}
+	}
+	return n
 }
 
 // withDemand adds to an insufficient_capacity verdict what one pod asks of each resource the

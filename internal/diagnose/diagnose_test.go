@@ -14,8 +14,9 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 )
 
-// A LeaderWorkerSet is ready when it has the groups asked for, all ready; otherwise the reason
-// counts groups and names the first pod's problem (the scheduler's words).
+// A LeaderWorkerSet is ready when it has the groups asked for, each with every pod Ready — not
+// on its own count alone, which LeaderWorkerSet v0.8 raises once a group's pods exist;
+// otherwise the reason counts groups and names the first pod's problem (the scheduler's words).
 func TestLeaderWorkerSetNotReady(t *testing.T) {
 	size := int32(2)
 	lws := func(replicas, updated, ready int32) *lwsv1.LeaderWorkerSet {
@@ -23,8 +24,20 @@ func TestLeaderWorkerSetNotReady(t *testing.T) {
 		l.Spec.LeaderWorkerTemplate.Size = &size
 		return l
 	}
-	unschedulable := []corev1.Pod{{ObjectMeta: metav1.ObjectMeta{Name: "g-decode-0-1"}, Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{
-		Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/5 nodes are available: 4 Insufficient nvidia.com/gpu."}}}}}
+	pod := func(name, group string, ready bool) corev1.Pod {
+		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{lwsv1.GroupIndexLabelKey: group}},
+			Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "main", Ready: ready}}}}
+	}
+	unschedulable := func(name, group string) corev1.Pod {
+		p := pod(name, group, false)
+		p.Status.ContainerStatuses = nil
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable",
+			Message: "0/5 nodes are available: 4 Insufficient nvidia.com/gpu."}}
+		return p
+	}
+	readyGroup := func(group string) []corev1.Pod {
+		return []corev1.Pod{pod("g-decode-"+group, group, true), pod("g-decode-"+group+"-1", group, true)}
+	}
 	for _, tt := range []struct {
 		name string
 		l    *lwsv1.LeaderWorkerSet
@@ -32,11 +45,17 @@ func TestLeaderWorkerSetNotReady(t *testing.T) {
 		pods []corev1.Pod
 		why  Verdict
 	}{
-		{"ready", lws(2, 2, 2), 2, nil, Verdict{}},
-		{"a group not placed", lws(2, 2, 1), 2, unschedulable, Verdict{Reason: ReasonInsufficientCapacity,
-			Message: "1/2 groups of 2 pods ready (pod g-decode-0-1 Unschedulable: 0/5 nodes are available: 4 Insufficient nvidia.com/gpu.)"}},
-		{"rolling", lws(1, 0, 1), 1, nil, Verdict{Reason: ReasonUpdating, Message: "0/1 groups updated"}},
-		{"scaling down", lws(2, 1, 1), 1, nil, Verdict{Reason: ReasonPodsNotReady, Message: "1/1 groups of 2 pods ready"}},
+		{"ready", lws(2, 2, 2), 2, append(readyGroup("0"), readyGroup("1")...), Verdict{}},
+		{"a group not placed", lws(2, 2, 1), 2, append(readyGroup("0"), pod("g-decode-1", "1", true), unschedulable("g-decode-1-1", "1")),
+			Verdict{Reason: ReasonInsufficientCapacity,
+				Message: "1/2 groups of 2 pods ready (pod g-decode-1-1 Unschedulable: 0/5 nodes are available: 4 Insufficient nvidia.com/gpu.)"}},
+		// LeaderWorkerSet says the group is ready; its worker is Pending.
+		{"counted ready with a Pending worker", lws(1, 1, 1), 1, []corev1.Pod{pod("g-decode-0", "0", true), unschedulable("g-decode-0-1", "0")},
+			Verdict{Reason: ReasonInsufficientCapacity,
+				Message: "0/1 groups of 2 pods ready (pod g-decode-0-1 Unschedulable: 0/5 nodes are available: 4 Insufficient nvidia.com/gpu.)"}},
+		{"no pods seen", lws(1, 1, 1), 1, nil, Verdict{Reason: ReasonPodsNotReady, Message: "0/1 groups of 2 pods ready"}},
+		{"rolling", lws(1, 0, 1), 1, readyGroup("0"), Verdict{Reason: ReasonUpdating, Message: "0/1 groups updated"}},
+		{"scaling down", lws(2, 1, 1), 1, readyGroup("0"), Verdict{Reason: ReasonPodsNotReady, Message: "1/1 groups of 2 pods ready"}},
 	} {
 		if got := LeaderWorkerSet(tt.l, tt.want, tt.pods); got.Reason != tt.why.Reason || got.Message != tt.why.Message {
 			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.why)

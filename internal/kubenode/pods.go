@@ -11,6 +11,21 @@ func PodActive(p *corev1.Pod) bool {
 	return p.Spec.NodeName != "" && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
 }
 
+// PodReady reports whether a pod serves: not being deleted, and every container Ready (read from
+// the container statuses, which the operator's trimmed pods keep; its Ready condition they do
+// not). A pod not started yet has no statuses and is not ready.
+func PodReady(p *corev1.Pod) bool {
+	if p.DeletionTimestamp != nil || len(p.Status.ContainerStatuses) == 0 {
+		return false
+	}
+	for _, c := range p.Status.ContainerStatuses {
+		if !c.Ready {
+			return false
+		}
+	}
+	return true
+}
+
 // PodRequests is what the scheduler counts for a pod of this spec — init containers by the max
 // rule, sidecars and overhead included — with a container's limit standing in for a request it
 // does not set, as the API server defaults a pod's requests (a workload's template is not
