@@ -40,6 +40,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
+	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 	"github.com/dynamo-infra/dynamo-infra/internal/topology"
@@ -712,6 +713,14 @@ var podProblemChanged = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		before, ok1 := e.ObjectOld.(*corev1.Pod)
 		after, ok2 := e.ObjectNew.(*corev1.Pod)
-		return ok1 && ok2 && podProblem([]corev1.Pod{*before}) != podProblem([]corev1.Pod{*after})
+		if !ok1 || !ok2 {
+			return false
+		}
+		// A multi-node group's readiness is counted from its pods (diagnose.ReadyGroups): a pod
+		// of one that becomes ready, or stops being ready, moves it; a LeaderWorkerSet's own
+		// count may not move at all.
+		_, inGroup := after.Labels[lwsv1.GroupIndexLabelKey]
+		return podProblem([]corev1.Pod{*before}) != podProblem([]corev1.Pod{*after}) ||
+			inGroup && kubenode.PodReady(before) != kubenode.PodReady(after)
 	},
 }

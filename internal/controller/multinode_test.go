@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -295,6 +296,70 @@ func TestMultinodeGraphs(t *testing.T) {
 				}
 			}
 		}
+		if err := cl.Delete(ctx, dgd); err != nil {
+			t.Fatal(err)
+		}
+		lwsGone("smn-decode-0")
+		lwsGone("smn-prefill-0")
+	})
+
+	// A group of three 8-GPU pods where two H100 nodes take pods (two cordoned): the leader and
+	// one worker run, the other worker is Pending. LeaderWorkerSet v0.8 counts the group ready
+	// (its pods exist); the graph is not Ready until every pod of the group is.
+	t.Run("a group with a Pending worker", func(t *testing.T) {
+		cordon := func(node string, on bool) {
+			t.Helper()
+			n := &corev1.Node{}
+			if err := cl.Get(ctx, types.NamespacedName{Name: node}, n); err != nil {
+				t.Fatal(err)
+			}
+			n.Spec.Unschedulable = on
+			if err := cl.Update(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cordon("h100-2", true)
+		cordon("h100-3", true)
+		dgd := controllertest.CreateGraph(t, cl, `apiVersion: nvidia.com/v1alpha1
+kind: DynamoGraphDeployment
+metadata: {name: pend, namespace: default}
+spec:
+  backendFramework: vllm
+  services:
+    Frontend:
+      componentType: frontend
+      extraPodSpec: {mainContainer: {image: registry.example/frontend:1}}
+    Decode:
+      componentType: worker
+      subComponentType: decode
+      multinode: {nodeCount: 3}
+      resources: {limits: {gpu: "8"}}
+      extraPodSpec:
+        mainContainer: {image: registry.example/vllm-runtime:1, command: [python3, -m, dynamo.vllm], args: [--model, m, --tensor-parallel-size, "24"]}
+`)
+		key := client.ObjectKeyFromObject(dgd)
+		eventually(t, "two of the group's pods running, one Pending", time.Minute, func(ctx context.Context) (bool, error) {
+			pods, err := groupPods(ctx, cl, "pend", "Decode")
+			return err == nil && len(pods) == 3 && running(pods) == 2, fmt.Errorf("%d pods, %d running (%w)", len(pods), running(pods), err)
+		})
+		// Held for a while: never Ready while the third pod is Pending.
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+			got := &v1alpha1.DynamoGraphDeployment{}
+			if err := cl.Get(ctx, key, got); err != nil {
+				t.Fatal(err)
+			}
+			if cond := meta.FindStatusCondition(got.Status.Conditions, controller.ConditionReady); cond != nil && cond.Status == metav1.ConditionTrue {
+				t.Fatalf("Ready with a Pending worker: %+v, decode %+v", cond, got.Status.Services["Decode"])
+			}
+		}
+		waitForGraph(t, cl, key, "Ready=False: 0/1 groups of 3 pods ready", time.Minute, func(d *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
+			s := d.Status.Services["Decode"]
+			return cond != nil && cond.Status == metav1.ConditionFalse && strings.Contains(cond.Message, "Decode: 0/1 groups of 3 pods ready") &&
+				s.ReadyReplicas == 0 && s.ScheduledReplicas == 2, fmt.Errorf("condition %+v, decode %+v", cond, s)
+		})
+		cordon("h100-2", false)
+		cordon("h100-3", false)
+		ready(key, "Ready once the third pod has a node")
 	})
 }
 
