@@ -3,7 +3,7 @@
 //
 // The webhook's handler (internal/webhook, what every operator replica serves) is timed in
 // process on a ConversionReview of one graph, in both directions, for the seed's three-service
-// graph and a six-service one with volumes, envs and probes: the median and 99th percentile per
+// graph and upstream's disaggregated one with a planner: the median and 99th percentile per
 // object. Then, on a dev cluster whose API server reaches the same handler over TLS on
 // loopback, 500 graphs are listed in v1beta1 (no conversion) and in v1alpha1 (each graph
 // through the webhook): cold (right after every graph changed, so the API server has no
@@ -68,7 +68,7 @@ func run(ctx context.Context, graphs, runs, reviews int) error {
 	for _, c := range []struct {
 		name string
 		g    *v1alpha1.DynamoGraphDeployment
-	}{{"seed dgd.yaml (3 services)", small}, {"6 services, volumes, envs, probes", large}} {
+	}{{"seed dgd.yaml (3 services)", small}, {"disagg_planner (4 services, envs, a volume)", large}} {
 		beta := &v1beta1.DynamoGraphDeployment{}
 		if err := c.g.DeepCopy().ConvertTo(beta); err != nil {
 			return err
@@ -89,8 +89,8 @@ func run(ctx context.Context, graphs, runs, reviews int) error {
 	return listBench(ctx, graphs, runs)
 }
 
-// sampleGraphs: the seed's example, and a larger graph (six services with volumes, envs,
-// probes) from the render tests.
+// sampleGraphs: the seed's example, and upstream's disaggregated vLLM graph with a planner from
+// the render tests (four services, graph envs, envFromSecret, a volume mount).
 func sampleGraphs() (small, large *v1alpha1.DynamoGraphDeployment, err error) {
 	seed, err := reference.DGDExample()
 	if err != nil {
@@ -110,13 +110,6 @@ func sampleGraphs() (small, large *v1alpha1.DynamoGraphDeployment, err error) {
 		return nil, nil, err
 	}
 	large = l[0]
-	// Three more services, so the graph has six, with the first's volumes, envs and probes.
-	for _, name := range []string{"Extra1", "Extra2", "Extra3"} {
-		for _, s := range large.Spec.Services {
-			large.Spec.Services[name] = s.DeepCopy()
-			break
-		}
-	}
 	for _, g := range []*v1alpha1.DynamoGraphDeployment{small, large} {
 		g.APIVersion, g.Kind = v1alpha1.GroupVersion.String(), "DynamoGraphDeployment"
 		g.UID = types.UID("00000000-0000-0000-0000-000000000001")

@@ -122,13 +122,14 @@ func PointConversion(ctx context.Context, cfg *rest.Config, base string, caBundl
 	if err != nil {
 		return fmt.Errorf("point the validating webhook at %s: %w", base, err)
 	}
-	return waitConverting(ctx, cfg)
+	return WaitConverting(ctx, cfg)
 }
 
-// waitConverting waits (up to a minute) until the API server converts through the webhook it
-// was pointed at: it takes up a CRD's new conversion settings a moment after the update. A
-// dry-run create of a v1alpha1 graph converts (an empty list would not).
-func waitConverting(ctx context.Context, cfg *rest.Config) error {
+// WaitConverting waits (up to a minute) until the API server converts graphs through the webhook
+// the CRD names — it takes up new conversion settings a moment after the update, and an operator
+// serves them only once started. A dry-run create of a v1alpha1 graph converts (an empty list
+// would not).
+func WaitConverting(ctx context.Context, cfg *rest.Config) error {
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return err

@@ -108,8 +108,9 @@ func v1beta1Only(dgd *v1alpha1.DynamoGraphDeployment) []UnimplementedField {
 		add(x, "kvTransferPolicy", "spec.experimental.kvTransferPolicy", "topology-aware KV transfer routing")
 		add(x, "componentGroups", "spec.experimental.componentGroups", "component groups scaled together")
 	}
-	for _, name := range slices.Sorted(maps.Keys(residualComponents(spec["components"]))) {
-		c := residualComponents(spec["components"])[name]
+	components := residualComponents(spec["components"])
+	for _, name := range slices.Sorted(maps.Keys(components)) {
+		c := components[name]
 		p := "spec.components[" + name + "]."
 		add(c, "minAvailable", p+"minAvailable", "gang minimum (Grove)")
 		add(c, "providerOverride", p+"providerOverride", "Grove provider override")

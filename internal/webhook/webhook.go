@@ -74,18 +74,12 @@ type Options struct {
 	ValidatingConfig string
 	// Refresh is how often the certificate and the caBundles are checked (default 1 min).
 	Refresh time.Duration
-	// Store replaces the Secret (tests); nil: the Secret.
-	Store Store
-}
-
-// Store keeps the certificates.
-type Store interface {
-	Ensure(ctx context.Context, id Identity, now time.Time) (*Bundle, error)
 }
 
 // Server serves the webhooks. Add it to the manager (it runs on every replica).
 type Server struct {
 	opts  Options
+	store *SecretStore
 	cs    kubernetes.Interface
 	apix  apiextensionsclient.Interface
 	cert  atomic.Pointer[tls.Certificate]
@@ -136,10 +130,8 @@ func New(cfg *rest.Config, o Options) (*Server, error) {
 			o.Identity.DNSNames = append(o.Identity.DNSNames, u.Hostname())
 		}
 	}
-	if o.Store == nil {
-		o.Store = &SecretStore{Client: cs, Namespace: o.SecretNamespace, Name: o.SecretName}
-	}
-	return &Server{opts: o, cs: cs, apix: apix, mux: Handler().(*http.ServeMux)}, nil
+	return &Server{opts: o, store: &SecretStore{Client: cs, Namespace: o.SecretNamespace, Name: o.SecretName},
+		cs: cs, apix: apix, mux: Handler().(*http.ServeMux)}, nil
 }
 
 // NeedLeaderElection: every replica serves.
@@ -220,7 +212,7 @@ func (s *Server) Start(ctx context.Context) error {
 func (s *Server) keep(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	b, err := s.opts.Store.Ensure(ctx, s.opts.Identity, time.Now())
+	b, err := s.store.Ensure(ctx, s.opts.Identity, time.Now())
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -377,7 +376,9 @@ func TestOnClusterAsChartServiceAccount(t *testing.T) {
 		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--nats-address", "nats://nats:4222",
 		fmt.Sprintf("--webhook-port=%d", webhookPort), "--webhook-url="+webhookURL,
 		"--webhook-cert-secret=dynamo-system/dynamo-dynamo-operator-webhook-cert", "--webhook-validating-config=dynamo-dynamo-operator-dynamographdeployments")
-	waitConversion(ctx, t, dyn, op.Logs)
+	if err := devcluster.WaitConverting(ctx, cfg); err != nil {
+		t.Fatalf("the operator's conversion webhook: %v\n%s", err, tail(op.Logs.String(), 30))
+	}
 	dgds := dyn.Resource(graphs).Namespace("default")
 	g := createGraph(ctx, t, dgds, filepath.Join(root, "deploy", "discovery", "dgd.yaml"))
 	waitSuccessful(ctx, t, dgds, g.GetName(), op.Logs)
@@ -392,22 +393,4 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// waitConversion waits until graphs can be read in v1alpha1: the operator serves the
-// conversion webhook and the CRD trusts its CA.
-func waitConversion(ctx context.Context, t *testing.T, dyn dynamic.Interface, logs fmt.Stringer) {
-	t.Helper()
-	// A dry-run create converts (v1alpha1 in, v1beta1 stored); an empty list would not.
-	probe := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "nvidia.com/v1alpha1", "kind": "DynamoGraphDeployment",
-		"metadata": map[string]any{"name": "conversion-probe", "namespace": "default"},
-		"spec": map[string]any{"services": map[string]any{"Frontend": map[string]any{"componentType": "frontend",
-			"extraPodSpec": map[string]any{"mainContainer": map[string]any{"image": "x"}}}}}}}
-	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		_, err := dyn.Resource(graphs).Namespace("default").Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		return err == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("the operator's conversion webhook did not serve: %v\n%s", err, tail(logs.String(), 30))
-	}
 }

@@ -89,7 +89,9 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		"--metrics-secure", fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", port), "--health-probe-bind-address=0",
 		fmt.Sprintf("--webhook-port=%d", webhookPort), "--webhook-url="+webhookURL, "--webhook-cert-secret="+ns+"/"+sa+"-webhook-cert",
 		"--webhook-validating-config="+sa+"-dynamographdeployments")
-	waitConversion(ctx, t, dyn, op.Logs)
+	if err := devcluster.WaitConverting(ctx, cfg); err != nil {
+		t.Fatalf("the operator's conversion webhook: %v\n%s", err, tail(op.Logs.String(), 30))
+	}
 	dgds := dyn.Resource(graphs).Namespace("default")
 	stored := dyn.Resource(storedGraphs).Namespace("default")
 	g := createGraph(ctx, t, dgds, filepath.Join(root, "deploy", "discovery", "dgd.yaml"), func(u *unstructured.Unstructured) {

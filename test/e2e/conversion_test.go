@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,7 +17,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
@@ -27,8 +25,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
-	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
-	"github.com/dynamo-infra/dynamo-infra/api/v1beta1"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
@@ -110,11 +107,11 @@ func TestGraphsInEitherVersion(t *testing.T) {
 	defer cancel()
 	port := devclustertest.FreePort(t)
 	url := fmt.Sprintf("https://127.0.0.1:%d", port)
-	op := startOperator(t, nil, "--kubeconfig", kc, "--nats-address", "nats://nats:4222", "--metrics-bind-address=0", "--health-probe-bind-address=0",
+	startOperator(t, nil, "--kubeconfig", kc, "--nats-address", "nats://nats:4222", "--metrics-bind-address=0", "--health-probe-bind-address=0",
 		fmt.Sprintf("--webhook-port=%d", port), "--webhook-url="+url, "--webhook-cert-secret=default/dynamo-operator-webhook-cert")
 	t.Cleanup(func() { devclustertest.RestoreConversion(t, cfg) })
 	dyn := dynamic.NewForConfigOrDie(cfg)
-	waitUntil(ctx, t, "the CRD's conversion pointed at the operator", op, func() bool {
+	eventually(t, "the CRD's conversion pointed at the operator", func() bool {
 		crd, err := dyn.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}).
 			Get(ctx, "dynamographdeployments.nvidia.com", metav1.GetOptions{})
 		got, _, _ := unstructured.NestedString(crd.Object, "spec", "conversion", "webhook", "clientConfig", "url")
@@ -141,8 +138,8 @@ func TestGraphsInEitherVersion(t *testing.T) {
 			return err == nil && state == "successful"
 		}
 	}
-	waitUntil(ctx, t, "the v1beta1 graph Ready", op, ready(betas, "beta-disagg"))
-	waitUntil(ctx, t, "the seed graph Ready", op, ready(alphas, "dynamo"))
+	eventually(t, "the v1beta1 graph Ready", ready(betas, "beta-disagg"))
+	eventually(t, "the seed graph Ready", ready(alphas, "dynamo"))
 	if _, err := cs.AppsV1().StatefulSets("default").Get(ctx, "beta-disagg-vllmdecodeworker-0", metav1.GetOptions{}); err != nil {
 		t.Errorf("the multinode decode's LeaderWorkerSet group: %v", err)
 	}
@@ -202,9 +199,9 @@ func TestGraphsInEitherVersion(t *testing.T) {
 			return err == nil && d.Spec.Replicas != nil && *d.Spec.Replicas == want && d.Status.ReadyReplicas == want
 		}
 	}
-	waitUntil(ctx, t, "beta-disagg's Frontend at 2 replicas", op, deploymentReplicas("beta-disagg-frontend", 2))
-	waitUntil(ctx, t, "dynamo's decode worker at 2 replicas", op, deploymentReplicas("dynamo-vllmdecodeworker", 2))
-	waitUntil(ctx, t, "both graphs Ready again", op, func() bool { return ready(betas, "beta-disagg")() && ready(alphas, "dynamo")() })
+	eventually(t, "beta-disagg's Frontend at 2 replicas", deploymentReplicas("beta-disagg-frontend", 2))
+	eventually(t, "dynamo's decode worker at 2 replicas", deploymentReplicas("dynamo-vllmdecodeworker", 2))
+	eventually(t, "both graphs Ready again", func() bool { return ready(betas, "beta-disagg")() && ready(alphas, "dynamo")() })
 	stored, err := betas.Get(ctx, "beta-disagg", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -215,14 +212,11 @@ func TestGraphsInEitherVersion(t *testing.T) {
 	}
 }
 
-func waitUntil(ctx context.Context, t *testing.T, what string, op *clitest.Process, cond func() bool) {
+// eventually waits for cond with the test kit's one loop (the operator's log is printed when
+// the test fails).
+func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for !cond() {
-		if ctx.Err() != nil {
-			t.Fatalf("%s: timed out; operator log:\n%s", what, lastLines(op.Logs.String(), 30))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testkit.Eventually(t, what, 2*time.Minute, func(context.Context) (bool, error) { return cond(), nil })
 }
 
 // Two replicas serve conversion: one is killed (no clean-up, as a lost node) and started
@@ -253,7 +247,7 @@ func TestConversionSurvivesAReplica(t *testing.T) {
 	t.Cleanup(func() { devclustertest.RestoreConversion(t, cfg) })
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	var cert tls.Certificate
-	waitUntil(ctx, t, "the webhook's certificate", ops[0], func() bool {
+	eventually(t, "the webhook's certificate", func() bool {
 		s, err := cs.CoreV1().Secrets("default").Get(ctx, "dynamo-operator-webhook-cert", metav1.GetOptions{})
 		if err != nil {
 			return false
@@ -266,7 +260,7 @@ func TestConversionSurvivesAReplica(t *testing.T) {
 	// Both replicas have pointed the CRD at the front end and put the Secret's CA in it, and a
 	// conversion (a dry-run create in v1alpha1; an empty list converts nothing) goes through.
 	var trusted []byte
-	waitUntil(ctx, t, "the CRD trusting the replicas' CA", ops[0], func() bool {
+	eventually(t, "the CRD trusting the replicas' CA", func() bool {
 		s, err := cs.CoreV1().Secrets("default").Get(ctx, "dynamo-operator-webhook-cert", metav1.GetOptions{})
 		if err != nil {
 			return false
@@ -274,15 +268,9 @@ func TestConversionSurvivesAReplica(t *testing.T) {
 		trusted = s.Data["ca-bundle.crt"]
 		return string(crdCABundle(ctx, t, dyn)) == base64.StdEncoding.EncodeToString(trusted)
 	})
-	probe := decodeYAML(t, []byte(ourBetaGraph))
-	waitUntil(ctx, t, "conversion through the replicas", ops[0], func() bool {
-		_, err := dyn.Resource(betaGraphs).Namespace("default").Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		if err != nil {
-			return false
-		}
-		_, err = dyn.Resource(alphaGraphs).Namespace("default").Create(ctx, alphaOf(t, probe), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		return err == nil
-	})
+	if err := devcluster.WaitConverting(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 10 {
 		g := decodeYAML(t, []byte(ourBetaGraph))
 		g.SetName(fmt.Sprintf("g%d", i))
@@ -351,7 +339,7 @@ func TestConversionSurvivesAReplica(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 		ops[victim] = start(victim)
-		waitUntil(ctx, t, fmt.Sprintf("round %d: replica %d back", round, victim), ops[victim], func() bool { return lb.serving(victim) })
+		eventually(t, fmt.Sprintf("round %d: replica %d back", round, victim), func() bool { return lb.serving(victim) })
 		for i := range 10 {
 			touch(i)
 		}
@@ -455,35 +443,4 @@ func (f *front) serving(i int) bool {
 	}
 	_ = c.Close()
 	return true
-}
-
-// lastLines is the end of a log.
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// alphaOf is a v1beta1 graph as v1alpha1, converted here.
-func alphaOf(t *testing.T, beta *unstructured.Unstructured) *unstructured.Unstructured {
-	t.Helper()
-	b := &v1beta1.DynamoGraphDeployment{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(beta.Object, b); err != nil {
-		t.Fatal(err)
-	}
-	a := &v1alpha1.DynamoGraphDeployment{}
-	if err := a.ConvertFrom(b); err != nil {
-		t.Fatal(err)
-	}
-	a.Kind = "DynamoGraphDeployment"
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &unstructured.Unstructured{Object: m}
-	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-	unstructured.RemoveNestedField(u.Object, "status")
-	return u
 }
