@@ -22,7 +22,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
@@ -98,11 +97,7 @@ func decodeYAML(t *testing.T, raw []byte) *unstructured.Unstructured {
 // version converges.
 func TestGraphsInEitherVersion(t *testing.T) {
 	kc, cs := upCluster(t, "h100=2,cpu=1")
-	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	devclustertest.InstallCRDs(t, cfg, testkit.CRDPath())
+	cfg := installCRDs(t, kc)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	port := devclustertest.FreePort(t)
@@ -228,11 +223,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // conversion is idempotent; a Service's endpoints drop a dead pod the same way).
 func TestConversionSurvivesAReplica(t *testing.T) {
 	kc, _ := upCluster(t, "cpu=1")
-	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	devclustertest.InstallCRDs(t, cfg, testkit.CRDPath())
+	cfg := installCRDs(t, kc)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	front := devclustertest.FreePort(t)

@@ -15,11 +15,15 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
 // upCluster starts a dev cluster through the CLI and returns its kubeconfig and a client.
@@ -31,6 +35,18 @@ func upCluster(t *testing.T, profile string) (string, kubernetes.Interface) {
 	}
 	kc := filepath.Join(dir, "kubeconfig")
 	return kc, clientFor(t, kc)
+}
+
+// installCRDs installs the project's CRDs on the cluster of kubeconfig kc (graphs converted
+// in the test process until an operator serves conversion) and returns its client config.
+func installCRDs(t *testing.T, kc string) *rest.Config {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	devclustertest.InstallCRDs(t, cfg, testkit.CRDPath())
+	return cfg
 }
 
 func TestGPUsJSONAndExitCodes(t *testing.T) {

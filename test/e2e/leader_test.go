@@ -13,10 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
-	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
@@ -59,11 +57,7 @@ func (r *replica) leading() bool {
 // signal (a rollout), a leader hands the Lease over at once.
 func TestLeaderHandover(t *testing.T) {
 	kc, _ := upCluster(t, "cpu=1")
-	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	devclustertest.InstallCRDs(t, cfg, testkit.CRDPath())
+	cfg := installCRDs(t, kc)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	start := func(name string) *replica {

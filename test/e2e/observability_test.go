@@ -20,13 +20,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
-	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/internal/tracing"
 	"github.com/dynamo-infra/dynamo-infra/internal/tracing/otlptest"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
@@ -65,11 +63,7 @@ func TestObservabilityLocal(t *testing.T) {
 
 	// The operator, tracing to an in-process OTLP receiver.
 	recv := otlptest.Start(t)
-	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	devclustertest.InstallCRDs(t, cfg, testkit.CRDPath())
+	cfg := installCRDs(t, kc)
 	opMetrics := devclustertest.FreePort(t)
 	startOperator(t, []string{tracing.EnvEndpoint + "=http://" + recv.Addr},
 		"--kubeconfig", kc, "--nats-address", env["NATS_SERVER"], "--etcd-address", env["ETCD_ENDPOINTS"],

@@ -18,10 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
-	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
 
@@ -72,11 +70,7 @@ func TestOperatorBinary(t *testing.T) {
 		t.Fatal(r.stderr)
 	}
 	// CRD and two namespaces.
-	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	devclustertest.InstallCRDs(t, cfg, testkit.CRDPath())
+	cfg := installCRDs(t, kc)
 	for _, ns := range []string{"watched", "ignored"} {
 		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
