@@ -605,12 +605,16 @@ func StatusToHub(s *DynamoGraphDeploymentStatus) v1beta1.DynamoGraphDeploymentSt
 			Key: p.Key, PerGroup: p.PerGroup, Values: slices.Clone(p.Values), Nodes: slices.Clone(p.Nodes),
 			Unlabelled: slices.Clone(p.Unlabelled), Verified: p.Verified})
 	}
+	if ru := s.RollingUpdate; ru != nil {
+		out.RollingUpdate = &v1beta1.RollingUpdateStatus{Phase: ru.Phase, StartTime: ru.StartTime.DeepCopy(),
+			EndTime: ru.EndTime.DeepCopy(), UpdatedComponents: slices.Clone(ru.UpdatedServices), Message: ru.Message}
+	}
 	return out
 }
 
-// StatusFromHub converts a v1beta1 status to this version; upstream's restart, checkpoints,
-// rollingUpdate and placement score have no field here (ConvertFrom keeps them in the
-// annotation).
+// StatusFromHub converts a v1beta1 status to this version (rollingUpdate's updatedComponents
+// are updatedServices here); upstream's restart, checkpoints and placement score have no field
+// here (ConvertFrom keeps them in the annotation).
 func StatusFromHub(s *v1beta1.DynamoGraphDeploymentStatus) DynamoGraphDeploymentStatus {
 	out := DynamoGraphDeploymentStatus{
 		ObservedGeneration: s.ObservedGeneration,
@@ -649,6 +653,10 @@ func StatusFromHub(s *v1beta1.DynamoGraphDeploymentStatus) DynamoGraphDeployment
 		out.Placement = append(out.Placement, TopologyPlacement{Service: p.Component, Domain: p.Domain, Key: p.Key,
 			PerGroup: p.PerGroup, Values: slices.Clone(p.Values), Nodes: slices.Clone(p.Nodes),
 			Unlabelled: slices.Clone(p.Unlabelled), Verified: p.Verified})
+	}
+	if ru := s.RollingUpdate; ru != nil {
+		out.RollingUpdate = &RollingUpdateStatus{Phase: ru.Phase, StartTime: ru.StartTime.DeepCopy(),
+			EndTime: ru.EndTime.DeepCopy(), UpdatedServices: slices.Clone(ru.UpdatedComponents), Message: ru.Message}
 	}
 	return out
 }

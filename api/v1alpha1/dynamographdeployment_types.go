@@ -66,6 +66,33 @@ type DynamoGraphDeploymentStatus struct {
 	// +optional
 	// +listType=atomic
 	Placement []TopologyPlacement `json:"placement,omitempty"`
+	// RollingUpdate is the progress of the managed rolling update of the graph's workers (the
+	// original's field): a worker spec change rolls every worker service to a new generation.
+	// +optional
+	RollingUpdate *RollingUpdateStatus `json:"rollingUpdate,omitempty"`
+}
+
+// RollingUpdateStatus is the progress of a managed rolling update (docs/rollout.md).
+type RollingUpdateStatus struct {
+	// Phase is Pending (a worker change was seen), InProgress (the new generation comes up and
+	// the old one goes down) or Completed (the old generation is deleted).
+	// +optional
+	// +kubebuilder:validation:Enum=Pending;InProgress;Completed;Failed;""
+	Phase string `json:"phase,omitempty"`
+	// StartTime is when the rolling update began; EndTime when it completed.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// +optional
+	EndTime *metav1.Time `json:"endTime,omitempty"`
+	// UpdatedServices are the worker services whose new generation has every replica ready
+	// and whose old one none.
+	// +optional
+	// +listType=atomic
+	UpdatedServices []string `json:"updatedServices,omitempty"`
+	// Message says why a rollout in progress does not move (paused, held at its partition, a
+	// partition that cannot be read). Not in upstream's status.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // TopologyPlacement is where the pods of one topology constraint run.

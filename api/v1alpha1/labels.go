@@ -22,6 +22,27 @@ const (
 	LabelMetricsEnabled      = "nvidia.com/metrics-enabled"
 	LabelDiscoveryBackend    = "nvidia.com/dynamo-discovery-backend"
 	LabelDiscoveryEnabled    = "nvidia.com/dynamo-discovery-enabled"
+	// LabelWorkerHash names the worker generation a worker's children and pods belong to: the
+	// graph's worker hash when they were rendered (graph.WorkerHash).
+	LabelWorkerHash = "nvidia.com/dynamo-worker-hash"
+	// AnnotationCurrentWorkerHash on a graph is the worker generation that serves: the desired
+	// hash once a rolling update to it completed.
+	AnnotationCurrentWorkerHash = "nvidia.com/current-worker-hash"
+	// LegacyWorkerHash is the current hash of a graph whose workers were rendered before
+	// worker generations (children named <graph>-<service>): they roll to the desired hash.
+	LegacyWorkerHash = "legacy"
+	// AnnotationMaxSurge and AnnotationMaxUnavailable on a worker service bound its managed
+	// rolling update: pods above replicas, and replicas not available, as a number or a
+	// percentage of replicas (default 25% each; surge rounds up, unavailable down).
+	AnnotationMaxSurge       = "nvidia.com/deployment-rolling-update-max-surge"
+	AnnotationMaxUnavailable = "nvidia.com/deployment-rolling-update-max-unavailable"
+	// AnnotationRolloutPaused "true" on a graph holds its rolling update where it is (ours; the
+	// original has no pause): no generation is scaled until it is removed.
+	AnnotationRolloutPaused = "dynamo-infra.dev/rollout-paused"
+	// AnnotationRolloutPartition on a graph is how much of each worker service may move to a new
+	// generation before its rolling update holds: replicas ("1") or a percentage ("30%", rounded
+	// up). Ours; a canary the original lists as future work.
+	AnnotationRolloutPartition = "dynamo-infra.dev/rollout-partition"
 
 	// AnnotationDiscoveryBackend selects the discovery backend of a graph ("kubernetes").
 	AnnotationDiscoveryBackend = "nvidia.com/dynamo-discovery-backend"
@@ -96,6 +117,10 @@ const (
 	EnvSystemHealthStatus = "DYN_SYSTEM_USE_ENDPOINT_HEALTH_STATUS"
 	EnvHealthCheckEnabled = "DYN_HEALTH_CHECK_ENABLED"
 	EnvNamespacePrefix    = "DYN_NAMESPACE_PREFIX"
+	// EnvWorkerSuffix is a worker's generation (its worker hash): the runtime registers it in
+	// the Dynamo namespace <DYN_NAMESPACE>-<suffix>; the frontend finds every generation by
+	// DYN_NAMESPACE_PREFIX.
+	EnvWorkerSuffix       = "DYN_NAMESPACE_WORKER_SUFFIX"
 	EnvNixlTelemetry      = "NIXL_TELEMETRY_ENABLE"
 	EnvNixlExporter       = "NIXL_TELEMETRY_EXPORTER"
 	EnvNixlPrometheusPort = "NIXL_TELEMETRY_PROMETHEUS_PORT"

@@ -228,9 +228,11 @@ type DynamoGraphDeploymentStatus struct {
 	// +listType=atomic
 	TopologyPlacement []TopologyPlacement `json:"topologyPlacement,omitempty"`
 
-	// restart, checkpoints, rollingUpdate and placement are upstream's; dynamo-infra's operator
-	// does not write them (restart, checkpoints and Grove placement scores are not implemented)
-	// but keeps them, so a graph written by upstream's operator reads back unchanged.
+	// rollingUpdate is the progress of the managed rolling update of the workers (upstream's;
+	// docs/rollout.md). restart, checkpoints and placement are upstream's too; dynamo-infra's
+	// operator does not write them (restart, checkpoints and Grove placement scores are not
+	// implemented) but keeps them, so a graph written by upstream's operator reads back
+	// unchanged.
 	// +optional
 	Restart *RestartStatus `json:"restart,omitempty"`
 	// +optional
@@ -274,6 +276,10 @@ type RollingUpdateStatus struct {
 	EndTime *metav1.Time `json:"endTime,omitempty"`
 	// +optional
 	UpdatedComponents []string `json:"updatedComponents,omitempty"`
+	// message says why a rollout in progress does not move (paused, held at its partition).
+	// Not in upstream's status.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // PlacementStatus is upstream's scheduler placement score.

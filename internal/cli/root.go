@@ -21,6 +21,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/preflight"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/pvc"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/rollout"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/version"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	dynamoversion "github.com/dynamo-infra/dynamo-infra/internal/version"
@@ -76,6 +77,6 @@ Exit codes: 0 success, 1 failure, 2 usage error, 3 cluster not running or unreac
 	// command that talks to a cluster.
 	kubeFlags := kube.NewConfigFlags()
 	kubeFlags.AddFlags(root.PersistentFlags())
-	root.AddCommand(version.NewCommand(streams), dev.NewCommand(streams), gpus.NewCommand(kubeFlags, streams), render.NewCommand(kubeFlags, streams), convert.NewCommand(kubeFlags, streams), get.NewCommand(kubeFlags, streams), explain.NewCommand(kubeFlags, streams), plan.NewCommand(kubeFlags, streams), preflight.NewCommand(kubeFlags, streams), pvc.NewCommand(kubeFlags, streams), observability.NewCommand(kubeFlags, streams))
+	root.AddCommand(version.NewCommand(streams), dev.NewCommand(streams), gpus.NewCommand(kubeFlags, streams), render.NewCommand(kubeFlags, streams), convert.NewCommand(kubeFlags, streams), get.NewCommand(kubeFlags, streams), explain.NewCommand(kubeFlags, streams), plan.NewCommand(kubeFlags, streams), preflight.NewCommand(kubeFlags, streams), pvc.NewCommand(kubeFlags, streams), observability.NewCommand(kubeFlags, streams), rollout.NewCommand(kubeFlags, streams))
 	return root
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
+	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 	"github.com/dynamo-infra/dynamo-infra/test/reference"
 )
 
@@ -99,9 +101,19 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 	})
 	// Ready flipping to True is recorded as an event on the graph.
 	waitForEvent(t, cl, "dynamo", corev1.EventTypeNormal, controller.ReasonAllResourcesReady)
+	// Workers are named, labelled and registered by their generation, as the original's; the
+	// graph records it as current.
+	hash := graph.WorkerHash(dgd)
 	decode := &appsv1.Deployment{}
-	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-vllmdecodeworker"}, decode); err != nil {
+	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-vllmdecodeworker-" + hash}, decode); err != nil {
 		t.Fatal(err)
+	}
+	current := &v1alpha1.DynamoGraphDeployment{}
+	if err := cl.Get(ctx, key, current); err != nil || current.Annotations[v1alpha1.AnnotationCurrentWorkerHash] != hash {
+		t.Errorf("graph's current worker hash %q, want %s (%v)", current.Annotations[v1alpha1.AnnotationCurrentWorkerHash], hash, err)
+	}
+	if decode.Labels[v1alpha1.LabelWorkerHash] != hash || decode.Spec.Template.Labels[v1alpha1.LabelWorkerHash] != hash {
+		t.Errorf("decode worker labels %v, pod labels %v: want %s=%s", decode.Labels, decode.Spec.Template.Labels, v1alpha1.LabelWorkerHash, hash)
 	}
 	main := *render.MainContainer(&decode.Spec.Template.Spec)
 	env := map[string]string{}
@@ -109,6 +121,7 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 		env[e.Name] = e.Value
 	}
 	if env["NATS_SERVER"] != "nats://nats:4222" || env["DYN_NAMESPACE"] != "default-dynamo" || env["DYN_LOG"] != "debug" ||
+		env[v1alpha1.EnvWorkerSuffix] != hash ||
 		env["NIXL_TELEMETRY_PROMETHEUS_PORT"] != "19090" ||
 		main.Resources.Limits.Name(nvidia.ResourceGPU, "").Value() != 1 || len(decode.OwnerReferences) != 1 {
 		t.Errorf("decode worker Deployment: env %v limits %v owners %v", env, main.Resources.Limits, decode.OwnerReferences)
@@ -124,6 +137,9 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 	}
 	if fm := render.MainContainer(&frontend.Spec.Template.Spec); strings.Join(append(fm.Command, fm.Args...), " ") != "python3 -m dynamo.frontend" {
 		t.Errorf("frontend runs %v %v, want python3 -m dynamo.frontend", fm.Command, fm.Args)
+	} else if !slices.Contains(fm.Env, corev1.EnvVar{Name: v1alpha1.EnvNamespacePrefix, Value: "default-dynamo"}) ||
+		slices.ContainsFunc(fm.Env, func(e corev1.EnvVar) bool { return e.Name == v1alpha1.EnvWorkerSuffix }) {
+		t.Errorf("frontend env %v: want DYN_NAMESPACE_PREFIX=default-dynamo (it finds every generation) and no suffix", fm.Env)
 	}
 	svc := &corev1.Service{}
 	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-frontend"}, svc); err != nil || svc.Spec.Ports[0].Port != 8000 {
@@ -139,7 +155,7 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 		}
 		for name, s := range got.Status.Services {
 			if s.Replicas != 1 || s.ReadyReplicas != 1 || s.AvailableReplicas != 1 || s.UpdatedReplicas != 1 ||
-				s.ComponentKind != v1alpha1.ComponentKindDeployment || s.ComponentName != "dynamo-"+strings.ToLower(name) || len(s.ComponentNames) != 1 {
+				s.ComponentKind != v1alpha1.ComponentKindDeployment || s.ComponentName != resolvedGraph(got).Component(name).WorkloadName || len(s.ComponentNames) != 1 {
 				return false, fmt.Errorf("%s: %+v", name, s)
 			}
 		}
@@ -164,9 +180,14 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 	})
 	eventually(t, "decode worker scaled to 2", time.Minute, func(ctx context.Context) (bool, error) {
 		d := &appsv1.Deployment{}
-		err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-vllmdecodeworker"}, d)
+		err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-vllmdecodeworker-" + hash}, d)
 		return err == nil && *d.Spec.Replicas == 2, err
 	})
+	// A scale is not a new generation: nothing rolls.
+	if got := graphOf(t, cl, key); got.Annotations[v1alpha1.AnnotationCurrentWorkerHash] != hash || graph.WorkerHash(got) != hash || got.Status.RollingUpdate != nil {
+		t.Errorf("after a scale: current %s, spec's %s, rollingUpdate %+v; want %s and no rollout",
+			got.Annotations[v1alpha1.AnnotationCurrentWorkerHash], graph.WorkerHash(got), got.Status.RollingUpdate, hash)
+	}
 
 	// Delete a child: it comes back.
 	if err := cl.Delete(ctx, svc); err != nil && !apierrors.IsNotFound(err) {
@@ -218,7 +239,10 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 		t.Errorf("planner account: %v, owners %v", err, sa.OwnerReferences)
 	}
 
-	// Too many GPUs: Ready=False naming the Pending service and why.
+	rollWorkers(t, c, cl, key, hash)
+
+	// Too many GPUs: Ready=False naming the Pending service and why (its new generation's pods;
+	// the old one keeps serving).
 	patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) {
 		d.Spec.Services["VllmPrefillWorker"].Resources.Limits.GPU = "16"
 	})
@@ -230,6 +254,158 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 				got.Status.Services["Frontend"].Reason == "" && got.Status.Services["Frontend"].ScheduledReplicas == 1,
 			fmt.Errorf("condition %+v, prefill %+v", cond, s)
 	})
+}
+
+// rollWorkers is the managed rolling update of the reference graph (decode 2 replicas, prefill
+// 1, on two H100 nodes) from generation old: a decode args change while the GPU nodes are
+// cordoned brings up the new generation of both workers beside the old one, which keeps
+// serving (ready replicas unchanged, phase InProgress); uncordoned, the new one comes up, the
+// old one is deleted and the rollout is Completed.
+func rollWorkers(t *testing.T, c *devcluster.Cluster, cl client.Client, key client.ObjectKey, old string) {
+	t.Helper()
+	ctx := context.Background()
+	cordon := func(on bool) {
+		t.Helper()
+		for _, node := range []string{"h100-0", "h100-1"} {
+			eventually(t, "cordon "+node, 30*time.Second, func(ctx context.Context) (bool, error) {
+				n := &corev1.Node{}
+				if err := cl.Get(ctx, types.NamespacedName{Name: node}, n); err != nil {
+					return false, err
+				}
+				n.Spec.Unschedulable = on
+				err := cl.Update(ctx, n)
+				return err == nil, err
+			})
+		}
+	}
+	cordon(true)
+	patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) {
+		m := d.Spec.Services["VllmDecodeWorker"].ExtraPodSpec.MainContainer
+		m.Args = append(m.Args, "--block-size", "32")
+	})
+	next := graph.WorkerHash(graphOf(t, cl, key))
+	if next == old {
+		t.Fatalf("an args change kept the worker hash %s", old)
+	}
+	suffix := func(name string) (string, int) {
+		pods := &corev1.PodList{}
+		if err := cl.List(ctx, pods, client.InNamespace("default"), client.MatchingLabels{v1alpha1.LabelSelector: name}); err != nil || len(pods.Items) == 0 {
+			return "", 0
+		}
+		env := map[string]string{}
+		for _, e := range render.MainContainer(&pods.Items[0].Spec).Env {
+			env[e.Name] = e.Value
+		}
+		return env[v1alpha1.EnvWorkerSuffix], len(pods.Items)
+	}
+	waitForGraph(t, cl, key, "both generations side by side, the old one serving", time.Minute, func(got *v1alpha1.DynamoGraphDeployment, _ *metav1.Condition) (bool, error) {
+		d, p := got.Status.Services["VllmDecodeWorker"], got.Status.Services["VllmPrefillWorker"]
+		ru := got.Status.RollingUpdate
+		// One surge pod per service (maxSurge 25% of 2, and of 1, rounds up to 1), Pending; the
+		// old generation's replicas all ready; updated replicas are the new generation's.
+		if ru == nil || ru.Phase != "InProgress" || ru.StartTime == nil || d.ReadyReplicas != 2 || d.UpdatedReplicas != 1 || d.Replicas != 3 || p.ReadyReplicas != 1 ||
+			!slices.Equal(d.ComponentNames, slices.Sorted(slices.Values([]string{"dynamo-vllmdecodeworker-" + old, "dynamo-vllmdecodeworker-" + next}))) ||
+			got.Annotations[v1alpha1.AnnotationCurrentWorkerHash] != old {
+			return false, fmt.Errorf("rollingUpdate %+v, decode %+v, prefill %+v", ru, d, p)
+		}
+		// Each generation registers in its own Dynamo namespace.
+		for _, w := range []struct{ name, hash string }{
+			{"dynamo-vllmdecodeworker-" + old, old}, {"dynamo-vllmdecodeworker-" + next, next}, {"dynamo-vllmprefillworker-" + next, next},
+		} {
+			if got, _ := suffix(w.name); got != w.hash {
+				return false, fmt.Errorf("pods of %s run with %s=%q, want %s", w.name, v1alpha1.EnvWorkerSuffix, got, w.hash)
+			}
+		}
+		return true, nil
+	})
+	waitForEvent(t, cl, "dynamo", corev1.EventTypeNormal, controller.ReasonRollingUpdateStarted)
+
+	// Partitioned at 50%: uncordoned, decode moves one of its two replicas, prefill its one
+	// (50% of 1 rounds up), and the rollout holds there, saying so.
+	graphKey := key
+	annotate := func(key, value string) {
+		t.Helper()
+		patchSpec(t, cl, graphKey, func(d *v1alpha1.DynamoGraphDeployment) {
+			if value == "" {
+				delete(d.Annotations, key)
+			} else {
+				d.Annotations[key] = value
+			}
+		})
+	}
+	annotate(v1alpha1.AnnotationRolloutPartition, "50%")
+	cordon(false)
+	held := func(got *v1alpha1.DynamoGraphDeployment) string {
+		d := got.Status.Services["VllmDecodeWorker"]
+		ru := got.Status.RollingUpdate
+		if ru == nil || ru.Phase != "InProgress" || d.ReadyReplicas != 2 || d.UpdatedReplicas != 1 || d.Replicas != 2 ||
+			!slices.Equal(ru.UpdatedServices, []string{"VllmPrefillWorker"}) {
+			return fmt.Sprintf("rollingUpdate %+v, decode %+v", ru, d)
+		}
+		return ru.Message
+	}
+	waitForGraph(t, cl, key, "held at the partition", time.Minute, func(got *v1alpha1.DynamoGraphDeployment, _ *metav1.Condition) (bool, error) {
+		m := held(got)
+		return strings.HasPrefix(m, "held at partition 50%") && strings.Contains(m, "VllmDecodeWorker 1/2"), fmt.Errorf("%s", m)
+	})
+	rolloutCLI := func(args ...string) clitest.Result {
+		t.Helper()
+		return clitest.RunInProcess(ctx, c.KubeconfigPath(), append([]string{"rollout"}, args...)...)
+	}
+	if r := rolloutCLI("status", "dgd/dynamo", "--watch=false"); r.Code != 0 || !strings.Contains(r.Stdout, "VllmDecodeWorker 1/2 new") ||
+		!strings.Contains(r.Stdout, "VllmPrefillWorker 1/1 new (done)") || !strings.Contains(r.Stdout, "held at partition 50%") {
+		t.Errorf("rollout status while held: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	// Paused (dynamoctl rollout pause), the partition lifted: nothing moves.
+	if r := rolloutCLI("pause", "dgd/dynamo"); r.Code != 0 || r.Stdout != "dgd/dynamo paused\n" {
+		t.Fatalf("rollout pause: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	annotate(v1alpha1.AnnotationRolloutPartition, "")
+	waitForGraph(t, cl, key, "paused", time.Minute, func(got *v1alpha1.DynamoGraphDeployment, _ *metav1.Condition) (bool, error) {
+		m := held(got)
+		return strings.HasPrefix(m, "paused"), fmt.Errorf("%s", m)
+	})
+	time.Sleep(3 * time.Second)
+	if m := held(graphOf(t, cl, key)); !strings.HasPrefix(m, "paused") {
+		t.Errorf("a paused rollout moved: %s", m)
+	}
+	if r := rolloutCLI("status", "dgd/dynamo", "--timeout", "2s"); r.Code != 1 || !strings.Contains(r.Stderr, "timed out after 2s") {
+		t.Errorf("rollout status of a paused rollout: exit %d, want 1 (timed out)\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := rolloutCLI("resume", "dgd/dynamo"); r.Code != 0 {
+		t.Fatalf("rollout resume: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	// status waits for the end and says so.
+	if r := rolloutCLI("status", "dgd/dynamo", "--timeout", "2m"); r.Code != 0 || !strings.Contains(r.Stdout, "rollout to worker generation "+next+" complete") {
+		t.Errorf("rollout status: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	waitForGraph(t, cl, key, "rolled to the new generation", 2*time.Minute, func(got *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
+		ru := got.Status.RollingUpdate
+		return ru != nil && ru.Phase == "Completed" && ru.EndTime != nil && slices.Equal(ru.UpdatedServices, []string{"VllmDecodeWorker", "VllmPrefillWorker"}) &&
+				got.Annotations[v1alpha1.AnnotationCurrentWorkerHash] == next && cond != nil && cond.Status == metav1.ConditionTrue &&
+				got.Status.Services["VllmDecodeWorker"].UpdatedReplicas == 2,
+			fmt.Errorf("rollingUpdate %+v, current %s, ready %+v", ru, got.Annotations[v1alpha1.AnnotationCurrentWorkerHash], cond)
+	})
+	waitForEvent(t, cl, "dynamo", corev1.EventTypeNormal, controller.ReasonRollingUpdateCompleted)
+	for _, name := range []string{"dynamo-vllmdecodeworker-" + old, "dynamo-vllmprefillworker-" + old} {
+		eventually(t, "old generation "+name+" deleted", time.Minute, func(ctx context.Context) (bool, error) {
+			err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: name}, &appsv1.Deployment{})
+			if apierrors.IsNotFound(err) {
+				err = cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: name}, &corev1.Service{})
+			}
+			return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+		})
+	}
+}
+
+// graphOf reads a graph.
+func graphOf(t *testing.T, cl client.Client, key client.ObjectKey) *v1alpha1.DynamoGraphDeployment {
+	t.Helper()
+	got := &v1alpha1.DynamoGraphDeployment{}
+	if err := cl.Get(context.Background(), key, got); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 // A created PVC outlives its graph; the graph's other children go with it.

@@ -34,8 +34,7 @@ spec:
       componentType: frontend
       extraPodSpec: {mainContainer: {image: registry.example/frontend:1}}
     Worker:
-      componentType: worker
-      subComponentType: decode
+      componentType: main
       labels: {team: inference}
       envs:
       - {name: KEEP, value: "1"}
@@ -54,7 +53,8 @@ spec:
 
 // Every removal from a graph reaches its children, with one write per changed child, and a
 // converged resync writes nothing: the reconciler is driven by hand through a client that counts
-// its writes (no operator runs in the background).
+// its writes (no operator runs in the background). The edited service is not a worker: it is
+// changed in place (a worker rolls to a new generation: rollout_test.go).
 func TestEditsConverge(t *testing.T) {
 	c := devclustertest.Start(t, "h100=1")
 	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath())

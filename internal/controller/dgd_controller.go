@@ -88,7 +88,7 @@ type Reconciler struct {
 	unchanged sync.Map
 }
 
-// +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeployments,verbs=get;list;watch
+// +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeployments,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeployments/status,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch;delete
@@ -105,7 +105,8 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=resource.k8s.io,resources=resourceclaimtemplates;resourceclaims;resourceslices;deviceclasses,verbs=list
 
 // Each verb is needed: TestRoleIsNoBroaderThanNeeded fails on one that no reconcile uses and
-// no Role the operator creates grants. Status is written whole (update); children are applied
+// no Role the operator creates grants. A graph's current worker hash is recorded on it (patch);
+// its status is written whole (update); children are applied
 // (patch, create), reverted after a manual edit of their content (update: Deployments,
 // LeaderWorkerSets, Services, ConfigMaps, Roles, RoleBindings — never a claim or an account),
 // pruned (delete).
@@ -146,15 +147,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	// A graph that cannot be rendered is still observed and reported: render says why.
 	g, _ := graph.Resolve(dgd, r.Graph)
 	cfg, scopes, applyErr := r.renderConfig(ctx, g)
+	step := rolloutStep{status: g.Status.RollingUpdate}
+	if applyErr == nil {
+		step, applyErr = r.planRollout(ctx, g)
+	}
 	var gt gate
 	if applyErr == nil {
 		gt, applyErr = r.planBeforeApply(ctx, g, cfg, scopes)
 	}
 	if applyErr == nil && !gt.hold {
-		applyErr = r.applyChildren(ctx, g, cfg)
+		applyErr = r.applyChildren(ctx, g, cfg, step)
+	}
+	if applyErr == nil && !gt.hold {
+		applyErr = r.finishRollout(ctx, stored, g, step)
 	}
 	octx, ospan := r.startSpan(ctx, "observe")
 	obs, readErr := r.observe(octx, g, scopes)
+	obs.Old, obs.RollingUpdate = step.old, step.status
 	if applyErr == nil && readErr == nil {
 		r.observeSchedulable(octx, g, cfg, scopes, gt, &obs)
 	}
@@ -225,12 +234,17 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	r.pods.set(managedPodsTotal, key, nil)
 }
 
-// applyChildren renders the children and applies each one that differs from its live copy.
-func (r *Reconciler) applyChildren(ctx context.Context, g *graph.Graph, cfg render.Config) error {
+// applyChildren renders the children — the new worker generation at the rollout step's
+// replicas — and applies each one that differs from its live copy.
+func (r *Reconciler) applyChildren(ctx context.Context, g *graph.Graph, cfg render.Config, step rolloutStep) error {
 	if g.HasMultinode() && !r.LWS {
 		return &MultinodeUnavailableError{}
 	}
-	objs, err := render.Graph(g, cfg)
+	stepped, err := g.WithReplicas(step.replicas)
+	if err != nil {
+		return err
+	}
+	objs, err := render.Graph(stepped, cfg)
 	if err != nil {
 		return fmt.Errorf("render: %w", err)
 	}
@@ -258,12 +272,13 @@ func (r *Reconciler) applyChildren(ctx context.Context, g *graph.Graph, cfg rend
 	if err := r.applyAll(ctx, g, "apply workloads", workloads); err != nil {
 		return err
 	}
-	return r.prune(ctx, g, objs)
+	return r.prune(ctx, g, objs, step)
 }
 
-// prune deletes this graph's children that it no longer renders: ours by label and controller
-// UID, read from the cache (no request when there is nothing to delete).
-func (r *Reconciler) prune(ctx context.Context, g *graph.Graph, desired []runtime.Object) (err error) {
+// prune deletes this graph's children that it no longer renders, but an old worker generation
+// that drains (step.keep): ours by label and controller UID, read from the cache (no request
+// when there is nothing to delete).
+func (r *Reconciler) prune(ctx context.Context, g *graph.Graph, desired []runtime.Object, step rolloutStep) (err error) {
 	keep := map[string]bool{}
 	for _, o := range desired {
 		obj := o.(client.Object)
@@ -282,7 +297,7 @@ func (r *Reconciler) prune(ctx context.Context, g *graph.Graph, desired []runtim
 		}
 		_ = meta.EachListItem(list, func(o runtime.Object) error {
 			obj := o.(client.Object)
-			if keep[kind+"/"+obj.GetName()] || ownership(g, obj) != ownedByGraph {
+			if keep[kind+"/"+obj.GetName()] || step.keep(kind, obj.GetName()) || ownership(g, obj) != ownedByGraph {
 				return nil
 			}
 			log.FromContext(ctx).Info("deleting a child the graph no longer renders", "kind", kind, "name", obj.GetName())
@@ -635,11 +650,11 @@ func admitted(tmpl *corev1.PodSpec, pods []corev1.Pod, name string) *corev1.PodS
 
 // writeStatus writes the computed status when it differs, and records an event when Ready flips.
 // The status is written in v1beta1, the stored version; upstream's fields the operator does not
-// write (restart, checkpoints, rollingUpdate, its placement score) are kept as they are.
+// write (restart, checkpoints, its placement score) are kept as they are.
 func (r *Reconciler) writeStatus(ctx context.Context, stored *v1beta1.DynamoGraphDeployment, g *graph.Graph, obs Observed, applyErr error) (v1alpha1.DynamoGraphDeploymentStatus, error) {
 	st := ComputeStatus(g, obs, applyErr)
 	hub := v1alpha1.StatusToHub(&st)
-	hub.Restart, hub.Checkpoints, hub.RollingUpdate, hub.Placement = stored.Status.Restart, stored.Status.Checkpoints, stored.Status.RollingUpdate, stored.Status.Placement
+	hub.Restart, hub.Checkpoints, hub.Placement = stored.Status.Restart, stored.Status.Checkpoints, stored.Status.Placement
 	if equality.Semantic.DeepEqual(hub, stored.Status) {
 		return st, nil
 	}

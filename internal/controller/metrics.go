@@ -39,10 +39,19 @@ var (
 	childWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dynamo_operator_child_applies_total", Help: "Writes of child objects by kind: applies, reverts and prunes (converged children are not written).",
 	}, []string{"kind"})
+	// Ours: rolling updates of workers (docs/rollout.md), started and completed, and how long a
+	// completed one took from the change seen to the old generation deleted.
+	rollingUpdates = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dynamo_operator_rolling_updates_total", Help: "Rolling updates of graphs' workers by event: started, completed.",
+	}, []string{"namespace", "event"})
+	rollingUpdateDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "dynamo_operator_rolling_update_duration_seconds", Help: "Duration of completed rolling updates of graphs' workers, from the worker change seen to the old generation deleted.",
+		Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200},
+	}, []string{"namespace"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(reconcileDuration, reconcileTotal, reconcileErrors, resourcesTotal, managedPodsTotal, childWrites)
+	metrics.Registry.MustRegister(reconcileDuration, reconcileTotal, reconcileErrors, resourcesTotal, managedPodsTotal, childWrites, rollingUpdates, rollingUpdateDuration)
 }
 
 // Results of reconcile_total and reconcile_duration_seconds, as the original's.

@@ -151,7 +151,9 @@ func TestMultinodeGraphs(t *testing.T) {
 		if err := cl.Get(ctx, key, got); err != nil {
 			t.Fatal(err)
 		}
-		if s := got.Status.Services["Decode"]; s.ComponentKind != "LeaderWorkerSet" || s.ComponentName != "vmn-decode-0" || s.ReadyReplicas != 1 {
+		// Each worker's LeaderWorkerSet is named by its generation: <graph>-<service>-<hash>-0.
+		rg := resolvedGraph(got)
+		if s := got.Status.Services["Decode"]; s.ComponentKind != "LeaderWorkerSet" || s.ComponentName != rg.Component("Decode").WorkloadName || s.ReadyReplicas != 1 {
 			t.Errorf("Decode status %+v", s)
 		}
 		for service, pods := range spread("vmn") {
@@ -160,7 +162,8 @@ func TestMultinodeGraphs(t *testing.T) {
 				main := mainOf(p)
 				args := strings.Join(main.Args, " ")
 				// LWS's webhook gave every container the group's addresses.
-				if addr := envOf(main, "LWS_LEADER_ADDRESS"); addr != "vmn-"+strings.ToLower(service)+"-0-0.vmn-"+strings.ToLower(service)+"-0.default" {
+				lws := rg.Component(service).WorkloadName
+				if addr := envOf(main, "LWS_LEADER_ADDRESS"); addr != lws+"-0."+lws+".default" {
 					t.Errorf("%s: LWS_LEADER_ADDRESS %q", p.Name, addr)
 				}
 				if !strings.Contains(args, "--distributed-executor-backend mp --nnodes 2 --master-addr $(LWS_LEADER_ADDRESS) --master-port 29500") {
@@ -185,8 +188,8 @@ func TestMultinodeGraphs(t *testing.T) {
 			}
 		}
 		svc := &corev1.Service{}
-		if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "vmn-decode"}, svc); err != nil || svc.Spec.Selector["role"] != "leader" {
-			t.Errorf("Service vmn-decode selector %v (%v)", svc.Spec.Selector, err)
+		if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: rg.Component("Decode").ChildName}, svc); err != nil || svc.Spec.Selector["role"] != "leader" {
+			t.Errorf("Service %s selector %v (%v)", rg.Component("Decode").ChildName, svc.Spec.Selector, err)
 		}
 
 		// A converged resync writes nothing: a reconciler of our own, through a client that
@@ -206,7 +209,8 @@ func TestMultinodeGraphs(t *testing.T) {
 			t.Errorf("converged resync: %d writes: %v", n, paths)
 		}
 
-		// An edit of the decode args reaches both of its pods.
+		// An edit of the decode args rolls every worker to a new generation (multi-node: one
+		// group down, then one up, on the same nodes) and reaches both of its pods.
 		patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) {
 			m := d.Spec.Services["Decode"].ExtraPodSpec.MainContainer
 			m.Args = append(m.Args, "--enforce-eager")
@@ -264,11 +268,18 @@ func TestMultinodeGraphs(t *testing.T) {
 		patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) { d.Spec.Services["Decode"].Replicas = ptrTo(int32(1)) })
 		ready(key, "Ready after scaling back")
 
+		if err := cl.Get(ctx, key, got); err != nil {
+			t.Fatal(err)
+		}
+		if ru := got.Status.RollingUpdate; ru == nil || ru.Phase != "Completed" || !slices.Equal(ru.UpdatedServices, []string{"Decode", "Prefill"}) {
+			t.Errorf("status.rollingUpdate %+v, want Completed with Decode and Prefill", ru)
+		}
+		rg = resolvedGraph(got)
 		if err := cl.Delete(ctx, got); err != nil {
 			t.Fatal(err)
 		}
-		lwsGone("vmn-decode-0")
-		lwsGone("vmn-prefill-0")
+		lwsGone(rg.Component("Decode").WorkloadName)
+		lwsGone(rg.Component("Prefill").WorkloadName)
 		eventually(t, "the graph's pods gone", time.Minute, func(ctx context.Context) (bool, error) {
 			pods := &corev1.PodList{}
 			err := cl.List(ctx, pods, client.InNamespace("default"), client.MatchingLabels{v1alpha1.LabelGraphDeploymentName: "vmn"})
@@ -299,8 +310,8 @@ func TestMultinodeGraphs(t *testing.T) {
 		if err := cl.Delete(ctx, dgd); err != nil {
 			t.Fatal(err)
 		}
-		lwsGone("smn-decode-0")
-		lwsGone("smn-prefill-0")
+		lwsGone(resolvedGraph(dgd).Component("Decode").WorkloadName)
+		lwsGone(resolvedGraph(dgd).Component("Prefill").WorkloadName)
 	})
 
 	// A group of three 8-GPU pods where two H100 nodes take pods (two cordoned): the leader and

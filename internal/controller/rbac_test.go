@@ -184,7 +184,7 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 	}{
 		{&appsv1.Deployment{}, "edits-frontend", `{"spec":{"minReadySeconds":7}}`},
 		{&corev1.Service{}, "edits-frontend", `{"spec":{"publishNotReadyAddresses":true}}`},
-		{&lwsv1.LeaderWorkerSet{}, "edits-big-0", `{"spec":{"leaderWorkerTemplate":{"size":3}}}`},
+		{&lwsv1.LeaderWorkerSet{}, resolvedGraph(dgd).Component("Big").WorkloadName, `{"spec":{"leaderWorkerTemplate":{"size":3}}}`},
 		{&corev1.ConfigMap{}, "edits-wait-leader-script", `{"data":{"wait-for-leader.py":"print(1)"}}`},
 	}
 	for _, o := range rendered {
@@ -228,7 +228,7 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 	})
 	reconciled("services removed")
 	gone(&appsv1.Deployment{}, "edits-worker")
-	gone(&lwsv1.LeaderWorkerSet{}, "edits-big-0")
+	gone(&lwsv1.LeaderWorkerSet{}, resolvedGraph(dgd).Component("Big").WorkloadName)
 	gone(&corev1.ConfigMap{}, "edits-wait-leader-script")
 	patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) {
 		d.Annotations = map[string]string{v1alpha1.AnnotationDiscoveryBackend: v1alpha1.DiscoveryEtcd}

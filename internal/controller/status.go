@@ -3,12 +3,14 @@ package controller
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
@@ -76,6 +78,11 @@ type Observed struct {
 	Schedulable *metav1.Condition
 	// Held says why the graph's change was not applied (it waits for capacity); "" when applied.
 	Held string
+	// Old are, by service, the workloads of old worker generations a rollout drains: their
+	// replicas count in the service's (not in its updated replicas). RollingUpdate is the
+	// rollout's status.
+	Old           map[string][]oldWorkload
+	RollingUpdate *v1alpha1.RollingUpdateStatus
 }
 
 // ComputeStatus rolls the children up into the graph's status: per-service replica counts,
@@ -127,6 +134,7 @@ func ComputeStatus(g *graph.Graph, obs Observed, reconcileErr error) v1alpha1.Dy
 		st.State = StateSuccessful
 	}
 	meta.SetStatusCondition(&st.Conditions, cond)
+	st.RollingUpdate = obs.RollingUpdate
 	if reconcileErr == nil || obs.Topology {
 		setPlacement(&st, g, obs)
 	}
@@ -163,6 +171,16 @@ func serviceStatus(c *graph.Component, obs Observed) (*v1alpha1.ServiceReplicaSt
 	}
 	svc.RuntimeNamespace = c.DynamoNamespace
 	svc.ScheduledReplicas = diagnose.Scheduled(obs.Pods[name])
+	// While a rollout drains an old generation, the service's replicas and ready replicas are
+	// both generations'; its updated replicas the new one's (the original's aggregation).
+	for _, o := range obs.Old[name] {
+		svc.ComponentNames = append(svc.ComponentNames, o.obj.GetName())
+		svc.Replicas += statusReplicas(o.obj)
+		svc.ReadyReplicas += o.state.Ready
+		svc.AvailableReplicas += o.state.Available
+		svc.ScheduledReplicas += diagnose.Scheduled(o.pods)
+	}
+	slices.Sort(svc.ComponentNames)
 	if fit, ok := obs.Capacity[name]; ok && why.Reason == diagnose.ReasonInsufficientCapacity && fit.NVIDIA {
 		svc.Capacity = &v1alpha1.ServiceCapacity{Resource: fit.Resource, PerPod: fit.PerPod,
 			CandidateNodes: int32(fit.Candidates), NodesWithResource: int32(fit.Having), Product: fit.Product,
@@ -184,3 +202,14 @@ func capacitySentence(f capacity.Fit) string {
 
 // podProblem is what the status says about a pod (the predicate compares it before and after).
 func podProblem(pods []corev1.Pod) string { return diagnose.FirstPodProblem(pods).Message }
+
+// statusReplicas is how many replicas (groups) a workload runs, as its status counts them.
+func statusReplicas(obj client.Object) int32 {
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		return o.Status.Replicas
+	case *lwsv1.LeaderWorkerSet:
+		return o.Status.Replicas
+	}
+	return 0
+}

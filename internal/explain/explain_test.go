@@ -177,11 +177,12 @@ func TestBuildTakesOperatorCapacity(t *testing.T) {
 	g := testkit.Graph("ns", "g").Service("Decode", testkit.Service(v1alpha1.ComponentWorker)).Obj()
 	g.Status.Services = map[string]v1alpha1.ServiceReplicaStatus{"Decode": {Capacity: &v1alpha1.ServiceCapacity{Resource: "nvidia.com/gpu",
 		PerPod: 8, CandidateNodes: 334, NodesWithResource: 334, Product: "NVIDIA-H100", MostFree: 4, MostFreeNode: "h100-3"}}}
-	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "g-decode", Namespace: "ns"}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1)},
+	child := resolved(g).Component("Decode").ChildName // g-decode-<worker hash>
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: child, Namespace: "ns"}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1)},
 		Status: appsv1.DeploymentStatus{Replicas: 1, UpdatedReplicas: 1}}
 	d.Spec.Template.Spec.Containers = []corev1.Container{{Name: "main", Resources: corev1.ResourceRequirements{
 		Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("8")}}}}
-	pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "g-decode-x", Namespace: "ns", Labels: map[string]string{v1alpha1.LabelSelector: "g-decode"}},
+	pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: child + "-x", Namespace: "ns", Labels: map[string]string{v1alpha1.LabelSelector: child}},
 		Spec: d.Spec.Template.Spec, Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled,
 			Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/400 nodes are available: 334 Insufficient nvidia.com/gpu."}}}}
 	in := Live{Graph: resolved(g), Deployments: map[string]*appsv1.Deployment{"Decode": d}, Pods: []corev1.Pod{pod}}

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -75,6 +76,17 @@ type Graph struct {
 	// WaitForCapacityErr says why a value that is not one counts as false.
 	WaitForCapacity    bool
 	WaitForCapacityErr error
+	// WorkerHash is the worker generation the spec asks for (the WorkerHash function): it names
+	// every worker's children, labels them and their pods (v1alpha1.LabelWorkerHash) and is
+	// their DYN_NAMESPACE_WORKER_SUFFIX. CurrentWorkerHash is the generation that serves, from
+	// the graph's annotation ("": none recorded yet; v1alpha1.LegacyWorkerHash: workers named
+	// before generations). They differ while a worker change rolls out (internal/rollout).
+	WorkerHash, CurrentWorkerHash string
+	// RolloutPaused and RolloutPartition are the graph's dynamo-infra.dev/rollout-paused (as
+	// Kubernetes reads a boolean) and dynamo-infra.dev/rollout-partition annotations: a rollout
+	// holds, or moves only that share of each worker service (rollout.Share reads it).
+	RolloutPaused    bool
+	RolloutPartition string
 	// Components are the graph's services, sorted by name.
 	Components []*Component
 
@@ -99,8 +111,11 @@ type Component struct {
 	// Kind is the workload that runs the pods: a LeaderWorkerSet when NodeCount > 1.
 	Kind WorkloadKind
 	// ChildName names the component's Deployment and Service and selects its pods:
-	// <graph>-<lowercased name>.
+	// <graph>-<lowercased name>, and -<WorkerHash> after it for a worker.
 	ChildName string
+	// WorkerHash is the generation of a worker's children (the graph's WorkerHash); "" for
+	// other types, which are changed in place.
+	WorkerHash string
 	// WorkloadName is the Deployment's name (ChildName), or the LeaderWorkerSet's
 	// (<ChildName>-0, as the original names it: LWS gives the set a headless Service of its
 	// own name, which cannot be the component's Service's).
@@ -155,7 +170,11 @@ func Resolve(dgd *v1alpha1.DynamoGraphDeployment, opts Options) (*Graph, error) 
 		DynamoNamespace:   dgd.Namespace + "-" + strings.ReplaceAll(dgd.Name, ".", "-"),
 		PVCs:              dgd.Spec.PVCs,
 		Topology:          dgd.Spec.TopologyConstraint,
+		WorkerHash:        WorkerHash(dgd),
+		CurrentWorkerHash: dgd.Annotations[v1alpha1.AnnotationCurrentWorkerHash],
+		RolloutPartition:  dgd.Annotations[v1alpha1.AnnotationRolloutPartition],
 	}
+	g.RolloutPaused, _ = strconv.ParseBool(dgd.Annotations[v1alpha1.AnnotationRolloutPaused])
 	g.Discovery = discovery(dgd, opts)
 	g.WaitForCapacity, g.WaitForCapacityErr = waitsForCapacity(dgd)
 	names := make([]string, 0, len(dgd.Spec.Services))
@@ -346,6 +365,13 @@ func (g *Graph) resolve(dgd *v1alpha1.DynamoGraphDeployment, name string) *Compo
 	}
 	c.service = s
 	c.Type, c.SubType = s.ComponentType, s.SubComponentType
+	if IsWorker(c.Type) {
+		// Each worker generation has children of its own, so that old and new run side by side
+		// during a rolling update (the original's names: <graph>-<service>-<hash>).
+		c.WorkerHash = g.WorkerHash
+		c.ChildName += "-" + g.WorkerHash
+		c.WorkloadName = c.ChildName
+	}
 	c.Labels, c.Annotations = s.Labels, s.Annotations
 	if s.Replicas != nil {
 		c.Replicas = *s.Replicas
@@ -380,7 +406,20 @@ func (g *Graph) resolve(dgd *v1alpha1.DynamoGraphDeployment, name string) *Compo
 	if err := c.template(dgd, s); err != nil {
 		c.Err = fmt.Errorf("service %s: %w", name, err)
 	}
+	if limit := maxChildName(c); len(c.ChildName) > limit && c.Err == nil {
+		c.Err = fmt.Errorf("service %s: its children's name %s is %d characters, more than %d: shorten the graph's or the service's name (a worker's children add a dash and its 8-character generation)", name, c.ChildName, len(c.ChildName), limit)
+	}
 	return c
+}
+
+// maxChildName is the longest a component's child name may be: a Service's name is a DNS label
+// (63); a multi-node component's LeaderWorkerSet, StatefulSets and pods add suffixes to it (45,
+// the CRD's bound on <dgd>-<service>, which a worker's generation suffix makes 9 longer).
+func maxChildName(c *Component) int {
+	if c.Multinode() {
+		return 45
+	}
+	return 63
 }
 
 // template builds the user's pod (Component.Template) and what follows from it: the backend

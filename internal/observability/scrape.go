@@ -6,6 +6,7 @@ package observability
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,8 +22,10 @@ type Target struct {
 	Namespace     string
 	Service       string
 	ComponentType string
-	// Selector is the value of nvidia.com/selector on the service's pods.
-	Selector string
+	// Its pods are those labelled with the graph's name and the service's
+	// (nvidia.com/dynamo-graph-deployment-name, nvidia.com/dynamo-component): every worker
+	// generation's, so a rollout's old and new pods are both scraped and a worker change does
+	// not leave the scrape config behind (nvidia.com/selector names one generation).
 	// Port is the container port's name; Path the metrics path.
 	Port string
 	Path string
@@ -56,7 +59,6 @@ func Targets(graphs []*graph.Graph, cfg render.Config) ([]Target, error) {
 			out = append(out, Target{
 				Graph: g.Name, Namespace: g.Namespace, Service: name,
 				ComponentType: labels[v1alpha1.LabelComponentType],
-				Selector:      labels[v1alpha1.LabelSelector],
 				Port:          port, Path: "/metrics",
 				Enabled: labels[v1alpha1.LabelMetricsEnabled] == "true",
 			})
@@ -132,7 +134,7 @@ func identity(t Target) []RelabelConfig {
 }
 
 // ScrapeConfigs returns one job per enabled target: Kubernetes pod discovery in the graph's
-// namespace, kept to the service's pods (nvidia.com/selector) and its metrics port, labelled
+// namespace, kept to the service's pods (graph and component labels) and its metrics port, labelled
 // with graph, component and component type.
 func ScrapeConfigs(targets []Target, interval string) []ScrapeConfig {
 	out := []ScrapeConfig{}
@@ -141,7 +143,8 @@ func ScrapeConfigs(targets []Target, interval string) []ScrapeConfig {
 			continue
 		}
 		rc := []RelabelConfig{
-			{SourceLabels: []string{promLabel(v1alpha1.LabelSelector)}, Regex: t.Selector, Action: "keep"},
+			{SourceLabels: []string{promLabel(v1alpha1.LabelGraphDeploymentName)}, Regex: regexp.QuoteMeta(t.Graph), Action: "keep"},
+			{SourceLabels: []string{promLabel(v1alpha1.LabelComponent)}, Regex: regexp.QuoteMeta(t.Service), Action: "keep"},
 			{SourceLabels: []string{"__meta_kubernetes_pod_container_port_name"}, Regex: t.Port, Action: "keep"},
 			{SourceLabels: []string{"__meta_kubernetes_namespace"}, TargetLabel: "namespace", Action: "replace"},
 			{SourceLabels: []string{"__meta_kubernetes_pod_name"}, TargetLabel: "pod", Action: "replace"},
@@ -218,7 +221,8 @@ func PodMonitors(targets []Target, interval string) []PodMonitor {
 			Metadata: PodMonitorMeta{Name: t.JobName(), Namespace: namespaceOrDefault(t.Namespace),
 				Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: t.Graph, v1alpha1.LabelManagedBy: "dynamoctl"}},
 			Spec: PodMonitorSpec{
-				Selector:            LabelSelector{MatchLabels: map[string]string{v1alpha1.LabelSelector: t.Selector, v1alpha1.LabelMetricsEnabled: "true"}},
+				Selector: LabelSelector{MatchLabels: map[string]string{v1alpha1.LabelGraphDeploymentName: t.Graph,
+					v1alpha1.LabelComponent: t.Service, v1alpha1.LabelMetricsEnabled: "true"}},
 				NamespaceSelector:   NamespaceNames{MatchNames: []string{namespaceOrDefault(t.Namespace)}},
 				PodMetricsEndpoints: []PodMetricsEndpoint{{Port: t.Port, Path: t.Path, Interval: interval, Relabelings: rl}},
 			},

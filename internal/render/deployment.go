@@ -259,6 +259,9 @@ func baseContainer(g *graph.Graph, comp *graph.Component) corev1.Container {
 			env(v1alpha1.EnvNixlExporter, "prometheus"),
 			env(v1alpha1.EnvNixlPrometheusPort, v1alpha1.PortNixl),
 		)
+		if comp.WorkerHash != "" {
+			c.Env = append(c.Env, env(v1alpha1.EnvWorkerSuffix, comp.WorkerHash))
+		}
 	case ct == v1alpha1.ComponentPlanner:
 		c.Ports = []corev1.ContainerPort{port(v1alpha1.PortNamePlannerMetrics, v1alpha1.PortPlannerMetrics), port(v1alpha1.PortNameSystem, v1alpha1.PortSystem)}
 		c.LivenessProbe = httpProbe("/live", v1alpha1.PortNameSystem, 0, 5, 4, 1)

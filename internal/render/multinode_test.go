@@ -253,11 +253,12 @@ func TestTRTLLMMultinode(t *testing.T) {
 	}
 }
 
-// One LeaderWorkerSet per multi-node service: <dgd>-<service>-0, replicas groups of nodeCount
-// pods started leader first, the pod labels plus the role on each template; the Service
-// selects leaders; the wait script's ConfigMap comes with the graph.
+// One LeaderWorkerSet per multi-node service: <dgd>-<service>-<generation>-0, replicas groups
+// of nodeCount pods started leader first, the pod labels plus the role on each template; the
+// Service selects leaders; the wait script's ConfigMap comes with the graph.
 func TestLeaderWorkerSetObject(t *testing.T) {
 	dgd := multinodeGraph(t, "sglang", "", "          command: [python3, -m, dynamo.sglang]\n")
+	child := "mn-decode-" + graph.WorkerHash(dgd)
 	objs, err := renderGraph(dgd, Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -277,24 +278,24 @@ func TestLeaderWorkerSetObject(t *testing.T) {
 	if diff := cmp.Diff([]string{"ServiceAccount", "Role", "RoleBinding", "ConfigMap", "LeaderWorkerSet", "Service"}, kinds); diff != "" {
 		t.Fatalf("kinds (-want +got):\n%s", diff)
 	}
-	if lws.Name != "mn-decode-0" || lws.APIVersion != "leaderworkerset.x-k8s.io/v1" || *lws.Spec.Replicas != 3 ||
+	if lws.Name != child+"-0" || lws.APIVersion != "leaderworkerset.x-k8s.io/v1" || *lws.Spec.Replicas != 3 ||
 		*lws.Spec.LeaderWorkerTemplate.Size != 2 || lws.Spec.StartupPolicy != lwsv1.LeaderCreatedStartupPolicy {
 		t.Errorf("LeaderWorkerSet %s %s replicas %d size %d startup %s", lws.Name, lws.APIVersion, *lws.Spec.Replicas,
 			*lws.Spec.LeaderWorkerTemplate.Size, lws.Spec.StartupPolicy)
 	}
-	if lws.Annotations[AnnotationAppliedHash] == "" || lws.Labels[v1alpha1.LabelSelector] != "mn-decode" {
+	if lws.Annotations[AnnotationAppliedHash] == "" || lws.Labels[v1alpha1.LabelSelector] != child {
 		t.Errorf("LeaderWorkerSet metadata %v %v", lws.Labels, lws.Annotations)
 	}
 	for role, tpl := range map[Role]*corev1.PodTemplateSpec{RoleLeader: lws.Spec.LeaderWorkerTemplate.LeaderTemplate, RoleWorker: &lws.Spec.LeaderWorkerTemplate.WorkerTemplate} {
 		l := tpl.Labels
-		if l["role"] != string(role) || l[v1alpha1.LabelSelector] != "mn-decode" || l[v1alpha1.LabelManagedBy] != ManagedBy || l[v1alpha1.LabelComponentType] != "decode" {
+		if l["role"] != string(role) || l[v1alpha1.LabelSelector] != child || l[v1alpha1.LabelManagedBy] != ManagedBy || l[v1alpha1.LabelComponentType] != "decode" {
 			t.Errorf("%s template labels %v", role, l)
 		}
 		if got := MainContainer(&tpl.Spec).Resources.Limits[nvidia.ResourceGPU]; got.Value() != 8 {
 			t.Errorf("%s: %s GPUs per pod, want 8", role, got.String())
 		}
 	}
-	if want := map[string]string{v1alpha1.LabelSelector: "mn-decode", "role": "leader"}; !cmp.Equal(want, svc.Spec.Selector) {
+	if want := map[string]string{v1alpha1.LabelSelector: child, "role": "leader"}; !cmp.Equal(want, svc.Spec.Selector) {
 		t.Errorf("Service selector %v", svc.Spec.Selector)
 	}
 }

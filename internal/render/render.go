@@ -142,6 +142,9 @@ func identity(g *graph.Graph, c *graph.Component) map[string]string {
 	if c.SubType != "" {
 		l[v1alpha1.LabelSubComponentType] = c.SubType
 	}
+	if c.WorkerHash != "" {
+		l[v1alpha1.LabelWorkerHash] = c.WorkerHash
+	}
 	return l
 }
 
@@ -156,7 +159,7 @@ func podLabels(g *graph.Graph, c *graph.Component) map[string]string {
 		l[v1alpha1.LabelMetricsEnabled] = "true"
 	}
 	l = merge(l, g.CommonLabels, c.Labels, c.Template.Labels)
-	for _, k := range []string{v1alpha1.LabelSelector, v1alpha1.LabelGraphDeploymentName, v1alpha1.LabelComponentType, v1alpha1.LabelDynamoNamespace} {
+	for _, k := range []string{v1alpha1.LabelSelector, v1alpha1.LabelGraphDeploymentName, v1alpha1.LabelComponentType, v1alpha1.LabelDynamoNamespace, v1alpha1.LabelWorkerHash} {
 		if v, ok := id[k]; ok {
 			l[k] = v
 		}

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/reference"
@@ -108,7 +109,7 @@ func TestGraphReference(t *testing.T) {
 	}
 	decode := objs[5].(*appsv1.Deployment)
 	main := *MainContainer(&decode.Spec.Template.Spec)
-	if decode.Name != "dynamo-vllmdecodeworker" || main.Name != "main" || main.Resources.Limits.Name(nvidia.ResourceGPU, "").Value() != 1 {
+	if decode.Name != "dynamo-vllmdecodeworker-"+graph.WorkerHash(dgds[0]) || main.Name != "main" || main.Resources.Limits.Name(nvidia.ResourceGPU, "").Value() != 1 {
 		t.Errorf("decode worker: %s %s %v", decode.Name, main.Name, main.Resources.Limits)
 	}
 	if main.LivenessProbe.FailureThreshold < 2 {

@@ -10,6 +10,7 @@ import (
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
@@ -62,7 +63,7 @@ func TestTopologyRendersPodAffinity(t *testing.T) {
 	graphTerm := corev1.PodAffinityTerm{TopologyKey: topology.LabelRack,
 		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{v1alpha1.LabelGraphDeploymentName: "tg"}}}
 	serviceTerm := corev1.PodAffinityTerm{TopologyKey: nvidia.LabelGPUClique,
-		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{v1alpha1.LabelSelector: "tg-decode"}}}
+		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{v1alpha1.LabelSelector: "tg-decode-" + graph.WorkerHash(g)}}}
 	if d := cmp.Diff([]corev1.PodAffinityTerm{graphTerm}, podAffinity(t, g, "Frontend", Config{})); d != "" {
 		t.Errorf("Frontend (-want +got):\n%s", d)
 	}

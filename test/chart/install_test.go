@@ -28,6 +28,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
@@ -191,7 +193,8 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	if after, err := stored.Get(ctx, g.GetName(), metav1.GetOptions{}); err != nil || after.GetUID() != g.GetUID() {
 		t.Errorf("the graph after uninstall: %v", err)
 	}
-	if _, err := cs.AppsV1().Deployments("default").Get(ctx, g.GetName()+"-decode", metav1.GetOptions{}); err != nil {
+	// The decode worker's Deployment is named by its generation: found by its labels.
+	if deps, err := cs.AppsV1().Deployments("default").List(ctx, metav1.ListOptions{LabelSelector: v1alpha1.LabelGraphDeploymentName + "=" + g.GetName() + "," + v1alpha1.LabelComponent + "=Decode"}); err != nil || len(deps.Items) != 1 {
 		t.Errorf("the graph's decode Deployment after uninstall: %v", err)
 	}
 	if _, err := cs.CoreV1().PersistentVolumeClaims("default").Get(ctx, "model-cache", metav1.GetOptions{}); err != nil {

@@ -3,6 +3,7 @@ package dropin
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,8 @@ func TestRenderCLI(t *testing.T) {
 
 	// A multi-node service prints as its LeaderWorkerSet, with the wait script before it.
 	r = clitest.Run(t, bin, time.Minute, nil, "render", "-f", filepath.Join("testdata", "vllm-multinode.yaml"))
-	if r.Code != 0 || !strings.Contains(r.Stdout, "kind: LeaderWorkerSet") || !strings.Contains(r.Stdout, "name: vllm-multinode-vllmdecodeworker-0") ||
+	// Named by its generation: <graph>-<service>-<worker hash>-0.
+	if r.Code != 0 || !strings.Contains(r.Stdout, "kind: LeaderWorkerSet") || !regexp.MustCompile(`name: vllm-multinode-vllmdecodeworker-[0-9a-f]{8}-0\n`).MatchString(r.Stdout) ||
 		strings.Index(r.Stdout, "kind: ConfigMap") > strings.Index(r.Stdout, "kind: LeaderWorkerSet") {
 		t.Errorf("render of a multinode graph: exit %d, stderr %q, stdout:\n%s", r.Code, r.Stderr, r.Stdout)
 	}

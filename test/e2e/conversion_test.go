@@ -9,11 +9,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -24,6 +27,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
@@ -135,7 +139,12 @@ func TestGraphsInEitherVersion(t *testing.T) {
 	}
 	eventually(t, "the v1beta1 graph Ready", ready(betas, "beta-disagg"))
 	eventually(t, "the seed graph Ready", ready(alphas, "dynamo"))
-	if _, err := cs.AppsV1().StatefulSets("default").Get(ctx, "beta-disagg-vllmdecodeworker-0", metav1.GetOptions{}); err != nil {
+	// Workers are named by their generation: the decode's LeaderWorkerSet is
+	// beta-disagg-vllmdecodeworker-<worker hash>-0, and so its leaders' StatefulSet.
+	sets, err := cs.AppsV1().StatefulSets("default").List(ctx, metav1.ListOptions{})
+	if err != nil || !slices.ContainsFunc(sets.Items, func(s appsv1.StatefulSet) bool {
+		return regexp.MustCompile(`^beta-disagg-vllmdecodeworker-[0-9a-f]{8}-0$`).MatchString(s.Name)
+	}) {
 		t.Errorf("the multinode decode's LeaderWorkerSet group: %v", err)
 	}
 
@@ -188,14 +197,19 @@ func TestGraphsInEitherVersion(t *testing.T) {
 	if _, err := betas.Update(ctx, asBeta, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("edit the seed graph as v1beta1: %v", err)
 	}
-	deploymentReplicas := func(name string, want int32) func() bool {
+	deploymentReplicas := func(graph, component string, want int32) func() bool {
 		return func() bool {
-			d, err := cs.AppsV1().Deployments("default").Get(ctx, name, metav1.GetOptions{})
-			return err == nil && d.Spec.Replicas != nil && *d.Spec.Replicas == want && d.Status.ReadyReplicas == want
+			ds, err := cs.AppsV1().Deployments("default").List(ctx, metav1.ListOptions{LabelSelector: v1alpha1.LabelGraphDeploymentName + "=" + graph + "," + v1alpha1.LabelComponent + "=" + component})
+			if err != nil || len(ds.Items) != 1 {
+				return false
+			}
+			d := ds.Items[0]
+			return d.Spec.Replicas != nil && *d.Spec.Replicas == want && d.Status.ReadyReplicas == want
 		}
 	}
-	eventually(t, "beta-disagg's Frontend at 2 replicas", deploymentReplicas("beta-disagg-frontend", 2))
-	eventually(t, "dynamo's decode worker at 2 replicas", deploymentReplicas("dynamo-vllmdecodeworker", 2))
+	eventually(t, "beta-disagg's Frontend at 2 replicas", deploymentReplicas("beta-disagg", "Frontend", 2))
+	// A scale is not a new worker generation: the same Deployment scales.
+	eventually(t, "dynamo's decode worker at 2 replicas", deploymentReplicas("dynamo", "VllmDecodeWorker", 2))
 	eventually(t, "both graphs Ready again", func() bool { return ready(betas, "beta-disagg")() && ready(alphas, "dynamo")() })
 	stored, err := betas.Get(ctx, "beta-disagg", metav1.GetOptions{})
 	if err != nil {

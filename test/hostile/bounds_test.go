@@ -25,6 +25,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
@@ -128,7 +129,11 @@ func TestGraphsBeyondTheCluster(t *testing.T) {
 	if c := schedulable("huge-wait"); c == nil || c.Reason != controller.ReasonDoesNotFit {
 		t.Errorf("huge-wait Schedulable: %+v, want DoesNotFit", c)
 	}
-	err = cl.Get(ctx, client.ObjectKey{Namespace: "bounds", Name: "huge-wait-worker"}, &appsv1.Deployment{})
+	// A worker's Deployment is named by its generation (<graph>-worker-<worker hash>).
+	workerOf := func(name string) string {
+		return name + "-worker-" + graph.WorkerHash(hugeGraph("bounds", name, huge, ""))
+	}
+	err = cl.Get(ctx, client.ObjectKey{Namespace: "bounds", Name: workerOf("huge-wait")}, &appsv1.Deployment{})
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("the waiting graph's worker Deployment: %v, want none (held)", err)
 	}
@@ -137,7 +142,7 @@ func TestGraphsBeyondTheCluster(t *testing.T) {
 	must(t, cl.Create(ctx, hugeGraph("bounds", "huge", huge, "")))
 	testkit.Eventually(t, "huge planned and applied", 90*time.Second, func(ctx context.Context) (bool, error) {
 		d := &appsv1.Deployment{}
-		if err := cl.Get(ctx, client.ObjectKey{Namespace: "bounds", Name: "huge-worker"}, d); err != nil {
+		if err := cl.Get(ctx, client.ObjectKey{Namespace: "bounds", Name: workerOf("huge")}, d); err != nil {
 			return false, err
 		}
 		c := schedulable("huge")
@@ -149,7 +154,7 @@ func TestGraphsBeyondTheCluster(t *testing.T) {
 	must(t, cl.Create(ctx, hugeGraph("bounds", "huge-yes", huge, " yes")))
 	waitReason(t, cl, "bounds", "huge-upper", controller.ReasonWaitingForCapacity, "no placement exists")
 	testkit.Eventually(t, "huge-yes applied with a warning", 90*time.Second, func(ctx context.Context) (bool, error) {
-		if err := cl.Get(ctx, client.ObjectKey{Namespace: "bounds", Name: "huge-yes-worker"}, &appsv1.Deployment{}); err != nil {
+		if err := cl.Get(ctx, client.ObjectKey{Namespace: "bounds", Name: workerOf("huge-yes")}, &appsv1.Deployment{}); err != nil {
 			return false, err
 		}
 		evs, err := cs.EventsV1().Events("bounds").List(ctx, metav1.ListOptions{FieldSelector: "regarding.name=huge-yes"})
