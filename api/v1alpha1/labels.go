@@ -43,6 +43,9 @@ const (
 	// generation before its rolling update holds: replicas ("1") or a percentage ("30%", rounded
 	// up). Ours; a canary the original lists as future work.
 	AnnotationRolloutPartition = "dynamo-infra.dev/rollout-partition"
+	// AnnotationRolloutCoordinated "false" on a graph rolls each worker service on its own, as
+	// the original does; by default their new generations come up in step (rollout.Coordinate).
+	AnnotationRolloutCoordinated = "dynamo-infra.dev/rollout-coordinated"
 
 	// AnnotationDiscoveryBackend selects the discovery backend of a graph ("kubernetes").
 	AnnotationDiscoveryBackend = "nvidia.com/dynamo-discovery-backend"

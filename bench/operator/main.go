@@ -27,6 +27,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
@@ -47,9 +48,9 @@ var (
 )
 
 type options struct {
-	nodes, pods, graphs, workers, short int
-	operator, manifest, crd             string
-	multinode                           bool
+	nodes, pods, graphs, workers, short, roll int
+	operator, manifest, crd                   string
+	multinode                                 bool
 }
 
 func main() {
@@ -62,6 +63,7 @@ func main() {
 	flag.StringVar(&o.manifest, "manifest", "deploy/discovery/dgd.yaml", "the graph to copy")
 	flag.StringVar(&o.crd, "crd", "config/crd/bases/nvidia.com_dynamographdeployments.yaml", "CRD to install")
 	flag.IntVar(&o.short, "short", 0, "of the graphs, how many ask for 16 GPUs per decode pod (no node has them): never Ready, they keep the capacity view reading")
+	flag.IntVar(&o.roll, "roll", 0, "then change the decode worker's pod metadata of this many graphs at once (a new worker generation) and measure their rolling updates to Completed")
 	flag.BoolVar(&o.multinode, "multinode", false, "run LeaderWorkerSet and use deploy/discovery/dgd-multinode.yaml (a 2-node decode) unless -manifest is given")
 	flag.Parse()
 	if o.multinode && !flagSet("manifest") {
@@ -192,7 +194,58 @@ func run(o options) (err error) {
 	fmt.Printf("  read requests per graph      %8.2f  (GET/LIST/WATCH: informer start-up is before the baseline)\n", delta("rest_client_requests_total", "method", "GET")/n)
 	fmt.Printf("  operator RSS idle            %8.1f MiB  (after start-up, before any graph)\n", float64(idleRSS)/1024)
 	fmt.Printf("  operator RSS peak            %8.1f MiB\n", float64(peakRSS)/1024)
+	if o.roll == 0 {
+		return nil
+	}
+	return roll(ctx, dyn, op, o.roll, after)
+}
+
+// roll changes the decode worker's pod metadata of the first n graphs at once — a new worker
+// generation — and waits until each one's rolling update is Completed and the graph Ready; its
+// cost is the operator's requests from then until idle.
+func roll(ctx context.Context, dyn dynamic.Interface, op *load.Operator, n int, before map[string]*dto.MetricFamily) error {
+	patch := []byte(`{"spec":{"services":{"Decode":{"extraPodMetadata":{"annotations":{"bench.dynamo-infra.dev/roll":"1"}}}}}}`)
+	start := time.Now()
+	err := load.Parallel(n, func(i int) error {
+		_, err := dyn.Resource(dgdResource).Namespace("bench").Patch(ctx, fmt.Sprintf("g%03d", i), types.MergePatchType, patch, metav1.PatchOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("change the graphs' decode workers: %w", err)
+	}
+	first, all, err := waitFor(ctx, dyn, n, start, "rolled", rolled)
+	if err != nil {
+		return err
+	}
+	if err := waitIdle(ctx, op); err != nil {
+		return err
+	}
+	after, err := op.Scrape()
+	if err != nil {
+		return err
+	}
+	delta := func(family string, labels ...string) float64 {
+		return sum(after, family, labels...) - sum(before, family, labels...)
+	}
+	k := float64(n)
+	fmt.Printf("\n%d graphs rolled at once (decode and prefill to a new generation, maxSurge 25%% / maxUnavailable 25%%)\n", n)
+	fmt.Printf("  first rollout Completed      %8s\n", first.Round(time.Millisecond))
+	fmt.Printf("  every rollout Completed      %8s\n", all.Round(time.Millisecond))
+	fmt.Printf("  reconciles per rollout       %8.2f\n", delta("dynamo_operator_reconcile_total")/k)
+	fmt.Printf("  write requests per rollout   %8.2f\n", (delta("rest_client_requests_total", "method", "POST")+delta("rest_client_requests_total", "method", "PUT")+
+		delta("rest_client_requests_total", "method", "PATCH")+delta("rest_client_requests_total", "method", "DELETE"))/k)
+	for _, m := range []string{"PATCH", "PUT", "POST", "DELETE"} {
+		fmt.Printf("    %-6s                     %8.2f\n", m, delta("rest_client_requests_total", "method", m)/k)
+	}
+	fmt.Printf("  operator RSS peak            %8.1f MiB\n", float64(op.RSS("VmHWM"))/1024)
 	return nil
+}
+
+// rolled: the graph's rolling update is Completed for its current spec and it is Ready.
+func rolled(u *unstructured.Unstructured) bool {
+	phase, _, _ := unstructured.NestedString(u.Object, "status", "rollingUpdate", "phase")
+	observed, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
+	return phase == "Completed" && observed == u.GetGeneration() && isReady(u)
 }
 
 // askTooMuch makes every GPU service of the graph ask for 16 GPUs per pod: more than any node
@@ -254,9 +307,24 @@ func readGraph(path string) (*unstructured.Unstructured, error) {
 	return u, nil
 }
 
-// waitReady watches the graphs (an informer: polling 500 graphs would load the API server
-// more than the operator does) until every one has Ready=True; times count from start.
+// waitReady watches the graphs until every one has Ready=True; times count from start.
 func waitReady(ctx context.Context, dyn dynamic.Interface, want int, start time.Time) (first, all time.Duration, err error) {
+	return waitFor(ctx, dyn, want, start, "Ready", isReady)
+}
+
+func isReady(u *unstructured.Unstructured) bool {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, _ := c.(map[string]any); m["type"] == "Ready" && m["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}
+
+// waitFor watches the graphs (an informer: polling 500 graphs would load the API server more
+// than the operator does) until want of them are done; times count from start.
+func waitFor(ctx context.Context, dyn dynamic.Interface, want int, start time.Time, what string, done func(*unstructured.Unstructured) bool) (first, all time.Duration, err error) {
 	var mu sync.Mutex
 	ready := map[string]bool{}
 	note := func(obj any) {
@@ -264,17 +332,11 @@ func waitReady(ctx context.Context, dyn dynamic.Interface, want int, start time.
 		if !ok {
 			return
 		}
-		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-		isReady := false
-		for _, c := range conds {
-			if m, _ := c.(map[string]any); m["type"] == "Ready" && m["status"] == "True" {
-				isReady = true
-			}
-		}
+		isDone := done(u)
 		mu.Lock()
 		defer mu.Unlock()
-		ready[u.GetName()] = isReady
-		if isReady && first == 0 {
+		ready[u.GetName()] = isDone
+		if isDone && first == 0 {
 			first = time.Since(start)
 		}
 	}
@@ -301,7 +363,7 @@ func waitReady(ctx context.Context, dyn dynamic.Interface, want int, start time.
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 20*time.Minute, true, func(ctx context.Context) (bool, error) {
 		n := count()
 		if time.Since(lastReport) > 10*time.Second {
-			fmt.Printf("  %s: %d/%d graphs Ready\n", time.Since(start).Round(time.Second), n, want)
+			fmt.Printf("  %s: %d/%d graphs %s\n", time.Since(start).Round(time.Second), n, want, what)
 			lastReport = time.Now()
 		}
 		return n == want, nil

@@ -124,15 +124,22 @@ func (r *Reconciler) planRollout(ctx context.Context, g *graph.Graph) (rolloutSt
 	step.status.Message = ""
 	paused, partition := g.RolloutPaused, g.RolloutPartition
 	var updated, held []string
-	for _, c := range workers {
+	svcs, steps := make([]rollout.Service, len(workers)), make([]rollout.Targets, len(workers))
+	for i, c := range workers {
 		svc, err := r.rolloutService(ctx, g, c, old[c.Name])
 		if err != nil {
 			return step, err
 		}
+		svcs[i], steps[i] = svc, rollout.Step(svc)
+	}
+	if !g.RolloutIndependent {
+		steps = rollout.Coordinate(svcs, steps)
+	}
+	for i, c := range workers {
+		svc, t := svcs[i], steps[i]
 		if rollout.Updated(svc) {
 			updated = append(updated, c.Name)
 		}
-		t := rollout.Step(svc)
 		share, err := rollout.Share(partition, c.Replicas)
 		switch {
 		case paused:

@@ -87,6 +87,9 @@ type Graph struct {
 	// holds, or moves only that share of each worker service (rollout.Share reads it).
 	RolloutPaused    bool
 	RolloutPartition string
+	// RolloutIndependent is dynamo-infra.dev/rollout-coordinated: "false": each worker service
+	// rolls on its own (the original's way), not in step with the others.
+	RolloutIndependent bool
 	// Components are the graph's services, sorted by name.
 	Components []*Component
 
@@ -175,6 +178,9 @@ func Resolve(dgd *v1alpha1.DynamoGraphDeployment, opts Options) (*Graph, error) 
 		RolloutPartition:  dgd.Annotations[v1alpha1.AnnotationRolloutPartition],
 	}
 	g.RolloutPaused, _ = strconv.ParseBool(dgd.Annotations[v1alpha1.AnnotationRolloutPaused])
+	if coordinated, err := strconv.ParseBool(dgd.Annotations[v1alpha1.AnnotationRolloutCoordinated]); err == nil && !coordinated {
+		g.RolloutIndependent = true
+	}
 	g.Discovery = discovery(dgd, opts)
 	g.WaitForCapacity, g.WaitForCapacityErr = waitsForCapacity(dgd)
 	names := make([]string, 0, len(dgd.Spec.Services))

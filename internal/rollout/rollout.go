@@ -7,6 +7,7 @@ package rollout
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -196,4 +197,31 @@ func sumTargets(m map[string]int32) int32 {
 		n += v
 	}
 	return n
+}
+
+// Coordinate keeps the worker services' new generations in step (ours; upstream rolls each
+// service on its own, and lists coordination as future work): no service's new generation runs
+// more than one surge (at least one replica) ahead of the share of its replicas the slowest
+// service has ready on the new generation, and no old generation is drained below what that
+// leaves it to serve. So a new prefill and a new decode come up together — never every decode
+// new and no prefill — and a service whose new pods cannot start holds the others near it. The
+// steps are each service's own (Step, Hold), capped.
+func Coordinate(svcs []Service, steps []Targets) []Targets {
+	if len(svcs) < 2 {
+		return steps
+	}
+	ready := 1.0
+	for _, s := range svcs {
+		if s.Replicas > 0 {
+			ready = min(ready, float64(min(s.New.Ready, s.Replicas))/float64(s.Replicas))
+		}
+	}
+	out := make([]Targets, len(steps))
+	for i, s := range svcs {
+		lead := max(1, s.MaxSurge)
+		// The replicas the slowest service's ready share is of this one, rounded up.
+		share := int32(math.Ceil(ready*float64(s.Replicas) - 1e-9))
+		out[i] = Hold(s, steps[i], min(s.Replicas, share+lead))
+	}
+	return out
 }

@@ -187,3 +187,44 @@ func TestHoldAtPartition(t *testing.T) {
 		t.Errorf("not finished once the partition is lifted: new %d old %d", s.New.Replicas, s.Old[0].Replicas)
 	}
 }
+
+// Coordinated, a prefill (2 replicas) and a decode (8) roll together: at every step neither's
+// new generation is more than one surge ahead of the other's ready share; when the new prefill
+// cannot start, the decode stops one surge in (uncoordinated, it would roll all 8 with no new
+// prefill to feed them).
+func TestCoordinate(t *testing.T) {
+	run := func(prefillStarts bool) (Service, Service) {
+		svcs := []Service{
+			{Name: "prefill", Replicas: 2, MaxSurge: 1, Old: []Workload{{Name: "p-old", Replicas: 2, Available: 2, Ready: 2}}},
+			{Name: "decode", Replicas: 8, MaxSurge: 2, MaxUnavailable: 2, Old: []Workload{{Name: "d-old", Replicas: 8, Available: 8, Ready: 8}}},
+		}
+		for step := 0; step < 50 && !(Updated(svcs[0]) && Updated(svcs[1])); step++ {
+			ts := Coordinate(svcs, []Targets{Step(svcs[0]), Step(svcs[1])})
+			for i := range svcs {
+				s := &svcs[i]
+				old := ts[i].Old[s.Old[0].Name]
+				s.Old[0] = Workload{Name: s.Old[0].Name, Replicas: old, Available: old, Ready: old}
+				s.New.Replicas = ts[i].New
+				if i == 1 || prefillStarts {
+					s.New.Available, s.New.Ready = ts[i].New, ts[i].New
+				}
+			}
+			p, d := float64(svcs[0].New.Ready)/2, float64(svcs[1].New.Ready)/8
+			if d > p+2.0/8+1e-9 || p > d+1.0/2+1e-9 {
+				t.Fatalf("step %d: prefill %d/2, decode %d/8 new ready: out of step", step, svcs[0].New.Ready, svcs[1].New.Ready)
+			}
+			if avail := svcs[1].Old[0].Available + svcs[1].New.Available; avail < 6 {
+				t.Fatalf("step %d: decode %d available, below 8 − 2", step, avail)
+			}
+		}
+		return svcs[0], svcs[1]
+	}
+	if p, d := run(true); !Updated(p) || !Updated(d) {
+		t.Errorf("not rolled: prefill %+v decode %+v", p.New, d.New)
+	}
+	p, d := run(false)
+	if d.New.Replicas > 2 || d.Old[0].Replicas < 6 || p.Old[0].Ready != 2 {
+		t.Errorf("new prefill stuck: decode new %d old %d, prefill old ready %d; want decode held at 2 new, 6 old, the old prefill serving",
+			d.New.Replicas, d.Old[0].Replicas, p.Old[0].Ready)
+	}
+}
