@@ -46,6 +46,11 @@ const (
 	// AnnotationRolloutCoordinated "false" on a graph rolls each worker service on its own, as
 	// the original does; by default their new generations come up in step (rollout.Coordinate).
 	AnnotationRolloutCoordinated = "dynamo-infra.dev/rollout-coordinated"
+	// AnnotationWorkerSpec and AnnotationPreviousWorkerSpec on a graph are written by the
+	// operator: the worker services' specs (JSON, v1alpha1 form) of the generation that serves
+	// and of the one before it — what `dynamoctl rollout undo` puts back.
+	AnnotationWorkerSpec         = "dynamo-infra.dev/worker-spec"
+	AnnotationPreviousWorkerSpec = "dynamo-infra.dev/previous-worker-spec"
 
 	// AnnotationDiscoveryBackend selects the discovery backend of a graph ("kubernetes").
 	AnnotationDiscoveryBackend = "nvidia.com/dynamo-discovery-backend"

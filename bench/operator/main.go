@@ -167,10 +167,7 @@ func run(o options) (err error) {
 	if err := waitCapacity(ctx, dyn, o.short); err != nil {
 		return err
 	}
-	if err := waitIdle(ctx, op); err != nil {
-		return err
-	}
-	after, err := op.Scrape()
+	after, err := settled(ctx, op)
 	if err != nil {
 		return err
 	}
@@ -185,11 +182,7 @@ func run(o options) (err error) {
 	fmt.Printf("  first graph Ready            %8s\n", firstReady.Round(time.Millisecond))
 	fmt.Printf("  every graph Ready            %8s\n", allReady.Round(time.Millisecond))
 	fmt.Printf("  reconciles per graph         %8.2f\n", delta("dynamo_operator_reconcile_total")/n)
-	fmt.Printf("  write requests per graph     %8.2f\n", (delta("rest_client_requests_total", "method", "POST")+delta("rest_client_requests_total", "method", "PUT")+
-		delta("rest_client_requests_total", "method", "PATCH")+delta("rest_client_requests_total", "method", "DELETE"))/n)
-	for _, m := range []string{"PATCH", "PUT", "POST", "DELETE"} {
-		fmt.Printf("    %-6s                     %8.2f\n", m, delta("rest_client_requests_total", "method", m)/n)
-	}
+	printWrites("graph", delta, n)
 	fmt.Printf("  child applies per graph      %8.2f\n", delta("dynamo_operator_child_applies_total")/n)
 	fmt.Printf("  read requests per graph      %8.2f  (GET/LIST/WATCH: informer start-up is before the baseline)\n", delta("rest_client_requests_total", "method", "GET")/n)
 	fmt.Printf("  operator RSS idle            %8.1f MiB  (after start-up, before any graph)\n", float64(idleRSS)/1024)
@@ -217,10 +210,7 @@ func roll(ctx context.Context, dyn dynamic.Interface, op *load.Operator, n int, 
 	if err != nil {
 		return err
 	}
-	if err := waitIdle(ctx, op); err != nil {
-		return err
-	}
-	after, err := op.Scrape()
+	after, err := settled(ctx, op)
 	if err != nil {
 		return err
 	}
@@ -232,13 +222,22 @@ func roll(ctx context.Context, dyn dynamic.Interface, op *load.Operator, n int, 
 	fmt.Printf("  first rollout Completed      %8s\n", first.Round(time.Millisecond))
 	fmt.Printf("  every rollout Completed      %8s\n", all.Round(time.Millisecond))
 	fmt.Printf("  reconciles per rollout       %8.2f\n", delta("dynamo_operator_reconcile_total")/k)
-	fmt.Printf("  write requests per rollout   %8.2f\n", (delta("rest_client_requests_total", "method", "POST")+delta("rest_client_requests_total", "method", "PUT")+
-		delta("rest_client_requests_total", "method", "PATCH")+delta("rest_client_requests_total", "method", "DELETE"))/k)
-	for _, m := range []string{"PATCH", "PUT", "POST", "DELETE"} {
-		fmt.Printf("    %-6s                     %8.2f\n", m, delta("rest_client_requests_total", "method", m)/k)
-	}
+	printWrites("rollout", delta, k)
 	fmt.Printf("  operator RSS peak            %8.1f MiB\n", float64(op.RSS("VmHWM"))/1024)
 	return nil
+}
+
+// printWrites prints the operator's write requests per graph (or rollout): in all, and by method.
+func printWrites(per string, delta func(family string, labels ...string) float64, n float64) {
+	methods := []string{"PATCH", "PUT", "POST", "DELETE"}
+	var total float64
+	for _, m := range methods {
+		total += delta("rest_client_requests_total", "method", m)
+	}
+	fmt.Printf("  %-29s%8.2f\n", "write requests per "+per, total/n)
+	for _, m := range methods {
+		fmt.Printf("    %-6s                     %8.2f\n", m, delta("rest_client_requests_total", "method", m)/n)
+	}
 }
 
 // rolled: the graph's rolling update is Completed for its current spec and it is Ready.
@@ -371,6 +370,14 @@ func waitFor(ctx context.Context, dyn dynamic.Interface, want int, start time.Ti
 	mu.Lock()
 	defer mu.Unlock()
 	return first, time.Since(start), err
+}
+
+// settled waits until the operator is idle and reads its metrics.
+func settled(ctx context.Context, op *load.Operator) (map[string]*dto.MetricFamily, error) {
+	if err := waitIdle(ctx, op); err != nil {
+		return nil, err
+	}
+	return op.Scrape()
 }
 
 // waitIdle waits until the operator has not reconciled for 5 s: the requests counted after it

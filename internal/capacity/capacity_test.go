@@ -216,3 +216,38 @@ func TestSnapshotNodeList(t *testing.T) {
 		t.Errorf("node b: %+v", list[1])
 	}
 }
+
+// GetAfter answers only with a snapshot read after the time asked about, and starts one read
+// for it; a later snapshot serves any earlier time.
+func TestViewGetAfter(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var reads atomic.Int32
+	release := make(chan struct{})
+	v := &View{MaxAge: time.Hour, Now: func() time.Time { return now },
+		Read: func(ctx context.Context) (*Snapshot, error) {
+			reads.Add(1)
+			<-release
+			return NewSnapshot([]corev1.Node{gpuNode("h100-0", "NVIDIA-H100", 8, nil)}, nil, now), nil
+		}}
+	v.Get()
+	release <- struct{}{}
+	waitFor(t, func() bool { return !v.Reading() && v.Get() != nil })
+	first := v.Get()
+	if v.GetAfter(now.Add(-time.Second)) != first || reads.Load() != 1 {
+		t.Fatal("a snapshot read after the time asked about is the answer, with no read")
+	}
+	refused := now.Add(2 * time.Second)
+	now = now.Add(3 * time.Second)
+	if v.GetAfter(refused) != nil || !v.Reading() {
+		t.Fatal("a snapshot read before the refusal: want nil and a read (within MaxAge)")
+	}
+	waitFor(t, func() bool { return reads.Load() == 2 })
+	if v.GetAfter(refused) != nil || reads.Load() != 2 {
+		t.Fatal("while that read runs: nil, no second read")
+	}
+	release <- struct{}{}
+	waitFor(t, func() bool { return !v.Reading() })
+	if s := v.GetAfter(refused); s == nil || s == first {
+		t.Fatalf("after the read: want the new snapshot, got %v", s)
+	}
+}

@@ -253,6 +253,27 @@ func (v *View) Get() *Snapshot {
 	return v.snap
 }
 
+// GetAfter returns the latest snapshot if it was read after t, else nil — starting a read when
+// none in flight was started after t. A verdict about a pod the scheduler refused at t is made
+// on a view that knows what the scheduler knew then (pods bound a moment before the refusal),
+// never on one read before it; the caller comes back when the read ends.
+func (v *View) GetAfter(t time.Time) *Snapshot {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.snap != nil && !v.snap.Taken.Before(t) {
+		return v.snap
+	}
+	if !v.disabled && !v.reading && v.lastTry.Before(t) {
+		v.reading, v.lastTry = true, v.now()
+		base := v.base
+		if base == nil {
+			base = context.Background()
+		}
+		go v.refresh(base)
+	}
+	return nil
+}
+
 // Start keeps ctx for the reads until it ends (the operator adds the view to its manager, so
 // a read in flight stops with the operator).
 func (v *View) Start(ctx context.Context) error {

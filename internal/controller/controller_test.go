@@ -308,6 +308,11 @@ func rollWorkers(t *testing.T, c *devcluster.Cluster, cl client.Client, key clie
 			got.Annotations[v1alpha1.AnnotationCurrentWorkerHash] != old {
 			return false, fmt.Errorf("rollingUpdate %+v, decode %+v, prefill %+v", ru, d, p)
 		}
+		// maxUnavailable 0 and no room: the rollout says it waits, and what to set.
+		if !strings.Contains(ru.Message, "VllmDecodeWorker: the new generation's pod") ||
+			!strings.Contains(ru.Message, `nvidia.com/deployment-rolling-update-max-unavailable: "1" on VllmDecodeWorker`) {
+			return false, fmt.Errorf("rollingUpdate message %q", ru.Message)
+		}
 		// Each generation registers in its own Dynamo namespace.
 		for _, w := range []struct{ name, hash string }{
 			{"dynamo-vllmdecodeworker-" + old, old}, {"dynamo-vllmdecodeworker-" + next, next}, {"dynamo-vllmprefillworker-" + next, next},
@@ -396,6 +401,20 @@ func rollWorkers(t *testing.T, c *devcluster.Cluster, cl client.Client, key clie
 			return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
 		})
 	}
+
+	// Undo puts back the previous generation's worker specs (recorded by the operator), and it
+	// rolls back to that generation like any change.
+	if r := rolloutCLI("undo", "dgd/dynamo"); r.Code != 0 || r.Stdout != "dgd/dynamo rolled back to worker generation "+old+"\n" {
+		t.Fatalf("rollout undo: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if args := graphOf(t, cl, key).Spec.Services["VllmDecodeWorker"].ExtraPodSpec.MainContainer.Args; slices.Contains(args, "--block-size") {
+		t.Errorf("after undo the decode args are %v", args)
+	}
+	waitForGraph(t, cl, key, "rolled back", 2*time.Minute, func(got *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
+		ru := got.Status.RollingUpdate
+		return ru != nil && ru.Phase == "Completed" && got.Annotations[v1alpha1.AnnotationCurrentWorkerHash] == old && cond != nil && cond.Status == metav1.ConditionTrue,
+			fmt.Errorf("rollingUpdate %+v, current %s", ru, got.Annotations[v1alpha1.AnnotationCurrentWorkerHash])
+	})
 }
 
 // graphOf reads a graph.

@@ -368,6 +368,12 @@ spec:
 			return cond != nil && cond.Status == metav1.ConditionFalse && strings.Contains(cond.Message, "Decode: 0/1 groups of 3 pods ready") &&
 				s.ReadyReplicas == 0 && s.ScheduledReplicas == 2, fmt.Errorf("condition %+v, decode %+v", cond, s)
 		})
+		// Schedulable is planned on a view read after the refusal (the cordons, the other
+		// group's pods bound): the graph does not fit.
+		waitForGraph(t, cl, key, "Schedulable=False DoesNotFit", time.Minute, func(d *v1alpha1.DynamoGraphDeployment, _ *metav1.Condition) (bool, error) {
+			c := meta.FindStatusCondition(d.Status.Conditions, controller.ConditionSchedulable)
+			return c != nil && c.Status == metav1.ConditionFalse && c.Reason == controller.ReasonDoesNotFit, fmt.Errorf("Schedulable %+v", c)
+		})
 		cordon("h100-2", false)
 		cordon("h100-3", false)
 		ready(key, "Ready once the third pod has a node")

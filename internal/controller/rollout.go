@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -64,8 +65,9 @@ type rolloutStep struct {
 	scale map[string]int32
 	// status is status.rollingUpdate to write (nil: none yet).
 	status *v1alpha1.RollingUpdateStatus
-	// current is the worker hash to record as current ("": leave the annotation).
-	current string
+	// current is the worker hash to record as current, spec and previous the worker specs of
+	// its generation and of the one before ("": leave the annotation).
+	current, spec, previous string
 	// event is the rollout event to record (reason "": none).
 	event, message string
 }
@@ -103,6 +105,9 @@ func (r *Reconciler) planRollout(ctx context.Context, g *graph.Graph) (rolloutSt
 		}
 		step.current = current
 	}
+	if current == g.WorkerHash && g.Annotations[v1alpha1.AnnotationWorkerSpec] == "" {
+		step.spec = g.WorkerSpec() // recorded once for a graph that has none (rollout undo)
+	}
 	now := metav1.NewTime(time.Now().Truncate(time.Second))
 	if current == g.WorkerHash {
 		// A rollout the spec went back on (the old generation asked for again) is over: what it
@@ -125,12 +130,14 @@ func (r *Reconciler) planRollout(ctx context.Context, g *graph.Graph) (rolloutSt
 	paused, partition := g.RolloutPaused, g.RolloutPartition
 	var updated, held []string
 	svcs, steps := make([]rollout.Service, len(workers)), make([]rollout.Targets, len(workers))
+	var stuck []string
 	for i, c := range workers {
-		svc, err := r.rolloutService(ctx, g, c, old[c.Name])
+		svc, pods, err := r.rolloutService(ctx, g, c, old[c.Name])
 		if err != nil {
 			return step, err
 		}
 		svcs[i], steps[i] = svc, rollout.Step(svc)
+		stuck = append(stuck, surgeStuck(svc, pods)...)
 	}
 	if !g.RolloutIndependent {
 		steps = rollout.Coordinate(svcs, steps)
@@ -165,20 +172,38 @@ func (r *Reconciler) planRollout(ctx context.Context, g *graph.Graph) (rolloutSt
 	case len(held) > 0 && step.status.Message == "":
 		step.status.Message = fmt.Sprintf("held at partition %s (%s): ready on the new generation %s; raise or remove it to go on",
 			partition, v1alpha1.AnnotationRolloutPartition, strings.Join(held, ", "))
+	case len(stuck) > 0 && step.status.Message == "":
+		step.status.Message = strings.Join(stuck, "; ")
 	}
 	if len(updated) == len(workers) && !paused {
 		// Every worker service has moved: the old generation goes (not kept from pruning), the
 		// new one serves at its full replicas.
 		step.replicas, step.scale, step.old = nil, nil, nil
 		step.status.Phase, step.status.EndTime, step.status.Message = rollout.PhaseCompleted, &now, ""
-		step.current = g.WorkerHash
+		step.current, step.spec, step.previous = g.WorkerHash, g.WorkerSpec(), g.Annotations[v1alpha1.AnnotationWorkerSpec]
 		step.event, step.message = ReasonRollingUpdateCompleted, "Rolling update completed, worker hash "+g.WorkerHash
 	}
 	return step, nil
 }
 
-// rolloutService reads a worker service's new generation and puts it beside its old ones.
-func (r *Reconciler) rolloutService(ctx context.Context, g *graph.Graph, c *graph.Component, old []oldWorkload) (rollout.Service, error) {
+// surgeStuck says why a service's rollout cannot move, and what to set: its new pods cannot be
+// placed and maxUnavailable 0 keeps every old pod — a rollout that waits for room forever on a
+// full cluster.
+func surgeStuck(svc rollout.Service, pods []corev1.Pod) []string {
+	if svc.MaxUnavailable > 0 || svc.New.Replicas == 0 || svc.New.Ready >= svc.New.Replicas {
+		return nil
+	}
+	p := diagnose.FirstPodProblem(pods)
+	if p.Reason != diagnose.ReasonInsufficientCapacity && p.Reason != diagnose.ReasonUnschedulable {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s: the new generation's %s, and maxUnavailable 0 keeps every old replica: it waits for room — free room for %d pod(s), or set %s: \"0\" and %s: \"1\" on %s to replace its replicas in place",
+		svc.Name, p.Message, svc.New.Replicas-svc.New.Ready, v1alpha1.AnnotationMaxSurge, v1alpha1.AnnotationMaxUnavailable, svc.Name)}
+}
+
+// rolloutService reads a worker service's new generation (and its pods) and puts it beside its
+// old ones.
+func (r *Reconciler) rolloutService(ctx context.Context, g *graph.Graph, c *graph.Component, old []oldWorkload) (rollout.Service, []corev1.Pod, error) {
 	svc := rollout.Service{Name: c.Name, Replicas: c.Replicas}
 	svc.MaxSurge, svc.MaxUnavailable = rollout.Bounds(c.Annotations, c.Replicas, c.Multinode())
 	for _, o := range old {
@@ -190,16 +215,17 @@ func (r *Reconciler) rolloutService(ctx context.Context, g *graph.Graph, c *grap
 	}
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: c.WorkloadName}, live)
 	if client.IgnoreNotFound(err) != nil {
-		return svc, fmt.Errorf("read %s: %w", c.WorkloadName, err)
+		return svc, nil, fmt.Errorf("read %s: %w", c.WorkloadName, err)
 	}
-	if err == nil && ownership(g, live) == ownedByGraph {
-		pods, err := r.podsOf(ctx, g.Namespace, c.ChildName)
-		if err != nil {
-			return svc, err
-		}
-		svc.New = workloadState(live, pods)
+	if err != nil || ownership(g, live) != ownedByGraph {
+		return svc, nil, nil
 	}
-	return svc, nil
+	pods, err := r.podsOf(ctx, g.Namespace, c.ChildName)
+	if err != nil {
+		return svc, nil, err
+	}
+	svc.New = workloadState(live, pods)
+	return svc, pods, nil
 }
 
 // readOldGenerations lists the graph's worker workloads of other generations than the spec's,
@@ -295,14 +321,21 @@ func (r *Reconciler) finishRollout(ctx context.Context, stored *v1beta1.DynamoGr
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if step.current != "" && step.current != stored.Annotations[v1alpha1.AnnotationCurrentWorkerHash] {
+	record := map[string]string{}
+	for k, v := range map[string]string{v1alpha1.AnnotationCurrentWorkerHash: step.current,
+		v1alpha1.AnnotationWorkerSpec: step.spec, v1alpha1.AnnotationPreviousWorkerSpec: step.previous} {
+		if v != "" && v != stored.Annotations[k] {
+			record[k] = v
+		}
+	}
+	if len(record) > 0 {
 		patch := client.MergeFrom(stored.DeepCopy())
 		if stored.Annotations == nil {
 			stored.Annotations = map[string]string{}
 		}
-		stored.Annotations[v1alpha1.AnnotationCurrentWorkerHash] = step.current
+		maps.Copy(stored.Annotations, record)
 		if err := r.Client.Patch(ctx, stored, patch); err != nil {
-			return fmt.Errorf("record the current worker hash: %w", err)
+			return fmt.Errorf("record the current worker generation: %w", err)
 		}
 	}
 	switch step.event {

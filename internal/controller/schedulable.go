@@ -206,7 +206,8 @@ func (r *Reconciler) observeSchedulable(ctx context.Context, gr *graph.Graph, cf
 		obs.CapacityShort, obs.CapacityWaiting = true, g.reading
 		return
 	}
-	if !anyPending(obs.Pods) {
+	refused := lastRefusal(obs.Pods)
+	if refused.IsZero() {
 		switch {
 		case g.cond != nil:
 			obs.Schedulable = g.cond
@@ -217,7 +218,11 @@ func (r *Reconciler) observeSchedulable(ctx context.Context, gr *graph.Graph, cf
 		return
 	}
 	obs.CapacityShort = true // looked at again when the view may have a newer snapshot
-	snap := r.Capacity.Get()
+	// A verdict about a refused pod is made on a view read after the refusal: one read before
+	// it may not hold the pods bound just before, which made the scheduler refuse (the last
+	// verdict stays until that read ends).
+	r.Capacity.Get() // keeps the view fresh (MaxAge) for the capacity figures
+	snap := r.Capacity.GetAfter(refused)
 	if snap == nil {
 		obs.CapacityWaiting = r.Capacity.Reading()
 		return
@@ -476,10 +481,12 @@ func allPlaced(g *graph.Graph, pods map[string][]corev1.Pod) bool {
 	return true
 }
 
-// anyPending: the scheduler has refused some pod of the graph (PodScheduled False,
-// Unschedulable). A pod just created, not tried yet, is not counted: planning then would read the
-// cluster while its own pods are still being bound.
-func anyPending(pods map[string][]corev1.Pod) bool {
+// lastRefusal is when the scheduler last refused one of the graph's pods still Pending
+// (PodScheduled False, Unschedulable: its transition, in whole seconds); zero when none is. A pod
+// just created, not tried yet, is not counted: planning then would read the cluster while its
+// own pods are still being bound.
+func lastRefusal(pods map[string][]corev1.Pod) time.Time {
+	var last time.Time
 	for _, list := range pods {
 		for i := range list {
 			p := &list[i]
@@ -488,12 +495,15 @@ func anyPending(pods map[string][]corev1.Pod) bool {
 			}
 			for _, c := range p.Status.Conditions {
 				if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
-					return true
+					// The API server keeps whole seconds: the refusal came before the next one.
+					if at := c.LastTransitionTime.Add(time.Second); at.After(last) {
+						last = at
+					}
 				}
 			}
 		}
 	}
-	return false
+	return last
 }
 
 // admittedSpec is spec with where the pod may go as it was admitted: its node selector,

@@ -184,6 +184,16 @@ func Build(in Live) Report {
 		r.Graph.Problems = append(r.Graph.Problems, "the operator has not applied the graph's change: it waits for capacity ("+v1alpha1.AnnotationWaitForCapacity+
 			") and its plan does not fit (Schedulable); free capacity, lower replicas or GPUs per pod, or remove the annotation to apply it anyway")
 	}
+	// A rolling update of the workers in flight: its old generation serves while the new one
+	// comes up (the services above are the new generation's); why it holds, when it does.
+	if ru := g.Status.RollingUpdate; ru != nil && (ru.Phase == "Pending" || ru.Phase == "InProgress") {
+		line := fmt.Sprintf("a rolling update of the workers is in progress (from generation %s to %s; dynamoctl rollout status dgd/%s)",
+			g.CurrentWorkerHash, g.WorkerHash, g.Name)
+		if ru.Message != "" {
+			line += ": " + ru.Message
+		}
+		r.Graph.Problems = append(r.Graph.Problems, line)
+	}
 	r.Graph.Ready = ready == len(r.Services) && len(in.MissingPVCs) == 0 && !held
 	return r
 }

@@ -242,3 +242,15 @@ func resolved(g *v1alpha1.DynamoGraphDeployment) *graph.Graph {
 	r, _ := graph.Resolve(g, graph.Options{})
 	return r
 }
+
+// A rolling update in flight is said at the graph's level, with why it holds.
+func TestBuildRollingUpdate(t *testing.T) {
+	g := testkit.Graph("ns", "g").Service("Frontend", testkit.Service("")).Obj()
+	g.Status.RollingUpdate = &v1alpha1.RollingUpdateStatus{Phase: "InProgress", Message: "paused (dynamo-infra.dev/rollout-paused)"}
+	ready := &appsv1.Deployment{Status: appsv1.DeploymentStatus{Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1}}
+	r := Build(Live{Graph: resolved(g), Deployments: map[string]*appsv1.Deployment{"Frontend": ready}})
+	if len(r.Graph.Problems) != 1 || !strings.Contains(r.Graph.Problems[0], "a rolling update of the workers is in progress") ||
+		!strings.HasSuffix(r.Graph.Problems[0], ": paused (dynamo-infra.dev/rollout-paused)") {
+		t.Errorf("problems %q", r.Graph.Problems)
+	}
+}

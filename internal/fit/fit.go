@@ -23,6 +23,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/rollout"
 	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
 
@@ -149,11 +150,18 @@ func servesLWS(cs kubernetes.Interface) bool {
 	return ok || err != nil
 }
 
-// Surges resolves each Deployment's rolling-update parameters as the operator renders them.
+// Surges resolves each Deployment's rolling-update parameters as the operator rolls it: a
+// worker's are its managed rolling update's (rollout.Bounds: the service's annotations), any
+// other's its Deployment's own strategy (changed in place).
 func Surges(g *graph.Graph, cfg render.Config) map[string]plan.Surge {
 	out := map[string]plan.Surge{}
 	for _, c := range g.Components {
 		if c.Multinode() {
+			continue
+		}
+		if c.WorkerHash != "" {
+			surge, unavail := rollout.Bounds(c.Annotations, c.Replicas, false)
+			out[c.Name] = plan.Surge{MaxSurge: int64(surge), MaxUnavailable: int64(unavail)}
 			continue
 		}
 		d, err := render.Deployment(g, c, cfg)

@@ -144,3 +144,22 @@ func emptyPodSpec(p *corev1.PodSpec) bool {
 	empty, err2 := json.Marshal(corev1.PodSpec{})
 	return err1 == nil && err2 == nil && string(got) == string(empty)
 }
+
+// WorkerSpec is the worker services' specs as written (JSON of their spec.services entries, by
+// name): what the operator records of the generation that serves, for `dynamoctl rollout undo`.
+func (g *Graph) WorkerSpec() string {
+	specs := map[string]*v1alpha1.ServiceSpec{}
+	for _, c := range g.Components {
+		if c.WorkerHash != "" && c.service != nil {
+			specs[c.Name] = c.service
+		}
+	}
+	if len(specs) == 0 {
+		return ""
+	}
+	data, err := json.Marshal(specs)
+	if err != nil {
+		return ""
+	}
+	return string(data)
+}

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
@@ -635,8 +636,8 @@ func rollouts(demands []placement.Demand, nodes []placement.Node, placedBy map[s
 				s.MaxUnavailable, s.MaxUnavailable)
 		default:
 			r.Stalls = true
-			r.Advice = fmt.Sprintf("no room for a surge pod and maxUnavailable is 0 (%d replica(s)): an update would stall — free room for one pod (%s), or roll with maxSurge 0 and maxUnavailable 1",
-				dm.Replicas, describe(dm.Requests))
+			r.Advice = fmt.Sprintf("no room for a surge pod and maxUnavailable is 0 (%d replica(s)): an update would stall — free room for one pod (%s), or roll with maxSurge 0 and maxUnavailable 1 (a worker's annotations %s: \"0\", %s: \"1\")",
+				dm.Replicas, describe(dm.Requests), v1alpha1.AnnotationMaxSurge, v1alpha1.AnnotationMaxUnavailable)
 		}
 		out = append(out, r)
 	}

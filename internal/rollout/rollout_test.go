@@ -198,7 +198,7 @@ func TestCoordinate(t *testing.T) {
 			{Name: "prefill", Replicas: 2, MaxSurge: 1, Old: []Workload{{Name: "p-old", Replicas: 2, Available: 2, Ready: 2}}},
 			{Name: "decode", Replicas: 8, MaxSurge: 2, MaxUnavailable: 2, Old: []Workload{{Name: "d-old", Replicas: 8, Available: 8, Ready: 8}}},
 		}
-		for step := 0; step < 50 && !(Updated(svcs[0]) && Updated(svcs[1])); step++ {
+		for step := 0; step < 50 && (!Updated(svcs[0]) || !Updated(svcs[1])); step++ {
 			ts := Coordinate(svcs, []Targets{Step(svcs[0]), Step(svcs[1])})
 			for i := range svcs {
 				s := &svcs[i]

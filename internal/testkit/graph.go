@@ -87,6 +87,15 @@ func (w *ServiceWrapper) Command(command []string, args ...string) *ServiceWrapp
 	return w
 }
 
+// Annotation sets one of the service's annotations.
+func (w *ServiceWrapper) Annotation(k, v string) *ServiceWrapper {
+	if w.s.Annotations == nil {
+		w.s.Annotations = map[string]string{}
+	}
+	w.s.Annotations[k] = v
+	return w
+}
+
 // Replicas sets the replicas.
 func (w *ServiceWrapper) Replicas(n int32) *ServiceWrapper { w.s.Replicas = &n; return w }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -37,7 +38,7 @@ func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.I
 generation beside the old one (docs/rollout.md). status waits for it and prints each service's
 progress; pause holds it where it is; resume lets it go on.`,
 	}
-	for _, verb := range []string{"status", "pause", "resume"} {
+	for _, verb := range []string{"status", "pause", "resume", "undo"} {
 		o := &Options{verb: verb, flags: flags, streams: streams, interval: time.Second}
 		for _, f := range set {
 			f(o)
@@ -68,11 +69,22 @@ func (o *Options) command() *cobra.Command {
 		"status": "Wait for a graph's rolling update and print each worker service's progress",
 		"pause":  "Hold a graph's rolling update where it is (dynamo-infra.dev/rollout-paused)",
 		"resume": "Let a paused rolling update go on",
+		"undo":   "Put back the worker services' specs of the previous generation (rolled out as any change)",
 	}[o.verb]
 	long := short + `.
 
 Exit codes: 0 done, 1 the graph does not exist (or the wait timed out), 2 usage error, 3 cluster
 unreachable, 130 interrupted.`
+	if o.verb == "undo" {
+		long = `Put back the worker services' specs of the generation before: during a rolling update, the
+generation that still serves (the rollout ends, the new generation is deleted); after one, the
+generation it replaced (a rollout back to it). The operator records each serving generation's
+worker specs on the graph (dynamo-infra.dev/worker-spec, previous-worker-spec); a graph that has
+not completed a rollout since it was recorded has no previous generation to go back to.
+
+Exit codes: 0 done, 1 the graph does not exist or has no earlier generation recorded, 2 usage
+error, 3 cluster unreachable, 130 interrupted.`
+	}
 	if o.verb == "status" {
 		long = `Print the rolling update of a graph's workers: its phase and, per worker service, how many
 replicas of the new generation are ready beside the old one's, and why it holds (paused, a
@@ -130,8 +142,51 @@ func (o *Options) Run(ctx context.Context) error {
 	switch o.verb {
 	case "pause", "resume":
 		return o.pause(ctx, o.verb == "pause")
+	case "undo":
+		return o.undo(ctx)
 	}
 	return o.status(ctx)
+}
+
+// undo writes the recorded worker specs of the earlier generation back into the graph.
+func (o *Options) undo(ctx context.Context) error {
+	graphs := o.Client.Resource(graph.Resource).Namespace(o.namespace)
+	u, err := graphs.Get(ctx, o.Name, metav1.GetOptions{})
+	if err != nil {
+		return dgd.Failed(ctx, err)
+	}
+	g, err := graph.FromUnstructured(u)
+	if err != nil {
+		return exit.WithCode(exit.Failure, err)
+	}
+	// Rolling: back to the generation that serves; else to the one before it.
+	key, which := v1alpha1.AnnotationPreviousWorkerSpec, "the previous"
+	if current := g.Annotations[v1alpha1.AnnotationCurrentWorkerHash]; current != "" && current != graph.WorkerHash(g) {
+		key, which = v1alpha1.AnnotationWorkerSpec, "the serving"
+	}
+	recorded := u.GetAnnotations()[key]
+	if recorded == "" {
+		return exit.WithCode(exit.Failure, fmt.Errorf("dgd/%s: %s worker generation's specs are not recorded (%s): nothing to go back to", o.Name, which, key))
+	}
+	var specs map[string]any
+	if err := json.Unmarshal([]byte(recorded), &specs); err != nil {
+		return exit.WithCode(exit.Failure, fmt.Errorf("dgd/%s: annotation %s: %w", o.Name, key, err))
+	}
+	for name, spec := range specs {
+		if err := unstructured.SetNestedField(u.Object, spec, "spec", "services", name); err != nil {
+			return exit.WithCode(exit.Failure, err)
+		}
+	}
+	updated, err := graphs.Update(ctx, u, metav1.UpdateOptions{})
+	if err != nil {
+		return dgd.Failed(ctx, err)
+	}
+	back, err := graph.FromUnstructured(updated)
+	if err != nil {
+		return exit.WithCode(exit.Failure, err)
+	}
+	fmt.Fprintf(o.streams.Out, "dgd/%s rolled back to worker generation %s\n", o.Name, graph.WorkerHash(back))
+	return nil
 }
 
 // pause sets or removes the graph's pause annotation.
