@@ -147,13 +147,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	// A graph that cannot be rendered is still observed and reported: render says why.
 	g, _ := graph.Resolve(dgd, r.Graph)
 	cfg, scopes, applyErr := r.renderConfig(ctx, g)
-	step := rolloutStep{status: g.Status.RollingUpdate}
+	step := rolloutStep{status: g.Status.RollingUpdate.DeepCopy()}
 	if applyErr == nil {
 		step, applyErr = r.planRollout(ctx, g)
 	}
 	var gt gate
 	if applyErr == nil {
-		gt, applyErr = r.planBeforeApply(ctx, g, cfg, scopes)
+		gt, applyErr = r.planBeforeApply(ctx, g, cfg, scopes, step.old)
+		step.advise(gt.stalls)
 	}
 	if applyErr == nil && !gt.hold {
 		applyErr = r.applyChildren(ctx, g, cfg, step)

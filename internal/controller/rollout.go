@@ -186,6 +186,40 @@ func (r *Reconciler) planRollout(ctx context.Context, g *graph.Graph) (rolloutSt
 	return step, nil
 }
 
+// withOld is pods by service with the old worker generations' pods added: the graph's own pods,
+// which a plan gives back like the new generation's.
+func withOld(pods map[string][]corev1.Pod, old map[string][]oldWorkload) map[string][]corev1.Pod {
+	if len(old) == 0 {
+		return pods
+	}
+	out := make(map[string][]corev1.Pod, len(pods))
+	for name, list := range pods {
+		out[name] = list
+	}
+	for name, ws := range old {
+		for _, w := range ws {
+			out[name] = append(slices.Clip(out[name]), w.pods...)
+		}
+	}
+	return out
+}
+
+// advise adds the plan's word on a rollout that would stall (no room for a surge pod,
+// maxUnavailable 0) to its message, unless the new pods' refusal already says it.
+func (s *rolloutStep) advise(stalls []string) {
+	ru := s.status
+	if len(stalls) == 0 || ru == nil || (ru.Phase != rollout.PhasePending && ru.Phase != rollout.PhaseInProgress) ||
+		strings.Contains(ru.Message, "keeps every old replica") {
+		return
+	}
+	advice := "the plan: " + strings.Join(stalls, "; ")
+	if ru.Message == "" {
+		ru.Message = advice
+		return
+	}
+	ru.Message += "; " + advice
+}
+
 // surgeStuck says why a service's rollout cannot move, and what to set: its new pods cannot be
 // placed and maxUnavailable 0 keeps every old pod — a rollout that waits for room forever on a
 // full cluster.

@@ -23,6 +23,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/demand"
 	"github.com/dynamo-infra/dynamo-infra/internal/devices"
+	"github.com/dynamo-infra/dynamo-infra/internal/fit"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
@@ -65,6 +66,9 @@ type gate struct {
 	// cluster is being read).
 	hold    bool
 	reading bool
+	// stalls are the plan's advice for worker services whose rollout would stall: no room for a
+	// surge pod and maxUnavailable 0.
+	stalls []string
 }
 
 // planBeforeApply plans the graph on the capacity view before its children are applied, when
@@ -76,7 +80,7 @@ type gate struct {
 // proves no placement exists for pods that have candidate nodes — a verdict admission could
 // not change — and planned again as the view refreshes. No view, no snapshot yet, or no new
 // pods: no verdict.
-func (r *Reconciler) planBeforeApply(ctx context.Context, g *graph.Graph, cfg render.Config, scopes []topology.Scope) (gate, error) {
+func (r *Reconciler) planBeforeApply(ctx context.Context, g *graph.Graph, cfg render.Config, scopes []topology.Scope, old map[string][]oldWorkload) (gate, error) {
 	if r.Capacity == nil {
 		return gate{}, nil
 	}
@@ -84,6 +88,8 @@ func (r *Reconciler) planBeforeApply(ctx context.Context, g *graph.Graph, cfg re
 	if err != nil || !grows {
 		return gate{}, err
 	}
+	// A rollout's old generation runs the graph's own pods too: given back like the new one's.
+	pods = withOld(pods, old)
 	wait := g.WaitForCapacity
 	if werr := g.WaitForCapacityErr; werr != nil {
 		r.warn(g, ReasonInvalidAnnotation, "Plan", werr.Error())
@@ -108,10 +114,16 @@ func (r *Reconciler) planBeforeApply(ctx context.Context, g *graph.Graph, cfg re
 		return gate{cond: schedulableCondition(rep, snap.Taken, phaseBefore)}, nil
 	}
 	if rep.Fits {
-		if meta.FindStatusCondition(g.Status.Conditions, ConditionSchedulable) == nil {
-			return gate{}, nil // a graph that fits says nothing until the scheduler refuses a pod
+		var stalls []string
+		for _, ro := range rep.Rollouts {
+			if c := g.Component(ro.Service); ro.Stalls && c != nil && c.WorkerHash != "" {
+				stalls = append(stalls, ro.Service+": "+ro.Advice)
+			}
 		}
-		return gate{cond: schedulableCondition(rep, snap.Taken, phaseBefore)}, nil
+		if meta.FindStatusCondition(g.Status.Conditions, ConditionSchedulable) == nil {
+			return gate{stalls: stalls}, nil // a graph that fits says nothing until the scheduler refuses a pod
+		}
+		return gate{cond: schedulableCondition(rep, snap.Taken, phaseBefore), stalls: stalls}, nil
 	}
 	if slices.ContainsFunc(rep.Services, func(s plan.Service) bool { return !s.Fits && s.CandidateNodes == 0 }) {
 		// No node for pods not admitted yet: admission (a webhook, a default toleration or
@@ -206,7 +218,8 @@ func (r *Reconciler) observeSchedulable(ctx context.Context, gr *graph.Graph, cf
 		obs.CapacityShort, obs.CapacityWaiting = true, g.reading
 		return
 	}
-	refused := lastRefusal(obs.Pods)
+	pods := withOld(obs.Pods, obs.Old) // a rollout's old generation's pods are the graph's too
+	refused := lastRefusal(pods)
 	if refused.IsZero() {
 		switch {
 		case g.cond != nil:
@@ -227,7 +240,7 @@ func (r *Reconciler) observeSchedulable(ctx context.Context, gr *graph.Graph, cf
 		obs.CapacityWaiting = r.Capacity.Reading()
 		return
 	}
-	if rep, ok := r.planGraph(ctx, gr, cfg, scopes, snap, obs.Pods, nil); ok {
+	if rep, ok := r.planGraph(ctx, gr, cfg, scopes, snap, pods, nil); ok {
 		obs.Schedulable = schedulableCondition(rep, snap.Taken, phaseAfter)
 	}
 }
@@ -286,7 +299,10 @@ func (r *Reconciler) planGraph(ctx context.Context, g *graph.Graph, cfg render.C
 	defer r.planMu.Unlock()
 	rep := plan.Build(demands, in, plan.Options{Graph: g.Name, Namespace: g.Namespace, Own: own, Scopes: scopes,
 		// Its view holds no pod labels: inter-pod constraints among the graph's own pods only.
-		InterPod: placement.InterPodGraph})
+		InterPod: placement.InterPodGraph,
+		// Whether each GPU Deployment's rollout has room for its surge (a rollout that cannot
+		// move says so before its pods are refused).
+		Surge: fit.Surges(g, cfg)})
 	rep.Notes = append(rep.Notes, notes...)
 	return rep, true
 }

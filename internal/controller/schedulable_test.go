@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,40 @@ func TestSchedulableCondition(t *testing.T) {
 	if c.Reason != controller.ReasonAllPlaced {
 		t.Errorf("Schedulable True %s: %s", c.Reason, c.Message)
 	}
+
+	// A worker change that cannot roll as it is: each 8-GPU node holds a decode pod, no room for
+	// a surge pod, and maxUnavailable 0 (25% of 2, rounded down). Paused, nothing moves, and the
+	// plan says the rollout would stall and what to set; set so and resumed, the pods are
+	// replaced one at a time.
+	edit := func(f func(*v1alpha1.DynamoGraphDeployment)) {
+		t.Helper()
+		if err := cl.Get(ctx, key, &got); err != nil {
+			t.Fatal(err)
+		}
+		patch := client.MergeFrom(got.DeepCopy())
+		f(&got)
+		if err := cl.Patch(ctx, &got, patch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit(func(d *v1alpha1.DynamoGraphDeployment) {
+		d.Annotations = map[string]string{v1alpha1.AnnotationRolloutPaused: "true"}
+		d.Spec.Services["decode"].Envs = []corev1.EnvVar{{Name: "NEW", Value: "1"}}
+	})
+	waitForGraph(t, cl, key, "a paused rollout that the plan says would stall", 2*time.Minute, func(d *v1alpha1.DynamoGraphDeployment, _ *metav1.Condition) (bool, error) {
+		ru := d.Status.RollingUpdate
+		return ru != nil && strings.HasPrefix(ru.Message, "paused") &&
+			strings.Contains(ru.Message, "the plan: decode: no room for a surge pod and maxUnavailable is 0") &&
+			strings.Contains(ru.Message, `nvidia.com/deployment-rolling-update-max-unavailable: "1"`), fmt.Errorf("rollingUpdate %+v, Schedulable %+v", ru, meta.FindStatusCondition(d.Status.Conditions, controller.ConditionSchedulable))
+	})
+	edit(func(d *v1alpha1.DynamoGraphDeployment) {
+		delete(d.Annotations, v1alpha1.AnnotationRolloutPaused)
+		d.Spec.Services["decode"].Annotations = map[string]string{v1alpha1.AnnotationMaxSurge: "0", v1alpha1.AnnotationMaxUnavailable: "1"}
+	})
+	waitForGraph(t, cl, key, "rolled one pod at a time", 2*time.Minute, func(d *v1alpha1.DynamoGraphDeployment, ready *metav1.Condition) (bool, error) {
+		ru := d.Status.RollingUpdate
+		return ru != nil && ru.Phase == "Completed" && ready != nil && ready.Status == metav1.ConditionTrue, nil
+	})
 
 	// One prefill per node (required anti-affinity by hostname), three of them on two GPU nodes:
 	// the scheduler refuses the third though both nodes have GPUs left, and the operator's plan —
