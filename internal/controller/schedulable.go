@@ -297,12 +297,16 @@ func (r *Reconciler) planGraph(ctx context.Context, g *graph.Graph, cfg render.C
 	// amounts), and graphs planned together — many created at once — would hold one each.
 	r.planMu.Lock()
 	defer r.planMu.Unlock()
-	rep := plan.Build(demands, in, plan.Options{Graph: g.Name, Namespace: g.Namespace, Own: own, Scopes: scopes,
+	opts := plan.Options{Graph: g.Name, Namespace: g.Namespace, Own: own, Scopes: scopes,
 		// Its view holds no pod labels: inter-pod constraints among the graph's own pods only.
-		InterPod: placement.InterPodGraph,
-		// Whether each GPU Deployment's rollout has room for its surge (a rollout that cannot
-		// move says so before its pods are refused).
-		Surge: fit.Surges(g, cfg)})
+		InterPod: placement.InterPodGraph}
+	if g.CurrentWorkerHash != "" && g.CurrentWorkerHash != g.WorkerHash {
+		// A rollout in flight: whether each worker's surge has room (one that cannot move says
+		// so before its pods are refused). Only then: placing surges costs every plan a second
+		// placement per GPU service, which new graphs have no use for.
+		opts.Surge = fit.Surges(g, cfg)
+	}
+	rep := plan.Build(demands, in, opts)
 	rep.Notes = append(rep.Notes, notes...)
 	return rep, true
 }
