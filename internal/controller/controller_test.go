@@ -266,17 +266,7 @@ func rollWorkers(t *testing.T, c *devcluster.Cluster, cl client.Client, key clie
 	ctx := context.Background()
 	cordon := func(on bool) {
 		t.Helper()
-		for _, node := range []string{"h100-0", "h100-1"} {
-			eventually(t, "cordon "+node, 30*time.Second, func(ctx context.Context) (bool, error) {
-				n := &corev1.Node{}
-				if err := cl.Get(ctx, types.NamespacedName{Name: node}, n); err != nil {
-					return false, err
-				}
-				n.Spec.Unschedulable = on
-				err := cl.Update(ctx, n)
-				return err == nil, err
-			})
-		}
+		cordonNodes(t, cl, on, "h100-0", "h100-1")
 	}
 	cordon(true)
 	patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) {
@@ -415,6 +405,22 @@ func rollWorkers(t *testing.T, c *devcluster.Cluster, cl client.Client, key clie
 		return ru != nil && ru.Phase == "Completed" && got.Annotations[v1alpha1.AnnotationCurrentWorkerHash] == old && cond != nil && cond.Status == metav1.ConditionTrue,
 			fmt.Errorf("rollingUpdate %+v, current %s", ru, got.Annotations[v1alpha1.AnnotationCurrentWorkerHash])
 	})
+}
+
+// cordonNodes marks nodes unschedulable (on) or schedulable again.
+func cordonNodes(t *testing.T, cl client.Client, on bool, nodes ...string) {
+	t.Helper()
+	for _, node := range nodes {
+		eventually(t, "cordon "+node, 30*time.Second, func(ctx context.Context) (bool, error) {
+			n := &corev1.Node{}
+			if err := cl.Get(ctx, types.NamespacedName{Name: node}, n); err != nil {
+				return false, err
+			}
+			n.Spec.Unschedulable = on
+			err := cl.Update(ctx, n)
+			return err == nil, err
+		})
+	}
 }
 
 // graphOf reads a graph.

@@ -318,19 +318,7 @@ func TestMultinodeGraphs(t *testing.T) {
 	// one worker run, the other worker is Pending. LeaderWorkerSet v0.8 counts the group ready
 	// (its pods exist); the graph is not Ready until every pod of the group is.
 	t.Run("a group with a Pending worker", func(t *testing.T) {
-		cordon := func(node string, on bool) {
-			t.Helper()
-			n := &corev1.Node{}
-			if err := cl.Get(ctx, types.NamespacedName{Name: node}, n); err != nil {
-				t.Fatal(err)
-			}
-			n.Spec.Unschedulable = on
-			if err := cl.Update(ctx, n); err != nil {
-				t.Fatal(err)
-			}
-		}
-		cordon("h100-2", true)
-		cordon("h100-3", true)
+		cordonNodes(t, cl, true, "h100-2", "h100-3")
 		dgd := controllertest.CreateGraph(t, cl, `apiVersion: nvidia.com/v1alpha1
 kind: DynamoGraphDeployment
 metadata: {name: pend, namespace: default}
@@ -374,8 +362,7 @@ spec:
 			c := meta.FindStatusCondition(d.Status.Conditions, controller.ConditionSchedulable)
 			return c != nil && c.Status == metav1.ConditionFalse && c.Reason == controller.ReasonDoesNotFit, fmt.Errorf("Schedulable %+v", c)
 		})
-		cordon("h100-2", false)
-		cordon("h100-3", false)
+		cordonNodes(t, cl, false, "h100-2", "h100-3")
 		ready(key, "Ready once the third pod has a node")
 	})
 }

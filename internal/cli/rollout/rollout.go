@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -161,7 +160,7 @@ func (o *Options) undo(ctx context.Context) error {
 	}
 	// Rolling: back to the generation that serves; else to the one before it.
 	key, which := v1alpha1.AnnotationPreviousWorkerSpec, "the previous"
-	if current := g.Annotations[v1alpha1.AnnotationCurrentWorkerHash]; current != "" && current != graph.WorkerHash(g) {
+	if rg, _ := graph.Resolve(g, graph.Options{}); rg.CurrentWorkerHash != "" && rg.CurrentWorkerHash != rg.WorkerHash {
 		key, which = v1alpha1.AnnotationWorkerSpec, "the serving"
 	}
 	recorded := u.GetAnnotations()[key]
@@ -244,7 +243,9 @@ func (o *Options) status(ctx context.Context) error {
 
 // Describe says where a graph's rolling update is, and whether there is nothing left to wait for.
 func Describe(g *v1alpha1.DynamoGraphDeployment) (string, bool) {
-	want, current := graph.WorkerHash(g), g.Annotations[v1alpha1.AnnotationCurrentWorkerHash]
+	// A graph that cannot be rendered still has its names, types, replicas and worker hash.
+	rg, _ := graph.Resolve(g, graph.Options{})
+	want, current := rg.WorkerHash, rg.CurrentWorkerHash
 	ru := g.Status.RollingUpdate
 	switch {
 	case g.Status.ObservedGeneration < g.Generation:
@@ -258,18 +259,12 @@ func Describe(g *v1alpha1.DynamoGraphDeployment) (string, bool) {
 		return fmt.Sprintf("Waiting for dgd/%s's rollout from worker generation %s to %s to start", g.Name, current, want), false
 	}
 	var parts []string
-	for _, name := range slices.Sorted(maps.Keys(g.Spec.Services)) {
-		s := g.Spec.Services[name]
-		if s == nil || !graph.IsWorker(s.ComponentType) {
+	for _, c := range rg.Components { // by name
+		if c.WorkerHash == "" {
 			continue
 		}
-		st := g.Status.Services[name]
-		desired := int32(1)
-		if s.Replicas != nil {
-			desired = *s.Replicas
-		}
-		state := fmt.Sprintf("%s %d/%d new", name, min(st.UpdatedReplicas, desired), desired)
-		if slices.Contains(ru.UpdatedServices, name) {
+		state := fmt.Sprintf("%s %d/%d new", c.Name, min(g.Status.Services[c.Name].UpdatedReplicas, c.Replicas), c.Replicas)
+		if slices.Contains(ru.UpdatedServices, c.Name) {
 			state += " (done)"
 		}
 		parts = append(parts, state)

@@ -5,21 +5,18 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
 func TestDescribe(t *testing.T) {
-	g := &v1alpha1.DynamoGraphDeployment{ObjectMeta: metav1.ObjectMeta{Name: "g", Generation: 2}}
-	g.Spec.Services = map[string]*v1alpha1.ServiceSpec{
-		"Frontend": {ComponentType: "frontend"},
-		"Decode":   {ComponentType: "decode", Replicas: ptr.To(int32(2)), ExtraPodSpec: &v1alpha1.ExtraPodSpec{MainContainer: &corev1.Container{Image: "w:2"}}},
-		"Prefill":  {ComponentType: "prefill"},
-	}
+	g := testkit.Graph("ns", "g").Generation(2).
+		Service("Frontend", testkit.Service("frontend").Image("")).
+		Service("Decode", testkit.Service("decode").Image("w:2").Replicas(2)).
+		Service("Prefill", testkit.Service("prefill").Image("")).Obj()
 	hash := graph.WorkerHash(g)
 	g.Annotations = map[string]string{v1alpha1.AnnotationCurrentWorkerHash: "0ld0ld00"}
 	g.Status.ObservedGeneration = 1
