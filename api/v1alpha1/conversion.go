@@ -609,12 +609,15 @@ func StatusToHub(s *DynamoGraphDeploymentStatus) v1beta1.DynamoGraphDeploymentSt
 		out.RollingUpdate = &v1beta1.RollingUpdateStatus{Phase: ru.Phase, StartTime: ru.StartTime.DeepCopy(),
 			EndTime: ru.EndTime.DeepCopy(), UpdatedComponents: slices.Clone(ru.UpdatedServices), Message: ru.Message}
 	}
+	if r := s.Restart; r != nil {
+		out.Restart = &v1beta1.RestartStatus{ObservedID: r.ObservedID, Phase: r.Phase, InProgress: slices.Clone(r.InProgress)}
+	}
 	return out
 }
 
 // StatusFromHub converts a v1beta1 status to this version (rollingUpdate's updatedComponents
-// are updatedServices here); upstream's restart, checkpoints and placement score have no field
-// here (ConvertFrom keeps them in the annotation).
+// are updatedServices here); upstream's checkpoints and placement score have no field here
+// (ConvertFrom keeps them in the annotation).
 func StatusFromHub(s *v1beta1.DynamoGraphDeploymentStatus) DynamoGraphDeploymentStatus {
 	out := DynamoGraphDeploymentStatus{
 		ObservedGeneration: s.ObservedGeneration,
@@ -657,6 +660,9 @@ func StatusFromHub(s *v1beta1.DynamoGraphDeploymentStatus) DynamoGraphDeployment
 	if ru := s.RollingUpdate; ru != nil {
 		out.RollingUpdate = &RollingUpdateStatus{Phase: ru.Phase, StartTime: ru.StartTime.DeepCopy(),
 			EndTime: ru.EndTime.DeepCopy(), UpdatedServices: slices.Clone(ru.UpdatedComponents), Message: ru.Message}
+	}
+	if r := s.Restart; r != nil {
+		out.Restart = &RestartStatus{ObservedID: r.ObservedID, Phase: r.Phase, InProgress: slices.Clone(r.InProgress)}
 	}
 	return out
 }

@@ -70,7 +70,43 @@ type DynamoGraphDeploymentStatus struct {
 	// original's field): a worker spec change rolls every worker service to a new generation.
 	// +optional
 	RollingUpdate *RollingUpdateStatus `json:"rollingUpdate,omitempty"`
+	// Restart is the progress of the restart spec.restart asks for (the original's field).
+	// +optional
+	Restart *RestartStatus `json:"restart,omitempty"`
 }
+
+// RestartStatus is the progress of a graph restart (docs/operator.md#restart).
+type RestartStatus struct {
+	// ObservedID is the spec.restart.id being (or last) carried out.
+	// +optional
+	ObservedID string `json:"observedID,omitempty"`
+	// Phase is Restarting (pods are replaced), Completed, Superseded (a worker rolling update
+	// was in flight when the id changed: the rollout replaces the workers' pods instead) or
+	// Failed.
+	// +optional
+	// +kubebuilder:validation:Enum=Pending;Restarting;Completed;Failed;Superseded
+	Phase string `json:"phase,omitempty"`
+	// InProgress are the services being restarted now: one at a time (Sequential) or every
+	// one not yet done (Parallel).
+	// +optional
+	// +listType=atomic
+	InProgress []string `json:"inProgress,omitempty"`
+}
+
+// Restart phases (the original's).
+const (
+	RestartPhasePending    = "Pending"
+	RestartPhaseRestarting = "Restarting"
+	RestartPhaseCompleted  = "Completed"
+	RestartPhaseFailed     = "Failed"
+	RestartPhaseSuperseded = "Superseded"
+)
+
+// Restart strategies.
+const (
+	RestartStrategySequential = "Sequential"
+	RestartStrategyParallel   = "Parallel"
+)
 
 // RollingUpdateStatus is the progress of a managed rolling update (docs/rollout.md).
 type RollingUpdateStatus struct {

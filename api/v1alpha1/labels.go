@@ -28,6 +28,9 @@ const (
 	// AnnotationCurrentWorkerHash on a graph is the worker generation that serves: the desired
 	// hash once a rolling update to it completed.
 	AnnotationCurrentWorkerHash = "nvidia.com/current-worker-hash"
+	// AnnotationRestartAt on a service's workloads and pod templates is the spec.restart.id
+	// whose restart reached the service (the original's): a new value replaces its pods.
+	AnnotationRestartAt = "nvidia.com/restartAt"
 	// LegacyWorkerHash is the current hash of a graph whose workers were rendered before
 	// worker generations (children named <graph>-<service>): they roll to the desired hash.
 	LegacyWorkerHash = "legacy"

@@ -55,8 +55,10 @@ type DynamoGraphDeploymentSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.backendFramework is immutable"
 	BackendFramework string `json:"backendFramework,omitempty"`
 
-	// Restart asks for a restart of the graph's pods when its id changes. Reported: not
-	// implemented yet.
+	// Restart asks for a restart of the graph's pods when its id changes (set it on a running
+	// graph; a new graph must not carry one): each service's pods are replaced, one service
+	// after the other (Sequential, alphabetical unless strategy.order) or all at once
+	// (Parallel); status.restart follows it (docs/operator.md#restart).
 	// +optional
 	Restart *Restart `json:"restart,omitempty"`
 
@@ -84,7 +86,8 @@ type RestartStrategy struct {
 	// +kubebuilder:validation:Enum=Sequential;Parallel
 	// +kubebuilder:default=Sequential
 	Type string `json:"type,omitempty"`
-	// Order of the services in a Sequential restart.
+	// Order of the services in a Sequential restart: every service once (the webhook refuses
+	// another list).
 	// +optional
 	// +listType=set
 	Order []string `json:"order,omitempty"`

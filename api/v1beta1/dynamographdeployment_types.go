@@ -87,8 +87,10 @@ type DynamoGraphDeploymentSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.backendFramework is immutable"
 	BackendFramework string `json:"backendFramework,omitempty"`
 
-	// restart asks for a restart of the graph's pods when its id changes. Reported: not
-	// implemented yet.
+	// restart asks for a restart of the graph's pods when its id changes (set it on a running
+	// graph; a new graph must not carry one): each component's pods are replaced, one
+	// component after the other (Sequential, alphabetical unless strategy.order) or all at once
+	// (Parallel); status.restart follows it (docs/operator.md#restart).
 	// +optional
 	Restart *Restart `json:"restart,omitempty"`
 
@@ -122,7 +124,8 @@ type RestartStrategy struct {
 	// +kubebuilder:validation:Enum=Sequential;Parallel
 	// +kubebuilder:default=Sequential
 	Type string `json:"type,omitempty"`
-	// order of the components in a Sequential restart.
+	// order of the components in a Sequential restart: every component once (the webhook
+	// refuses another list).
 	// +optional
 	// +listType=set
 	Order []string `json:"order,omitempty"`
@@ -229,10 +232,10 @@ type DynamoGraphDeploymentStatus struct {
 	TopologyPlacement []TopologyPlacement `json:"topologyPlacement,omitempty"`
 
 	// rollingUpdate is the progress of the managed rolling update of the workers (upstream's;
-	// docs/rollout.md). restart, checkpoints and placement are upstream's too; dynamo-infra's
-	// operator does not write them (restart, checkpoints and Grove placement scores are not
-	// implemented) but keeps them, so a graph written by upstream's operator reads back
-	// unchanged.
+	// docs/rollout.md); restart the progress of spec.restart. checkpoints and placement are
+	// upstream's too; dynamo-infra's operator does not write them (checkpoints and Grove
+	// placement scores are not implemented) but keeps them, so a graph written by upstream's
+	// operator reads back unchanged.
 	// +optional
 	Restart *RestartStatus `json:"restart,omitempty"`
 	// +optional

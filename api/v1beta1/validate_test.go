@@ -56,3 +56,48 @@ func TestValidateUpdate(t *testing.T) {
 		})
 	}
 }
+
+// Upstream's webhook rules for spec.restart: a Sequential order names every component once, and
+// the id does not change while a rolling update is Pending or InProgress.
+func TestValidateRestart(t *testing.T) {
+	main := &corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: MainContainerName, Image: "x"}}}}
+	graph := func(restart *Restart, rolling string) *DynamoGraphDeployment {
+		g := &DynamoGraphDeployment{Spec: DynamoGraphDeploymentSpec{Restart: restart,
+			Components: []ComponentSpec{{Name: "frontend", PodTemplate: main}, {Name: "decode", PodTemplate: main}}}}
+		if rolling != "" {
+			g.Status.RollingUpdate = &RollingUpdateStatus{Phase: rolling}
+		}
+		return g
+	}
+	order := func(names ...string) *Restart { return &Restart{ID: "1", Strategy: &RestartStrategy{Order: names}} }
+	for _, tc := range []struct {
+		name     string
+		g, old   *DynamoGraphDeployment
+		fields   []string
+		contains string
+	}{
+		{"every component once", graph(order("decode", "frontend"), ""), nil, nil, ""},
+		{"no order", graph(&Restart{ID: "1"}, ""), nil, nil, ""},
+		{"one missing", graph(order("decode"), ""), nil, []string{"spec.restart.strategy.order"}, "missing: frontend"},
+		{"a duplicate", graph(order("decode", "decode", "frontend"), ""), nil, []string{"spec.restart.strategy.order[1]"}, "Duplicate"},
+		{"an unknown one", graph(order("decode", "frontend", "planner"), ""), nil, []string{"spec.restart.strategy.order[2]"}, "planner"},
+		{"a new id while rolling", graph(&Restart{ID: "2"}, ""), graph(&Restart{ID: "1"}, "InProgress"), []string{"spec.restart.id"}, "InProgress"},
+		{"a first id while pending", graph(&Restart{ID: "1"}, ""), graph(nil, "Pending"), []string{"spec.restart.id"}, "Pending"},
+		{"the same id while rolling", graph(&Restart{ID: "1"}, ""), graph(&Restart{ID: "1"}, "InProgress"), nil, ""},
+		{"a new id once Completed", graph(&Restart{ID: "2"}, ""), graph(&Restart{ID: "1"}, "Completed"), nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := tc.g.ValidateUpdate(tc.old)
+			var fields []string
+			for _, e := range errs {
+				fields = append(fields, e.Field)
+			}
+			if strings.Join(fields, ",") != strings.Join(tc.fields, ",") {
+				t.Fatalf("errors %v, want on %v", errs.ToAggregate(), tc.fields)
+			}
+			if tc.contains != "" && !strings.Contains(errs.ToAggregate().Error(), tc.contains) {
+				t.Errorf("%v does not say %q", errs.ToAggregate(), tc.contains)
+			}
+		})
+	}
+}

@@ -240,6 +240,7 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 	}
 
 	rollWorkers(t, c, cl, key, hash)
+	restartGraph(t, cl, key)
 
 	// Too many GPUs: Ready=False naming the Pending service and why (its new generation's pods;
 	// the old one keeps serving).
@@ -254,6 +255,105 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 				got.Status.Services["Frontend"].Reason == "" && got.Status.Services["Frontend"].ScheduledReplicas == 1,
 			fmt.Errorf("condition %+v, prefill %+v", cond, s)
 	})
+}
+
+// restartGraph sets spec.restart.id on the running graph: a Sequential restart replaces the
+// services' pods one service after the other in name order — a service's workload gets the id
+// only once every service before it runs the id on all its pods — and completes with every pod
+// on the id; then a Parallel one replaces them all at once.
+func restartGraph(t *testing.T, cl client.Client, key client.ObjectKey) {
+	t.Helper()
+	ctx := context.Background()
+	g := graphOf(t, cl, key)
+	rg := resolvedGraph(g)
+	order := rg.Names() // Frontend, Planner, VllmDecodeWorker, VllmPrefillWorker
+	templateAt := func(service string) string {
+		d := &appsv1.Deployment{}
+		if err := cl.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: rg.Component(service).WorkloadName}, d); err != nil {
+			t.Fatalf("%s's Deployment: %v", service, err)
+		}
+		return d.Spec.Template.Annotations[v1alpha1.AnnotationRestartAt]
+	}
+	// podsAt: the service's pods that are not going away, and how many run the id.
+	podsAt := func(service, id string) (all, on int) {
+		pods := &corev1.PodList{}
+		if err := cl.List(ctx, pods, client.InNamespace(key.Namespace), client.MatchingLabels{v1alpha1.LabelSelector: rg.Component(service).ChildName}); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil {
+				all++
+				if p.Annotations[v1alpha1.AnnotationRestartAt] == id {
+					on++
+				}
+			}
+		}
+		return all, on
+	}
+	patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) { d.Spec.Restart = &v1alpha1.Restart{ID: "r1"} })
+	// Each look reads the templates last service first: a service's template takes the id only
+	// after every one before it did, so those read after it must carry it too (no gap), and the
+	// services before the last one reached must run it on every pod (none is left behind).
+	reached, partial := 0, false
+	eventually(t, "sequential restart r1 Completed", 3*time.Minute, func(ctx context.Context) (bool, error) {
+		n := 0
+		for i := len(order) - 1; i >= 0; i-- {
+			at := templateAt(order[i]) == "r1"
+			if at && n == 0 {
+				n = i + 1
+			}
+			if !at && n > i {
+				t.Fatalf("%s carries r1 but %s, before it in %v, does not", order[n-1], order[i], order)
+			}
+		}
+		if n < reached {
+			t.Fatalf("the restart went back from %d services to %d", reached, n)
+		}
+		reached = n
+		partial = partial || (n > 0 && n < len(order))
+		for _, before := range order[:max(n-1, 0)] {
+			if all, on := podsAt(before, "r1"); on != all || all != int(rg.Component(before).Pods()) {
+				t.Errorf("%s reached while %s (before it) has %d/%d pods on r1", order[n-1], before, on, all)
+			}
+		}
+		st := graphOf(t, cl, key).Status.Restart
+		if st != nil && st.ObservedID == "r1" && st.Phase == v1alpha1.RestartPhaseRestarting && len(st.InProgress) != 1 {
+			t.Fatalf("a Sequential restart in progress on %v, want one service", st.InProgress)
+		}
+		return st != nil && st.ObservedID == "r1" && st.Phase == v1alpha1.RestartPhaseCompleted, fmt.Errorf("status.restart %+v", st)
+	})
+	if !partial {
+		t.Error("the restart was never seen part way (some services reached, not all): not one after the other?")
+	}
+	for _, s := range order {
+		want := int(rg.Component(s).Pods())
+		eventually(t, s+"'s pods on r1", time.Minute, func(context.Context) (bool, error) {
+			all, on := podsAt(s, "r1")
+			return templateAt(s) == "r1" && all == want && on == want, fmt.Errorf("%d/%d pods on r1, want %d", on, all, want)
+		})
+	}
+	waitForEvent(t, cl, key.Name, corev1.EventTypeNormal, controller.ReasonRestartCompleted)
+
+	// Parallel: every service's template takes the id in one step.
+	patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) {
+		d.Spec.Restart = &v1alpha1.Restart{ID: "r2", Strategy: &v1alpha1.RestartStrategy{Type: v1alpha1.RestartStrategyParallel}}
+	})
+	waitForGraph(t, cl, key, "parallel restart r2 Completed", 2*time.Minute, func(got *v1alpha1.DynamoGraphDeployment, _ *metav1.Condition) (bool, error) {
+		st := got.Status.Restart
+		if st != nil && st.ObservedID == "r2" && st.Phase == v1alpha1.RestartPhaseRestarting && len(st.InProgress) == len(order) {
+			for _, s := range order {
+				if at := templateAt(s); at != "r2" {
+					t.Errorf("parallel restart started: %s carries %q, want r2 (every service at once)", s, at)
+				}
+			}
+		}
+		return st != nil && st.ObservedID == "r2" && st.Phase == v1alpha1.RestartPhaseCompleted, fmt.Errorf("%+v", st)
+	})
+	for _, s := range order {
+		if all, on := podsAt(s, "r2"); all != on || templateAt(s) != "r2" {
+			t.Errorf("after the parallel restart %s has %d/%d pods on r2", s, on, all)
+		}
+	}
 }
 
 // rollWorkers is the managed rolling update of the reference graph (decode 2 replicas, prefill

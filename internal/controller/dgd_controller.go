@@ -151,6 +151,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if applyErr == nil {
 		step, applyErr = r.planRollout(ctx, g)
 	}
+	restartStatus := g.Status.Restart
+	if applyErr == nil {
+		g, restartStatus, applyErr = r.planRestart(ctx, g, step.status)
+	}
 	var gt gate
 	if applyErr == nil {
 		gt, applyErr = r.planBeforeApply(ctx, g, cfg, scopes, step.old)
@@ -164,7 +168,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	octx, ospan := r.startSpan(ctx, "observe")
 	obs, readErr := r.observe(octx, g, scopes)
-	obs.Old, obs.RollingUpdate = step.old, step.status
+	obs.Old, obs.RollingUpdate, obs.Restart = step.old, step.status, restartStatus
 	if applyErr == nil && readErr == nil {
 		r.observeSchedulable(octx, g, cfg, scopes, gt, &obs)
 	}
@@ -651,11 +655,11 @@ func admitted(tmpl *corev1.PodSpec, pods []corev1.Pod, name string) *corev1.PodS
 
 // writeStatus writes the computed status when it differs, and records an event when Ready flips.
 // The status is written in v1beta1, the stored version; upstream's fields the operator does not
-// write (restart, checkpoints, its placement score) are kept as they are.
+// write (checkpoints, its placement score) are kept as they are.
 func (r *Reconciler) writeStatus(ctx context.Context, stored *v1beta1.DynamoGraphDeployment, g *graph.Graph, obs Observed, applyErr error) (v1alpha1.DynamoGraphDeploymentStatus, error) {
 	st := ComputeStatus(g, obs, applyErr)
 	hub := v1alpha1.StatusToHub(&st)
-	hub.Restart, hub.Checkpoints, hub.Placement = stored.Status.Restart, stored.Status.Checkpoints, stored.Status.Placement
+	hub.Checkpoints, hub.Placement = stored.Status.Checkpoints, stored.Status.Placement
 	if equality.Semantic.DeepEqual(hub, stored.Status) {
 		return st, nil
 	}

@@ -265,6 +265,10 @@ func TrimPod(obj any) (any, error) {
 			Labels: p.Labels, OwnerReferences: p.OwnerReferences, DeletionTimestamp: p.DeletionTimestamp},
 		Status: corev1.PodStatus{Phase: p.Status.Phase},
 	}
+	// Which restart a pod runs: a restart moves on once every pod of a service runs its id.
+	if v, ok := p.Annotations[v1alpha1.AnnotationRestartAt]; ok {
+		t.Annotations = map[string]string{v1alpha1.AnnotationRestartAt: v}
+	}
 	// Where a placed pod runs: a topology constraint is verified against its node.
 	t.Spec.NodeName = p.Spec.NodeName
 	// Where the pod may go, as admitted (admission adds tolerations the template does not have,

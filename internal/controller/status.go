@@ -83,6 +83,8 @@ type Observed struct {
 	// rollout's status.
 	Old           map[string][]oldWorkload
 	RollingUpdate *v1alpha1.RollingUpdateStatus
+	// Restart is status.restart (internal/restart).
+	Restart *v1alpha1.RestartStatus
 }
 
 // ComputeStatus rolls the children up into the graph's status: per-service replica counts,
@@ -135,6 +137,7 @@ func ComputeStatus(g *graph.Graph, obs Observed, reconcileErr error) v1alpha1.Dy
 	}
 	meta.SetStatusCondition(&st.Conditions, cond)
 	st.RollingUpdate = obs.RollingUpdate
+	st.Restart = obs.Restart
 	if reconcileErr == nil || obs.Topology {
 		setPlacement(&st, g, obs)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
+	"github.com/dynamo-infra/dynamo-infra/internal/restart"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 )
 
@@ -193,6 +194,11 @@ func Build(in Live) Report {
 			line += ": " + ru.Message
 		}
 		r.Graph.Problems = append(r.Graph.Problems, line)
+	}
+	// A restart in flight (spec.restart.id): which service's pods are being replaced.
+	if rs := g.Status.Restart; rs != nil && rs.Phase == v1alpha1.RestartPhaseRestarting {
+		r.Graph.Problems = append(r.Graph.Problems, fmt.Sprintf("restart %s is in progress (%s): replacing the pods of %s",
+			rs.ObservedID, restart.Strategy(g.Restart), strings.Join(rs.InProgress, ", ")))
 	}
 	r.Graph.Ready = ready == len(r.Services) && len(in.MissingPVCs) == 0 && !held
 	return r

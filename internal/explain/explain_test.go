@@ -254,3 +254,19 @@ func TestBuildRollingUpdate(t *testing.T) {
 		t.Errorf("problems %q", r.Graph.Problems)
 	}
 }
+
+// A restart in flight is named with the service whose pods are being replaced.
+func TestBuildRestart(t *testing.T) {
+	g := testkit.Graph("ns", "g").Service("Frontend", testkit.Service("")).Obj()
+	g.Spec.Restart = &v1alpha1.Restart{ID: "r7"}
+	g.Status.Restart = &v1alpha1.RestartStatus{ObservedID: "r7", Phase: v1alpha1.RestartPhaseRestarting, InProgress: []string{"Frontend"}}
+	ready := &appsv1.Deployment{Status: appsv1.DeploymentStatus{Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1}}
+	r := Build(Live{Graph: resolved(g), Deployments: map[string]*appsv1.Deployment{"Frontend": ready}})
+	if len(r.Graph.Problems) != 1 || r.Graph.Problems[0] != "restart r7 is in progress (Sequential): replacing the pods of Frontend" {
+		t.Errorf("problems %q", r.Graph.Problems)
+	}
+	g.Status.Restart.Phase = v1alpha1.RestartPhaseCompleted
+	if r := Build(Live{Graph: resolved(g), Deployments: map[string]*appsv1.Deployment{"Frontend": ready}}); len(r.Graph.Problems) != 0 {
+		t.Errorf("a completed restart: problems %q", r.Graph.Problems)
+	}
+}

@@ -90,6 +90,8 @@ type Graph struct {
 	// RolloutIndependent is dynamo-infra.dev/rollout-coordinated: "false": each worker service
 	// rolls on its own (the original's way), not in step with the others.
 	RolloutIndependent bool
+	// Restart is spec.restart (nil: none): internal/restart carries it out.
+	Restart *v1alpha1.Restart
 	// Components are the graph's services, sorted by name.
 	Components []*Component
 
@@ -176,6 +178,7 @@ func Resolve(dgd *v1alpha1.DynamoGraphDeployment, opts Options) (*Graph, error) 
 		WorkerHash:        WorkerHash(dgd),
 		CurrentWorkerHash: dgd.Annotations[v1alpha1.AnnotationCurrentWorkerHash],
 		RolloutPartition:  dgd.Annotations[v1alpha1.AnnotationRolloutPartition],
+		Restart:           dgd.Spec.Restart,
 	}
 	g.RolloutPaused, _ = strconv.ParseBool(dgd.Annotations[v1alpha1.AnnotationRolloutPaused])
 	if coordinated, err := strconv.ParseBool(dgd.Annotations[v1alpha1.AnnotationRolloutCoordinated]); err == nil && !coordinated {
@@ -234,6 +237,31 @@ func (g *Graph) WithReplicas(replicas map[string]int32) (*Graph, error) {
 		}
 	}
 	return &out, nil
+}
+
+// WithRestartAt is the graph with each named component's nvidia.com/restartAt annotation set
+// to its value (a restart's step: internal/restart). The annotation is the component's own,
+// as the original puts it: on its workloads and their pod templates, where a new value replaces
+// the pods. It is not part of the worker hash: a restart replaces pods within a generation.
+func (g *Graph) WithRestartAt(at map[string]string) *Graph {
+	if len(at) == 0 {
+		return g
+	}
+	out := *g
+	out.Components = make([]*Component, len(g.Components))
+	for i, c := range g.Components {
+		out.Components[i] = c
+		if v, ok := at[c.Name]; ok && c.Annotations[v1alpha1.AnnotationRestartAt] != v {
+			changed := *c
+			changed.Annotations = maps.Clone(c.Annotations)
+			if changed.Annotations == nil {
+				changed.Annotations = map[string]string{}
+			}
+			changed.Annotations[v1alpha1.AnnotationRestartAt] = v
+			out.Components[i] = &changed
+		}
+	}
+	return &out
 }
 
 // Err is the error Resolve returned.

@@ -44,9 +44,6 @@ func unimplemented(dgd *v1alpha1.DynamoGraphDeployment, components []*Component)
 	var out []UnimplementedField
 	add := func(path, what string) { out = append(out, UnimplementedField{Path: path, What: what}) }
 	spec := &dgd.Spec
-	if spec.Restart != nil {
-		add("spec.restart", "restart orchestration")
-	}
 	if spec.PriorityClassName != "" {
 		add("spec.priorityClassName", "Grove PodCliqueSet priority; set extraPodSpec.priorityClassName on services")
 	}

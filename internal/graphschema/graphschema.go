@@ -85,7 +85,12 @@ func Compile(crdYAML []byte, version string) (*Schema, error) {
 
 // DefaultAndValidate applies the schema's defaults to obj (a decoded manifest) and returns
 // what the API server would refuse, in its words: one error naming every invalid field.
+//
+// As the API server, a field written with no value (`subComponentType:`, null) that the schema
+// does not mark nullable is dropped first — or given its default — rather than refused: upstream's
+// recipes write such fields and the API server accepts them.
 func (s *Schema) DefaultAndValidate(ctx context.Context, obj map[string]any) error {
+	structuraldefaulting.PruneNonNullableNullsWithoutDefaults(obj, s.structural)
 	structuraldefaulting.Default(obj, s.structural)
 	u := &unstructured.Unstructured{Object: obj}
 	errs := metavalidation.ValidateObjectMetaAccessor(u, true, metavalidation.NameIsDNSSubdomain, field.NewPath("metadata"))

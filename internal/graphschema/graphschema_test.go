@@ -63,3 +63,29 @@ func BenchmarkDefaultAndValidate(b *testing.B) {
 		}
 	}
 }
+
+// A key written with no value is dropped as the API server drops it (it is not nullable), not
+// refused: upstream's recipes write `subComponentType:` and `containers:` so.
+func TestNullFieldsDropped(t *testing.T) {
+	s, err := DGD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := referenceGraph(t)
+	fe := g["spec"].(map[string]any)["services"].(map[string]any)["Frontend"].(map[string]any)
+	fe["subComponentType"] = nil
+	fe["envs"] = nil
+	if err := s.DefaultAndValidate(context.Background(), g); err != nil {
+		t.Fatalf("nulls: %v", err)
+	}
+	for _, k := range []string{"subComponentType", "envs"} {
+		if _, kept := fe[k]; kept {
+			t.Errorf("%s: kept as null, want dropped", k)
+		}
+	}
+	// A wrong type is still refused.
+	fe["replicas"] = "three"
+	if err := s.DefaultAndValidate(context.Background(), g); err == nil {
+		t.Error("replicas \"three\": accepted")
+	}
+}
