@@ -9,6 +9,14 @@ const (
 	// ConditionPlacementVerified: for a graph with a topologyConstraint, whether its pods run
 	// where the constraint says.
 	ConditionPlacementVerified = "PlacementVerified"
+	// ConditionModelsServed: for a graph with a frontend and workers, whether a worker service
+	// has replicas while the frontend runs. False (ReasonWorkersScaledToZero) when every worker
+	// service is scaled to 0 — by hand, an autoscaler or the planner — and a frontend is not: the
+	// workers' models vanish from its /v1/models until one scales up.
+	ConditionModelsServed = "ModelsServed"
+	// ReasonWorkersScaledToZero and ReasonWorkersRunning are ModelsServed's reasons.
+	ReasonWorkersScaledToZero = "WorkersScaledToZero"
+	ReasonWorkersRunning      = "WorkersRunning"
 
 	// ReasonWaitingForCapacity (of Ready): the graph waits for capacity
 	// (AnnotationWaitForCapacity) and its change, which does not fit, is not applied.

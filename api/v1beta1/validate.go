@@ -100,3 +100,36 @@ func restartID(g *DynamoGraphDeployment) string {
 	}
 	return g.Spec.Restart.ID
 }
+
+// ValidateReplicaOwnership refuses a change of the replicas of a component a scaling adapter
+// owns (in old or in g): upstream's webhook rule for everyone but the operator and planners,
+// who are not asked (the webhook decides who asks). The adapter is where they are changed:
+// kubectl scale dgdsa/NAME, an autoscaler, the planner.
+func (g *DynamoGraphDeployment) ValidateReplicaOwnership(old *DynamoGraphDeployment) field.ErrorList {
+	if old == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	for _, c := range g.Spec.Components {
+		i := slices.IndexFunc(old.Spec.Components, func(o ComponentSpec) bool { return o.Name == c.Name })
+		if i < 0 {
+			continue
+		}
+		was := &old.Spec.Components[i]
+		if c.ScalingAdapter == nil && was.ScalingAdapter == nil {
+			continue
+		}
+		if replicasOf(c.Replicas) != replicasOf(was.Replicas) {
+			errs = append(errs, field.Forbidden(field.NewPath("spec", "components").Key(c.Name).Child("replicas"),
+				"cannot be modified directly when scaling adapter is enabled; scale or update the related DynamoGraphDeploymentScalingAdapter instead (kubectl scale dgdsa/"+g.Name+"-"+strings.ToLower(c.Name)+" --replicas=N)"))
+		}
+	}
+	return errs
+}
+
+func replicasOf(p *int32) int32 {
+	if p == nil {
+		return 1
+	}
+	return *p
+}

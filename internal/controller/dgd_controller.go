@@ -64,7 +64,10 @@ type Reconciler struct {
 	Graph graph.Options
 	// LWS says the cluster serves the LeaderWorkerSet API: multi-node services run on it.
 	// Without it a graph with one is reported (MultinodeUnavailable) and nothing is applied.
-	LWS      bool
+	LWS bool
+	// Adapters says the cluster serves DynamoGraphDeploymentScalingAdapters: a service with a
+	// scalingAdapter gets one. Without it such a graph fails to reconcile, saying so.
+	Adapters bool
 	Recorder events.EventRecorder
 	// MaxConcurrentReconciles is how many graphs are reconciled at once (default 1).
 	MaxConcurrentReconciles int
@@ -88,7 +91,10 @@ type Reconciler struct {
 	unchanged sync.Map
 }
 
-// +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeployments,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeployments,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeploymentscalingadapters,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeploymentscalingadapters/status,verbs=update
+// +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeploymentscalingadapters/scale,verbs=get;update;patch
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeployments/status,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch;delete
@@ -106,12 +112,15 @@ type Reconciler struct {
 
 // Each verb is needed: TestRoleIsNoBroaderThanNeeded fails on one that no reconcile uses and
 // no Role the operator creates grants. A graph's current worker hash is recorded on it (patch);
-// its status is written whole (update); children are applied
+// a scaling adapter's replicas are copied into it (update); its status is written whole
+// (update); a scaling adapter's status too (update); children are applied
 // (patch, create), reverted after a manual edit of their content (update: Deployments,
 // LeaderWorkerSets, Services, ConfigMaps, Roles, RoleBindings — never a claim or an account),
 // pruned (delete).
 //
-// The operator holds every permission of the discovery Role it creates (endpoints, pods,
+// The operator holds every permission of the Roles it creates — the planner's (graphs: read,
+// update, patch; scaling adapters: read, /scale get, update, patch; endpoint slices) and the
+// discovery one (endpoints, pods,
 // endpointslices, worker metadata) instead of the "bind" and "escalate" verbs: with those, its
 // account could write and bind any Role — cluster-admin's rules in kube-system included. The
 // API server lets it create and bind a Role only within what it holds itself.
@@ -245,6 +254,9 @@ func (r *Reconciler) applyChildren(ctx context.Context, g *graph.Graph, cfg rend
 	if g.HasMultinode() && !r.LWS {
 		return &MultinodeUnavailableError{}
 	}
+	if g.HasScalingAdapter() && !r.Adapters {
+		return errors.New("a service has a scalingAdapter, and this cluster serves no DynamoGraphDeploymentScalingAdapter API (nvidia.com): install its CRD (config/crd/bases, or the chart) and restart the operator")
+	}
 	stepped, err := g.WithReplicas(step.replicas)
 	if err != nil {
 		return err
@@ -290,7 +302,7 @@ func (r *Reconciler) prune(ctx context.Context, g *graph.Graph, desired []runtim
 		keep[o.GetObjectKind().GroupVersionKind().Kind+"/"+obj.GetName()] = true
 	}
 	var errs []error
-	for _, k := range served(r.LWS) {
+	for _, k := range served(optionalAPIs{LWS: r.LWS, Adapters: r.Adapters}) {
 		if !k.Prune {
 			continue
 		}
@@ -352,6 +364,9 @@ func (r *Reconciler) applyIfChanged(ctx context.Context, g *graph.Graph, obj run
 		if found {
 			switch ownership(g, live) {
 			case ownedByGraph:
+				if k.CreateOnly {
+					return nil // its content is its own now (a scaling adapter's replicas)
+				}
 				if foreign := foreignManagers(live); len(foreign) > 0 {
 					return r.revert(ctx, kind, desired, live, foreign)
 				}
@@ -673,6 +688,12 @@ func (r *Reconciler) writeStatus(ctx context.Context, stored *v1beta1.DynamoGrap
 	if eventType, ok := readyEvent(before, after); ok && r.Recorder != nil {
 		r.Recorder.Eventf(updated, nil, eventType, after.Reason, "Reconcile", "%s", after.Message)
 	}
+	// Every worker scaled to 0 under a running frontend: a warning, once, when it happens.
+	served := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionModelsServed)
+	if was := meta.FindStatusCondition(stored.Status.Conditions, v1alpha1.ConditionModelsServed); served != nil && served.Status == metav1.ConditionFalse &&
+		(was == nil || was.Status != metav1.ConditionFalse) && r.Recorder != nil {
+		r.Recorder.Eventf(updated, nil, corev1.EventTypeWarning, served.Reason, "Reconcile", "%s", served.Message)
+	}
 	log.FromContext(ctx).V(1).Info("status updated", "state", st.State)
 	return st, nil
 }
@@ -700,7 +721,7 @@ func readyEvent(before, after *metav1.Condition) (eventType string, ok bool) {
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1beta1.DynamoGraphDeployment{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
-	for _, k := range served(r.LWS) {
+	for _, k := range served(optionalAPIs{LWS: r.LWS, Adapters: r.Adapters}) {
 		if k.Owned {
 			b = b.Owns(k.New())
 		}

@@ -6,7 +6,16 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
+
+	"github.com/dynamo-infra/dynamo-infra/api/v1beta1"
 )
+
+// optionalAPIs are the APIs of other projects (or of ours, installed apart) that the operator
+// uses where the cluster serves them, found once at start.
+type optionalAPIs struct {
+	// LWS: LeaderWorkerSets (multi-node services); Adapters: the scaling adapter CRD.
+	LWS, Adapters bool
+}
 
 // childKind is one kind of object the operator creates for a graph. This table is the one
 // list of them: the caches, the watches, apply order, pruning and the lookups of live objects
@@ -29,8 +38,12 @@ type childKind struct {
 	// Update: a manual edit is reverted with an update (an account or a claim is never
 	// changed once created: create and patch only).
 	Update bool
-	// LWS marks a kind served only where LeaderWorkerSet is installed.
-	LWS bool
+	// CreateOnly: created when absent, then never changed while it is the graph's (a scaling
+	// adapter: its replicas belong to whoever scales it from then on). Pruned all the same.
+	CreateOnly bool
+	// LWS marks a kind served only where LeaderWorkerSet is installed; Adapter one served only
+	// where the DynamoGraphDeploymentScalingAdapter CRD is.
+	LWS, Adapter bool
 }
 
 // applyPhase orders applies within a reconcile.
@@ -62,6 +75,10 @@ var childKinds = []childKind{
 		New: func() client.Object { return &corev1.Service{} }, NewList: func() client.ObjectList { return &corev1.ServiceList{} }},
 	{Kind: "RoleBinding", Group: rbacv1.GroupName, Resource: "rolebindings", Phase: phaseWorkloads, Owned: true, Prune: true, Update: true,
 		New: func() client.Object { return &rbacv1.RoleBinding{} }, NewList: func() client.ObjectList { return &rbacv1.RoleBindingList{} }},
+	{Kind: "DynamoGraphDeploymentScalingAdapter", Group: v1beta1.GroupVersion.Group, Resource: "dynamographdeploymentscalingadapters", Phase: phaseWorkloads,
+		Owned: true, Prune: true, CreateOnly: true, Adapter: true,
+		New:     func() client.Object { return &v1beta1.DynamoGraphDeploymentScalingAdapter{} },
+		NewList: func() client.ObjectList { return &v1beta1.DynamoGraphDeploymentScalingAdapterList{} }},
 }
 
 // kindOf is the row of a kind (false: the operator creates no such child).
@@ -74,11 +91,12 @@ func kindOf(kind string) (childKind, bool) {
 	return childKind{}, false
 }
 
-// served are the child kinds this cluster serves (LeaderWorkerSet only where installed).
-func served(lws bool) []childKind {
+// served are the child kinds this cluster serves (LeaderWorkerSet and scaling adapters only
+// where installed).
+func served(a optionalAPIs) []childKind {
 	out := make([]childKind, 0, len(childKinds))
 	for _, k := range childKinds {
-		if !k.LWS || lws {
+		if (!k.LWS || a.LWS) && (!k.Adapter || a.Adapters) {
 			out = append(out, k)
 		}
 	}

@@ -91,11 +91,15 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	byObject := map[client.Object]cache.ByObject{}
 	// managedFields are a third of a Deployment's size: the cache keeps only which other
 	// writers own part of a child's spec (a manual edit, reverted; see drift.go).
-	lws, err := servesLeaderWorkerSet(cfg)
+	lws, err := serves(cfg, lwsv1.GroupVersion.String(), "LeaderWorkerSet")
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range served(lws) {
+	adapters, err := serves(cfg, v1beta1.GroupVersion.String(), "DynamoGraphDeploymentScalingAdapter")
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range served(optionalAPIs{LWS: lws, Adapters: adapters}) {
 		byObject[k.New()] = cache.ByObject{Label: owned, Transform: noteForeignManagers}
 	}
 	byObject[&corev1.Pod{}] = cache.ByObject{Label: owned, Transform: TrimPod}
@@ -140,7 +144,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 	r := &Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Names: names, Config: o.Render, Graph: o.Graph, Recorder: mgr.GetEventRecorder("dynamo-operator"),
-		MaxConcurrentReconciles: o.MaxConcurrentReconciles, LWS: lws, PlacementRefresh: o.PlacementRefresh}
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles, LWS: lws, Adapters: adapters, PlacementRefresh: o.PlacementRefresh}
 	if o.TracerProvider != nil {
 		r.Tracer = o.TracerProvider.Tracer(TracerName)
 	}
@@ -154,6 +158,12 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up controller: %w", err)
+	}
+	if adapters {
+		ar := &AdapterReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("dynamo-operator")}
+		if err := ar.SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("set up the scaling adapter controller: %w", err)
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
@@ -204,23 +214,23 @@ func newCapacityView(cfg *rest.Config, maxAge time.Duration) (*capacity.View, er
 	}, nil
 }
 
-// servesLeaderWorkerSet asks the API server, once at start (as the original operator detects
-// its orchestrators), whether it serves LeaderWorkerSets. Installing LWS later takes an
-// operator restart.
-func servesLeaderWorkerSet(cfg *rest.Config) (bool, error) {
+// serves asks the API server, once at start (as the original operator detects its
+// orchestrators), whether it serves kind in groupVersion: LeaderWorkerSets, scaling adapters.
+// Installing one later takes an operator restart.
+func serves(cfg *rest.Config, groupVersion, kind string) (bool, error) {
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return false, fmt.Errorf("discovery client: %w", err)
 	}
-	list, err := dc.ServerResourcesForGroupVersion(lwsv1.GroupVersion.String())
+	list, err := dc.ServerResourcesForGroupVersion(groupVersion)
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("discover %s: %w", lwsv1.GroupVersion, err)
+		return false, fmt.Errorf("discover %s: %w", groupVersion, err)
 	}
 	for _, r := range list.APIResources {
-		if r.Kind == "LeaderWorkerSet" {
+		if r.Kind == kind {
 			return true, nil
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,11 +21,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/api/v1beta1"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
@@ -118,7 +121,7 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 	c := devclustertest.Start(t, "h100=1", devclustertest.WithLWS)
 	// Grove's ClusterTopology kind (a stand-in CRD, no object): a graph with a topology
 	// constraint has its profile read — a 404, so the built-in levels — and its nodes' labels.
-	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath(), testkit.WorkerMetadataCRDPath(), testkit.ClusterTopologyCRDPath())
+	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath(), testkit.WorkerMetadataCRDPath(), testkit.ClusterTopologyCRDPath(), testkit.ScalingAdapterCRDPath())
 	var used requestLog
 	controllertest.StartOperatorWithConfig(t, used.wrap(c.RESTConfig()))
 	ctx := context.Background()
@@ -147,6 +150,10 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
       extraPodSpec:
         resourceClaims: [{name: gpus, resourceClaimTemplateName: gpus}]
         mainContainer: {image: registry.example/worker:1}
+    Scaled:
+      componentType: worker
+      scalingAdapter: {enabled: true}
+      extraPodSpec: {mainContainer: {image: registry.example/worker:1}}
 `)
 	key := client.ObjectKeyFromObject(dgd)
 	// Reconciled (the worker stays Pending: the dev cluster provisions no volume for its claim).
@@ -164,6 +171,20 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 		})
 	}
 	reconciled("created")
+	// The scaling adapter's replicas reach the graph (the adapter controller's update of the
+	// graph and of the adapter's status).
+	adapter := &v1beta1.DynamoGraphDeploymentScalingAdapter{}
+	eventually(t, "scaling adapter created", time.Minute, func(ctx context.Context) (bool, error) {
+		err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "edits-scaled"}, adapter)
+		return err == nil, err
+	})
+	if err := cl.SubResource("scale").Update(ctx, adapter, client.WithSubResourceBody(&autoscalingv1.Scale{
+		ObjectMeta: metav1.ObjectMeta{Name: adapter.Name, Namespace: "default"}, Spec: autoscalingv1.ScaleSpec{Replicas: 2}})); err != nil {
+		t.Fatal(err)
+	}
+	waitForGraph(t, cl, key, "scaled by its adapter", time.Minute, func(d *v1alpha1.DynamoGraphDeployment, _ *metav1.Condition) (bool, error) {
+		return ptr.Deref(d.Spec.Services["Scaled"].Replicas, 1) == 2, nil
+	})
 	// The claimer's pod waits for its claim: the operator plans the graph (Schedulable), which
 	// lists the cluster's DRA objects.
 	waitForGraph(t, cl, key, "planned", time.Minute, func(d *v1alpha1.DynamoGraphDeployment, _ *metav1.Condition) (bool, error) {
@@ -225,8 +246,10 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 		delete(d.Spec.Services, "Worker")
 		delete(d.Spec.Services, "Big")
 		delete(d.Spec.Services, "Claimer")
+		delete(d.Spec.Services, "Scaled")
 	})
 	reconciled("services removed")
+	gone(&v1beta1.DynamoGraphDeploymentScalingAdapter{}, "edits-scaled")
 	gone(&appsv1.Deployment{}, "edits-worker")
 	gone(&lwsv1.LeaderWorkerSet{}, resolvedGraph(dgd).Component("Big").WorkloadName)
 	gone(&corev1.ConfigMap{}, "edits-wait-leader-script")
@@ -235,8 +258,8 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 	})
 	reconciled("discovery off")
 	for _, o := range rendered {
-		if rb, ok := o.(*rbacv1.RoleBinding); ok {
-			gone(&rbacv1.RoleBinding{}, rb.Name)
+		if rb, ok := o.(*rbacv1.RoleBinding); ok && rb.Subjects[0].Name != v1alpha1.PlannerServiceAccount {
+			gone(&rbacv1.RoleBinding{}, rb.Name) // the discovery binding (the planner's stays)
 		}
 	}
 

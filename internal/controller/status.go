@@ -143,11 +143,42 @@ func ComputeStatus(g *graph.Graph, obs Observed, reconcileErr error) v1alpha1.Dy
 	}
 	if reconcileErr == nil {
 		setSchedulable(&st, g, obs)
+		setModelsServed(&st, g)
 	}
 	if reconcileErr == nil {
 		st.ObservedGeneration = g.Generation
 	}
 	return st
+}
+
+// setModelsServed sets ModelsServed for a graph with a frontend and workers: False when a
+// frontend runs and every worker service asks for 0 replicas (the models vanish from
+// /v1/models), True otherwise; removed from a graph without both.
+func setModelsServed(st *v1alpha1.DynamoGraphDeploymentStatus, g *graph.Graph) {
+	var frontends, workers, running []string
+	for _, c := range g.Components {
+		switch {
+		case c.Type == v1alpha1.ComponentFrontend && c.Replicas > 0:
+			frontends = append(frontends, c.Name)
+		case graph.IsWorker(c.Type):
+			workers = append(workers, c.Name)
+			if c.Replicas > 0 {
+				running = append(running, c.Name)
+			}
+		}
+	}
+	if len(frontends) == 0 || len(workers) == 0 {
+		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionModelsServed)
+		return
+	}
+	cond := metav1.Condition{Type: v1alpha1.ConditionModelsServed, ObservedGeneration: g.Generation, Status: metav1.ConditionTrue,
+		Reason: v1alpha1.ReasonWorkersRunning, Message: "worker services with replicas: " + strings.Join(running, ", ")}
+	if len(running) == 0 {
+		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonWorkersScaledToZero
+		cond.Message = fmt.Sprintf("every worker service (%s) is scaled to 0 while %s runs: their models vanish from its /v1/models until one scales up",
+			strings.Join(workers, ", "), strings.Join(frontends, ", "))
+	}
+	meta.SetStatusCondition(&st.Conditions, cond)
 }
 
 // serviceStatus is a service's replica counts from its workload (a Deployment, or a

@@ -24,8 +24,8 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
-	"github.com/dynamo-infra/dynamo-infra/internal/restart"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/restart"
 )
 
 // SchemaVersion versions the JSON/YAML document of `dynamoctl explain` (docs/explain.md). Fields
@@ -322,6 +322,9 @@ func serviceLink(c *graph.Component) Link {
 	}
 	if res := resourcesText(c); res != "" {
 		l.Summary += ", " + res + " per pod"
+	}
+	if c.ScalingAdapter != "" {
+		l.Summary += ", replicas from dgdsa/" + c.ScalingAdapter
 	}
 	return l
 }

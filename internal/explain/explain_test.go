@@ -270,3 +270,12 @@ func TestBuildRestart(t *testing.T) {
 		t.Errorf("a completed restart: problems %q", r.Graph.Problems)
 	}
 }
+
+// A service scaled through an adapter says where its replicas come from.
+func TestServiceLinkNamesScalingAdapter(t *testing.T) {
+	g := testkit.Graph("ns", "g").Service("Decode", testkit.Service("worker")).Obj()
+	g.Spec.Services["Decode"].ScalingAdapter = &v1alpha1.ScalingAdapter{Enabled: true}
+	if l := serviceLink(resolved(g).Component("Decode")); !strings.HasSuffix(l.Summary, ", replicas from dgdsa/g-decode") {
+		t.Errorf("summary %q", l.Summary)
+	}
+}

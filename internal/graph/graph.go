@@ -150,6 +150,10 @@ type Component struct {
 	GPUResource corev1.ResourceName
 	// PackDomain is the service's topologyConstraint.packDomain ("": none).
 	PackDomain string
+	// ScalingAdapter names the DynamoGraphDeploymentScalingAdapter that owns the component's
+	// replicas (<graph>-<lowercased name>, the original's name; "": none): its spec.replicas
+	// is copied into the graph, so kubectl scale, an HPA or the planner scale the component.
+	ScalingAdapter string
 	// Err is why the component cannot be rendered (nil: it can). The graph's Err reports it.
 	Err error
 
@@ -319,6 +323,16 @@ func (g *Graph) HasMultinode() bool {
 	return false
 }
 
+// HasScalingAdapter reports whether a component's replicas are owned by a scaling adapter.
+func (g *Graph) HasScalingAdapter() bool {
+	for _, c := range g.Components {
+		if c.ScalingAdapter != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // HasPlanner reports whether a component is a planner (its pods run as the planner's account).
 func (g *Graph) HasPlanner() bool {
 	for _, c := range g.Components {
@@ -420,6 +434,9 @@ func (g *Graph) resolve(dgd *v1alpha1.DynamoGraphDeployment, name string) *Compo
 	}
 	if s.TopologyConstraint != nil {
 		c.PackDomain = s.TopologyConstraint.PackDomain
+	}
+	if s.ScalingAdapter != nil && s.ScalingAdapter.Enabled {
+		c.ScalingAdapter = g.Name + "-" + strings.ToLower(name)
 	}
 	c.settings = map[string]string{}
 	for k, v := range dgd.Annotations {

@@ -71,9 +71,6 @@ func unimplemented(dgd *v1alpha1.DynamoGraphDeployment, components []*Component)
 		if s.Ingress != nil && s.Ingress.Enabled {
 			add(p+"ingress", "Ingress or VirtualService")
 		}
-		if s.ScalingAdapter != nil && s.ScalingAdapter.Enabled {
-			add(p+"scalingAdapter", "DynamoGraphDeploymentScalingAdapter")
-		}
 		if s.Checkpoint != nil && s.Checkpoint.Enabled {
 			add(p+"checkpoint", "checkpoint restore")
 		}

@@ -10,11 +10,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
+	"github.com/dynamo-infra/dynamo-infra/api/v1beta1"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/topology"
 )
@@ -57,7 +59,8 @@ func Graph(g *graph.Graph, cfg Config) ([]runtime.Object, error) {
 		}
 	}
 	if g.HasPlanner() {
-		out = append(out, PlannerServiceAccount(g))
+		role, rb := PlannerRBAC(g)
+		out = append(out, PlannerServiceAccount(g), role, rb)
 	}
 	if g.KubernetesDiscovery() {
 		sa, role, rb := DiscoveryRBAC(g)
@@ -77,6 +80,9 @@ func Graph(g *graph.Graph, cfg Config) ([]runtime.Object, error) {
 			return nil, err
 		}
 		out = append(out, workload, Service(g, c))
+		if c.ScalingAdapter != "" {
+			out = append(out, ScalingAdapter(g, c))
+		}
 	}
 	for _, o := range out {
 		if err := stampAppliedHash(o.(metav1.Object)); err != nil {
@@ -84,6 +90,28 @@ func Graph(g *graph.Graph, cfg Config) ([]runtime.Object, error) {
 		}
 	}
 	return out, nil
+}
+
+// ScalingAdapter renders the DynamoGraphDeploymentScalingAdapter that owns a component's
+// replicas, as the original creates it: named <graph>-<lowercased service>, labelled with the
+// graph and the component, its replicas seeded from the service's. The operator creates it and
+// never changes it after (its replicas are the adapter's from then on: kubectl scale, an HPA,
+// the planner), and deletes it when the service loses its scalingAdapter.
+func ScalingAdapter(g *graph.Graph, c *graph.Component) *v1beta1.DynamoGraphDeploymentScalingAdapter {
+	return &v1beta1.DynamoGraphDeploymentScalingAdapter{
+		TypeMeta: metav1.TypeMeta{APIVersion: v1beta1.GroupVersion.String(), Kind: "DynamoGraphDeploymentScalingAdapter"},
+		ObjectMeta: metav1.ObjectMeta{Name: c.ScalingAdapter, Namespace: g.Namespace, OwnerReferences: ownerRefs(g),
+			Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: g.Name, v1alpha1.LabelComponent: c.Name, v1alpha1.LabelManagedBy: ManagedBy}},
+		Spec: v1beta1.DynamoGraphDeploymentScalingAdapterSpec{Replicas: c.Replicas,
+			DGDRef: v1beta1.DynamoGraphDeploymentServiceRef{Name: g.Name, ServiceName: c.Name}},
+	}
+}
+
+// ScalingAdapterSelector selects every pod of a graph's service, each worker generation's
+// included (the original's: graph and component labels): the scale subresource's selector, with
+// which an autoscaler reads the pods' metrics.
+func ScalingAdapterSelector(graphName, service string) string {
+	return labels.SelectorFromSet(labels.Set{v1alpha1.LabelGraphDeploymentName: graphName, v1alpha1.LabelComponent: service}).String()
 }
 
 // ownerRefs point a child at its graph (none before the graph is stored: render -f).
@@ -288,10 +316,45 @@ func DiscoveryRBAC(g *graph.Graph) (*corev1.ServiceAccount, *rbacv1.Role, *rbacv
 	return sa, role, rb
 }
 
+// PlannerRBAC renders what the graph's planner may do, bound to the planner's account: read
+// graphs and endpoint slices, change this graph (its services' replicas) and scale its scaling
+// adapters — upstream's planner Role, narrowed to this graph's names (upstream grants every
+// graph of the namespace, and DynamoComponentDeployments, which are not served here). A Role of
+// the graph's own (<graph>-planner), not one shared by the namespace: it goes with the graph.
+func PlannerRBAC(g *graph.Graph) (*rbacv1.Role, *rbacv1.RoleBinding) {
+	meta := metav1.ObjectMeta{Name: g.Name + "-planner", Namespace: g.Namespace, OwnerReferences: ownerRefs(g),
+		Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: g.Name, v1alpha1.LabelManagedBy: ManagedBy}}
+	read := []string{"get", "list", "watch"}
+	rules := []rbacv1.PolicyRule{
+		{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"dynamographdeployments"}, Verbs: read},
+		{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"dynamographdeployments"}, ResourceNames: []string{g.Name}, Verbs: []string{"update", "patch"}},
+		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: read},
+	}
+	var adapters []string
+	for _, c := range g.Components {
+		if c.ScalingAdapter != "" {
+			adapters = append(adapters, c.ScalingAdapter)
+		}
+	}
+	if len(adapters) > 0 {
+		rules = append(rules,
+			rbacv1.PolicyRule{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"dynamographdeploymentscalingadapters"}, Verbs: read},
+			rbacv1.PolicyRule{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"dynamographdeploymentscalingadapters/scale"},
+				ResourceNames: adapters, Verbs: []string{"get", "update", "patch"}})
+	}
+	role := &rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"}, ObjectMeta: meta, Rules: rules}
+	rb := &rbacv1.RoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+		ObjectMeta: *meta.DeepCopy(),
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: v1alpha1.PlannerServiceAccount, Namespace: g.Namespace}},
+	}
+	return role, rb
+}
+
 // PlannerServiceAccount renders the account planner pods run as. Like a claim, it is shared by
 // every graph of the namespace: created when absent, with no owner, never changed or deleted.
-// What the planner may do (scale the graph, read metrics) is the cluster admin's to grant: the
-// operator holds no such rights to give.
+// Each graph with a planner binds it to a Role of its own (PlannerRBAC).
 func PlannerServiceAccount(g *graph.Graph) *corev1.ServiceAccount {
 	return &corev1.ServiceAccount{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},

@@ -16,6 +16,11 @@ func CRDPath() string {
 	return filepath.Join(RepoRoot(), "config", "crd", "bases", "nvidia.com_dynamographdeployments.yaml")
 }
 
+// ScalingAdapterCRDPath is the DynamoGraphDeploymentScalingAdapter CRD.
+func ScalingAdapterCRDPath() string {
+	return filepath.Join(RepoRoot(), "config", "crd", "bases", "nvidia.com_dynamographdeploymentscalingadapters.yaml")
+}
+
 // WorkerMetadataCRDPath is the DynamoWorkerMetadata CRD (the Dynamo runtime's discovery
 // records, which the graphs' discovery Role names).
 func WorkerMetadataCRDPath() string {

@@ -19,11 +19,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -96,11 +99,25 @@ func Scheme() *runtime.Scheme {
 }
 
 // Handler serves conversion and validation (also for in-process use: tests, dev cluster).
-func Handler() http.Handler {
+// replicaWriters are the users who may change the replicas of a service a scaling adapter owns
+// (the operator's own identity: Whoami); planners' accounts may too.
+func Handler(replicaWriters ...string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(ConvertPath, conversion.NewWebhookHandler(Scheme(), conversion.NewRegistry()))
-	mux.HandleFunc(ValidatePath, validate)
+	mux.HandleFunc(ValidatePath, validator{replicaWriters: replicaWriters}.validate)
 	return mux
+}
+
+// Whoami is the user the API server knows cfg's credentials as (a SelfSubjectReview): the
+// operator's account, which may change the replicas of services scaling adapters own.
+func Whoami(ctx context.Context, cs kubernetes.Interface) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	r, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("who am I (SelfSubjectReview): %w", err)
+	}
+	return r.Status.UserInfo.Username, nil
 }
 
 // New builds the server.
@@ -130,8 +147,12 @@ func New(cfg *rest.Config, o Options) (*Server, error) {
 			o.Identity.DNSNames = append(o.Identity.DNSNames, u.Hostname())
 		}
 	}
+	self, err := Whoami(context.Background(), cs)
+	if err != nil {
+		return nil, err
+	}
 	return &Server{opts: o, store: &SecretStore{Client: cs, Namespace: o.SecretNamespace, Name: o.SecretName},
-		cs: cs, apix: apix, mux: Handler().(*http.ServeMux)}, nil
+		cs: cs, apix: apix, mux: Handler(self).(*http.ServeMux)}, nil
 }
 
 // NeedLeaderElection: every replica serves.
@@ -304,10 +325,24 @@ func (s *Server) reloadFiles(ctx context.Context) {
 	}
 }
 
+// validator holds who may change scaling-adapter-owned replicas.
+type validator struct{ replicaWriters []string }
+
+// mayWriteReplicas: the operator (replicaWriters) and planners' accounts
+// (system:serviceaccount:<namespace>:planner-serviceaccount in any namespace, as upstream).
+func (v validator) mayWriteReplicas(user string) bool {
+	if slices.Contains(v.replicaWriters, user) {
+		return true
+	}
+	parts := strings.Split(user, ":")
+	return len(parts) == 4 && parts[0] == "system" && parts[1] == "serviceaccount" && parts[3] == v1alpha1.PlannerServiceAccount
+}
+
 // validate admits a graph under upstream's webhook-only v1beta1 rules (v1beta1.Validate). The
 // API server sends it in v1beta1 whatever version the request used. On an update, a component
-// that was there before is not held to the image rule (upstream: a new component's).
-func validate(w http.ResponseWriter, r *http.Request) {
+// that was there before is not held to the image rule (upstream: a new component's), and the
+// replicas of a component a scaling adapter owns change only by the operator or a planner.
+func (v validator) validate(w http.ResponseWriter, r *http.Request) {
 	review := &admissionv1.AdmissionReview{}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20)).Decode(review); err != nil || review.Request == nil {
 		http.Error(w, "want an AdmissionReview", http.StatusBadRequest)
@@ -322,7 +357,11 @@ func validate(w http.ResponseWriter, r *http.Request) {
 		if len(review.Request.OldObject.Raw) > 0 {
 			_ = json.Unmarshal(review.Request.OldObject.Raw, old)
 		}
-		if errs := g.ValidateUpdate(old); len(errs) > 0 {
+		errs := g.ValidateUpdate(old)
+		if !v.mayWriteReplicas(review.Request.UserInfo.Username) {
+			errs = append(errs, g.ValidateReplicaOwnership(old)...)
+		}
+		if len(errs) > 0 {
 			status := apierrors.NewInvalid(v1beta1.GroupVersion.WithKind("DynamoGraphDeployment").GroupKind(), g.Name, errs).Status()
 			resp.Allowed, resp.Result = false, &status
 		}

@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
 
+	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
@@ -239,6 +240,18 @@ func TestLintAndTemplate(t *testing.T) {
 			for _, role := range []string{"frontend", "worker", "prefill", "decode", "planner"} {
 				if !strings.Contains(text, role) {
 					t.Errorf("the PodMonitor misses role %s: %s", role, text)
+				}
+			}
+			// Each role's metrics port: the frontend's http, the workers' system, the planner's
+			// metrics (9085) — what `observability scrape-config` scrapes too.
+			eps, _, _ := unstructured.NestedSlice(o.Object, "spec", "podMetricsEndpoints")
+			var ports []string
+			for _, e := range eps {
+				ports = append(ports, fmt.Sprint(e.(map[string]any)["port"]))
+			}
+			for _, port := range []string{v1alpha1.PortNameFrontend, v1alpha1.PortNameSystem, v1alpha1.PortNamePlannerMetrics} {
+				if !slices.Contains(ports, port) {
+					t.Errorf("the PodMonitor scrapes ports %v, not %s", ports, port)
 				}
 			}
 		}
