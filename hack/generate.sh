@@ -3,7 +3,8 @@
 # reconciler's markers, the Helm chart's copies of both (templates/crds/ and files/) and of the
 # graph-author admission policy (config/admission), and the
 # Prometheus Operator's ServiceMonitor/PodMonitor CRDs from its API types (tools/monitoringcrds),
-# which tests install before dry-running the chart's monitors.
+# which tests install before dry-running the chart's monitors, and Istio's VirtualService CRD
+# from its API module (tools/istiocrds), which tests install to apply a graph's VirtualService.
 # Usage: hack/generate.sh [CRD_DIR]   (default config/crd/bases)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,3 +26,6 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 hack/monitoring-crds.sh "$tmp"
 rm -rf config/thirdparty/prometheus-operator && mkdir -p config/thirdparty/prometheus-operator
 cp "$tmp"/monitoring.coreos.com_{servicemonitors,podmonitors}.yaml config/thirdparty/prometheus-operator/
+# Istio's VirtualService CRD (a graph's ingress with useVirtualService renders one).
+rm -rf config/thirdparty/istio && mkdir -p config/thirdparty/istio
+hack/istio-crds.sh config/thirdparty/istio

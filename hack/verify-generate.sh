@@ -23,3 +23,5 @@ for f in config/thirdparty/prometheus-operator/*.yaml; do
   diff -u "$f" "$tmp/mon/$(basename "$f")" || { echo "$f is stale: run 'make generate'" >&2; exit 1; }
 done
 [ "$(ls config/thirdparty/prometheus-operator | wc -l)" = 2 ] || { echo "config/thirdparty/prometheus-operator: want the ServiceMonitor and PodMonitor CRDs only" >&2; exit 1; }
+hack/istio-crds.sh "$tmp/istio"
+diff -ru config/thirdparty/istio "$tmp/istio" || { echo "config/thirdparty/istio is stale: run 'make generate'" >&2; exit 1; }

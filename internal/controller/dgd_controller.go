@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -68,6 +69,9 @@ type Reconciler struct {
 	// Adapters says the cluster serves DynamoGraphDeploymentScalingAdapters: a service with a
 	// scalingAdapter gets one. Without it such a graph fails to reconcile, saying so.
 	Adapters bool
+	// Istio says the cluster serves Istio's VirtualService: an ingress with useVirtualService
+	// renders one. Without it such a graph fails to reconcile, saying so.
+	Istio    bool
 	Recorder events.EventRecorder
 	// MaxConcurrentReconciles is how many graphs are reconciled at once (default 1).
 	MaxConcurrentReconciles int
@@ -93,6 +97,8 @@ type Reconciler struct {
 
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeployments,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeploymentscalingadapters,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeploymentscalingadapters/status,verbs=update
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeploymentscalingadapters/scale,verbs=get;update;patch
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeployments/status,verbs=update
@@ -254,6 +260,9 @@ func (r *Reconciler) applyChildren(ctx context.Context, g *graph.Graph, cfg rend
 	if g.HasMultinode() && !r.LWS {
 		return &MultinodeUnavailableError{}
 	}
+	if g.HasVirtualService() && !r.Istio {
+		return errors.New("a service's ingress asks for an Istio VirtualService (useVirtualService), and this cluster serves none (networking.istio.io/v1beta1): install Istio and restart the operator, or set useVirtualService: false for an Ingress")
+	}
 	if g.HasScalingAdapter() && !r.Adapters {
 		return errors.New("a service has a scalingAdapter, and this cluster serves no DynamoGraphDeploymentScalingAdapter API (nvidia.com): install its CRD (config/crd/bases, or the chart) and restart the operator")
 	}
@@ -302,7 +311,7 @@ func (r *Reconciler) prune(ctx context.Context, g *graph.Graph, desired []runtim
 		keep[o.GetObjectKind().GroupVersionKind().Kind+"/"+obj.GetName()] = true
 	}
 	var errs []error
-	for _, k := range served(optionalAPIs{LWS: r.LWS, Adapters: r.Adapters}) {
+	for _, k := range served(optionalAPIs{LWS: r.LWS, Adapters: r.Adapters, Istio: r.Istio}) {
 		if !k.Prune {
 			continue
 		}
@@ -527,6 +536,10 @@ func converged(desired, live client.Object) bool {
 	case *rbacv1.RoleBinding:
 		l := live.(*rbacv1.RoleBinding)
 		return equality.Semantic.DeepEqual(d.RoleRef, l.RoleRef) && equality.Semantic.DeepEqual(d.Subjects, l.Subjects)
+	case *networkingv1.Ingress:
+		return equality.Semantic.DeepDerivative(d.Spec, live.(*networkingv1.Ingress).Spec)
+	case *unstructured.Unstructured:
+		return equality.Semantic.DeepDerivative(d.Object["spec"], live.(*unstructured.Unstructured).Object["spec"])
 	}
 	return false
 }
@@ -721,7 +734,7 @@ func readyEvent(before, after *metav1.Condition) (eventType string, ok bool) {
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1beta1.DynamoGraphDeployment{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
-	for _, k := range served(optionalAPIs{LWS: r.LWS, Adapters: r.Adapters}) {
+	for _, k := range served(optionalAPIs{LWS: r.LWS, Adapters: r.Adapters, Istio: r.Istio}) {
 		if k.Owned {
 			b = b.Owns(k.New())
 		}

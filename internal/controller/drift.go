@@ -7,7 +7,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 )
@@ -26,7 +28,7 @@ const annotationForeignManagers = "dynamo-infra.dev/cached-foreign-spec-managers
 // contentFields are the top-level fields that make up a kind's desired state.
 func contentFields(obj client.Object) []string {
 	switch obj.(type) {
-	case *appsv1.Deployment, *lwsv1.LeaderWorkerSet, *corev1.Service:
+	case *appsv1.Deployment, *lwsv1.LeaderWorkerSet, *corev1.Service, *networkingv1.Ingress, *unstructured.Unstructured:
 		return []string{"f:spec"}
 	case *corev1.ConfigMap:
 		return []string{"f:data"}
@@ -114,6 +116,10 @@ func withContent(live, desired client.Object) client.Object {
 	case *rbacv1.RoleBinding:
 		rb := out.(*rbacv1.RoleBinding)
 		rb.RoleRef, rb.Subjects = d.RoleRef, d.Subjects
+	case *networkingv1.Ingress:
+		out.(*networkingv1.Ingress).Spec = d.Spec
+	case *unstructured.Unstructured:
+		out.(*unstructured.Unstructured).Object["spec"] = d.Object["spec"]
 	}
 	a := out.GetAnnotations()
 	delete(a, annotationForeignManagers)

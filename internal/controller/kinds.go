@@ -3,18 +3,22 @@ package controller
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1beta1"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
 // optionalAPIs are the APIs of other projects (or of ours, installed apart) that the operator
 // uses where the cluster serves them, found once at start.
 type optionalAPIs struct {
-	// LWS: LeaderWorkerSets (multi-node services); Adapters: the scaling adapter CRD.
-	LWS, Adapters bool
+	// LWS: LeaderWorkerSets (multi-node services); Adapters: the scaling adapter CRD; Istio:
+	// its VirtualService (ingress with useVirtualService).
+	LWS, Adapters, Istio bool
 }
 
 // childKind is one kind of object the operator creates for a graph. This table is the one
@@ -43,7 +47,7 @@ type childKind struct {
 	CreateOnly bool
 	// LWS marks a kind served only where LeaderWorkerSet is installed; Adapter one served only
 	// where the DynamoGraphDeploymentScalingAdapter CRD is.
-	LWS, Adapter bool
+	LWS, Adapter, Istio bool
 }
 
 // applyPhase orders applies within a reconcile.
@@ -75,6 +79,19 @@ var childKinds = []childKind{
 		New: func() client.Object { return &corev1.Service{} }, NewList: func() client.ObjectList { return &corev1.ServiceList{} }},
 	{Kind: "RoleBinding", Group: rbacv1.GroupName, Resource: "rolebindings", Phase: phaseWorkloads, Owned: true, Prune: true, Update: true,
 		New: func() client.Object { return &rbacv1.RoleBinding{} }, NewList: func() client.ObjectList { return &rbacv1.RoleBindingList{} }},
+	{Kind: "Ingress", Group: networkingv1.GroupName, Resource: "ingresses", Phase: phaseWorkloads, Owned: true, Prune: true, Update: true,
+		New: func() client.Object { return &networkingv1.Ingress{} }, NewList: func() client.ObjectList { return &networkingv1.IngressList{} }},
+	{Kind: "VirtualService", Group: render.VirtualServiceGVK.Group, Resource: "virtualservices", Phase: phaseWorkloads, Owned: true, Prune: true, Update: true, Istio: true,
+		New: func() client.Object {
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(render.VirtualServiceGVK)
+			return u
+		},
+		NewList: func() client.ObjectList {
+			u := &unstructured.UnstructuredList{}
+			u.SetGroupVersionKind(render.VirtualServiceGVK.GroupVersion().WithKind("VirtualServiceList"))
+			return u
+		}},
 	{Kind: "DynamoGraphDeploymentScalingAdapter", Group: v1beta1.GroupVersion.Group, Resource: "dynamographdeploymentscalingadapters", Phase: phaseWorkloads,
 		Owned: true, Prune: true, CreateOnly: true, Adapter: true,
 		New:     func() client.Object { return &v1beta1.DynamoGraphDeploymentScalingAdapter{} },
@@ -96,7 +113,7 @@ func kindOf(kind string) (childKind, bool) {
 func served(a optionalAPIs) []childKind {
 	out := make([]childKind, 0, len(childKinds))
 	for _, k := range childKinds {
-		if (!k.LWS || a.LWS) && (!k.Adapter || a.Adapters) {
+		if (!k.LWS || a.LWS) && (!k.Adapter || a.Adapters) && (!k.Istio || a.Istio) {
 			out = append(out, k)
 		}
 	}

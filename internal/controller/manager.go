@@ -99,7 +99,11 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range served(optionalAPIs{LWS: lws, Adapters: adapters}) {
+	istio, err := serves(cfg, render.VirtualServiceGVK.GroupVersion().String(), render.VirtualServiceGVK.Kind)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range served(optionalAPIs{LWS: lws, Adapters: adapters, Istio: istio}) {
 		byObject[k.New()] = cache.ByObject{Label: owned, Transform: noteForeignManagers}
 	}
 	byObject[&corev1.Pod{}] = cache.ByObject{Label: owned, Transform: TrimPod}
@@ -144,7 +148,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 	r := &Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Names: names, Config: o.Render, Graph: o.Graph, Recorder: mgr.GetEventRecorder("dynamo-operator"),
-		MaxConcurrentReconciles: o.MaxConcurrentReconciles, LWS: lws, Adapters: adapters, PlacementRefresh: o.PlacementRefresh}
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles, LWS: lws, Adapters: adapters, Istio: istio, PlacementRefresh: o.PlacementRefresh}
 	if o.TracerProvider != nil {
 		r.Tracer = o.TracerProvider.Tracer(TracerName)
 	}

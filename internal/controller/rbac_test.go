@@ -15,10 +15,12 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -34,6 +36,13 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
+
+// virtualService is an empty Istio VirtualService to read into.
+func virtualService() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(render.VirtualServiceGVK)
+	return u
+}
 
 // requestLog records the (group, resource, verb) of every API request made through a config,
 // as the API server's authorizer sees them.
@@ -121,7 +130,7 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 	c := devclustertest.Start(t, "h100=1", devclustertest.WithLWS)
 	// Grove's ClusterTopology kind (a stand-in CRD, no object): a graph with a topology
 	// constraint has its profile read — a 404, so the built-in levels — and its nodes' labels.
-	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath(), testkit.WorkerMetadataCRDPath(), testkit.ClusterTopologyCRDPath(), testkit.ScalingAdapterCRDPath())
+	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath(), testkit.WorkerMetadataCRDPath(), testkit.ClusterTopologyCRDPath(), testkit.ScalingAdapterCRDPath(), testkit.VirtualServiceCRDPath())
 	var used requestLog
 	controllertest.StartOperatorWithConfig(t, used.wrap(c.RESTConfig()))
 	ctx := context.Background()
@@ -154,6 +163,14 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
       componentType: worker
       scalingAdapter: {enabled: true}
       extraPodSpec: {mainContainer: {image: registry.example/worker:1}}
+    Exposed:
+      componentType: frontend
+      ingress: {enabled: true, host: llm, ingressControllerClassName: nginx, tls: {secretName: llm-tls}}
+      extraPodSpec: {mainContainer: {image: registry.example/frontend:1}}
+    Meshed:
+      componentType: frontend
+      ingress: {enabled: true, host: mesh, useVirtualService: true, virtualServiceGateway: istio-system/public}
+      extraPodSpec: {mainContainer: {image: registry.example/frontend:1}}
 `)
 	key := client.ObjectKeyFromObject(dgd)
 	// Reconciled (the worker stays Pending: the dev cluster provisions no volume for its claim).
@@ -194,6 +211,24 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The ingress as upstream renders it, accepted by the API server: the host, "/" to the
+	// Service's port 8000, the class, TLS; the VirtualService through the gateway.
+	ing := &networkingv1.Ingress{}
+	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "edits-exposed"}, ing); err != nil {
+		t.Fatal(err)
+	}
+	if r := ing.Spec.Rules; len(r) != 1 || r[0].Host != "llm.local" || r[0].HTTP.Paths[0].Backend.Service.Name != "edits-exposed" ||
+		r[0].HTTP.Paths[0].Backend.Service.Port.Number != 8000 || ptr.Deref(ing.Spec.IngressClassName, "") != "nginx" ||
+		len(ing.Spec.TLS) != 1 || ing.Spec.TLS[0].SecretName != "llm-tls" {
+		t.Errorf("Ingress spec %+v", ing.Spec)
+	}
+	vs := virtualService()
+	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "edits-meshed"}, vs); err != nil {
+		t.Fatal(err)
+	}
+	if hosts, _, _ := unstructured.NestedStringSlice(vs.Object, "spec", "hosts"); len(hosts) != 1 || hosts[0] != "mesh.local" {
+		t.Errorf("VirtualService hosts %v", hosts)
+	}
 
 	// A manual edit of the content of each kind of child whose content is the graph's, by
 	// another field manager: each is reverted with an update. (Claims are data, used as they
@@ -207,6 +242,8 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 		{&corev1.Service{}, "edits-frontend", `{"spec":{"publishNotReadyAddresses":true}}`},
 		{&lwsv1.LeaderWorkerSet{}, resolvedGraph(dgd).Component("Big").WorkloadName, `{"spec":{"leaderWorkerTemplate":{"size":3}}}`},
 		{&corev1.ConfigMap{}, "edits-wait-leader-script", `{"data":{"wait-for-leader.py":"print(1)"}}`},
+		{&networkingv1.Ingress{}, "edits-exposed", `{"spec":{"ingressClassName":"other"}}`},
+		{virtualService(), "edits-meshed", `{"spec":{"gateways":["other/gw"]}}`},
 	}
 	for _, o := range rendered {
 		switch o := o.(type) {
@@ -247,8 +284,12 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 		delete(d.Spec.Services, "Big")
 		delete(d.Spec.Services, "Claimer")
 		delete(d.Spec.Services, "Scaled")
+		delete(d.Spec.Services, "Exposed")
+		delete(d.Spec.Services, "Meshed")
 	})
 	reconciled("services removed")
+	gone(&networkingv1.Ingress{}, "edits-exposed")
+	gone(virtualService(), "edits-meshed")
 	gone(&v1beta1.DynamoGraphDeploymentScalingAdapter{}, "edits-scaled")
 	gone(&appsv1.Deployment{}, "edits-worker")
 	gone(&lwsv1.LeaderWorkerSet{}, resolvedGraph(dgd).Component("Big").WorkloadName)

@@ -150,6 +150,9 @@ type Component struct {
 	GPUResource corev1.ResourceName
 	// PackDomain is the service's topologyConstraint.packDomain ("": none).
 	PackDomain string
+	// Ingress is the service's ingress when enabled (nil: none): an Ingress, or an Istio
+	// VirtualService with useVirtualService and a gateway, routing its host to the Service.
+	Ingress *v1alpha1.IngressSpec
 	// ScalingAdapter names the DynamoGraphDeploymentScalingAdapter that owns the component's
 	// replicas (<graph>-<lowercased name>, the original's name; "": none): its spec.replicas
 	// is copied into the graph, so kubectl scale, an HPA or the planner scale the component.
@@ -323,6 +326,22 @@ func (g *Graph) HasMultinode() bool {
 	return false
 }
 
+// HasVirtualService reports whether a component's ingress is an Istio VirtualService.
+func (g *Graph) HasVirtualService() bool {
+	for _, c := range g.Components {
+		if c.VirtualService() {
+			return true
+		}
+	}
+	return false
+}
+
+// VirtualService: the component's ingress is an Istio VirtualService (useVirtualService with a
+// virtualServiceGateway), not an Ingress.
+func (c *Component) VirtualService() bool {
+	return c.Ingress != nil && c.Ingress.UseVirtualService && c.Ingress.VirtualServiceGateway != nil && *c.Ingress.VirtualServiceGateway != ""
+}
+
 // HasScalingAdapter reports whether a component's replicas are owned by a scaling adapter.
 func (g *Graph) HasScalingAdapter() bool {
 	for _, c := range g.Components {
@@ -434,6 +453,9 @@ func (g *Graph) resolve(dgd *v1alpha1.DynamoGraphDeployment, name string) *Compo
 	}
 	if s.TopologyConstraint != nil {
 		c.PackDomain = s.TopologyConstraint.PackDomain
+	}
+	if s.Ingress != nil && s.Ingress.Enabled {
+		c.Ingress = s.Ingress
 	}
 	if s.ScalingAdapter != nil && s.ScalingAdapter.Enabled {
 		c.ScalingAdapter = g.Name + "-" + strings.ToLower(name)

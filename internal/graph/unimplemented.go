@@ -68,9 +68,6 @@ func unimplemented(dgd *v1alpha1.DynamoGraphDeployment, components []*Component)
 		if s.Failover != nil && s.Failover.Enabled {
 			add(p+"failover", "active/standby engines")
 		}
-		if s.Ingress != nil && s.Ingress.Enabled {
-			add(p+"ingress", "Ingress or VirtualService")
-		}
 		if s.Checkpoint != nil && s.Checkpoint.Enabled {
 			add(p+"checkpoint", "checkpoint restore")
 		}

@@ -8,8 +8,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 )
 
@@ -42,6 +44,10 @@ func stampAppliedHash(desired metav1.Object) error {
 		content["rules"] = d.Rules
 	case *rbacv1.RoleBinding:
 		content["roleRef"], content["subjects"] = d.RoleRef, d.Subjects
+	case *networkingv1.Ingress:
+		content["spec"] = d.Spec
+	case *unstructured.Unstructured: // another project's kind (Istio's VirtualService)
+		content["spec"] = d.Object["spec"]
 	}
 	raw, err := json.Marshal(content)
 	if err != nil {

@@ -8,10 +8,13 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
@@ -83,6 +86,12 @@ func Graph(g *graph.Graph, cfg Config) ([]runtime.Object, error) {
 		if c.ScalingAdapter != "" {
 			out = append(out, ScalingAdapter(g, c))
 		}
+		switch {
+		case c.VirtualService():
+			out = append(out, VirtualService(g, c))
+		case c.Ingress != nil:
+			out = append(out, Ingress(g, c))
+		}
 	}
 	for _, o := range out {
 		if err := stampAppliedHash(o.(metav1.Object)); err != nil {
@@ -90,6 +99,75 @@ func Graph(g *graph.Graph, cfg Config) ([]runtime.Object, error) {
 		}
 	}
 	return out, nil
+}
+
+// IngressHost is the host a service's ingress routes, as upstream builds it:
+// hostPrefix + host + "." + (hostSuffix, or "local").
+func IngressHost(spec *v1alpha1.IngressSpec) string {
+	host := spec.Host
+	if spec.HostPrefix != nil {
+		host = *spec.HostPrefix + host
+	}
+	suffix := "local"
+	if spec.HostSuffix != nil {
+		suffix = *spec.HostSuffix
+	}
+	return host + "." + suffix
+}
+
+// Ingress routes a service's host to its Service's port 8000, as upstream renders it: named
+// as the Service, one rule for "/" (Prefix), ingressControllerClassName as its class, TLS for
+// the host when tls.secretName is set. Ours: the ingress's annotations and labels go on it
+// (upstream accepts and drops them), and with no class it is still rendered, for the cluster's
+// default IngressClass (upstream renders nothing).
+func Ingress(g *graph.Graph, c *graph.Component) *networkingv1.Ingress {
+	spec := c.Ingress
+	host := IngressHost(spec)
+	ing := &networkingv1.Ingress{
+		TypeMeta: metav1.TypeMeta{APIVersion: networkingv1.SchemeGroupVersion.String(), Kind: "Ingress"},
+		ObjectMeta: metav1.ObjectMeta{Name: c.ChildName, Namespace: g.Namespace, OwnerReferences: ownerRefs(g),
+			Labels: merge(spec.Labels, childLabels(g, c)), Annotations: merge(spec.Annotations)},
+		Spec: networkingv1.IngressSpec{
+			IngressClassName: spec.IngressControllerClassName,
+			Rules: []networkingv1.IngressRule{{Host: host, IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+				Paths: []networkingv1.HTTPIngressPath{{Path: "/", PathType: ptr.To(networkingv1.PathTypePrefix),
+					Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: c.ChildName,
+						Port: networkingv1.ServiceBackendPort{Number: v1alpha1.PortFrontend}}}}}}}}},
+		},
+	}
+	if spec.TLS != nil {
+		ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{host}, SecretName: spec.TLS.SecretName}}
+	}
+	return ing
+}
+
+// VirtualServiceGVK is Istio's VirtualService, rendered where useVirtualService names a gateway.
+var VirtualServiceGVK = schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1beta1", Kind: "VirtualService"}
+
+// VirtualService routes a service's host, through the ingress's gateway, to its Service's port
+// 8000, as upstream renders it (prefix "/"). Unstructured: Istio's types are not a dependency.
+func VirtualService(g *graph.Graph, c *graph.Component) *unstructured.Unstructured {
+	spec := c.Ingress
+	vs := &unstructured.Unstructured{Object: map[string]any{
+		"spec": map[string]any{
+			"hosts":    []any{IngressHost(spec)},
+			"gateways": []any{*spec.VirtualServiceGateway},
+			"http": []any{map[string]any{
+				"match": []any{map[string]any{"uri": map[string]any{"prefix": "/"}}},
+				"route": []any{map[string]any{"destination": map[string]any{"host": c.ChildName,
+					"port": map[string]any{"number": int64(v1alpha1.PortFrontend)}}}},
+			}},
+		},
+	}}
+	vs.SetGroupVersionKind(VirtualServiceGVK)
+	vs.SetName(c.ChildName)
+	vs.SetNamespace(g.Namespace)
+	vs.SetLabels(merge(spec.Labels, childLabels(g, c)))
+	if len(spec.Annotations) > 0 {
+		vs.SetAnnotations(merge(spec.Annotations))
+	}
+	vs.SetOwnerReferences(ownerRefs(g))
+	return vs
 }
 
 // ScalingAdapter renders the DynamoGraphDeploymentScalingAdapter that owns a component's

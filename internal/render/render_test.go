@@ -191,3 +191,20 @@ func FuzzDecodeGraphs(f *testing.F) {
 		}
 	})
 }
+
+// upstream's getIngressHost: hostPrefix + host + "." + hostSuffix, "local" when no suffix.
+func TestIngressHost(t *testing.T) {
+	prefix, suffix := "a-", "example.com"
+	for _, tc := range []struct {
+		spec v1alpha1.IngressSpec
+		want string
+	}{
+		{v1alpha1.IngressSpec{Host: "llm"}, "llm.local"},
+		{v1alpha1.IngressSpec{Host: "llm", HostPrefix: &prefix}, "a-llm.local"},
+		{v1alpha1.IngressSpec{Host: "llm", HostPrefix: &prefix, HostSuffix: &suffix}, "a-llm.example.com"},
+	} {
+		if got := IngressHost(&tc.spec); got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.spec, got, tc.want)
+		}
+	}
+}

@@ -21,6 +21,11 @@ func ScalingAdapterCRDPath() string {
 	return filepath.Join(RepoRoot(), "config", "crd", "bases", "nvidia.com_dynamographdeploymentscalingadapters.yaml")
 }
 
+// VirtualServiceCRDPath is Istio's VirtualService CRD (make generate takes it from istio.io/api).
+func VirtualServiceCRDPath() string {
+	return filepath.Join(RepoRoot(), "config", "thirdparty", "istio", "networking.istio.io_virtualservices.yaml")
+}
+
 // WorkerMetadataCRDPath is the DynamoWorkerMetadata CRD (the Dynamo runtime's discovery
 // records, which the graphs' discovery Role names).
 func WorkerMetadataCRDPath() string {

@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/reference"
 )
 
@@ -35,6 +37,8 @@ func TestRenderedObjectsAreValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Istio's VirtualService CRD: a graph's ingress with useVirtualService renders one.
+	devclustertest.InstallCRDs(t, cfg, testkit.VirtualServiceCRDPath())
 	dyn := dynamic.NewForConfigOrDie(cfg)
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(cfg)))
 
