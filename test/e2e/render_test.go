@@ -37,8 +37,8 @@ func TestRenderedObjectsAreValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Istio's VirtualService CRD: a graph's ingress with useVirtualService renders one.
-	devclustertest.InstallCRDs(t, cfg, testkit.VirtualServiceCRDPath())
+	// Istio's VirtualService CRD and the scaling adapter CRD: render prints both kinds.
+	devclustertest.InstallCRDs(t, cfg, testkit.VirtualServiceCRDPath(), testkit.ScalingAdapterCRDPath())
 	dyn := dynamic.NewForConfigOrDie(cfg)
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(cfg)))
 
