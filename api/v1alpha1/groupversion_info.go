@@ -20,7 +20,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &DynamoGraphDeployment{}, &DynamoGraphDeploymentList{}, &DynamoWorkerMetadata{}, &DynamoWorkerMetadataList{}, &DynamoGraphDeploymentScalingAdapter{}, &DynamoGraphDeploymentScalingAdapterList{})
+	s.AddKnownTypes(GroupVersion, &DynamoGraphDeployment{}, &DynamoGraphDeploymentList{}, &DynamoWorkerMetadata{}, &DynamoWorkerMetadataList{}, &DynamoGraphDeploymentScalingAdapter{}, &DynamoGraphDeploymentScalingAdapterList{}, &DynamoModel{}, &DynamoModelList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -22,6 +22,13 @@ const (
 	LabelMetricsEnabled      = "nvidia.com/metrics-enabled"
 	LabelDiscoveryBackend    = "nvidia.com/dynamo-discovery-backend"
 	LabelDiscoveryEnabled    = "nvidia.com/dynamo-discovery-enabled"
+	// LabelBaseModelHash on a modelRef service's pods, workloads and its headless model Service
+	// is the hash of the base model's name (graph.ModelHash); AnnotationBaseModel the name.
+	LabelBaseModelHash  = "nvidia.com/dynamo-base-model-hash"
+	AnnotationBaseModel = "nvidia.com/dynamo-base-model"
+	// LabelUpstreamManagedBy is the label upstream's operator puts on the model Services it
+	// shares between graphs.
+	LabelUpstreamManagedBy = "nvidia.com/managed-by"
 	// LabelWorkerHash names the worker generation a worker's children and pods belong to: the
 	// graph's worker hash when they were rendered (graph.WorkerHash).
 	LabelWorkerHash = "nvidia.com/dynamo-worker-hash"

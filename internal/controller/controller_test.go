@@ -588,16 +588,16 @@ spec:
     Decode:
       componentType: worker
       subComponentType: decode
-      modelRef: {name: qwen}
+      gpuMemoryService: {enabled: true}
       extraPodSpec: {mainContainer: {image: registry.example/worker:1}}
 `)
 	_, renderErr := render.Graph(resolvedGraph(dgd), renderConfig)
 	if renderErr == nil {
-		t.Fatal("render accepted a graph with modelRef")
+		t.Fatal("render accepted a graph with gpuMemoryService")
 	}
 	waitForGraph(t, cl, client.ObjectKeyFromObject(dgd), "Ready=False NotImplemented", time.Minute, func(got *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
 		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == controller.ReasonNotImplemented &&
-			cond.Message == renderErr.Error() && strings.Contains(cond.Message, "spec.services.Decode.modelRef"), fmt.Errorf("%+v", cond)
+			cond.Message == renderErr.Error() && strings.Contains(cond.Message, "spec.services.Decode.gpuMemoryService"), fmt.Errorf("%+v", cond)
 	})
 	waitForEvent(t, cl, "multi", corev1.EventTypeWarning, controller.ReasonNotImplemented)
 	deps := &appsv1.DeploymentList{}

@@ -298,6 +298,9 @@ func (r *Reconciler) applyChildren(ctx context.Context, g *graph.Graph, cfg rend
 	if err := r.applyAll(ctx, g, "apply workloads", workloads); err != nil {
 		return err
 	}
+	if err := r.releaseModelServices(ctx, g, objs); err != nil {
+		return err
+	}
 	return r.prune(ctx, g, objs, step)
 }
 
@@ -384,6 +387,8 @@ func (r *Reconciler) applyIfChanged(ctx context.Context, g *graph.Graph, obj run
 				}
 			case sharedClaim:
 				return nil // an existing claim is used as it is, never changed or adopted
+			case sharedModel:
+				return r.shareModelService(ctx, g, live)
 			default:
 				return &ConflictError{Kind: kind, Name: desired.GetName(), Owner: ownerOf(live)}
 			}
@@ -473,6 +478,9 @@ type owner int
 const (
 	ownedByGraph owner = iota
 	sharedClaim
+	// sharedModel: a base model's headless Service, owned (not controlled) by every graph of
+	// the namespace that serves the model.
+	sharedModel
 	someoneElse
 )
 
@@ -491,6 +499,9 @@ func ownership(g *graph.Graph, live client.Object) owner {
 	}
 	if _, ok := live.(*corev1.ServiceAccount); ok && live.GetName() == v1alpha1.PlannerServiceAccount {
 		return sharedClaim // the planner's account serves every graph of the namespace
+	}
+	if isModelService(live) {
+		return sharedModel
 	}
 	return someoneElse
 }

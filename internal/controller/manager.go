@@ -8,10 +8,12 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
@@ -103,10 +105,19 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	models, err := serves(cfg, v1beta1.GroupVersion.String(), "DynamoModel")
+	if err != nil {
+		return nil, err
+	}
 	for _, k := range served(optionalAPIs{LWS: lws, Adapters: adapters, Istio: istio}) {
 		byObject[k.New()] = cache.ByObject{Label: owned, Transform: noteForeignManagers}
 	}
 	byObject[&corev1.Pod{}] = cache.ByObject{Label: owned, Transform: TrimPod}
+	// The endpoint slices of base models' Services only (DynamoModels load LoRAs on them).
+	if models {
+		hasModel, _ := labels.NewRequirement(v1alpha1.LabelBaseModelHash, selection.Exists, nil)
+		byObject[&discoveryv1.EndpointSlice{}] = cache.ByObject{Label: labels.NewSelector().Add(*hasModel)}
+	}
 	// managedFields are a third of a Deployment's size and nothing here reads them.
 	cacheOpts := cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
 	if o.WatchNamespace != "" {
@@ -162,6 +173,12 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up controller: %w", err)
+	}
+	if models {
+		mr := &ModelReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("dynamo-operator")}
+		if err := mr.SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("set up the DynamoModel controller: %w", err)
+		}
 	}
 	if adapters {
 		ar := &AdapterReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("dynamo-operator")}

@@ -33,6 +33,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
@@ -130,7 +131,7 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 	c := devclustertest.Start(t, "h100=1", devclustertest.WithLWS)
 	// Grove's ClusterTopology kind (a stand-in CRD, no object): a graph with a topology
 	// constraint has its profile read — a 404, so the built-in levels — and its nodes' labels.
-	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath(), testkit.WorkerMetadataCRDPath(), testkit.ClusterTopologyCRDPath(), testkit.ScalingAdapterCRDPath(), testkit.VirtualServiceCRDPath())
+	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath(), testkit.WorkerMetadataCRDPath(), testkit.ClusterTopologyCRDPath(), testkit.ScalingAdapterCRDPath(), testkit.VirtualServiceCRDPath(), testkit.DynamoModelCRDPath())
 	var used requestLog
 	controllertest.StartOperatorWithConfig(t, used.wrap(c.RESTConfig()))
 	ctx := context.Background()
@@ -163,6 +164,10 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
       componentType: worker
       scalingAdapter: {enabled: true}
       extraPodSpec: {mainContainer: {image: registry.example/worker:1}}
+    Lora:
+      componentType: worker
+      modelRef: {name: base/model}
+      extraPodSpec: {mainContainer: {image: registry.example/worker:1}}
     Exposed:
       componentType: frontend
       ingress: {enabled: true, host: llm, ingressControllerClassName: nginx, tls: {secretName: llm-tls}}
@@ -188,6 +193,21 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 		})
 	}
 	reconciled("created")
+	// A DynamoModel of the base model: its finalizer added (an update), its status written,
+	// then deleted (the finalizer removed).
+	model := &v1beta1.DynamoModel{ObjectMeta: metav1.ObjectMeta{Name: "base", Namespace: "default"},
+		Spec: v1beta1.DynamoModelSpec{ModelName: "base/model", BaseModelName: "base/model"}}
+	if err := cl.Create(ctx, model); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "DynamoModel reconciled", time.Minute, func(ctx context.Context) (bool, error) {
+		err := cl.Get(ctx, client.ObjectKeyFromObject(model), model)
+		return err == nil && len(model.Finalizers) == 1 && len(model.Status.Conditions) > 0, err
+	})
+	if err := cl.Delete(ctx, model); err != nil {
+		t.Fatal(err)
+	}
+	gone(&v1beta1.DynamoModel{}, "base")
 	// The scaling adapter's replicas reach the graph (the adapter controller's update of the
 	// graph and of the adapter's status).
 	adapter := &v1beta1.DynamoGraphDeploymentScalingAdapter{}
@@ -285,10 +305,12 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 		delete(d.Spec.Services, "Claimer")
 		delete(d.Spec.Services, "Scaled")
 		delete(d.Spec.Services, "Exposed")
+		delete(d.Spec.Services, "Lora")
 		delete(d.Spec.Services, "Meshed")
 	})
 	reconciled("services removed")
 	gone(&networkingv1.Ingress{}, "edits-exposed")
+	gone(&corev1.Service{}, graph.ModelServiceName("base/model"))
 	gone(virtualService(), "edits-meshed")
 	gone(&v1beta1.DynamoGraphDeploymentScalingAdapter{}, "edits-scaled")
 	gone(&appsv1.Deployment{}, "edits-worker")

@@ -9,6 +9,8 @@
 package graph
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"regexp"
@@ -150,6 +152,10 @@ type Component struct {
 	GPUResource corev1.ResourceName
 	// PackDomain is the service's topologyConstraint.packDomain ("": none).
 	PackDomain string
+	// BaseModel is modelRef.name: the base model the service's workers serve ("": none). Its
+	// pods carry LabelBaseModelHash and join the namespace's headless model Service
+	// (ModelServiceName), where DynamoModels find the endpoints to load LoRA adapters on.
+	BaseModel string
 	// Ingress is the service's ingress when enabled (nil: none): an Ingress, or an Istio
 	// VirtualService with useVirtualService and a gateway, routing its host to the Service.
 	Ingress *v1alpha1.IngressSpec
@@ -326,6 +332,29 @@ func (g *Graph) HasMultinode() bool {
 	return false
 }
 
+// ModelHash is upstream's hash of a base model name: the first 8 hex characters of its
+// SHA-256, a valid label value whatever the name.
+func ModelHash(baseModel string) string {
+	sum := sha256.Sum256([]byte(baseModel))
+	return hex.EncodeToString(sum[:])[:8]
+}
+
+// ModelServiceName is the headless Service of a base model's endpoints, shared by every graph
+// of the namespace that serves it: dynamo-model-<ModelHash>, as upstream names it.
+func ModelServiceName(baseModel string) string { return "dynamo-model-" + ModelHash(baseModel) }
+
+// BaseModels are the base models the graph's services serve (modelRef), sorted, once each.
+func (g *Graph) BaseModels() []string {
+	var out []string
+	for _, c := range g.Components {
+		if c.BaseModel != "" && !slices.Contains(out, c.BaseModel) {
+			out = append(out, c.BaseModel)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // HasVirtualService reports whether a component's ingress is an Istio VirtualService.
 func (g *Graph) HasVirtualService() bool {
 	for _, c := range g.Components {
@@ -453,6 +482,9 @@ func (g *Graph) resolve(dgd *v1alpha1.DynamoGraphDeployment, name string) *Compo
 	}
 	if s.TopologyConstraint != nil {
 		c.PackDomain = s.TopologyConstraint.PackDomain
+	}
+	if s.ModelRef != nil {
+		c.BaseModel = s.ModelRef.Name
 	}
 	if s.Ingress != nil && s.Ingress.Enabled {
 		c.Ingress = s.Ingress

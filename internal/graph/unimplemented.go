@@ -59,9 +59,6 @@ func unimplemented(dgd *v1alpha1.DynamoGraphDeployment, components []*Component)
 		if s.FrontendSidecar != nil {
 			add(p+"frontendSidecar", "generated frontend sidecar")
 		}
-		if s.ModelRef != nil {
-			add(p+"modelRef", "headless model Service")
-		}
 		if s.GPUMemoryService != nil && s.GPUMemoryService.Enabled {
 			add(p+"gpuMemoryService", "GPU Memory Service sidecar")
 		}

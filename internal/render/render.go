@@ -72,6 +72,9 @@ func Graph(g *graph.Graph, cfg Config) ([]runtime.Object, error) {
 	if g.HasMultinode() {
 		out = append(out, WaitLeaderConfigMap(g))
 	}
+	for _, m := range g.BaseModels() {
+		out = append(out, ModelService(g, m))
+	}
 	for _, c := range g.Components {
 		var workload runtime.Object
 		if c.Multinode() {
@@ -99,6 +102,34 @@ func Graph(g *graph.Graph, cfg Config) ([]runtime.Object, error) {
 		}
 	}
 	return out, nil
+}
+
+// ModelService is the headless Service of a base model's endpoints, as upstream renders it:
+// dynamo-model-<hash of the name>, selecting every pod labelled with the hash (the workers of
+// every graph of the namespace whose modelRef names it), port system 9090, only ready pods;
+// labelled with the hash (its endpoint slices inherit it: DynamoModels find them by it) and
+// upstream's nvidia.com/managed-by, annotated with the name and the graph's spec.annotations.
+// Shared: each graph that serves the model is one of its owners (none a controller), so it goes
+// with the last of them.
+func ModelService(g *graph.Graph, baseModel string) *corev1.Service {
+	hash := graph.ModelHash(baseModel)
+	var owners []metav1.OwnerReference
+	for _, o := range ownerRefs(g) {
+		o.Controller = nil
+		owners = append(owners, o)
+	}
+	return &corev1.Service{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{Name: graph.ModelServiceName(baseModel), Namespace: g.Namespace, OwnerReferences: owners,
+			Labels:      map[string]string{v1alpha1.LabelBaseModelHash: hash, v1alpha1.LabelUpstreamManagedBy: ManagedBy, v1alpha1.LabelManagedBy: ManagedBy},
+			Annotations: merge(g.CommonAnnotations, map[string]string{v1alpha1.AnnotationBaseModel: baseModel})},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: corev1.ClusterIPNone,
+			Selector:  map[string]string{v1alpha1.LabelBaseModelHash: hash},
+			Ports: []corev1.ServicePort{{Name: v1alpha1.PortNameSystem, Port: v1alpha1.PortSystem,
+				TargetPort: intstr.FromInt32(v1alpha1.PortSystem), Protocol: corev1.ProtocolTCP}},
+		},
+	}
 }
 
 // IngressHost is the host a service's ingress routes, as upstream builds it:
@@ -226,6 +257,9 @@ func childLabels(g *graph.Graph, c *graph.Component) map[string]string {
 		l[k] = v
 	}
 	l[v1alpha1.LabelManagedBy] = ManagedBy
+	if c.BaseModel != "" {
+		l[v1alpha1.LabelBaseModelHash] = graph.ModelHash(c.BaseModel)
+	}
 	l["app.kubernetes.io/part-of"] = g.Name
 	if c.Type != "" {
 		l["app.kubernetes.io/component"] = c.Type
@@ -263,6 +297,9 @@ func podLabels(g *graph.Graph, c *graph.Component) map[string]string {
 	l := merge(id)
 	if !strings.EqualFold(c.Setting(v1alpha1.AnnotationEnableMetrics), "false") {
 		l[v1alpha1.LabelMetricsEnabled] = "true"
+	}
+	if c.BaseModel != "" { // under the user's labels, as upstream
+		l[v1alpha1.LabelBaseModelHash] = graph.ModelHash(c.BaseModel)
 	}
 	l = merge(l, g.CommonLabels, c.Labels, c.Template.Labels)
 	for _, k := range []string{v1alpha1.LabelSelector, v1alpha1.LabelGraphDeploymentName, v1alpha1.LabelComponentType, v1alpha1.LabelDynamoNamespace, v1alpha1.LabelWorkerHash} {
@@ -304,6 +341,9 @@ func podAnnotations(g *graph.Graph, c *graph.Component) map[string]string {
 		}
 	}
 	a := merge(g.CommonAnnotations, fromGraph, c.Annotations, c.Template.Annotations)
+	if c.BaseModel != "" {
+		a[v1alpha1.AnnotationBaseModel] = c.BaseModel
+	}
 	if len(a) == 0 {
 		return nil
 	}

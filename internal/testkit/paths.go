@@ -21,6 +21,11 @@ func ScalingAdapterCRDPath() string {
 	return filepath.Join(RepoRoot(), "config", "crd", "bases", "nvidia.com_dynamographdeploymentscalingadapters.yaml")
 }
 
+// DynamoModelCRDPath is the DynamoModel CRD.
+func DynamoModelCRDPath() string {
+	return filepath.Join(RepoRoot(), "config", "crd", "bases", "nvidia.com_dynamomodels.yaml")
+}
+
 // VirtualServiceCRDPath is Istio's VirtualService CRD (make generate takes it from istio.io/api).
 func VirtualServiceCRDPath() string {
 	return filepath.Join(RepoRoot(), "config", "thirdparty", "istio", "networking.istio.io_virtualservices.yaml")

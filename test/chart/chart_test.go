@@ -120,13 +120,13 @@ func TestLintAndTemplate(t *testing.T) {
 		t.Errorf("an endpoint without a scheme was accepted: %s", out)
 	}
 
-	// Defaults: CRDs as templates (graphs, scaling adapters, worker metadata; so upgrades upgrade
-	// them) kept on uninstall, two replicas
+	// Defaults: CRDs as templates (graphs, scaling adapters, models, worker metadata; so upgrades
+	// upgrade them) kept on uninstall, two replicas
 	// with a PodDisruptionBudget, secure metrics with their two ClusterRoles, the webhooks (a
 	// Service, the validating configuration, a Role and a ClusterRole with their bindings).
 	def := render(t)
 	if got := kinds(def); !slices.Equal(got, []string{"ClusterRole", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding", "ClusterRoleBinding",
-		"CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "Service", "ServiceAccount",
+		"CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "Service", "ServiceAccount",
 		"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ValidatingWebhookConfiguration"}) {
 		t.Errorf("default kinds: %v", got)
 	}
@@ -159,7 +159,7 @@ func TestLintAndTemplate(t *testing.T) {
 		}
 	}
 	ns := render(t, "namespaced=true", "metrics.secure=false", "nats.address=nats://nats:4222", "tracing.otlpEndpoint=http://tempo.monitoring:4317")
-	if got := kinds(ns); !slices.Equal(got, []string{"CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount",
+	if got := kinds(ns); !slices.Equal(got, []string{"CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount",
 		"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}) {
 		t.Errorf("namespaced kinds: %v", got)
 	}

@@ -61,7 +61,7 @@ func StartOperatorWithConfig(t testing.TB, cfg *rest.Config) {
 func Setup(t testing.TB, profile string, mutate ...func(*devcluster.Options)) (*devcluster.Cluster, client.Client) {
 	t.Helper()
 	c := devclustertest.Start(t, profile, mutate...)
-	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath(), testkit.WorkerMetadataCRDPath(), testkit.ScalingAdapterCRDPath())
+	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath(), testkit.WorkerMetadataCRDPath(), testkit.ScalingAdapterCRDPath(), testkit.DynamoModelCRDPath())
 	StartOperator(t, c)
 	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: controller.Scheme()})
 	if err != nil {
