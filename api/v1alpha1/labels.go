@@ -181,4 +181,6 @@ const (
 
 	// MainContainerName is the name of every service's main container.
 	MainContainerName = "main"
+	// FrontendSidecarContainerName is the container frontendSidecar adds beside the main one.
+	FrontendSidecarContainerName = "sidecar-frontend"
 )

@@ -152,6 +152,9 @@ type Component struct {
 	GPUResource corev1.ResourceName
 	// PackDomain is the service's topologyConstraint.packDomain ("": none).
 	PackDomain string
+	// FrontendSidecar is the frontend the service's pods run beside their main container
+	// (frontendSidecar; nil: none), as upstream generates it.
+	FrontendSidecar *v1alpha1.FrontendSidecarSpec
 	// BaseModel is modelRef.name: the base model the service's workers serve ("": none). Its
 	// pods carry LabelBaseModelHash and join the namespace's headless model Service
 	// (ModelServiceName), where DynamoModels find the endpoints to load LoRA adapters on.
@@ -485,6 +488,15 @@ func (g *Graph) resolve(dgd *v1alpha1.DynamoGraphDeployment, name string) *Compo
 	}
 	if s.ModelRef != nil {
 		c.BaseModel = s.ModelRef.Name
+	}
+	if s.FrontendSidecar != nil {
+		c.FrontendSidecar = s.FrontendSidecar
+		if e := s.ExtraPodSpec; e != nil && e.PodSpec != nil && slices.ContainsFunc(e.Containers, func(ct corev1.Container) bool {
+			return ct.Name == v1alpha1.FrontendSidecarContainerName
+		}) {
+			c.Err = fmt.Errorf("spec.services.%s: cannot inject frontend sidecar: a container named %q already exists in extraPodSpec.containers", name, v1alpha1.FrontendSidecarContainerName)
+			return c
+		}
 	}
 	if s.Ingress != nil && s.Ingress.Enabled {
 		c.Ingress = s.Ingress

@@ -56,9 +56,6 @@ func unimplemented(dgd *v1alpha1.DynamoGraphDeployment, components []*Component)
 		if s.ComponentType == v1alpha1.ComponentEPP || s.EPPConfig != nil {
 			add(p+"eppConfig", "Endpoint Picker (componentType epp)")
 		}
-		if s.FrontendSidecar != nil {
-			add(p+"frontendSidecar", "generated frontend sidecar")
-		}
 		if s.GPUMemoryService != nil && s.GPUMemoryService.Enabled {
 			add(p+"gpuMemoryService", "GPU Memory Service sidecar")
 		}

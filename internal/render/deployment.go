@@ -190,6 +190,9 @@ func rolePodSpec(g *graph.Graph, c *graph.Component, cfg Config, role Role, scop
 		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: v1alpha1.SharedMemoryVolume, MountPath: v1alpha1.SharedMemoryMountPath})
 	}
 	pod.Containers = append(pod.Containers, main)
+	if c.FrontendSidecar != nil {
+		pod.Containers = append(pod.Containers, frontendSidecar(g, c, cfg))
+	}
 	if role != RoleMain {
 		multinodePod(g, c, cfg, role, &pod)
 	}
@@ -197,13 +200,39 @@ func rolePodSpec(g *graph.Graph, c *graph.Component, cfg Config, role Role, scop
 	return pod, nil
 }
 
-// MainContainer returns the main container of a rendered pod: the last one (the original
-// appends it after extraPodSpec's containers; mainContainer.name may rename it).
+// MainContainer returns the main container of a rendered pod: the last one but a frontend
+// sidecar (the original appends it after extraPodSpec's containers, and the sidecar after it;
+// mainContainer.name may rename it).
 func MainContainer(pod *corev1.PodSpec) *corev1.Container {
-	if len(pod.Containers) == 0 {
+	n := len(pod.Containers)
+	if n > 1 && pod.Containers[n-1].Name == v1alpha1.FrontendSidecarContainerName {
+		n--
+	}
+	if n == 0 {
 		return nil
 	}
-	return &pod.Containers[len(pod.Containers)-1]
+	return &pod.Containers[n-1]
+}
+
+// frontendSidecar is the frontend container frontendSidecar adds to a service's pods, as
+// upstream generates it: the frontend's own container (command, port http 8000, probes, the
+// Dynamo env of the service's namespace) named sidecar-frontend, with the sidecar's image, its
+// args in place of the frontend's when given, its envFromSecret and envs, and the operator's
+// NATS and etcd addresses under them (upstream once forgot those).
+func frontendSidecar(g *graph.Graph, c *graph.Component, cfg Config) corev1.Container {
+	as := *c
+	as.Type, as.WorkerHash = v1alpha1.ComponentFrontend, ""
+	spec := c.FrontendSidecar
+	ct := baseContainer(g, &as)
+	ct.Name, ct.Image = v1alpha1.FrontendSidecarContainerName, spec.Image
+	if len(spec.Args) > 0 {
+		ct.Args = spec.Args
+	}
+	if spec.EnvFromSecret != nil {
+		ct.EnvFrom = append(ct.EnvFrom, corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: *spec.EnvFromSecret}}})
+	}
+	ct.Env = graph.MergeEnv(infrastructureEnv(cfg), ct.Env, spec.Envs)
+	return ct
 }
 
 // baseContainer is the original's container for the service's component type: the common env,

@@ -208,3 +208,44 @@ func TestIngressHost(t *testing.T) {
 		}
 	}
 }
+
+// frontendSidecar as upstream's generateFrontendSidecar: the frontend's container named
+// sidecar-frontend after the main one, with the sidecar's image, args, secret and envs, and the
+// operator's NATS and etcd addresses; a container of that name already there is refused.
+func TestFrontendSidecar(t *testing.T) {
+	g := resolve(decodeFile(t, filepath.Join("testdata", "in", "sidecar.yaml")))
+	d, err := Deployment(g, g.Component("Worker"), testConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := d.Spec.Template.Spec.Containers
+	if len(cs) != 2 || cs[1].Name != "sidecar-frontend" || MainContainer(&d.Spec.Template.Spec).Name != "main" {
+		t.Fatalf("containers %v", cs)
+	}
+	s := cs[1]
+	env := map[string]string{}
+	for _, e := range s.Env {
+		env[e.Name] = e.Value
+	}
+	if s.Image != "registry.example/frontend:1" || strings.Join(s.Command, " ") != "python3" ||
+		strings.Join(s.Args, " ") != "-m dynamo.frontend --router-mode direct" ||
+		len(s.Ports) != 1 || s.Ports[0].Name != "http" || s.Ports[0].ContainerPort != 8000 ||
+		s.LivenessProbe == nil || s.LivenessProbe.HTTPGet.Path != "/live" || s.ReadinessProbe.HTTPGet.Path != "/health" ||
+		len(s.EnvFrom) != 1 || s.EnvFrom[0].SecretRef.Name != "hf-token" {
+		t.Errorf("sidecar %+v", s)
+	}
+	for k, v := range map[string]string{"NATS_SERVER": testConfig.NATSAddress, "ETCD_ENDPOINTS": testConfig.EtcdAddress, "DYN_LOG": "debug",
+		"DYN_NAMESPACE": "default-sidecar", "DYN_NAMESPACE_PREFIX": "default-sidecar", "DYN_COMPONENT": "frontend"} {
+		if env[k] != v {
+			t.Errorf("sidecar env %s=%q, want %q", k, env[k], v)
+		}
+	}
+	if _, ok := env["DYN_NAMESPACE_WORKER_SUFFIX"]; ok {
+		t.Error("the sidecar frontend carries the worker suffix: it would see only its own generation")
+	}
+	conflict := decodeFile(t, filepath.Join("testdata", "in", "sidecar.yaml"),
+		"extraPodSpec: {mainContainer:", "extraPodSpec: {containers: [{name: sidecar-frontend, image: x}], mainContainer:")
+	if _, err := Graph(resolve(conflict), testConfig); err == nil || !strings.Contains(err.Error(), `a container named "sidecar-frontend" already exists`) {
+		t.Errorf("a sidecar-frontend container already there: %v", err)
+	}
+}
