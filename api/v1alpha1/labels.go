@@ -181,6 +181,8 @@ const (
 
 	// MainContainerName is the name of every service's main container.
 	MainContainerName = "main"
+	// GMSModeInterPod is the gpuMemoryService mode of a weight-server pod per rank (Grove).
+	GMSModeInterPod = "interPod"
 	// FrontendSidecarContainerName is the container frontendSidecar adds beside the main one.
 	FrontendSidecarContainerName = "sidecar-frontend"
 )

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -25,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -114,7 +116,8 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=leaderworkerset.x-k8s.io,resources=leaderworkersets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=resource.k8s.io,resources=resourceclaimtemplates;resourceclaims;resourceslices;deviceclasses,verbs=list
+// +kubebuilder:rbac:groups=resource.k8s.io,resources=resourceclaims;resourceslices;deviceclasses,verbs=list
+// +kubebuilder:rbac:groups=resource.k8s.io,resources=resourceclaimtemplates,verbs=get;list;watch;create;patch;delete
 
 // Each verb is needed: TestRoleIsNoBroaderThanNeeded fails on one that no reconcile uses and
 // no Role the operator creates grants. A graph's current worker hash is recorded on it (patch);
@@ -379,6 +382,17 @@ func (r *Reconciler) applyIfChanged(ctx context.Context, g *graph.Graph, obj run
 				if k.CreateOnly {
 					return nil // its content is its own now (a scaling adapter's replicas)
 				}
+				if k.Immutable {
+					if converged(desired, live) {
+						return nil
+					}
+					// Replaced: pods keep the claims made from the old one.
+					childWrites.WithLabelValues(kind).Inc()
+					if err := r.Client.Delete(ctx, live, client.Preconditions{UID: ptr.To(live.GetUID())}); client.IgnoreNotFound(err) != nil {
+						return fmt.Errorf("replace %s %s: %w", kind, desired.GetName(), err)
+					}
+					break
+				}
 				if foreign := foreignManagers(live); len(foreign) > 0 {
 					return r.revert(ctx, kind, desired, live, foreign)
 				}
@@ -549,6 +563,8 @@ func converged(desired, live client.Object) bool {
 		return equality.Semantic.DeepEqual(d.RoleRef, l.RoleRef) && equality.Semantic.DeepEqual(d.Subjects, l.Subjects)
 	case *networkingv1.Ingress:
 		return equality.Semantic.DeepDerivative(d.Spec, live.(*networkingv1.Ingress).Spec)
+	case *resourcev1.ResourceClaimTemplate:
+		return equality.Semantic.DeepDerivative(d.Spec, live.(*resourcev1.ResourceClaimTemplate).Spec)
 	case *unstructured.Unstructured:
 		return equality.Semantic.DeepDerivative(d.Object["spec"], live.(*unstructured.Unstructured).Object["spec"])
 	}

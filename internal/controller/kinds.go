@@ -5,6 +5,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
@@ -45,6 +46,9 @@ type childKind struct {
 	// CreateOnly: created when absent, then never changed while it is the graph's (a scaling
 	// adapter: its replicas belong to whoever scales it from then on). Pruned all the same.
 	CreateOnly bool
+	// Immutable: its content cannot change once created (a ResourceClaimTemplate): a change
+	// deletes it and creates it anew.
+	Immutable bool
 	// LWS marks a kind served only where LeaderWorkerSet is installed; Adapter one served only
 	// where the DynamoGraphDeploymentScalingAdapter CRD is.
 	LWS, Adapter, Istio bool
@@ -69,6 +73,9 @@ var childKinds = []childKind{
 		New: func() client.Object { return &corev1.ServiceAccount{} }, NewList: func() client.ObjectList { return &corev1.ServiceAccountList{} }},
 	{Kind: "Role", Group: rbacv1.GroupName, Resource: "roles", Phase: phasePrerequisites, Owned: true, Prune: true, Update: true,
 		New: func() client.Object { return &rbacv1.Role{} }, NewList: func() client.ObjectList { return &rbacv1.RoleList{} }},
+	{Kind: "ResourceClaimTemplate", Group: resourcev1.GroupName, Resource: "resourceclaimtemplates", Phase: phasePrerequisites, Owned: true, Prune: true, Immutable: true,
+		New:     func() client.Object { return &resourcev1.ResourceClaimTemplate{} },
+		NewList: func() client.ObjectList { return &resourcev1.ResourceClaimTemplateList{} }},
 	{Kind: "ConfigMap", Resource: "configmaps", Phase: phasePrerequisites, Owned: true, Prune: true, Update: true,
 		New: func() client.Object { return &corev1.ConfigMap{} }, NewList: func() client.ObjectList { return &corev1.ConfigMapList{} }},
 	{Kind: "Deployment", Group: appsv1.GroupName, Resource: "deployments", Phase: phaseWorkloads, Owned: true, Prune: true, Update: true,

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -164,6 +165,11 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
       componentType: worker
       scalingAdapter: {enabled: true}
       extraPodSpec: {mainContainer: {image: registry.example/worker:1}}
+    Gms:
+      componentType: worker
+      gpuMemoryService: {enabled: true}
+      resources: {limits: {gpu: "1"}}
+      extraPodSpec: {mainContainer: {image: registry.example/worker:1}}
     Lora:
       componentType: worker
       modelRef: {name: base/model}
@@ -306,11 +312,13 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 		delete(d.Spec.Services, "Scaled")
 		delete(d.Spec.Services, "Exposed")
 		delete(d.Spec.Services, "Lora")
+		delete(d.Spec.Services, "Gms")
 		delete(d.Spec.Services, "Meshed")
 	})
 	reconciled("services removed")
 	gone(&networkingv1.Ingress{}, "edits-exposed")
 	gone(&corev1.Service{}, graph.ModelServiceName("base/model"))
+	gone(&resourcev1.ResourceClaimTemplate{}, "edits-gms-gpu")
 	gone(virtualService(), "edits-meshed")
 	gone(&v1beta1.DynamoGraphDeploymentScalingAdapter{}, "edits-scaled")
 	gone(&appsv1.Deployment{}, "edits-worker")

@@ -152,6 +152,10 @@ type Component struct {
 	GPUResource corev1.ResourceName
 	// PackDomain is the service's topologyConstraint.packDomain ("": none).
 	PackDomain string
+	// GMS is the service's GPU Memory Service (gpuMemoryService, intraPod mode; nil: none): its
+	// GPUs come from a DRA claim every container of the pod shares, and a gms-server sidecar
+	// holds the weights in GPU memory.
+	GMS *v1alpha1.GPUMemoryServiceSpec
 	// FrontendSidecar is the frontend the service's pods run beside their main container
 	// (frontendSidecar; nil: none), as upstream generates it.
 	FrontendSidecar *v1alpha1.FrontendSidecarSpec
@@ -489,6 +493,9 @@ func (g *Graph) resolve(dgd *v1alpha1.DynamoGraphDeployment, name string) *Compo
 	if s.ModelRef != nil {
 		c.BaseModel = s.ModelRef.Name
 	}
+	if g := s.GPUMemoryService; g != nil && g.Enabled && g.Mode != v1alpha1.GMSModeInterPod {
+		c.GMS = g
+	}
 	if s.FrontendSidecar != nil {
 		c.FrontendSidecar = s.FrontendSidecar
 		if e := s.ExtraPodSpec; e != nil && e.PodSpec != nil && slices.ContainsFunc(e.Containers, func(ct corev1.Container) bool {
@@ -523,10 +530,33 @@ func (g *Graph) resolve(dgd *v1alpha1.DynamoGraphDeployment, name string) *Compo
 	if err := c.template(dgd, s); err != nil {
 		c.Err = fmt.Errorf("service %s: %w", name, err)
 	}
+	if c.GMS != nil && c.Err == nil && c.GMSGPUs() <= 0 {
+		c.Err = fmt.Errorf("service %s: gpuMemoryService shares the service's GPUs through a DRA claim: set resources.limits.gpu", name)
+	}
 	if limit := maxChildName(c); len(c.ChildName) > limit && c.Err == nil {
 		c.Err = fmt.Errorf("service %s: its children's name %s is %d characters, more than %d: shorten the graph's or the service's name (a worker's children add a dash and its 8-character generation)", name, c.ChildName, len(c.ChildName), limit)
 	}
 	return c
+}
+
+// GMSGPUs is how many GPUs a GPU Memory Service's claim asks for: the main container's GPU
+// limit (its request without one), as upstream reads resources.limits.gpu.
+func (c *Component) GMSGPUs() int64 {
+	main := c.MainContainer()
+	if main == nil {
+		return 0
+	}
+	if q, ok := main.Resources.Limits[c.GPUResource]; ok {
+		return q.Value()
+	}
+	q := main.Resources.Requests[c.GPUResource]
+	return q.Value()
+}
+
+// GMSClaimTemplate is the name of a GPU Memory Service's ResourceClaimTemplate, upstream's:
+// <graph>-<lowercased service>-gpu.
+func (c *Component) GMSClaimTemplate(g *Graph) string {
+	return g.Name + "-" + strings.ToLower(c.Name) + "-gpu"
 }
 
 // maxChildName is the longest a component's child name may be: a Service's name is a DNS label

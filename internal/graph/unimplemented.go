@@ -56,8 +56,8 @@ func unimplemented(dgd *v1alpha1.DynamoGraphDeployment, components []*Component)
 		if s.ComponentType == v1alpha1.ComponentEPP || s.EPPConfig != nil {
 			add(p+"eppConfig", "Endpoint Picker (componentType epp)")
 		}
-		if s.GPUMemoryService != nil && s.GPUMemoryService.Enabled {
-			add(p+"gpuMemoryService", "GPU Memory Service sidecar")
+		if s.GPUMemoryService != nil && s.GPUMemoryService.Enabled && s.GPUMemoryService.Mode == v1alpha1.GMSModeInterPod {
+			add(p+"gpuMemoryService.mode", "interPod GPU Memory Service (a weight-server pod per rank: Grove only)")
 		}
 		if s.Failover != nil && s.Failover.Enabled {
 			add(p+"failover", "active/standby engines")

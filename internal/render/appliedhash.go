@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
@@ -45,6 +46,8 @@ func stampAppliedHash(desired metav1.Object) error {
 	case *rbacv1.RoleBinding:
 		content["roleRef"], content["subjects"] = d.RoleRef, d.Subjects
 	case *networkingv1.Ingress:
+		content["spec"] = d.Spec
+	case *resourcev1.ResourceClaimTemplate:
 		content["spec"] = d.Spec
 	case *unstructured.Unstructured: // another project's kind (Istio's VirtualService)
 		content["spec"] = d.Object["spec"]

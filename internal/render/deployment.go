@@ -189,6 +189,9 @@ func rolePodSpec(g *graph.Graph, c *graph.Component, cfg Config, role Role, scop
 			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(c.SharedMemory.DeepCopy())}}})
 		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: v1alpha1.SharedMemoryVolume, MountPath: v1alpha1.SharedMemoryMountPath})
 	}
+	if c.GMS != nil {
+		withGMS(g, c, &pod, &main)
+	}
 	pod.Containers = append(pod.Containers, main)
 	if c.FrontendSidecar != nil {
 		pod.Containers = append(pod.Containers, frontendSidecar(g, c, cfg))

@@ -76,6 +76,11 @@ func Graph(g *graph.Graph, cfg Config) ([]runtime.Object, error) {
 		out = append(out, ModelService(g, m))
 	}
 	for _, c := range g.Components {
+		if c.GMS != nil {
+			out = append(out, GMSClaimTemplate(g, c))
+		}
+	}
+	for _, c := range g.Components {
 		var workload runtime.Object
 		if c.Multinode() {
 			workload, err = leaderWorkerSet(g, c, cfg, scopes)

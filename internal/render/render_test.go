@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -247,5 +249,54 @@ func TestFrontendSidecar(t *testing.T) {
 		"extraPodSpec: {mainContainer:", "extraPodSpec: {containers: [{name: sidecar-frontend, image: x}], mainContainer:")
 	if _, err := Graph(resolve(conflict), testConfig); err == nil || !strings.Contains(err.Error(), `a container named "sidecar-frontend" already exists`) {
 		t.Errorf("a sidecar-frontend container already there: %v", err)
+	}
+}
+
+// gpuMemoryService as upstream's dra.ApplyClaim and gms.EnsureServerSidecar: the main
+// container's nvidia.com/gpu becomes the shared claim intrapod-shared-gpu from the template
+// <graph>-<service>-gpu, the pod tolerates the GPU taint, the socket volume is mounted with
+// GMS_SOCKET_DIR, and gms-server runs from the main image as a restartable init container.
+func TestGPUMemoryService(t *testing.T) {
+	g := resolve(decodeFile(t, filepath.Join("testdata", "in", "gms.yaml")))
+	c := g.Component("Worker")
+	d, err := Deployment(g, c, testConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := d.Spec.Template.Spec
+	main := MainContainer(&pod)
+	if _, ok := main.Resources.Limits["nvidia.com/gpu"]; ok || len(main.Resources.Claims) != 1 || main.Resources.Claims[0].Name != "intrapod-shared-gpu" {
+		t.Errorf("main resources %+v", main.Resources)
+	}
+	if len(pod.ResourceClaims) != 1 || pod.ResourceClaims[0].Name != "intrapod-shared-gpu" || *pod.ResourceClaims[0].ResourceClaimTemplateName != "gms-worker-gpu" {
+		t.Errorf("pod claims %+v", pod.ResourceClaims)
+	}
+	if !slices.ContainsFunc(pod.Tolerations, func(t corev1.Toleration) bool {
+		return t.Key == "nvidia.com/gpu" && t.Operator == corev1.TolerationOpExists && t.Effect == corev1.TaintEffectNoSchedule
+	}) {
+		t.Errorf("tolerations %+v", pod.Tolerations)
+	}
+	if len(pod.InitContainers) != 1 {
+		t.Fatalf("init containers %+v", pod.InitContainers)
+	}
+	s := pod.InitContainers[0]
+	if s.Name != "gms-server" || s.Image != "registry.example/vllm:1" || strings.Join(s.Command, " ") != "python3 -m gpu_memory_service.cli.server" ||
+		s.RestartPolicy == nil || *s.RestartPolicy != corev1.ContainerRestartPolicyAlways || len(s.Resources.Claims) != 1 ||
+		s.StartupProbe == nil || strings.Join(s.StartupProbe.Exec.Command, " ") != "test -f /gms-intrapod-control/gms-ready" ||
+		s.StartupProbe.PeriodSeconds != 1 || s.StartupProbe.FailureThreshold != 300 {
+		t.Errorf("gms-server %+v", s)
+	}
+	if !slices.Contains(main.VolumeMounts, corev1.VolumeMount{Name: "gms-intrapod-control", MountPath: "/gms-intrapod-control"}) ||
+		!slices.Contains(main.Env, corev1.EnvVar{Name: "GMS_SOCKET_DIR", Value: "/gms-intrapod-control"}) {
+		t.Errorf("main mounts %v env %v", main.VolumeMounts, main.Env)
+	}
+	tmpl := GMSClaimTemplate(g, c)
+	if r := tmpl.Spec.Spec.Devices.Requests; tmpl.Name != "gms-worker-gpu" || len(r) != 1 || r[0].Exactly.Count != 2 || r[0].Exactly.DeviceClassName != "gpu.nvidia.com" {
+		t.Errorf("template %s %+v", tmpl.Name, r)
+	}
+	// Without a GPU count there is nothing to claim: refused by name.
+	none := decodeFile(t, filepath.Join("testdata", "in", "gms.yaml"), `resources: {limits: {gpu: "2"}}`, "")
+	if _, err := Graph(resolve(none), testConfig); err == nil || !strings.Contains(err.Error(), "resources.limits.gpu") {
+		t.Errorf("no GPUs: %v", err)
 	}
 }
