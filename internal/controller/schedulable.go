@@ -289,6 +289,7 @@ func (r *Reconciler) planGraph(ctx context.Context, g *graph.Graph, cfg render.C
 			}
 		}
 		o.Own = devices.OwnedByPods(g.Namespace, names)
+		o.WithTemplates(render.ClaimTemplates(g))
 		if in.Nodes, notes, err = devices.Apply(ctx, o, demands, in.Nodes); err != nil {
 			return plan.Report{}, false // a selector that does not compile: the scheduler refuses the claim too
 		}

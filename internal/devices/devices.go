@@ -246,6 +246,18 @@ type Objects struct {
 	Notes []string
 }
 
+// WithTemplates lays templates over the namespace's (by name): those a graph renders (a GPU
+// Memory Service's) are what its pods will claim from, applied or not yet.
+func (o *Objects) WithTemplates(templates []*resourcev1.ResourceClaimTemplate) {
+	for _, t := range templates {
+		if i := slices.IndexFunc(o.Templates, func(have resourcev1.ResourceClaimTemplate) bool { return have.Name == t.Name }); i >= 0 {
+			o.Templates[i] = *t
+		} else {
+			o.Templates = append(o.Templates, *t)
+		}
+	}
+}
+
 // HasClaims reports whether some demand's pod has resourceClaims: only then are the objects
 // read.
 func HasClaims(demands []placement.Demand) bool {

@@ -13,6 +13,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
+	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
 // withDevices plans DRA claims (devices.Apply), reading the cluster's DRA objects only when a
@@ -26,6 +27,7 @@ func withDevices(ctx context.Context, cs kubernetes.Interface, g *graph.Graph, o
 	if err != nil {
 		return nil, err
 	}
+	o.WithTemplates(render.ClaimTemplates(g))
 	if own {
 		pods, err := cs.CoreV1().Pods(g.Namespace).List(ctx, metav1.ListOptions{
 			LabelSelector: labels.SelectorFromSet(labels.Set{v1alpha1.LabelGraphDeploymentName: g.Name}).String()})

@@ -72,3 +72,15 @@ func withGMS(g *graph.Graph, c *graph.Component, pod *corev1.PodSpec, main *core
 			PeriodSeconds: 1, FailureThreshold: 300},
 	})
 }
+
+// ClaimTemplates are the ResourceClaimTemplates a graph renders (its GPU Memory Services'):
+// plans lay them over the cluster's, so a graph not applied yet is planned with them.
+func ClaimTemplates(g *graph.Graph) []*resourcev1.ResourceClaimTemplate {
+	var out []*resourcev1.ResourceClaimTemplate
+	for _, c := range g.Components {
+		if c.GMS != nil && c.Err == nil {
+			out = append(out, GMSClaimTemplate(g, c))
+		}
+	}
+	return out
+}

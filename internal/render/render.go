@@ -75,10 +75,8 @@ func Graph(g *graph.Graph, cfg Config) ([]runtime.Object, error) {
 	for _, m := range g.BaseModels() {
 		out = append(out, ModelService(g, m))
 	}
-	for _, c := range g.Components {
-		if c.GMS != nil {
-			out = append(out, GMSClaimTemplate(g, c))
-		}
+	for _, t := range ClaimTemplates(g) {
+		out = append(out, t)
 	}
 	for _, c := range g.Components {
 		var workload runtime.Object

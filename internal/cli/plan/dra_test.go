@@ -63,6 +63,36 @@ func TestDRAClaimsPlannedAndScheduled(t *testing.T) {
 	}
 	kc, dir := c.KubeconfigPath(), t.TempDir()
 
+	// A GPU Memory Service graph not applied yet: its GPUs come from the claim template it
+	// renders (not in the cluster), planned as devices — two pods of 8 fit, one of 9 does not.
+	gms := func(name, gpus, replicas string) string {
+		f := filepath.Join(dir, name+".yaml")
+		body := strings.NewReplacer("NAME", name, "GPUS", gpus, "REPLICAS", replicas).Replace(`apiVersion: nvidia.com/v1alpha1
+kind: DynamoGraphDeployment
+metadata: {name: NAME, namespace: default}
+spec:
+  services:
+    decode:
+      componentType: decode
+      replicas: REPLICAS
+      gpuMemoryService: {enabled: true}
+      resources: {limits: {gpu: "GPUS"}}
+      extraPodSpec: {mainContainer: {image: registry.example/worker:1}}
+`)
+		if err := os.WriteFile(f, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if r := clitest.RunInProcess(ctx, kc, "plan", "-f", gms("gms-fits", "8", "2"), "-o", "json"); r.Code != 0 || !decodeJSON(t, r).Fits ||
+		len(svc(t, decodeJSON(t, r), "decode").Placement) != 2 {
+		t.Errorf("GMS 2 × 8 GPUs: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := clitest.RunInProcess(ctx, kc, "plan", "-f", gms("gms-short", "9", "1"), "-o", "json"); r.Code != 1 || decodeJSON(t, r).Fits ||
+		svc(t, decodeJSON(t, r), "decode").Short == nil || !strings.HasPrefix(svc(t, decodeJSON(t, r), "decode").Short.Resource, "devices.dynamo-infra.dev/"+nvidia.DeviceClassGPU) {
+		t.Errorf("GMS 9 GPUs on 8-GPU nodes: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+
 	three := draFile(t, dir, "three", "3")
 	r := clitest.RunInProcess(ctx, kc, "plan", "-f", three, "-o", "json")
 	if rep := decodeJSON(t, r); r.Code != 1 || rep.Fits || svc(t, rep, "decode").Placed != 2 || svc(t, rep, "decode").Short == nil ||
