@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 )
 
 // Validate holds a new graph to upstream's rules that its CRD's CEL cannot: every component but
@@ -119,17 +120,10 @@ func (g *DynamoGraphDeployment) ValidateReplicaOwnership(old *DynamoGraphDeploym
 		if c.ScalingAdapter == nil && was.ScalingAdapter == nil {
 			continue
 		}
-		if replicasOf(c.Replicas) != replicasOf(was.Replicas) {
+		if ptr.Deref(c.Replicas, 1) != ptr.Deref(was.Replicas, 1) {
 			errs = append(errs, field.Forbidden(field.NewPath("spec", "components").Key(c.Name).Child("replicas"),
 				"cannot be modified directly when scaling adapter is enabled; scale or update the related DynamoGraphDeploymentScalingAdapter instead (kubectl scale dgdsa/"+g.Name+"-"+strings.ToLower(c.Name)+" --replicas=N)"))
 		}
 	}
 	return errs
-}
-
-func replicasOf(p *int32) int32 {
-	if p == nil {
-		return 1
-	}
-	return *p
 }

@@ -121,9 +121,7 @@ func TestScalingAdapter(t *testing.T) {
 	waitAdapter("adapter status at 2 with the scale's time", func(a *v1beta1.DynamoGraphDeploymentScalingAdapter) bool {
 		return a.Status.Replicas == 2 && a.Status.LastScaleTime != nil
 	})
-	if !hasEvent(t, cl, "DynamoGraphDeploymentScalingAdapter", name, controller.ReasonScaled) {
-		t.Error("no Scaled event on the adapter")
-	}
+	waitForObjectEvent(t, cl, "DynamoGraphDeploymentScalingAdapter", name, corev1.EventTypeNormal, controller.ReasonScaled)
 
 	// The graph's replicas are the adapter's: a direct edit (by the cluster's admin, whom the
 	// webhook lets through as it lets the operator) is put back.
@@ -219,26 +217,6 @@ func TestScalingAdapter(t *testing.T) {
 		err := cl.Get(ctx, adapterKey, &v1beta1.DynamoGraphDeploymentScalingAdapter{})
 		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
 	})
-}
-
-// hasEvent says whether an event of that reason is recorded about the named object.
-func hasEvent(t *testing.T, cl client.Client, kind, name, reason string) bool {
-	t.Helper()
-	found := false
-	eventually(t, kind+" "+name+" event "+reason, 30*time.Second, func(ctx context.Context) (bool, error) {
-		evs := &corev1.EventList{}
-		if err := cl.List(ctx, evs); err != nil {
-			return false, err
-		}
-		for _, e := range evs.Items {
-			if e.InvolvedObject.Kind == kind && e.InvolvedObject.Name == name && e.Reason == reason {
-				found = true
-				return true, nil
-			}
-		}
-		return false, fmt.Errorf("%d events", len(evs.Items))
-	})
-	return found
 }
 
 // serveExternalMetric serves external.metrics.k8s.io/v1beta1 from this process with one metric

@@ -624,17 +624,24 @@ func waitForGraph(t *testing.T, cl client.Client, key client.ObjectKey, what str
 // waitForEvent waits for an event of that type and reason on the graph named graph in default.
 func waitForEvent(t *testing.T, cl client.Client, graph, eventType, reason string) {
 	t.Helper()
-	eventually(t, eventType+" event "+reason, 30*time.Second, func(ctx context.Context) (bool, error) {
+	waitForObjectEvent(t, cl, "DynamoGraphDeployment", graph, eventType, reason)
+}
+
+// waitForObjectEvent waits for an event of that type and reason on the named object of kind in
+// default.
+func waitForObjectEvent(t *testing.T, cl client.Client, kind, name, eventType, reason string) {
+	t.Helper()
+	eventually(t, eventType+" event "+reason+" on "+kind+" "+name, 30*time.Second, func(ctx context.Context) (bool, error) {
 		evs := &corev1.EventList{}
 		if err := cl.List(ctx, evs, client.InNamespace("default")); err != nil {
 			return false, err
 		}
 		for _, e := range evs.Items {
-			if e.InvolvedObject.Kind == "DynamoGraphDeployment" && e.InvolvedObject.Name == graph && e.Type == eventType && e.Reason == reason {
+			if e.InvolvedObject.Kind == kind && e.InvolvedObject.Name == name && e.Type == eventType && e.Reason == reason {
 				return true, nil
 			}
 		}
-		return false, fmt.Errorf("%d events, none %s for %s", len(evs.Items), reason, graph)
+		return false, fmt.Errorf("%d events, none %s for %s", len(evs.Items), reason, name)
 	})
 }
 

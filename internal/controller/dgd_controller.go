@@ -204,12 +204,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 
 // warn records a Warning event on the graph.
 func (r *Reconciler) warn(g *graph.Graph, reason, action, message string) {
+	r.event(g, corev1.EventTypeWarning, reason, action, "%s", message)
+}
+
+// event records an event on the graph (as its stored version: events name the object as read).
+func (r *Reconciler) event(g *graph.Graph, eventType, reason, action, format string, args ...any) {
 	if r.Recorder == nil {
 		return
 	}
 	regarding := &v1beta1.DynamoGraphDeployment{TypeMeta: metav1.TypeMeta{APIVersion: v1beta1.GroupVersion.String(), Kind: "DynamoGraphDeployment"},
 		ObjectMeta: g.ObjectMeta}
-	r.Recorder.Eventf(regarding, nil, corev1.EventTypeWarning, reason, action, "%s", message)
+	r.Recorder.Eventf(regarding, nil, eventType, reason, action, format, args...)
+}
+
+// apis are the optional APIs this reconciler found served at start.
+func (r *Reconciler) apis() optionalAPIs {
+	return optionalAPIs{LWS: r.LWS, Adapters: r.Adapters, Istio: r.Istio}
 }
 
 // capacityWait is how soon a graph short of capacity is looked at again while the capacity
@@ -317,7 +327,7 @@ func (r *Reconciler) prune(ctx context.Context, g *graph.Graph, desired []runtim
 		keep[o.GetObjectKind().GroupVersionKind().Kind+"/"+obj.GetName()] = true
 	}
 	var errs []error
-	for _, k := range served(optionalAPIs{LWS: r.LWS, Adapters: r.Adapters, Istio: r.Istio}) {
+	for _, k := range served(r.apis()) {
 		if !k.Prune {
 			continue
 		}
@@ -761,7 +771,7 @@ func readyEvent(before, after *metav1.Condition) (eventType string, ok bool) {
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1beta1.DynamoGraphDeployment{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
-	for _, k := range served(optionalAPIs{LWS: r.LWS, Adapters: r.Adapters, Istio: r.Istio}) {
+	for _, k := range served(r.apis()) {
 		if k.Owned {
 			b = b.Owns(k.New())
 		}

@@ -24,7 +24,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -69,7 +68,7 @@ const (
 type ModelReconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
-	// HTTP calls the endpoints (nil: one with modelRequestTimeout that follows no redirect).
+	// HTTP calls the endpoints (SetupWithManager's default: modelRequestTimeout, no redirects).
 	HTTP *http.Client
 }
 
@@ -221,11 +220,7 @@ func (r *ModelReconciler) call(ctx context.Context, method, address string, m *v
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	hc := r.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: modelRequestTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	}
-	resp, err := hc.Do(req)
+	resp, err := r.HTTP.Do(req)
 	if err != nil {
 		return err
 	}
@@ -243,14 +238,14 @@ type modelEndpoint struct{ address, pod string }
 // endpoints are the pods of the model's endpoint slices (by the base model's hash label), once
 // each, at the slices' system port (9090, as rendered), and how many Services they belong to.
 func (r *ModelReconciler) endpoints(ctx context.Context, m *v1beta1.DynamoModel) ([]modelEndpoint, int, error) {
-	slices := &discoveryv1.EndpointSliceList{}
-	if err := r.Client.List(ctx, slices, client.InNamespace(m.Namespace),
+	list := &discoveryv1.EndpointSliceList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(m.Namespace),
 		client.MatchingLabels{v1alpha1.LabelBaseModelHash: graph.ModelHash(m.Spec.BaseModelName)}); err != nil {
 		return nil, 0, fmt.Errorf("list the endpoint slices of base model %s: %w", m.Spec.BaseModelName, err)
 	}
 	var out []modelEndpoint
 	seen, services := map[string]bool{}, map[string]bool{}
-	for _, s := range slices.Items {
+	for _, s := range list.Items {
 		if name := s.Labels[discoveryv1.LabelServiceName]; name != "" {
 			services[name] = true
 		}
@@ -283,19 +278,16 @@ func isLoRA(m *v1beta1.DynamoModel) bool { return m.Spec.ModelType == "lora" }
 // SetupWithManager runs the controller on model changes and on changes of the endpoint slices
 // of base models (the cache holds only those: the hash label).
 func (r *ModelReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.HTTP == nil {
+		r.HTTP = &http.Client{Timeout: modelRequestTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("dynamomodel").
-		For(&v1beta1.DynamoModel{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deletionStarted{}))).
+		// A deletion timestamp bumps the generation too (the API server's graceful delete): the
+		// unload runs on it.
+		For(&v1beta1.DynamoModel{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.modelsOf)).
 		Complete(r)
-}
-
-// deletionStarted passes the update that sets a deletion timestamp: the unload must run then,
-// whatever the generation does.
-type deletionStarted struct{ predicate.Funcs }
-
-func (deletionStarted) Update(e event.UpdateEvent) bool {
-	return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
 }
 
 // modelsOf are the models of a base model whose endpoint slice changed.

@@ -6,13 +6,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
-	"github.com/dynamo-infra/dynamo-infra/api/v1beta1"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 	"github.com/dynamo-infra/dynamo-infra/internal/restart"
@@ -96,9 +93,6 @@ func (r *Reconciler) liveRestartAt(ctx context.Context, namespace string, c *gra
 func (r *Reconciler) restarted(ctx context.Context, namespace string, c *graph.Component, id string) (bool, error) {
 	pods := &corev1.PodList{}
 	if err := r.Client.List(ctx, pods, client.InNamespace(namespace), client.MatchingLabels{v1alpha1.LabelSelector: c.ChildName}); err != nil {
-		if apierrors.IsNotFound(err) {
-			return false, nil
-		}
 		return false, err
 	}
 	var n int64
@@ -117,18 +111,16 @@ func (r *Reconciler) restarted(ctx context.Context, namespace string, c *graph.C
 
 // restartEvent records a restart starting (a new id taken up) and completing.
 func (r *Reconciler) restartEvent(g *graph.Graph, last, st *v1alpha1.RestartStatus) {
-	if r.Recorder == nil || st == nil {
+	if st == nil {
 		return
 	}
-	regarding := &v1beta1.DynamoGraphDeployment{TypeMeta: metav1.TypeMeta{APIVersion: v1beta1.GroupVersion.String(), Kind: "DynamoGraphDeployment"},
-		ObjectMeta: g.ObjectMeta}
 	isNew := last == nil || last.ObservedID != st.ObservedID
 	switch {
 	case isNew && st.Phase == v1alpha1.RestartPhaseRestarting:
-		r.Recorder.Eventf(regarding, nil, corev1.EventTypeNormal, ReasonRestartStarted, "Restart",
+		r.event(g, corev1.EventTypeNormal, ReasonRestartStarted, "Restart",
 			"Restart %s started (%s): %v first", st.ObservedID, restart.Strategy(g.Restart), st.InProgress)
 	case st.Phase == v1alpha1.RestartPhaseCompleted && (isNew || last.Phase != v1alpha1.RestartPhaseCompleted):
-		r.Recorder.Eventf(regarding, nil, corev1.EventTypeNormal, ReasonRestartCompleted, "Restart",
+		r.event(g, corev1.EventTypeNormal, ReasonRestartCompleted, "Restart",
 			"Restart %s completed: every service's pods were replaced", st.ObservedID)
 	}
 }
