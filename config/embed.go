@@ -13,3 +13,10 @@ var DGDCRD []byte
 //
 //go:embed rbac/role.yaml
 var OperatorRole []byte
+
+// InferencePoolCRD is the Gateway API Inference Extension's InferencePool CRD
+// (inference.networking.k8s.io/v1, at the version tools/gaiecrds pins; make generate): the dev
+// cluster installs it, for graphs with an Endpoint Picker.
+//
+//go:embed thirdparty/gaie/inference.networking.k8s.io_inferencepools.yaml
+var InferencePoolCRD []byte

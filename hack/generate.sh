@@ -4,7 +4,9 @@
 # graph-author admission policy (config/admission), and the
 # Prometheus Operator's ServiceMonitor/PodMonitor CRDs from its API types (tools/monitoringcrds),
 # which tests install before dry-running the chart's monitors, and Istio's VirtualService CRD
-# from its API module (tools/istiocrds), which tests install to apply a graph's VirtualService.
+# from its API module (tools/istiocrds), which tests install to apply a graph's VirtualService,
+# and the Gateway API Inference Extension's InferencePool CRD (tools/gaiecrds), which the dev
+# cluster installs for a graph's Endpoint Picker.
 # Usage: hack/generate.sh [CRD_DIR]   (default config/crd/bases)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,3 +31,6 @@ cp "$tmp"/monitoring.coreos.com_{servicemonitors,podmonitors}.yaml config/thirdp
 # Istio's VirtualService CRD (a graph's ingress with useVirtualService renders one).
 rm -rf config/thirdparty/istio && mkdir -p config/thirdparty/istio
 hack/istio-crds.sh config/thirdparty/istio
+# The InferencePool CRD (a graph's Endpoint Picker renders one; the dev cluster installs it).
+rm -rf config/thirdparty/gaie && mkdir -p config/thirdparty/gaie
+hack/gaie-crds.sh config/thirdparty/gaie

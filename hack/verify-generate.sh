@@ -25,3 +25,5 @@ done
 [ "$(ls config/thirdparty/prometheus-operator | wc -l)" = 2 ] || { echo "config/thirdparty/prometheus-operator: want the ServiceMonitor and PodMonitor CRDs only" >&2; exit 1; }
 hack/istio-crds.sh "$tmp/istio"
 diff -ru config/thirdparty/istio "$tmp/istio" || { echo "config/thirdparty/istio is stale: run 'make generate'" >&2; exit 1; }
+hack/gaie-crds.sh "$tmp/gaie"
+diff -ru config/thirdparty/gaie "$tmp/gaie" || { echo "config/thirdparty/gaie is stale: run 'make generate'" >&2; exit 1; }

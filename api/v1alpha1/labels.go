@@ -185,4 +185,25 @@ const (
 	GMSModeInterPod = "interPod"
 	// FrontendSidecarContainerName is the container frontendSidecar adds beside the main one.
 	FrontendSidecarContainerName = "sidecar-frontend"
+
+	// The Endpoint Picker (componentType epp), as upstream runs it: the gRPC port the gateway
+	// calls (9002, "grpc"), its gRPC health port (9003, service "inference-extension") and
+	// metrics (9090, "metrics"); its account (every graph's of the namespace); its
+	// EndpointPickerConfig, mounted from a ConfigMap key at EPPConfigDir/EPPConfigKey; the
+	// InferencePool's API group (the Gateway API Inference Extension's stable v1).
+	PortEPPGRPC             = 9002
+	PortEPPHealth           = 9003
+	PortNameEPPGRPC         = "grpc"
+	PortNameEPPHealth       = "grpc-health"
+	PortNameMetrics         = "metrics"
+	EPPHealthService        = "inference-extension"
+	EPPServiceAccount       = "epp-serviceaccount"
+	EPPConfigVolume         = "epp-config"
+	EPPConfigDir            = "/etc/epp"
+	EPPConfigKey            = "epp-config-dynamo.yaml"
+	InferencePoolGroup      = "inference.networking.k8s.io"
+	EnvUseStreaming         = "USE_STREAMING"
+	EnvRustLog              = "RUST_LOG"
+	EnvEnforceDisagg        = "DYN_ENFORCE_DISAGG"
+	EPPTerminationGraceSecs = 130
 )

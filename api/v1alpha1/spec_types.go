@@ -62,7 +62,8 @@ type DynamoGraphDeploymentSpec struct {
 	// +optional
 	Restart *Restart `json:"restart,omitempty"`
 
-	// TopologyConstraint is the graph's topology placement (Grove). Reported: not implemented yet.
+	// TopologyConstraint is the graph's topology placement: the profile of topology levels and
+	// the domain every service's pods are packed in (docs/topology.md).
 	// +optional
 	TopologyConstraint *SpecTopologyConstraint `json:"topologyConstraint,omitempty"`
 }
@@ -153,8 +154,9 @@ type ServiceSpec struct {
 	// +optional
 	ServiceName string `json:"serviceName,omitempty"`
 	// ComponentType is the role of the service: frontend, worker, prefill, decode, planner get
-	// the original's defaults (command, ports, probes, env); epp is reported (not implemented);
-	// main, default or none get only the common ones.
+	// the original's defaults (command, ports, probes, env); epp runs the Gateway API Inference
+	// Extension's Endpoint Picker with the graph's InferencePool (eppConfig); main, default or
+	// none get only the common ones.
 	// +optional
 	// +kubebuilder:validation:Enum=frontend;worker;prefill;decode;planner;epp;main;default
 	ComponentType string `json:"componentType,omitempty"`
@@ -186,10 +188,12 @@ type ServiceSpec struct {
 	// +listType=map
 	// +listMapKey=name
 	VolumeMounts []VolumeMount `json:"volumeMounts,omitempty"`
-	// Ingress exposes the service outside the cluster. Reported when enabled: not implemented.
+	// Ingress exposes the service outside the cluster when enabled: an Ingress to its Service's
+	// port 8000, or an Istio VirtualService with useVirtualService.
 	// +optional
 	Ingress *IngressSpec `json:"ingress,omitempty"`
-	// ModelRef names the model the service serves. Reported: not implemented.
+	// ModelRef names the base model the service serves: its pods join the namespace's headless
+	// Service of the model (dynamo-model-<hash>), where DynamoModels load LoRA adapters.
 	// +optional
 	ModelRef *ModelReference `json:"modelRef,omitempty"`
 	// SharedMemory sizes /dev/shm (8Gi by default).
@@ -219,22 +223,27 @@ type ServiceSpec struct {
 	// service's resources, and the engine is launched across them (see docs/multinode.md).
 	// +optional
 	Multinode *MultinodeSpec `json:"multinode,omitempty"`
-	// ScalingAdapter hands replicas to a scaling adapter. Reported when enabled.
+	// ScalingAdapter, when enabled, hands the service's replicas to a
+	// DynamoGraphDeploymentScalingAdapter (<graph>-<service>, with /scale): kubectl scale, an
+	// HPA or the planner scale the service through it.
 	// +optional
 	ScalingAdapter *ScalingAdapter `json:"scalingAdapter,omitempty"`
-	// EPPConfig configures an Endpoint Picker (componentType epp). Reported: not implemented.
+	// EPPConfig configures an Endpoint Picker (componentType epp): its EndpointPickerConfig,
+	// inline (config) or in a ConfigMap key (configMapRef).
 	// +optional
 	EPPConfig *EPPConfig `json:"eppConfig,omitempty"`
-	// FrontendSidecar adds a frontend container to the pods. Reported: not implemented.
+	// FrontendSidecar adds upstream's generated frontend container (sidecar-frontend) to the
+	// pods; its args replace the frontend's (-m dynamo.frontend).
 	// +optional
 	FrontendSidecar *FrontendSidecarSpec `json:"frontendSidecar,omitempty"`
 	// Checkpoint restores pods from a checkpoint. Reported when enabled: not implemented.
 	// +optional
 	Checkpoint *ServiceCheckpointConfig `json:"checkpoint,omitempty"`
-	// TopologyConstraint packs the service's pods in a topology domain (Grove). Reported.
+	// TopologyConstraint packs the service's pods in a topology domain (docs/topology.md).
 	// +optional
 	TopologyConstraint *TopologyConstraint `json:"topologyConstraint,omitempty"`
-	// GPUMemoryService adds the GPU Memory Service sidecar. Reported when enabled.
+	// GPUMemoryService, when enabled in intraPod mode, shares the pod's GPUs through a DRA
+	// claim and adds the gms-server sidecar; interPod mode is reported (not implemented).
 	// +optional
 	GPUMemoryService *GPUMemoryServiceSpec `json:"gpuMemoryService,omitempty"`
 	// Failover runs an active and a standby engine. Reported when enabled.

@@ -31,7 +31,8 @@ type ComponentSpec struct {
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$`
 	Name string `json:"name"`
 	// type is the role of the component: frontend, worker, prefill, decode, planner get
-	// upstream's defaults (command, ports, probes, env); epp is reported (not implemented).
+	// upstream's defaults (command, ports, probes, env); epp runs the Gateway API Inference
+	// Extension's Endpoint Picker with the graph's InferencePool (eppConfig).
 	// prefill and decode are v1alpha1's worker with subComponentType prefill or decode.
 	// Immutable.
 	// +optional
@@ -81,17 +82,20 @@ type ComponentSpec struct {
 	// sharedMemorySize sizes /dev/shm: unset is 8Gi, "0" disables the volume.
 	// +optional
 	SharedMemorySize *resource.Quantity `json:"sharedMemorySize,omitempty"`
-	// modelRef names the model the component serves. Reported: not implemented.
+	// modelRef names the base model the component serves: its pods join the namespace's
+	// headless Service of the model, where DynamoModels load LoRA adapters.
 	// +optional
 	ModelRef *ModelReference `json:"modelRef,omitempty"`
-	// scalingAdapter, present (even {}), hands replicas to a scaling adapter. Reported.
+	// scalingAdapter, present (even {}), hands replicas to a DynamoGraphDeploymentScalingAdapter
+	// (kubectl scale, an HPA, the planner).
 	// +optional
 	ScalingAdapter *ScalingAdapter `json:"scalingAdapter,omitempty"`
-	// eppConfig configures an Endpoint Picker (type epp). Reported: not implemented.
+	// eppConfig configures an Endpoint Picker (type epp): its EndpointPickerConfig, inline or in
+	// a ConfigMap key.
 	// +optional
 	EPPConfig *EPPConfig `json:"eppConfig,omitempty"`
-	// frontendSidecar names the container of podTemplate that runs a frontend. Reported: not
-	// implemented.
+	// frontendSidecar names the container of podTemplate that runs a frontend beside main; it
+	// gets upstream's frontend defaults (command, port, probes, Dynamo env).
 	// +optional
 	FrontendSidecar *string `json:"frontendSidecar,omitempty"`
 	// compilationCache mounts a PVC as the backend's compilation cache (vLLM:
@@ -101,8 +105,8 @@ type ComponentSpec struct {
 	// topologyConstraint packs the component's pods in a topology domain.
 	// +optional
 	TopologyConstraint *TopologyConstraint `json:"topologyConstraint,omitempty"`
-	// experimental holds preview features: gpuMemoryService, failover, grove, checkpoint.
-	// Reported.
+	// experimental holds preview features: gpuMemoryService (intraPod mode implemented;
+	// interPod reported), failover, grove, checkpoint (reported: not implemented).
 	// +optional
 	Experimental *ExperimentalSpec `json:"experimental,omitempty"`
 }

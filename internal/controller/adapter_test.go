@@ -180,11 +180,7 @@ func TestScalingAdapter(t *testing.T) {
 
 	// The planner's account: this graph's adapter's scale and the graph, not the pods or
 	// Deployments, not another graph's adapter, not deleting the graph.
-	planner := "system:serviceaccount:" + key.Namespace + ":" + v1alpha1.PlannerServiceAccount
-	for _, tc := range []struct {
-		attrs authorizationv1.ResourceAttributes
-		want  bool
-	}{
+	checkAccess(t, cs, key.Namespace, v1alpha1.PlannerServiceAccount, []access{
 		{authorizationv1.ResourceAttributes{Verb: "patch", Group: "nvidia.com", Resource: "dynamographdeploymentscalingadapters", Subresource: "scale", Name: name}, true},
 		{authorizationv1.ResourceAttributes{Verb: "update", Group: "nvidia.com", Resource: "dynamographdeploymentscalingadapters", Subresource: "scale", Name: name}, true},
 		{authorizationv1.ResourceAttributes{Verb: "patch", Group: "nvidia.com", Resource: "dynamographdeployments", Name: "scaled"}, true},
@@ -195,18 +191,7 @@ func TestScalingAdapter(t *testing.T) {
 		{authorizationv1.ResourceAttributes{Verb: "patch", Group: "nvidia.com", Resource: "dynamographdeploymentscalingadapters", Name: name}, false},
 		{authorizationv1.ResourceAttributes{Verb: "patch", Group: "apps", Resource: "deployments", Name: worker}, false},
 		{authorizationv1.ResourceAttributes{Verb: "create", Resource: "pods"}, false},
-	} {
-		tc.attrs.Namespace = key.Namespace
-		eventually(t, fmt.Sprintf("planner may %s %s/%s %s: %v", tc.attrs.Verb, tc.attrs.Resource, tc.attrs.Subresource, tc.attrs.Name, tc.want), time.Minute, func(ctx context.Context) (bool, error) {
-			r, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-				User: planner, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + key.Namespace, "system:authenticated"},
-				ResourceAttributes: &tc.attrs}}, metav1.CreateOptions{})
-			if err != nil {
-				return false, err
-			}
-			return r.Status.Allowed == tc.want, fmt.Errorf("allowed %v (%s)", r.Status.Allowed, r.Status.Reason)
-		})
-	}
+	})
 
 	// The service gives its adapter up: the adapter is deleted, the HPA's target with it.
 	if err := cs.AutoscalingV2().HorizontalPodAutoscalers(key.Namespace).Delete(ctx, "worker", metav1.DeleteOptions{}); err != nil {
@@ -217,6 +202,32 @@ func TestScalingAdapter(t *testing.T) {
 		err := cl.Get(ctx, adapterKey, &v1beta1.DynamoGraphDeploymentScalingAdapter{})
 		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
 	})
+}
+
+// access is a request and whether an account may make it.
+type access struct {
+	attrs authorizationv1.ResourceAttributes
+	want  bool
+}
+
+// checkAccess asks the API server (SubjectAccessReviews) whether a namespace's service account
+// may make each request, until each answer is the one wanted (RBAC reaches the authorizer's
+// cache a moment after it is written).
+func checkAccess(t *testing.T, cs kubernetes.Interface, namespace, account string, cases []access) {
+	t.Helper()
+	user := "system:serviceaccount:" + namespace + ":" + account
+	for _, tc := range cases {
+		tc.attrs.Namespace = namespace
+		eventually(t, fmt.Sprintf("%s may %s %s/%s %s: %v", account, tc.attrs.Verb, tc.attrs.Resource, tc.attrs.Subresource, tc.attrs.Name, tc.want), time.Minute, func(ctx context.Context) (bool, error) {
+			r, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+				ResourceAttributes: &tc.attrs}}, metav1.CreateOptions{})
+			if err != nil {
+				return false, err
+			}
+			return r.Status.Allowed == tc.want, fmt.Errorf("allowed %v (%s)", r.Status.Allowed, r.Status.Reason)
+		})
+	}
 }
 
 // serveExternalMetric serves external.metrics.k8s.io/v1beta1 from this process with one metric

@@ -73,8 +73,12 @@ type Reconciler struct {
 	Adapters bool
 	// Istio says the cluster serves Istio's VirtualService: an ingress with useVirtualService
 	// renders one. Without it such a graph fails to reconcile, saying so.
-	Istio    bool
-	Recorder events.EventRecorder
+	Istio bool
+	// InferencePools says the cluster serves the Gateway API Inference Extension's
+	// InferencePool: a graph's Endpoint Picker renders one. Without it such a graph fails to
+	// reconcile, saying so.
+	InferencePools bool
+	Recorder       events.EventRecorder
 	// MaxConcurrentReconciles is how many graphs are reconciled at once (default 1).
 	MaxConcurrentReconciles int
 	// Tracer traces each reconcile (nil: no traces).
@@ -101,6 +105,8 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeploymentscalingadapters,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=inference.networking.k8s.io,resources=inferencepools,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=inference.networking.k8s.io,resources=inferencepools/status,verbs=get;list;watch
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeploymentscalingadapters/status,verbs=update
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeploymentscalingadapters/scale,verbs=get;update;patch
 // +kubebuilder:rbac:groups=nvidia.com,resources=dynamographdeployments/status,verbs=update
@@ -219,7 +225,7 @@ func (r *Reconciler) event(g *graph.Graph, eventType, reason, action, format str
 
 // apis are the optional APIs this reconciler found served at start.
 func (r *Reconciler) apis() optionalAPIs {
-	return optionalAPIs{LWS: r.LWS, Adapters: r.Adapters, Istio: r.Istio}
+	return optionalAPIs{LWS: r.LWS, Adapters: r.Adapters, Istio: r.Istio, InferencePools: r.InferencePools}
 }
 
 // capacityWait is how soon a graph short of capacity is looked at again while the capacity
@@ -275,6 +281,9 @@ func (r *Reconciler) applyChildren(ctx context.Context, g *graph.Graph, cfg rend
 	}
 	if g.HasVirtualService() && !r.Istio {
 		return errors.New("a service's ingress asks for an Istio VirtualService (useVirtualService), and this cluster serves none (networking.istio.io/v1beta1): install Istio and restart the operator, or set useVirtualService: false for an Ingress")
+	}
+	if c := g.EPP(); c != nil && !r.InferencePools {
+		return fmt.Errorf("service %s is an Endpoint Picker (componentType epp), whose InferencePool this cluster does not serve (%s): install the Gateway API Inference Extension's CRDs (config/thirdparty/gaie; dynamoctl dev cluster installs them) and restart the operator", c.Name, render.InferencePoolGVK.GroupVersion())
 	}
 	if g.HasScalingAdapter() && !r.Adapters {
 		return errors.New("a service has a scalingAdapter, and this cluster serves no DynamoGraphDeploymentScalingAdapter API (nvidia.com): install its CRD (config/crd/bases, or the chart) and restart the operator")
@@ -521,8 +530,8 @@ func ownership(g *graph.Graph, live client.Object) owner {
 	if _, ok := live.(*corev1.PersistentVolumeClaim); ok {
 		return sharedClaim
 	}
-	if _, ok := live.(*corev1.ServiceAccount); ok && live.GetName() == v1alpha1.PlannerServiceAccount {
-		return sharedClaim // the planner's account serves every graph of the namespace
+	if _, ok := live.(*corev1.ServiceAccount); ok && (live.GetName() == v1alpha1.PlannerServiceAccount || live.GetName() == v1alpha1.EPPServiceAccount) {
+		return sharedClaim // the planner's and the Endpoint Picker's accounts serve every graph of the namespace
 	}
 	if isModelService(live) {
 		return sharedModel

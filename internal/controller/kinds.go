@@ -7,6 +7,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	resourcev1 "k8s.io/api/resource/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
@@ -18,8 +19,9 @@ import (
 // uses where the cluster serves them, found once at start.
 type optionalAPIs struct {
 	// LWS: LeaderWorkerSets (multi-node services); Adapters: the scaling adapter CRD; Istio:
-	// its VirtualService (ingress with useVirtualService).
-	LWS, Adapters, Istio bool
+	// its VirtualService (ingress with useVirtualService); InferencePools: the Gateway API
+	// Inference Extension's pools (an Endpoint Picker).
+	LWS, Adapters, Istio, InferencePools bool
 }
 
 // childKind is one kind of object the operator creates for a graph. This table is the one
@@ -50,8 +52,9 @@ type childKind struct {
 	// deletes it and creates it anew.
 	Immutable bool
 	// LWS marks a kind served only where LeaderWorkerSet is installed; Adapter one served only
-	// where the DynamoGraphDeploymentScalingAdapter CRD is.
-	LWS, Adapter, Istio bool
+	// where the DynamoGraphDeploymentScalingAdapter CRD is; Istio and InferencePool, where
+	// those projects' CRDs are.
+	LWS, Adapter, Istio, InferencePool bool
 }
 
 // applyPhase orders applies within a reconcile.
@@ -89,20 +92,29 @@ var childKinds = []childKind{
 	{Kind: "Ingress", Group: networkingv1.GroupName, Resource: "ingresses", Phase: phaseWorkloads, Owned: true, Prune: true, Update: true,
 		New: func() client.Object { return &networkingv1.Ingress{} }, NewList: func() client.ObjectList { return &networkingv1.IngressList{} }},
 	{Kind: "VirtualService", Group: render.VirtualServiceGVK.Group, Resource: "virtualservices", Phase: phaseWorkloads, Owned: true, Prune: true, Update: true, Istio: true,
-		New: func() client.Object {
-			u := &unstructured.Unstructured{}
-			u.SetGroupVersionKind(render.VirtualServiceGVK)
-			return u
-		},
-		NewList: func() client.ObjectList {
-			u := &unstructured.UnstructuredList{}
-			u.SetGroupVersionKind(render.VirtualServiceGVK.GroupVersion().WithKind("VirtualServiceList"))
-			return u
-		}},
+		New:     func() client.Object { return newUnstructured(render.VirtualServiceGVK) },
+		NewList: func() client.ObjectList { return newUnstructuredList(render.VirtualServiceGVK) }},
+	{Kind: "InferencePool", Group: render.InferencePoolGVK.Group, Resource: "inferencepools", Phase: phaseWorkloads, Owned: true, Prune: true, Update: true, InferencePool: true,
+		New:     func() client.Object { return newUnstructured(render.InferencePoolGVK) },
+		NewList: func() client.ObjectList { return newUnstructuredList(render.InferencePoolGVK) }},
 	{Kind: "DynamoGraphDeploymentScalingAdapter", Group: v1beta1.GroupVersion.Group, Resource: "dynamographdeploymentscalingadapters", Phase: phaseWorkloads,
 		Owned: true, Prune: true, CreateOnly: true, Adapter: true,
 		New:     func() client.Object { return &v1beta1.DynamoGraphDeploymentScalingAdapter{} },
 		NewList: func() client.ObjectList { return &v1beta1.DynamoGraphDeploymentScalingAdapterList{} }},
+}
+
+// newUnstructured and newUnstructuredList hold a kind of another project, whose Go types are
+// not a dependency (Istio's VirtualService, the InferencePool).
+func newUnstructured(gvk schema.GroupVersionKind) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	return u
+}
+
+func newUnstructuredList(gvk schema.GroupVersionKind) *unstructured.UnstructuredList {
+	u := &unstructured.UnstructuredList{}
+	u.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	return u
 }
 
 // kindOf is the row of a kind (false: the operator creates no such child).
@@ -120,7 +132,7 @@ func kindOf(kind string) (childKind, bool) {
 func served(a optionalAPIs) []childKind {
 	out := make([]childKind, 0, len(childKinds))
 	for _, k := range childKinds {
-		if (!k.LWS || a.LWS) && (!k.Adapter || a.Adapters) && (!k.Istio || a.Istio) {
+		if (!k.LWS || a.LWS) && (!k.Adapter || a.Adapters) && (!k.Istio || a.Istio) && (!k.InferencePool || a.InferencePools) {
 			out = append(out, k)
 		}
 	}

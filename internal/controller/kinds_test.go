@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -67,8 +68,12 @@ func TestChildKindsMatchRBAC(t *testing.T) {
 func TestChildKindsCoverRender(t *testing.T) {
 	files, _ := filepath.Glob("../render/testdata/in/*.yaml")
 	multinode, _ := filepath.Glob("../../deploy/discovery/*.yaml")
+	// The graphs written after upstream's examples (the gateway's Endpoint Picker), not the pod
+	// templates beside them.
+	upstream, _ := filepath.Glob("../render/testdata/upstream/*.yaml")
+	upstream = slices.DeleteFunc(upstream, func(f string) bool { return strings.HasSuffix(f, ".pods.yaml") })
 	rendered := map[string]bool{}
-	for _, f := range append(files, multinode...) {
+	for _, f := range slices.Concat(files, multinode, upstream) {
 		docs, err := render.ReadGraphs(f, nil, "default")
 		if err != nil {
 			t.Fatal(err)

@@ -105,11 +105,15 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	pools, err := serves(cfg, render.InferencePoolGVK.GroupVersion().String(), render.InferencePoolGVK.Kind)
+	if err != nil {
+		return nil, err
+	}
 	models, err := serves(cfg, v1beta1.GroupVersion.String(), "DynamoModel")
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range served(optionalAPIs{LWS: lws, Adapters: adapters, Istio: istio}) {
+	for _, k := range served(optionalAPIs{LWS: lws, Adapters: adapters, Istio: istio, InferencePools: pools}) {
 		byObject[k.New()] = cache.ByObject{Label: owned, Transform: noteForeignManagers}
 	}
 	byObject[&corev1.Pod{}] = cache.ByObject{Label: owned, Transform: TrimPod}
@@ -159,7 +163,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 	r := &Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Names: names, Config: o.Render, Graph: o.Graph, Recorder: mgr.GetEventRecorder("dynamo-operator"),
-		MaxConcurrentReconciles: o.MaxConcurrentReconciles, LWS: lws, Adapters: adapters, Istio: istio, PlacementRefresh: o.PlacementRefresh}
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles, LWS: lws, Adapters: adapters, Istio: istio, InferencePools: pools, PlacementRefresh: o.PlacementRefresh}
 	if o.TracerProvider != nil {
 		r.Tracer = o.TracerProvider.Tracer(TracerName)
 	}

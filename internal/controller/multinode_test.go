@@ -368,7 +368,7 @@ spec:
 }
 
 // Without the LeaderWorkerSet API a graph with a multi-node service is reported, nothing of
-// it applied.
+// it applied; without the InferencePool API, a graph with an Endpoint Picker.
 func TestMultinodeWithoutLWS(t *testing.T) {
 	_, cl := setup(t, "cpu=1")
 	dgd := controllertest.CreateGraph(t, cl, multinodeGraph("nolws", "vllm", "--tensor-parallel-size"))
@@ -380,4 +380,10 @@ func TestMultinodeWithoutLWS(t *testing.T) {
 	if err := cl.List(context.Background(), svcs, client.InNamespace("default"), client.MatchingLabels{v1alpha1.LabelGraphDeploymentName: "nolws"}); err != nil || len(svcs.Items) != 0 {
 		t.Errorf("Services of the graph: %d (%v), want none", len(svcs.Items), err)
 	}
+	// Neither does this cluster serve InferencePools: an Endpoint Picker graph says so.
+	gaie := controllertest.CreateGraph(t, cl, eppGraph)
+	waitForGraph(t, cl, client.ObjectKeyFromObject(gaie), "Ready=False naming the InferencePool", time.Minute, func(d *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
+		return cond != nil && cond.Status == metav1.ConditionFalse && strings.Contains(cond.Message, "service Epp is an Endpoint Picker") &&
+			strings.Contains(cond.Message, "inference.networking.k8s.io/v1") && strings.Contains(cond.Message, "install the Gateway API Inference Extension"), fmt.Errorf("condition %+v", cond)
+	})
 }

@@ -39,6 +39,13 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
+// inferencePool is an empty InferencePool to read into.
+func inferencePool() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(render.InferencePoolGVK)
+	return u
+}
+
 // virtualService is an empty Istio VirtualService to read into.
 func virtualService() *unstructured.Unstructured {
 	u := &unstructured.Unstructured{}
@@ -132,7 +139,7 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 	c := devclustertest.Start(t, "h100=1", devclustertest.WithLWS)
 	// Grove's ClusterTopology kind (a stand-in CRD, no object): a graph with a topology
 	// constraint has its profile read — a 404, so the built-in levels — and its nodes' labels.
-	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath(), testkit.WorkerMetadataCRDPath(), testkit.ClusterTopologyCRDPath(), testkit.ScalingAdapterCRDPath(), testkit.VirtualServiceCRDPath(), testkit.DynamoModelCRDPath())
+	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath(), testkit.WorkerMetadataCRDPath(), testkit.ClusterTopologyCRDPath(), testkit.ScalingAdapterCRDPath(), testkit.VirtualServiceCRDPath(), testkit.DynamoModelCRDPath(), testkit.InferencePoolCRDPath())
 	var used requestLog
 	controllertest.StartOperatorWithConfig(t, used.wrap(c.RESTConfig()))
 	ctx := context.Background()
@@ -182,6 +189,10 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
       componentType: frontend
       ingress: {enabled: true, host: mesh, useVirtualService: true, virtualServiceGateway: istio-system/public}
       extraPodSpec: {mainContainer: {image: registry.example/frontend:1}}
+    Picker:
+      componentType: epp
+      eppConfig: {config: {plugins: [{name: picker, type: max-score-picker}], schedulingProfiles: [{name: default, plugins: [{pluginRef: picker}]}]}}
+      extraPodSpec: {mainContainer: {image: registry.example/epp:1}}
 `)
 	key := client.ObjectKeyFromObject(dgd)
 	// Reconciled (the worker stays Pending: the dev cluster provisions no volume for its claim).
@@ -270,6 +281,8 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 		{&corev1.ConfigMap{}, "edits-wait-leader-script", `{"data":{"wait-for-leader.py":"print(1)"}}`},
 		{&networkingv1.Ingress{}, "edits-exposed", `{"spec":{"ingressClassName":"other"}}`},
 		{virtualService(), "edits-meshed", `{"spec":{"gateways":["other/gw"]}}`},
+		{inferencePool(), "edits-pool", `{"spec":{"targetPorts":[{"number":9999}]}}`},
+		{&corev1.ConfigMap{}, "edits-epp-config", `{"data":{"epp-config-dynamo.yaml":"plugins: []"}}`},
 	}
 	for _, o := range rendered {
 		switch o := o.(type) {
@@ -314,12 +327,15 @@ func TestRoleIsNoBroaderThanNeeded(t *testing.T) {
 		delete(d.Spec.Services, "Lora")
 		delete(d.Spec.Services, "Gms")
 		delete(d.Spec.Services, "Meshed")
+		delete(d.Spec.Services, "Picker")
 	})
 	reconciled("services removed")
 	gone(&networkingv1.Ingress{}, "edits-exposed")
 	gone(&corev1.Service{}, graph.ModelServiceName("base/model"))
 	gone(&resourcev1.ResourceClaimTemplate{}, "edits-gms-gpu")
 	gone(virtualService(), "edits-meshed")
+	gone(inferencePool(), "edits-pool")
+	gone(&corev1.ConfigMap{}, "edits-epp-config")
 	gone(&v1beta1.DynamoGraphDeploymentScalingAdapter{}, "edits-scaled")
 	gone(&appsv1.Deployment{}, "edits-worker")
 	gone(&lwsv1.LeaderWorkerSet{}, resolvedGraph(dgd).Component("Big").WorkloadName)

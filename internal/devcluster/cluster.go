@@ -25,6 +25,8 @@ import (
 	nodefast "sigs.k8s.io/kwok/kustomize/stage/node/fast"
 	nodeheartbeat "sigs.k8s.io/kwok/kustomize/stage/node/heartbeat-with-lease"
 	podfast "sigs.k8s.io/kwok/kustomize/stage/pod/fast"
+
+	"github.com/dynamo-infra/dynamo-infra/config"
 )
 
 // Network settings of the simulated cluster.
@@ -65,6 +67,10 @@ type Options struct {
 	Progress io.Writer
 	// LWS starts the LeaderWorkerSet controller with its CRD and webhooks (multi-node workers).
 	LWS bool
+	// InferenceGateway installs the Gateway API Inference Extension's InferencePool CRD
+	// (config.InferencePoolCRD, from the module tools/gaiecrds pins): a graph's Endpoint Picker
+	// renders a pool. The CRD only; no gateway runs.
+	InferenceGateway bool
 	// DRA publishes the nodes' whole GPUs as DRA devices (dra.go): the gpu.nvidia.com
 	// DeviceClass and a ResourceSlice per GPU node, for nodes created at start and later.
 	DRA bool
@@ -207,6 +213,14 @@ func start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			name string
 			run  func(context.Context) error
 		}{"start the LeaderWorkerSet controller", c.startLWS})
+	}
+	if opts.InferenceGateway {
+		steps = append(steps, struct {
+			name string
+			run  func(context.Context) error
+		}{"install the InferencePool CRD (Gateway API Inference Extension)", func(ctx context.Context) error {
+			return InstallCRDs(ctx, c.restConfig, config.InferencePoolCRD)
+		}})
 	}
 	steps = append(steps, []struct {
 		name string

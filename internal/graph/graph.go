@@ -166,6 +166,10 @@ type Component struct {
 	// Ingress is the service's ingress when enabled (nil: none): an Ingress, or an Istio
 	// VirtualService with useVirtualService and a gateway, routing its host to the Service.
 	Ingress *v1alpha1.IngressSpec
+	// EPP is an Endpoint Picker's eppConfig (componentType epp; nil for other types): its
+	// EndpointPickerConfig, inline (rendered into the graph's EPPConfigMapName) or in a
+	// ConfigMap of the user's. The graph's InferencePool (InferencePoolName) names its Service.
+	EPP *v1alpha1.EPPConfig
 	// ScalingAdapter names the DynamoGraphDeploymentScalingAdapter that owns the component's
 	// replicas (<graph>-<lowercased name>, the original's name; "": none): its spec.replicas
 	// is copied into the graph, so kubectl scale, an HPA or the planner scale the component.
@@ -388,6 +392,24 @@ func (g *Graph) HasScalingAdapter() bool {
 	return false
 }
 
+// EPP is the graph's Endpoint Picker (componentType epp; at most one), or nil.
+func (g *Graph) EPP() *Component {
+	for _, c := range g.Components {
+		if c.EPP != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// InferencePoolName is the graph's InferencePool (upstream's <graph>-pool): the workers its
+// Endpoint Picker picks among, which a gateway's HTTPRoute sends requests to.
+func (g *Graph) InferencePoolName() string { return g.Name + "-pool" }
+
+// EPPConfigMapName holds the Endpoint Picker's inline EndpointPickerConfig (upstream's
+// <graph>-epp-config).
+func (g *Graph) EPPConfigMapName() string { return g.Name + "-epp-config" }
+
 // HasPlanner reports whether a component is a planner (its pods run as the planner's account).
 func (g *Graph) HasPlanner() bool {
 	for _, c := range g.Components {
@@ -507,6 +529,13 @@ func (g *Graph) resolve(dgd *v1alpha1.DynamoGraphDeployment, name string) *Compo
 	}
 	if s.Ingress != nil && s.Ingress.Enabled {
 		c.Ingress = s.Ingress
+	}
+	if c.Type == v1alpha1.ComponentEPP {
+		c.EPP = s.EPPConfig
+		if c.EPP == nil || (c.EPP.Config == nil) == (c.EPP.ConfigMapRef == nil) {
+			c.Err = fmt.Errorf("spec.services.%s: an Endpoint Picker needs eppConfig with exactly one of config and configMapRef", name)
+			return c
+		}
 	}
 	if s.ScalingAdapter != nil && s.ScalingAdapter.Enabled {
 		c.ScalingAdapter = g.Name + "-" + strings.ToLower(name)

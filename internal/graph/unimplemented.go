@@ -53,9 +53,6 @@ func unimplemented(dgd *v1alpha1.DynamoGraphDeployment, components []*Component)
 			continue
 		}
 		p := "spec.services." + c.Name + "."
-		if s.ComponentType == v1alpha1.ComponentEPP || s.EPPConfig != nil {
-			add(p+"eppConfig", "Endpoint Picker (componentType epp)")
-		}
 		if s.GPUMemoryService != nil && s.GPUMemoryService.Enabled && s.GPUMemoryService.Mode == v1alpha1.GMSModeInterPod {
 			add(p+"gpuMemoryService.mode", "interPod GPU Memory Service (a weight-server pod per rank: Grove only)")
 		}
@@ -178,6 +175,14 @@ func (g *Graph) Warnings() []string {
 		}
 		if c.Multinode() && c.Backend == "" {
 			out = append(out, fmt.Sprintf("spec.services.%s.multinode: no backend (set spec.backendFramework, or run python -m dynamo.vllm, dynamo.sglang or dynamo.trtllm): its pods are placed as groups but no distributed-launch flags are added", c.Name))
+		}
+		if fs := s.FrontendSidecar; fs != nil && len(fs.Args) > 0 && fs.Args[0] != "-m" {
+			// Upstream's sidecar args replace the frontend's, -m dynamo.frontend included (its own
+			// v1alpha1 gateway example writes [--router-mode, direct]).
+			out = append(out, fmt.Sprintf("spec.services.%s.frontendSidecar.args replace the frontend's (-m dynamo.frontend), as upstream's do: the sidecar runs python3 %s; start them with -m dynamo.frontend", c.Name, strings.Join(fs.Args, " ")))
+		}
+		if s.EPPConfig != nil && c.Type != v1alpha1.ComponentEPP {
+			out = append(out, fmt.Sprintf("spec.services.%s.eppConfig is ignored: the service is not an Endpoint Picker (componentType epp)", c.Name))
 		}
 		if s.DynamoNamespace != nil {
 			out = append(out, fmt.Sprintf("spec.services.%s.dynamoNamespace is deprecated and ignored: the Dynamo namespace derives from the graph", c.Name))

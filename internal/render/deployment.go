@@ -20,13 +20,16 @@ import (
 //
 //  1. the component type's base container: the common env, then per type the command, ports,
 //     probes and env (frontend: python3 -m dynamo.frontend on 8000; worker, prefill, decode:
-//     system 9090 and NIXL 19090; planner: metrics 9085 and system 9090; others /bin/sh -c);
+//     system 9090 and NIXL 19090; planner: metrics 9085 and system 9090; an Endpoint Picker:
+//     its image's entrypoint with the pool's flags, gRPC 9002 and its health port (epp.go);
+//     others /bin/sh -c);
 //  2. extraPodSpec.mainContainer laid over it (what it sets wins; env merges by name);
 //  3. the graph's envs < the service's envs, over that; the service's probes replace whole;
 //  4. the service's resources over the container's, key by key; DRA claims appended;
 //  5. envFromSecret, the operator's NATS/etcd addresses (under everything else), PVC mounts
 //     and the compilation cache, the backend's env (vLLM: VLLM_CACHE_ROOT);
-//  6. the base pod spec (grace 60 s, planner's account) with extraPodSpec laid over it, fsGroup
+//  6. the base pod spec (grace 60 s, planner's account; an Endpoint Picker's account, grace and
+//     config volume) with extraPodSpec laid over it, fsGroup
 //     1000 unless a securityContext is given, the discovery account, volumes, /dev/shm, and the
 //     main container appended after extraPodSpec's containers;
 //  7. for a multi-node service's leader and workers, the backend's launch (multinode.go): in
@@ -172,7 +175,7 @@ func rolePodSpec(g *graph.Graph, c *graph.Component, cfg Config, role Role, scop
 		main.Env = append(main.Env, corev1.EnvVar{Name: v1alpha1.EnvVLLMCacheRoot, Value: c.CompilationCache})
 	}
 
-	pod := overlay(basePodSpec(c.Type), user)
+	pod := overlay(basePodSpec(g, c), user)
 	if user.SecurityContext == nil {
 		if pod.SecurityContext == nil {
 			pod.SecurityContext = &corev1.PodSecurityContext{}
@@ -300,15 +303,20 @@ func baseContainer(g *graph.Graph, comp *graph.Component) corev1.Container {
 		c.ReadinessProbe = httpProbe("/health", v1alpha1.PortNameSystem, 0, 10, 4, 3)
 		c.StartupProbe = httpProbe("/live", v1alpha1.PortNameSystem, 0, 10, 5, startupFailures)
 		c.Env = append(c.Env, env(v1alpha1.EnvPlannerMetricsPort, v1alpha1.PortPlannerMetrics), env(v1alpha1.EnvSystemPort, v1alpha1.PortSystem))
+	case comp.EPP != nil:
+		eppContainer(g, comp, &c)
 	}
 	return c
 }
 
 // basePodSpec is the original's pod spec of a component type before extraPodSpec.
-func basePodSpec(ct string) corev1.PodSpec {
+func basePodSpec(g *graph.Graph, c *graph.Component) corev1.PodSpec {
 	p := corev1.PodSpec{TerminationGracePeriodSeconds: ptr.To(defaultGracePeriod), RestartPolicy: corev1.RestartPolicyAlways}
-	if ct == v1alpha1.ComponentPlanner {
+	switch {
+	case c.Type == v1alpha1.ComponentPlanner:
 		p.ServiceAccountName = v1alpha1.PlannerServiceAccount
+	case c.EPP != nil:
+		eppPodSpec(g, c, &p)
 	}
 	return p
 }

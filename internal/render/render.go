@@ -78,6 +78,13 @@ func Graph(g *graph.Graph, cfg Config) ([]runtime.Object, error) {
 	for _, t := range ClaimTemplates(g) {
 		out = append(out, t)
 	}
+	if c := g.EPP(); c != nil {
+		objs, err := eppObjects(g, c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, objs...)
+	}
 	for _, c := range g.Components {
 		var workload runtime.Object
 		if c.Multinode() {
@@ -363,12 +370,17 @@ func merge(maps ...map[string]string) map[string]string {
 	return out
 }
 
-// Service renders the Service of one component: frontend 8000/http, others 9090/system; a
+// Service renders the Service of one component: frontend 8000/http, an Endpoint Picker
+// 9002/grpc (HTTP/2, to the container's port by number, as upstream), others 9090/system; a
 // multi-node component's selects its groups' leaders.
 func Service(g *graph.Graph, c *graph.Component) *corev1.Service {
 	name, port := v1alpha1.PortNameSystem, int32(v1alpha1.PortSystem)
-	if c.Type == v1alpha1.ComponentFrontend {
-		name, port = v1alpha1.PortNameFrontend, v1alpha1.PortFrontend
+	sp := corev1.ServicePort{Name: name, Port: port, TargetPort: intstr.FromString(name), Protocol: corev1.ProtocolTCP}
+	switch c.Type {
+	case v1alpha1.ComponentFrontend:
+		sp.Name, sp.Port, sp.TargetPort = v1alpha1.PortNameFrontend, v1alpha1.PortFrontend, intstr.FromString(v1alpha1.PortNameFrontend)
+	case v1alpha1.ComponentEPP:
+		sp.Name, sp.Port, sp.TargetPort, sp.AppProtocol = v1alpha1.PortNameEPPGRPC, v1alpha1.PortEPPGRPC, intstr.FromInt32(v1alpha1.PortEPPGRPC), ptr.To("http2")
 	}
 	labels := childLabels(g, c)
 	if g.KubernetesDiscovery() {
@@ -383,7 +395,7 @@ func Service(g *graph.Graph, c *graph.Component) *corev1.Service {
 		},
 		Spec: corev1.ServiceSpec{
 			Selector: serviceSelector(c),
-			Ports:    []corev1.ServicePort{{Name: name, Port: port, TargetPort: intstr.FromString(name), Protocol: corev1.ProtocolTCP}},
+			Ports:    []corev1.ServicePort{sp},
 		},
 	}
 }
@@ -473,14 +485,20 @@ func PlannerRBAC(g *graph.Graph) (*rbacv1.Role, *rbacv1.RoleBinding) {
 	return role, rb
 }
 
-// PlannerServiceAccount renders the account planner pods run as. Like a claim, it is shared by
-// every graph of the namespace: created when absent, with no owner, never changed or deleted.
-// Each graph with a planner binds it to a Role of its own (PlannerRBAC).
+// PlannerServiceAccount renders the account planner pods run as (sharedServiceAccount). Each
+// graph with a planner binds it to a Role of its own (PlannerRBAC).
 func PlannerServiceAccount(g *graph.Graph) *corev1.ServiceAccount {
+	return sharedServiceAccount(g, v1alpha1.PlannerServiceAccount)
+}
+
+// sharedServiceAccount renders an account upstream shares between the graphs of a namespace
+// (the planner's, the Endpoint Picker's). Like a claim: created when absent, with no owner,
+// never changed or deleted; each graph binds it to a Role of its own.
+func sharedServiceAccount(g *graph.Graph, name string) *corev1.ServiceAccount {
 	return &corev1.ServiceAccount{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name: v1alpha1.PlannerServiceAccount, Namespace: g.Namespace,
+			Name: name, Namespace: g.Namespace,
 			Labels:      map[string]string{v1alpha1.LabelManagedBy: ManagedBy},
 			Annotations: map[string]string{v1alpha1.AnnotationCreatedBy: g.Namespace + "/" + g.Name},
 		},

@@ -21,6 +21,7 @@ func TestPodTemplatesAsUpstream(t *testing.T) {
 		"vllm-disagg-planner.yaml": testConfig,
 		"sglang-dra.yaml":          {},
 		"trtllm-etcd.yaml":         {},
+		"vllm-gaie.yaml":           testConfig,
 	}
 	for file, cfg := range configs {
 		t.Run(file, func(t *testing.T) {

@@ -31,6 +31,12 @@ func VirtualServiceCRDPath() string {
 	return filepath.Join(RepoRoot(), "config", "thirdparty", "istio", "networking.istio.io_virtualservices.yaml")
 }
 
+// InferencePoolCRDPath is the Gateway API Inference Extension's InferencePool CRD (make
+// generate takes it from the module tools/gaiecrds pins).
+func InferencePoolCRDPath() string {
+	return filepath.Join(RepoRoot(), "config", "thirdparty", "gaie", "inference.networking.k8s.io_inferencepools.yaml")
+}
+
 // WorkerMetadataCRDPath is the DynamoWorkerMetadata CRD (the Dynamo runtime's discovery
 // records, which the graphs' discovery Role names).
 func WorkerMetadataCRDPath() string {

@@ -32,9 +32,14 @@ func TestRenderCLI(t *testing.T) {
 		t.Errorf("render output: no frontend command")
 	}
 
+	r = clitest.Run(t, bin, time.Minute, nil, "render", "-f", filepath.Join("testdata", "failover.yaml"))
+	if r.Code != 1 || !strings.Contains(r.Stderr, "spec.services.VllmWorker.failover (active/standby engines)") || r.Stdout != "" {
+		t.Errorf("render of a graph with failover: exit %d, stdout %q, stderr %q; want exit 1 naming the field", r.Code, r.Stdout, r.Stderr)
+	}
+	// An Endpoint Picker renders its pool.
 	r = clitest.Run(t, bin, time.Minute, nil, "render", "-f", filepath.Join("testdata", "gaie-sidecar.yaml"))
-	if r.Code != 1 || !strings.Contains(r.Stderr, "spec.services.Epp.eppConfig (Endpoint Picker (componentType epp))") || r.Stdout != "" {
-		t.Errorf("render of a graph with an EPP: exit %d, stdout %q, stderr %q; want exit 1 naming the field", r.Code, r.Stdout, r.Stderr)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "kind: InferencePool") || !strings.Contains(r.Stdout, "name: gaie-pool") {
+		t.Errorf("render of a graph with an Endpoint Picker: exit %d, stderr %q, stdout:\n%s", r.Code, r.Stderr, r.Stdout)
 	}
 
 	// A multi-node service prints as its LeaderWorkerSet, with the wait script before it.

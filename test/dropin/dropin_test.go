@@ -32,7 +32,7 @@ import (
 
 // reported maps the files whose graph uses a field not implemented yet to that field's path.
 var reported = map[string]string{
-	"gaie-sidecar.yaml": "spec.services.Epp.eppConfig",
+	"failover.yaml": "spec.services.VllmWorker.failover",
 }
 
 const ns = "dropin"
@@ -42,8 +42,9 @@ func TestUpstreamShapedGraphs(t *testing.T) {
 	if err != nil || len(files) < 11 {
 		t.Fatalf("testdata: %v %v", files, err)
 	}
-	// With LeaderWorkerSet's CRD and webhooks: multi-node graphs render LeaderWorkerSets.
-	c := devclustertest.Start(t, "cpu=1", devclustertest.WithLWS)
+	// With LeaderWorkerSet's CRD and webhooks (multi-node graphs render LeaderWorkerSets) and
+	// the InferencePool CRD (an Endpoint Picker renders a pool).
+	c := devclustertest.Start(t, "cpu=1", devclustertest.WithLWS, devclustertest.WithInferenceGateway)
 	devclustertest.InstallCRDs(t, c.RESTConfig(), testkit.CRDPath(), testkit.WorkerMetadataCRDPath())
 	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: controller.Scheme()})
 	if err != nil {

@@ -105,6 +105,9 @@ func RestoreConversion(t testing.TB, cfg *rest.Config) {
 // WithLWS runs the LeaderWorkerSet controller in the cluster, with its CRD and webhooks.
 func WithLWS(o *devcluster.Options) { o.LWS = true }
 
+// WithInferenceGateway installs the InferencePool CRD (devcluster.Options.InferenceGateway).
+func WithInferenceGateway(o *devcluster.Options) { o.InferenceGateway = true }
+
 // WithDRA publishes the GPUs as DRA devices (devcluster.Options.DRA).
 func WithDRA(o *devcluster.Options) { o.DRA = true }
 

@@ -30,6 +30,8 @@ type UpOptions struct {
 	Foreground bool
 	LWS        bool
 	DRA        bool
+	// InferenceGateway installs the InferencePool CRD (on by default, like LWS).
+	InferenceGateway bool
 
 	profile devcluster.Profile
 	nodes   []*corev1.Node
@@ -46,6 +48,7 @@ func (o *UpOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.BinDir, "bin-dir", "", "Directory of the control-plane binaries (default: bin/k8s of this repository, then the build cache; or $"+devcluster.EnvBinDir+")")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", devcluster.DefaultStartTimeout, "How long to wait for the cluster to become Ready")
 	cmd.Flags().BoolVar(&o.LWS, "lws", true, "Run the LeaderWorkerSet controller (CRD, webhooks) that multi-node workers need; --lws=false leaves it out")
+	cmd.Flags().BoolVar(&o.InferenceGateway, "inference-gateway", true, "Install the Gateway API Inference Extension's InferencePool CRD (inference.networking.k8s.io/v1), for graphs with an Endpoint Picker; --inference-gateway=false leaves it out")
 	cmd.Flags().BoolVar(&o.DRA, "dra", false, "Also publish each node's whole GPUs as DRA devices (DeviceClass gpu.nvidia.com, a ResourceSlice per GPU node), as NVIDIA's DRA driver does")
 	_ = cmd.RegisterFlagCompletionFunc("profile", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return devcluster.NodeKindNames(), cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
@@ -101,14 +104,15 @@ func (o *UpOptions) Validate() error {
 
 func (o *UpOptions) clusterOptions() devcluster.Options {
 	return devcluster.Options{
-		BinDir:       o.BinDir,
-		Dir:          o.Dir,
-		Profile:      o.profile,
-		ExtraNodes:   o.nodes,
-		KwokConfig:   o.kwok,
-		StartTimeout: o.Timeout,
-		LWS:          o.LWS,
-		DRA:          o.DRA,
+		BinDir:           o.BinDir,
+		Dir:              o.Dir,
+		Profile:          o.profile,
+		ExtraNodes:       o.nodes,
+		KwokConfig:       o.kwok,
+		StartTimeout:     o.Timeout,
+		LWS:              o.LWS,
+		InferenceGateway: o.InferenceGateway,
+		DRA:              o.DRA,
 	}
 }
 
@@ -119,7 +123,7 @@ func (o *UpOptions) supervisorCommand() ([]string, error) {
 		return nil, fmt.Errorf("find dynamoctl executable: %w", err)
 	}
 	args := []string{exe, "dev", "cluster", "serve", "--dir", o.Dir, "--profile", o.Profile, "--bin-dir", o.BinDir, "--timeout", o.Timeout.String(),
-		"--lws=" + strconv.FormatBool(o.LWS), "--dra=" + strconv.FormatBool(o.DRA)}
+		"--lws=" + strconv.FormatBool(o.LWS), "--inference-gateway=" + strconv.FormatBool(o.InferenceGateway), "--dra=" + strconv.FormatBool(o.DRA)}
 	if o.NodesFile != "" {
 		args = append(args, "--nodes-file", o.NodesFile)
 	}
