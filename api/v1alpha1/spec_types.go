@@ -140,7 +140,7 @@ type PVC struct {
 //
 // +kubebuilder:validation:XValidation:rule="(has(self.componentType) && self.componentType == 'epp') || (has(self.extraPodSpec) && has(self.extraPodSpec.mainContainer) && has(self.extraPodSpec.mainContainer.image) && size(self.extraPodSpec.mainContainer.image) > 0)",message="extraPodSpec.mainContainer.image is required: every service needs an image"
 // +kubebuilder:validation:XValidation:rule="!has(self.componentType) || self.componentType != 'epp' || ((!has(self.replicas) || self.replicas == 1) && has(self.eppConfig) && (has(self.eppConfig.configMapRef) != has(self.eppConfig.config)))",message="an epp service has exactly 1 replica and eppConfig with exactly one of configMapRef and config"
-// +kubebuilder:validation:XValidation:rule="!has(self.failover) || !self.failover.enabled || (has(self.gpuMemoryService) && self.gpuMemoryService.enabled)",message="failover.enabled requires gpuMemoryService.enabled"
+// +kubebuilder:validation:XValidation:rule="!has(self.failover) || !self.failover.enabled || (has(self.failover.mode) && self.failover.mode == 'interPod') || (has(self.gpuMemoryService) && self.gpuMemoryService.enabled)",message="failover.enabled requires gpuMemoryService.enabled (intraPod mode; interPod failover runs its own weight servers)"
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || !has(self.multinode) || self.replicas * self.multinode.nodeCount <= 150000",message="replicas × multinode.nodeCount must be at most 150000 pods (the most a Kubernetes cluster supports)"
 type ServiceSpec struct {
 	// Annotations are added to the service's child objects and pods.
@@ -246,7 +246,9 @@ type ServiceSpec struct {
 	// claim and adds the gms-server sidecar; interPod mode is reported (not implemented).
 	// +optional
 	GPUMemoryService *GPUMemoryServiceSpec `json:"gpuMemoryService,omitempty"`
-	// Failover runs an active and a standby engine. Reported when enabled.
+	// Failover, when enabled in intraPod mode, runs the main container as an active and a
+	// standby engine (engine-0, engine-1) over the GPU Memory Service (vLLM only); interPod mode
+	// is reported (not implemented).
 	// +optional
 	Failover *FailoverSpec `json:"failover,omitempty"`
 }

@@ -105,8 +105,8 @@ type ComponentSpec struct {
 	// topologyConstraint packs the component's pods in a topology domain.
 	// +optional
 	TopologyConstraint *TopologyConstraint `json:"topologyConstraint,omitempty"`
-	// experimental holds preview features: gpuMemoryService (intraPod mode implemented;
-	// interPod reported), failover, grove, checkpoint (reported: not implemented).
+	// experimental holds preview features: gpuMemoryService and failover (intraPod mode
+	// implemented; interPod reported), grove, checkpoint (reported: not implemented).
 	// +optional
 	Experimental *ExperimentalSpec `json:"experimental,omitempty"`
 }

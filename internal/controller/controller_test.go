@@ -588,18 +588,18 @@ spec:
     Decode:
       componentType: worker
       subComponentType: decode
-      gpuMemoryService: {enabled: true}
-      failover: {enabled: true}
+      gpuMemoryService: {enabled: true, mode: interPod}
+      failover: {enabled: true, mode: interPod}
       resources: {limits: {gpu: "1"}}
       extraPodSpec: {mainContainer: {image: registry.example/worker:1}}
 `)
 	_, renderErr := render.Graph(resolvedGraph(dgd), renderConfig)
 	if renderErr == nil {
-		t.Fatal("render accepted a graph with failover")
+		t.Fatal("render accepted a graph with inter-pod failover")
 	}
 	waitForGraph(t, cl, client.ObjectKeyFromObject(dgd), "Ready=False NotImplemented", time.Minute, func(got *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
 		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == controller.ReasonNotImplemented &&
-			cond.Message == renderErr.Error() && strings.Contains(cond.Message, "spec.services.Decode.failover"), fmt.Errorf("%+v", cond)
+			cond.Message == renderErr.Error() && strings.Contains(cond.Message, "spec.services.Decode.failover.mode"), fmt.Errorf("%+v", cond)
 	})
 	waitForEvent(t, cl, "multi", corev1.EventTypeWarning, controller.ReasonNotImplemented)
 	deps := &appsv1.DeploymentList{}

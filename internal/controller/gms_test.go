@@ -13,6 +13,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/controller/controllertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 )
@@ -29,7 +30,7 @@ spec:
       extraPodSpec: {mainContainer: {image: registry.example/vllm:1, command: [python3, -m, dynamo.vllm]}}
 `
 
-// A GPU Memory Service graph schedules for real: its ResourceClaimTemplate (two GPUs of the
+// A GPU Memory Service graph schedules for real (a failover one too, testFailoverScheduled): its ResourceClaimTemplate (two GPUs of the
 // gpu.nvidia.com class the dev cluster's DRA publishes) is created, the scheduler allocates the
 // pod's claim from a node's ResourceSlice, the pod runs and the graph is Ready; a GPU count
 // change replaces the (immutable) template.
@@ -74,4 +75,50 @@ func TestGPUMemoryService(t *testing.T) {
 		}
 		return t.Spec.Spec.Devices.Requests[0].Exactly.Count == 4, fmt.Errorf("count %d", t.Spec.Spec.Devices.Requests[0].Exactly.Count)
 	})
+	testFailoverScheduled(t, c, cl)
+}
+
+// failoverGraph is upstream's agg_failover.yaml in short: a vLLM worker whose main container
+// runs as an active and a standby engine over its GPU Memory Service.
+const failoverGraph = `apiVersion: nvidia.com/v1alpha1
+kind: DynamoGraphDeployment
+metadata: {name: failover, namespace: default}
+spec:
+  backendFramework: vllm
+  services:
+    Worker:
+      componentType: worker
+      gpuMemoryService: {enabled: true}
+      failover: {enabled: true}
+      resources: {limits: {gpu: "2"}}
+      extraPodSpec: {mainContainer: {image: registry.example/vllm:1, command: [python3, -m, dynamo.vllm]}}
+`
+
+// A failover worker schedules for real too: one claim for the pod, shared by the gms-server and
+// both engines, allocated by the scheduler; the engines serve 9090 and 9091.
+func testFailoverScheduled(t *testing.T, c *devcluster.Cluster, cl client.Client) {
+	ctx := context.Background()
+	dgd := controllertest.CreateGraph(t, cl, failoverGraph)
+	waitForGraph(t, cl, client.ObjectKeyFromObject(dgd), "failover graph Ready", 2*time.Minute, func(d *v1alpha1.DynamoGraphDeployment, ready *metav1.Condition) (bool, error) {
+		return ready != nil && ready.Status == metav1.ConditionTrue, fmt.Errorf("%+v", ready)
+	})
+	pods, err := c.Client().CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: v1alpha1.LabelGraphDeploymentName + "=failover"})
+	if err != nil || len(pods.Items) != 1 {
+		t.Fatalf("failover pods: %v %v", len(pods.Items), err)
+	}
+	p := pods.Items[0]
+	var names []string
+	for _, ct := range p.Spec.Containers {
+		names = append(names, fmt.Sprintf("%s:%d:%v", ct.Name, ct.Ports[0].ContainerPort, slices.ContainsFunc(ct.Resources.Claims, func(rc corev1.ResourceClaim) bool { return rc.Name == "intrapod-shared-gpu" })))
+	}
+	if !slices.Equal(names, []string{"engine-0:9090:true", "engine-1:9091:true"}) {
+		t.Errorf("failover containers %v", names)
+	}
+	if len(p.Status.ResourceClaimStatuses) != 1 || p.Status.ResourceClaimStatuses[0].ResourceClaimName == nil {
+		t.Fatalf("the pod's claims: %+v", p.Status.ResourceClaimStatuses)
+	}
+	claim, err := c.Client().ResourceV1().ResourceClaims("default").Get(ctx, *p.Status.ResourceClaimStatuses[0].ResourceClaimName, metav1.GetOptions{})
+	if err != nil || claim.Status.Allocation == nil || len(claim.Status.Allocation.Devices.Results) != 2 {
+		t.Fatalf("the claim %v: allocation %+v", err, claim.Status.Allocation)
+	}
 }

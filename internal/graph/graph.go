@@ -156,6 +156,9 @@ type Component struct {
 	// GPUs come from a DRA claim every container of the pod shares, and a gms-server sidecar
 	// holds the weights in GPU memory.
 	GMS *v1alpha1.GPUMemoryServiceSpec
+	// Failover: the service's main container runs as an active and a standby engine (failover
+	// enabled, intraPod mode; vLLM only, as upstream), which share its GPU Memory Service.
+	Failover bool
 	// FrontendSidecar is the frontend the service's pods run beside their main container
 	// (frontendSidecar; nil: none), as upstream generates it.
 	FrontendSidecar *v1alpha1.FrontendSidecarSpec
@@ -530,10 +533,11 @@ func (g *Graph) resolve(dgd *v1alpha1.DynamoGraphDeployment, name string) *Compo
 	if s.Ingress != nil && s.Ingress.Enabled {
 		c.Ingress = s.Ingress
 	}
-	if c.Type == v1alpha1.ComponentEPP {
+	if c.Type == v1alpha1.ComponentEPP && s.EPPConfig != nil {
+		// Without eppConfig it is upstream's native (Rust) picker: reported (unimplemented).
 		c.EPP = s.EPPConfig
-		if c.EPP == nil || (c.EPP.Config == nil) == (c.EPP.ConfigMapRef == nil) {
-			c.Err = fmt.Errorf("spec.services.%s: an Endpoint Picker needs eppConfig with exactly one of config and configMapRef", name)
+		if (c.EPP.Config == nil) == (c.EPP.ConfigMapRef == nil) {
+			c.Err = fmt.Errorf("spec.services.%s: an Endpoint Picker's eppConfig needs exactly one of config and configMapRef", name)
 			return c
 		}
 	}
@@ -558,6 +562,12 @@ func (g *Graph) resolve(dgd *v1alpha1.DynamoGraphDeployment, name string) *Compo
 	c.LivenessProbe, c.ReadinessProbe = s.LivenessProbe, s.ReadinessProbe
 	if err := c.template(dgd, s); err != nil {
 		c.Err = fmt.Errorf("service %s: %w", name, err)
+	}
+	if f := s.Failover; f != nil && f.Enabled && f.Mode != v1alpha1.GMSModeInterPod {
+		c.Failover = true
+		if c.Backend != "vllm" && c.Err == nil {
+			c.Err = fmt.Errorf("service %s: failover is supported only for vLLM, as upstream's (backend %q: set spec.backendFramework: vllm, or run python3 -m dynamo.vllm)", name, c.Backend)
+		}
 	}
 	if c.GMS != nil && c.Err == nil && c.GMSGPUs() <= 0 {
 		c.Err = fmt.Errorf("service %s: gpuMemoryService shares the service's GPUs through a DRA claim: set resources.limits.gpu", name)

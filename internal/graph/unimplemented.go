@@ -53,11 +53,14 @@ func unimplemented(dgd *v1alpha1.DynamoGraphDeployment, components []*Component)
 			continue
 		}
 		p := "spec.services." + c.Name + "."
+		if s.ComponentType == v1alpha1.ComponentEPP && s.EPPConfig == nil {
+			add(p+"eppConfig", "an Endpoint Picker without eppConfig: upstream's native (Rust) picker")
+		}
 		if s.GPUMemoryService != nil && s.GPUMemoryService.Enabled && s.GPUMemoryService.Mode == v1alpha1.GMSModeInterPod {
 			add(p+"gpuMemoryService.mode", "interPod GPU Memory Service (a weight-server pod per rank: Grove only)")
 		}
-		if s.Failover != nil && s.Failover.Enabled {
-			add(p+"failover", "active/standby engines")
+		if s.Failover != nil && s.Failover.Enabled && s.Failover.Mode == v1alpha1.GMSModeInterPod {
+			add(p+"failover.mode", "interPod failover (an engine pod per rank: Grove only)")
 		}
 		if s.Checkpoint != nil && s.Checkpoint.Enabled {
 			add(p+"checkpoint", "checkpoint restore")

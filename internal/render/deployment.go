@@ -195,7 +195,11 @@ func rolePodSpec(g *graph.Graph, c *graph.Component, cfg Config, role Role, scop
 	if c.GMS != nil {
 		withGMS(g, c, &pod, &main)
 	}
-	pod.Containers = append(pod.Containers, main)
+	if c.Failover {
+		pod.Containers = append(pod.Containers, failoverEngineContainers(c, main)...)
+	} else {
+		pod.Containers = append(pod.Containers, main)
+	}
 	if c.FrontendSidecar != nil {
 		pod.Containers = append(pod.Containers, frontendSidecar(g, c, cfg))
 	}
@@ -208,7 +212,7 @@ func rolePodSpec(g *graph.Graph, c *graph.Component, cfg Config, role Role, scop
 
 // MainContainer returns the main container of a rendered pod: the last one but a frontend
 // sidecar (the original appends it after extraPodSpec's containers, and the sidecar after it;
-// mainContainer.name may rename it).
+// mainContainer.name may rename it). A failover pod's is its standby engine, engine-1.
 func MainContainer(pod *corev1.PodSpec) *corev1.Container {
 	n := len(pod.Containers)
 	if n > 1 && pod.Containers[n-1].Name == v1alpha1.FrontendSidecarContainerName {

@@ -3,6 +3,7 @@ package render
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -169,13 +170,20 @@ func EPPConfigMap(g *graph.Graph, c *graph.Component) (*corev1.ConfigMap, error)
 // InferencePool is the graph's pool as upstream renders it: <graph>-pool in the graph's
 // namespace, the graph's workers (component type worker, the Endpoint Picker's Dynamo namespace)
 // on port 8000 — their frontend sidecars — and the Endpoint Picker's Service on 9002 as its
-// picker.
+// picker. Ours: a graph whose workers run no frontend sidecar (upstream's earlier gateway
+// examples, a frontend service beside the workers) gets its frontends' pods, as upstream's
+// pool selected before sidecars; upstream's newest would select workers that serve no 8000.
 func InferencePool(g *graph.Graph, c *graph.Component) *unstructured.Unstructured {
+	members := v1alpha1.ComponentWorker
+	if !slices.ContainsFunc(g.Components, func(w *graph.Component) bool { return w.FrontendSidecar != nil && graph.IsWorker(w.Type) }) &&
+		slices.ContainsFunc(g.Components, func(f *graph.Component) bool { return f.Type == v1alpha1.ComponentFrontend }) {
+		members = v1alpha1.ComponentFrontend
+	}
 	pool := &unstructured.Unstructured{Object: map[string]any{
 		"spec": map[string]any{
 			"targetPorts": []any{map[string]any{"number": int64(v1alpha1.PortFrontend)}},
 			"selector": map[string]any{"matchLabels": map[string]any{
-				v1alpha1.LabelComponentType:   v1alpha1.ComponentWorker,
+				v1alpha1.LabelComponentType:   members,
 				v1alpha1.LabelDynamoNamespace: c.DynamoNamespace,
 			}},
 			"endpointPickerRef": map[string]any{"kind": "Service", "name": c.ChildName,

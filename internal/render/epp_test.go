@@ -199,3 +199,34 @@ func normalize(t *testing.T, v any) any {
 	}
 	return out
 }
+
+// A graph whose workers run no frontend sidecar (upstream's earlier gateway examples: a
+// frontend service beside them, as examples/backends/sglang/deploy/agg_epp.yaml) gets a pool of
+// its frontends' pods — the ones that serve 8000 — not of workers that serve none.
+func TestInferencePoolOfFrontends(t *testing.T) {
+	dgds, err := DecodeGraphs(strings.NewReader(`apiVersion: nvidia.com/v1alpha1
+kind: DynamoGraphDeployment
+metadata: {name: sglang-agg-epp}
+spec:
+  services:
+    epp:
+      componentType: epp
+      eppConfig: {configMapRef: {name: cfg, key: epp.yaml}}
+      extraPodSpec: {mainContainer: {image: my-registry/epp:my-tag}}
+    Frontend:
+      componentType: frontend
+      replicas: 3
+      extraPodSpec: {mainContainer: {image: my-registry/sglang-runtime:my-tag}}
+    decode:
+      componentType: worker
+      extraPodSpec: {mainContainer: {image: my-registry/sglang-runtime:my-tag, command: [python3, -m, dynamo.sglang]}}
+`), "agg_epp.yaml", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := resolve(dgds[0])
+	sel, _, _ := unstructured.NestedStringMap(InferencePool(g, g.Component("epp")).Object, "spec", "selector", "matchLabels")
+	if sel["nvidia.com/dynamo-component-type"] != "frontend" || sel["nvidia.com/dynamo-namespace"] != "default-sglang-agg-epp" || len(sel) != 2 {
+		t.Errorf("pool selector %v, want the graph's frontends", sel)
+	}
+}

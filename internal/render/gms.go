@@ -2,6 +2,7 @@ package render
 
 import (
 	"path"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	resourcev1 "k8s.io/api/resource/v1"
@@ -62,7 +63,10 @@ func withGMS(g *graph.Graph, c *graph.Component, pod *corev1.PodSpec, main *core
 	mount := corev1.VolumeMount{Name: gmsVolumeName, MountPath: gmsMountPath}
 	env := corev1.EnvVar{Name: gmsEnvSocketDir, Value: gmsMountPath}
 	main.VolumeMounts = append(main.VolumeMounts, mount)
-	main.Env = graph.MergeEnv(main.Env, []corev1.EnvVar{env})
+	// Appended after the sorted env, unless the user set it, as upstream's EnsureSharedVolume.
+	if !slices.ContainsFunc(main.Env, func(e corev1.EnvVar) bool { return e.Name == gmsEnvSocketDir }) {
+		main.Env = append(main.Env, env)
+	}
 	pod.InitContainers = append(pod.InitContainers, corev1.Container{
 		Name: gmsServerName, Image: main.Image, Command: []string{"python3", "-m", gmsServerModule},
 		Env: []corev1.EnvVar{env}, VolumeMounts: []corev1.VolumeMount{mount},

@@ -22,6 +22,7 @@ func TestPodTemplatesAsUpstream(t *testing.T) {
 		"sglang-dra.yaml":          {},
 		"trtllm-etcd.yaml":         {},
 		"vllm-gaie.yaml":           testConfig,
+		"vllm-failover.yaml":       testConfig,
 	}
 	for file, cfg := range configs {
 		t.Run(file, func(t *testing.T) {

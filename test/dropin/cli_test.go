@@ -32,9 +32,13 @@ func TestRenderCLI(t *testing.T) {
 		t.Errorf("render output: no frontend command")
 	}
 
+	r = clitest.Run(t, bin, time.Minute, nil, "render", "-f", filepath.Join("testdata", "interpod-failover.yaml"))
+	if r.Code != 1 || !strings.Contains(r.Stderr, "spec.services.agg.failover.mode (interPod failover") || r.Stdout != "" {
+		t.Errorf("render of a graph with inter-pod failover: exit %d, stdout %q, stderr %q; want exit 1 naming the field", r.Code, r.Stdout, r.Stderr)
+	}
 	r = clitest.Run(t, bin, time.Minute, nil, "render", "-f", filepath.Join("testdata", "failover.yaml"))
-	if r.Code != 1 || !strings.Contains(r.Stderr, "spec.services.VllmWorker.failover (active/standby engines)") || r.Stdout != "" {
-		t.Errorf("render of a graph with failover: exit %d, stdout %q, stderr %q; want exit 1 naming the field", r.Code, r.Stdout, r.Stderr)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "name: engine-0") || !strings.Contains(r.Stdout, "name: engine-1") {
+		t.Errorf("render of a graph with failover: exit %d, stderr %q, stdout:\n%s", r.Code, r.Stderr, r.Stdout)
 	}
 	// An Endpoint Picker renders its pool.
 	r = clitest.Run(t, bin, time.Minute, nil, "render", "-f", filepath.Join("testdata", "gaie-sidecar.yaml"))

@@ -32,7 +32,7 @@ import (
 
 // reported maps the files whose graph uses a field not implemented yet to that field's path.
 var reported = map[string]string{
-	"failover.yaml": "spec.services.VllmWorker.failover",
+	"interpod-failover.yaml": "spec.services.agg.failover.mode",
 }
 
 const ns = "dropin"
