@@ -247,7 +247,7 @@ type ServiceSpec struct {
 	// +optional
 	GPUMemoryService *GPUMemoryServiceSpec `json:"gpuMemoryService,omitempty"`
 	// Failover, when enabled in intraPod mode, runs the main container as an active and a
-	// standby engine (engine-0, engine-1) over the GPU Memory Service (vLLM only); interPod mode
+	// standby engine (engine-0, engine-1) over the GPU Memory Service (vLLM, TRT-LLM); interPod mode
 	// is reported (not implemented).
 	// +optional
 	Failover *FailoverSpec `json:"failover,omitempty"`

@@ -157,7 +157,7 @@ type Component struct {
 	// holds the weights in GPU memory.
 	GMS *v1alpha1.GPUMemoryServiceSpec
 	// Failover: the service's main container runs as an active and a standby engine (failover
-	// enabled, intraPod mode; vLLM only, as upstream), which share its GPU Memory Service.
+	// enabled, intraPod mode; vLLM and TRT-LLM, as upstream), which share its GPU Memory Service.
 	Failover bool
 	// FrontendSidecar is the frontend the service's pods run beside their main container
 	// (frontendSidecar; nil: none), as upstream generates it.
@@ -565,8 +565,8 @@ func (g *Graph) resolve(dgd *v1alpha1.DynamoGraphDeployment, name string) *Compo
 	}
 	if f := s.Failover; f != nil && f.Enabled && f.Mode != v1alpha1.GMSModeInterPod {
 		c.Failover = true
-		if c.Backend != "vllm" && c.Err == nil {
-			c.Err = fmt.Errorf("service %s: failover is supported only for vLLM, as upstream's (backend %q: set spec.backendFramework: vllm, or run python3 -m dynamo.vllm)", name, c.Backend)
+		if c.Backend != "vllm" && c.Backend != "trtllm" && c.Err == nil {
+			c.Err = fmt.Errorf("service %s: failover is supported for vLLM and TRT-LLM (backend %q: set spec.backendFramework, or run python3 -m dynamo.vllm or dynamo.trtllm; upstream's newest SGLang failover is not built here)", name, c.Backend)
 		}
 	}
 	if c.GMS != nil && c.Err == nil && c.GMSGPUs() <= 0 {

@@ -15,7 +15,8 @@ import (
 )
 
 // Intra-pod failover, as upstream renders it (deploy/operator/internal/dynamo: failover.go
-// buildFailoverPod, failover_vllm.go applyLegacyVLLMOverrides): after the GPU Memory Service has
+// buildFailoverPod, failover_vllm.go applyLegacyVLLMOverrides, failover_trtllm.go
+// applyTRTLLMOverrides): after the GPU Memory Service has
 // given the main container its shared claim and socket directory, the main container is cloned
 // into an active and a standby engine, engine-0 and engine-1, which race for a lock file in that
 // directory; each serves its system port (9090, 9091) and its own vLLM side ports.
@@ -40,10 +41,10 @@ func failoverEngineContainers(c *graph.Component, main corev1.Container) []corev
 
 // failoverEngine is engine i: the main container with one port, system-<i> (9090+i), its probes
 // pointed at it, the system env replaced (no endpoint-health list: an engine starts notready and
-// the standby stays so), the engine's id, container name and the lock path, then the vLLM
-// overrides — the shadow mode, NIXL side-channel and KV-event ports staggered by the id, the
-// standby's --master-port moved 100 up (appended when the command has none), NNODES for a
-// multi-node service. The env keeps upstream's order: the main container's, then these appended.
+// the standby stays so), the engine's id, container name and the lock path, then the engine's
+// overrides — vLLM: the shadow mode, NIXL side-channel and KV-event ports staggered by the id,
+// the standby's --master-port moved 100 up (appended when the command has none); TRT-LLM: the
+// shadow mode and MASTER_PORT 29500 + 100 × id — and NNODES for a multi-node service. The env keeps upstream's order: the main container's, then these appended.
 func failoverEngine(c *graph.Component, main corev1.Container, id int) corev1.Container {
 	e := *main.DeepCopy()
 	e.Name = fmt.Sprintf("engine-%d", id)
@@ -65,15 +66,25 @@ func failoverEngine(c *graph.Component, main corev1.Container, id int) corev1.Co
 		corev1.EnvVar{Name: "DYN_SYSTEM_STARTING_HEALTH_STATUS", Value: "notready"},
 		corev1.EnvVar{Name: v1alpha1.EnvSystemPort, Value: strconv.Itoa(systemPort)},
 		corev1.EnvVar{Name: v1alpha1.EnvSystemEnabled, Value: "true"},
-		corev1.EnvVar{Name: "DYN_VLLM_GMS_SHADOW_MODE", Value: "true"},
-		corev1.EnvVar{Name: "VLLM_NIXL_SIDE_CHANNEL_PORT", Value: strconv.Itoa(vllmNixlSideChannel + id)},
-		corev1.EnvVar{Name: "DYN_VLLM_KV_EVENT_PORT", Value: strconv.Itoa(vllmKVEventPort + id)},
 	)
-	if id > 0 {
-		if hasFlag(&e, vllmMasterPortFlag) {
-			staggerFlag(&e, vllmMasterPortFlag, id*vllmMasterPortStride)
-		} else {
-			e.Args = append(e.Args, vllmMasterPortFlag, strconv.Itoa(vllmMasterPort+id*vllmMasterPortStride))
+	switch c.Backend {
+	case "trtllm":
+		// failover_trtllm.go: TRT-LLM has no --master-port; torch.distributed reads MASTER_PORT.
+		env = append(env,
+			corev1.EnvVar{Name: "DYN_TRTLLM_GMS_SHADOW_MODE", Value: "true"},
+			corev1.EnvVar{Name: "MASTER_PORT", Value: strconv.Itoa(vllmMasterPort + id*vllmMasterPortStride)})
+	default: // vllm (graph.Resolve refuses other engines)
+		env = append(env,
+			corev1.EnvVar{Name: "DYN_VLLM_GMS_SHADOW_MODE", Value: "true"},
+			corev1.EnvVar{Name: "VLLM_NIXL_SIDE_CHANNEL_PORT", Value: strconv.Itoa(vllmNixlSideChannel + id)},
+			corev1.EnvVar{Name: "DYN_VLLM_KV_EVENT_PORT", Value: strconv.Itoa(vllmKVEventPort + id)},
+		)
+		if id > 0 {
+			if hasFlag(&e, vllmMasterPortFlag) {
+				staggerFlag(&e, vllmMasterPortFlag, id*vllmMasterPortStride)
+			} else {
+				e.Args = append(e.Args, vllmMasterPortFlag, strconv.Itoa(vllmMasterPort+id*vllmMasterPortStride))
+			}
 		}
 	}
 	if c.NodeCount > 1 {

@@ -40,10 +40,29 @@ func TestFailoverMasterPort(t *testing.T) {
 	}
 }
 
-// Failover on another engine than vLLM is refused by name, as upstream refuses it.
-func TestFailoverVLLMOnly(t *testing.T) {
-	dgd := decodeFile(t, filepath.Join("testdata", "upstream", "vllm-failover.yaml"), "command: [python3, -m, dynamo.vllm]", "command: [python3, -m, dynamo.sglang]")
-	if _, err := Graph(resolve(dgd), testConfig); err == nil || !strings.Contains(err.Error(), `service VllmWorker: failover is supported only for vLLM, as upstream's (backend "sglang"`) {
+// TRT-LLM's engines as upstream's applyTRTLLMOverrides makes them: the shadow mode and
+// MASTER_PORT staggered by 100 (TRT-LLM has no --master-port flag), args untouched; SGLang's
+// failover (upstream's newest) is refused by name.
+func TestFailoverEngines(t *testing.T) {
+	dgd := decodeFile(t, filepath.Join("testdata", "upstream", "vllm-failover.yaml"), "command: [python3, -m, dynamo.vllm]", "command: [python3, -m, dynamo.trtllm]")
+	g := resolve(dgd)
+	d, err := Deployment(g, g.Component("VllmWorker"), testConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ct := range d.Spec.Template.Spec.Containers {
+		env := map[string]string{}
+		for _, e := range ct.Env {
+			env[e.Name] = e.Value
+		}
+		port := []string{"29500", "29600"}[i]
+		if ct.Name != []string{"engine-0", "engine-1"}[i] || env["DYN_TRTLLM_GMS_SHADOW_MODE"] != "true" || env["MASTER_PORT"] != port ||
+			env["DYN_VLLM_GMS_SHADOW_MODE"] != "" || slices.Contains(ct.Args, "--master-port") {
+			t.Errorf("TRT-LLM engine %d: %s env %v args %v", i, ct.Name, env, ct.Args)
+		}
+	}
+	dgd = decodeFile(t, filepath.Join("testdata", "upstream", "vllm-failover.yaml"), "command: [python3, -m, dynamo.vllm]", "command: [python3, -m, dynamo.sglang]")
+	if _, err := Graph(resolve(dgd), testConfig); err == nil || !strings.Contains(err.Error(), `service VllmWorker: failover is supported for vLLM and TRT-LLM (backend "sglang"`) {
 		t.Errorf("failover on SGLang: %v", err)
 	}
 }
