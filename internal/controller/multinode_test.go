@@ -268,6 +268,33 @@ func TestMultinodeGraphs(t *testing.T) {
 		patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) { d.Spec.Services["Decode"].Replicas = ptrTo(int32(1)) })
 		ready(key, "Ready after scaling back")
 
+		// A restart reaches the groups too: LeaderWorkerSet replaces each group, and every pod,
+		// leader and worker, runs the id before the restart is Completed.
+		patchSpec(t, cl, key, func(d *v1alpha1.DynamoGraphDeployment) {
+			d.Spec.Restart = &v1alpha1.Restart{ID: "mn1", Strategy: &v1alpha1.RestartStrategy{Type: v1alpha1.RestartStrategyParallel}}
+		})
+		waitForGraph(t, cl, key, "restart mn1 Completed", 3*time.Minute, func(d *v1alpha1.DynamoGraphDeployment, _ *metav1.Condition) (bool, error) {
+			st := d.Status.Restart
+			return st != nil && st.ObservedID == "mn1" && st.Phase == v1alpha1.RestartPhaseCompleted, fmt.Errorf("status.restart %+v", st)
+		})
+		for _, service := range []string{"Prefill", "Decode"} {
+			pods, err := groupPods(ctx, cl, "vmn", service)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var on []string
+			for _, p := range pods {
+				if p.DeletionTimestamp == nil && p.Annotations[v1alpha1.AnnotationRestartAt] == "mn1" {
+					on = append(on, p.Labels[v1alpha1.LabelRole])
+				}
+			}
+			slices.Sort(on)
+			if !slices.Equal(on, []string{"leader", "worker"}) {
+				t.Errorf("%s after the restart: pods on mn1 %v, want its leader and worker", service, on)
+			}
+		}
+		ready(key, "Ready after the restart")
+
 		if err := cl.Get(ctx, key, got); err != nil {
 			t.Fatal(err)
 		}
