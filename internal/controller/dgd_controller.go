@@ -276,17 +276,8 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 // applyChildren renders the children — the new worker generation at the rollout step's
 // replicas — and applies each one that differs from its live copy.
 func (r *Reconciler) applyChildren(ctx context.Context, g *graph.Graph, cfg render.Config, step rolloutStep) error {
-	if g.HasMultinode() && !r.LWS {
-		return &MultinodeUnavailableError{}
-	}
-	if g.HasVirtualService() && !r.Istio {
-		return errors.New("a service's ingress asks for an Istio VirtualService (useVirtualService), and this cluster serves none (networking.istio.io/v1beta1): install Istio and restart the operator, or set useVirtualService: false for an Ingress")
-	}
-	if c := g.EPP(); c != nil && !r.InferencePools {
-		return fmt.Errorf("service %s is an Endpoint Picker (componentType epp), whose InferencePool this cluster does not serve (%s): install the Gateway API Inference Extension's CRDs (config/thirdparty/gaie; dynamoctl dev cluster installs them) and restart the operator", c.Name, render.InferencePoolGVK.GroupVersion())
-	}
-	if g.HasScalingAdapter() && !r.Adapters {
-		return errors.New("a service has a scalingAdapter, and this cluster serves no DynamoGraphDeploymentScalingAdapter API (nvidia.com): install its CRD (config/crd/bases, or the chart) and restart the operator")
+	if err := r.apis().missingFor(g); err != nil {
+		return err
 	}
 	stepped, err := g.WithReplicas(step.replicas)
 	if err != nil {

@@ -1,6 +1,9 @@
 package controller
 
 import (
+	"errors"
+	"fmt"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -12,6 +15,7 @@ import (
 	lwsv1 "sigs.k8s.io/lws/api/leaderworkerset/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1beta1"
+	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
@@ -22,6 +26,24 @@ type optionalAPIs struct {
 	// its VirtualService (ingress with useVirtualService); InferencePools: the Gateway API
 	// Inference Extension's pools (an Endpoint Picker).
 	LWS, Adapters, Istio, InferencePools bool
+}
+
+// missingFor says which API the graph needs that the cluster did not serve at the operator's
+// start, and what to do (nil: none). Nothing of such a graph is applied.
+func (a optionalAPIs) missingFor(g *graph.Graph) error {
+	if g.HasMultinode() && !a.LWS {
+		return &MultinodeUnavailableError{}
+	}
+	if g.HasVirtualService() && !a.Istio {
+		return errors.New("a service's ingress asks for an Istio VirtualService (useVirtualService), and this cluster serves none (networking.istio.io/v1beta1): install Istio and restart the operator, or set useVirtualService: false for an Ingress")
+	}
+	if c := g.EPP(); c != nil && !a.InferencePools {
+		return fmt.Errorf("service %s is an Endpoint Picker (componentType epp), whose InferencePool this cluster does not serve (%s): install the Gateway API Inference Extension's CRDs (config/thirdparty/gaie; dynamoctl dev cluster installs them) and restart the operator", c.Name, render.InferencePoolGVK.GroupVersion())
+	}
+	if g.HasScalingAdapter() && !a.Adapters {
+		return errors.New("a service has a scalingAdapter, and this cluster serves no DynamoGraphDeploymentScalingAdapter API (nvidia.com): install its CRD (config/crd/bases, or the chart) and restart the operator")
+	}
+	return nil
 }
 
 // childKind is one kind of object the operator creates for a graph. This table is the one

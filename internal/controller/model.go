@@ -157,9 +157,7 @@ func (r *ModelReconciler) load(ctx context.Context, m *v1beta1.DynamoModel, cand
 	switch {
 	case ready == len(eps):
 		set(ConditionEndpointsReady, true, ReasonAllEndpointsReady, fmt.Sprintf("All %d endpoint(s) are ready", ready))
-		if r.Recorder != nil {
-			r.Recorder.Eventf(m, nil, corev1.EventTypeNormal, "EndpointsReady", "Load", "All %d endpoints ready for base model %s", ready, m.Spec.BaseModelName)
-		}
+		r.Recorder.Eventf(m, nil, corev1.EventTypeNormal, "EndpointsReady", "Load", "All %d endpoints ready for base model %s", ready, m.Spec.BaseModelName)
 		return false
 	default:
 		msg := fmt.Sprintf("Found %d ready endpoint(s) out of %d total", ready, len(eps))
@@ -167,9 +165,7 @@ func (r *ModelReconciler) load(ctx context.Context, m *v1beta1.DynamoModel, cand
 			msg = loadErr.Error()
 		}
 		set(ConditionEndpointsReady, false, ReasonEndpointsNotReady, msg)
-		if r.Recorder != nil {
-			r.Recorder.Eventf(m, nil, corev1.EventTypeWarning, "NotReady", "Load", "Only %d of %d endpoints ready for base model %s: %s", ready, len(eps), m.Spec.BaseModelName, msg)
-		}
+		r.Recorder.Eventf(m, nil, corev1.EventTypeWarning, "NotReady", "Load", "Only %d of %d endpoints ready for base model %s: %s", ready, len(eps), m.Spec.BaseModelName, msg)
 		return loadErr == nil
 	}
 }
@@ -187,9 +183,9 @@ func (r *ModelReconciler) finalize(ctx context.Context, m *v1beta1.DynamoModel, 
 			failed[i] = r.call(bctx, http.MethodDelete, candidates[i].address, m, "")
 		})
 		cancel()
-		if err := errors.Join(failed...); err != nil && r.Recorder != nil {
+		if err := errors.Join(failed...); err != nil {
 			r.Recorder.Eventf(m, nil, corev1.EventTypeWarning, "LoRAUnloadFailed", "Unload", "Failed to unload LoRA from some endpoints: %v", err)
-		} else if r.Recorder != nil {
+		} else {
 			r.Recorder.Eventf(m, nil, corev1.EventTypeNormal, "LoRAUnloaded", "Unload", "Unloaded LoRA from %d endpoint(s)", len(candidates))
 		}
 	}

@@ -26,7 +26,7 @@ import (
 // isModelService: a base model's headless Service the operator made.
 func isModelService(obj client.Object) bool {
 	_, svc := obj.(*corev1.Service)
-	return svc && strings.HasPrefix(obj.GetName(), "dynamo-model-") && obj.GetLabels()[v1alpha1.LabelBaseModelHash] != "" &&
+	return svc && strings.HasPrefix(obj.GetName(), graph.ModelServicePrefix) && obj.GetLabels()[v1alpha1.LabelBaseModelHash] != "" &&
 		obj.GetLabels()[v1alpha1.LabelManagedBy] == render.ManagedBy
 }
 

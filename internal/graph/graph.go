@@ -353,9 +353,12 @@ func ModelHash(baseModel string) string {
 	return hex.EncodeToString(sum[:])[:8]
 }
 
+// ModelServicePrefix begins the name of every base model's headless Service.
+const ModelServicePrefix = "dynamo-model-"
+
 // ModelServiceName is the headless Service of a base model's endpoints, shared by every graph
 // of the namespace that serves it: dynamo-model-<ModelHash>, as upstream names it.
-func ModelServiceName(baseModel string) string { return "dynamo-model-" + ModelHash(baseModel) }
+func ModelServiceName(baseModel string) string { return ModelServicePrefix + ModelHash(baseModel) }
 
 // BaseModels are the base models the graph's services serve (modelRef), sorted, once each.
 func (g *Graph) BaseModels() []string {

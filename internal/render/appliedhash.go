@@ -49,7 +49,7 @@ func stampAppliedHash(desired metav1.Object) error {
 		content["spec"] = d.Spec
 	case *resourcev1.ResourceClaimTemplate:
 		content["spec"] = d.Spec
-	case *unstructured.Unstructured: // another project's kind (Istio's VirtualService)
+	case *unstructured.Unstructured: // another project's kind (Istio's VirtualService, an InferencePool)
 		content["spec"] = d.Object["spec"]
 	}
 	raw, err := json.Marshal(content)

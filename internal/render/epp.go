@@ -87,21 +87,12 @@ func eppPodSpec(g *graph.Graph, comp *graph.Component, p *corev1.PodSpec) {
 // the ConfigMap of an inline EndpointPickerConfig, and the InferencePool.
 func eppObjects(g *graph.Graph, c *graph.Component) ([]runtime.Object, error) {
 	sa := sharedServiceAccount(g, v1alpha1.EPPServiceAccount)
-	read := []string{"get", "list", "watch"}
-	meta := metav1.ObjectMeta{Name: g.Name + "-epp", Namespace: g.Namespace, OwnerReferences: ownerRefs(g),
-		Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: g.Name, v1alpha1.LabelManagedBy: ManagedBy}}
-	role := &rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"}, ObjectMeta: meta, Rules: []rbacv1.PolicyRule{
-		{APIGroups: []string{v1alpha1.InferencePoolGroup}, Resources: []string{"inferencepools", "inferencepools/status"}, Verbs: read},
-		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: read},
-		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: read},
-		{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"dynamoworkermetadatas"}, Verbs: read},
-	}}
-	rb := &rbacv1.RoleBinding{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
-		ObjectMeta: *meta.DeepCopy(),
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa.Name, Namespace: g.Namespace}},
-	}
+	role, rb := roleAndBinding(g, g.Name+"-epp", g.Name+"-epp", sa.Name, []rbacv1.PolicyRule{
+		{APIGroups: []string{v1alpha1.InferencePoolGroup}, Resources: []string{"inferencepools", "inferencepools/status"}, Verbs: readVerbs},
+		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: readVerbs},
+		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: readVerbs},
+		{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"dynamoworkermetadatas"}, Verbs: readVerbs},
+	})
 	out := []runtime.Object{sa, role, rb}
 	if c.EPP.Config != nil {
 		cm, err := EPPConfigMap(g, c)

@@ -425,28 +425,36 @@ func PVC(g *graph.Graph, p v1alpha1.PVC) *corev1.PersistentVolumeClaim {
 // pods and a Role to read endpoints, endpoint slices and pods and manage worker metadata.
 func DiscoveryRBAC(g *graph.Graph) (*corev1.ServiceAccount, *rbacv1.Role, *rbacv1.RoleBinding) {
 	base := g.DiscoveryServiceAccount()
-	meta := func(name string) metav1.ObjectMeta {
-		return metav1.ObjectMeta{Name: name, Namespace: g.Namespace, OwnerReferences: ownerRefs(g),
-			Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: g.Name, v1alpha1.LabelManagedBy: ManagedBy}}
-	}
-	read := []string{"get", "list", "watch"}
-	sa := &corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}, ObjectMeta: meta(base)}
-	role := &rbacv1.Role{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
-		ObjectMeta: meta(base + "-role"),
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"endpoints", "pods"}, Verbs: read},
-			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: read},
-			{APIGroups: []string{"nvidia.com"}, Resources: []string{"dynamoworkermetadatas"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
-		},
-	}
+	sa := &corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}, ObjectMeta: graphObjectMeta(g, base)}
+	role, rb := roleAndBinding(g, base+"-role", base+"-binding", sa.Name, []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"endpoints", "pods"}, Verbs: readVerbs},
+		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: readVerbs},
+		{APIGroups: []string{"nvidia.com"}, Resources: []string{"dynamoworkermetadatas"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
+	})
+	return sa, role, rb
+}
+
+// readVerbs are the verbs of a rule that only reads.
+var readVerbs = []string{"get", "list", "watch"}
+
+// graphObjectMeta is the metadata of a graph-wide child (an account, a Role, its binding): the
+// graph's namespace and owner reference, labelled with the graph and our managed-by.
+func graphObjectMeta(g *graph.Graph, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Namespace: g.Namespace, OwnerReferences: ownerRefs(g),
+		Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: g.Name, v1alpha1.LabelManagedBy: ManagedBy}}
+}
+
+// roleAndBinding renders a Role of the graph's with rules, and its binding to the account of
+// the graph's namespace.
+func roleAndBinding(g *graph.Graph, roleName, bindingName, account string, rules []rbacv1.PolicyRule) (*rbacv1.Role, *rbacv1.RoleBinding) {
+	role := &rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"}, ObjectMeta: graphObjectMeta(g, roleName), Rules: rules}
 	rb := &rbacv1.RoleBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
-		ObjectMeta: meta(base + "-binding"),
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa.Name, Namespace: g.Namespace}},
+		ObjectMeta: graphObjectMeta(g, bindingName),
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: roleName},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: account, Namespace: g.Namespace}},
 	}
-	return sa, role, rb
+	return role, rb
 }
 
 // PlannerRBAC renders what the graph's planner may do, bound to the planner's account: read
@@ -455,13 +463,10 @@ func DiscoveryRBAC(g *graph.Graph) (*corev1.ServiceAccount, *rbacv1.Role, *rbacv
 // graph of the namespace, and DynamoComponentDeployments, which are not served here). A Role of
 // the graph's own (<graph>-planner), not one shared by the namespace: it goes with the graph.
 func PlannerRBAC(g *graph.Graph) (*rbacv1.Role, *rbacv1.RoleBinding) {
-	meta := metav1.ObjectMeta{Name: g.Name + "-planner", Namespace: g.Namespace, OwnerReferences: ownerRefs(g),
-		Labels: map[string]string{v1alpha1.LabelGraphDeploymentName: g.Name, v1alpha1.LabelManagedBy: ManagedBy}}
-	read := []string{"get", "list", "watch"}
 	rules := []rbacv1.PolicyRule{
-		{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"dynamographdeployments"}, Verbs: read},
+		{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"dynamographdeployments"}, Verbs: readVerbs},
 		{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"dynamographdeployments"}, ResourceNames: []string{g.Name}, Verbs: []string{"update", "patch"}},
-		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: read},
+		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: readVerbs},
 	}
 	var adapters []string
 	for _, c := range g.Components {
@@ -471,18 +476,11 @@ func PlannerRBAC(g *graph.Graph) (*rbacv1.Role, *rbacv1.RoleBinding) {
 	}
 	if len(adapters) > 0 {
 		rules = append(rules,
-			rbacv1.PolicyRule{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"dynamographdeploymentscalingadapters"}, Verbs: read},
+			rbacv1.PolicyRule{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"dynamographdeploymentscalingadapters"}, Verbs: readVerbs},
 			rbacv1.PolicyRule{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"dynamographdeploymentscalingadapters/scale"},
 				ResourceNames: adapters, Verbs: []string{"get", "update", "patch"}})
 	}
-	role := &rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"}, ObjectMeta: meta, Rules: rules}
-	rb := &rbacv1.RoleBinding{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
-		ObjectMeta: *meta.DeepCopy(),
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: v1alpha1.PlannerServiceAccount, Namespace: g.Namespace}},
-	}
-	return role, rb
+	return roleAndBinding(g, g.Name+"-planner", g.Name+"-planner", v1alpha1.PlannerServiceAccount, rules)
 }
 
 // PlannerServiceAccount renders the account planner pods run as (sharedServiceAccount). Each
