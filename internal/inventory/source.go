@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,47 +36,36 @@ type Input struct {
 	Pods  []PodUsage
 }
 
-// ListFromAPI lists nodes (by label selector) and active pods page by page, keeping only the
-// fields the inventory reads, so memory grows with the node count, not with whole Pod objects.
+// ListFromAPI lists nodes (by label selector) and active pods page by page, at once, keeping only
+// the fields the inventory reads, so memory grows with the node count, not with whole Pod
+// objects.
 func ListFromAPI(ctx context.Context, cs kubernetes.Interface, selector string) (Input, error) {
 	var in Input
+	// The two lists overlap: the server encodes pods while nodes are decoded here.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		in.Pods, err = ListPodUsage(gctx, cs)
+		return err
+	})
 	nodePager := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 		return cs.CoreV1().Nodes().List(ctx, opts)
 	})
 	nodePager.PageSize = pageSize
 	nodePager.PageBufferSize = 1
-	err := nodePager.EachListItem(ctx, metav1.ListOptions{LabelSelector: selector}, func(obj runtime.Object) error {
-		in.Nodes = append(in.Nodes, TrimNode(obj.(*corev1.Node)))
-		return nil
-	})
-	if err != nil {
-		return Input{}, fmt.Errorf("list nodes: %w", err)
-	}
-	if in.Pods, err = ListPodUsage(ctx, cs); err != nil {
-		return Input{}, err
-	}
-	return in, nil
-}
-
-// ListPodUsage lists the active pods of every namespace page by page and keeps only their
-// node and NVIDIA requests.
-func ListPodUsage(ctx context.Context, cs kubernetes.Interface) ([]PodUsage, error) {
-	var usage []PodUsage
-	podPager := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-		return cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
-	})
-	podPager.PageSize = pageSize
-	podPager.PageBufferSize = 1
-	err := podPager.EachListItem(ctx, metav1.ListOptions{FieldSelector: ActivePodsSelector}, func(obj runtime.Object) error {
-		if u, ok := PodUsageOf(obj.(*corev1.Pod)); ok {
-			usage = append(usage, u)
+	g.Go(func() error {
+		err := nodePager.EachListItem(gctx, metav1.ListOptions{LabelSelector: selector}, func(obj runtime.Object) error {
+			in.Nodes = append(in.Nodes, TrimNode(obj.(*corev1.Node)))
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("list nodes: %w", err)
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list pods: %w", err)
+	if err := g.Wait(); err != nil {
+		return Input{}, err
 	}
-	return usage, nil
+	return in, nil
 }
 
 // TrimNode keeps the fields NodeFacts reads: name, GPU-related labels, taints, cordon, NVIDIA

@@ -143,11 +143,19 @@ func (e *Env) Nodes(ctx context.Context) ([]corev1.Node, error) {
 // Inventory is the GPU inventory (internal/inventory) of the whole cluster: node facts, free
 // GPUs per node.
 func (e *Env) Inventory(ctx context.Context) (inventory.Inventory, error) {
+	// Both lists at once: the server encodes pods while nodes are decoded here.
+	var pods []inventory.PodUsage
+	var podsErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pods, podsErr = e.pods.get(func() ([]inventory.PodUsage, error) { return inventory.ListPodUsage(ctx, e.Client) })
+	}()
 	nodes, err := e.Nodes(ctx)
-	if err != nil {
-		return inventory.Inventory{}, err
+	<-done
+	if err == nil {
+		err = podsErr
 	}
-	pods, err := e.pods.get(func() ([]inventory.PodUsage, error) { return inventory.ListPodUsage(ctx, e.Client) })
 	if err != nil {
 		return inventory.Inventory{}, err
 	}

@@ -1,0 +1,97 @@
+// Command fleet measures dynamoctl's cluster reads at fleet scale, side by side with the
+// programs they replace, on one simulated cluster: 2,000 GPU nodes of six kinds and 20,000 pods
+// bound to them, half asking for a GPU.
+//
+//	go run ./bench/fleet [-nodes 2000] [-pods 20000] [-runs 5] [-dynamoctl bin/dynamoctl] [-originals DIR]
+//	go run ./bench/fleet -hold        # load the cluster, print its kubeconfig, wait for Ctrl-C
+//	go run ./bench/fleet floor MODE KUBECONFIG
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dynamo-infra/dynamo-infra/bench/internal/load"
+	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+)
+
+func main() {
+	if len(os.Args) > 3 && os.Args[1] == "floor" {
+		if err := floor(os.Args[2], os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	var o options
+	flag.IntVar(&o.nodes, "nodes", 2000, "GPU nodes to create")
+	flag.IntVar(&o.pods, "pods", 20000, "pods to create, bound round-robin to the nodes")
+	flag.IntVar(&o.runs, "runs", 5, "runs of each program")
+	flag.StringVar(&o.dynamoctl, "dynamoctl", "bin/dynamoctl", "dynamoctl binary to measure")
+	flag.StringVar(&o.originals, "originals", "", "directory holding upstream's pre-deployment-check.sh and gpu_inventory.py (see docs/benchmarks.md); without it they are not run")
+	flag.BoolVar(&o.hold, "hold", false, "load the cluster, print its kubeconfig and wait for Ctrl-C")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	nodes, pods, runs    int
+	dynamoctl, originals string
+	hold                 bool
+}
+
+func run(o options) (err error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop() // Ctrl-C ends the run through the deferred cluster stop
+	start := time.Now()
+	c, names, err := load.StartLoaded(ctx, o.nodes, o.pods, "h100", "h200", "a100-mig", "l4", "l4-timeslice", "aks-a100")
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, c.Stop()) }()
+	if err := preflightFixtures(ctx, c, names); err != nil {
+		return err
+	}
+	fmt.Printf("cluster up with %d nodes and %d pods in %s\n", len(names)+1, o.pods, time.Since(start).Round(time.Millisecond))
+	if o.hold {
+		fmt.Printf("KUBECONFIG=%s (Ctrl-C stops the cluster)\n", c.KubeconfigPath())
+		<-ctx.Done()
+		return nil
+	}
+	return fmt.Errorf("not yet")
+}
+
+// preflightFixtures gives the cluster what the pre-deployment checks look for, so that they
+// pass: a default StorageClass and three Running GPU Operator pods.
+func preflightFixtures(ctx context.Context, c *devcluster.Cluster, nodes []string) error {
+	cs := c.Client()
+	if _, err := cs.StorageV1().StorageClasses().Create(ctx, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "standard",
+		Annotations: map[string]string{"storageclass.kubernetes.io/is-default-class": "true"}}, Provisioner: "kubernetes.io/no-provisioner"}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "gpu-operator"}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	for i := range 3 {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("gpu-operator-%d", i), Labels: map[string]string{"app": "gpu-operator"}},
+			Spec: corev1.PodSpec{NodeName: nodes[i], Tolerations: []corev1.Toleration{devcluster.KwokToleration()},
+				Containers: []corev1.Container{{Name: "operator", Image: "nvcr.io/nvidia/gpu-operator:v25.3.0"}}}}
+		if _, err := cs.CoreV1().Pods("gpu-operator").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
