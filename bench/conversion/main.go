@@ -41,6 +41,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1beta1"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/internal/webhook"
 	"github.com/dynamo-infra/dynamo-infra/test/reference"
@@ -156,7 +157,7 @@ var betaGVR = schema.GroupVersionResource{Group: "nvidia.com", Version: "v1beta1
 
 // listBench lists graphs in both versions on a dev cluster.
 func listBench(ctx context.Context, graphs, runs int) (err error) {
-	p, _ := devcluster.ParseProfile("cpu=1")
+	p, _ := simnode.ParseProfile("cpu=1")
 	c, err := devcluster.Start(ctx, devcluster.Options{Profile: p, StartTimeout: 5 * time.Minute})
 	if err != nil {
 		return err

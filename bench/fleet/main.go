@@ -23,6 +23,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/bench/internal/load"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 )
 
 func main() {
@@ -87,7 +88,7 @@ func preflightFixtures(ctx context.Context, c *devcluster.Cluster, nodes []strin
 	}
 	for i := range 3 {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("gpu-operator-%d", i), Labels: map[string]string{"app": "gpu-operator"}},
-			Spec: corev1.PodSpec{NodeName: nodes[i], Tolerations: []corev1.Toleration{devcluster.KwokToleration()},
+			Spec: corev1.PodSpec{NodeName: nodes[i], Tolerations: []corev1.Toleration{simnode.KwokToleration()},
 				Containers: []corev1.Container{{Name: "operator", Image: "nvcr.io/nvidia/gpu-operator:v25.3.0"}}}}
 		if _, err := cs.CoreV1().Pods("gpu-operator").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			return err

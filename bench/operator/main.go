@@ -37,6 +37,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/bench/internal/load"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 )
 
 // Graphs are created as v1alpha1 (the example manifests), converted by the webhook this process
@@ -78,7 +79,7 @@ func main() {
 func run(o options) (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop() // Ctrl-C ends the run through the deferred cluster and operator stops
-	p, _ := devcluster.ParseProfile("cpu=1")
+	p, _ := simnode.ParseProfile("cpu=1")
 	opts := devcluster.Options{Profile: p, StartTimeout: 5 * time.Minute, LWS: o.multinode}
 	if o.nodes > 3000 {
 		// kwok renews every node's lease each quarter lease: at 5,000 nodes and 40 s that is

@@ -27,7 +27,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/bench/internal/load"
-	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 )
 
 // script is the original's four checks as shell: each kubectl call is its own process.
@@ -74,7 +74,7 @@ func run(nodes, pods, runs int, bin, kubectl string) (err error) {
 	}
 	for i := range 3 {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("gpu-operator-%d", i), Labels: map[string]string{"app": "gpu-operator"}},
-			Spec: corev1.PodSpec{NodeName: names[i], Tolerations: []corev1.Toleration{devcluster.KwokToleration()},
+			Spec: corev1.PodSpec{NodeName: names[i], Tolerations: []corev1.Toleration{simnode.KwokToleration()},
 				Containers: []corev1.Container{{Name: "operator", Image: "nvcr.io/nvidia/gpu-operator:v25.3.0"}}}}
 		if _, err := c.Client().CoreV1().Pods("gpu-operator").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			return err

@@ -27,6 +27,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/internal/yamldoc"
 )
@@ -53,7 +54,7 @@ func run(ctx context.Context, dir string) (err error) {
 	slices.Sort(files)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	p, _ := devcluster.ParseProfile("cpu=1")
+	p, _ := simnode.ParseProfile("cpu=1")
 	c, err := devcluster.Start(ctx, devcluster.Options{Profile: p, StartTimeout: 5 * time.Minute})
 	if err != nil {
 		return err

@@ -16,9 +16,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
@@ -157,10 +157,10 @@ func TestFirstNvidia(t *testing.T) {
 // operator holds while a graph is short of GPUs (retained-MiB/op), against the trimmed Node
 // objects an earlier version held (29.5 MiB measured the same way).
 func BenchmarkSnapshot5000(b *testing.B) {
-	kind, _ := devcluster.LookupNodeKind("h100")
+	kind, _ := simnode.LookupNodeKind("h100")
 	nodes := make([]corev1.Node, 5000)
 	for i := range nodes {
-		n := devcluster.NewNode(kind, fmt.Sprintf("h100-%d", i), []string{"zone-a", "zone-b", "zone-c"}[i%3])
+		n := simnode.NewNode(kind, fmt.Sprintf("h100-%d", i), []string{"zone-a", "zone-b", "zone-c"}[i%3])
 		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
 		labels := map[string]string{} // fresh strings per node, as a decoder gives them
 		for k, v := range n.Labels {
@@ -194,8 +194,8 @@ func heapAlloc() uint64 {
 
 // NodeList holds the same nodes as Nodes yields, built once and shared.
 func TestSnapshotNodeList(t *testing.T) {
-	kind, _ := devcluster.LookupNodeKind("h100")
-	a, b := devcluster.NewNode(kind, "a", "zone-a"), devcluster.NewNode(kind, "b", "zone-b")
+	kind, _ := simnode.LookupNodeKind("h100")
+	a, b := simnode.NewNode(kind, "a", "zone-a"), simnode.NewNode(kind, "b", "zone-b")
 	b.Spec.Unschedulable = true
 	a.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
 	s := NewSnapshot([]corev1.Node{*a, *b}, nil, time.Now())

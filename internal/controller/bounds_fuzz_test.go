@@ -13,11 +13,11 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
 	"github.com/dynamo-infra/dynamo-infra/internal/capacity"
 	"github.com/dynamo-infra/dynamo-infra/internal/demand"
-	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
@@ -44,15 +44,15 @@ func extremeGraph(services uint8, replicas, nodeCount int32, gpus, cpu int64) *v
 
 // extremeNodes are n Ready nodes: a third CPU nodes, the rest H100 nodes of 8 GPUs.
 func extremeNodes(n int) []corev1.Node {
-	h100, _ := devcluster.LookupNodeKind("h100")
-	cpuKind, _ := devcluster.LookupNodeKind("cpu")
+	h100, _ := simnode.LookupNodeKind("h100")
+	cpuKind, _ := simnode.LookupNodeKind("cpu")
 	out := make([]corev1.Node, n)
 	for i := range out {
 		kind := h100
 		if i%3 == 2 {
 			kind = cpuKind
 		}
-		out[i] = *devcluster.NewNode(kind, fmt.Sprintf("%s-%d", kind.Name, i), "z")
+		out[i] = *simnode.NewNode(kind, fmt.Sprintf("%s-%d", kind.Name, i), "z")
 		out[i].Spec.Taints = nil
 		out[i].Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
 	}

@@ -6,23 +6,24 @@ import (
 	"time"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 )
 
 func BenchmarkParseProfile(b *testing.B) {
 	for b.Loop() {
-		if _, err := devcluster.ParseProfile("h100=4,h200=2,a100-mig=2,a100-40g=1,l4=8,cpu=2"); err != nil {
+		if _, err := simnode.ParseProfile("h100=4,h200=2,a100-mig=2,a100-40g=1,l4=8,cpu=2"); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkNodesForProfile1000(b *testing.B) {
-	p, err := devcluster.ParseProfile("h100=200,h200=200,a100-mig=200,l4=200,cpu=200")
+	p, err := simnode.ParseProfile("h100=200,h200=200,a100-mig=200,l4=200,cpu=200")
 	if err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		nodes, err := devcluster.NodesForProfile(p, nil, 0)
+		nodes, err := simnode.NodesForProfile(p, nil, 0)
 		if err != nil || len(nodes) != 1000 {
 			b.Fatal(len(nodes), err)
 		}
@@ -32,7 +33,7 @@ func BenchmarkNodesForProfile1000(b *testing.B) {
 // benchmarkStart measures a whole start — certificates, five processes, nodes Ready, default
 // service account — and the stop that follows, separately.
 func benchmarkStart(b *testing.B, profile string) {
-	p, err := devcluster.ParseProfile(profile)
+	p, err := simnode.ParseProfile(profile)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -53,7 +55,7 @@ type Options struct {
 	// KeepDir keeps Dir (logs, data) after Stop.
 	KeepDir bool
 	// Profile lists the built-in nodes to create.
-	Profile Profile
+	Profile simnode.Profile
 	// ExtraNodes are user-supplied Node objects (see LoadNodesFile), created as given.
 	ExtraNodes []*corev1.Node
 	// KwokConfig holds extra kwok configuration documents (YAML: Logs, Exec, ... resources),
@@ -380,7 +382,7 @@ plugins:
     apiVersion: podtolerationrestriction.admission.k8s.io/v1alpha1
     kind: Configuration
     default:
-    - key: ` + TaintKwokNode + `
+    - key: ` + simnode.TaintKwokNode + `
       operator: Exists
       effect: NoSchedule
 `
@@ -576,7 +578,7 @@ func (c *Cluster) startControllers(ctx context.Context) error {
 }
 
 func (c *Cluster) createInitialNodes(ctx context.Context) error {
-	nodes, err := NodesForProfile(c.opts.Profile, nil, 0)
+	nodes, err := simnode.NodesForProfile(c.opts.Profile, nil, 0)
 	if err != nil {
 		return err
 	}

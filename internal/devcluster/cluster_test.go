@@ -26,6 +26,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 	"github.com/dynamo-infra/dynamo-infra/internal/supervise"
 )
 
@@ -53,7 +54,7 @@ func TestMain(m *testing.M) {
 func sharedCluster(t *testing.T) *devcluster.Cluster {
 	t.Helper()
 	shared.once.Do(func() {
-		p, err := devcluster.ParseProfile(sharedProfile)
+		p, err := simnode.ParseProfile(sharedProfile)
 		if err != nil {
 			shared.err = err
 			return
@@ -85,7 +86,7 @@ func TestClusterUp(t *testing.T) {
 	}
 
 	// Other tests may add nodes; the profile's own are the h100 and cpu kinds.
-	list, err := c.Client().CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: devcluster.LabelNodeKind + " in (h100,cpu)"})
+	list, err := c.Client().CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: simnode.LabelNodeKind + " in (h100,cpu)"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestClusterUp(t *testing.T) {
 		if !devcluster.NodeReady(&n) {
 			t.Errorf("node %s not Ready: %+v", n.Name, n.Status.Conditions)
 		}
-		if n.Labels[devcluster.LabelNodeKind] == "h100" {
+		if n.Labels[simnode.LabelNodeKind] == "h100" {
 			if got := n.Labels[nvidia.LabelGPUProduct]; got != "NVIDIA-H100-80GB-HBM3" {
 				t.Errorf("%s gpu.product = %q", n.Name, got)
 			}
@@ -124,7 +125,7 @@ func TestClusterUp(t *testing.T) {
 	}
 	kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(kctx, kubectl, "--kubeconfig", c.KubeconfigPath(), "get", "nodes", "-l", devcluster.LabelNodeKind+"=h100", "-o", "name").CombinedOutput()
+	out, err := exec.CommandContext(kctx, kubectl, "--kubeconfig", c.KubeconfigPath(), "get", "nodes", "-l", simnode.LabelNodeKind+"=h100", "-o", "name").CombinedOutput()
 	if err != nil {
 		t.Fatalf("kubectl get nodes: %v\n%s", err, out)
 	}
@@ -150,7 +151,7 @@ func newNamespace(t *testing.T, c *devcluster.Cluster, name string) {
 
 func gpuPodSpec(resources corev1.ResourceList) corev1.PodSpec {
 	return corev1.PodSpec{
-		Tolerations: []corev1.Toleration{devcluster.KwokToleration()},
+		Tolerations: []corev1.Toleration{simnode.KwokToleration()},
 		Containers: []corev1.Container{{
 			Name:      "main",
 			Image:     "registry.example/worker:1",
@@ -240,7 +241,7 @@ func unschedulable(p *corev1.Pod) bool {
 func TestMIGPlacement(t *testing.T) {
 	c := sharedCluster(t)
 	ctx := testContext(t)
-	added, err := c.AddNodes(ctx, devcluster.Profile{{Kind: "a100-mig", Count: 1}})
+	added, err := c.AddNodes(ctx, simnode.Profile{{Kind: "a100-mig", Count: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +333,7 @@ status:
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _ := devcluster.ParseProfile("cpu=1")
+	p, _ := simnode.ParseProfile("cpu=1")
 	// With LWS: every component must stop, the LeaderWorkerSet controller too.
 	c, err := devcluster.Start(context.Background(), devcluster.Options{Profile: p, ExtraNodes: extra, LWS: true})
 	if err != nil {
@@ -405,7 +406,7 @@ func TestStartFailureCleansUp(t *testing.T) {
 	bin := t.TempDir()
 	fakeBinDir(t, real, bin, "#!/bin/sh\necho 'simulated crash' >&2\nexit 3\n")
 	dir := filepath.Join(t.TempDir(), "cluster")
-	p, _ := devcluster.ParseProfile("cpu=1")
+	p, _ := simnode.ParseProfile("cpu=1")
 	c, err := devcluster.Start(context.Background(), devcluster.Options{BinDir: bin, Dir: dir, Profile: p, StartTimeout: time.Minute})
 	if err == nil {
 		t.Fatalf("Start succeeded with a crashing controller-manager (stop: %v)", c.Stop())
@@ -438,7 +439,7 @@ func TestStartRetriesAPortRace(t *testing.T) {
 	// One JSON line as kwok logs it, the reason after the 300 characters an error message shows.
 	line := `{"level":"ERROR","source":"` + strings.Repeat("x", 320) + `","msg":"Failed to run server","err":"listen tcp 127.0.0.1:4242: bind: address already in use"}`
 	fakeBinDir(t, real, bin, "#!/bin/sh\necho x >> "+count+"\necho '"+line+"' >&2\nexit 1\n")
-	p, _ := devcluster.ParseProfile("cpu=1")
+	p, _ := simnode.ParseProfile("cpu=1")
 	c, err := devcluster.Start(context.Background(), devcluster.Options{BinDir: bin, Profile: p, StartTimeout: time.Minute})
 	if err == nil {
 		t.Fatalf("Start succeeded (stop: %v)", c.Stop())
@@ -474,7 +475,7 @@ func TestPodsTolerateKwokTaintByDefault(t *testing.T) {
 		t.Fatalf("a pod without the kwok toleration did not run: %v", err)
 	}
 	p, _ := c.Client().CoreV1().Pods(ns).Get(ctx, "plain", metav1.GetOptions{})
-	if !slices.ContainsFunc(p.Spec.Tolerations, func(tol corev1.Toleration) bool { return tol.Key == devcluster.TaintKwokNode }) {
+	if !slices.ContainsFunc(p.Spec.Tolerations, func(tol corev1.Toleration) bool { return tol.Key == simnode.TaintKwokNode }) {
 		t.Errorf("tolerations %v lack the kwok toleration", p.Spec.Tolerations)
 	}
 }

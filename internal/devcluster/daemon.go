@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -280,8 +282,8 @@ func SummarizeNode(n *corev1.Node) NodeSummary {
 	s := NodeSummary{
 		Name:       n.Name,
 		Ready:      NodeReady(n),
-		Kind:       n.Labels[LabelNodeKind],
-		Zone:       n.Labels[LabelZone],
+		Kind:       n.Labels[simnode.LabelNodeKind],
+		Zone:       n.Labels[simnode.LabelZone],
 		GPUProduct: n.Labels[nvidia.LabelGPUProduct],
 	}
 	for name, q := range n.Status.Allocatable {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,7 +47,7 @@ func (c *Cluster) CreateNodes(ctx context.Context, nodes []*corev1.Node) error {
 
 // AddNodes adds nodes of a profile to the running cluster, numbering them after the nodes that
 // already exist, waits until they are Ready and returns their names.
-func (c *Cluster) AddNodes(ctx context.Context, p Profile) ([]string, error) {
+func (c *Cluster) AddNodes(ctx context.Context, p simnode.Profile) ([]string, error) {
 	list, err := c.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
@@ -54,7 +56,7 @@ func (c *Cluster) AddNodes(ctx context.Context, p Profile) ([]string, error) {
 	for _, n := range list.Items {
 		taken[n.Name] = true
 	}
-	nodes, err := NodesForProfile(p, taken, len(list.Items))
+	nodes, err := simnode.NodesForProfile(p, taken, len(list.Items))
 	if err != nil {
 		return nil, err
 	}
@@ -239,8 +241,8 @@ func freshNode(n corev1.Node) *corev1.Node {
 		}
 		out.Annotations[k] = v
 	}
-	if _, ok := out.Annotations[AnnotationKwokNode]; !ok {
-		out.Annotations[AnnotationKwokNode] = KwokNodeValue
+	if _, ok := out.Annotations[simnode.AnnotationKwokNode]; !ok {
+		out.Annotations[simnode.AnnotationKwokNode] = simnode.KwokNodeValue
 	}
 	return out
 }

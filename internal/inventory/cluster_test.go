@@ -28,6 +28,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory/collect"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
@@ -72,7 +73,7 @@ func cluster(t *testing.T) *devcluster.Cluster {
 		if shared.err = writeCRILog(filepath.Join("testdata", "nvidia-smi", "a100-40gb-x1.csv"), logFile); shared.err != nil {
 			return
 		}
-		p, _ := devcluster.ParseProfile(profile)
+		p, _ := simnode.ParseProfile(profile)
 		shared.c, shared.err = devcluster.Start(context.Background(), devcluster.Options{
 			Profile: p,
 			KwokConfig: []string{fmt.Sprintf(`apiVersion: kwok.x-k8s.io/v1alpha1
@@ -132,7 +133,7 @@ func ensureNamespace(t *testing.T, cs kubernetes.Interface, c *devcluster.Cluste
 func gpuPod(node string, res string, n int64) corev1.PodSpec {
 	return corev1.PodSpec{
 		NodeSelector:  map[string]string{"kubernetes.io/hostname": node},
-		Tolerations:   []corev1.Toleration{devcluster.KwokToleration()},
+		Tolerations:   []corev1.Toleration{simnode.KwokToleration()},
 		RestartPolicy: corev1.RestartPolicyAlways,
 		Containers: []corev1.Container{{Name: "main", Image: "worker:1", Resources: corev1.ResourceRequirements{
 			Limits: corev1.ResourceList{corev1.ResourceName(res): *resource.NewQuantity(n, resource.DecimalSI)},

@@ -6,8 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/placement"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 )
 
 // BenchmarkBuild2000 plans a frontend and four 2-GPU decode workers on 2,000 dev-cluster nodes of
@@ -17,8 +17,8 @@ func BenchmarkBuild2000(b *testing.B) {
 	kinds := []string{"h100", "h200", "a100-mig", "l4", "aks-a100"}
 	in := Input{}
 	for i := range 2000 {
-		kind, _ := devcluster.LookupNodeKind(kinds[i%len(kinds)])
-		n := devcluster.NewNode(kind, fmt.Sprintf("%s-%d", kind.Name, i), "zone-a")
+		kind, _ := simnode.LookupNodeKind(kinds[i%len(kinds)])
+		n := simnode.NewNode(kind, fmt.Sprintf("%s-%d", kind.Name, i), "zone-a")
 		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
 		in.Nodes = append(in.Nodes, TrimNode(n))
 	}
@@ -29,7 +29,7 @@ func BenchmarkBuild2000(b *testing.B) {
 		}
 		in.Add(Load{Node: in.Nodes[i%2000].Name, Requests: r})
 	}
-	tol := []corev1.Toleration{devcluster.KwokToleration()}
+	tol := []corev1.Toleration{simnode.KwokToleration()}
 	fe := placement.Demand{Service: "Frontend", Replicas: 1, Requests: map[string]int64{"pods": 1, "cpu": 2000, "memory": 4 << 30}, Pod: &corev1.PodSpec{Tolerations: tol}}
 	dec := placement.Demand{Service: "decode", Replicas: 4, Requests: map[string]int64{"pods": 1, "cpu": 8000, "memory": 64 << 30, "nvidia.com/gpu": 2}, Pod: &corev1.PodSpec{Tolerations: tol}}
 	b.ReportAllocs()

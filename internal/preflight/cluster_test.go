@@ -28,6 +28,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/preflight"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/reference"
 )
@@ -298,8 +299,8 @@ func TestChecksOnManagedGPUNodes(t *testing.T) {
 	expect(t, check(t, cfg, "gpu-operator"), preflight.Fail, "no GPU Operator")
 	expect(t, check(t, cfg, "node-pressure"), preflight.Skip, "no GPU nodes")
 
-	kind, _ := devcluster.LookupNodeKind("h100")
-	n := devcluster.NewNode(kind, "bare-gpu", "dev-zone-a")
+	kind, _ := simnode.LookupNodeKind("h100")
+	n := simnode.NewNode(kind, "bare-gpu", "dev-zone-a")
 	for k := range n.Labels {
 		if strings.HasPrefix(k, "nvidia.com/") {
 			delete(n.Labels, k)
@@ -313,8 +314,8 @@ func TestChecksOnManagedGPUNodes(t *testing.T) {
 	expect(t, check(t, cfg, "gpu-nodes"), preflight.Pass, "1 GPU nodes (0 by GFD label, 1 by allocatable nvidia.com/gpu only)")
 	expect(t, check(t, cfg, "gpu-operator"), preflight.Skip, "a device plugin without GPU Feature Discovery on 1 node(s)")
 
-	aks, _ := devcluster.LookupNodeKind("aks-a100")
-	_, err = cs.CoreV1().Nodes().Create(ctx, devcluster.NewNode(aks, "aks-gpu", "dev-zone-a"), metav1.CreateOptions{})
+	aks, _ := simnode.LookupNodeKind("aks-a100")
+	_, err = cs.CoreV1().Nodes().Create(ctx, simnode.NewNode(aks, "aks-gpu", "dev-zone-a"), metav1.CreateOptions{})
 	must(t, err)
 	expect(t, check(t, cfg, "gpu-operator"), preflight.Skip, "AKS (managed GPU node pools) on 1 node(s)")
 }
@@ -357,7 +358,7 @@ func TestUnreachable(t *testing.T) {
 func operatorPod(name, node string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "gpu-operator"}},
-		Spec: corev1.PodSpec{NodeName: node, Tolerations: []corev1.Toleration{devcluster.KwokToleration()},
+		Spec: corev1.PodSpec{NodeName: node, Tolerations: []corev1.Toleration{simnode.KwokToleration()},
 			Containers: []corev1.Container{{Name: "operator", Image: "nvcr.io/nvidia/gpu-operator:v25.3.0"}}},
 	}
 }

@@ -20,9 +20,9 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
-	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
@@ -106,7 +106,7 @@ func TestGPUsProbeInterrupted(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "hog"},
 		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
-				Tolerations: []corev1.Toleration{devcluster.KwokToleration()},
+				Tolerations: []corev1.Toleration{simnode.KwokToleration()},
 				Containers: []corev1.Container{{Name: "main", Image: "x", Resources: corev1.ResourceRequirements{
 					Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("2")}}}},
 			}}},

@@ -23,8 +23,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/controller"
-	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 	"github.com/dynamo-infra/dynamo-infra/internal/tracing"
 	"github.com/dynamo-infra/dynamo-infra/internal/tracing/otlptest"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
@@ -41,7 +41,7 @@ func TestObservabilityLocal(t *testing.T) {
 	if err != nil {
 		t.Fatal("prometheus not found: apt-get install -y prometheus (make test does: hack/test-deps.sh)")
 	}
-	kc, cs := upCluster(t, devcluster.DefaultProfile)
+	kc, cs := upCluster(t, simnode.DefaultProfile)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 

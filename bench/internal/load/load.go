@@ -21,12 +21,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 )
 
 // StartLoaded starts a simulated cluster (one CPU node) and fills it with n GPU nodes of the
 // given kinds and pods bound round-robin to them (see Pods). The caller stops the cluster.
 func StartLoaded(ctx context.Context, nodes, pods int, kinds ...string) (*devcluster.Cluster, []string, error) {
-	p, _ := devcluster.ParseProfile("cpu=1")
+	p, _ := simnode.ParseProfile("cpu=1")
 	c, err := devcluster.Start(ctx, devcluster.Options{Profile: p, StartTimeout: 5 * time.Minute})
 	if err != nil {
 		return nil, nil, err
@@ -45,14 +46,14 @@ func StartLoaded(ctx context.Context, nodes, pods int, kinds ...string) (*devclu
 // returns their names.
 func Nodes(ctx context.Context, cs kubernetes.Interface, n int, kinds ...string) ([]string, error) {
 	for _, k := range kinds {
-		if _, ok := devcluster.LookupNodeKind(k); !ok {
+		if _, ok := simnode.LookupNodeKind(k); !ok {
 			return nil, fmt.Errorf("unknown node kind %q", k)
 		}
 	}
 	names := make([]string, n)
 	err := Parallel(n, func(i int) error {
-		kind, _ := devcluster.LookupNodeKind(kinds[i%len(kinds)])
-		node := devcluster.NewNode(kind, fmt.Sprintf("bench-%s-%d", kind.Name, i), "dev-zone-a")
+		kind, _ := simnode.LookupNodeKind(kinds[i%len(kinds)])
+		node := simnode.NewNode(kind, fmt.Sprintf("bench-%s-%d", kind.Name, i), "dev-zone-a")
 		names[i] = node.Name
 		_, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
 		return err
@@ -86,7 +87,7 @@ func createPods(ctx context.Context, cs kubernetes.Interface, n int, mutate func
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bench-%d", i), Namespace: "default",
 				Labels: map[string]string{"app": "bench", "app.kubernetes.io/part-of": "dynamo-bench"}},
 			Spec: corev1.PodSpec{
-				Tolerations: []corev1.Toleration{devcluster.KwokToleration()},
+				Tolerations: []corev1.Toleration{simnode.KwokToleration()},
 				Containers: []corev1.Container{{Name: "main", Image: "nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.6.1",
 					Args: []string{"--model", "Qwen/Qwen3-0.6B"}, Resources: corev1.ResourceRequirements{Requests: res, Limits: res},
 					Env: []corev1.EnvVar{{Name: "DYN_NAMESPACE", Value: "bench"}, {Name: "NATS_SERVER", Value: "nats://nats:4222"}}}},

@@ -8,9 +8,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
-	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
@@ -18,11 +18,11 @@ import (
 // fallback note: every column and section has something to show.
 func fixture(t *testing.T) inventory.Inventory {
 	t.Helper()
-	p, err := devcluster.ParseProfile("h100=2,a100-mig=1,a100-mig-single=1,l4-mps=1,aks-a100=1,cpu=1")
+	p, err := simnode.ParseProfile("h100=2,a100-mig=1,a100-mig-single=1,l4-mps=1,aks-a100=1,cpu=1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodes, err := devcluster.NodesForProfile(p, nil, 0)
+	nodes, err := simnode.NodesForProfile(p, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

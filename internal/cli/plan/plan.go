@@ -24,12 +24,12 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/dgd"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/output"
-	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/fit"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 )
 
 // Options are the flags and arguments of `dynamoctl plan`.
@@ -107,7 +107,7 @@ does not exist), 2 usage error, 3 cluster unreachable.`,
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
 	_ = cmd.RegisterFlagCompletionFunc("add-nodes", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		var out []string
-		for _, k := range devcluster.NodeKindNames() {
+		for _, k := range simnode.NodeKindNames() {
 			out = append(out, k+"=")
 		}
 		return out, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
@@ -152,9 +152,9 @@ func (o *Options) Complete(args []string) error {
 			return fmt.Errorf("--add-nodes %q: at most %d what-if nodes in all (the most nodes a Kubernetes cluster supports)", kv, v1alpha1.MaxNodes)
 		}
 		total += count
-		kind, found := devcluster.LookupNodeKind(name)
+		kind, found := simnode.LookupNodeKind(name)
 		if !found {
-			return fmt.Errorf("--add-nodes: unknown node kind %q (kinds: %s)", name, strings.Join(devcluster.NodeKindNames(), ", "))
+			return fmt.Errorf("--add-nodes: unknown node kind %q (kinds: %s)", name, strings.Join(simnode.NodeKindNames(), ", "))
 		}
 		for range count {
 			o.added = append(o.added, whatIfNode(kind, made[kind.Name]))
@@ -167,11 +167,11 @@ func (o *Options) Complete(args []string) error {
 // whatIfNode is the i-th what-if node of a dev-cluster kind, Ready, as the real machine would
 // join: without the simulated cluster's kwok taint; a rack kind's nodes in racks (and NVLink
 // cliques) of their own, "what-if-" before the rack's and clique's names.
-func whatIfNode(kind devcluster.NodeKind, i int) corev1.Node {
-	n := devcluster.NewNode(kind, fmt.Sprintf("what-if-%s-%d", kind.Name, i), "what-if")
+func whatIfNode(kind simnode.NodeKind, i int) corev1.Node {
+	n := simnode.NewNode(kind, fmt.Sprintf("what-if-%s-%d", kind.Name, i), "what-if")
 	if kind.RackSize > 0 {
-		for k, v := range devcluster.RackLabels(kind, i) {
-			if k != devcluster.LabelZone {
+		for k, v := range simnode.RackLabels(kind, i) {
+			if k != simnode.LabelZone {
 				n.Labels[k] = "what-if-" + v
 			}
 		}

@@ -18,12 +18,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
-	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/plan"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
 )
@@ -62,12 +62,12 @@ func genCase(rng *rand.Rand, i int, interPod bool) *planCase {
 	taint := corev1.Taint{Key: "dedicated", Value: pc.id, Effect: corev1.TaintEffectNoSchedule}
 	hasMIG := false
 	for n := range 2 + rng.IntN(3) {
-		kind, _ := devcluster.LookupNodeKind(kinds[rng.IntN(len(kinds))])
+		kind, _ := simnode.LookupNodeKind(kinds[rng.IntN(len(kinds))])
 		zone := "zone-a"
 		if interPod && rng.IntN(2) == 0 {
 			zone = "zone-b"
 		}
-		node := devcluster.NewNode(kind, fmt.Sprintf("%s-%d", pc.id, n), zone)
+		node := simnode.NewNode(kind, fmt.Sprintf("%s-%d", pc.id, n), zone)
 		node.Labels[caseLabel] = pc.id
 		if rng.IntN(3) == 0 {
 			node.Spec.Taints = append(node.Spec.Taints, taint)
@@ -89,7 +89,7 @@ func genCase(rng *rand.Rand, i int, interPod bool) *planCase {
 				filler.Labels = map[string]string{"app": "filler"}
 				if rng.IntN(3) == 0 {
 					filler.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
-						TopologyKey: devcluster.LabelHostname, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "w0"}}}}}}
+						TopologyKey: simnode.LabelHostname, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "w0"}}}}}}
 				}
 			}
 			pc.fillers = append(pc.fillers, filler)
@@ -136,16 +136,16 @@ func interPodRule(rng *rand.Rand, s int) string {
 	}
 	switch rng.IntN(6) {
 	case 0:
-		return "        affinity: {podAntiAffinity: {requiredDuringSchedulingIgnoredDuringExecution: " + term(devcluster.LabelHostname, fmt.Sprintf("w%d", s)) + "}}\n"
+		return "        affinity: {podAntiAffinity: {requiredDuringSchedulingIgnoredDuringExecution: " + term(simnode.LabelHostname, fmt.Sprintf("w%d", s)) + "}}\n"
 	case 1:
-		return "        affinity: {podAntiAffinity: {requiredDuringSchedulingIgnoredDuringExecution: " + term(devcluster.LabelHostname, "filler") + "}}\n"
+		return "        affinity: {podAntiAffinity: {requiredDuringSchedulingIgnoredDuringExecution: " + term(simnode.LabelHostname, "filler") + "}}\n"
 	case 2:
-		return spread(devcluster.LabelZone)
+		return spread(simnode.LabelZone)
 	case 3:
-		return spread(devcluster.LabelHostname)
+		return spread(simnode.LabelHostname)
 	case 4:
 		if s > 0 {
-			return "        affinity: {podAffinity: {requiredDuringSchedulingIgnoredDuringExecution: " + term(devcluster.LabelZone, "w0") + "}}\n"
+			return "        affinity: {podAffinity: {requiredDuringSchedulingIgnoredDuringExecution: " + term(simnode.LabelZone, "w0") + "}}\n"
 		}
 	}
 	return ""
@@ -322,7 +322,7 @@ func createGraphPods(t *testing.T, ctx context.Context, cs kubernetes.Interface,
 		for i := range int(c.Replicas) {
 			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: svc + "-", Labels: tmpl.Labels}, Spec: *tmpl.Spec.DeepCopy()}
 			if pinned != nil {
-				p.Spec.NodeSelector[devcluster.LabelHostname] = hosts[i]
+				p.Spec.NodeSelector[simnode.LabelHostname] = hosts[i]
 			}
 			if _, err := cs.CoreV1().Pods(pc.id).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 				t.Fatalf("%s: %v", pc.id, err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 	"github.com/dynamo-infra/dynamo-infra/internal/webhook"
 )
 
@@ -28,7 +29,7 @@ const EnvKeep = "DYNAMO_KEEP_TEST_CLUSTER"
 // passes or fails. A failed test gets the tail of each component's log.
 func Start(t testing.TB, profile string, mutate ...func(*devcluster.Options)) *devcluster.Cluster {
 	t.Helper()
-	p, err := devcluster.ParseProfile(profile)
+	p, err := simnode.ParseProfile(profile)
 	if err != nil {
 		t.Fatalf("profile %q: %v", profile, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/command"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 )
 
 // UpOptions are the flags of `dev cluster up` (and of the hidden `serve` it starts).
@@ -33,7 +34,7 @@ type UpOptions struct {
 	// InferenceGateway installs the InferencePool CRD (on by default, like LWS).
 	InferenceGateway bool
 
-	profile devcluster.Profile
+	profile simnode.Profile
 	nodes   []*corev1.Node
 	kwok    []string
 	streams genericiooptions.IOStreams
@@ -41,8 +42,8 @@ type UpOptions struct {
 
 func (o *UpOptions) addFlags(cmd *cobra.Command) {
 	addDirFlag(cmd, &o.Dir)
-	cmd.Flags().StringVar(&o.Profile, "profile", devcluster.DefaultProfile,
-		"Nodes to create, KIND=COUNT,... (kinds: "+strings.Join(devcluster.NodeKindNames(), ", ")+"); empty with --nodes-file for user nodes only")
+	cmd.Flags().StringVar(&o.Profile, "profile", simnode.DefaultProfile,
+		"Nodes to create, KIND=COUNT,... (kinds: "+strings.Join(simnode.NodeKindNames(), ", ")+"); empty with --nodes-file for user nodes only")
 	cmd.Flags().StringVar(&o.NodesFile, "nodes-file", "", "YAML file of Node manifests to create in addition to the profile")
 	cmd.Flags().StringVar(&o.KwokConfig, "kwok-config", "", "YAML file of extra kwok configuration (ClusterExec, ClusterLogs, Stage … documents), e.g. to exec into simulated pods")
 	cmd.Flags().StringVar(&o.BinDir, "bin-dir", "", "Directory of the control-plane binaries (default: bin/k8s of this repository, then the build cache; or $"+devcluster.EnvBinDir+")")
@@ -51,7 +52,7 @@ func (o *UpOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&o.InferenceGateway, "inference-gateway", true, "Install the Gateway API Inference Extension's InferencePool CRD (inference.networking.k8s.io/v1), for graphs with an Endpoint Picker; --inference-gateway=false leaves it out")
 	cmd.Flags().BoolVar(&o.DRA, "dra", false, "Also publish each node's whole GPUs as DRA devices (DeviceClass gpu.nvidia.com, a ResourceSlice per GPU node), as NVIDIA's DRA driver does")
 	_ = cmd.RegisterFlagCompletionFunc("profile", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return devcluster.NodeKindNames(), cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
+		return simnode.NodeKindNames(), cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
 	})
 	_ = cmd.MarkFlagFilename("nodes-file", "yaml", "yml", "json")
 	_ = cmd.MarkFlagFilename("kwok-config", "yaml", "yml")
@@ -64,7 +65,7 @@ func (o *UpOptions) Complete(_ []string) error {
 		return err
 	}
 	if strings.TrimSpace(o.Profile) != "" || o.NodesFile == "" {
-		if o.profile, err = devcluster.ParseProfile(o.Profile); err != nil {
+		if o.profile, err = simnode.ParseProfile(o.Profile); err != nil {
 			return exit.UsageError(fmt.Errorf("--profile: %w", err))
 		}
 	}

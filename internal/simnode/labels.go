@@ -1,4 +1,4 @@
-package devcluster
+package simnode
 
 // Well-known label, annotation and taint keys the simulated nodes carry. Their GPU keys (those GFD
 // and the GPU Operator publish on real nodes) are package nvidia's.
