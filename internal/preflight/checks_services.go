@@ -2,18 +2,17 @@ package preflight
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
-	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/version"
@@ -119,55 +118,96 @@ func checkNATS(ctx context.Context, e *Env) Outcome {
 	return Outcome{Status: Pass, Detail: strings.Join(details, "; ")}
 }
 
-// EtcdStatus asks each endpoint for its status over etcd's gRPC API.
-func EtcdStatus(ctx context.Context, endpoints string) ([]*clientv3.StatusResponse, error) {
-	var eps []string
-	cfg := clientv3.Config{DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
+// EtcdMember is one etcd member's status as etcd's JSON gateway (/v3/maintenance/status, served
+// on the client port since etcd 3.4) reports it: 64-bit numbers come as strings.
+type EtcdMember struct {
+	Endpoint string   `json:"-"`
+	Version  string   `json:"version"`
+	DBSize   int64    `json:"dbSize,string"`
+	Leader   uint64   `json:"leader,string"`
+	Errors   []string `json:"errors"`
+	Header   struct {
+		MemberID uint64 `json:"member_id,string"`
+	} `json:"header"`
+}
+
+// EtcdStatus asks each endpoint for its status over etcd's JSON gateway: plain HTTP(S), so the
+// command line links no gRPC (what the gateway serves is etcd's gRPC API). Credentials in an
+// endpoint's URL are exchanged for a token first (/v3/auth/authenticate).
+func EtcdStatus(ctx context.Context, endpoints string) ([]EtcdMember, error) {
+	var out []EtcdMember
 	for _, ep := range splitList(endpoints) {
 		u, err := parseServiceURL(ep, "http", "2379")
 		if err != nil {
 			return nil, err
 		}
-		if u.User != nil {
-			cfg.Username = u.User.Username()
-			cfg.Password, _ = u.User.Password()
-			u.User = nil
-		}
-		if u.Scheme == "https" {
-			cfg.TLS = &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
-		}
-		eps = append(eps, u.Scheme+"://"+u.Host)
-	}
-	// gRPC retries a refused connection until the deadline; a plain dial says it at once.
-	for _, ep := range eps {
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", strings.SplitN(ep, "://", 2)[1])
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ep, err)
-		}
-		_ = conn.Close()
-	}
-	cfg.Endpoints, cfg.Context = eps, ctx
-	if dl, ok := ctx.Deadline(); ok {
-		cfg.DialTimeout = time.Until(dl)
-	}
-	c, err := clientv3.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = c.Close() }()
-	var out []*clientv3.StatusResponse
-	for _, ep := range eps {
-		st, err := c.Status(ctx, ep)
-		if err != nil {
-			if ctx.Err() != nil {
-				return out, fmt.Errorf("%s: no status answer before the check timeout (%w)", ep, err)
+		client := &http.Client{Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12},
+			Proxy:           http.ProxyFromEnvironment,
+		}}
+		user := u.User
+		u.User = nil
+		base := u.Scheme + "://" + u.Host
+		token := ""
+		if user != nil {
+			password, _ := user.Password()
+			var auth struct {
+				Token string `json:"token"`
 			}
-			return out, fmt.Errorf("%s: %w", ep, err)
+			if err := etcdCall(ctx, client, base+"/v3/auth/authenticate", "", map[string]string{"name": user.Username(), "password": password}, &auth); err != nil {
+				return out, fmt.Errorf("%s: authenticate: %w", base, err)
+			}
+			token = auth.Token
+		}
+		st := EtcdMember{Endpoint: base}
+		if err := etcdCall(ctx, client, base+"/v3/maintenance/status", token, map[string]string{}, &st); err != nil {
+			if ctx.Err() != nil {
+				return out, fmt.Errorf("%s: no status answer before the check timeout (%w)", base, err)
+			}
+			return out, fmt.Errorf("%s: %w", base, err)
 		}
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// etcdCall POSTs body as JSON to one of etcd's gateway endpoints and decodes the answer into out;
+// an error answer ({"code", "message"}) is returned as an error.
+func etcdCall(ctx context.Context, client *http.Client, url, token string, body, out any) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Message != "" {
+			return fmt.Errorf("%s (HTTP %d)", e.Message, resp.StatusCode)
+		}
+		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(data)))
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("not an etcd status answer: %w", err)
+	}
+	return nil
 }
 
 func checkEtcd(ctx context.Context, e *Env) Outcome {
@@ -181,7 +221,7 @@ func checkEtcd(ctx context.Context, e *Env) Outcome {
 		if len(st.Errors) > 0 {
 			return Outcome{Status: Warn, Detail: fmt.Sprintf("etcd %s reports: %s", st.Version, strings.Join(st.Errors, "; ")), Remediation: "etcdctl alarm list"}
 		}
-		parts = append(parts, fmt.Sprintf("etcd %s (member %x, leader %x, db %d KiB)", st.Version, st.Header.MemberId, st.Leader, st.DbSize/1024))
+		parts = append(parts, fmt.Sprintf("etcd %s (member %x, leader %x, db %d KiB)", st.Version, st.Header.MemberID, st.Leader, st.DBSize/1024))
 	}
 	return Outcome{Status: Pass, Detail: strings.Join(parts, "; ")}
 }

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster/devclustertest"
 	"github.com/dynamo-infra/dynamo-infra/internal/preflight"
@@ -95,4 +98,24 @@ func TestEtcdCheck(t *testing.T) {
 	if time.Since(start) > 10*time.Second {
 		t.Errorf("unreachable etcd held the check for %s", time.Since(start))
 	}
+	// The status through the gateway's own numbers: the member the server says it is.
+	if got, want := serviceCheck(t, "etcd", etcd(client)).Detail, fmt.Sprintf("member %x", uint64(e.Server.MemberID())); !strings.Contains(got, want) {
+		t.Errorf("detail %q does not name %s", got, want)
+	}
+	// With authentication on, credentials in the URL are exchanged for a token; wrong ones fail.
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{client}, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+	must(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err = c.UserAdd(ctx, "root", "s3cret")
+	must(t, err)
+	_, err = c.UserGrantRole(ctx, "root", "root")
+	must(t, err)
+	_, err = c.AuthEnable(ctx)
+	must(t, err)
+	withAuth := strings.Replace(client, "http://", "http://root:s3cret@", 1)
+	expect(t, serviceCheck(t, "etcd", etcd(withAuth)), preflight.Pass, "etcd 3.6", "leader")
+	expect(t, serviceCheck(t, "etcd", etcd(strings.Replace(client, "http://", "http://root:wrong@", 1))), preflight.Fail, "authenticate", "authentication failed")
+	expect(t, serviceCheck(t, "etcd", etcd(client)), preflight.Fail, "user name is empty")
 }
