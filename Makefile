@@ -26,8 +26,10 @@ help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build dynamoctl, kubectl-dynamo (the kubectl plugin, with its completion) and dynamo-operator into bin/
+build: ## Build dynamoctl, kubectl-dynamo (the kubectl plugin, with its completion), dynamoctl-dev (dev tooling) and dynamo-operator into bin/
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/dynamoctl ./cmd/dynamoctl
+	@# The developer tooling (dev cluster, dev services): `dynamoctl dev` runs it from beside dynamoctl.
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/dynamoctl-dev ./cmd/dynamoctl-dev
 	@# The same binary under the plugin's name: kubectl runs kubectl-dynamo for `kubectl dynamo`,
 	@# and kubectl_complete-dynamo for its completion.
 	ln -sf dynamoctl $(BIN)/kubectl-dynamo
@@ -63,9 +65,10 @@ lint: ## gofmt, go vet, golangci-lint (built from tools/lint, cached), go mod ti
 	hack/verify-tidy.sh
 
 .PHONY: verify
-verify: lint ## Regenerate generated files (deepcopy, CRDs, CLI docs) and fail on a diff
+verify: lint ## Regenerate generated files (deepcopy, CRDs, CLI docs) and fail on a diff; check the plugin's size and start-up memory
 	hack/verify-docs.sh
 	hack/verify-generate.sh
+	$(GO) run ./hack/pluginsize
 
 .PHONY: generate
 generate: ## Regenerate deepcopy functions and CRDs (config/crd) from the API markers

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/dynamo-infra/dynamo-infra/internal/cli"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/clidocs"
 )
 
 func main() {
@@ -15,7 +15,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: gendocs DIR")
 		os.Exit(2)
 	}
-	if err := cli.GenerateDocs(os.Args[1]); err != nil {
+	if err := clidocs.GenerateDocs(os.Args[1]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

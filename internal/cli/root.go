@@ -3,16 +3,11 @@
 package cli
 
 import (
-	"flag"
-	"io"
-
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/klog/v2"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/command"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/convert"
-	"github.com/dynamo-infra/dynamo-infra/internal/cli/dev"
-	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/explain"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/get"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/gpus"
@@ -26,21 +21,6 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	dynamoversion "github.com/dynamo-infra/dynamo-infra/internal/version"
 )
-
-// SilenceKlog sends klog's output nowhere. client-go reports errors it cannot return (a stream
-// torn down by Ctrl-C, a closed connection) through klog, which would print "Unhandled Error"
-// lines over a command's own output; every error that matters reaches the command, which prints
-// it once.
-func SilenceKlog() {
-	// Errors also go to stderr at or above the stderr threshold (ERROR by default), whatever
-	// the output: raise it past them.
-	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(fs)
-	for name, value := range map[string]string{"logtostderr": "false", "alsologtostderr": "false", "stderrthreshold": "FATAL"} {
-		_ = fs.Set(name, value)
-	}
-	klog.SetOutput(io.Discard)
-}
 
 // AsKubectlPlugin makes root's usage, help and completion say "kubectl dynamo", for the binary
 // run as version.PluginBinary.
@@ -59,24 +39,19 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		Short: "Deploy and operate NVIDIA Dynamo inference graphs on Kubernetes GPU clusters",
 		Long: `dynamoctl is the command line of dynamo-infra: GPU inventory, pre-deployment checks, PVC tooling,
 DynamoGraphDeployment rendering, listing and diagnosis (explain: why a graph is not Ready and what
-to change), observability configuration, and a local simulated
-GPU cluster for development. Installed as kubectl-dynamo (make build writes both), it is the
-kubectl plugin: kubectl dynamo ...
+to change), observability configuration. Installed as kubectl-dynamo (make build writes both), it
+is the kubectl plugin: kubectl dynamo ... The developer tooling (dynamoctl dev: a local simulated
+GPU cluster, NATS and etcd) is a second binary, dynamoctl-dev, which dynamoctl dev runs.
 
 Exit codes: 0 success, 1 failure, 2 usage error, 3 cluster not running or unreachable,
 4 warnings with --strict (preflight),
 130 interrupted (after cleaning up).`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
 	}
-	root.SetIn(streams.In)
-	root.SetOut(streams.Out)
-	root.SetErr(streams.ErrOut)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exit.UsageError(err) })
+	command.Root(root, streams)
 	// kubectl's connection flags (--kubeconfig, --context, -n, --request-timeout, ...) for every
 	// command that talks to a cluster.
 	kubeFlags := kube.NewConfigFlags()
 	kubeFlags.AddFlags(root.PersistentFlags())
-	root.AddCommand(version.NewCommand(streams), dev.NewCommand(streams), gpus.NewCommand(kubeFlags, streams), render.NewCommand(kubeFlags, streams), convert.NewCommand(kubeFlags, streams), get.NewCommand(kubeFlags, streams), explain.NewCommand(kubeFlags, streams), plan.NewCommand(kubeFlags, streams), preflight.NewCommand(kubeFlags, streams), pvc.NewCommand(kubeFlags, streams), observability.NewCommand(kubeFlags, streams), rollout.NewCommand(kubeFlags, streams))
+	root.AddCommand(version.NewCommand(streams), newDevCommand(streams), gpus.NewCommand(kubeFlags, streams), render.NewCommand(kubeFlags, streams), convert.NewCommand(kubeFlags, streams), get.NewCommand(kubeFlags, streams), explain.NewCommand(kubeFlags, streams), plan.NewCommand(kubeFlags, streams), preflight.NewCommand(kubeFlags, streams), pvc.NewCommand(kubeFlags, streams), observability.NewCommand(kubeFlags, streams), rollout.NewCommand(kubeFlags, streams))
 	return root
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/klog/v2"
 )
 
 // TestNewNodeGolden pins every label, taint and resource of each built-in kind.
@@ -88,11 +87,6 @@ func FuzzDecodeNodes(f *testing.F) {
 			seen[n.Name] = true
 		}
 	})
-}
-
-func tolerates(taint corev1.Taint) bool {
-	tol := simnode.KwokToleration()
-	return tol.ToleratesTaint(klog.Background(), &taint, false)
 }
 
 func TestNodeSchedulable(t *testing.T) {

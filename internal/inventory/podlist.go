@@ -160,7 +160,7 @@ func readPodList(in *bufio.Reader, onContinue func(string), keep func(*corev1.Po
 	envelope := protoReader{in: in, left: math.MaxInt64}
 	for {
 		num, typ, err := envelope.tag()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
@@ -312,7 +312,7 @@ func (p *protoReader) skip(num protowire.Number, typ protowire.Type) error {
 }
 
 func unexpectedEOF(err error) error {
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		return io.ErrUnexpectedEOF
 	}
 	return err

@@ -22,7 +22,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -31,15 +30,6 @@ import (
 
 // DefaultRequestTimeout bounds every API request unless --request-timeout says otherwise.
 const DefaultRequestTimeout = 30 * time.Second
-
-// NewConfigFlags returns kubectl's connection flags (--kubeconfig, --context, -n, --server,
-// --request-timeout, --as, ...) with a 30 s request timeout by default.
-func NewConfigFlags() *genericclioptions.ConfigFlags {
-	f := genericclioptions.NewConfigFlags(true)
-	timeout := DefaultRequestTimeout.String()
-	f.Timeout = &timeout
-	return f
-}
 
 // ErrNoKubeconfig means no cluster is configured: no --kubeconfig or --server, no $KUBECONFIG,
 // no ~/.kube/config, and not running in a pod. client-go would otherwise try
@@ -57,17 +47,17 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // $KUBECONFIG, ~/.kube/config, and in-cluster config when running in a pod with none of those.
 // Lists are requested as protobuf, every request has a timeout, and once a request to a
 // server that never answered times out, the next ones fail at once (see failFast).
-func RESTConfig(f *genericclioptions.ConfigFlags) (*rest.Config, error) {
+func RESTConfig(f *ConfigFlags) (*rest.Config, error) {
 	if err := configured(f); err != nil {
 		return nil, &ConfigError{Err: err}
 	}
-	cfg, err := f.ToRESTConfig()
+	cfg, err := f.ToRawKubeConfigLoader().ClientConfig()
 	if err != nil {
 		return nil, &ConfigError{Err: err}
 	}
 	cfg = rest.CopyConfig(cfg)
 	// --request-timeout 0 means no timeout, as in kubectl; flags built elsewhere get the default.
-	if cfg.Timeout == 0 && (f.Timeout == nil || *f.Timeout == "") {
+	if cfg.Timeout == 0 && f.Overrides.Timeout == "" {
 		cfg.Timeout = DefaultRequestTimeout
 	}
 	cfg.QPS, cfg.Burst = 50, 100
@@ -80,8 +70,8 @@ func RESTConfig(f *genericclioptions.ConfigFlags) (*rest.Config, error) {
 
 // configured returns ErrNoKubeconfig when nothing names a cluster, or the error of loading the
 // kubeconfig files.
-func configured(f *genericclioptions.ConfigFlags) error {
-	if f.APIServer != nil && *f.APIServer != "" {
+func configured(f *ConfigFlags) error {
+	if f.Overrides.ClusterInfo.Server != "" {
 		return nil
 	}
 	raw, err := f.ToRawKubeConfigLoader().RawConfig()
@@ -95,7 +85,7 @@ func configured(f *genericclioptions.ConfigFlags) error {
 		return nil
 	}
 	// $KUBECONFIG names files and none exists: say which (client-go skips missing ones).
-	if env := os.Getenv(clientcmd.RecommendedConfigPathEnvVar); env != "" && (f.KubeConfig == nil || *f.KubeConfig == "") {
+	if env := os.Getenv(clientcmd.RecommendedConfigPathEnvVar); env != "" && f.KubeConfig == "" {
 		for _, p := range filepath.SplitList(env) {
 			if _, err := os.Stat(p); err == nil {
 				return fmt.Errorf("KUBECONFIG=%s: no cluster or context in it (set KUBECONFIG or --kubeconfig to a kubeconfig file, or --server)", env)
@@ -156,7 +146,7 @@ func IsTimeout(err error) bool {
 }
 
 // Clientset builds a clientset from the flags.
-func Clientset(f *genericclioptions.ConfigFlags) (kubernetes.Interface, *rest.Config, error) {
+func Clientset(f *ConfigFlags) (kubernetes.Interface, *rest.Config, error) {
 	cfg, err := RESTConfig(f)
 	if err != nil {
 		return nil, nil, err
@@ -227,7 +217,7 @@ func Serves(d discovery.DiscoveryInterface, gvr schema.GroupVersionResource) (bo
 }
 
 // Namespace is the namespace the flags select: -n, else the kubeconfig context's, else default.
-func Namespace(f *genericclioptions.ConfigFlags) string {
+func Namespace(f *ConfigFlags) string {
 	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
 	if err != nil || ns == "" {
 		return metav1.NamespaceDefault

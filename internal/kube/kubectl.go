@@ -8,8 +8,6 @@ import (
 	"os/exec"
 	"strings"
 	"time"
-
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 )
 
 // Kubectl runs the kubectl binary with the same connection flags a command was given.
@@ -24,31 +22,30 @@ type Kubectl struct {
 
 // NewKubectl builds a runner that passes the flags' kubeconfig, context, cluster, user, server,
 // namespace-independent settings and request timeout on to kubectl.
-func NewKubectl(path string, f *genericclioptions.ConfigFlags) Kubectl {
+func NewKubectl(path string, f *ConfigFlags) Kubectl {
 	k := Kubectl{Path: path, Timeout: DefaultRequestTimeout * 2}
-	add := func(flag string, v *string) {
-		if v != nil && *v != "" {
-			k.Args = append(k.Args, "--"+flag+"="+*v)
+	add := func(flag, v string) {
+		if v != "" {
+			k.Args = append(k.Args, "--"+flag+"="+v)
 		}
 	}
+	o := f.Overrides
 	add("kubeconfig", f.KubeConfig)
-	add("context", f.Context)
-	add("cluster", f.ClusterName)
-	add("user", f.AuthInfoName)
-	add("server", f.APIServer)
-	add("token", f.BearerToken)
-	add("as", f.Impersonate)
-	add("request-timeout", f.Timeout)
-	if f.Insecure != nil && *f.Insecure {
+	add("context", o.CurrentContext)
+	add("cluster", o.Context.Cluster)
+	add("user", o.Context.AuthInfo)
+	add("server", o.ClusterInfo.Server)
+	add("token", o.AuthInfo.Token)
+	add("as", o.AuthInfo.Impersonate)
+	add("request-timeout", o.Timeout)
+	if o.ClusterInfo.InsecureSkipTLSVerify {
 		k.Args = append(k.Args, "--insecure-skip-tls-verify=true")
 	}
 	if k.Path == "" {
 		k.Path = "kubectl"
 	}
-	if f.Timeout != nil {
-		if d, err := time.ParseDuration(*f.Timeout); err == nil && d > 0 {
-			k.Timeout = 2 * d
-		}
+	if d, err := time.ParseDuration(o.Timeout); err == nil && d > 0 {
+		k.Timeout = 2 * d
 	}
 	return k
 }

@@ -105,7 +105,7 @@ func TestEtcdCheck(t *testing.T) {
 	// With authentication on, credentials in the URL are exchanged for a token; wrong ones fail.
 	c, err := clientv3.New(clientv3.Config{Endpoints: []string{client}, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
 	must(t, err)
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	_, err = c.UserAdd(ctx, "root", "s3cret")

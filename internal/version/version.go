@@ -11,6 +11,15 @@ import (
 // archives hold, what the command line recognises in argv[0].
 const PluginBinary = "kubectl-dynamo"
 
+// DevBinary is the developer tooling's binary (the simulated cluster, NATS and etcd): `dynamoctl
+// dev ...` runs it, found beside dynamoctl or on PATH. It is apart so that the plugin users
+// download stays small (docs/benchmarks.md).
+const DevBinary = "dynamoctl-dev"
+
+// EnvDevDisplayName is how dynamoctl tells dynamoctl-dev the user's spelling of its commands
+// ("dynamoctl dev", "kubectl dynamo dev"), for its usage lines and help.
+const EnvDevDisplayName = "DYNAMOCTL_DEV_DISPLAY_NAME"
+
 // Set at link time: -X github.com/dynamo-infra/dynamo-infra/internal/version.version=v0.1.0 (and commit).
 var (
 	version = "dev"

@@ -21,10 +21,11 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
 )
 
-// Build builds dynamoctl into dir and returns its path.
+// Build builds dynamoctl into dir, with dynamoctl-dev beside it (`dynamoctl dev` runs it), and
+// returns dynamoctl's path.
 func Build(dir string) (string, error) {
 	bin := filepath.Join(dir, "dynamoctl")
-	build := exec.Command("go", "build", "-o", bin, "github.com/dynamo-infra/dynamo-infra/cmd/dynamoctl")
+	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "github.com/dynamo-infra/dynamo-infra/cmd/dynamoctl", "github.com/dynamo-infra/dynamo-infra/cmd/dynamoctl-dev")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	return bin, build.Run()
 }

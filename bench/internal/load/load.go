@@ -130,7 +130,7 @@ func Parallel(n int, f func(int) error) error {
 // returns the wall times, sorted, and the largest peak RSS in KiB. okCodes lists exit codes
 // that count as success besides 0.
 //
-// Each run goes through a small wrapper (bench/internal/measure): Linux gives a process
+// Each run goes through a small wrapper (hack/measure): Linux gives a process
 // started from a large one (this benchmark holds a loaded cluster's client) the starter's
 // high-water RSS as its own peak, since Go starts it by vfork and exec. The wrapper times the
 // run and reads its peak RSS; its own few MiB are the floor of what can be seen.
@@ -168,7 +168,7 @@ func Runs(runs int, okCodes []int, argv ...string) ([]time.Duration, int64, erro
 	return times, rss, nil
 }
 
-// measurer builds bench/internal/measure once (into a temporary directory left to the OS)
+// measurer builds hack/measure once (into a temporary directory left to the OS)
 // and returns its path. Benchmarks run from the repository root (make bench).
 var measurer = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "dynamo-infra-measure-")
@@ -176,7 +176,7 @@ var measurer = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "measure")
-	out, err := exec.Command("go", "build", "-o", bin, "./bench/internal/measure").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", bin, "./hack/measure").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("build the measuring wrapper: %w\n%s", err, out)
 	}

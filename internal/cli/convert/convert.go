@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/dynamo-infra/dynamo-infra/api/v1alpha1"
@@ -34,12 +33,12 @@ type Options struct {
 
 	out     *output.Flag
 	format  output.Format
-	flags   *genericclioptions.ConfigFlags
+	flags   *kube.ConfigFlags
 	streams genericiooptions.IOStreams
 }
 
 // NewCommand returns `dynamoctl convert`.
-func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCommand(flags *kube.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{flags: flags, streams: streams}
 	cmd := &cobra.Command{
 		Use:   "convert -f FILE --to v1beta1|v1alpha1",

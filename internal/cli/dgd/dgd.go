@@ -16,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/exit"
@@ -61,7 +60,7 @@ const completionTimeout = 2 * time.Second
 
 // CompleteNames lists the names of the graphs in the flags' namespace for shell completion;
 // none when the cluster cannot be reached in time.
-func CompleteNames(ctx context.Context, flags *genericclioptions.ConfigFlags) []string {
+func CompleteNames(ctx context.Context, flags *kube.ConfigFlags) []string {
 	cfg, err := kube.RESTConfig(flags)
 	if err != nil {
 		return nil
@@ -112,7 +111,7 @@ func ParseName(command string, args []string) (string, error) {
 }
 
 // ValidArgs completes dgd/ and then the graphs' names, for commands that take dgd/NAME.
-func ValidArgs(flags *genericclioptions.ConfigFlags) cobra.CompletionFunc {
+func ValidArgs(flags *kube.ConfigFlags) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		if len(args) > 0 || !strings.HasPrefix(toComplete, "dgd/") {
 			if len(args) == 0 {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/command"
@@ -40,14 +39,14 @@ type Options struct {
 	namespace string
 	format    output.Format
 	out       *output.Flag
-	flags     *genericclioptions.ConfigFlags
+	flags     *kube.ConfigFlags
 	streams   genericiooptions.IOStreams
 	now       func() time.Time
 }
 
 // NewCommand returns `dynamoctl explain`; set changes its options before it runs (tests wrap
 // the transport).
-func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, set ...func(*Options)) *cobra.Command {
+func NewCommand(flags *kube.ConfigFlags, streams genericiooptions.IOStreams, set ...func(*Options)) *cobra.Command {
 	o := &Options{flags: flags, streams: streams, now: time.Now}
 	for _, f := range set {
 		f(o)

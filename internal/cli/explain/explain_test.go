@@ -321,7 +321,7 @@ func TestExplainReadyPlanAndBundle(t *testing.T) {
 	}
 	bundle := filepath.Join(dir, "bundle")
 	flags := kube.NewConfigFlags()
-	flags.KubeConfig = &kubeconfig
+	flags.KubeConfig = kubeconfig
 	var out, errOut clitest.SyncBuffer
 	cmd := cliexplain.NewCommand(flags, genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
 		func(o *cliexplain.Options) { o.WrapTransport = record })

@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
@@ -47,14 +46,14 @@ type Options struct {
 	namespace string
 	format    output.Format
 	out       *output.Flag
-	flags     *genericclioptions.ConfigFlags
+	flags     *kube.ConfigFlags
 	streams   genericiooptions.IOStreams
 	// now is the clock ages are computed against.
 	now func() time.Time
 }
 
 // NewCommand returns `dynamoctl get`; set sees its options (tests).
-func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, set ...func(*Options)) *cobra.Command {
+func NewCommand(flags *kube.ConfigFlags, streams genericiooptions.IOStreams, set ...func(*Options)) *cobra.Command {
 	o := &Options{flags: flags, streams: streams, now: time.Now}
 	for _, f := range set {
 		f(o)

@@ -182,7 +182,7 @@ func testWatchesThatEnd(t *testing.T, kubeconfig string, cl client.Client) {
 	defer cancel()
 	faults := &watchFaults{release: make(chan struct{})}
 	flags := kube.NewConfigFlags()
-	flags.KubeConfig = &kubeconfig
+	flags.KubeConfig = kubeconfig
 	var out clitest.SyncBuffer
 	cmd := get.NewCommand(flags, genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out},
 		func(o *get.Options) {

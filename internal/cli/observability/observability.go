@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
@@ -23,7 +22,7 @@ import (
 )
 
 // NewCommand returns `dynamoctl observability`.
-func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCommand(flags *kube.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "observability",
 		Short: "Generate monitoring configuration for a DynamoGraphDeployment",
@@ -38,11 +37,11 @@ type ScrapeConfigOptions struct {
 	Format   string
 	Interval time.Duration
 
-	flags   *genericclioptions.ConfigFlags
+	flags   *kube.ConfigFlags
 	streams genericiooptions.IOStreams
 }
 
-func scrapeConfigCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func scrapeConfigCommand(flags *kube.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &ScrapeConfigOptions{flags: flags, streams: streams}
 	cmd := &cobra.Command{
 		Use:   "scrape-config -f dgd.yaml",

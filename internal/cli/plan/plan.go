@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -49,12 +48,12 @@ type Options struct {
 	added     []corev1.Node
 	format    output.Format
 	out       *output.Flag
-	flags     *genericclioptions.ConfigFlags
+	flags     *kube.ConfigFlags
 	streams   genericiooptions.IOStreams
 }
 
 // NewCommand returns `dynamoctl plan`; set sees its options (tests).
-func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, set ...func(*Options)) *cobra.Command {
+func NewCommand(flags *kube.ConfigFlags, streams genericiooptions.IOStreams, set ...func(*Options)) *cobra.Command {
 	o := &Options{flags: flags, streams: streams}
 	for _, f := range set {
 		f(o)

@@ -4,9 +4,9 @@ import (
 	"slices"
 	"testing"
 
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/kube"
 	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
 	"github.com/dynamo-infra/dynamo-infra/internal/topology"
@@ -43,7 +43,7 @@ func TestWhatIfNodes(t *testing.T) {
 func parsed(t *testing.T, args ...string) *Options {
 	t.Helper()
 	var o *Options
-	cmd := NewCommand(genericclioptions.NewConfigFlags(false), genericiooptions.NewTestIOStreamsDiscard(), func(x *Options) { o = x })
+	cmd := NewCommand(kube.NewConfigFlags(), genericiooptions.NewTestIOStreamsDiscard(), func(x *Options) { o = x })
 	if err := cmd.Flags().Parse(args); err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/command"
@@ -42,12 +41,12 @@ type Options struct {
 	out     *output.Flag
 	format  output.Format
 	checks  []preflight.Check
-	flags   *genericclioptions.ConfigFlags
+	flags   *kube.ConfigFlags
 	streams genericiooptions.IOStreams
 }
 
 // NewCommand returns `dynamoctl preflight`.
-func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCommand(flags *kube.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{flags: flags, streams: streams}
 	cmd := &cobra.Command{
 		Use:   "preflight",

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -26,7 +25,7 @@ import (
 )
 
 type common struct {
-	flags   *genericclioptions.ConfigFlags
+	flags   *kube.ConfigFlags
 	streams genericiooptions.IOStreams
 }
 
@@ -87,7 +86,7 @@ func (c *common) start(ctx context.Context, cs kubernetes.Interface, claim strin
 }
 
 // NewCommand returns `dynamoctl pvc`.
-func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCommand(flags *kube.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	c := &common{flags: flags, streams: streams}
 	cmd := &cobra.Command{
 		Use:   "pvc",

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
@@ -34,12 +33,12 @@ type Options struct {
 
 	out     *output.Flag
 	format  output.Format
-	flags   *genericclioptions.ConfigFlags
+	flags   *kube.ConfigFlags
 	streams genericiooptions.IOStreams
 }
 
 // NewCommand returns `dynamoctl render`.
-func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCommand(flags *kube.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{flags: flags, streams: streams}
 	cmd := &cobra.Command{
 		Use:   "render -f FILE",

@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 
@@ -29,7 +28,7 @@ import (
 )
 
 // NewCommand returns `dynamoctl rollout` and its subcommands; set sees each one's options (tests).
-func NewCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, set ...func(*Options)) *cobra.Command {
+func NewCommand(flags *kube.ConfigFlags, streams genericiooptions.IOStreams, set ...func(*Options)) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rollout",
 		Short: "Follow, pause and resume the rolling update of a graph's workers",
@@ -59,7 +58,7 @@ type Options struct {
 	verb      string
 	namespace string
 	interval  time.Duration
-	flags     *genericclioptions.ConfigFlags
+	flags     *kube.ConfigFlags
 	streams   genericiooptions.IOStreams
 }
 

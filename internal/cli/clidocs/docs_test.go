@@ -1,4 +1,4 @@
-package cli
+package clidocs
 
 import (
 	"os"
@@ -15,7 +15,7 @@ func TestDocsUpToDate(t *testing.T) {
 	if err := GenerateDocs(dir); err != nil {
 		t.Fatal(err)
 	}
-	committed := filepath.Join("..", "..", "docs", "cli")
+	committed := filepath.Join("..", "..", "..", "docs", "cli")
 	want, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package cli_test
+package clidocs_test
 
 import (
 	"testing"
@@ -6,14 +6,14 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/dynamo-infra/dynamo-infra/internal/cli"
+	"github.com/dynamo-infra/dynamo-infra/internal/cli/clidocs"
 	"github.com/dynamo-infra/dynamo-infra/internal/cli/command"
 )
 
 // Every leaf command that does something has the one command shape: Options with Complete,
 // Validate and Run(ctx), bound with command.Bind (cobra's own help and completion aside).
 func TestEveryLeafHasTheOptionsShape(t *testing.T) {
-	root := cli.NewRootCommand(genericiooptions.NewTestIOStreamsDiscard())
+	root := clidocs.Tree(genericiooptions.NewTestIOStreamsDiscard())
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	leaves := 0
