@@ -87,10 +87,10 @@ bench: build cluster-bin ## Run the benchmarks (numbers go to docs/benchmarks.md
 	$(GO) test -run '^$$' -bench . -skip 'Cluster' -benchmem ./...
 	@# Whole-cluster benchmarks take seconds per iteration: a fixed count keeps the run short.
 	$(GO) test -run '^$$' -bench 'Cluster' -benchtime=$${CLUSTER_BENCHTIME:-3x} ./...
-	@# dynamoctl gpus against its client-go floor on 2,000 nodes and 20,000 pods.
-	$(GO) run ./bench/gpus -dynamoctl $(BIN)/dynamoctl
-	@# dynamoctl preflight (baseline) against the original script's kubectl calls, 2,000 nodes and 20,000 pods.
-	$(GO) run ./bench/preflight -dynamoctl $(BIN)/dynamoctl
+	@# dynamoctl preflight and gpus on 2,000 nodes and 20,000 pods, beside upstream's script and
+	@# gpu_inventory.py when ORIGINALS names their directory (docs/benchmarks.md), and the floors of
+	@# their requests.
+	$(GO) run ./bench/fleet -dynamoctl $(BIN)/dynamoctl $(if $(ORIGINALS),-originals $(ORIGINALS))
 	@# dynamo-operator: 500 graphs at once on 2,000 nodes and 20,000 other pods; then 100 with a 2-node decode (LeaderWorkerSet).
 	$(GO) run ./bench/operator -operator $(BIN)/dynamo-operator
 	$(GO) run ./bench/operator -operator $(BIN)/dynamo-operator -multinode -graphs 100

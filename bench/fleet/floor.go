@@ -19,40 +19,24 @@ import (
 // requests must at least spend, with no work on the answers but decoding them into typed
 // objects.
 var floorModes = map[string]floorMode{
-	// What `dynamoctl gpus` asked until issue 31: a consistent read (resourceVersion unset),
-	// pages of 500, nodes then pods.
-	"paged": {pageSize: 500},
-	// The same pages, nodes and pods at once.
-	"paged-concurrent": {pageSize: 500, concurrent: true},
-	// One request each from the API server's watch cache (resourceVersion=0: any state at
-	// least as new as the cache's), nodes then pods.
-	"cache": {rv0: true},
-	// The same, nodes and pods at once.
-	"cache-concurrent": {rv0: true, concurrent: true},
-	// Watch cache, pages of 500 (served from the cache's snapshots on servers that have them).
-	"cache-paged": {rv0: true, pageSize: 500},
-	// Consistent read without pages.
-	"whole": {},
-	// JSON instead of protobuf, the old requests: what a client without protobuf pays.
-	"paged-json": {pageSize: 500, json: true},
-	// Responses not compressed (client-go asks for gzip by default).
-	"paged-plain":            {pageSize: 500, plain: true},
-	"paged-plain-concurrent": {pageSize: 500, plain: true, concurrent: true},
-	"paged2000-plain":        {pageSize: 2000, plain: true},
-	"paged5000-plain":        {pageSize: 5000, plain: true},
-	"paged5000":              {pageSize: 5000},
-	"cache-plain":            {rv0: true, plain: true},
+	// The requests `dynamoctl gpus` made until issue 31: consistent reads (resourceVersion
+	// unset), pages of 500, nodes then pods.
+	"old": {pageSize: 500},
+	// The requests it makes now: pages of 5,000 pods (nodes: 500), nodes and pods at once.
+	"new": {pageSize: 5000, nodePageSize: 500, concurrent: true},
+	// The API server's watch cache (resourceVersion=0): it ignores the page size and answers
+	// each list whole, nodes and pods at once.
+	"cache": {rv0: true, concurrent: true},
 }
 
 type floorMode struct {
-	pageSize   int64
-	rv0        bool
-	concurrent bool
-	json       bool
-	plain      bool
+	pageSize, nodePageSize int64
+	rv0                    bool
+	concurrent             bool
 }
 
-// floor makes the two LISTs of mode against kubeconfig and keeps nothing.
+// floor makes the two LISTs of mode against kubeconfig, decodes them into typed objects and keeps
+// nothing.
 func floor(mode, kubeconfig string) error {
 	m, ok := floorModes[mode]
 	if !ok {
@@ -62,12 +46,9 @@ func floor(mode, kubeconfig string) error {
 	if err != nil {
 		return err
 	}
-	if !m.json {
-		cfg.ContentType = runtime.ContentTypeProtobuf
-		cfg.AcceptContentTypes = runtime.ContentTypeProtobuf
-	}
+	cfg.ContentType = runtime.ContentTypeProtobuf
+	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf
 	cfg.QPS, cfg.Burst = 50, 100
-	cfg.DisableCompression = m.plain
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -80,6 +61,9 @@ func floor(mode, kubeconfig string) error {
 	var nodes, pods int
 	listNodes := func() error {
 		o := opts
+		if m.nodePageSize > 0 {
+			o.Limit = m.nodePageSize
+		}
 		for {
 			l, err := cs.CoreV1().Nodes().List(ctx, o)
 			if err != nil {

@@ -2,7 +2,7 @@
 // programs they replace, on one simulated cluster: 2,000 GPU nodes of six kinds and 20,000 pods
 // bound to them, half asking for a GPU.
 //
-//	go run ./bench/fleet [-nodes 2000] [-pods 20000] [-runs 5] [-dynamoctl bin/dynamoctl] [-originals DIR]
+//	go run ./bench/fleet [-nodes 2000] [-pods 20000] [-runs 5] [-dynamoctl bin/dynamoctl] [-before BIN] [-originals DIR]
 //	go run ./bench/fleet -hold        # load the cluster, print its kubeconfig, wait for Ctrl-C
 //	go run ./bench/fleet floor MODE KUBECONFIG
 package main
@@ -40,6 +40,10 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 5, "runs of each program")
 	flag.StringVar(&o.dynamoctl, "dynamoctl", "bin/dynamoctl", "dynamoctl binary to measure")
 	flag.StringVar(&o.originals, "originals", "", "directory holding upstream's pre-deployment-check.sh and gpu_inventory.py (see docs/benchmarks.md); without it they are not run")
+	flag.StringVar(&o.before, "before", "", "an earlier dynamoctl binary to measure beside it")
+	flag.StringVar(&o.python, "python", "/usr/bin/python3", "Python with the kubernetes client (Debian's python3-kubernetes) for gpu_inventory.py")
+	flag.StringVar(&o.kubectl, "kubectl", "kubectl", "kubectl for the original script and gpu_inventory.py")
+	flag.DurationVar(&o.settle, "settle", 30*time.Second, "wait after every pod is Running, before measuring (kwok's retries die down); negative: measure at once, on the busy cluster")
 	flag.BoolVar(&o.hold, "hold", false, "load the cluster, print its kubeconfig and wait for Ctrl-C")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -49,9 +53,10 @@ func main() {
 }
 
 type options struct {
-	nodes, pods, runs    int
-	dynamoctl, originals string
-	hold                 bool
+	nodes, pods, runs                             int
+	dynamoctl, before, originals, python, kubectl string
+	settle                                        time.Duration
+	hold                                          bool
 }
 
 func run(o options) (err error) {
@@ -72,7 +77,46 @@ func run(o options) (err error) {
 		<-ctx.Done()
 		return nil
 	}
-	return fmt.Errorf("not yet")
+	if err := settle(ctx, c, o.settle); err != nil {
+		return err
+	}
+	progs, err := programs(o, c.KubeconfigPath())
+	if err != nil {
+		return err
+	}
+	return measureAll(ctx, o.runs, progs)
+}
+
+// settle waits until no pod is Pending (kwok has made every one Running), then d more: kwok
+// retries failed status patches of bound pods for a while after, which loads the API server. A
+// negative d measures at once, on the busy cluster.
+func settle(ctx context.Context, c *devcluster.Cluster, d time.Duration) error {
+	if d < 0 {
+		fmt.Println("measuring at once: kwok is still making pods Running")
+		return nil
+	}
+	start := time.Now()
+	for {
+		l, err := c.Client().CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "status.phase=Pending", Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(l.Items) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+	fmt.Printf("every pod Running after %s; settling %s\n", time.Since(start).Round(time.Second), d)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
 }
 
 // preflightFixtures gives the cluster what the pre-deployment checks look for, so that they

@@ -1,5 +1,6 @@
-// Command measure runs a command and writes "<wall ns> <peak RSS KiB>" of it to file
-// descriptor 3, exiting with its code. Benchmarks start programs through it (load.Runs): Linux
+// Command measure runs a command and writes "<wall ns> <peak RSS KiB> <CPU ns>" of it to file
+// descriptor 3, exiting with its code. CPU is user and system time of the command and of the
+// processes it waited for; peak RSS is that of the largest of them. Benchmarks start programs through it (load.Runs): Linux
 // gives a process started from a large one the starter's high-water RSS as its own peak (Go
 // starts children by vfork and exec), so a benchmark holding a loaded cluster's client would
 // see its own size in every child. This program imports next to nothing: its few MiB are the
@@ -34,8 +35,9 @@ func main() {
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		kb = ru.Maxrss
 	}
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	report := os.NewFile(3, "report")
-	fmt.Fprintf(report, "%d %d\n", elapsed.Nanoseconds(), kb)
+	fmt.Fprintf(report, "%d %d %d\n", elapsed.Nanoseconds(), kb, cpu.Nanoseconds())
 	report.Close()
 	os.Exit(cmd.ProcessState.ExitCode())
 }

@@ -129,43 +129,66 @@ func Parallel(n int, f func(int) error) error {
 // Runs times argv as a separate process runs times (stdout dropped, stderr passed through) and
 // returns the wall times, sorted, and the largest peak RSS in KiB. okCodes lists exit codes
 // that count as success besides 0.
-//
-// Each run goes through a small wrapper (hack/measure): Linux gives a process
-// started from a large one (this benchmark holds a loaded cluster's client) the starter's
-// high-water RSS as its own peak, since Go starts it by vfork and exec. The wrapper times the
-// run and reads its peak RSS; its own few MiB are the floor of what can be seen.
 func Runs(runs int, okCodes []int, argv ...string) ([]time.Duration, int64, error) {
-	wrapper, err := measurer()
-	if err != nil {
-		return nil, 0, err
-	}
 	var times []time.Duration
 	var rss int64
 	for range runs {
-		r, w, err := os.Pipe()
+		s, err := Measure(nil, os.Stderr, okCodes, argv...)
 		if err != nil {
 			return nil, 0, err
 		}
-		cmd := exec.Command(wrapper, argv...)
-		cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = nil, os.Stderr, []*os.File{w}
-		err = cmd.Run()
-		w.Close()
-		report, _ := io.ReadAll(r)
-		r.Close()
-		var ee *exec.ExitError
-		expected := errors.As(err, &ee) && slices.Contains(okCodes, ee.ExitCode())
-		if err != nil && !expected {
-			return nil, 0, fmt.Errorf("%s: %w", argv[0], err)
-		}
-		var ns, kb int64
-		if _, err := fmt.Sscan(string(report), &ns, &kb); err != nil {
-			return nil, 0, fmt.Errorf("%s: no measurement from the wrapper: %w", argv[0], err)
-		}
-		times = append(times, time.Duration(ns))
-		rss = max(rss, kb)
+		times = append(times, s.Wall)
+		rss = max(rss, s.RSSKiB)
 	}
 	slices.Sort(times)
 	return times, rss, nil
+}
+
+// Sample is one measured run.
+type Sample struct {
+	Wall, CPU time.Duration
+	// RSSKiB is the peak RSS of the largest process of the run (the program or one it waited for).
+	RSSKiB int64
+	// Code is the exit code.
+	Code int
+}
+
+// Measure runs argv once as a separate process, its stdout and stderr to stdout and stderr (nil
+// drops them). okCodes lists exit codes that count as success besides 0.
+//
+// The run goes through a small wrapper (hack/measure): Linux gives a process started from a
+// large one (a benchmark holds a loaded cluster's client) the starter's high-water RSS as its
+// own peak, since Go starts it by vfork and exec. The wrapper times the run and reads its peak
+// RSS and CPU; its own few MiB are the floor of what can be seen.
+func Measure(stdout, stderr io.Writer, okCodes []int, argv ...string) (Sample, error) {
+	wrapper, err := measurer()
+	if err != nil {
+		return Sample{}, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return Sample{}, err
+	}
+	defer r.Close()
+	cmd := exec.Command(wrapper, argv...)
+	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = stdout, stderr, []*os.File{w}
+	err = cmd.Run()
+	w.Close()
+	report, _ := io.ReadAll(r)
+	var s Sample
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		s.Code = ee.ExitCode()
+	}
+	if err != nil && !slices.Contains(okCodes, s.Code) {
+		return Sample{}, fmt.Errorf("%s: %w", argv[0], err)
+	}
+	var wall, cpu int64
+	if _, err := fmt.Sscan(string(report), &wall, &s.RSSKiB, &cpu); err != nil {
+		return Sample{}, fmt.Errorf("%s: no measurement from the wrapper: %w", argv[0], err)
+	}
+	s.Wall, s.CPU = time.Duration(wall), time.Duration(cpu)
+	return s, nil
 }
 
 // measurer builds hack/measure once (into a temporary directory left to the OS)
