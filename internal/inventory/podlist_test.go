@@ -86,6 +86,17 @@ func randomPod(rng *rand.Rand, i int) corev1.Pod {
 	return pod
 }
 
+// runningPods are n random pods, each bound and Running (active: all of them count).
+func runningPods(rng *rand.Rand, n int) []corev1.Pod {
+	var pods []corev1.Pod
+	for i := range n {
+		p := randomPod(rng, i)
+		p.Spec.NodeName, p.Status.Phase = "node-1", corev1.PodRunning
+		pods = append(pods, p)
+	}
+	return pods
+}
+
 // encodeList is a PodList as the API server writes it in protobuf.
 func encodeList(t testing.TB, pods []corev1.Pod, cont string) []byte {
 	t.Helper()
@@ -150,13 +161,7 @@ func readAll(body []byte) ([]PodUsage, string, error) {
 
 // A response cut short anywhere is an error, not a short answer; a JSON answer is read too.
 func TestReadPodListTruncatedAndJSON(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 7))
-	var pods []corev1.Pod
-	for i := range 20 {
-		p := randomPod(rng, i)
-		p.Spec.NodeName, p.Status.Phase = "n", corev1.PodRunning
-		pods = append(pods, p)
-	}
+	pods := runningPods(rand.New(rand.NewPCG(7, 7)), 20)
 	body := encodeList(t, pods, "")
 	for cut := len(protobufMagic) + 1; cut < len(body); cut += 97 {
 		if got, _, err := readAll(body[:cut]); err == nil {
@@ -176,13 +181,7 @@ func TestReadPodListTruncatedAndJSON(t *testing.T) {
 // ListPodUsage against a server that pages: every page asked for with the active-pods selector
 // and the continue token of the page before, in protobuf, and the pods of all pages read.
 func TestListPodUsagePages(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 5))
-	var pods []corev1.Pod
-	for i := range 250 {
-		p := randomPod(rng, i)
-		p.Spec.NodeName, p.Status.Phase = "node-1", corev1.PodRunning
-		pods = append(pods, p)
-	}
+	pods := runningPods(rand.New(rand.NewPCG(3, 5)), 250)
 	const per = 100
 	var requests atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -18,6 +18,11 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Local development environments: a simulated GPU cluster, NATS and etcd",
+		Long: `Local development environments: a simulated GPU cluster (dev cluster) and NATS and etcd (dev
+services).
+
+These commands are a second binary's, dynamoctl-dev, which dynamoctl dev runs from beside dynamoctl
+(make build writes both) or from PATH: the kubectl plugin stays small without them.`,
 	}
 	cmd.AddCommand(cluster.NewCommand(streams), services.NewCommand(streams))
 	return cmd
