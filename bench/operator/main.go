@@ -51,7 +51,7 @@ var (
 type options struct {
 	nodes, pods, graphs, workers, short, roll int
 	operator, manifest, crd                   string
-	multinode                                 bool
+	multinode, floor                          bool
 }
 
 func main() {
@@ -65,6 +65,7 @@ func main() {
 	flag.StringVar(&o.crd, "crd", "config/crd/bases/nvidia.com_dynamographdeployments.yaml", "CRD to install")
 	flag.IntVar(&o.short, "short", 0, "of the graphs, how many ask for 16 GPUs per decode pod (no node has them): never Ready, they keep the capacity view reading")
 	flag.IntVar(&o.roll, "roll", 0, "then change the decode worker's pod metadata of this many graphs at once (a new worker generation) and measure their rolling updates to Completed")
+	flag.BoolVar(&o.floor, "floor", false, "run no operator: this program renders each graph's children as the operator does and applies them (server-side apply, once each, no reconcile loop), then waits until every graph's Deployments are available — the floor the operator is measured against")
 	flag.BoolVar(&o.multinode, "multinode", false, "run LeaderWorkerSet and use deploy/discovery/dgd-multinode.yaml (a 2-node decode) unless -manifest is given")
 	flag.Parse()
 	if o.multinode && !flagSet("manifest") {
@@ -125,26 +126,30 @@ func run(o options) (err error) {
 	}
 	fmt.Printf("cluster loaded: %d nodes, %d scheduling-gated pods in %s\n", len(names)+1, o.pods, time.Since(step).Round(time.Second))
 
-	bin, err := filepath.Abs(o.operator)
-	if err != nil {
-		return err
-	}
-	op, err := load.StartOperator(ctx, bin, c.KubeconfigPath(), "--max-concurrent-reconciles", strconv.Itoa(o.workers))
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, op.Stop()) }()
-	time.Sleep(3 * time.Second) // informers synced and settled
-	idleRSS := op.RSS("VmRSS")
-	before, err := op.Scrape()
-	if err != nil {
-		return err
+	var op *load.Operator
+	var idleRSS int64
+	var before map[string]*dto.MetricFamily
+	if !o.floor {
+		bin, err := filepath.Abs(o.operator)
+		if err != nil {
+			return err
+		}
+		if op, err = load.StartOperator(ctx, bin, c.KubeconfigPath(), "--max-concurrent-reconciles", strconv.Itoa(o.workers)); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, op.Stop()) }()
+		time.Sleep(3 * time.Second) // informers synced and settled
+		idleRSS = op.RSS("VmRSS")
+		if before, err = op.Scrape(); err != nil {
+			return err
+		}
 	}
 
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
 	step = time.Now()
+	graphs := make([]*unstructured.Unstructured, o.graphs)
 	err = load.Parallel(o.graphs, func(i int) error {
 		g := graph.DeepCopy()
 		g.SetName(fmt.Sprintf("g%03d", i))
@@ -153,7 +158,8 @@ func run(o options) (err error) {
 				return err
 			}
 		}
-		_, err := dyn.Resource(dgdResource).Namespace("bench").Create(ctx, g, metav1.CreateOptions{})
+		var err error
+		graphs[i], err = dyn.Resource(dgdResource).Namespace("bench").Create(ctx, g, metav1.CreateOptions{})
 		return err
 	})
 	if err != nil {
@@ -161,6 +167,9 @@ func run(o options) (err error) {
 	}
 	created := time.Since(step)
 	fmt.Printf("created %d graphs in %s\n", o.graphs, created.Round(time.Millisecond))
+	if o.floor {
+		return floor(ctx, rc, graphs, step)
+	}
 	firstReady, allReady, err := waitReady(ctx, dyn, o.graphs-o.short, step)
 	if err != nil {
 		return err

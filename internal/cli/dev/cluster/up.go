@@ -121,9 +121,10 @@ func (o *UpOptions) clusterOptions() devcluster.Options {
 func (o *UpOptions) supervisorCommand() ([]string, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, fmt.Errorf("find dynamoctl executable: %w", err)
+		return nil, fmt.Errorf("find the dynamoctl-dev executable: %w", err)
 	}
-	args := []string{exe, "dev", "cluster", "serve", "--dir", o.Dir, "--profile", o.Profile, "--bin-dir", o.BinDir, "--timeout", o.Timeout.String(),
+	// The dev binary's root is `dev` itself.
+	args := []string{exe, "cluster", "serve", "--dir", o.Dir, "--profile", o.Profile, "--bin-dir", o.BinDir, "--timeout", o.Timeout.String(),
 		"--lws=" + strconv.FormatBool(o.LWS), "--inference-gateway=" + strconv.FormatBool(o.InferenceGateway), "--dra=" + strconv.FormatBool(o.DRA)}
 	if o.NodesFile != "" {
 		args = append(args, "--nodes-file", o.NodesFile)

@@ -120,7 +120,8 @@ func (u *UpOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	argv := []string{exe, "dev", "services", "serve", "--dir", u.Dir, "--data-dir", u.Services.DataDir, "--host", u.Services.Host,
+	// The dev binary's root is `dev` itself.
+	argv := []string{exe, "services", "serve", "--dir", u.Dir, "--data-dir", u.Services.DataDir, "--host", u.Services.Host,
 		"--nats-port", strconv.Itoa(u.Services.NATSPort), "--nats-monitor-port", strconv.Itoa(u.Services.NATSMonitorPort),
 		"--nats-metrics-port", strconv.Itoa(u.NATSMetricsPort),
 		"--etcd-port", strconv.Itoa(u.Services.EtcdPort), "--etcd-peer-port", strconv.Itoa(u.Services.EtcdPeerPort), "--timeout", u.Timeout.String()}
