@@ -93,6 +93,8 @@ bench: build cluster-bin ## Run the benchmarks (numbers go to docs/benchmarks.md
 	$(GO) run ./bench/fleet -dynamoctl $(BIN)/dynamoctl $(if $(ORIGINALS),-originals $(ORIGINALS))
 	@# dynamo-operator: 500 graphs at once on 2,000 nodes and 20,000 other pods; then 100 with a 2-node decode (LeaderWorkerSet).
 	$(GO) run ./bench/operator -operator $(BIN)/dynamo-operator
+	@# Its floor: the same children applied once each by the benchmark itself, no operator.
+	$(GO) run ./bench/operator -floor
 	$(GO) run ./bench/operator -operator $(BIN)/dynamo-operator -multinode -graphs 100
 	@# DynamoGraphDeployment conversion: the webhook per object, and LIST of 500 graphs converted or not.
 	$(GO) run ./bench/conversion

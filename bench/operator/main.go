@@ -6,6 +6,7 @@
 //
 //	go run ./bench/operator [-nodes 2000] [-pods 20000] [-graphs 500] [-workers 4] [-operator bin/dynamo-operator]
 //	go run ./bench/operator -multinode -graphs 100
+//	go run ./bench/operator -floor   (no operator: the children applied once each by this program)
 //	go run ./bench/operator -nodes 5000 -pods 50000 -graphs 100 -short 1   (the capacity view's memory)
 package main
 
