@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dynamo-infra/dynamo-infra/bench/internal/load"
+	"github.com/dynamo-infra/dynamo-infra/internal/measure"
 )
 
 // program is one command measured: its name in the report, its argv, and the exit codes that
@@ -77,7 +77,7 @@ func programs(o options, kubeconfig string) ([]program, error) {
 // measureAll runs every program once to warm up, then runs rounds, one run of each program per
 // round (a cluster that slows down or speeds up weighs on all alike), and prints the report.
 func measureAll(ctx context.Context, runs int, ps []program) error {
-	samples := make([][]load.Sample, len(ps))
+	samples := make([][]measure.Sample, len(ps))
 	outcomes := map[string]map[string]int{}
 	for round := -1; round < runs; round++ {
 		for i, p := range ps {
@@ -86,7 +86,7 @@ func measureAll(ctx context.Context, runs int, ps []program) error {
 			}
 			var out bytes.Buffer
 			// The originals print their report to stderr (gpu_inventory.py logs it): dropped.
-			s, err := load.Measure(&out, nil, p.ok, p.argv...)
+			s, err := measure.Run(&out, nil, p.ok, p.argv...)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.name, err)
 			}
@@ -103,15 +103,15 @@ func measureAll(ctx context.Context, runs int, ps []program) error {
 		}
 	}
 	fmt.Printf("\n%d runs of each, interleaved, after one warm-up (median wall and CPU, [range], peak RSS of the largest process)\n", runs)
-	med := map[string]load.Sample{}
+	med := map[string]measure.Sample{}
 	for i, p := range ps {
-		walls := sorted(samples[i], func(s load.Sample) time.Duration { return s.Wall })
-		cpus := sorted(samples[i], func(s load.Sample) time.Duration { return s.CPU })
+		walls := sorted(samples[i], func(s measure.Sample) time.Duration { return s.Wall })
+		cpus := sorted(samples[i], func(s measure.Sample) time.Duration { return s.CPU })
 		var rss int64
 		for _, s := range samples[i] {
 			rss = max(rss, s.RSSKiB)
 		}
-		m := load.Sample{Wall: walls[len(walls)/2], CPU: cpus[len(cpus)/2], RSSKiB: rss}
+		m := measure.Sample{Wall: walls[len(walls)/2], CPU: cpus[len(cpus)/2], RSSKiB: rss}
 		med[p.name] = m
 		fmt.Printf("  %-26s wall %6s [%s–%s]  CPU %6s  RSS %6.1f MiB\n", p.name, m.Wall.Round(time.Millisecond),
 			walls[0].Round(time.Millisecond), walls[len(walls)-1].Round(time.Millisecond), m.CPU.Round(time.Millisecond), float64(rss)/1024)
@@ -151,7 +151,7 @@ func measureAll(ctx context.Context, runs int, ps []program) error {
 	return nil
 }
 
-func sorted(ss []load.Sample, f func(load.Sample) time.Duration) []time.Duration {
+func sorted(ss []measure.Sample, f func(measure.Sample) time.Duration) []time.Duration {
 	var out []time.Duration
 	for _, s := range ss {
 		out = append(out, f(s))

@@ -10,14 +10,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/measure"
 	"github.com/dynamo-infra/dynamo-infra/internal/release"
 )
 
@@ -50,19 +49,15 @@ func run(maxMB, maxRSS float64) error {
 		return err
 	}
 	mb := float64(st.Size()) / 1e6
-	// Peak RSS through the measuring wrapper (hack/measure): a process started from this one
-	// would be charged this one's peak (Linux starts it by vfork and exec).
-	measure := filepath.Join(dir, "measure")
-	if out, err := exec.Command("go", "build", "-o", measure, "./hack/measure").CombinedOutput(); err != nil {
-		return fmt.Errorf("build the measuring wrapper: %w\n%s", err, out)
-	}
+	// Peak RSS through the measuring wrapper: a process started from this one would be charged
+	// this one's peak (Linux starts it by vfork and exec).
 	var peaks []float64
 	for range 3 {
-		kib, err := peakKiB(measure, bin, "version")
+		r, err := measure.Run(nil, os.Stderr, nil, bin, "version")
 		if err != nil {
 			return err
 		}
-		peaks = append(peaks, float64(kib)/1024)
+		peaks = append(peaks, float64(r.RSSKiB)/1024)
 	}
 	rss := slices.Max(peaks)
 	fmt.Printf("dynamoctl, release build for linux/amd64: %.1f MB (bound %.0f MB)\n", mb, maxMB)
@@ -75,29 +70,4 @@ func run(maxMB, maxRSS float64) error {
 		errs = append(errs, fmt.Errorf("dynamoctl version peaks at %.1f MiB, above %.0f MiB", rss, maxRSS))
 	}
 	return errors.Join(errs...)
-}
-
-// peakKiB runs argv through the wrapper and returns the peak RSS it reports on fd 3.
-func peakKiB(measure string, argv ...string) (int64, error) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return 0, err
-	}
-	defer r.Close()
-	cmd := exec.Command(measure, argv...)
-	cmd.ExtraFiles = []*os.File{w}
-	err = cmd.Run()
-	w.Close()
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", argv[0], err)
-	}
-	report, err := io.ReadAll(r)
-	if err != nil {
-		return 0, err
-	}
-	var ns, kib int64
-	if _, err := fmt.Sscan(string(report), &ns, &kib); err != nil {
-		return 0, fmt.Errorf("no measurement from the wrapper: %w", err)
-	}
-	return kib, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -143,20 +144,20 @@ func (e *Env) Nodes(ctx context.Context) ([]corev1.Node, error) {
 // Inventory is the GPU inventory (internal/inventory) of the whole cluster: node facts, free
 // GPUs per node.
 func (e *Env) Inventory(ctx context.Context) (inventory.Inventory, error) {
-	// Both lists at once: the server encodes pods while nodes are decoded here.
+	// Both lists at once, as inventory.ListFromAPI makes them: the server encodes pods while
+	// nodes are decoded here.
+	var nodes []corev1.Node
 	var pods []inventory.PodUsage
-	var podsErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		pods, podsErr = e.pods.get(func() ([]inventory.PodUsage, error) { return inventory.ListPodUsage(ctx, e.Client) })
-	}()
-	nodes, err := e.Nodes(ctx)
-	<-done
-	if err == nil {
-		err = podsErr
-	}
-	if err != nil {
+	var g errgroup.Group
+	g.Go(func() (err error) {
+		pods, err = e.pods.get(func() ([]inventory.PodUsage, error) { return inventory.ListPodUsage(ctx, e.Client) })
+		return err
+	})
+	g.Go(func() (err error) {
+		nodes, err = e.Nodes(ctx)
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return inventory.Inventory{}, err
 	}
 	e.invOnce.Do(func() { e.inv = inventory.Build(nodes, pods, inventory.BuildOptions{}) })

@@ -6,10 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -21,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/measure"
 	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 )
 
@@ -133,7 +131,7 @@ func Runs(runs int, okCodes []int, argv ...string) ([]time.Duration, int64, erro
 	var times []time.Duration
 	var rss int64
 	for range runs {
-		s, err := Measure(nil, os.Stderr, okCodes, argv...)
+		s, err := measure.Run(nil, os.Stderr, okCodes, argv...)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -143,68 +141,6 @@ func Runs(runs int, okCodes []int, argv ...string) ([]time.Duration, int64, erro
 	slices.Sort(times)
 	return times, rss, nil
 }
-
-// Sample is one measured run.
-type Sample struct {
-	Wall, CPU time.Duration
-	// RSSKiB is the peak RSS of the largest process of the run (the program or one it waited for).
-	RSSKiB int64
-	// Code is the exit code.
-	Code int
-}
-
-// Measure runs argv once as a separate process, its stdout and stderr to stdout and stderr (nil
-// drops them). okCodes lists exit codes that count as success besides 0.
-//
-// The run goes through a small wrapper (hack/measure): Linux gives a process started from a
-// large one (a benchmark holds a loaded cluster's client) the starter's high-water RSS as its
-// own peak, since Go starts it by vfork and exec. The wrapper times the run and reads its peak
-// RSS and CPU; its own few MiB are the floor of what can be seen.
-func Measure(stdout, stderr io.Writer, okCodes []int, argv ...string) (Sample, error) {
-	wrapper, err := measurer()
-	if err != nil {
-		return Sample{}, err
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return Sample{}, err
-	}
-	defer r.Close()
-	cmd := exec.Command(wrapper, argv...)
-	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = stdout, stderr, []*os.File{w}
-	err = cmd.Run()
-	w.Close()
-	report, _ := io.ReadAll(r)
-	var s Sample
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		s.Code = ee.ExitCode()
-	}
-	if err != nil && !slices.Contains(okCodes, s.Code) {
-		return Sample{}, fmt.Errorf("%s: %w", argv[0], err)
-	}
-	var wall, cpu int64
-	if _, err := fmt.Sscan(string(report), &wall, &s.RSSKiB, &cpu); err != nil {
-		return Sample{}, fmt.Errorf("%s: no measurement from the wrapper: %w", argv[0], err)
-	}
-	s.Wall, s.CPU = time.Duration(wall), time.Duration(cpu)
-	return s, nil
-}
-
-// measurer builds hack/measure once (into a temporary directory left to the OS)
-// and returns its path. Benchmarks run from the repository root (make bench).
-var measurer = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "dynamo-infra-measure-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "measure")
-	out, err := exec.Command("go", "build", "-o", bin, "./hack/measure").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("build the measuring wrapper: %w\n%s", err, out)
-	}
-	return bin, nil
-})
 
 // Median of sorted durations.
 func Median(t []time.Duration) time.Duration { return t[len(t)/2] }
