@@ -91,11 +91,14 @@ bench: build cluster-bin ## Run the benchmarks (numbers go to docs/benchmarks.md
 	@# gpu_inventory.py when ORIGINALS names their directory (docs/benchmarks.md), and the floors of
 	@# their requests.
 	$(GO) run ./bench/fleet -dynamoctl $(BIN)/dynamoctl $(if $(ORIGINALS),-originals $(ORIGINALS))
-	@# dynamo-operator: 500 graphs at once on 2,000 nodes and 20,000 other pods; then 100 with a 2-node decode (LeaderWorkerSet).
-	$(GO) run ./bench/operator -operator $(BIN)/dynamo-operator
+	@# dynamo-operator as the image ships it (built by the benchmark): 500 graphs at once on 2,000
+	@# nodes and 20,000 other pods, then on 5,000 and 50,000; then 100 with a 2-node decode (LeaderWorkerSet).
+	$(GO) run ./bench/operator
 	@# Its floor: the same children applied once each by the benchmark itself, no operator.
 	$(GO) run ./bench/operator -floor
-	$(GO) run ./bench/operator -operator $(BIN)/dynamo-operator -multinode -graphs 100
+	$(GO) run ./bench/operator -nodes 5000 -pods 50000
+	$(GO) run ./bench/operator -floor -nodes 5000 -pods 50000
+	$(GO) run ./bench/operator -multinode -graphs 100
 	@# DynamoGraphDeployment conversion: the webhook per object, and LIST of 500 graphs converted or not.
 	$(GO) run ./bench/conversion
 	@# dynamoctl explain against kubectl get pods -l <the graph's selector> on 2,000 nodes and 20,000 pods.

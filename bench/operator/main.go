@@ -4,7 +4,11 @@
 // per graph (from its own client metrics), and its resident memory (idle and peak). -multinode
 // runs the LeaderWorkerSet controller too and creates graphs whose decode spans 2 nodes.
 //
-//	go run ./bench/operator [-nodes 2000] [-pods 20000] [-graphs 500] [-workers 4] [-operator bin/dynamo-operator]
+//	go run ./bench/operator [-nodes 2000] [-pods 20000] [-graphs 500] [-workers 4] [-operator BINARY]
+//
+// Without -operator it measures the operator as the image ships it: built by internal/release
+// (static, stripped) into a temporary directory.
+//
 //	go run ./bench/operator -multinode -graphs 100
 //	go run ./bench/operator -floor   (no operator: the children applied once each by this program)
 //	go run ./bench/operator -nodes 5000 -pods 50000 -graphs 100 -short 1   (the capacity view's memory)
@@ -18,11 +22,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,6 +44,7 @@ import (
 
 	"github.com/dynamo-infra/dynamo-infra/bench/internal/load"
 	"github.com/dynamo-infra/dynamo-infra/internal/devcluster"
+	"github.com/dynamo-infra/dynamo-infra/internal/release"
 	"github.com/dynamo-infra/dynamo-infra/internal/simnode"
 )
 
@@ -53,6 +60,8 @@ type options struct {
 	nodes, pods, graphs, workers, short, roll int
 	operator, manifest, crd                   string
 	multinode, floor                          bool
+	// args are more operator flags (-operator-arg, repeated).
+	args []string
 }
 
 func main() {
@@ -61,13 +70,17 @@ func main() {
 	flag.IntVar(&o.pods, "pods", 20000, "unrelated pods (scheduling-gated) the operator must not cache")
 	flag.IntVar(&o.graphs, "graphs", 500, "DynamoGraphDeployments created at once")
 	flag.IntVar(&o.workers, "workers", 4, "the operator's --max-concurrent-reconciles")
-	flag.StringVar(&o.operator, "operator", "bin/dynamo-operator", "operator binary to measure")
+	flag.StringVar(&o.operator, "operator", "", "operator binary to measure (default: ./cmd/dynamo-operator built as the image builds it)")
 	flag.StringVar(&o.manifest, "manifest", "deploy/discovery/dgd.yaml", "the graph to copy")
 	flag.StringVar(&o.crd, "crd", "config/crd/bases/nvidia.com_dynamographdeployments.yaml", "CRD to install")
 	flag.IntVar(&o.short, "short", 0, "of the graphs, how many ask for 16 GPUs per decode pod (no node has them): never Ready, they keep the capacity view reading")
 	flag.IntVar(&o.roll, "roll", 0, "then change the decode worker's pod metadata of this many graphs at once (a new worker generation) and measure their rolling updates to Completed")
 	flag.BoolVar(&o.floor, "floor", false, "run no operator: this program renders each graph's children as the operator does and applies them (server-side apply, once each, no reconcile loop), then waits until every graph's Deployments are available — the floor the operator is measured against")
 	flag.BoolVar(&o.multinode, "multinode", false, "run LeaderWorkerSet and use deploy/discovery/dgd-multinode.yaml (a 2-node decode) unless -manifest is given")
+	flag.Func("operator-arg", "one more flag for the operator, e.g. -operator-arg=--pprof-bind-address=127.0.0.1:6060 (repeat for more)", func(v string) error {
+		o.args = append(o.args, v)
+		return nil
+	})
 	flag.Parse()
 	if o.multinode && !flagSet("manifest") {
 		o.manifest = "deploy/discovery/dgd-multinode.yaml"
@@ -81,6 +94,19 @@ func main() {
 func run(o options) (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop() // Ctrl-C ends the run through the deferred cluster and operator stops
+	if o.operator == "" && !o.floor {
+		// Built first: a build that fails fails before the cluster is loaded.
+		dir, err := os.MkdirTemp("", "bench-operator-bin-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.operator = filepath.Join(dir, "dynamo-operator")
+		host := v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
+		if err := release.Compile(ctx, ".", "./cmd/dynamo-operator", host, "bench", "bench", o.operator); err != nil {
+			return err
+		}
+	}
 	p, _ := simnode.ParseProfile("cpu=1")
 	opts := devcluster.Options{Profile: p, StartTimeout: 5 * time.Minute, LWS: o.multinode}
 	if o.nodes > 3000 {
@@ -135,7 +161,7 @@ func run(o options) (err error) {
 		if err != nil {
 			return err
 		}
-		if op, err = load.StartOperator(ctx, bin, c.KubeconfigPath(), "--max-concurrent-reconciles", strconv.Itoa(o.workers)); err != nil {
+		if op, err = load.StartOperator(ctx, bin, c.KubeconfigPath(), append([]string{"--max-concurrent-reconciles", strconv.Itoa(o.workers)}, o.args...)...); err != nil {
 			return err
 		}
 		defer func() { err = errors.Join(err, op.Stop()) }()

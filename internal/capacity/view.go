@@ -2,7 +2,6 @@ package capacity
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -10,10 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/pager"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/demand"
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
@@ -110,37 +106,28 @@ func (s *Snapshot) MostFree(spec *corev1.PodSpec, scheduler string) Fit {
 	return MostFree(spec, scheduler, s.Nodes(), s.requested, nil)
 }
 
-// ReadSnapshot lists the nodes and the active pods page by page (500 a page), keeping of each
-// pod only what it adds to its node's totals, so memory grows with nodes, not pods.
+// ReadSnapshot lists the nodes and the active pods page by page, streamed, keeping of each node
+// what a plan reads and of each pod only what it adds to its node's totals (inventory's
+// skeleton reads: no Node or Pod is decoded whole), so memory grows with nodes, not pods.
 func ReadSnapshot(ctx context.Context, cs kubernetes.Interface, now time.Time) (*Snapshot, error) {
 	s := &Snapshot{Taken: now}
-	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-		return cs.CoreV1().Nodes().List(ctx, opts)
-	})
-	p.PageSize, p.PageBufferSize = 500, 1
-	c := newCompactor()
-	err := p.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
-		s.nodes = append(s.nodes, c.node(obj.(*corev1.Node)))
-		return nil
+	var c *compactor
+	nodes, err := inventory.FoldNodes(ctx, cs, func() []node { c = newCompactor(); return nil }, func(out []node, n *corev1.Node) []node {
+		return append(out, c.node(n))
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
+		return nil, err
 	}
-	s.requested = map[string]map[string]int64{}
-	pods := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-		return cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
-	})
-	pods.PageSize, pods.PageBufferSize = 500, 1
-	err = pods.EachListItem(ctx, metav1.ListOptions{FieldSelector: inventory.ActivePodsSelector}, func(obj runtime.Object) error {
-		p := obj.(*corev1.Pod)
-		if !kubenode.PodActive(p) {
-			return nil
-		}
-		demand.AddTo(s.requested, p.Spec.NodeName, demand.StoredRequests(p))
-		return nil
-	})
+	s.nodes = nodes
+	s.requested, err = inventory.FoldActivePods(ctx, cs, true, func() map[string]map[string]int64 { return map[string]map[string]int64{} },
+		func(req map[string]map[string]int64, p *corev1.Pod) map[string]map[string]int64 {
+			if kubenode.PodActive(p) {
+				demand.AddTo(req, p.Spec.NodeName, demand.StoredRequests(p))
+			}
+			return req
+		})
 	if err != nil {
-		return nil, fmt.Errorf("list pods: %w", err)
+		return nil, err
 	}
 	return s, nil
 }

@@ -78,15 +78,16 @@ func FuzzPlanBounds(f *testing.F) {
 		g, _ := graph.Resolve(extremeGraph(services, replicas, nodeCount, gpus, cpu), graph.Options{})
 		nodes := extremeNodes(int(nodeN) % 2001)
 		cfg := render.Config{}
-		var op, cli plan.Report
+		var op, quick, cli plan.Report
 		used := allocated(func() {
 			r := &Reconciler{LWS: true}
 			snap := capacity.NewSnapshot(nodes, nil, time.Unix(0, 0))
 			var ok bool
-			op, ok = r.planGraph(context.Background(), g, cfg, nil, snap, nil, &admission{})
+			op, ok = r.planGraph(context.Background(), g, cfg, nil, snap, nil, &admission{}, false)
 			if !ok {
 				return // a render error: the Ready condition's
 			}
+			quick, _ = r.planGraph(context.Background(), g, cfg, nil, snap, nil, &admission{}, true)
 			demands, err := demand.Pods([]*graph.Graph{g}, cfg, nil)
 			if err != nil {
 				t.Fatalf("planGraph rendered what demand.Pods refuses: %v", err)
@@ -110,6 +111,11 @@ func FuzzPlanBounds(f *testing.F) {
 		// preflight -f and explain -f use agree on the same graph and nodes.
 		if op.Services != nil && !op.Stopped && !cli.Stopped && (op.Fits != cli.Fits || op.Proven != cli.Proven) {
 			t.Fatalf("the operator's plan says fits %v (proven %v), the CLI's %v (proven %v)", op.Fits, op.Proven, cli.Fits, cli.Proven)
+		}
+		// First fit (the quick plan of a graph without a Schedulable condition) says fits only
+		// where the whole plan does.
+		if quick.Fits && !cli.Stopped && !cli.Fits {
+			t.Fatalf("first fit says the graph fits, the plan does not: %+v", cli.Services)
 		}
 	})
 }

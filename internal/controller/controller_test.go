@@ -99,8 +99,6 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 	waitForGraph(t, cl, key, "graph Ready", 90*time.Second, func(got *v1alpha1.DynamoGraphDeployment, cond *metav1.Condition) (bool, error) {
 		return cond != nil && cond.Status == metav1.ConditionTrue && got.Status.State == controller.StateSuccessful && got.Status.ObservedGeneration == got.Generation, fmt.Errorf("status %+v", got.Status)
 	})
-	// Ready flipping to True is recorded as an event on the graph.
-	waitForEvent(t, cl, "dynamo", corev1.EventTypeNormal, controller.ReasonAllResourcesReady)
 	// Workers are named, labelled and registered by their generation, as the original's; the
 	// graph records it as current.
 	hash := graph.WorkerHash(dgd)
@@ -414,6 +412,9 @@ func rollWorkers(t *testing.T, c *devcluster.Cluster, cl client.Client, key clie
 		return true, nil
 	})
 	waitForEvent(t, cl, "dynamo", corev1.EventTypeNormal, controller.ReasonRollingUpdateStarted)
+	// Becoming Ready recorded no event (readyEvent): the recorder sends in order, so one from
+	// the graph's first Ready would be stored before the rollout's.
+	noEvent(t, cl, graphOf(t, cl, key).UID, controller.ReasonAllResourcesReady)
 
 	// Partitioned at 50%: uncordoned, decode moves one of its two replicas, prefill its one
 	// (50% of 1 rounds up), and the rollout holds there, saying so.
@@ -625,6 +626,20 @@ func waitForGraph(t *testing.T, cl client.Client, key client.ObjectKey, what str
 func waitForEvent(t *testing.T, cl client.Client, graph, eventType, reason string) {
 	t.Helper()
 	waitForObjectEvent(t, cl, "DynamoGraphDeployment", graph, eventType, reason)
+}
+
+// noEvent fails if the object of that UID has an event of that reason.
+func noEvent(t *testing.T, cl client.Client, uid types.UID, reason string) {
+	t.Helper()
+	evs := &corev1.EventList{}
+	if err := cl.List(context.Background(), evs, client.InNamespace("default")); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs.Items {
+		if e.InvolvedObject.UID == uid && e.Reason == reason {
+			t.Errorf("event %s on %s: %s", reason, e.InvolvedObject.Name, e.Message)
+		}
+	}
 }
 
 // waitForObjectEvent waits for an event of that type and reason on the named object of kind in

@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -93,7 +94,15 @@ func TestEditsConverge(t *testing.T) {
 	}
 	// PVC, discovery SA/Role/RoleBinding, 2 Deployments, 2 Services.
 	reconcile("create", 8)
+	// A new graph's first status waits for its children to report: the reconcile that created
+	// them wrote none; the next one (their creation wakes it) does.
+	if st := graphOf(t, cl, key).Status; st.State != "" || len(st.Conditions) > 0 || st.ObservedGeneration != 0 {
+		t.Errorf("status written by the reconcile that created the children: %+v", st)
+	}
 	reconcile("resync", 0)
+	if st := graphOf(t, cl, key).Status; st.State == "" || meta.FindStatusCondition(st.Conditions, controller.ConditionReady) == nil {
+		t.Errorf("no status after the second reconcile: %+v", st)
+	}
 
 	edit := func(what string, want int64, f func(*v1alpha1.ServiceSpec), check func(*appsv1.Deployment) bool) {
 		t.Helper()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -184,8 +185,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		gt, applyErr = r.planBeforeApply(ctx, g, cfg, scopes, step.old)
 		step.advise(gt.stalls)
 	}
+	var created int
 	if applyErr == nil && !gt.hold {
-		applyErr = r.applyChildren(ctx, g, cfg, step)
+		created, applyErr = r.applyChildren(ctx, g, cfg, step)
 	}
 	if applyErr == nil && !gt.hold {
 		applyErr = r.finishRollout(ctx, stored, g, step)
@@ -197,8 +199,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		r.observeSchedulable(octx, g, cfg, scopes, gt, &obs)
 	}
 	endSpan(ospan, readErr)
+	// A new graph's first status waits for its children to report: this reconcile created them,
+	// so their ADD events bring the next reconcile at once, and it sees them. Written now, the
+	// status would describe children the cache does not hold yet, overtaken a moment later; in
+	// a burst (many graphs created at once) the next reconcile comes when they are Ready — one
+	// status write instead of two. Only a status the next reconcile computes again waits: no
+	// error, no verdict of the plan, no rollout or restart.
+	firstWaits := created > 0 && applyErr == nil && readErr == nil && gt.cond == nil && step.status == nil && restartStatus == nil &&
+		equality.Semantic.DeepEqual(stored.Status, v1beta1.DynamoGraphDeploymentStatus{})
 	sctx, sspan := r.startSpan(ctx, "write status")
-	st, err := r.writeStatus(sctx, stored, g, obs, applyErr)
+	st, err := r.writeStatus(sctx, stored, g, obs, applyErr, !firstWaits)
 	endSpan(sspan, err)
 	if err != nil {
 		return ctrl.Result{}, errors.Join(applyErr, readErr, err)
@@ -274,18 +284,19 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 }
 
 // applyChildren renders the children — the new worker generation at the rollout step's
-// replicas — and applies each one that differs from its live copy.
-func (r *Reconciler) applyChildren(ctx context.Context, g *graph.Graph, cfg render.Config, step rolloutStep) error {
+// replicas — and applies each one that differs from its live copy; created counts those that
+// did not exist.
+func (r *Reconciler) applyChildren(ctx context.Context, g *graph.Graph, cfg render.Config, step rolloutStep) (created int, err error) {
 	if err := r.apis().missingFor(g); err != nil {
-		return err
+		return 0, err
 	}
 	stepped, err := g.WithReplicas(step.replicas)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	objs, err := render.Graph(stepped, cfg)
 	if err != nil {
-		return fmt.Errorf("render: %w", err)
+		return 0, fmt.Errorf("render: %w", err)
 	}
 	if g.Generation != g.Status.ObservedGeneration {
 		for _, w := range g.Warnings() {
@@ -305,16 +316,17 @@ func (r *Reconciler) applyChildren(ctx context.Context, g *graph.Graph, cfg rend
 			first = append(first, obj)
 		}
 	}
-	if err := r.applyAll(ctx, g, "apply prerequisites", first); err != nil {
-		return err
+	var n atomic.Int32
+	if err := r.applyAll(ctx, g, "apply prerequisites", first, &n); err != nil {
+		return int(n.Load()), err
 	}
-	if err := r.applyAll(ctx, g, "apply workloads", workloads); err != nil {
-		return err
+	if err := r.applyAll(ctx, g, "apply workloads", workloads, &n); err != nil {
+		return int(n.Load()), err
 	}
 	if err := r.releaseModelServices(ctx, g, objs); err != nil {
-		return err
+		return int(n.Load()), err
 	}
-	return r.prune(ctx, g, objs, step)
+	return int(n.Load()), r.prune(ctx, g, objs, step)
 }
 
 // prune deletes this graph's children that it no longer renders, but an old worker generation
@@ -354,8 +366,9 @@ func (r *Reconciler) prune(ctx context.Context, g *graph.Graph, desired []runtim
 	return errors.Join(errs...)
 }
 
-// applyAll applies objs concurrently and joins their errors; phase names its span.
-func (r *Reconciler) applyAll(ctx context.Context, g *graph.Graph, phase string, objs []runtime.Object) (err error) {
+// applyAll applies objs concurrently and joins their errors, counting in created those that did
+// not exist; phase names its span.
+func (r *Reconciler) applyAll(ctx context.Context, g *graph.Graph, phase string, objs []runtime.Object, created *atomic.Int32) (err error) {
 	ctx, span := r.startSpan(ctx, phase, attribute.Int(AttrObjects, len(objs)))
 	defer func() { endSpan(span, err) }()
 	errs := make([]error, len(objs))
@@ -364,7 +377,7 @@ func (r *Reconciler) applyAll(ctx context.Context, g *graph.Graph, phase string,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = r.applyIfChanged(ctx, g, obj)
+			errs[i] = r.applyIfChanged(ctx, g, obj, created)
 		}()
 	}
 	wg.Wait()
@@ -373,19 +386,23 @@ func (r *Reconciler) applyAll(ctx context.Context, g *graph.Graph, phase string,
 
 // applyIfChanged server-side applies obj unless the live object already holds every field obj
 // sets (a converged child costs no write; an edited or deleted one is put back). An object of
-// that name that this graph did not create is never written (see ownership).
-func (r *Reconciler) applyIfChanged(ctx context.Context, g *graph.Graph, obj runtime.Object) error {
+// that name that this graph did not create is never written (see ownership). An object that did
+// not exist is counted in created.
+func (r *Reconciler) applyIfChanged(ctx context.Context, g *graph.Graph, obj runtime.Object, created *atomic.Int32) error {
 	desired, ok := obj.(client.Object)
 	if !ok {
 		return fmt.Errorf("rendered %T is not an object", obj)
 	}
 	kind := obj.GetObjectKind().GroupVersionKind().Kind
+	// isNew: a child whose creation wakes the graph (an owned kind's ADD event).
+	isNew := false
 	if k, ok := kindOf(kind); ok {
 		live := k.New()
 		found, err := r.getLive(ctx, desired, live)
 		if err != nil {
 			return fmt.Errorf("get %s %s: %w", kind, desired.GetName(), err)
 		}
+		isNew = !found && k.Owned
 		if found {
 			switch ownership(g, live) {
 			case ownedByGraph:
@@ -428,6 +445,9 @@ func (r *Reconciler) applyIfChanged(ctx context.Context, g *graph.Graph, obj run
 	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u}),
 		client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply %s %s: %w", kind, desired.GetName(), err)
+	}
+	if isNew {
+		created.Add(1)
 	}
 	return nil
 }
@@ -718,14 +738,15 @@ func admitted(tmpl *corev1.PodSpec, pods []corev1.Pod, name string) *corev1.PodS
 	return tmpl
 }
 
-// writeStatus writes the computed status when it differs, and records an event when Ready flips.
+// writeStatus computes the status and, when write and it differs, writes it and records an event
+// when Ready is lost or a reconcile starts failing (readyEvent).
 // The status is written in v1beta1, the stored version; upstream's fields the operator does not
 // write (checkpoints, its placement score) are kept as they are.
-func (r *Reconciler) writeStatus(ctx context.Context, stored *v1beta1.DynamoGraphDeployment, g *graph.Graph, obs Observed, applyErr error) (v1alpha1.DynamoGraphDeploymentStatus, error) {
+func (r *Reconciler) writeStatus(ctx context.Context, stored *v1beta1.DynamoGraphDeployment, g *graph.Graph, obs Observed, applyErr error, write bool) (v1alpha1.DynamoGraphDeploymentStatus, error) {
 	st := ComputeStatus(g, obs, applyErr)
 	hub := v1alpha1.StatusToHub(&st)
 	hub.Checkpoints, hub.Placement = stored.Status.Checkpoints, stored.Status.Placement
-	if equality.Semantic.DeepEqual(hub, stored.Status) {
+	if !write || equality.Semantic.DeepEqual(hub, stored.Status) {
 		return st, nil
 	}
 	before := meta.FindStatusCondition(stored.Status.Conditions, ConditionReady)
@@ -748,15 +769,16 @@ func (r *Reconciler) writeStatus(ctx context.Context, stored *v1beta1.DynamoGrap
 	return st, nil
 }
 
-// readyEvent decides whether a change of the Ready condition is worth an event: becoming
-// Ready, losing Ready, and a reconcile starting to fail. A new graph that is not Ready yet is
-// the normal start and records nothing (500 new graphs would otherwise log 500 warnings).
+// readyEvent decides whether a change of the Ready condition is worth an event: losing Ready
+// and a reconcile starting to fail (Warnings). Becoming Ready records none — as for a Deployment
+// or a pod, the condition's lastTransitionTime says when — and neither does a new graph that is
+// not Ready yet: both are the normal course (500 new graphs would otherwise log 500 events).
 func readyEvent(before, after *metav1.Condition) (eventType string, ok bool) {
 	switch {
 	case after == nil:
 		return "", false
 	case after.Status == metav1.ConditionTrue:
-		return corev1.EventTypeNormal, before == nil || before.Status != metav1.ConditionTrue
+		return "", false
 	case after.Reason == ReasonReconcileFailed || after.Reason == ReasonResourceConflict || after.Reason == ReasonNotImplemented || after.Reason == ReasonMultinodeUnavailable:
 		return corev1.EventTypeWarning, before == nil || before.Reason != after.Reason
 	default:

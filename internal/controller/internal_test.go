@@ -110,9 +110,10 @@ func TestReadyEvent(t *testing.T) {
 		want          string // "" = no event
 	}{
 		{"new graph, not ready yet", nil, notReady, ""},
-		{"new graph, ready at once", nil, ready, corev1.EventTypeNormal},
+		{"new graph, ready at once", nil, ready, ""},
 		{"new graph, reconcile fails", nil, failed, corev1.EventTypeWarning},
-		{"becomes ready", notReady, ready, corev1.EventTypeNormal},
+		{"becomes ready", notReady, ready, ""},
+		{"ready again after failing", failed, ready, ""},
 		{"stays ready", ready, ready, ""},
 		{"loses ready", ready, notReady, corev1.EventTypeWarning},
 		{"starts failing", notReady, failed, corev1.EventTypeWarning},

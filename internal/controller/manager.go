@@ -48,9 +48,12 @@ type Options struct {
 	// a self-signed certificate made at start.
 	MetricsCertDir         string
 	HealthProbeBindAddress string
-	LeaderElection         bool
-	LeaderElectionID       string
-	LeaderElectionNS       string
+	// PprofBindAddress serves net/http/pprof (empty or "0": off): heap and CPU profiles of a
+	// running operator.
+	PprofBindAddress string
+	LeaderElection   bool
+	LeaderElectionID string
+	LeaderElectionNS string
 	// LeaseDuration, RenewDeadline and RetryPeriod tune the election (zero: controller-runtime's
 	// 15 s, 10 s, 2 s). A standby takes over at most LeaseDuration after the leader stops
 	// renewing.
@@ -135,6 +138,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Cache:                   cacheOpts,
 		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
+		PprofBindAddress:        o.PprofBindAddress,
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        o.LeaderElectionID,
 		LeaderElectionNamespace: o.LeaderElectionNS,

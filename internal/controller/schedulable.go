@@ -14,6 +14,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -106,7 +108,10 @@ func (r *Reconciler) planBeforeApply(ctx context.Context, g *graph.Graph, cfg re
 	if err != nil {
 		return gate{}, err
 	}
-	rep, ok := r.planGraph(ctx, g, cfg, scopes, snap, pods, adm)
+	// A graph with no Schedulable condition that fits says nothing: first fit may answer that
+	// without the whole plan.
+	quick := meta.FindStatusCondition(g.Status.Conditions, ConditionSchedulable) == nil
+	rep, ok := r.planGraph(ctx, g, cfg, scopes, snap, pods, adm, quick)
 	if !ok {
 		return gate{}, nil
 	}
@@ -240,7 +245,7 @@ func (r *Reconciler) observeSchedulable(ctx context.Context, gr *graph.Graph, cf
 		obs.CapacityWaiting = r.Capacity.Reading()
 		return
 	}
-	if rep, ok := r.planGraph(ctx, gr, cfg, scopes, snap, pods, nil); ok {
+	if rep, ok := r.planGraph(ctx, gr, cfg, scopes, snap, pods, nil, false); ok {
 		obs.Schedulable = schedulableCondition(rep, snap.Taken, phaseAfter)
 	}
 }
@@ -249,9 +254,11 @@ func (r *Reconciler) observeSchedulable(ctx context.Context, gr *graph.Graph, cf
 // admitted — a service without a pod yet as adm would admit it, or with adm nil not at all
 // (false) — the graph's own pods given back, inter-pod constraints among its own pods, DRA
 // claims on the devices the cluster's ResourceSlices publish (read when the graph has claims; a
-// read that fails gives no verdict).
+// read that fails gives no verdict). With quick, a graph that first fit places (plan.FirstFit:
+// no topology scope, rollout or claims, simple demands) gets a bare report that it fits, without
+// the plan and the node list it needs — what a new graph on a cluster with room costs.
 func (r *Reconciler) planGraph(ctx context.Context, g *graph.Graph, cfg render.Config, scopes []topology.Scope, snap *capacity.Snapshot,
-	pods map[string][]corev1.Pod, adm *admission) (plan.Report, bool) {
+	pods map[string][]corev1.Pod, adm *admission, quick bool) (plan.Report, bool) {
 	var missing []string
 	admit := func(_, service string, spec *corev1.PodSpec) *corev1.PodSpec {
 		for i := range pods[service] {
@@ -268,6 +275,14 @@ func (r *Reconciler) planGraph(ctx context.Context, g *graph.Graph, cfg render.C
 	demands, err := demand.Pods([]*graph.Graph{g}, cfg, admit)
 	if err != nil || adm == nil && len(missing) > 0 {
 		return plan.Report{}, false // a render error is the Ready condition's; a service without pods yet is planned once it has one
+	}
+	rolling := g.CurrentWorkerHash != "" && g.CurrentWorkerHash != g.WorkerHash
+	if quick && len(scopes) == 0 && !rolling && !devices.HasClaims(demands) {
+		// The graph's own pods count as used here (Build gives them back): first fit is only
+		// the stricter for it.
+		if fits, ok := plan.FirstFit(demands, snap.Nodes(), snap.Requested()); ok && fits {
+			return plan.Report{Fits: true}, true
+		}
 	}
 	own := g.Namespace + "/" + g.Name
 	// The own pods' requests before their devices are added: their claims give the devices
@@ -301,7 +316,7 @@ func (r *Reconciler) planGraph(ctx context.Context, g *graph.Graph, cfg render.C
 	opts := plan.Options{Graph: g.Name, Namespace: g.Namespace, Own: own, Scopes: scopes,
 		// Its view holds no pod labels: inter-pod constraints among the graph's own pods only.
 		InterPod: placement.InterPodGraph}
-	if g.CurrentWorkerHash != "" && g.CurrentWorkerHash != g.WorkerHash {
+	if rolling {
 		// A rollout in flight: whether each worker's surge has room (one that cannot move says
 		// so before its pods are refused). Only then: placing surges costs every plan a second
 		// placement per GPU service, which new graphs have no use for.
@@ -348,6 +363,13 @@ type admission struct {
 	nodeSelector map[string]string
 }
 
+// deploymentPods selects the operator's pods that a Deployment runs (not a LeaderWorkerSet).
+var deploymentPods = func() labels.Selector {
+	managed, _ := labels.NewRequirement(v1alpha1.LabelManagedBy, selection.Equals, []string{render.ManagedBy})
+	notLWS, _ := labels.NewRequirement(lwsv1.SetNameLabelKey, selection.DoesNotExist, nil)
+	return labels.NewSelector().Add(*managed, *notLWS)
+}()
+
 // namespaceAdmission learns admission from a pod of the graph, else from another of the
 // operator's pods in the namespace: what it has beyond its Deployment's template. None there:
 // nothing learnt (an empty admission).
@@ -357,8 +379,10 @@ func (r *Reconciler) namespaceAdmission(ctx context.Context, g *graph.Graph, pod
 		cands = append(cands, pods[name]...)
 	}
 	if len(cands) == 0 {
+		// A few of the namespace's pods of Deployments (a multi-node pod has none to compare
+		// with), not all: every new graph asks, and a namespace may hold thousands.
 		list := &corev1.PodList{}
-		if err := r.Client.List(ctx, list, client.InNamespace(g.Namespace), client.MatchingLabels{v1alpha1.LabelManagedBy: render.ManagedBy}); err != nil {
+		if err := r.Client.List(ctx, list, client.InNamespace(g.Namespace), client.MatchingLabelsSelector{Selector: deploymentPods}, client.Limit(8)); err != nil {
 			return nil, err
 		}
 		cands = list.Items

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +16,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/dynamo-infra/dynamo-infra/internal/kubenode"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
@@ -151,11 +154,7 @@ func TestSkeletonPodMatchesTyped(t *testing.T) {
 func readAll(body []byte) ([]PodUsage, string, error) {
 	var got []PodUsage
 	cont := ""
-	err := readPodList(bufio.NewReader(bytes.NewReader(body)), func(c string) { cont = c }, func(p *corev1.Pod) {
-		if u, ok := PodUsageOf(p); ok {
-			got = append(got, u)
-		}
-	})
+	err := readList(bufio.NewReader(bytes.NewReader(body)), func(c string) { cont = c }, podListReader(false, &got, addUsage))
 	return got, cont, err
 }
 
@@ -187,7 +186,7 @@ func TestListPodUsagePages(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
 		q := r.URL.Query()
-		if r.URL.Path != "/api/v1/pods" || q.Get("fieldSelector") != ActivePodsSelector || q.Get("limit") != strconv.Itoa(podPageSize) {
+		if r.URL.Path != "/api/v1/pods" || q.Get("fieldSelector") != ActivePodsSelector || q.Get("limit") != strconv.Itoa(streamPageSize) {
 			http.Error(w, "unexpected request "+r.URL.String(), http.StatusBadRequest)
 			return
 		}
@@ -250,4 +249,124 @@ func BenchmarkSkeletonPods(b *testing.B) {
 			}
 		}
 	})
+}
+
+// With all, every pod is passed and the skeleton's request sum equals the typed pod's for every
+// resource (pod-level CPU and memory, overhead, sidecars), with its node and phase.
+func TestSkeletonPodAllResourcesMatchesTyped(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 4))
+	var pods []corev1.Pod
+	for i := range 2000 {
+		pods = append(pods, randomPod(rng, i))
+	}
+	type sum struct {
+		node  string
+		phase corev1.PodPhase
+		reqs  corev1.ResourceList
+	}
+	sumOf := func(out []sum, p *corev1.Pod) []sum {
+		return append(out, sum{p.Spec.NodeName, p.Status.Phase, kubenode.StoredPodRequests(p)})
+	}
+	var got []sum
+	if err := readList(bufio.NewReader(bytes.NewReader(encodeList(t, pods, ""))), func(string) {}, podListReader(true, &got, sumOf)); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(pods) {
+		t.Fatalf("%d pods passed, want every one of %d", len(got), len(pods))
+	}
+	podLevel := 0
+	for i := range pods {
+		want := sumOf(nil, &pods[i])[0]
+		if got[i].node != want.node || got[i].phase != want.phase || !equality.Semantic.DeepEqual(got[i].reqs, want.reqs) {
+			t.Fatalf("pod %d: skeleton %+v, typed %+v", i, got[i], want)
+		}
+		if pods[i].Spec.Resources != nil && len(pods[i].Spec.Resources.Requests) > 0 {
+			podLevel++
+		}
+	}
+	if podLevel == 0 {
+		t.Fatal("no pod with pod-level requests: the generator no longer covers them")
+	}
+}
+
+// randomNode is a node with what the skeleton reads (labels, taints, cordon, conditions,
+// capacity, allocatable) and what it skips (annotations, images, addresses, node info).
+func randomNode(rng *rand.Rand, i int) corev1.Node {
+	n := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node-%d", i), Labels: map[string]string{"kubernetes.io/hostname": fmt.Sprintf("node-%d", i)},
+		Annotations: map[string]string{"node.alpha.kubernetes.io/ttl": "0"}}}
+	for j := range rng.IntN(30) {
+		n.Labels[fmt.Sprintf("example.com/l%d", j)] = strings.Repeat("v", rng.IntN(20))
+	}
+	n.Spec.Unschedulable = rng.IntN(4) == 0
+	for j := range rng.IntN(3) {
+		n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: fmt.Sprintf("t%d", j), Value: strings.Repeat("x", rng.IntN(3)),
+			Effect: []corev1.TaintEffect{corev1.TaintEffectNoSchedule, corev1.TaintEffectNoExecute, corev1.TaintEffectPreferNoSchedule}[rng.IntN(3)]})
+	}
+	for _, c := range []corev1.NodeConditionType{corev1.NodeMemoryPressure, corev1.NodeReady, corev1.NodeDiskPressure} {
+		if rng.IntN(4) > 0 {
+			n.Status.Conditions = append(n.Status.Conditions, corev1.NodeCondition{Type: c, Status: []corev1.ConditionStatus{corev1.ConditionTrue, corev1.ConditionFalse, corev1.ConditionUnknown}[rng.IntN(3)],
+				Reason: "KubeletReady", Message: "kubelet is posting ready status", LastHeartbeatTime: metav1.Now()})
+		}
+	}
+	list := func() corev1.ResourceList {
+		l := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(strconv.Itoa(1+rng.IntN(200)) + "m"), corev1.ResourceMemory: resource.MustParse(strconv.Itoa(1+rng.IntN(2000)) + "Gi"),
+			corev1.ResourcePods: *resource.NewQuantity(110, resource.DecimalSI)}
+		if rng.IntN(2) == 0 {
+			l["nvidia.com/gpu"] = *resource.NewQuantity(int64(rng.IntN(9)), resource.DecimalSI)
+		}
+		return l
+	}
+	n.Status.Capacity, n.Status.Allocatable = list(), list()
+	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0.1"}}
+	n.Status.Images = []corev1.ContainerImage{{Names: []string{"registry.example.com/img:1"}, SizeBytes: 1 << 30}}
+	n.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: "v1.32.0"}
+	return n
+}
+
+// The node skeleton holds exactly what a capacity view reads of the typed node: a field number
+// read wrongly, or a label, taint or resource dropped, fails.
+func TestSkeletonNodeMatchesTyped(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 9))
+	var nodes []corev1.Node
+	for i := range 500 {
+		nodes = append(nodes, randomNode(rng, i))
+	}
+	l := &corev1.NodeList{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "NodeList"}, ListMeta: metav1.ListMeta{Continue: "more"}, Items: nodes}
+	var buf bytes.Buffer
+	if err := protobuf.NewSerializer(scheme.Scheme, scheme.Scheme).Encode(l, &buf); err != nil {
+		t.Fatal(err)
+	}
+	var got []corev1.Node
+	keep := func(out []corev1.Node, n *corev1.Node) []corev1.Node {
+		c := *n
+		c.Labels = maps.Clone(n.Labels) // the reader reuses its labels map
+		return append(out, c)
+	}
+	cont := ""
+	if err := readList(bufio.NewReader(bytes.NewReader(buf.Bytes())), func(c string) { cont = c }, nodeListReader(&got, keep)); err != nil {
+		t.Fatal(err)
+	}
+	if cont != "more" || len(got) != len(nodes) {
+		t.Fatalf("%d nodes, continue %q; want %d, more", len(got), cont, len(nodes))
+	}
+	for i := range nodes {
+		n := &nodes[i]
+		want := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: n.Labels}}
+		want.Spec.Unschedulable = n.Spec.Unschedulable
+		for _, tt := range n.Spec.Taints {
+			want.Spec.Taints = append(want.Spec.Taints, corev1.Taint{Key: tt.Key, Value: tt.Value, Effect: tt.Effect})
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				want.Status.Conditions = append(want.Status.Conditions, corev1.NodeCondition{Type: c.Type, Status: c.Status})
+			}
+		}
+		want.Status.Capacity, want.Status.Allocatable = n.Status.Capacity, n.Status.Allocatable
+		if !equality.Semantic.DeepEqual(got[i], want) {
+			t.Fatalf("node %d: skeleton %+v\nwant %+v", i, got[i], want)
+		}
+		if kubenode.Ready(&got[i]) != kubenode.Ready(n) {
+			t.Fatalf("node %d: Ready %v, typed %v", i, kubenode.Ready(&got[i]), kubenode.Ready(n))
+		}
+	}
 }

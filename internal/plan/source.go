@@ -3,6 +3,7 @@ package plan
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
@@ -75,26 +76,23 @@ type Load struct {
 // pageSize is the objects per LIST page (as the inventory reads).
 const pageSize = 500
 
-// ListFromAPI reads the nodes and the active pods of every namespace page by page, keeping only
-// what a plan reads — of a pod, its requests, and its labels only where interest keeps it (nil:
+// ListFromAPI reads the nodes (streamed: inventory.FoldNodes) and the active pods of every
+// namespace page by page, keeping only what a plan reads — of a pod, its requests, and its labels only where interest keeps it (nil:
 // none): the same two lists `dynamoctl gpus` reads, the two at once (the client decodes one
 // while the server encodes the other).
 func ListFromAPI(ctx context.Context, cs kubernetes.Interface, interest *placement.Interest) (Input, error) {
 	var in Input
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		nodes := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			return cs.CoreV1().Nodes().List(ctx, opts)
+		// Streamed: the reader keeps of each node what TrimNode keeps (its labels map is reused
+		// from node to node: cloned here).
+		nodes, err := inventory.FoldNodes(gctx, cs, func() []corev1.Node { return nil }, func(out []corev1.Node, n *corev1.Node) []corev1.Node {
+			t := TrimNode(n)
+			t.Labels = maps.Clone(n.Labels)
+			return append(out, t)
 		})
-		nodes.PageSize, nodes.PageBufferSize = pageSize, 1
-		err := nodes.EachListItem(gctx, metav1.ListOptions{}, func(obj runtime.Object) error {
-			in.Nodes = append(in.Nodes, TrimNode(obj.(*corev1.Node)))
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("list nodes: %w", err)
-		}
-		return nil
+		in.Nodes = nodes
+		return err
 	})
 	g.Go(func() error {
 		pods := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
