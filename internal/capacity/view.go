@@ -17,11 +17,14 @@ import (
 )
 
 // Snapshot is the nodes and the requests of the active pods on each at one time: what MostFree
-// and the operator's plan (Schedulable) read. A node is held compactly — its labels as a list of
-// strings shared among nodes (label keys and most values repeat on every node), its capacity and
-// allocatable shared among nodes that have the same — and rebuilt one at a time when read.
+// and the operator's plan (Schedulable) read. A node is held compactly — its labels as indices
+// into one table of the snapshot's strings (label keys and most values repeat on every node), its
+// capacity and allocatable shared among nodes that have the same — and rebuilt one at a time
+// when read.
 type Snapshot struct {
-	nodes     []node
+	nodes []node
+	// strs are the label keys and values nodes' labels index.
+	strs      []string
 	requested map[string]map[string]int64
 	Taken     time.Time
 
@@ -40,7 +43,7 @@ func (s *Snapshot) NodeList() []corev1.Node {
 		// shared with the snapshot (read only): 5,000 nodes cost what their label maps cost.
 		s.list = make([]corev1.Node, len(s.nodes))
 		for i := range s.nodes {
-			s.nodes[i].fill(&s.list[i], make(map[string]string, len(s.nodes[i].labels)/2))
+			s.nodes[i].fill(&s.list[i], make(map[string]string, len(s.nodes[i].labels)/2), s.strs)
 		}
 	})
 	return s.list
@@ -49,8 +52,9 @@ func (s *Snapshot) NodeList() []corev1.Node {
 // node is one node of a snapshot.
 type node struct {
 	name string
-	// labels are key, value, key, value, … (interned strings).
-	labels        []string
+	// labels are key, value, key, value, … as indices into the snapshot's strs (4 bytes a
+	// string, not a 16-byte header).
+	labels        []uint32
 	taints        []corev1.Taint
 	unschedulable bool
 	ready         bool
@@ -68,7 +72,7 @@ func (s *Snapshot) Nodes() Nodes {
 		labels := map[string]string{}
 		for i := range s.nodes {
 			clear(labels)
-			s.nodes[i].fill(&buf, labels)
+			s.nodes[i].fill(&buf, labels, s.strs)
 			if !yield(&buf) {
 				return
 			}
@@ -82,11 +86,11 @@ var (
 	notReadyConditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse}}
 )
 
-// fill rebuilds the node into out, its labels into labels (empty); taints, resource lists and
-// conditions are shared with the snapshot.
-func (n *node) fill(out *corev1.Node, labels map[string]string) {
+// fill rebuilds the node into out, its labels into labels (empty) from the snapshot's strs;
+// taints, resource lists and conditions are shared with the snapshot.
+func (n *node) fill(out *corev1.Node, labels map[string]string, strs []string) {
 	for j := 0; j+1 < len(n.labels); j += 2 {
-		labels[n.labels[j]] = n.labels[j+1]
+		labels[strs[n.labels[j]]] = strs[n.labels[j+1]]
 	}
 	out.Name, out.Labels = n.name, labels
 	out.Spec.Taints, out.Spec.Unschedulable = n.taints, n.unschedulable
@@ -118,7 +122,7 @@ func ReadSnapshot(ctx context.Context, cs kubernetes.Interface, now time.Time) (
 	if err != nil {
 		return nil, err
 	}
-	s.nodes = nodes
+	s.nodes, s.strs = nodes, c.strs
 	s.requested, err = inventory.FoldActivePods(ctx, cs, true, func() map[string]map[string]int64 { return map[string]map[string]int64{} },
 		func(req map[string]map[string]int64, p *corev1.Pod) map[string]map[string]int64 {
 			if kubenode.PodActive(p) {
@@ -139,32 +143,38 @@ func NewSnapshot(nodes []corev1.Node, usage []inventory.PodUsage, now time.Time)
 	for i := range nodes {
 		s.nodes = append(s.nodes, c.node(&nodes[i]))
 	}
+	s.strs = c.strs
 	return s
 }
 
-// compactor interns the strings and NVIDIA resource lists of a snapshot's nodes.
+// compactor interns the strings and resource lists of a snapshot's nodes.
 type compactor struct {
-	strs  map[string]string
+	index map[string]uint32
+	// strs are the interned strings by index (the snapshot's).
+	strs  []string
 	lists map[string]corev1.ResourceList
 }
 
 func newCompactor() *compactor {
-	return &compactor{strs: map[string]string{}, lists: map[string]corev1.ResourceList{}}
+	return &compactor{index: map[string]uint32{}, lists: map[string]corev1.ResourceList{}}
 }
 
-func (c *compactor) intern(x string) string {
-	if y, ok := c.strs[x]; ok {
-		return y
+// intern is x's index in strs.
+func (c *compactor) intern(x string) uint32 {
+	if i, ok := c.index[x]; ok {
+		return i
 	}
-	c.strs[x] = x
-	return x
+	i := uint32(len(c.strs))
+	c.index[x] = i
+	c.strs = append(c.strs, x)
+	return i
 }
 
 // node keeps what MostFree and a plan read of a node: every label (the pod's selector and
 // affinity may name any), taints, cordon, Ready, capacity and allocatable.
 func (c *compactor) node(n *corev1.Node) node {
 	out := node{name: n.Name, taints: n.Spec.Taints, unschedulable: n.Spec.Unschedulable,
-		ready: kubenode.Ready(n), labels: make([]string, 0, 2*len(n.Labels))}
+		ready: kubenode.Ready(n), labels: make([]uint32, 0, 2*len(n.Labels))}
 	keys := make([]string, 0, len(n.Labels))
 	for k := range n.Labels {
 		keys = append(keys, k)

@@ -155,11 +155,11 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
-	// The metadata of every object of a child kind (childKinds; names, labels, owners; no
-	// managedFields), read on the first Get of each kind, in a cache of its own: the main cache holds only our
+	// The names of every object of a child kind (childKinds; nameOnly), read on the first Get
+	// of each kind, in a cache of its own: the main cache holds only our
 	// labelled objects, and a child about to be created must not take a name that is taken.
 	names, err := cache.New(cfg, cache.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient(),
-		DefaultNamespaces: cacheOpts.DefaultNamespaces, DefaultTransform: cache.TransformStripManagedFields()})
+		DefaultNamespaces: cacheOpts.DefaultNamespaces, DefaultTransform: nameOnly})
 	if err != nil {
 		return nil, fmt.Errorf("create the names cache: %w", err)
 	}
@@ -339,6 +339,17 @@ func TrimPod(obj any) (any, error) {
 		t.Status.ContainerStatuses = append(t.Status.ContainerStatuses, s)
 	}
 	return t, nil
+}
+
+// nameOnly keeps of an object in the names cache what says its name is taken — namespace, name,
+// UID and resourceVersion — and none of its labels, annotations or owners: the cache holds every
+// object of the child kinds in the cluster (every ConfigMap, Deployment, Service, …), and
+// getLive asks it only whether a name exists.
+func nameOnly(obj any) (any, error) {
+	if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+		m.ObjectMeta = metav1.ObjectMeta{Namespace: m.Namespace, Name: m.Name, UID: m.UID, ResourceVersion: m.ResourceVersion}
+	}
+	return obj, nil
 }
 
 // namesCache runs a second cache with the manager's caches (started and synced before the
