@@ -54,8 +54,13 @@ test-deps: ## Install what the tests need beyond Go (prometheus, procps, git, ma
 	hack/test-deps.sh
 
 .PHONY: test
-test: test-deps cluster-bin ## Run every test: unit, fuzz seeds, integration and e2e on the simulated cluster
+test: test-deps cluster-bin test-tools ## Run every test: unit, fuzz seeds, integration and e2e on the simulated cluster
 	$(GO) test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
+
+.PHONY: test-tools
+test-tools: ## Build the pinned tools the tests run (helm, promtool: tools/, once into the cache)
+	hack/tool.sh helm version --short >/dev/null
+	hack/tool.sh promtool --version >/dev/null
 
 .PHONY: lint
 lint: ## gofmt, go vet, golangci-lint (built from tools/lint, cached), go mod tidy check

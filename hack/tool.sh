@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a Go tool pinned in a tools/ module, built once into the user's cache dir (keyed by the
 # tool's version and the Go version), so every clone and CI run reuses the build.
-# Usage: hack/tool.sh controller-gen|golangci-lint|helm ARGS...
+# Usage: hack/tool.sh controller-gen|golangci-lint|helm|promtool ARGS...
 # The tool runs in the repository root, or in $TOOL_DIR when set (controller-gen loads the Go
 # packages of the module it runs in).
 set -euo pipefail
@@ -11,6 +11,7 @@ case "$name" in
   controller-gen) moddir=tools/controllergen; module=sigs.k8s.io/controller-tools; pkg=sigs.k8s.io/controller-tools/cmd/controller-gen ;;
   golangci-lint) moddir=tools/lint; module=github.com/golangci/golangci-lint/v2; pkg=github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;
   helm) moddir=tools/helm; module=helm.sh/helm/v3; pkg=helm.sh/helm/v3/cmd/helm ;;
+  promtool) moddir=tools/promtool; module=github.com/prometheus/prometheus; pkg=github.com/prometheus/prometheus/cmd/promtool ;;
   *) echo "hack/tool.sh: unknown tool $name" >&2; exit 2 ;;
 esac
 ver=$(awk -v m="$module" '$1 == m && $2 ~ /^v/ {print $2; exit}' "$root/$moddir/go.mod")
@@ -28,11 +29,18 @@ if [ "$name" = helm ]; then
   done
   stamp=-k1.$kminor
 fi
+if [ "$name" = promtool ]; then
+  # Prometheus 3.x is tagged v0.3MM.P as a Go module: v0.316.0 is 3.16.0.
+  ldflags="-X github.com/prometheus/common/version.Version=3.${ver#v0.3}"
+fi
 bin=${XDG_CACHE_HOME:-$HOME/.cache}/dynamo-infra/tools/$name-$ver$stamp-$(go env GOVERSION)
 if [ ! -x "$bin" ]; then
   echo "building $name $ver into $(dirname "$bin") (once)" >&2
   mkdir -p "$(dirname "$bin")"
-  (cd "$root/$moddir" && go build -ldflags "$ldflags" -o "$bin.tmp" "$pkg")
-  mv "$bin.tmp" "$bin"
+  # A temporary name of its own: two test packages may build the same tool at once.
+  tmp=$(mktemp "$bin.XXXXXX")
+  trap 'rm -f "$tmp"' EXIT
+  (cd "$root/$moddir" && go build -ldflags "$ldflags" -o "$tmp" "$pkg")
+  mv "$tmp" "$bin"
 fi
 cd "${TOOL_DIR:-$root}" && exec "$bin" "$@"

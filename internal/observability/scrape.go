@@ -7,6 +7,7 @@ package observability
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,12 +17,15 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 )
 
-// Target is one service's metrics endpoint.
+// Target is one metrics endpoint of a service's pods.
 type Target struct {
 	Graph         string
 	Namespace     string
 	Service       string
 	ComponentType string
+	// Endpoint names an endpoint beside the service's own: "" for the main container's,
+	// EndpointFrontendSidecar, EndpointNixl.
+	Endpoint string
 	// Its pods are those labelled with the graph's name and the service's
 	// (nvidia.com/dynamo-graph-deployment-name, nvidia.com/dynamo-component): every worker
 	// generation's, so a rollout's old and new pods are both scraped and a worker change does
@@ -33,11 +37,30 @@ type Target struct {
 	Enabled bool
 }
 
-// JobName is the scrape job's (and PodMonitor's) name: dynamo-<graph>-<service>.
-func (t Target) JobName() string { return "dynamo-" + t.Graph + "-" + strings.ToLower(t.Service) }
+// Endpoints beside a service's own.
+const (
+	// EndpointFrontendSidecar: a worker's frontend sidecar (spec.services.*.frontendSidecar)
+	// serves the frontend's metrics on its http port — upstream's monitors never scrape it
+	// (upstream #11981). Its series are labelled component type frontend.
+	EndpointFrontendSidecar = "frontend-sidecar"
+	// EndpointNixl: a worker whose main container turns NIXL telemetry on
+	// (NIXL_TELEMETRY_ENABLE y, yes, 1 or true) serves it on its nixl port (19090).
+	EndpointNixl = "nixl"
+)
+
+// JobName is the scrape job's (and PodMonitor's) name: dynamo-<graph>-<service>, and
+// -<endpoint> for an endpoint beside the service's own.
+func (t Target) JobName() string {
+	name := "dynamo-" + t.Graph + "-" + strings.ToLower(t.Service)
+	if t.Endpoint != "" {
+		name += "-" + t.Endpoint
+	}
+	return name
+}
 
 // Targets renders each graph's services and returns their metrics endpoints, in graph and
-// service order.
+// service order: each service's own, then its frontend sidecar's and its NIXL telemetry's
+// where it has them.
 func Targets(graphs []*graph.Graph, cfg render.Config) ([]Target, error) {
 	var out []Target
 	for _, g := range graphs {
@@ -52,34 +75,65 @@ func Targets(graphs []*graph.Graph, cfg render.Config) ([]Target, error) {
 				return nil, fmt.Errorf("%s/%s: %w", g.Name, name, err)
 			}
 			labels := tpl.Labels
-			port := metricsPort(&tpl.Spec)
+			main := render.MainContainer(&tpl.Spec)
+			port := metricsPort(main)
 			if port == "" {
-				return nil, fmt.Errorf("%s/%s: the main container has no %q or %q port", g.Name, name, v1alpha1.PortNameFrontend, v1alpha1.PortNameSystem)
+				return nil, fmt.Errorf("%s/%s: the main container has no %q, %q or %q port", g.Name, name, v1alpha1.PortNameFrontend, v1alpha1.PortNamePlannerMetrics, v1alpha1.PortNameSystem)
 			}
-			out = append(out, Target{
+			t := Target{
 				Graph: g.Name, Namespace: g.Namespace, Service: name,
 				ComponentType: labels[v1alpha1.LabelComponentType],
 				Port:          port, Path: "/metrics",
 				Enabled: labels[v1alpha1.LabelMetricsEnabled] == "true",
-			})
+			}
+			out = append(out, t)
+			for i := range tpl.Spec.Containers {
+				if ct := &tpl.Spec.Containers[i]; ct.Name == v1alpha1.FrontendSidecarContainerName && hasPort(ct, v1alpha1.PortNameFrontend) {
+					side := t
+					side.Endpoint, side.ComponentType, side.Port = EndpointFrontendSidecar, v1alpha1.ComponentFrontend, v1alpha1.PortNameFrontend
+					out = append(out, side)
+				}
+			}
+			if main != nil && hasPort(main, v1alpha1.PortNameNixl) && nixlTelemetry(main) {
+				nixl := t
+				nixl.Endpoint, nixl.Port = EndpointNixl, v1alpha1.PortNameNixl
+				out = append(out, nixl)
+			}
 		}
 	}
 	return out, nil
 }
 
-// metricsPort is the port Dynamo serves /metrics on: the frontend's http, the workers' system.
-func metricsPort(spec *corev1.PodSpec) string {
-	// The frontend serves /metrics on http, the planner on metrics, workers on system.
+// metricsPort is the port the main container serves Dynamo's /metrics on: the frontend's http,
+// the planner's metrics (9085), the workers' system.
+func metricsPort(main *corev1.Container) string {
+	if main == nil {
+		return ""
+	}
 	for _, name := range []string{v1alpha1.PortNameFrontend, v1alpha1.PortNamePlannerMetrics, v1alpha1.PortNameSystem} {
-		for _, c := range spec.Containers {
-			for _, p := range c.Ports {
-				if p.Name == name {
-					return p.Name
-				}
-			}
+		if hasPort(main, name) {
+			return name
 		}
 	}
 	return ""
+}
+
+func hasPort(c *corev1.Container, name string) bool {
+	return slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == name })
+}
+
+// nixlTelemetry: the container turns NIXL's telemetry on (the env as NIXL reads it).
+func nixlTelemetry(c *corev1.Container) bool {
+	for _, e := range c.Env {
+		if e.Name == v1alpha1.EnvNixlTelemetry {
+			switch strings.ToLower(e.Value) {
+			case "y", "yes", "1", "true":
+				return true
+			}
+			return false
+		}
+	}
+	return false
 }
 
 // ScrapeConfig is one Prometheus scrape job (the fields we set).
@@ -124,13 +178,18 @@ func promLabel(k string) string {
 	return "__meta_kubernetes_pod_label_" + b.String()
 }
 
-// identity are the labels every series of a target gets, so dashboards can split by role.
+// identity are the labels every series of a target gets, so dashboards can split by role (and,
+// for an endpoint beside the service's own, by that endpoint).
 func identity(t Target) []RelabelConfig {
-	return []RelabelConfig{
+	rc := []RelabelConfig{
 		{Action: "replace", TargetLabel: "dynamo_graph", Replacement: t.Graph},
 		{Action: "replace", TargetLabel: "dynamo_component", Replacement: t.Service},
 		{Action: "replace", TargetLabel: "dynamo_component_type", Replacement: t.ComponentType},
 	}
+	if t.Endpoint != "" {
+		rc = append(rc, RelabelConfig{Action: "replace", TargetLabel: "dynamo_scrape_endpoint", Replacement: t.Endpoint})
+	}
+	return rc
 }
 
 // ScrapeConfigs returns one job per enabled target: Kubernetes pod discovery in the graph's

@@ -6,13 +6,11 @@ package chart
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -51,16 +49,11 @@ const kubeVersion = "v1.36.3"
 // helm runs the pinned helm (hack/tool.sh builds it once into the cache).
 func helm(t *testing.T, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "tool.sh"), append([]string{"helm"}, args...)...)
-	cmd.Dir = root
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("helm %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errOut.String())
+	out, errOut, err := testkit.RunTool("helm", args...)
+	if err != nil {
+		t.Fatalf("helm %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
 	}
-	return out.String()
+	return out
 }
 
 func render(t *testing.T, set ...string) []*unstructured.Unstructured {
@@ -109,15 +102,10 @@ func TestLintAndTemplate(t *testing.T) {
 		helm(t, args...)
 	}
 	// The schema refuses what the operator would not accept.
-	cmd := exec.Command(filepath.Join(root, "hack", "tool.sh"), "helm", "template", "x", chartDir, "--kube-version", kubeVersion, "--set", "logging.level=loud")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "/logging/level") {
-		t.Errorf("a bad logging.level was accepted: %s", out)
-	}
-	cmd = exec.Command(filepath.Join(root, "hack", "tool.sh"), "helm", "template", "x", chartDir, "--kube-version", kubeVersion, "--set", "tracing.otlpEndpoint=tempo:4317")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "/tracing/otlpEndpoint") {
-		t.Errorf("an endpoint without a scheme was accepted: %s", out)
+	for _, c := range []struct{ set, field string }{{"logging.level=loud", "/logging/level"}, {"tracing.otlpEndpoint=tempo:4317", "/tracing/otlpEndpoint"}} {
+		if out, errOut, err := testkit.RunTool("helm", "template", "x", chartDir, "--kube-version", kubeVersion, "--set", c.set); err == nil || !strings.Contains(errOut, c.field) {
+			t.Errorf("--set %s was accepted: %s%s", c.set, out, errOut)
+		}
 	}
 
 	// Defaults: CRDs as templates (graphs, scaling adapters, models, worker metadata; so upgrades

@@ -5,7 +5,6 @@ package deploy
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/devservices"
+	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 )
 
 var deployDir = filepath.Join("..", "..", "deploy")
@@ -101,12 +101,14 @@ func TestNATSConfig(t *testing.T) {
 
 func TestPrometheusConfig(t *testing.T) {
 	path := filepath.Join(deployDir, "observability", "prometheus.yml")
-	promtool, err := exec.LookPath("promtool")
+	// The pinned promtool (tools/promtool), as for scrape-config's output; it runs in the
+	// repository root.
+	abs, err := filepath.Abs(path)
 	if err != nil {
-		t.Fatal("promtool not found: apt-get install -y prometheus (make test does: hack/test-deps.sh)")
+		t.Fatal(err)
 	}
-	if out, err := exec.Command(promtool, "check", "config", path).CombinedOutput(); err != nil {
-		t.Fatalf("promtool check config: %v\n%s", err, out)
+	if out, errOut, err := testkit.RunTool("promtool", "check", "config", abs); err != nil {
+		t.Fatalf("promtool check config: %v\n%s%s", err, out, errOut)
 	}
 	cfg := readPrometheusConfig(t)
 	jobs := map[string]bool{}

@@ -48,10 +48,14 @@ func scrapeConfigCommand(flags *kube.ConfigFlags, streams genericiooptions.IOStr
 		Short: "Prometheus scrape jobs (or PodMonitors) for every service of a graph",
 		Long: `Print one Prometheus scrape job per service of the graph — frontend, workers, prefill, decode,
 planner alike — using Kubernetes pod discovery in the graph's namespace, kept to the service's
-pods (nvidia.com/selector) and its metrics port (http for the frontend, system for the
-others), and labelled dynamo_graph, dynamo_component and dynamo_component_type. With -o
-podmonitor, print Prometheus Operator PodMonitors that do the same. Services of a graph with
-the annotation nvidia.com/enable-metrics: "false" are left out (and named on stderr).
+pods (nvidia.com/dynamo-graph-deployment-name and nvidia.com/dynamo-component: every worker
+generation's) and its metrics port (http for the frontend, metrics for the planner, system for
+the others), and labelled dynamo_graph, dynamo_component and dynamo_component_type. A worker's
+frontend sidecar gets a job of its own on the sidecar's http port (component type frontend),
+and a worker with NIXL telemetry on (NIXL_TELEMETRY_ENABLE=y) one on its nixl port (19090);
+those series also carry dynamo_scrape_endpoint. With -o podmonitor, print Prometheus Operator
+PodMonitors that do the same. Services of a graph with the annotation
+nvidia.com/enable-metrics: "false" are left out (and named on stderr).
 
 Paste the jobs under scrape_configs: of prometheus.yml. kubernetes_sd_configs needs a
 Prometheus built with Kubernetes discovery (the upstream release has it).`,
