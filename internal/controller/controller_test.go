@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -28,6 +29,7 @@ import (
 	"github.com/dynamo-infra/dynamo-infra/internal/diagnose"
 	"github.com/dynamo-infra/dynamo-infra/internal/graph"
 	"github.com/dynamo-infra/dynamo-infra/internal/nvidia"
+	"github.com/dynamo-infra/dynamo-infra/internal/observability"
 	"github.com/dynamo-infra/dynamo-infra/internal/render"
 	"github.com/dynamo-infra/dynamo-infra/internal/testkit"
 	"github.com/dynamo-infra/dynamo-infra/test/clitest"
@@ -143,6 +145,9 @@ func TestOperatorReconcilesReferenceGraph(t *testing.T) {
 	if err := cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: "dynamo-frontend"}, svc); err != nil || svc.Spec.Ports[0].Port != 8000 {
 		t.Fatalf("frontend Service: %v %+v", err, svc.Spec.Ports)
 	}
+	// Every pod the graph runs — frontend, prefill, decode — is a target of the PodMonitors
+	// `observability scrape-config` writes for it, on a port the pod declares.
+	scrapedEverywhere(t, cl, resolvedGraph(graphOf(t, cl, key)))
 
 	// A resync of the converged graph writes nothing. Converged: the status holds every
 	// Deployment's final counts (availableReplicas can trail readyReplicas by one update).
@@ -696,6 +701,39 @@ spec:
 }
 
 // resolvedGraph is a test graph as the operator resolves it (its default settings).
+// scrapedEverywhere fails unless each of the graph's pods is selected by one of the
+// PodMonitors generated for the graph, whose endpoint port the pod declares.
+func scrapedEverywhere(t *testing.T, cl client.Client, g *graph.Graph) {
+	t.Helper()
+	ts, err := observability.Targets([]*graph.Graph{g}, renderConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pms := observability.PodMonitors(ts, "5s")
+	pods := &corev1.PodList{}
+	if err := cl.List(context.Background(), pods, client.InNamespace(g.Namespace), client.MatchingLabels{v1alpha1.LabelGraphDeploymentName: g.Name}); err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) == 0 {
+		t.Fatal("the graph has no pods")
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		scraped := false
+		for _, pm := range pms {
+			if !labels.SelectorFromSet(pm.Spec.Selector.MatchLabels).Matches(labels.Set(p.Labels)) {
+				continue
+			}
+			for _, c := range p.Spec.Containers {
+				scraped = scraped || slices.ContainsFunc(c.Ports, func(cp corev1.ContainerPort) bool { return cp.Name == pm.Spec.PodMetricsEndpoints[0].Port })
+			}
+		}
+		if !scraped {
+			t.Errorf("pod %s (%s) is no generated PodMonitor's target; labels %v", p.Name, p.Labels[v1alpha1.LabelComponentType], p.Labels)
+		}
+	}
+}
+
 func resolvedGraph(dgd *v1alpha1.DynamoGraphDeployment) *graph.Graph {
 	g, _ := graph.Resolve(dgd, graph.Options{})
 	return g
