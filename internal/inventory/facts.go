@@ -121,6 +121,12 @@ func (n *NodeGPU) Unit() string {
 	return UnitGPU
 }
 
+// SharesGPUs reports whether the node's nvidia.com/gpu counts shared replicas (time-slicing,
+// or MPS not renamed): a pod counts them as GPUs only when it asks for shares.
+func (n *NodeGPU) SharesGPUs() bool {
+	return n.Unit() == UnitReplica && n.Sharing.Resource == nvidia.ResourceGPU
+}
+
 // PoolName names the node's pool: product, memory per GPU, MIG layout, and the sharing mode.
 func (n *NodeGPU) PoolName() string {
 	name := PoolName(n.Product, n.MemoryMiB, n.MIG.MIGLayout())

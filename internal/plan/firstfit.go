@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/dynamo-infra/dynamo-infra/internal/inventory"
@@ -52,7 +54,7 @@ func FirstFit(demands []placement.Demand, nodes func(yield func(*corev1.Node) bo
 			if _, gpu := d.Requests[nvidia.ResourceGPU]; gpu {
 				if shared == nil {
 					f := inventory.NodeFacts(n)
-					shared = new(f.Unit() == inventory.UnitReplica && f.Sharing.Resource == nvidia.ResourceGPU)
+					shared = new(f.SharesGPUs())
 				}
 				if *shared {
 					continue
@@ -86,17 +88,10 @@ func holds(free, req map[string]int64) bool {
 // hasInterPod: the pod has required pod affinity or anti-affinity, or a topology spread
 // constraint that refuses nodes (DoNotSchedule).
 func hasInterPod(spec *corev1.PodSpec) bool {
-	if spec == nil {
-		return false
-	}
-	if a := spec.Affinity; a != nil && (a.PodAffinity != nil && len(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 ||
-		a.PodAntiAffinity != nil && len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0) {
+	if len(placement.RequiredAffinity(spec)) > 0 || len(placement.RequiredAntiAffinity(spec)) > 0 {
 		return true
 	}
-	for _, c := range spec.TopologySpreadConstraints {
-		if c.WhenUnsatisfiable == corev1.DoNotSchedule {
-			return true
-		}
-	}
-	return false
+	return spec != nil && slices.ContainsFunc(spec.TopologySpreadConstraints, func(c corev1.TopologySpreadConstraint) bool {
+		return c.WhenUnsatisfiable == corev1.DoNotSchedule
+	})
 }

@@ -381,7 +381,7 @@ func usable(in Input, own string) ([]placement.Node, []inventory.NodeGPU, Cluste
 			}
 		}
 		f := inventory.NodeFacts(n)
-		if f.Unit() == inventory.UnitReplica && f.Sharing.Resource == nvidia.ResourceGPU {
+		if f.SharesGPUs() {
 			pn.Shared = []string{nvidia.ResourceGPU}
 		}
 		out = append(out, pn)
